@@ -1,0 +1,153 @@
+// Package autograd is mirage's define-by-run reverse-mode differentiation
+// engine.
+//
+// A [Tape] records operations as they run; [Tape.Backward] walks the record
+// backwards and accumulates gradients into every tensor that requires one.
+// Each operation is one method on Tape with its backward pass written beside
+// its forward pass, micrograd style:
+//
+//	tape := autograd.NewTape(fp32.New())
+//	h := tape.ReLU(tape.Linear(x, w, b, "fc1"))
+//	loss := tape.CrossEntropy(h, labels, 0)
+//	err := tape.Backward(loss)
+//
+// Every matrix product, including those inside convolutions and attention,
+// goes through the tape's [backend.Backend], tagged with the layer name and
+// its role (forward, dX, dW). The tape holds the backend, so there is no
+// package-level state: two models with different backends can train side by
+// side.
+//
+// Gradients follow PyTorch's contract: they accumulate in the leaves until
+// ZeroGrad; a tape in no-grad mode records nothing (evaluation).
+//
+// Broadcasting in the elementwise ops (Add, Sub, Mul, Div) follows NumPy:
+// shapes are aligned at their last dimension; each pair of dimensions must be
+// equal or one of them 1, and a missing leading dimension counts as 1. The
+// gradient of a broadcast operand is summed over the broadcast dimensions.
+//
+// Shape mismatches between operands are programming errors and panic with a
+// message naming the op and shapes; a backend failure is kept as the tape's
+// first error and returned by Backward and Err.
+package autograd
+
+import (
+	"fmt"
+
+	"github.com/mirage-go/mirage/backend"
+)
+
+// Tape records operations for reverse-mode differentiation.
+type Tape struct {
+	backend backend.Backend
+	noGrad  bool
+	nodes   []node
+	err     error
+}
+
+type node struct {
+	out      *Tensor
+	backward func(gout []float32)
+}
+
+// NewTape returns a tape whose matrix products run on b.
+func NewTape(b backend.Backend) *Tape {
+	return &Tape{backend: b}
+}
+
+// Backend returns the backend used for matrix products.
+func (t *Tape) Backend() backend.Backend { return t.backend }
+
+// SetNoGrad switches recording off (evaluation) or back on. With recording
+// off, results never require gradients and Backward has nothing to do.
+func (t *Tape) SetNoGrad(off bool) { t.noGrad = off }
+
+// NoGrad reports whether recording is off.
+func (t *Tape) NoGrad() bool { return t.noGrad }
+
+// Err returns the first error met by an operation (for example a backend
+// that refused a GEMM), or nil.
+func (t *Tape) Err() error { return t.err }
+
+// Reset forgets the recorded operations so the tape can be reused for the
+// next step. It keeps the backend and the no-grad setting and clears Err.
+func (t *Tape) Reset() {
+	clear(t.nodes)
+	t.nodes = t.nodes[:0]
+	t.err = nil
+}
+
+// Len returns the number of operations recorded.
+func (t *Tape) Len() int { return len(t.nodes) }
+
+func (t *Tape) setErr(err error) {
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+}
+
+// result allocates an op's output. It requires a gradient when recording is
+// on and any input requires one.
+func (t *Tape) result(shape []int, inputs ...*Tensor) *Tensor {
+	out := Zeros(shape...)
+	if !t.noGrad {
+		for _, in := range inputs {
+			if in != nil && in.requiresGrad {
+				out.requiresGrad = true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// record registers the backward function of an op whose output is out.
+// It does nothing when out needs no gradient.
+func (t *Tape) record(out *Tensor, backward func(gout []float32)) {
+	if !out.requiresGrad {
+		return
+	}
+	t.nodes = append(t.nodes, node{out: out, backward: backward})
+}
+
+// Backward computes the gradient of the scalar loss with respect to every
+// tensor that requires one, accumulating into their gradients. The tape is
+// left as it is; call Reset before recording the next step.
+func (t *Tape) Backward(loss *Tensor) error {
+	if t.err != nil {
+		return t.err
+	}
+	if loss.Numel() != 1 {
+		return fmt.Errorf("autograd: Backward needs a scalar loss, got shape %v", loss.shape)
+	}
+	if !loss.requiresGrad {
+		return fmt.Errorf("autograd: loss does not require a gradient (no-grad mode, or no parameter reaches it)")
+	}
+	loss.gradBuf()[0] += 1
+	for i := len(t.nodes) - 1; i >= 0; i-- {
+		n := t.nodes[i]
+		if n.out.grad == nil {
+			continue
+		}
+		n.backward(n.out.grad)
+		if t.err != nil {
+			return t.err
+		}
+	}
+	return nil
+}
+
+// gradOf returns the gradient buffer of in if it requires one, else nil.
+// Backward functions accumulate into it.
+func gradOf(in *Tensor) []float32 {
+	if in == nil || !in.requiresGrad {
+		return nil
+	}
+	return in.gradBuf()
+}
+
+// matmul runs one GEMM through the backend and keeps the first error.
+func (t *Tape) matmul(layer string, role backend.Role, g backend.GEMM) {
+	if err := t.backend.MatMul(backend.Call{Layer: layer, Role: role}, g); err != nil {
+		t.setErr(fmt.Errorf("%s %s: %w", layer, role, err))
+	}
+}
