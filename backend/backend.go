@@ -168,31 +168,48 @@ type Factory func(opts Options) (Backend, error)
 // Options are backend settings by flag name, as given on the command line.
 type Options map[string]string
 
+// OptionSpec documents one backend option. The CLI turns every OptionSpec
+// of every registered backend into a flag --Name of `mirage train`.
+// Backends that share a knob (e.g. "bfp-bits") use the same Name.
+type OptionSpec struct {
+	Name    string
+	Default string
+	Help    string
+}
+
 // Registry maps backend names to factories.
 type Registry struct {
-	factories map[string]Factory
-	help      map[string]string
+	entries map[string]entry
+}
+
+type entry struct {
+	help    string
+	options []OptionSpec
+	factory Factory
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{factories: map[string]Factory{}, help: map[string]string{}}
+	return &Registry{entries: map[string]entry{}}
 }
 
-// Register adds a backend under name. It returns an error if the name is taken.
-func (r *Registry) Register(name, help string, f Factory) error {
-	if _, ok := r.factories[name]; ok {
+// Register adds a backend under name with its options. It returns an error
+// if the name is taken.
+func (r *Registry) Register(name, help string, options []OptionSpec, f Factory) error {
+	if _, ok := r.entries[name]; ok {
 		return fmt.Errorf("backend %q registered twice", name)
 	}
-	r.factories[name] = f
-	r.help[name] = help
+	r.entries[name] = entry{help: help, options: options, factory: f}
 	return nil
 }
 
+// Options returns the option specs of a backend.
+func (r *Registry) Options(name string) []OptionSpec { return r.entries[name].options }
+
 // Names lists registered backends in sorted order.
 func (r *Registry) Names() []string {
-	names := make([]string, 0, len(r.factories))
-	for n := range r.factories {
+	names := make([]string, 0, len(r.entries))
+	for n := range r.entries {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -200,27 +217,33 @@ func (r *Registry) Names() []string {
 }
 
 // Help returns the one-line description of a backend.
-func (r *Registry) Help(name string) string { return r.help[name] }
+func (r *Registry) Help(name string) string { return r.entries[name].help }
 
 // New builds the backend called name.
 func (r *Registry) New(name string, opts Options) (Backend, error) {
-	f, ok := r.factories[name]
+	e, ok := r.entries[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown backend %q (valid: %s)", name, strings.Join(r.Names(), ", "))
 	}
-	return f(opts)
+	known := map[string]bool{}
+	for _, o := range e.options {
+		known[o.Name] = true
+	}
+	for k := range opts {
+		if !known[k] {
+			return nil, fmt.Errorf("option --%s does not apply to backend %s (its options: %s)", k, name, optionNames(e.options))
+		}
+	}
+	return e.factory(opts)
 }
 
-// NoOptions returns an error naming every option given to a backend that
-// takes none.
-func NoOptions(name string, opts Options) error {
-	if len(opts) == 0 {
-		return nil
+func optionNames(specs []OptionSpec) string {
+	if len(specs) == 0 {
+		return "none"
 	}
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, "--"+k)
+	names := make([]string, len(specs))
+	for i, o := range specs {
+		names[i] = "--" + o.Name
 	}
-	sort.Strings(keys)
-	return fmt.Errorf("backend %s takes no options, got %s", name, strings.Join(keys, ", "))
+	return strings.Join(names, ", ")
 }
