@@ -56,6 +56,7 @@ func TestBroadcastGrad(t *testing.T) {
 		{{2, 3}, {3}},
 		{{2, 1, 4}, {3, 1}},
 		{{4}, {2, 3, 4}},
+		{{1, 3, 1, 2}, {2, 1, 4, 1}},
 		{{2, 3}, {}},
 	}
 	ops := map[string]func(tp *Tape, a, b *Tensor) *Tensor{

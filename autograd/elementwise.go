@@ -10,6 +10,11 @@ type broadcast struct {
 	sameB    bool
 	stridesA []int // per output dim; 0 where a is broadcast
 	stridesB []int
+
+	// The same iteration with adjacent dimensions merged wherever both
+	// operands step through them contiguously, so that the innermost run
+	// is as long as possible (the whole tensor when shapes agree).
+	runShape, runStridesA, runStridesB []int
 }
 
 func newBroadcast(op string, a, b []int) broadcast {
@@ -31,7 +36,61 @@ func newBroadcast(op string, a, b []int) broadcast {
 	bc.sameB = sameShape(b, shape)
 	bc.stridesA = bcastStrides(a, shape)
 	bc.stridesB = bcastStrides(b, shape)
+	bc.coalesce()
 	return bc
+}
+
+// coalesce fills the run* fields: dimension d merges into the one before it
+// when, for both operands, stepping the outer dimension once equals
+// stepping the inner one through its whole extent.
+func (bc *broadcast) coalesce() {
+	var shape, sa, sb []int
+	for d, n := range bc.shape {
+		if n == 1 {
+			continue // size-1 dimensions never move the indices
+		}
+		if k := len(shape) - 1; k >= 0 &&
+			sa[k] == bc.stridesA[d]*n && sb[k] == bc.stridesB[d]*n {
+			shape[k] *= n
+			sa[k], sb[k] = bc.stridesA[d], bc.stridesB[d]
+			continue
+		}
+		shape = append(shape, n)
+		sa = append(sa, bc.stridesA[d])
+		sb = append(sb, bc.stridesB[d])
+	}
+	if len(shape) == 0 { // a scalar, or all dimensions of size 1
+		shape, sa, sb = []int{1}, []int{0}, []int{0}
+	}
+	bc.runShape, bc.runStridesA, bc.runStridesB = shape, sa, sb
+}
+
+// runs calls f once per innermost run of the broadcast iteration: output
+// elements o0 … o0+n−1 pair with a[ia + j·sa] and b[ib + j·sb], j < n.
+// The ops loop over the run themselves, so the per-call cost is paid per
+// run, not per element.
+func (bc *broadcast) runs(f func(o0, ia, ib, n, sa, sb int)) {
+	if bc.n == 0 {
+		return
+	}
+	nd := len(bc.runShape)
+	inner, sa, sb := bc.runShape[nd-1], bc.runStridesA[nd-1], bc.runStridesB[nd-1]
+	idx := make([]int, nd)
+	ia, ib := 0, 0
+	for o := 0; o < bc.n; o += inner {
+		f(o, ia, ib, inner, sa, sb)
+		for d := nd - 2; d >= 0; d-- {
+			idx[d]++
+			ia += bc.runStridesA[d]
+			ib += bc.runStridesB[d]
+			if idx[d] < bc.runShape[d] {
+				break
+			}
+			ia -= bc.runStridesA[d] * idx[d]
+			ib -= bc.runStridesB[d] * idx[d]
+			idx[d] = 0
+		}
+	}
 }
 
 func dimFromEnd(shape []int, fromEnd int) int {
@@ -59,47 +118,30 @@ func bcastStrides(in, out []int) []int {
 	return st
 }
 
-// each calls f with every output index and the matching operand indices.
-func (bc *broadcast) each(f func(o, ia, ib int)) {
-	if bc.sameA && bc.sameB {
-		for o := 0; o < bc.n; o++ {
-			f(o, o, o)
-		}
-		return
-	}
-	nd := len(bc.shape)
-	idx := make([]int, nd)
-	ia, ib := 0, 0
-	for o := 0; o < bc.n; o++ {
-		f(o, ia, ib)
-		for d := nd - 1; d >= 0; d-- {
-			idx[d]++
-			ia += bc.stridesA[d]
-			ib += bc.stridesB[d]
-			if idx[d] < bc.shape[d] {
-				break
-			}
-			ia -= bc.stridesA[d] * idx[d]
-			ib -= bc.stridesB[d] * idx[d]
-			idx[d] = 0
-		}
-	}
-}
-
 // Add returns a + b with broadcasting.
 func (t *Tape) Add(a, b *Tensor) *Tensor {
 	bc := newBroadcast("Add", a.shape, b.shape)
 	out := t.result(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
-	bc.each(func(i, ia, ib int) { o[i] = x[ia] + y[ib] })
+	bc.runs(func(o0, ia, ib, n, sa, sb int) {
+		or := o[o0 : o0+n]
+		for j := range or {
+			or[j] = x[ia+j*sa] + y[ib+j*sb]
+		}
+	})
 	t.record(out, func(g []float32) {
 		ga, gb := gradOf(a), gradOf(b)
-		bc.each(func(i, ia, ib int) {
+		bc.runs(func(o0, ia, ib, n, sa, sb int) {
+			gr := g[o0 : o0+n]
 			if ga != nil {
-				ga[ia] += g[i]
+				for j, v := range gr {
+					ga[ia+j*sa] += v
+				}
 			}
 			if gb != nil {
-				gb[ib] += g[i]
+				for j, v := range gr {
+					gb[ib+j*sb] += v
+				}
 			}
 		})
 	})
@@ -111,15 +153,25 @@ func (t *Tape) Sub(a, b *Tensor) *Tensor {
 	bc := newBroadcast("Sub", a.shape, b.shape)
 	out := t.result(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
-	bc.each(func(i, ia, ib int) { o[i] = x[ia] - y[ib] })
+	bc.runs(func(o0, ia, ib, n, sa, sb int) {
+		or := o[o0 : o0+n]
+		for j := range or {
+			or[j] = x[ia+j*sa] - y[ib+j*sb]
+		}
+	})
 	t.record(out, func(g []float32) {
 		ga, gb := gradOf(a), gradOf(b)
-		bc.each(func(i, ia, ib int) {
+		bc.runs(func(o0, ia, ib, n, sa, sb int) {
+			gr := g[o0 : o0+n]
 			if ga != nil {
-				ga[ia] += g[i]
+				for j, v := range gr {
+					ga[ia+j*sa] += v
+				}
 			}
 			if gb != nil {
-				gb[ib] -= g[i]
+				for j, v := range gr {
+					gb[ib+j*sb] -= v
+				}
 			}
 		})
 	})
@@ -131,15 +183,25 @@ func (t *Tape) Mul(a, b *Tensor) *Tensor {
 	bc := newBroadcast("Mul", a.shape, b.shape)
 	out := t.result(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
-	bc.each(func(i, ia, ib int) { o[i] = x[ia] * y[ib] })
+	bc.runs(func(o0, ia, ib, n, sa, sb int) {
+		or := o[o0 : o0+n]
+		for j := range or {
+			or[j] = x[ia+j*sa] * y[ib+j*sb]
+		}
+	})
 	t.record(out, func(g []float32) {
 		ga, gb := gradOf(a), gradOf(b)
-		bc.each(func(i, ia, ib int) {
+		bc.runs(func(o0, ia, ib, n, sa, sb int) {
+			gr := g[o0 : o0+n]
 			if ga != nil {
-				ga[ia] += g[i] * y[ib]
+				for j, v := range gr {
+					ga[ia+j*sa] += v * y[ib+j*sb]
+				}
 			}
 			if gb != nil {
-				gb[ib] += g[i] * x[ia]
+				for j, v := range gr {
+					gb[ib+j*sb] += v * x[ia+j*sa]
+				}
 			}
 		})
 	})
@@ -151,15 +213,26 @@ func (t *Tape) Div(a, b *Tensor) *Tensor {
 	bc := newBroadcast("Div", a.shape, b.shape)
 	out := t.result(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
-	bc.each(func(i, ia, ib int) { o[i] = x[ia] / y[ib] })
+	bc.runs(func(o0, ia, ib, n, sa, sb int) {
+		or := o[o0 : o0+n]
+		for j := range or {
+			or[j] = x[ia+j*sa] / y[ib+j*sb]
+		}
+	})
 	t.record(out, func(g []float32) {
 		ga, gb := gradOf(a), gradOf(b)
-		bc.each(func(i, ia, ib int) {
+		bc.runs(func(o0, ia, ib, n, sa, sb int) {
+			gr := g[o0 : o0+n]
 			if ga != nil {
-				ga[ia] += g[i] / y[ib]
+				for j, v := range gr {
+					ga[ia+j*sa] += v / y[ib+j*sb]
+				}
 			}
 			if gb != nil {
-				gb[ib] -= g[i] * x[ia] / (y[ib] * y[ib])
+				for j, v := range gr {
+					yv := y[ib+j*sb]
+					gb[ib+j*sb] -= v * x[ia+j*sa] / (yv * yv)
+				}
 			}
 		})
 	})

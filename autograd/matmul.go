@@ -35,20 +35,75 @@ func (t *Tape) MatMul(a, b *Tensor, transA, transB bool, layer string) *Tensor {
 
 // matmulBackward accumulates the gradients of C = op(A)·op(B) given dC (m×n).
 func (t *Tape) matmulBackward(layer string, a, b *Tensor, transA, transB bool, m, n, k int, g []float32) {
-	if ga := gradOf(a); ga != nil {
+	t.gemmBackward(layer, a.data, a.shape[1], transA, b.data, b.shape[1], transB, gradOf(a), gradOf(b), m, n, k, g)
+}
+
+// gemmBackward accumulates into ga and gb (either may be nil: no gradient
+// wanted) the gradients of C = op(A)·op(B) given dC (m×n, dense). lda and
+// ldb are the row strides of A and B as stored; the gradients use the same
+// storage layout and strides.
+func (t *Tape) gemmBackward(layer string, a []float32, lda int, transA bool, b []float32, ldb int, transB bool, ga, gb []float32, m, n, k int, g []float32) {
+	if ga != nil {
 		if !transA { // dA = dC·op(B)ᵀ, m×k
-			t.gemm(layer, backend.GradInput, m, k, n, g, n, false, b.data, b.shape[1], !transB, ga, k, true)
+			t.gemm(layer, backend.GradInput, m, k, n, g, n, false, b, ldb, !transB, ga, lda, true)
 		} else { // dA = op(B)·dCᵀ, k×m
-			t.gemm(layer, backend.GradInput, k, m, n, b.data, b.shape[1], transB, g, n, true, ga, m, true)
+			t.gemm(layer, backend.GradInput, k, m, n, b, ldb, transB, g, n, true, ga, lda, true)
 		}
 	}
-	if gb := gradOf(b); gb != nil {
+	if gb != nil {
 		if !transB { // dB = op(A)ᵀ·dC, k×n
-			t.gemm(layer, backend.GradWeight, k, n, m, a.data, a.shape[1], !transA, g, n, false, gb, n, true)
+			t.gemm(layer, backend.GradWeight, k, n, m, a, lda, !transA, g, n, false, gb, ldb, true)
 		} else { // dB = dCᵀ·op(A), n×k
-			t.gemm(layer, backend.GradWeight, n, k, m, g, n, true, a.data, a.shape[1], transA, gb, k, true)
+			t.gemm(layer, backend.GradWeight, n, k, m, g, n, true, a, lda, transA, gb, ldb, true)
 		}
 	}
+}
+
+// BatchedMatMul returns the batch of products op(a[i])·op(b[i]) for 3-D a
+// and b with the same leading (batch) size B: a is (B, M, K), or (B, K, M)
+// when transA; b is (B, K, N), or (B, N, K) when transB; the result is
+// (B, M, N). This is attention's Q·Kᵀ and attention·V with B = batch·heads.
+//
+// Each batch element is one backend GEMM per role, tagged with layer: the
+// forward product, the gradient of a (GradInput) and of b (GradWeight),
+// exactly as in MatMul.
+func (t *Tape) BatchedMatMul(a, b *Tensor, transA, transB bool, layer string) *Tensor {
+	if len(a.shape) != 3 || len(b.shape) != 3 || a.shape[0] != b.shape[0] {
+		panic(fmt.Sprintf("autograd.BatchedMatMul %s: need 3-D operands with the same batch size, got %v and %v", layer, a.shape, b.shape))
+	}
+	batch := a.shape[0]
+	ar, ac := a.shape[1], a.shape[2]
+	br, bc := b.shape[1], b.shape[2]
+	m, k := ar, ac
+	if transA {
+		m, k = k, m
+	}
+	kb, n := br, bc
+	if transB {
+		kb, n = n, kb
+	}
+	if k != kb {
+		panic(fmt.Sprintf("autograd.BatchedMatMul %s: inner dimensions differ: op(a) is %dx%d, op(b) is %dx%d (a %v, b %v)", layer, m, k, kb, n, a.shape, b.shape))
+	}
+	out := t.result([]int{batch, m, n}, a, b)
+	sa, sb, so := ar*ac, br*bc, m*n
+	for i := 0; i < batch; i++ {
+		t.gemm(layer, backend.Forward, m, n, k, a.data[i*sa:(i+1)*sa], ac, transA, b.data[i*sb:(i+1)*sb], bc, transB, out.data[i*so:(i+1)*so], n, false)
+	}
+	t.record(out, func(g []float32) {
+		ga, gb := gradOf(a), gradOf(b)
+		for i := 0; i < batch; i++ {
+			var gai, gbi []float32
+			if ga != nil {
+				gai = ga[i*sa : (i+1)*sa]
+			}
+			if gb != nil {
+				gbi = gb[i*sb : (i+1)*sb]
+			}
+			t.gemmBackward(layer, a.data[i*sa:(i+1)*sa], ac, transA, b.data[i*sb:(i+1)*sb], bc, transB, gai, gbi, m, n, k, g[i*so:(i+1)*so])
+		}
+	})
+	return out
 }
 
 // gemm is a shorthand for one backend GEMM call.

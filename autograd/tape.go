@@ -25,9 +25,30 @@
 // equal or one of them 1, and a missing leading dimension counts as 1. The
 // gradient of a broadcast operand is summed over the broadcast dimensions.
 //
+// # Operations
+//
+// One file per family, each op's backward beside its forward:
+//
+//   - matmul.go: MatMul, Linear, BatchedMatMul (attention's Q·Kᵀ and A·V)
+//   - conv.go: Conv2d, as im2col plus one GEMM per role for the whole batch
+//   - elementwise.go, reduce.go: Add, Sub, Mul, Div, Scale, ReLU, Sum, Mean
+//   - activation.go: GELU, Tanh, Sigmoid, Softmax, LogSoftmax
+//   - loss.go: CrossEntropy (with label smoothing)
+//   - pool.go: MaxPool2d, AvgPool2d, GlobalAvgPool
+//   - norm.go: BatchNorm (train/eval, running statistics), LayerNorm
+//   - shape.go: Reshape, Transpose, Concat, Slice
+//   - dropout.go, embedding.go: Dropout, Embedding
+//   - custom.go: Custom, the hook for user-defined ops, and GradBuffer
+//
+// Matrix products run on the backend with these roles: the forward product
+// is [backend.Forward]; the gradient flowing to the activation input
+// (MatMul's a, Conv2d's x) is [backend.GradInput]; the gradient of the
+// weight-like operand (MatMul's b, Conv2d's w) is [backend.GradWeight].
+//
 // Shape mismatches between operands are programming errors and panic with a
-// message naming the op and shapes; a backend failure is kept as the tape's
-// first error and returned by Backward and Err.
+// message naming the op and shapes. Bad data that can come from a file (a
+// class label or token id out of range) and backend failures are kept as
+// the tape's first error, returned by Backward and Err.
 package autograd
 
 import (
@@ -42,6 +63,13 @@ type Tape struct {
 	noGrad  bool
 	nodes   []node
 	err     error
+
+	// Scratch buffers for op internals (im2col matrices and the like).
+	// inUse are handed out since the last Reset; free can be handed out
+	// again. Reusing them across training steps saves allocating and
+	// zeroing hundreds of megabytes per step in a convolutional net.
+	inUse [][]float32
+	free  [][]float32
 }
 
 type node struct {
@@ -70,10 +98,54 @@ func (t *Tape) Err() error { return t.err }
 
 // Reset forgets the recorded operations so the tape can be reused for the
 // next step. It keeps the backend and the no-grad setting and clears Err.
+// Internal scratch memory is kept for the next step; tensors returned by
+// ops are never scratch, so they stay valid.
 func (t *Tape) Reset() {
 	clear(t.nodes)
 	t.nodes = t.nodes[:0]
 	t.err = nil
+	t.free = append(t.free, t.inUse...)
+	clear(t.inUse)
+	t.inUse = t.inUse[:0]
+}
+
+// scratch returns a buffer of n float32s with UNSPECIFIED contents, owned
+// by the tape until the next Reset. Ops use it for internal matrices that
+// their backward pass needs and that they overwrite completely.
+func (t *Tape) scratch(n int) []float32 {
+	best := -1
+	for i, b := range t.free {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(t.free[best])) {
+			best = i
+		}
+	}
+	var buf []float32
+	if best >= 0 {
+		buf = t.free[best][:n]
+		last := len(t.free) - 1
+		t.free[best] = t.free[last]
+		t.free[last] = nil
+		t.free = t.free[:last]
+	} else {
+		buf = make([]float32, n)
+	}
+	t.inUse = append(t.inUse, buf)
+	return buf
+}
+
+// release hands a scratch buffer back before Reset, for buffers that only
+// live during one forward or backward function.
+func (t *Tape) release(buf []float32) {
+	for i, b := range t.inUse {
+		if len(b) > 0 && len(buf) > 0 && &b[0] == &buf[0] {
+			last := len(t.inUse) - 1
+			t.inUse[i] = t.inUse[last]
+			t.inUse[last] = nil
+			t.inUse = t.inUse[:last]
+			t.free = append(t.free, b)
+			return
+		}
+	}
 }
 
 // Len returns the number of operations recorded.

@@ -37,6 +37,15 @@ func Zeros(shape ...int) *Tensor {
 	return New(make([]float32, numel(shape)), shape...)
 }
 
+// Full returns a tensor of the given shape with every element set to v.
+func Full(v float32, shape ...int) *Tensor {
+	t := Zeros(shape...)
+	for i := range t.data {
+		t.data[i] = v
+	}
+	return t
+}
+
 // Param returns a zero tensor of the given shape that requires a gradient.
 func Param(name string, shape ...int) *Tensor {
 	t := Zeros(shape...)

@@ -30,4 +30,11 @@ type Split struct {
 	Name  string
 	Train Dataset
 	Test  Dataset
+	// VocabSize is the tokenizer's vocabulary size for text data sets, 0 for
+	// images.
+	VocabSize int
+	// Skipped describes input that was skipped while loading (a corrupt
+	// image, a malformed review), one entry per skipped item or a summary.
+	// Loaders never skip silently: the CLI prints these.
+	Skipped []string
 }

@@ -1,43 +1,107 @@
-// Package gemm holds mirage's single-precision matrix-product kernel.
+// Package gemm holds mirage's single-precision matrix product, the kernel
+// under every backend.
 //
 // Sgemm follows the BLAS convention for row-major storage:
-// C = alpha·op(A)·op(B) + beta·C.
+// C = alpha·op(A)·op(B) + beta·C, with op(X) = X or Xᵀ.
+//
+// # Structure
+//
+// The implementation follows the GotoBLAS/BLIS design. The product is cut
+// into blocks sized for the caches: kcBlock steps of the reduction at a
+// time, mcBlock rows of A (an A block, about half of the 2 MiB L2), ncBlock
+// columns of B (a B block, in L3). Blocks are packed into contiguous
+// micro-panels (pack.go) and a register-blocked micro-kernel multiplies one
+// panel of A by one panel of B, holding an mr×nr tile of C in vector
+// registers for the whole kc loop.
+//
+// The micro-kernels are generated Go assembly (asm/gen.go, built with avo):
+// AVX-512 (12×32, and 24×16 for products with at most 16 columns) and
+// AVX2+FMA (6×16), chosen once at start-up from the CPU's features. A
+// pure-Go kernel (kernel.go) runs everywhere else and gives bit-identical
+// results: all kernels fuse multiply and add and sum in the same order,
+// and the blocking along k depends only on the shape.
+//
+// Packing is skipped when it cannot pay for itself: an operand that is
+// reused by only a few tiles (the tall-skinny products of convolutions) is
+// read in place, since the kernel takes A with arbitrary row and step
+// strides and B with an arbitrary row stride.
+//
+// Edge tiles (m, n not multiples of the tile) are computed in a small tile
+// buffer and merged into C. When the transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ
+// fills the register tiles much better (a convolution's weight gradient:
+// 16×144 with a reduction of 131072), it is computed instead, with the
+// tiles stored transposed.
+//
+// # Parallelism
+//
+// Large products are split over GOMAXPROCS goroutines, never more, each
+// owning a disjoint part of the work: rows of C when there are enough, else
+// columns, else (a short, wide reduction) ranges of k whose partial sums are
+// added at the end. The calling goroutine does one share itself. Small
+// products run on the calling goroutine alone. Results never depend on the
+// number of goroutines, except in the k split, whose partial sums round
+// differently.
+//
+// # Memory
+//
+// Packing buffers live in a sync.Pool of per-call contexts, so steady-state
+// calls allocate nothing. The pool is the package's only package-level
+// variable besides the immutable kernel tables; it holds no state that one
+// call could observe from another.
 package gemm
 
 import (
+	"fmt"
+	"runtime"
+	"sync"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
-	"gonum.org/v1/gonum/blas/gonum"
 )
 
+// Blocking. kcBlock is shared by all kernels so that they give identical
+// results; mcBlock is a multiple of every kernel's mr and ncBlock of every
+// nr.
+const (
+	// kcBlock: the kc×nr B micro-panel (32 KiB at nr = 32) stays in the
+	// 48 KiB L1 while the mr×kc A micro-panels stream from L2.
+	kcBlock = 256
+	// mcBlock: an A block of 480×256 floats is 480 KiB, a quarter of the
+	// per-core L2, leaving room for the B micro-panels and C.
+	mcBlock = 480
+	// ncBlock: a B block of 256×4096 floats is 4 MiB, in the shared L3.
+	ncBlock = 4096
+)
+
+// inPlaceReuse is the largest number of tiles that may read one A (or B)
+// micro-panel before packing it pays: below it, operands are read in place.
+const inPlaceReuse = 2
+
+// parallelMinWork is the product size m·n·k under which a call runs on one
+// goroutine: about 1 µs of kernel time at 200 GFLOP/s, the cost of waking
+// another goroutine.
+const parallelMinWork = 64 * 64 * 64
+
+// defaultKernels is the kernel set chosen for this CPU at start-up; it is
+// never modified.
+var defaultKernels = detectKernels()
+
+// KernelName reports which micro-kernels Sgemm uses on this machine
+// ("avx512", "avx2" or "go"), for benchmark reports.
+func KernelName() string { return defaultKernels.name }
+
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
-// where op(A) is m×k and op(B) is k×n.
+// where op(A) is m×k and op(B) is k×n. A is stored m×k with row stride lda
+// (k×m when transA), B is stored k×n with row stride ldb (n×k when transB)
+// and C is m×n with row stride ldc. When beta is zero C is only written,
+// so it may hold garbage (NaN included). With k = 0, C = beta·C.
+//
+// Sgemm panics if a size is negative or a slice is too short for the
+// sizes and strides given, as BLAS does: the kernels use assembly, and a
+// bad stride must never become an out-of-bounds read. Callers handling
+// user data validate first (backend.GEMM.Validate).
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if m == 0 || n == 0 {
-		return
-	}
-	ta, tb := blas.NoTrans, blas.NoTrans
-	if transA {
-		ta = blas.Trans
-	}
-	if transB {
-		tb = blas.Trans
-	}
-	if k == 0 {
-		// BLAS semantics: C = beta·C.
-		for i := 0; i < m; i++ {
-			row := c[i*ldc : i*ldc+n]
-			for j := range row {
-				if beta == 0 {
-					row[j] = 0
-				} else {
-					row[j] *= beta
-				}
-			}
-		}
-		return
-	}
-	gonum.Implementation{}.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemm(defaultKernels, runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Gonum runs gonum's pure-Go blas32 kernel, kept as a baseline for benchmarks.
@@ -50,4 +114,382 @@ func Gonum(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		tb = blas.Trans
 	}
 	blas32.Implementation().Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// checkOperand panics unless data can hold a rows×cols matrix with row
+// stride ld.
+func checkOperand(name string, data []float32, rows, cols, ld int) {
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if ld < cols {
+		panic(fmt.Sprintf("gemm: %s has row stride %d < %d columns", name, ld, cols))
+	}
+	if need := (rows-1)*ld + cols; len(data) < need {
+		panic(fmt.Sprintf("gemm: %s is %d×%d with row stride %d and needs %d elements, has %d", name, rows, cols, ld, need, len(data)))
+	}
+}
+
+// sgemm is Sgemm with an explicit kernel set and goroutine budget, so
+// tests can run every kernel set and every way of splitting the work.
+func sgemm(set *kernelSet, procs int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	checkOperand("A", a, ar, ac, lda)
+	checkOperand("B", b, br, bc, ldb)
+	checkOperand("C", c, m, n, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scale(c, m, n, ldc, beta)
+		return
+	}
+
+	ctx := contexts.Get().(*context)
+	ctx.pr = problem{
+		m: m, n: n, k: k,
+		transA: transA, transB: transB,
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+		alpha: alpha, beta: beta,
+	}
+	if transposeHelps(set, m, n, k) {
+		// Cᵀ = op(B)ᵀ·op(A)ᵀ: op(B)ᵀ is the new A, stored as B is, and
+		// transposed exactly when B was not.
+		ctx.pr.m, ctx.pr.n = n, m
+		ctx.pr.a, ctx.pr.lda, ctx.pr.transA = b, ldb, !transB
+		ctx.pr.b, ctx.pr.ldb, ctx.pr.transB = a, lda, !transA
+		ctx.pr.transC = true
+	}
+	ctx.pr.spec = set.forN(ctx.pr.n)
+	ctx.run(procs)
+	ctx.pr = problem{} // drop the caller's slices before pooling
+	contexts.Put(ctx)
+}
+
+// scale sets C = beta·C, writing zeros (not 0·C, which keeps NaN) when
+// beta is zero.
+func scale(c []float32, m, n, ldc int, beta float32) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// tileEfficiency is the fraction of the register tiles' work that lands in
+// an m×n product.
+func tileEfficiency(m, n int, spec kernelSpec) float64 {
+	pm := (m + spec.mr - 1) / spec.mr * spec.mr
+	pn := (n + spec.nr - 1) / spec.nr * spec.nr
+	return float64(m*n) / float64(pm*pn)
+}
+
+// transposeHelps reports whether computing Cᵀ fills the tiles at least a
+// quarter better. The transposed store goes through the tile buffer once
+// per kc block, so it is only worth it for long reductions.
+func transposeHelps(set *kernelSet, m, n, k int) bool {
+	if k < kcBlock {
+		return false
+	}
+	direct := tileEfficiency(m, n, set.forN(n))
+	flipped := tileEfficiency(n, m, set.forN(m))
+	return flipped > 1.25*direct
+}
+
+// problem is one product as the driver sees it, after choosing whether to
+// compute C or Cᵀ. When transC is set, element (i, j) of the computed m×n
+// product is stored at c[j·ldc + i].
+type problem struct {
+	m, n, k        int
+	transA, transB bool
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+	transC         bool
+	alpha, beta    float32
+	spec           kernelSpec
+}
+
+// inPlaceA returns A's micro-panel starting at (i, p) as the kernel reads
+// it in place: pointer, row stride and step stride.
+func (pr *problem) inPlaceA(i, p int) (*float32, int, int) {
+	if pr.transA {
+		return &pr.a[p*pr.lda+i], 1, pr.lda
+	}
+	return &pr.a[i*pr.lda+p], pr.lda, 1
+}
+
+// merge stores a rows×cols tile computed with alpha = 1 and beta = 0 into
+// C at (i, j), rounding exactly as the kernels do.
+func (pr *problem) merge(tile []float32, nr, i, j, rows, cols int, beta float32) {
+	for r := 0; r < rows; r++ {
+		src := tile[r*nr : r*nr+cols]
+		for q, v := range src {
+			idx := (i+r)*pr.ldc + j + q
+			if pr.transC {
+				idx = (j+q)*pr.ldc + i + r
+			}
+			t := float32(pr.alpha * v)
+			if beta == 0 {
+				pr.c[idx] = t
+			} else {
+				pr.c[idx] = fma32(beta, pr.c[idx], t)
+			}
+		}
+	}
+}
+
+// contexts pools per-call state so steady-state calls allocate nothing.
+var contexts = sync.Pool{New: func() any { return new(context) }}
+
+// context is the state of one Sgemm call: the problem and one worker per
+// goroutine, each with its own packing buffers.
+type context struct {
+	pr      problem
+	workers []*worker
+	wg      sync.WaitGroup
+}
+
+// worker computes one part of the product: rows [m0, m1), columns
+// [n0, n1) and reduction steps [k0, k1), into out (C, or a private partial
+// sum in a k split).
+type worker struct {
+	ctx                    *context
+	m0, m1, n0, n1, k0, k1 int
+	out                    problem
+	bufA, bufB             []float32 // packed A and B blocks
+	edgeA, edgeB           []float32 // padded edge panels of in-place operands
+	tile                   []float32 // one register tile, for edge tiles
+	partial                []float32 // private C for a k split
+	run                    func()    // runs compute on a new goroutine; made once so go statements allocate nothing
+}
+
+// grow returns buf resliced to n elements, reallocating only when too small.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}
+
+// workerAt returns the i-th worker, creating it on first use.
+func (ctx *context) workerAt(i int) *worker {
+	for len(ctx.workers) <= i {
+		w := &worker{ctx: ctx}
+		w.run = func() {
+			w.compute()
+			w.ctx.wg.Done()
+		}
+		ctx.workers = append(ctx.workers, w)
+	}
+	return ctx.workers[i]
+}
+
+// split kinds, see run.
+const (
+	splitNone = iota
+	splitM
+	splitN
+	splitK
+)
+
+// maxPartial bounds the size of the per-goroutine partial C of a k split.
+const maxPartial = 1 << 16
+
+// plan chooses how to share the product among at most procs goroutines.
+func (pr *problem) plan(procs int) (kind, parts int) {
+	if procs < 2 || pr.m*pr.n*pr.k < parallelMinWork {
+		return splitNone, 1
+	}
+	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
+	nPanels := (pr.n + pr.spec.nr - 1) / pr.spec.nr
+	kBlocks := (pr.k + kcBlock - 1) / kcBlock
+	switch {
+	case mPanels >= 2*procs:
+		return splitM, procs
+	case nPanels >= 2*procs:
+		return splitN, procs
+	case kBlocks >= 2*procs && pr.m*pr.n <= maxPartial:
+		return splitK, procs
+	case mPanels >= procs:
+		return splitM, procs
+	case nPanels >= procs:
+		return splitN, procs
+	}
+	return splitNone, 1
+}
+
+// bounds returns the part-th of parts ranges splitting [0, n) at multiples
+// of unit, as evenly as whole units allow.
+func bounds(n, unit, part, parts int) (lo, hi int) {
+	units := (n + unit - 1) / unit
+	lo = min(units*part/parts*unit, n)
+	hi = min(units*(part+1)/parts*unit, n)
+	return lo, hi
+}
+
+// run computes the product with at most procs goroutines.
+func (ctx *context) run(procs int) {
+	pr := &ctx.pr
+	kind, parts := pr.plan(procs)
+	for p := 0; p < parts; p++ {
+		w := ctx.workerAt(p)
+		w.out = *pr
+		w.m0, w.m1, w.n0, w.n1, w.k0, w.k1 = 0, pr.m, 0, pr.n, 0, pr.k
+		switch kind {
+		case splitM:
+			w.m0, w.m1 = bounds(pr.m, pr.spec.mr, p, parts)
+		case splitN:
+			w.n0, w.n1 = bounds(pr.n, pr.spec.nr, p, parts)
+		case splitK:
+			w.k0, w.k1 = bounds(pr.k, kcBlock, p, parts)
+			if p > 0 {
+				// A private C in the caller's layout, summed at the end.
+				rows, cols := pr.m, pr.n
+				if pr.transC {
+					rows, cols = pr.n, pr.m
+				}
+				w.partial = grow(w.partial, rows*cols)
+				w.out.c, w.out.ldc, w.out.beta = w.partial, cols, 0
+			}
+		}
+	}
+	ctx.wg.Add(parts - 1)
+	for p := 1; p < parts; p++ {
+		go ctx.workers[p].run()
+	}
+	ctx.workers[0].compute()
+	ctx.wg.Wait()
+	if kind == splitK {
+		ctx.sumPartials(parts)
+	}
+	for p := 0; p < parts; p++ {
+		ctx.workers[p].out = problem{}
+	}
+}
+
+// sumPartials adds the partial products of workers 1..parts-1 into C.
+func (ctx *context) sumPartials(parts int) {
+	pr := &ctx.pr
+	rows, cols := pr.m, pr.n
+	if pr.transC {
+		rows, cols = pr.n, pr.m
+	}
+	for p := 1; p < parts; p++ {
+		part := ctx.workers[p].partial
+		for i := 0; i < rows; i++ {
+			dst := pr.c[i*pr.ldc : i*pr.ldc+cols]
+			src := part[i*cols : i*cols+cols]
+			for j, v := range src {
+				dst[j] += v
+			}
+		}
+	}
+}
+
+// compute runs the blocked product over the worker's ranges.
+func (w *worker) compute() {
+	pr := &w.out
+	spec := pr.spec
+	mr, nr := spec.mr, spec.nr
+	w.tile = grow(w.tile, mr*nr)
+	// Operands reused by few tiles are read in place (see inPlaceReuse),
+	// and so is a B already in packed order (rows of exactly nr floats);
+	// a transposed B never is, as the kernel needs its rows contiguous.
+	mPanels := (w.m1 - w.m0 + mr - 1) / mr
+	nPanels := (min(w.n1-w.n0, ncBlock) + nr - 1) / nr
+	bInPlace := !pr.transB && (mPanels <= inPlaceReuse || pr.ldb == nr)
+	aInPlace := nPanels <= inPlaceReuse
+
+	for jc := w.n0; jc < w.n1; jc += ncBlock {
+		nc := min(ncBlock, w.n1-jc)
+		panelsB := (nc + nr - 1) / nr
+		lastCols := nc - (panelsB-1)*nr
+		for pc := w.k0; pc < w.k1; pc += kcBlock {
+			kc := min(kcBlock, w.k1-pc)
+			beta := pr.beta
+			if pc != w.k0 {
+				beta = 1
+			}
+			if bInPlace {
+				if lastCols < nr {
+					w.edgeB = grow(w.edgeB, kc*nr)
+					pr.packPanelB(w.edgeB, pc, kc, jc+(panelsB-1)*nr, lastCols, nr)
+				}
+			} else {
+				w.bufB = grow(w.bufB, panelsB*kc*nr)
+				for q := 0; q < panelsB; q++ {
+					pr.packPanelB(w.bufB[q*kc*nr:], pc, kc, jc+q*nr, min(nr, nc-q*nr), nr)
+				}
+			}
+			for ic := w.m0; ic < w.m1; ic += mcBlock {
+				mc := min(mcBlock, w.m1-ic)
+				panelsA := (mc + mr - 1) / mr
+				lastRows := mc - (panelsA-1)*mr
+				if aInPlace {
+					if lastRows < mr {
+						w.edgeA = grow(w.edgeA, kc*mr)
+						pr.packPanelA(w.edgeA, ic+(panelsA-1)*mr, lastRows, pc, kc, mr)
+					}
+				} else {
+					w.bufA = grow(w.bufA, panelsA*kc*mr)
+					for q := 0; q < panelsA; q++ {
+						pr.packPanelA(w.bufA[q*kc*mr:], ic+q*mr, min(mr, mc-q*mr), pc, kc, mr)
+					}
+				}
+				for qb := 0; qb < panelsB; qb++ {
+					j := jc + qb*nr
+					cols := min(nr, nc-qb*nr)
+					var bp *float32
+					psb := nr
+					switch {
+					case !bInPlace:
+						bp = &w.bufB[qb*kc*nr]
+					case cols < nr:
+						bp = &w.edgeB[0]
+					default:
+						bp, psb = &pr.b[pc*pr.ldb+j], pr.ldb
+					}
+					for qa := 0; qa < panelsA; qa++ {
+						i := ic + qa*mr
+						rows := min(mr, mc-qa*mr)
+						var ap *float32
+						rsa, psa := 1, mr
+						switch {
+						case !aInPlace:
+							ap = &w.bufA[qa*kc*mr]
+						case rows < mr:
+							ap = &w.edgeA[0]
+						default:
+							ap, rsa, psa = pr.inPlaceA(i, pc)
+						}
+						if rows == mr && cols == nr && !pr.transC {
+							spec.fn(kc, ap, rsa, psa, bp, psb, &pr.c[i*pr.ldc+j], pr.ldc, pr.alpha, beta)
+							continue
+						}
+						spec.fn(kc, ap, rsa, psa, bp, psb, &w.tile[0], nr, 1, 0)
+						pr.merge(w.tile, nr, i, j, rows, cols, beta)
+					}
+				}
+			}
+		}
+	}
 }

@@ -1,0 +1,78 @@
+// Package bfp is the block-floating-point backend: every GEMM runs on BFP
+// operands (see internal/bfp for the format) with exact integer tile dot
+// products and FP32 accumulation across tiles, and nothing else. It
+// isolates the cost of quantisation from the analog effects that the rns
+// and analog backends add on top.
+//
+//	mirage train --backend bfp --bfp-bits 7 --tile 64
+//
+// The package is also the base of those two backends: the shared options
+// (--bfp-bits, --tile, --rounding, --fp32-layers, --noise-seed,
+// --stats-every and the noise flags), the per-layer FP32 policy and the
+// per-layer, per-role statistics live here ([Engine], [Stats]).
+//
+// Cost: quantising both operands (one pass to find the block maxima, one to
+// round) plus one FP32 GEMM per tile over the dequantised values, so that
+// each tile's sum is exact whatever the GEMM kernel's summation order (see
+// internal/bfp).
+package bfp
+
+import (
+	"github.com/mirage-go/mirage/backend"
+	ibfp "github.com/mirage-go/mirage/internal/bfp"
+)
+
+// Backend is the BFP backend.
+type Backend struct {
+	engine  *Engine
+	scratch []float32
+}
+
+// Config is the effective configuration of a BFP backend.
+type Config struct {
+	Backend string `json:"backend"`
+	SettingsConfig
+}
+
+// New returns a BFP backend for valid settings.
+func New(s Settings) *Backend { return &Backend{engine: NewEngine(s)} }
+
+// Factory builds a BFP backend from options; see Options.
+func Factory(opts backend.Options) (backend.Backend, error) {
+	specs := Options()
+	if err := CheckKnown(opts, specs, "bfp"); err != nil {
+		return nil, err
+	}
+	s, err := ParseSettings(opts, specs)
+	if err != nil {
+		return nil, err
+	}
+	return New(s), nil
+}
+
+// Name implements backend.Backend.
+func (*Backend) Name() string { return "bfp" }
+
+// MatMul implements backend.Backend.
+func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
+	return b.engine.MatMul(call, g, b.product)
+}
+
+func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *Counters) error {
+	b.scratch = ibfp.Product(qa, qb, g.C, g.LDC, g.Accumulate, b.scratch)
+	tiles := int64(qa.Tiles()) * int64(g.M) * int64(g.N)
+	c.TileOutputs += tiles
+	c.Readouts += tiles
+	return nil
+}
+
+// Config implements backend.Configurer.
+func (b *Backend) Config() any {
+	return Config{Backend: "bfp", SettingsConfig: b.engine.Settings.Config()}
+}
+
+// Stats implements backend.StatsReporter.
+func (b *Backend) Stats() any { return b.engine.Stats.Report("bfp") }
+
+// Summary implements backend.StatsReporter.
+func (b *Backend) Summary() string { return b.engine.Stats.Report("bfp").Summary() }

@@ -1,0 +1,121 @@
+package bfp
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/mirage-go/mirage/backend"
+	ibfp "github.com/mirage-go/mirage/internal/bfp"
+	"github.com/mirage-go/mirage/internal/gemm"
+)
+
+// Engine is the part every BFP-based backend shares: it validates a GEMM,
+// sends layers listed in --fp32-layers to the FP32 kernel, quantises the
+// operands of the others into reused buffers, hands them to the backend's
+// product function, and keeps the per-layer, per-role statistics,
+// including the relative error against an FP32 product on every
+// StatsEvery-th call.
+//
+// An Engine is used by one goroutine at a time (backend.Backend's
+// contract); its statistics may be read concurrently.
+type Engine struct {
+	Settings Settings
+	Stats    *Stats
+
+	quant   *ibfp.Quantiser
+	a, b    ibfp.Matrix
+	ref, in []float32
+}
+
+// NewEngine returns an engine for valid settings.
+func NewEngine(s Settings) *Engine {
+	return &Engine{Settings: s, Stats: NewStats(), quant: ibfp.NewQuantiser(s.Format, s.NoiseSeed^0x9e3779b97f4a7c15)}
+}
+
+// ProductFunc computes g (C = op(A)·op(B), plus C when g.Accumulate) from
+// the quantised operands a (rows of op(A)) and b (columns of op(B)), and
+// adds what it counted to c.
+type ProductFunc func(g *backend.GEMM, a, b *ibfp.Matrix, c *Counters) error
+
+// MatMul runs one GEMM through product, or through the FP32 kernel for
+// layers kept in FP32.
+func (e *Engine) MatMul(call backend.Call, g backend.GEMM, product ProductFunc) error {
+	if err := g.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", call, err)
+	}
+	var d Counters
+	d.Calls = 1
+	sample := e.Settings.StatsEvery > 0 && e.Stats.Calls(call)%int64(e.Settings.StatsEvery) == 0 && g.M > 0 && g.N > 0
+	if sample {
+		e.reference(&g)
+	}
+	if e.Settings.KeepsFP32(call.Layer) {
+		d.FP32 = true
+		sgemm(&g)
+	} else {
+		if err := e.quant.Operands(&g, &e.a, &e.b); err != nil {
+			return fmt.Errorf("%s: %w", call, err)
+		}
+		if err := product(&g, &e.a, &e.b, &d); err != nil {
+			return fmt.Errorf("%s: %w", call, err)
+		}
+	}
+	if sample {
+		if r, ok := e.relErr(&g); ok {
+			d.AddRelErr(r)
+		}
+	}
+	e.Stats.Add(call, &d)
+	return nil
+}
+
+func sgemm(g *backend.GEMM) {
+	var beta float32
+	if g.Accumulate {
+		beta = 1
+	}
+	gemm.Sgemm(g.TransA, g.TransB, g.M, g.N, g.K, 1, g.A, g.LDA, g.B, g.LDB, beta, g.C, g.LDC)
+}
+
+// reference computes the exact FP32 product of g into e.ref and, when g
+// accumulates, saves C's incoming values into e.in.
+func (e *Engine) reference(g *backend.GEMM) {
+	m, n := g.M, g.N
+	e.ref = grow(e.ref, m*n)
+	gemm.Sgemm(g.TransA, g.TransB, m, n, g.K, 1, g.A, g.LDA, g.B, g.LDB, 0, e.ref, n)
+	if g.Accumulate {
+		e.in = grow(e.in, m*n)
+		for i := range m {
+			copy(e.in[i*n:(i+1)*n], g.C[i*g.LDC:i*g.LDC+n])
+		}
+	}
+}
+
+// relErr returns ‖C_out - C_in - ref‖/‖ref‖, or false when ref is zero.
+func (e *Engine) relErr(g *backend.GEMM) (float64, bool) {
+	m, n := g.M, g.N
+	var num, den float64
+	for i := range m {
+		row := g.C[i*g.LDC : i*g.LDC+n]
+		for j, c := range row {
+			got := float64(c)
+			if g.Accumulate {
+				got -= float64(e.in[i*n+j])
+			}
+			r := float64(e.ref[i*n+j])
+			num += (got - r) * (got - r)
+			den += r * r
+		}
+	}
+	if den == 0 || math.IsInf(den, 0) || math.IsNaN(num) {
+		return 0, false
+	}
+	return math.Sqrt(num / den), true
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}

@@ -1,0 +1,471 @@
+// Package rns is the Mirage backend: it emulates an RNS-based photonic
+// accelerator (Demirkiran et al., ISCA 2024) on every GEMM of a model.
+//
+// # What one GEMM does
+//
+// Both operands are quantised to block floating point along the reduction
+// dimension K (tiles of length h = --tile, b = --bfp-bits mantissas; see
+// internal/bfp). For every output element and every tile the integer dot
+// product P = Σ qa·qb is computed in the Residue Number System: the
+// mantissas become residues modulo each modulus m_i (--rns-moduli), each
+// modulus gets its own modular dot product, read out of the photonic core
+// as a phase with Gaussian noise, rounded to the nearest of m_i levels, and
+// the Chinese Remainder Theorem rebuilds the signed integer (internal/rns).
+// The tile values 2^(ea+eb)·P are accumulated in FP32.
+//
+// A noise-free readout gives back P exactly, provided h·(2^(b-1)-1)² fits
+// in the signed range of the moduli product; the factory refuses any
+// configuration where it does not. A wrong readout of one residue moves the
+// result by δ·c_i mod M, a large and essentially random error; redundant
+// moduli (--rrns-redundant) detect and correct such errors.
+//
+// # Two modes
+//
+// --rns-mode reference does all of the above literally, per modulus and per
+// readout. It is the ground truth, and slow (a LeNet epoch takes minutes).
+//
+// --rns-mode fast (the default) computes the same thing at about the cost
+// of one FP32 GEMM. Noise-free, RNS returns the exact BFP tile products,
+// which an FP32 GEMM over the dequantised values computes exactly, tile by
+// tile (every tile partial sum is an integer below 2^24 times a power of
+// two). Wrong readouts are rare and independent, so instead of drawing
+// noise for every readout the fast mode draws the positions of the wrong
+// ones directly, with geometric gaps (O(number of errors)), draws each
+// error δ from the tail of the Gaussian, recomputes that tile's exact P (a
+// length-h dot product), applies the errors to its residues, decodes them
+// (CRT or RRNS), and corrects C by the difference. The two modes agree in
+// distribution; the tests check the error rate and the output errors.
+//
+// # Noise
+//
+// --noise-sigma is the standard deviation of the readout noise in residue
+// steps (--noise-unit step, the default; the same σ for every modulus) or as
+// a phase in radians (--noise-unit phase; σ_step = σ·m/(2π) then grows with
+// the modulus). A readout is wrong with probability erfc(0.5/(σ_step·√2)):
+// 4.1e-10 at σ = 0.08, 5.7e-7 at 0.1, 3.1e-5 at 0.12, 8.6e-4 at 0.15,
+// 1.2e-2 at 0.2. --noise-roles limits noise to some roles (e.g. forward).
+//
+// # Defaults, and why
+//
+//   - --rns-moduli special-k6 = {63, 64, 65}: three 6-bit converters per
+//     readout, M = 262080, signed range ±131039.
+//   - --bfp-bits 6 and --tile 128: the largest power-of-two tile for which
+//     6-bit mantissas fit that range (128 × 31² = 123008 ≤ 131039). One
+//     more mantissa bit would force h = 32 (4x the readouts per GEMM); 6
+//     bits with per-row/per-column exponents per 128-element tile keep the
+//     relative error of a GEMM near 2-3%, which LeNet-sized training
+//     tolerates (the quantisation error is unbiased and does not
+//     accumulate across steps the way a biased error would).
+//   - --noise-sigma 0.08 steps: the noise figure of a core that works as
+//     designed. Each readout fails with probability 4.1e-10, so a LeNet
+//     epoch on MNIST (about 1e9 modular readouts with these settings) sees
+//     about 0.4 wrong readouts: noise is present and counted, but it does
+//     not decide the accuracy. Around σ = 0.12 errors become frequent enough
+//     (3e-5 per readout) to hurt training without RRNS; that regime is what
+//     --rrns-redundant 2 is for.
+//   - --rns-mode fast, --rrns-redundant 0, --rounding nearest, no FP32
+//     layers: every GEMM of the model goes through the emulated core.
+package rns
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/bfp"
+	ibfp "github.com/mirage-go/mirage/internal/bfp"
+	"github.com/mirage-go/mirage/internal/rns"
+)
+
+var (
+	moduliSpec = backend.OptionSpec{Name: "rns-moduli", Default: "special-k6",
+		Help: "RNS moduli: a comma list of pairwise coprime integers (e.g. 63,64,65) or a preset special-k4 .. special-k8 = {2^k-1, 2^k, 2^k+1}"}
+	redundantSpec = backend.OptionSpec{Name: "rrns-redundant", Default: "0",
+		Help: "redundant RNS moduli for error detection/correction: a count 0..8 (the smallest suitable moduli are chosen) or an explicit comma list"}
+	modeSpec = backend.OptionSpec{Name: "rns-mode", Default: "fast",
+		Help: "RNS emulation: fast (exact BFP GEMM + sampled residue errors, about FP32 cost) or reference (literal per-modulus phase readouts, slow)"}
+	unitSpec = backend.OptionSpec{Name: "noise-unit", Default: "step",
+		Help: "unit of --noise-sigma for rns: step (residue steps, same for every modulus) or phase (radians)"}
+)
+
+// Options returns the options of the rns backend.
+func Options() []backend.OptionSpec {
+	return append(bfp.SharedOptions(), moduliSpec, redundantSpec, modeSpec, bfp.NoiseSigmaSpec, unitSpec, bfp.NoiseRolesSpec)
+}
+
+// Config is the effective configuration, as written to summary.json.
+type Config struct {
+	Backend    string   `json:"backend"`
+	Mode       string   `json:"rns_mode"`
+	Moduli     []int64  `json:"rns_moduli"`
+	Redundant  []int64  `json:"rrns_redundant_moduli"`
+	Product    int64    `json:"moduli_product"`
+	MaxSigned  int64    `json:"signed_range"`
+	NoiseSigma float64  `json:"noise_sigma"`
+	NoiseUnit  string   `json:"noise_unit"`
+	NoiseRoles []string `json:"noise_roles"`
+	// Per modulus (redundant ones included): σ in residue steps and the
+	// probability that one readout is wrong.
+	StepSigma []float64 `json:"noise_sigma_steps"`
+	ErrorProb []float64 `json:"readout_error_probability"`
+	bfp.SettingsConfig
+}
+
+// Backend is the RNS backend.
+type Backend struct {
+	cfg       Config
+	set       *rns.Set
+	engine    *bfp.Engine
+	noisy     bfp.RoleSet
+	reference bool
+	rng       *rand.Rand
+
+	stepSigma  []float64 // per modulus, in residue steps
+	phaseSigma []float64 // per modulus, in radians
+	logQ       []float64 // log(1-p) per modulus, for the gap sampler
+
+	// Per-call state and reused buffers.
+	noisyNow     bool
+	productFunc  bfp.ProductFunc
+	scratch      []float32
+	errs         []readoutError
+	res          []int64
+	mantA, mantB []int32
+	resA, resB   []int32 // residues of the mantissas, one K-vector block per modulus
+}
+
+// readoutError is one wrong readout drawn by the fast mode: the flat tile
+// output index (tile·M·N + i·N + j), the modulus, and the error in steps.
+type readoutError struct {
+	pos   int64
+	mod   int
+	delta int64
+}
+
+// Factory builds an RNS backend from options, refusing invalid
+// configurations with a message that names the option to change.
+func Factory(opts backend.Options) (backend.Backend, error) {
+	specs := Options()
+	if err := bfp.CheckKnown(opts, specs, "rns"); err != nil {
+		return nil, err
+	}
+	s, err := bfp.ParseSettings(opts, specs)
+	if err != nil {
+		return nil, err
+	}
+	base, err := rns.ParseModuli(bfp.Value(opts, specs, moduliSpec.Name))
+	if err != nil {
+		return nil, fmt.Errorf("--rns-moduli: %w", err)
+	}
+	redundant, err := parseRedundant(bfp.Value(opts, specs, redundantSpec.Name), base)
+	if err != nil {
+		return nil, err
+	}
+	set, err := rns.NewSet(base, redundant)
+	if err != nil {
+		return nil, fmt.Errorf("--rns-moduli/--rrns-redundant: %w", err)
+	}
+	if err := checkRange(s.Format, set); err != nil {
+		return nil, err
+	}
+	mode := bfp.Value(opts, specs, modeSpec.Name)
+	if mode != "fast" && mode != "reference" {
+		return nil, fmt.Errorf("--rns-mode %q: use fast or reference", mode)
+	}
+	sigma, err := bfp.Float(opts, specs, bfp.NoiseSigmaSpec.Name)
+	if err != nil {
+		return nil, err
+	}
+	unit := bfp.Value(opts, specs, unitSpec.Name)
+	if unit != "step" && unit != "phase" {
+		return nil, fmt.Errorf("--noise-unit %q: use step (residue steps) or phase (radians)", unit)
+	}
+	roles, err := bfp.ParseRoles(opts, specs)
+	if err != nil {
+		return nil, err
+	}
+	return New(s, set, mode == "reference", sigma, unit == "phase", roles), nil
+}
+
+// parseRedundant reads --rrns-redundant: a count 0..8 or a list of moduli.
+func parseRedundant(v string, base []int64) ([]int64, error) {
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= 8 {
+		return rns.AutoRedundant(base, n), nil
+	}
+	var out []int64
+	for _, f := range strings.Split(v, ",") {
+		m, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("--rrns-redundant %q: give a count 0..8 or a comma list of moduli such as 67,71", v)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// checkRange refuses a format whose tile dot products can wrap around the
+// signed range of the base moduli, suggesting what to change.
+func checkRange(f ibfp.Format, set *rns.Set) error {
+	need, have := f.MaxTileDot(), set.MaxMagnitude()
+	if need <= have {
+		return nil
+	}
+	var fixes []string
+	if h := ibfp.LargestTile(f.Bits, have); h > 0 {
+		fixes = append(fixes, fmt.Sprintf("lower --tile to %d", h))
+	}
+	for b := f.Bits - 1; b >= 2; b-- {
+		if q := int64(1)<<(b-1) - 1; int64(f.Tile)*q*q <= have {
+			fixes = append(fixes, fmt.Sprintf("--bfp-bits to %d", b))
+			break
+		}
+	}
+	larger := "use larger moduli"
+	for _, name := range rns.PresetNames() {
+		m, _ := rns.Preset(name)
+		if s, err := rns.NewSet(m, nil); err == nil && need <= s.MaxMagnitude() {
+			larger = fmt.Sprintf("use larger moduli (e.g. --rns-moduli %s)", name)
+			break
+		}
+	}
+	fixes = append(fixes, larger)
+	return fmt.Errorf("tile %d × (2^%d-1)^2 = %d exceeds the signed range ±%d of moduli %s, so tile sums would wrap around; %s",
+		f.Tile, f.Bits-1, need, have, setString(set.Base()), strings.Join(fixes, " or "))
+}
+
+func setString(m []int64) string {
+	s := make([]string, len(m))
+	for i, v := range m {
+		s[i] = strconv.FormatInt(v, 10)
+	}
+	return "{" + strings.Join(s, ",") + "}"
+}
+
+// New returns an RNS backend. s must be valid and s.Format must fit set
+// (Factory checks both). sigma is in radians when phaseUnit, else in
+// residue steps; noisy selects the roles that get noise.
+func New(s bfp.Settings, set *rns.Set, reference bool, sigma float64, phaseUnit bool, noisy bfp.RoleSet) *Backend {
+	b := &Backend{
+		set: set, engine: bfp.NewEngine(s), noisy: noisy, reference: reference,
+		rng: rand.New(rand.NewPCG(s.NoiseSeed, 0x726e735f6e6f6973)),
+	}
+	b.productFunc = b.product
+	unit, mode := "step", "fast"
+	if phaseUnit {
+		unit = "phase"
+	}
+	if reference {
+		mode = "reference"
+	}
+	b.cfg = Config{
+		Backend: "rns", Mode: mode, Moduli: set.Base(), Redundant: set.Redundant(),
+		Product: set.BaseProduct(), MaxSigned: set.MaxMagnitude(),
+		NoiseSigma: sigma, NoiseUnit: unit, NoiseRoles: noisy.Names(),
+		SettingsConfig: s.Config(),
+	}
+	for i := range set.Len() {
+		m := set.Modulus(i)
+		step, phase := sigma, sigma*2*math.Pi/float64(m)
+		if phaseUnit {
+			step, phase = rns.StepSigma(sigma, m), sigma
+		}
+		p := rns.ErrorProbability(step)
+		b.stepSigma = append(b.stepSigma, step)
+		b.phaseSigma = append(b.phaseSigma, phase)
+		b.logQ = append(b.logQ, math.Log1p(-p))
+		b.cfg.StepSigma = append(b.cfg.StepSigma, step)
+		b.cfg.ErrorProb = append(b.cfg.ErrorProb, p)
+	}
+	return b
+}
+
+// Name implements backend.Backend.
+func (*Backend) Name() string { return "rns" }
+
+// MatMul implements backend.Backend.
+func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
+	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
+	return b.engine.MatMul(call, g, b.productFunc)
+}
+
+func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
+	tiles := int64(qa.Tiles()) * int64(g.M) * int64(g.N)
+	c.TileOutputs += tiles
+	c.Readouts += tiles * int64(b.set.Len())
+	if b.reference {
+		b.referenceProduct(g, qa, qb, c)
+		return nil
+	}
+	b.scratch = ibfp.Product(qa, qb, g.C, g.LDC, g.Accumulate, b.scratch)
+	if b.noisyNow {
+		b.injectErrors(g, qa, qb, c)
+	}
+	return nil
+}
+
+// injectErrors is the fast mode's noise: it draws the wrong readouts of
+// every modulus directly and corrects C for each tile they hit.
+func (b *Backend) injectErrors(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) {
+	mn := int64(g.M) * int64(g.N)
+	total := int64(qa.Tiles()) * mn
+	errs := b.errs[:0]
+	for i := range b.set.Len() {
+		if b.logQ[i] == 0 {
+			continue // p = 0
+		}
+		for pos := rns.Gap(b.rng, b.logQ[i]); pos < total; pos += 1 + rns.Gap(b.rng, b.logQ[i]) {
+			errs = append(errs, readoutError{pos: pos, mod: i, delta: rns.TailDelta(b.rng, b.stepSigma[i])})
+		}
+	}
+	b.errs = errs
+	if len(errs) == 0 {
+		return
+	}
+	slices.SortFunc(errs, func(x, y readoutError) int {
+		return cmp.Or(cmp.Compare(x.pos, y.pos), cmp.Compare(x.mod, y.mod))
+	})
+	for start := 0; start < len(errs); {
+		end := start + 1
+		for end < len(errs) && errs[end].pos == errs[start].pos {
+			end++
+		}
+		pos := errs[start].pos
+		t, rem := int(pos/mn), pos%mn
+		row, col := int(rem/int64(g.N)), int(rem%int64(g.N))
+		p, exp := ibfp.TileDot(qa, qb, row, col, t)
+		b.res = b.set.Residues(p, b.res)
+		wrong := 0
+		for _, e := range errs[start:end] {
+			m := b.set.Modulus(e.mod)
+			r := rns.Mod(b.res[e.mod]+e.delta, m)
+			if r != b.res[e.mod] {
+				wrong++
+			}
+			b.res[e.mod] = r
+		}
+		start = end
+		if wrong == 0 {
+			continue // |δ| a multiple of m: the phase wrapped onto the right level
+		}
+		got := b.decode(p, wrong, c)
+		if got != p {
+			g.C[row*g.LDC+col] += float32(math.Ldexp(float64(got-p), exp))
+		}
+	}
+}
+
+// decode decodes b.res for a tile whose true value is p and which had wrong
+// residue readouts, and counts the outcome.
+func (b *Backend) decode(p int64, wrong int, c *bfp.Counters) int64 {
+	c.ResidueErrors += int64(wrong)
+	c.TilesHit++
+	got, st := b.set.Decode(b.res)
+	switch {
+	case st == rns.Clean && got != p:
+		c.Undetected++
+	case st == rns.Corrected:
+		c.Detected++
+		if got == p {
+			c.Corrected++
+		} else {
+			c.Miscorrected++
+		}
+	case st == rns.Uncorrectable:
+		c.Detected++
+		c.Erased++
+		got = 0 // the tile is dropped rather than used with a huge error
+	}
+	return got
+}
+
+// referenceProduct is the literal emulation: residues of every mantissa,
+// one modular dot product per modulus and tile, a phase readout with
+// Gaussian noise rounded to the nearest level, then CRT (or RRNS decoding)
+// and FP32 accumulation across tiles.
+func (b *Backend) referenceProduct(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) {
+	m, n, k := g.M, g.N, g.K
+	tiles, h := qa.Tiles(), qa.Tile
+	nmod := b.set.Len()
+	b.mantA = qa.Mantissas(b.mantA)
+	b.mantB = qb.Mantissas(b.mantB)
+	b.resA = residues(b.resA, b.mantA, b.set)
+	b.resB = residues(b.resB, b.mantB, b.set)
+	b.res = b.set.Residues(0, b.res)
+	for i := range m {
+		for j := range n {
+			var acc float32
+			if g.Accumulate {
+				acc = g.C[i*g.LDC+j]
+			}
+			for t := range tiles {
+				k0, k1 := t*h, min((t+1)*h, k)
+				wrong := 0
+				for mi := range nmod {
+					mod := b.set.Modulus(mi)
+					ra := b.resA[mi*m*k+i*k+k0 : mi*m*k+i*k+k1]
+					rb := b.resB[mi*n*k+j*k+k0 : mi*n*k+j*k+k1]
+					var s int64
+					for p := range ra {
+						s += int64(ra[p]) * int64(rb[p])
+					}
+					s %= mod
+					r := s
+					if b.noisyNow {
+						r = rns.Readout(s, mod, b.rng.NormFloat64()*b.phaseSigma[mi])
+					}
+					if r != s {
+						wrong++
+					}
+					b.res[mi] = r
+				}
+				tiles0 := qa.Tiles()
+				exp := int(qa.Exp[i*tiles0+t] + qb.Exp[j*tiles0+t])
+				var got int64
+				if wrong == 0 {
+					got, _ = b.set.Decode(b.res)
+				} else {
+					p, _ := ibfp.TileDot(qa, qb, i, j, t) // the truth, for the statistics only
+					got = b.decode(p, wrong, c)
+				}
+				acc += ibfp.TileValue(got, exp)
+			}
+			g.C[i*g.LDC+j] = acc
+		}
+	}
+}
+
+// residues returns, for every modulus, the non-negative residues of the
+// mantissas, one block of len(mant) per modulus.
+func residues(dst, mant []int32, set *rns.Set) []int32 {
+	n := len(mant)
+	if cap(dst) < n*set.Len() {
+		dst = make([]int32, n*set.Len())
+	}
+	dst = dst[:n*set.Len()]
+	for mi := range set.Len() {
+		mod := int32(set.Modulus(mi))
+		out := dst[mi*n : (mi+1)*n]
+		for p, q := range mant {
+			r := q % mod
+			if r < 0 {
+				r += mod
+			}
+			out[p] = r
+		}
+	}
+	return dst
+}
+
+// Config implements backend.Configurer.
+func (b *Backend) Config() any { return b.cfg }
+
+// Stats implements backend.StatsReporter.
+func (b *Backend) Stats() any { return b.engine.Stats.Report("rns") }
+
+// Summary implements backend.StatsReporter.
+func (b *Backend) Summary() string { return b.engine.Stats.Report("rns").Summary() }

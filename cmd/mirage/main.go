@@ -1,0 +1,115 @@
+// Command mirage trains and evaluates neural networks whose matrix products
+// run on a pluggable backend: exact FP32, or emulations of the Mirage
+// RNS-photonic accelerator and of conventional analog hardware.
+//
+//	mirage train [flags]                 train a model (LeNet-5 on MNIST by default)
+//	mirage eval --checkpoint FILE        evaluate a saved model on its test set
+//	mirage bench gemm [--json]           GEMM throughput of every kernel
+//	mirage data [list|verify]            where each data set is and whether it checks out
+//
+// Run `mirage COMMAND --help` for the flags of a command.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type command struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"train", "train a model and report its test accuracy", trainCommand},
+		{"eval", "evaluate a checkpoint written by train", evalCommand},
+		{"bench", "measure GEMM throughput (bench gemm) and training speed (bench train)", benchCommand},
+		{"data", "list the data sets, where they are found, and verify checksums", dataCommand},
+	}
+}
+
+// run executes one command line and returns the process exit code: 0 on
+// success, 1 when the command failed, 2 for a usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(args[1:], stdout, stderr)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, new(usageError)):
+			fmt.Fprintf(stderr, "mirage %s: %v\n", c.name, err)
+			return 2
+		default:
+			fmt.Fprintf(stderr, "mirage %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	names := make([]string, 0, len(commands()))
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	fmt.Fprintf(stderr, "mirage: unknown command %q (valid: %s)\n", args[0], strings.Join(names, ", "))
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "mirage trains neural networks on FP32 or on emulated RNS-photonic / analog hardware.")
+	fmt.Fprintln(w, "\nUsage: mirage COMMAND [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'mirage COMMAND --help' for a command's flags.")
+}
+
+// usageError marks a bad command line (exit code 2).
+type usageError struct{ error }
+
+// newFlagSet returns a flag set that reports errors instead of exiting and
+// prints its help to stdout.
+func newFlagSet(name, synopsis string, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fs.SetOutput(stdout)
+		fmt.Fprintf(stdout, "Usage: mirage %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parseFlags parses args and turns flag errors into one-line usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return err
+		}
+		return usageError{fmt.Errorf("%v (see mirage %s --help)", err, fs.Name())}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (see mirage %s --help)", fs.Arg(0), fs.Name())}
+	}
+	return nil
+}

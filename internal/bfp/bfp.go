@@ -1,0 +1,438 @@
+// Package bfp implements block floating point (BFP) along the reduction
+// dimension of a matrix product, the number format the Mirage accelerator
+// feeds to its integer (RNS) cores.
+//
+// # The format
+//
+// A GEMM C = op(A)·op(B) reduces over K. BFP cuts K into tiles of length h
+// (the analog dot-product length of the hardware). Every row of op(A) and
+// every column of op(B) gets, per tile, one shared power-of-two scale 2^e;
+// the elements become signed b-bit integer mantissas q with
+// |q| ≤ 2^(b-1)-1, so that x ≈ q·2^e. The exponent is chosen from the
+// block's largest magnitude xmax = f·2^E (1 ≤ f < 2) as e = E-(b-2): the
+// largest element then maps to [2^(b-2), 2^(b-1)), the top binade of the
+// mantissa range. Rounding is to nearest with ties to even, or stochastic
+// (round up with probability equal to the fraction). The one value that can
+// round past the range, xmax just below 2^(b-1) steps, saturates at
+// ±(2^(b-1)-1).
+//
+// Blocks whose largest magnitude is below the smallest normal FP32 number
+// (2^-126) are flushed to zero; Inf and NaN are refused with an error,
+// because no finite scale represents them.
+//
+// # Exact products
+//
+// For one output element and one tile, the product of two BFP blocks is the
+// exact integer P = Σ qa·qb times 2^(ea+eb). [Product] computes
+// C = Σ_tiles 2^(ea+eb)·P in FP32, adding the tiles in order. It does so with
+// one FP32 GEMM per tile over the dequantised values q·2^e: every partial
+// sum of a tile is an integer multiple of 2^(ea+eb) below
+// h·(2^(b-1)-1)²·2^(ea+eb), and [Format.Validate] requires
+// h·(2^(b-1)-1)² < 2^24, so FP32 represents every partial sum exactly, in
+// any summation order, with or without fused multiply-add. The tile result
+// is therefore exact, whatever the GEMM kernel does internally, and the only
+// FP32 rounding is the accumulation across tiles, the same rounding the
+// hardware's digital accumulator performs. (Exactness needs the products to
+// stay in FP32's normal range: 2^(ea+eb) ≥ 2^-149. Only blocks with largest
+// magnitudes around 1e-20 and below violate it.)
+package bfp
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+
+	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/internal/gemm"
+)
+
+// Rounding selects how values are rounded to mantissas.
+type Rounding int
+
+const (
+	// Nearest rounds to the nearest mantissa, ties to even.
+	Nearest Rounding = iota
+	// Stochastic rounds up with probability equal to the discarded
+	// fraction, so that the rounding is unbiased in expectation.
+	Stochastic
+)
+
+func (r Rounding) String() string {
+	switch r {
+	case Nearest:
+		return "nearest"
+	case Stochastic:
+		return "stochastic"
+	}
+	return fmt.Sprintf("Rounding(%d)", int(r))
+}
+
+// ParseRounding is the inverse of Rounding.String.
+func ParseRounding(s string) (Rounding, error) {
+	switch s {
+	case "nearest":
+		return Nearest, nil
+	case "stochastic":
+		return Stochastic, nil
+	}
+	return 0, fmt.Errorf("unknown rounding %q: use nearest (ties to even) or stochastic", s)
+}
+
+// MaxBits is the widest mantissa supported: with b = 12 even a tile of one
+// element needs 2^22 of the 2^24 integers FP32 sums exactly.
+const MaxBits = 12
+
+// ExactLimit is 2^24: FP32 represents every integer of smaller magnitude
+// exactly, so a tile dot product below it is computed without rounding.
+const ExactLimit = 1 << 24
+
+// Format is a BFP configuration.
+type Format struct {
+	Bits     int      // mantissa width b, sign included
+	Tile     int      // tile length h along the reduction dimension
+	Rounding Rounding // how values round to mantissas
+}
+
+// MaxMantissa returns 2^(b-1)-1, the largest mantissa magnitude.
+func (f Format) MaxMantissa() int64 { return 1<<(f.Bits-1) - 1 }
+
+// MaxTileDot returns h·(2^(b-1)-1)², the largest magnitude a tile's
+// integer dot product can reach.
+func (f Format) MaxTileDot() int64 {
+	q := f.MaxMantissa()
+	return int64(f.Tile) * q * q
+}
+
+// LargestTile returns the largest power-of-two tile length h with
+// h·(2^(b-1)-1)² ≤ limit, or 0 if not even h = 1 fits.
+func LargestTile(bitsWidth int, limit int64) int {
+	q := int64(1)<<(bitsWidth-1) - 1
+	h := limit / (q * q)
+	if h < 1 {
+		return 0
+	}
+	return 1 << (bits.Len64(uint64(h)) - 1)
+}
+
+// Validate checks that the format is usable and that every tile dot
+// product is exact in FP32. Its messages name the flag to change.
+func (f Format) Validate() error {
+	if f.Bits < 2 || f.Bits > MaxBits {
+		return fmt.Errorf("--bfp-bits %d is outside [2, %d]: a mantissa needs a sign and at least one magnitude bit, and wider mantissas no longer sum exactly in FP32", f.Bits, MaxBits)
+	}
+	if f.Tile < 1 {
+		return fmt.Errorf("--tile %d must be at least 1 (it is the dot-product length of one analog readout, e.g. 128)", f.Tile)
+	}
+	if f.Rounding != Nearest && f.Rounding != Stochastic {
+		return fmt.Errorf("unknown rounding %v: use nearest or stochastic", f.Rounding)
+	}
+	if d := f.MaxTileDot(); d >= ExactLimit {
+		return fmt.Errorf("tile %d × (2^%d-1)^2 = %d reaches 2^24 = %d, beyond which FP32 no longer sums a tile exactly; lower --tile to %d or --bfp-bits",
+			f.Tile, f.Bits-1, d, ExactLimit, LargestTile(f.Bits, ExactLimit-1))
+	}
+	return nil
+}
+
+// Matrix holds Rows vectors of length K, each quantised along K in tiles of
+// length Tile (the last tile may be shorter).
+type Matrix struct {
+	Rows, K, Tile int
+	// Values holds the dequantised values q·2^e, Rows×K, K contiguous.
+	// They are exact: mantissas have at most 12 bits.
+	Values []float32
+	// Exp holds the scale exponent e of every block, Rows×Tiles. Blocks
+	// that were flushed to zero have exponent 0.
+	Exp []int32
+}
+
+// Tiles returns the number of tiles along K.
+func (m *Matrix) Tiles() int {
+	if m.Tile == 0 {
+		return 0
+	}
+	return (m.K + m.Tile - 1) / m.Tile
+}
+
+// Mantissa returns the integer mantissa of element (row, p).
+func (m *Matrix) Mantissa(row, p int) int64 {
+	e := m.Exp[row*m.Tiles()+p/m.Tile]
+	return int64(float64(m.Values[row*m.K+p]) * pow2(-int(e)))
+}
+
+// Mantissas writes every mantissa into dst (Rows×K) and returns it, grown
+// if needed.
+func (m *Matrix) Mantissas(dst []int32) []int32 {
+	dst = grow(dst, m.Rows*m.K)
+	tiles := m.Tiles()
+	for r := 0; r < m.Rows; r++ {
+		for t := 0; t < tiles; t++ {
+			inv := pow2(-int(m.Exp[r*tiles+t]))
+			k0, k1 := t*m.Tile, min((t+1)*m.Tile, m.K)
+			row := m.Values[r*m.K : (r+1)*m.K]
+			out := dst[r*m.K : (r+1)*m.K]
+			for p := k0; p < k1; p++ {
+				out[p] = int32(float64(row[p]) * inv)
+			}
+		}
+	}
+	return dst
+}
+
+// pow2 returns 2^e for e in float64's normal exponent range.
+func pow2(e int) float64 { return math.Float64frombits(uint64(1023+e) << 52) }
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// Quantiser turns FP32 operands into BFP matrices. It keeps scratch buffers
+// and the random generator of stochastic rounding, so a Quantiser must be
+// used by one goroutine at a time.
+type Quantiser struct {
+	format  Format
+	rng     *rand.Rand
+	maxBits []uint32
+	inv     []float64
+	scale   []float64
+}
+
+// NewQuantiser returns a quantiser for f; seed drives stochastic rounding.
+// f must be valid (see Format.Validate).
+func NewQuantiser(f Format, seed uint64) *Quantiser {
+	return &Quantiser{format: f, rng: rand.New(rand.NewPCG(seed, 0x6266705f726e6421))}
+}
+
+// Format returns the quantiser's format.
+func (q *Quantiser) Format() Format { return q.format }
+
+// Operands quantises op(A) by rows into a and op(B) by columns into b, both
+// along the reduction dimension K of g.
+func (q *Quantiser) Operands(g *backend.GEMM, a, b *Matrix) error {
+	if err := q.Quantise(a, g.A, g.LDA, g.M, g.K, g.TransA); err != nil {
+		return fmt.Errorf("operand A: %w", err)
+	}
+	if err := q.Quantise(b, g.B, g.LDB, g.N, g.K, !g.TransB); err != nil {
+		return fmt.Errorf("operand B: %w", err)
+	}
+	return nil
+}
+
+const (
+	signMask    = 0x7fffffff
+	minNormal   = 0x00800000 // bits of 2^-126
+	nonFinite   = 0x7f800000 // bits of +Inf; NaNs are above
+	roundMagic  = 0x1.8p52   // adding and subtracting it rounds a float64 below 2^51 to an integer, ties to even
+	uniformUnit = 0x1p-53
+)
+
+// Quantise fills dst with rows vectors of length k taken from src and
+// quantised along k. Vector v's element p is src[v*ld+p] when strided is
+// false and src[p*ld+v] when it is true (the vectors are then the columns
+// of a k×rows matrix). dst's buffers are reused when large enough.
+func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, strided bool) error {
+	h := q.format.Tile
+	dst.Rows, dst.K, dst.Tile = rows, k, h
+	tiles := dst.Tiles()
+	dst.Values = grow(dst.Values, rows*k)
+	dst.Exp = grow(dst.Exp, rows*tiles)
+	if rows == 0 || k == 0 {
+		return nil
+	}
+	if strided {
+		return q.quantiseColumns(dst, src, ld)
+	}
+	for v := 0; v < rows; v++ {
+		row := src[v*ld : v*ld+k]
+		out := dst.Values[v*k : (v+1)*k]
+		for t := 0; t < tiles; t++ {
+			k0, k1 := t*h, min((t+1)*h, k)
+			block := row[k0:k1]
+			e, ok, err := q.exponent(maxBits(block))
+			if err != nil {
+				return fmt.Errorf("vector %d, elements %d..%d: %w", v, k0, k1-1, err)
+			}
+			dst.Exp[v*tiles+t] = e
+			if !ok {
+				clear(out[k0:k1])
+				continue
+			}
+			q.round(out[k0:k1], block, pow2(-int(e)), pow2(int(e)))
+		}
+	}
+	return nil
+}
+
+// quantiseColumns handles vectors stored as columns: it walks the source
+// row by row (contiguous memory), keeping one running maximum per column.
+func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld int) error {
+	rows, k, h := dst.Rows, dst.K, dst.Tile
+	tiles := dst.Tiles()
+	q.maxBits = grow(q.maxBits, rows)
+	q.inv = grow(q.inv, rows)
+	q.scale = grow(q.scale, rows)
+	qmax := float64(q.format.MaxMantissa())
+	for t := 0; t < tiles; t++ {
+		k0, k1 := t*h, min((t+1)*h, k)
+		mb := q.maxBits
+		clear(mb)
+		for p := k0; p < k1; p++ {
+			row := src[p*ld : p*ld+rows]
+			for v, x := range row {
+				mb[v] = max(mb[v], math.Float32bits(x)&signMask)
+			}
+		}
+		for v := range rows {
+			e, ok, err := q.exponent(mb[v])
+			if err != nil {
+				return fmt.Errorf("vector %d, elements %d..%d: %w", v, k0, k1-1, err)
+			}
+			dst.Exp[v*tiles+t] = e
+			if ok {
+				q.inv[v], q.scale[v] = pow2(-int(e)), pow2(int(e))
+			} else {
+				q.inv[v], q.scale[v] = 0, 0 // maps the block to zeros
+			}
+		}
+		inv, scale := q.inv[:rows], q.scale[:rows]
+		for p := k0; p < k1; p++ {
+			row := src[p*ld : p*ld+rows]
+			if q.format.Rounding == Stochastic {
+				for v, x := range row {
+					r := math.Floor(float64(x)*inv[v] + float64(q.rng.Uint64()>>11)*uniformUnit)
+					dst.Values[v*k+p] = float32(clampTo(r, qmax) * scale[v])
+				}
+				continue
+			}
+			for v, x := range row {
+				r := (float64(x)*inv[v] + roundMagic) - roundMagic
+				dst.Values[v*k+p] = float32(clampTo(r, qmax) * scale[v])
+			}
+		}
+	}
+	return nil
+}
+
+// exponent returns the scale exponent e for a block whose largest
+// magnitude has FP32 bits mb, and whether the block is nonzero.
+func (q *Quantiser) exponent(mb uint32) (int32, bool, error) {
+	if mb >= nonFinite {
+		return 0, false, fmt.Errorf("contains Inf or NaN, which block floating point cannot represent (the training has probably diverged: lower the learning rate)")
+	}
+	if mb < minNormal {
+		return 0, false, nil
+	}
+	E := int32(mb>>23) - 127
+	return E - int32(q.format.Bits-2), true, nil
+}
+
+// round writes the dequantised mantissas of block to out.
+func (q *Quantiser) round(out, block []float32, inv, scale float64) {
+	qmax := float64(q.format.MaxMantissa())
+	if q.format.Rounding == Stochastic {
+		for i, x := range block {
+			r := math.Floor(float64(x)*inv + float64(q.rng.Uint64()>>11)*uniformUnit)
+			out[i] = float32(clampTo(r, qmax) * scale)
+		}
+		return
+	}
+	out = out[:len(block)]
+	for i, x := range block {
+		r := (float64(x)*inv + roundMagic) - roundMagic
+		if r > qmax {
+			r = qmax
+		} else if r < -qmax {
+			r = -qmax
+		}
+		out[i] = float32(r * scale)
+	}
+}
+
+func clampTo(r, qmax float64) float64 {
+	if r > qmax {
+		return qmax
+	}
+	if r < -qmax {
+		return -qmax
+	}
+	return r
+}
+
+// maxBits returns the largest FP32 magnitude in x as raw bits. For
+// non-negative floats the bit patterns order like the values, so integer
+// comparison suffices; NaNs compare above +Inf.
+func maxBits(x []float32) uint32 {
+	var m0, m1, m2, m3 uint32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		m0 = max(m0, math.Float32bits(x[i])&signMask)
+		m1 = max(m1, math.Float32bits(x[i+1])&signMask)
+		m2 = max(m2, math.Float32bits(x[i+2])&signMask)
+		m3 = max(m3, math.Float32bits(x[i+3])&signMask)
+	}
+	for ; i < len(x); i++ {
+		m0 = max(m0, math.Float32bits(x[i])&signMask)
+	}
+	return max(m0, m1, m2, m3)
+}
+
+// TileDot returns the exact integer dot product P = Σ qa·qb of row i of a
+// and row j of b over tile t, and the exponent ea+eb of its scale.
+func TileDot(a, b *Matrix, i, j, t int) (p int64, exp int) {
+	k0, k1 := t*a.Tile, min((t+1)*a.Tile, a.K)
+	ra := a.Values[i*a.K+k0 : i*a.K+k1]
+	rb := b.Values[j*b.K+k0 : j*b.K+k1]
+	// Every product is exact in float64 (24+24 significant bits) and every
+	// partial sum is a multiple of 2^(ea+eb) below 2^24 times it: exact.
+	var s float64
+	for p := range ra {
+		s += float64(ra[p]) * float64(rb[p])
+	}
+	tiles := a.Tiles()
+	exp = int(a.Exp[i*tiles+t] + b.Exp[j*tiles+t])
+	return int64(s * pow2(-exp)), exp
+}
+
+// TileValue returns P·2^exp rounded to FP32, the value a tile adds to the
+// accumulator.
+func TileValue(p int64, exp int) float32 {
+	return float32(math.Ldexp(float64(p), exp))
+}
+
+// Product computes C = Σ_tiles 2^(ea+eb)·P_t (plus C itself when accumulate)
+// for a holding the M rows of op(A) and b the N columns of op(B), adding the
+// tiles in order in FP32. C is M×N with row stride ldc. scratch is an M×N
+// buffer reused across calls; Product returns it, grown if needed.
+func Product(a, b *Matrix, c []float32, ldc int, accumulate bool, scratch []float32) []float32 {
+	m, n, k := a.Rows, b.Rows, a.K
+	if m == 0 || n == 0 {
+		return scratch
+	}
+	tiles := a.Tiles()
+	if tiles == 0 && !accumulate {
+		for i := range m {
+			clear(c[i*ldc : i*ldc+n])
+		}
+	}
+	for t := range tiles {
+		k0, k1 := t*a.Tile, min((t+1)*a.Tile, k)
+		if t == 0 && !accumulate {
+			// 0 + T_0 = T_0 exactly: write the first tile straight into C.
+			gemm.Sgemm(false, true, m, n, k1-k0, 1, a.Values[k0:], k, b.Values[k0:], k, 0, c, ldc)
+			continue
+		}
+		scratch = grow(scratch, m*n)
+		gemm.Sgemm(false, true, m, n, k1-k0, 1, a.Values[k0:], k, b.Values[k0:], k, 0, scratch, n)
+		for i := range m {
+			ci := c[i*ldc : i*ldc+n]
+			si := scratch[i*n : (i+1)*n]
+			for j := range ci {
+				ci[j] += si[j]
+			}
+		}
+	}
+	return scratch
+}

@@ -1,0 +1,228 @@
+package bfp
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/internal/bfp/bfptest"
+)
+
+// sameFloats requires bit-identical values, except that +0 and -0 are
+// treated as equal (they differ only in how a kernel happens to start its
+// sums).
+func sameFloats(t *testing.T, want, got []float32, msg string) {
+	t.Helper()
+	require.Len(t, got, len(want), msg)
+	for i := range want {
+		if want[i] == 0 && got[i] == 0 {
+			continue
+		}
+		require.Equalf(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s: element %d: want %g, got %g", msg, i, want[i], got[i])
+	}
+}
+
+// window copies the M×N result out of C (row stride LDC).
+func window(g backend.GEMM) []float32 {
+	out := make([]float32, g.M*g.N)
+	for i := 0; i < g.M; i++ {
+		copy(out[i*g.N:(i+1)*g.N], g.C[i*g.LDC:i*g.LDC+g.N])
+	}
+	return out
+}
+
+func TestProductMatchesBigReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	formats := []Format{{Bits: 6, Tile: 128}, {Bits: 5, Tile: 7}, {Bits: 8, Tile: 16}, {Bits: 4, Tile: 1}, {Bits: 12, Tile: 4}, {Bits: 2, Tile: 33}}
+	for _, f := range formats {
+		q := NewQuantiser(f, 1)
+		var a, b Matrix
+		var scratch []float32
+		for trial := 0; trial < 12; trial++ {
+			m, n, k := 1+rng.IntN(17), 1+rng.IntN(13), 1+rng.IntN(300)
+			g := bfptest.RandomGEMM(rng, m, n, k, trial%2 == 1, trial%4 >= 2, trial%3 == 0, rng.IntN(3))
+			want := bfptest.Product(g, f.Bits, f.Tile)
+			require.NoError(t, q.Operands(&g, &a, &b))
+			scratch = Product(&a, &b, g.C, g.LDC, g.Accumulate, scratch)
+			sameFloats(t, want, window(g), "format "+formatName(f))
+		}
+	}
+}
+
+func formatName(f Format) string { return fmt.Sprintf("b=%d h=%d", f.Bits, f.Tile) }
+
+func TestTileDotAndMantissas(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	f := Format{Bits: 7, Tile: 10}
+	q := NewQuantiser(f, 1)
+	g := bfptest.RandomGEMM(rng, 5, 4, 37, true, false, false, 1)
+	var a, b Matrix
+	require.NoError(t, q.Operands(&g, &a, &b))
+	ma := a.Mantissas(nil)
+	for i := 0; i < g.M; i++ {
+		for t0 := 0; t0 < a.Tiles(); t0++ {
+			k0, k1 := t0*f.Tile, min((t0+1)*f.Tile, g.K)
+			block := make([]float64, k1-k0)
+			for p := k0; p < k1; p++ {
+				block[p-k0] = float64(g.AtA(i, p))
+			}
+			wantQ, _ := bfptest.Quantise(block, f.Bits)
+			for p := k0; p < k1; p++ {
+				require.Equal(t, wantQ[p-k0], int64(ma[i*g.K+p]))
+				require.Equal(t, wantQ[p-k0], a.Mantissa(i, p))
+			}
+			for j := 0; j < g.N; j++ {
+				var want int64
+				for p := k0; p < k1; p++ {
+					want += a.Mantissa(i, p) * b.Mantissa(j, p)
+				}
+				got, _ := TileDot(&a, &b, i, j, t0)
+				require.Equal(t, want, got)
+			}
+		}
+	}
+}
+
+func TestQuantiseEdgeCases(t *testing.T) {
+	f := Format{Bits: 4, Tile: 4} // mantissas in [-7, 7]
+	cases := []struct {
+		name  string
+		block []float32
+		want  []int64 // mantissas
+		exp   int32
+	}{
+		// max 1 = 1·2^0 → e = 0-(4-2) = -2, steps of 1/4.
+		{"ties to even", []float32{1, 0.125, 0.375, -0.625}, []int64{4, 0, 2, -2}, -2},
+		// 1.9375 → 7.75 rounds to 8 and saturates at 7.
+		{"saturates", []float32{1.9375, -1.9375, 1.75, 0}, []int64{7, -7, 7, 0}, -2},
+		{"all zero", []float32{0, 0, 0, 0}, []int64{0, 0, 0, 0}, 0},
+		{"subnormal flushed", []float32{1e-40, -1e-41, 0, 0}, []int64{0, 0, 0, 0}, 0},
+		{"huge", []float32{3e38, -1e38, 1, 0}, []int64{7, -2, 0, 0}, 125},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, strided := range []bool{false, true} {
+				var m Matrix
+				require.NoError(t, NewQuantiser(f, 1).Quantise(&m, tc.block, 1+3*b2i(!strided), 1, 4, strided))
+				require.Equal(t, tc.exp, m.Exp[0])
+				for p, w := range tc.want {
+					require.Equal(t, w, m.Mantissa(0, p), "element %d strided=%v", p, strided)
+				}
+			}
+		})
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestQuantiseRefusesNonFinite(t *testing.T) {
+	for _, x := range []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())} {
+		for _, strided := range []bool{false, true} {
+			var m Matrix
+			src := []float32{1, 2, x, 3}
+			ld := 4
+			if strided {
+				ld = 1
+			}
+			err := NewQuantiser(Format{Bits: 6, Tile: 4}, 1).Quantise(&m, src, ld, 1, 4, strided)
+			require.ErrorContains(t, err, "Inf or NaN")
+		}
+	}
+}
+
+// TestStochasticRoundingUnbiased checks that stochastic rounding only ever
+// picks one of the two neighbouring mantissas and is unbiased: over n
+// trials the mean mantissa must be within 4 standard errors (≤ 0.5/√n) of
+// the exact scaled value.
+func TestStochasticRoundingUnbiased(t *testing.T) {
+	f := Format{Bits: 5, Tile: 4, Rounding: Stochastic} // max 1 → e = -3
+	q := NewQuantiser(f, 7)
+	src := []float32{1, 0.3, -0.7, 0.0625}
+	const n = 20000
+	sums := make([]float64, len(src))
+	var m Matrix
+	for trial := 0; trial < n; trial++ {
+		require.NoError(t, q.Quantise(&m, src, 4, 1, 4, false))
+		for p, x := range src {
+			got := float64(m.Mantissa(0, p))
+			exact := float64(x) * 8
+			require.True(t, got == math.Floor(exact) || got == math.Ceil(exact), "mantissa %v is not a neighbour of %v", got, exact)
+			sums[p] += got
+		}
+	}
+	for p, x := range src {
+		require.InDelta(t, float64(x)*8, sums[p]/n, 4*0.5/math.Sqrt(n), "element %d", p)
+	}
+}
+
+func TestStochasticRoundingStrided(t *testing.T) {
+	f := Format{Bits: 5, Tile: 4, Rounding: Stochastic}
+	q := NewQuantiser(f, 9)
+	src := []float32{1, 0.3, -0.7, 0.0625} // one column of length 4
+	const n = 20000
+	var sum float64
+	var m Matrix
+	for trial := 0; trial < n; trial++ {
+		require.NoError(t, q.Quantise(&m, src, 1, 1, 4, true))
+		sum += float64(m.Mantissa(0, 1))
+	}
+	require.InDelta(t, 0.3*8, sum/n, 4*0.5/math.Sqrt(n))
+}
+
+func TestFormatValidate(t *testing.T) {
+	cases := []struct {
+		f    Format
+		want string // substring of the error, "" for valid
+	}{
+		{Format{Bits: 6, Tile: 128}, ""},
+		{Format{Bits: 12, Tile: 4}, ""},
+		{Format{Bits: 1, Tile: 128}, "--bfp-bits 1 is outside [2, 12]"},
+		{Format{Bits: 13, Tile: 1}, "--bfp-bits 13"},
+		{Format{Bits: 6, Tile: 0}, "--tile 0 must be at least 1"},
+		{Format{Bits: 10, Tile: 128}, "lower --tile to 64"},
+		{Format{Bits: 6, Tile: 128, Rounding: 5}, "unknown rounding"},
+	}
+	for _, tc := range cases {
+		err := tc.f.Validate()
+		if tc.want == "" {
+			require.NoError(t, err)
+			continue
+		}
+		require.ErrorContains(t, err, tc.want)
+	}
+}
+
+func TestParseRounding(t *testing.T) {
+	for _, r := range []Rounding{Nearest, Stochastic} {
+		got, err := ParseRounding(r.String())
+		require.NoError(t, err)
+		require.Equal(t, r, got)
+	}
+	_, err := ParseRounding("up")
+	require.ErrorContains(t, err, "nearest")
+}
+
+func TestProductEmptyShapes(t *testing.T) {
+	q := NewQuantiser(Format{Bits: 6, Tile: 8}, 1)
+	var a, b Matrix
+	// K = 0: C is zeroed, or kept when accumulating.
+	for _, acc := range []bool{false, true} {
+		g := backend.GEMM{M: 2, N: 2, K: 0, LDA: 1, LDB: 2, LDC: 2, C: []float32{1, 2, 3, 4}, Accumulate: acc}
+		require.NoError(t, q.Operands(&g, &a, &b))
+		Product(&a, &b, g.C, g.LDC, g.Accumulate, nil)
+		if acc {
+			require.Equal(t, []float32{1, 2, 3, 4}, g.C)
+		} else {
+			require.Equal(t, []float32{0, 0, 0, 0}, g.C)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package conv
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func randSlice(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}
+
+var geometries = []Geometry{
+	{N: 2, C: 3, H: 5, W: 5, KH: 3, KW: 3, Stride: 1, Pad: 1},
+	{N: 1, C: 2, H: 7, W: 6, KH: 3, KW: 3, Stride: 2, Pad: 1},
+	{N: 2, C: 1, H: 8, W: 8, KH: 5, KW: 5, Stride: 1, Pad: 2},
+	{N: 1, C: 2, H: 4, W: 5, KH: 2, KW: 4, Stride: 3, Pad: 3}, // windows wholly in padding
+	{N: 3, C: 4, H: 3, W: 3, KH: 1, KW: 1, Stride: 1, Pad: 0},
+	{N: 1, C: 1, H: 2, W: 1, KH: 1, KW: 1, Stride: 1, Pad: 3}, // columns past the right edge
+}
+
+func TestIm2colMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, g := range geometries {
+		x := randSlice(rng, g.N*g.C*g.H*g.W)
+		cols := make([]float32, g.Rows()*g.Cols())
+		for i := range cols {
+			cols[i] = float32(math.NaN()) // every entry must be written
+		}
+		Im2col(g, x, cols)
+		oh, ow := g.OutH(), g.OutW()
+		for n := 0; n < g.N; n++ {
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					r := (n*oh+oy)*ow + ox
+					for c := 0; c < g.C; c++ {
+						for ky := 0; ky < g.KH; ky++ {
+							for kx := 0; kx < g.KW; kx++ {
+								iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
+								var want float32
+								if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+									want = x[((n*g.C+c)*g.H+iy)*g.W+ix]
+								}
+								got := cols[r*g.Cols()+(c*g.KH+ky)*g.KW+kx]
+								require.Equal(t, want, got, "%+v row %d c %d ky %d kx %d", g, r, c, ky, kx)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// Col2im must be the adjoint of Im2col: ⟨Im2col(x), c⟩ = ⟨x, Col2im(c)⟩.
+func TestCol2imIsAdjointOfIm2col(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	for _, g := range geometries {
+		x := randSlice(rng, g.N*g.C*g.H*g.W)
+		c := randSlice(rng, g.Rows()*g.Cols())
+		cols := make([]float32, len(c))
+		Im2col(g, x, cols)
+		dx := make([]float32, len(x))
+		Col2im(g, c, dx)
+		var lhs, rhs float64
+		for i := range c {
+			lhs += float64(cols[i]) * float64(c[i])
+		}
+		for i := range x {
+			rhs += float64(x[i]) * float64(dx[i])
+		}
+		require.InDelta(t, lhs, rhs, 1e-4*(1+math.Abs(lhs)), "%+v", g) // float32 accumulation in Col2im
+	}
+}
+
+func TestRowsNCHWRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	const n, o, p = 2, 3, 5
+	rows := randSlice(rng, n*p*o)
+	bias := []float32{10, 20, 30}
+	y := make([]float32, len(rows))
+	RowsToNCHW(rows, bias, y, n, o, p)
+	for b := 0; b < n; b++ {
+		for ch := 0; ch < o; ch++ {
+			for i := 0; i < p; i++ {
+				require.Equal(t, rows[(b*p+i)*o+ch]+bias[ch], y[(b*o+ch)*p+i])
+			}
+		}
+	}
+	RowsToNCHW(rows, nil, y, n, o, p)
+	back := make([]float32, len(rows))
+	NCHWToRows(y, back, n, o, p)
+	require.Equal(t, rows, back)
+}
+
+func TestGeometryValidate(t *testing.T) {
+	ok := Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1}
+	for _, tc := range []struct {
+		name string
+		edit func(g *Geometry)
+		want string
+	}{
+		{"valid", func(*Geometry) {}, ""},
+		{"zero stride", func(g *Geometry) { g.Stride = 0 }, "conv: stride 0 must be at least 1"},
+		{"empty kernel", func(g *Geometry) { g.KW = 0 }, "conv: kernel 3x0 must be at least 1x1"},
+		{"negative pad", func(g *Geometry) { g.Pad = -1 }, "conv: negative padding -1"},
+		{"kernel too big", func(g *Geometry) { g.KH = 5 }, "conv: kernel 5x3 is larger than the padded input 4x4 (input 4x4, padding 0)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := ok
+			tc.edit(&g)
+			err := g.Validate()
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, tc.want)
+		})
+	}
+}
+
+// Benchmark shapes: batch 64 at LeNet-5 (MNIST) and ResNet-20 (CIFAR-10).
+var benchGeometries = []struct {
+	name string
+	g    Geometry
+}{
+	{"LeNet/conv1", Geometry{N: 64, C: 1, H: 28, W: 28, KH: 5, KW: 5, Stride: 1, Pad: 2}},
+	{"LeNet/conv2", Geometry{N: 64, C: 6, H: 14, W: 14, KH: 5, KW: 5, Stride: 1}},
+	{"ResNet20/stem", Geometry{N: 64, C: 3, H: 32, W: 32, KH: 3, KW: 3, Stride: 1, Pad: 1}},
+	{"ResNet20/stage1", Geometry{N: 64, C: 16, H: 32, W: 32, KH: 3, KW: 3, Stride: 1, Pad: 1}},
+	{"ResNet20/stage2", Geometry{N: 64, C: 32, H: 16, W: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}},
+	{"ResNet20/stage3", Geometry{N: 64, C: 64, H: 8, W: 8, KH: 3, KW: 3, Stride: 1, Pad: 1}},
+	{"ResNet20/down", Geometry{N: 64, C: 16, H: 32, W: 32, KH: 3, KW: 3, Stride: 2, Pad: 1}},
+}
+
+func BenchmarkIm2col(b *testing.B) {
+	for _, bg := range benchGeometries {
+		b.Run(bg.name, func(b *testing.B) {
+			g := bg.g
+			x := make([]float32, g.N*g.C*g.H*g.W)
+			cols := make([]float32, g.Rows()*g.Cols())
+			b.SetBytes(int64(4 * len(cols)))
+			for b.Loop() {
+				Im2col(g, x, cols)
+			}
+		})
+	}
+}
+
+func BenchmarkCol2im(b *testing.B) {
+	for _, bg := range benchGeometries {
+		b.Run(bg.name, func(b *testing.B) {
+			g := bg.g
+			dx := make([]float32, g.N*g.C*g.H*g.W)
+			cols := make([]float32, g.Rows()*g.Cols())
+			b.SetBytes(int64(4 * len(cols)))
+			for b.Loop() {
+				Col2im(g, cols, dx)
+			}
+		})
+	}
+}

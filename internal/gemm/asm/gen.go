@@ -1,0 +1,229 @@
+// Command asm generates the SIMD micro-kernels of package gemm with avo.
+//
+// It lives in its own module so that avo stays out of mirage's dependency
+// list. Regenerate from this directory with
+//
+//	go run . -out ../kernel_amd64.s -stubs ../kernel_amd64.go -pkg gemm
+//
+// Every kernel has the same contract (see kernelFunc in package gemm): it
+// multiplies an mr×kc panel of A by a kc×nr panel of B in registers and then
+// writes C = alpha·acc + beta·C for one mr×nr tile, without reading C when
+// beta is zero (so NaN garbage in C is overwritten, as BLAS requires).
+//
+// The A panel is addressed with two strides, which lets one kernel read A
+// packed (row stride 1, step mr), in place row-major (row stride lda, step 1)
+// or in place transposed (row stride 1, step lda). B rows are nr contiguous
+// floats, step psb apart: packed (psb = nr) or in place (psb = ldb).
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+const signature = "func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc int, alpha, beta float32)"
+
+// isa describes the vector unit a kernel targets.
+type isa struct {
+	name  string
+	lanes int               // float32 lanes per vector register
+	vec   func() VecVirtual // allocates a virtual vector register
+	bcast bool              // FMA can broadcast its memory operand (AVX-512 {1to16})
+}
+
+var avx2 = isa{name: "AVX2", lanes: 8, vec: YMM}
+var avx512 = isa{name: "AVX512", lanes: 16, vec: ZMM, bcast: true}
+
+func main() {
+	ConstraintExpr("!purego")
+	// AVX2+FMA: 6×16 uses 12 of the 16 ymm registers as accumulators and
+	// leaves two for B and one for the broadcast of A: per k step 2 vector
+	// loads and 6 broadcasts feed 12 FMAs, under the two load ports' limit.
+	kernel("kernelAVX2x6x16", avx2, 6, 2)
+	// AVX-512: 12×32 uses 24 of 32 zmm registers as accumulators (BLIS's
+	// Skylake-X sgemm shape, transposed for row-major C): 2 loads and 12
+	// broadcasts per 24 FMAs.
+	kernel("kernelAVX512x12x32", avx512, 12, 2)
+	// AVX-512 narrow: 24×16 for products with n ≤ 16 (the forward and
+	// weight products of convolutions with 16 or fewer output channels),
+	// where 12×32 would waste half of every FMA.
+	kernel("kernelAVX512x24x16", avx512, 24, 1)
+	Generate()
+}
+
+// kernel emits one micro-kernel computing an mr×(nvec·lanes) tile.
+func kernel(name string, v isa, mr, nvec int) {
+	nr := nvec * v.lanes
+	TEXT(name, NOSPLIT, signature)
+	Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA; see kernelFunc.", name, mr, nr, v.name))
+	Pragma("noescape")
+
+	kc := Load(Param("kc"), GP64())
+	rowStride := Load(Param("rsa"), GP64())
+	SHLQ(U8(2), rowStride)
+	stepA := Load(Param("psa"), GP64())
+	SHLQ(U8(2), stepA)
+	bp := Load(Param("b"), GP64())
+	stepB := Load(Param("psb"), GP64())
+	SHLQ(U8(2), stepB)
+
+	// Rows of A are reached from bases four rows apart: row 4i+j is at
+	// base[i] + j·rowStride, j ∈ {0,1,2,3}, through the scale-1 and scale-2
+	// index modes on rowStride and 3·rowStride. All bases advance by stepA
+	// per k. (Four rows per base keeps the 24-row kernel within the 14
+	// general registers Go assembly may use.)
+	nb := (mr + 3) / 4
+	three := GP64()
+	LEAQ(Mem{Base: rowStride, Index: rowStride, Scale: 2}, three)
+	bases := make([]GPVirtual, nb)
+	bases[0] = GP64()
+	Load(Param("a"), bases[0])
+	for i := 1; i < nb; i++ {
+		bases[i] = GP64()
+		LEAQ(Mem{Base: bases[i-1], Index: rowStride, Scale: 4}, bases[i])
+	}
+	rowA := func(r int) Mem {
+		m := Mem{Base: bases[r/4]}
+		switch r % 4 {
+		case 1:
+			m.Index, m.Scale = rowStride, 1
+		case 2:
+			m.Index, m.Scale = rowStride, 2
+		case 3:
+			m.Index, m.Scale = three, 1
+		}
+		return m
+	}
+
+	// Prefetch the C tile: it is written once at the end, and its lines
+	// arrive while the FMAs run.
+	{
+		p := Load(Param("c"), GP64())
+		ld := Load(Param("ldc"), GP64())
+		SHLQ(U8(2), ld)
+		for r := 0; r < mr; r++ {
+			for off := 0; off < nr*4; off += 64 {
+				PREFETCHT0(Mem{Base: p, Disp: off})
+			}
+			if r+1 < mr {
+				ADDQ(ld, p)
+			}
+		}
+	}
+
+	acc := make([][]VecVirtual, mr)
+	for r := range acc {
+		acc[r] = make([]VecVirtual, nvec)
+		for j := range acc[r] {
+			acc[r][j] = v.vec()
+			if v.bcast {
+				VPXORD(acc[r][j], acc[r][j], acc[r][j])
+			} else {
+				VXORPS(acc[r][j], acc[r][j], acc[r][j])
+			}
+		}
+	}
+
+	step := func() {
+		bv := make([]VecVirtual, nvec)
+		for j := range bv {
+			bv[j] = v.vec()
+			VMOVUPS(Mem{Base: bp, Disp: 4 * v.lanes * j}, bv[j])
+		}
+		for r := 0; r < mr; r++ {
+			if v.bcast && nvec == 1 {
+				VFMADD231PS_BCST(rowA(r), bv[0], acc[r][0])
+				continue
+			}
+			t := v.vec()
+			VBROADCASTSS(rowA(r), t)
+			for j := range bv {
+				VFMADD231PS(t, bv[j], acc[r][j])
+			}
+		}
+		for _, b := range bases {
+			ADDQ(stepA, b)
+		}
+		ADDQ(stepB, bp)
+	}
+
+	// Main loop unrolled four times, then the remainder one k at a time.
+	const unroll = 4
+	n4 := GP64()
+	MOVQ(kc, n4)
+	SHRQ(U8(2), n4)
+	ANDQ(U8(unroll-1), kc)
+	TESTQ(n4, n4)
+	JZ(LabelRef(name + "_tail"))
+	Label(name + "_loop4")
+	for u := 0; u < unroll; u++ {
+		step()
+	}
+	DECQ(n4)
+	JNZ(LabelRef(name + "_loop4"))
+	Label(name + "_tail")
+	TESTQ(kc, kc)
+	JZ(LabelRef(name + "_store"))
+	Label(name + "_loop1")
+	step()
+	DECQ(kc)
+	JNZ(LabelRef(name + "_loop1"))
+
+	Label(name + "_store")
+	cp := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	alpha := v.vec()
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	for r := range acc {
+		for j := range acc[r] {
+			VMULPS(alpha, acc[r][j], acc[r][j])
+		}
+	}
+	// beta == ±0 exactly when its bits, sign cleared, are zero (a NaN beta
+	// is not zero and takes the reading path).
+	betaBits := GP32()
+	MOVL(paramAddr("beta"), betaBits)
+	ANDL(U32(0x7fffffff), betaBits)
+	JZ(LabelRef(name + "_overwrite"))
+
+	Label(name + "_beta")
+	beta := v.vec()
+	VBROADCASTSS(paramAddr("beta"), beta)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nvec; j++ {
+			m := Mem{Base: cp, Disp: 4 * v.lanes * j}
+			VFMADD231PS(m, beta, acc[r][j])
+			VMOVUPS(acc[r][j], m)
+		}
+		if r+1 < mr {
+			ADDQ(ldc, cp)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label(name + "_overwrite")
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nvec; j++ {
+			VMOVUPS(acc[r][j], Mem{Base: cp, Disp: 4 * v.lanes * j})
+		}
+		if r+1 < mr {
+			ADDQ(ldc, cp)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// paramAddr is the stack address of a scalar argument.
+func paramAddr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}

@@ -1,0 +1,101 @@
+package gemm
+
+import (
+	"math"
+	"unsafe"
+)
+
+// kernelFunc is the contract every micro-kernel implements, in assembly or
+// in Go. It accumulates one mr×nr register tile over kc ≥ 1 steps,
+//
+//	acc[r][j] = Σ_{p<kc} A(r,p)·B(p,j),  A(r,p) = a[r·rsa + p·psa],  B(p,j) = b[p·psb + j],
+//
+// with the products fused into the sums (FMA) in increasing p, and then
+// writes C[r·ldc + j] = alpha·acc[r][j] + beta·C[r·ldc + j], rounding the
+// alpha product first and fusing the beta one. C is not read when beta is
+// zero, so whatever it held (NaN included) is overwritten.
+//
+// The two A strides let one kernel read A packed (rsa = 1, psa = mr), or in
+// place from row-major storage (rsa = lda, psa = 1) or from transposed
+// storage (rsa = 1, psa = lda). B rows are always nr contiguous floats,
+// packed (psb = nr) or in place (psb = ldb). Strides are in elements.
+type kernelFunc func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc int, alpha, beta float32)
+
+// kernelSpec is a micro-kernel and its register-tile shape.
+type kernelSpec struct {
+	name   string
+	mr, nr int
+	fn     kernelFunc
+}
+
+// kernelSet is the family of micro-kernels used on one CPU: wide for
+// general products, narrow (nr = 16) for products with at most 16 columns.
+// Every kernel in every set sums in the same order (see kernelFunc) and
+// the blocking along k does not depend on the set, so all sets give
+// bit-identical results.
+type kernelSet struct {
+	name         string
+	wide, narrow kernelSpec
+}
+
+// forN returns the kernel for a product with n columns.
+func (s *kernelSet) forN(n int) kernelSpec {
+	if n <= s.narrow.nr && s.narrow.mr != 0 {
+		return s.narrow
+	}
+	return s.wide
+}
+
+// goMR and goNR are the tile of the portable kernel; 6×16 mirrors the AVX2
+// kernel so the two exercise the same edge cases.
+const (
+	goMR = 6
+	goNR = 16
+)
+
+// portable is the pure-Go kernel set, used where no SIMD kernel applies
+// and forced in tests to check it against the assembly.
+var portable = kernelSet{
+	name:   "go",
+	wide:   kernelSpec{name: "go6x16", mr: goMR, nr: goNR, fn: kernelGo},
+	narrow: kernelSpec{name: "go6x16", mr: goMR, nr: goNR, fn: kernelGo},
+}
+
+// fma32 is a fused multiply-add rounded to float32. The product of two
+// float32 values is exact in float64, so only the sum is rounded twice (to
+// float64, then to float32); that can differ from a single rounding only
+// when the float64 sum lands exactly on a float32 rounding midpoint.
+func fma32(x, y, z float32) float32 {
+	return float32(math.FMA(float64(x), float64(y), float64(z)))
+}
+
+// kernelGo is the portable implementation of kernelFunc for a goMR×goNR
+// tile. It uses unsafe.Slice only to view the same memory the assembly
+// kernels read; callers guarantee the spans are in bounds.
+func kernelGo(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc int, alpha, beta float32) {
+	as := unsafe.Slice(a, (goMR-1)*rsa+(kc-1)*psa+1)
+	bs := unsafe.Slice(b, (kc-1)*psb+goNR)
+	cs := unsafe.Slice(c, (goMR-1)*ldc+goNR)
+	var acc [goMR][goNR]float32
+	for p := 0; p < kc; p++ {
+		brow := bs[p*psb : p*psb+goNR]
+		for r := range acc {
+			ar := as[r*rsa+p*psa]
+			row := &acc[r]
+			for j, bv := range brow {
+				row[j] = fma32(ar, bv, row[j])
+			}
+		}
+	}
+	for r := range acc {
+		crow := cs[r*ldc : r*ldc+goNR]
+		for j, v := range acc[r] {
+			t := float32(alpha * v)
+			if beta == 0 {
+				crow[j] = t
+			} else {
+				crow[j] = fma32(beta, crow[j], t)
+			}
+		}
+	}
+}

@@ -1,0 +1,44 @@
+//go:build !purego
+
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+// The assembly kernels, as kernel sets. See asm/gen.go for the choice of
+// tile shapes.
+var (
+	avx512Set = kernelSet{
+		name:   "avx512",
+		wide:   kernelSpec{name: "avx512-12x32", mr: 12, nr: 32, fn: kernelAVX512x12x32},
+		narrow: kernelSpec{name: "avx512-24x16", mr: 24, nr: 16, fn: kernelAVX512x24x16},
+	}
+	avx2Set = kernelSet{
+		name:   "avx2",
+		wide:   kernelSpec{name: "avx2-6x16", mr: 6, nr: 16, fn: kernelAVX2x6x16},
+		narrow: kernelSpec{name: "avx2-6x16", mr: 6, nr: 16, fn: kernelAVX2x6x16},
+	}
+)
+
+// detectKernels picks the fastest kernel set this CPU (and OS, which must
+// save the wider registers: x/sys/cpu checks that too) supports.
+func detectKernels() *kernelSet {
+	switch {
+	case cpu.X86.HasAVX512F:
+		return &avx512Set
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		return &avx2Set
+	}
+	return &portable
+}
+
+// availableKernels lists every kernel set usable on this CPU, for tests.
+func availableKernels() []*kernelSet {
+	sets := []*kernelSet{&portable}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		sets = append(sets, &avx2Set)
+	}
+	if cpu.X86.HasAVX512F {
+		sets = append(sets, &avx512Set)
+	}
+	return sets
+}

@@ -1,0 +1,102 @@
+// Package train runs mirage's training and evaluation loops: it builds the
+// model, data and backend a Config names, trains with the chosen optimizer
+// and schedule, evaluates after every epoch, and writes the run's files.
+//
+// A run directory holds
+//
+//	metrics.jsonl      one JSON object per epoch
+//	summary.json       the configuration and the final result
+//	model.safetensors  the trained weights and buffers (PyTorch state_dict names)
+//
+// Runs are deterministic: the same Config (seed included) gives the same
+// weights, data order and metrics; only the timing fields differ.
+package train
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mirage-go/mirage/backend"
+)
+
+// Config is everything a training run depends on.
+type Config struct {
+	Model   string `json:"model"`
+	Dataset string `json:"dataset"`
+	DataDir string `json:"data_dir,omitempty"`
+
+	Backend        string          `json:"backend"`
+	BackendOptions backend.Options `json:"backend_options,omitempty"`
+
+	Epochs         int     `json:"epochs"`
+	BatchSize      int     `json:"batch_size"`
+	EvalBatchSize  int     `json:"eval_batch_size"`
+	Optimizer      string  `json:"optimizer"` // sgd or adamw
+	LR             float64 `json:"lr"`
+	Momentum       float64 `json:"momentum"`
+	WeightDecay    float64 `json:"weight_decay"`
+	Schedule       string  `json:"schedule"` // constant, cosine, step, onecycle
+	WarmupEpochs   float64 `json:"warmup_epochs"`
+	LabelSmoothing float64 `json:"label_smoothing"`
+	ClipGradNorm   float64 `json:"clip_grad_norm"`
+	Augment        bool    `json:"augment"`
+	Seed           uint64  `json:"seed"`
+
+	// Model size knobs used by some models (0 = the model's default).
+	MaxLen int `json:"max_len,omitempty"`
+
+	// Limit the number of training/test examples (0 = all); for smoke tests.
+	TrainLimit int `json:"train_limit,omitempty"`
+	TestLimit  int `json:"test_limit,omitempty"`
+
+	OutDir   string `json:"-"`
+	Progress bool   `json:"-"`
+}
+
+// Optimizers, schedules: the valid names.
+var (
+	optimizerNames = []string{"sgd", "adamw"}
+	scheduleNames  = []string{"constant", "cosine", "step", "onecycle"}
+)
+
+// Validate checks values that do not depend on the model or data.
+func (c *Config) Validate() error {
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("invalid --epochs %d: must be at least 1", c.Epochs)
+	case c.BatchSize < 1:
+		return fmt.Errorf("invalid --batch-size %d: must be at least 1", c.BatchSize)
+	case c.EvalBatchSize < 1:
+		return fmt.Errorf("invalid eval batch size %d: must be at least 1", c.EvalBatchSize)
+	case !(c.LR > 0):
+		return fmt.Errorf("invalid --lr %g: must be positive", c.LR)
+	case c.Momentum < 0 || c.Momentum >= 1:
+		return fmt.Errorf("invalid --momentum %g: must be in [0, 1)", c.Momentum)
+	case c.WeightDecay < 0:
+		return fmt.Errorf("invalid --weight-decay %g: must be ≥ 0", c.WeightDecay)
+	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
+		return fmt.Errorf("invalid --label-smoothing %g: must be in [0, 1)", c.LabelSmoothing)
+	case c.WarmupEpochs < 0:
+		return fmt.Errorf("invalid --warmup %g: must be ≥ 0", c.WarmupEpochs)
+	case c.ClipGradNorm < 0:
+		return fmt.Errorf("invalid --clip-grad %g: must be ≥ 0 (0 disables clipping)", c.ClipGradNorm)
+	case c.TrainLimit < 0 || c.TestLimit < 0:
+		return fmt.Errorf("invalid example limit: must be ≥ 0")
+	}
+	if !contains(optimizerNames, c.Optimizer) {
+		return fmt.Errorf("unknown optimizer %q (valid: %s)", c.Optimizer, strings.Join(optimizerNames, ", "))
+	}
+	if !contains(scheduleNames, c.Schedule) {
+		return fmt.Errorf("unknown schedule %q (valid: %s)", c.Schedule, strings.Join(scheduleNames, ", "))
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

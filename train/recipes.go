@@ -1,0 +1,43 @@
+package train
+
+// Recipe returns the default configuration for a model on a data set: the
+// settings `mirage train` uses for every flag the user does not give. An
+// empty dataset picks the model's usual one.
+//
+// The recipes are chosen to reach good accuracy within the time budgets in
+// README.md on a 2-core machine; see RESULTS.md for what they reach.
+func Recipe(model, dataset string) Config {
+	if dataset == "" {
+		dataset = DefaultDataset(model)
+	}
+	c := Config{
+		Model: model, Dataset: dataset, Backend: "fp32",
+		Epochs: 3, BatchSize: 64, EvalBatchSize: 500,
+		Optimizer: "sgd", LR: 0.05, Momentum: 0.9, WeightDecay: 5e-4,
+		Schedule: "onecycle", Seed: 1, Progress: true,
+	}
+	switch model {
+	case "mlp":
+		c.LR = 0.05
+	case "resnet20", "resnet18":
+		c.Epochs, c.BatchSize, c.LR, c.WeightDecay = 30, 128, 0.1, 5e-4
+		c.LabelSmoothing = 0.1
+		c.Augment = dataset == "cifar10"
+	case "bert":
+		c.Epochs, c.BatchSize, c.Optimizer, c.LR, c.WeightDecay = 3, 32, "adamw", 5e-4, 0.01
+		c.Schedule, c.WarmupEpochs, c.ClipGradNorm, c.MaxLen = "cosine", 0.1, 1, 128
+		c.EvalBatchSize = 100
+	}
+	return c
+}
+
+// DefaultDataset is the data set a model trains on when none is named.
+func DefaultDataset(model string) string {
+	switch model {
+	case "resnet20", "resnet18":
+		return "cifar10"
+	case "bert":
+		return "imdb"
+	}
+	return "mnist"
+}

@@ -1,0 +1,273 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/mirage-go/mirage/autograd"
+	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/checkpoint"
+	"github.com/mirage-go/mirage/datasets"
+	"github.com/mirage-go/mirage/layers"
+	"github.com/mirage-go/mirage/optim"
+)
+
+// EpochMetrics is one line of metrics.jsonl.
+type EpochMetrics struct {
+	Epoch        int     `json:"epoch"`
+	TrainLoss    float64 `json:"train_loss"`
+	TrainAcc     float64 `json:"train_acc"`
+	TestLoss     float64 `json:"test_loss"`
+	TestAcc      float64 `json:"test_acc"`
+	LR           float64 `json:"lr"`
+	Seconds      float64 `json:"seconds"`
+	ImagesPerSec float64 `json:"images_per_sec"`
+	Diverged     bool    `json:"diverged,omitempty"`
+}
+
+// Summary is the content of summary.json.
+type Summary struct {
+	Model         string         `json:"model"`
+	Dataset       string         `json:"dataset"`
+	Backend       string         `json:"backend"`
+	BackendConfig any            `json:"backend_config,omitempty"`
+	BackendStats  any            `json:"backend_stats,omitempty"`
+	Epochs        int            `json:"epochs"`
+	Seed          uint64         `json:"seed"`
+	Params        int            `json:"params"`
+	FinalTestAcc  float64        `json:"final_test_acc"`
+	FinalTestLoss float64        `json:"final_test_loss"`
+	BestTestAcc   float64        `json:"best_test_acc"`
+	Diverged      bool           `json:"diverged"`
+	WallSeconds   float64        `json:"wall_seconds"`
+	Config        Config         `json:"config"`
+	Skipped       []string       `json:"data_skipped,omitempty"`
+	Metrics       []EpochMetrics `json:"-"`
+}
+
+// Result is what Run returns.
+type Result struct {
+	Summary
+	Model layers.Module
+}
+
+// Run trains the model described by cfg and returns the final metrics.
+// Progress and the end-of-run report go to log. With cfg.OutDir set it writes
+// metrics.jsonl, summary.json and model.safetensors there.
+func Run(cfg Config, log io.Writer) (*Result, error) {
+	start := time.Now()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	env, err := Setup(cfg)
+	if err != nil {
+		return nil, err
+	}
+	trainBackend, err := env.NewBackend()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.OutDir != "" {
+		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+			return nil, fmt.Errorf("cannot create output directory: %w", err)
+		}
+	}
+	model := env.Model
+	params := model.Params()
+	steps := cfg.Epochs * ceilDiv(env.Train.Len(), cfg.BatchSize)
+	opt, sched, err := newOptimizer(cfg, params, steps)
+	if err != nil {
+		return nil, err
+	}
+	loader := datasets.NewLoader(env.Train, cfg.BatchSize, true, cfg.Augment, cfg.Seed)
+	tape := autograd.NewTape(trainBackend)
+	shape := append([]int{0}, env.Train.Shape()...)
+
+	res := &Result{Model: model}
+	res.Summary = Summary{
+		Model: cfg.Model, Dataset: cfg.Dataset, Backend: cfg.Backend, Epochs: cfg.Epochs,
+		Seed: cfg.Seed, Params: layers.CountParams(model), Config: cfg, Skipped: env.Skipped,
+	}
+	if c, ok := trainBackend.(backend.Configurer); ok {
+		res.BackendConfig = c.Config()
+	}
+	fmt.Fprintf(log, "mirage: %s on %s (%d train / %d test), backend %s, %d parameters, %d epochs\n",
+		cfg.Model, cfg.Dataset, env.Train.Len(), env.Test.Len(), trainBackend.Name(), res.Params, cfg.Epochs)
+
+	var metricsLines []byte
+	step := 0
+	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+		epochStart := time.Now()
+		model.SetTraining(true)
+		bar := newBar(cfg, log, env.Train.Len(), epoch)
+		var lossSum float64
+		var correct, seen int
+		diverged := false
+		it := loader.Epoch(epoch - 1)
+		for {
+			batch, ok := it.Next()
+			if !ok {
+				break
+			}
+			opt.SetLR(sched(step))
+			shape[0] = batch.N
+			x := autograd.New(batch.X[:batch.N*env.exampleSize], shape...)
+			tape.Reset()
+			logits := model.Forward(tape, x)
+			loss := tape.CrossEntropy(logits, batch.Labels[:batch.N], float32(cfg.LabelSmoothing))
+			opt.ZeroGrad()
+			if err := tape.Backward(loss); err != nil {
+				it.Close()
+				return nil, fmt.Errorf("epoch %d: %w", epoch, err)
+			}
+			if cfg.ClipGradNorm > 0 {
+				optim.ClipGradNorm(params, cfg.ClipGradNorm)
+			}
+			opt.Step()
+			step++
+			l := float64(loss.Item())
+			if math.IsNaN(l) || math.IsInf(l, 0) {
+				diverged = true
+			}
+			lossSum += l * float64(batch.N)
+			correct += countCorrect(logits, batch.Labels[:batch.N])
+			seen += batch.N
+			if bar != nil {
+				bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f acc %.2f%%", epoch, cfg.Epochs, lossSum/float64(seen), 100*float64(correct)/float64(seen)))
+				_ = bar.Add(batch.N)
+			}
+		}
+		it.Close()
+		trainSeconds := time.Since(epochStart).Seconds()
+		if bar != nil {
+			_ = bar.Finish()
+		}
+		testLoss, testAcc, err := env.Evaluate(model, cfg.EvalBatchSize)
+		if err != nil {
+			return nil, fmt.Errorf("epoch %d evaluation: %w", epoch, err)
+		}
+		m := EpochMetrics{
+			Epoch: epoch, TrainLoss: lossSum / float64(seen), TrainAcc: float64(correct) / float64(seen),
+			TestLoss: testLoss, TestAcc: testAcc, LR: opt.LR(),
+			Seconds: time.Since(epochStart).Seconds(), ImagesPerSec: float64(seen) / trainSeconds,
+			Diverged: diverged || math.IsNaN(testLoss),
+		}
+		res.Metrics = append(res.Metrics, m)
+		res.BestTestAcc = math.Max(res.BestTestAcc, testAcc)
+		res.Diverged = res.Diverged || m.Diverged
+		fmt.Fprintf(log, "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1fs  %.0f img/s\n",
+			epoch, cfg.Epochs, m.TrainLoss, 100*m.TrainAcc, m.TestLoss, 100*m.TestAcc, m.Seconds, m.ImagesPerSec)
+		if cfg.OutDir != "" {
+			// Rewritten whole after every epoch so that an interrupted run
+			// leaves a complete file with the epochs finished so far.
+			line, err := json.Marshal(m)
+			if err != nil {
+				return nil, err
+			}
+			metricsLines = append(append(metricsLines, line...), '\n')
+			if err := WriteFileAtomic(filepath.Join(cfg.OutDir, "metrics.jsonl"), metricsLines); err != nil {
+				return nil, fmt.Errorf("cannot write metrics: %w", err)
+			}
+		}
+	}
+	last := res.Metrics[len(res.Metrics)-1]
+	res.FinalTestAcc, res.FinalTestLoss = last.TestAcc, last.TestLoss
+	res.WallSeconds = time.Since(start).Seconds()
+	if s, ok := trainBackend.(backend.StatsReporter); ok {
+		res.BackendStats = s.Stats()
+		fmt.Fprintln(log, s.Summary())
+	}
+	if res.Diverged {
+		fmt.Fprintln(log, "warning: training diverged (a loss was NaN or infinite)")
+	}
+	fmt.Fprintf(log, "final test accuracy %.2f%% (%s, %s backend, %.1fs)\n", 100*res.FinalTestAcc, cfg.Model, cfg.Backend, res.WallSeconds)
+	if cfg.OutDir != "" {
+		if err := writeRun(cfg.OutDir, model, &res.Summary); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func writeRun(dir string, model layers.Module, s *Summary) error {
+	meta, err := checkpointMetadata(s.Config)
+	if err != nil {
+		return err
+	}
+	if err := checkpoint.Save(filepath.Join(dir, "model.safetensors"), layers.StateDict(model), meta); err != nil {
+		return fmt.Errorf("cannot write checkpoint: %w", err)
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, "summary.json"), append(data, '\n'))
+}
+
+func newBar(cfg Config, log io.Writer, total, epoch int) *progressbar.ProgressBar {
+	if !cfg.Progress {
+		return nil
+	}
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(log),
+		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs)),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("img"),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetWidth(20),
+	)
+}
+
+// countCorrect counts rows of logits whose arg-max equals the label.
+func countCorrect(logits *autograd.Tensor, labels []int) int {
+	c := logits.Dim(-1)
+	data := logits.Data()
+	n := 0
+	for i, want := range labels {
+		row := data[i*c : (i+1)*c]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		if best == want {
+			n++
+		}
+	}
+	return n
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// WriteFileAtomic writes data to path through a temporary file in the same
+// directory and a rename, so a reader never sees a half-written file and an
+// existing file survives a failed write.
+func WriteFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
