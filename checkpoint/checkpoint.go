@@ -20,9 +20,12 @@
 // dtype, the format fits in a page, and owning the reader lets every check
 // on an untrusted file (header size, offsets, sizes against shapes,
 // duplicate names) fail with a message that says what is wrong. The Go port
-// github.com/nlpodyssey/safetensors can write too, but it has no releases,
-// keeps its errors terse ("metadata incomplete buffer"), and would still
-// need the float32 ↔ byte conversion around it.
+// github.com/nlpodyssey/safetensors can write too, but it refuses
+// 0-dimensional tensors (PyTorch state_dicts hold some, such as batch
+// norm's num_batches_tracked), has no tagged releases, and keeps its errors
+// terse ("metadata incomplete buffer"). The tests use it as an independent
+// implementation: each reads the other's files, and for F32 both write the
+// same bytes.
 package checkpoint
 
 import (

@@ -197,3 +197,41 @@ func TestLoaderSteadyStateAllocations(t *testing.T) {
 	require.LessOrEqual(t, large-small, 5.0, "epoch of 10 batches: %v allocs, of 1000 batches: %v", small, large)
 	require.Less(t, small, 20.0)
 }
+
+// imageSet is a fake data set of n images of shape [1 28 28] whose Example
+// costs about what a real MNIST example costs (one table lookup per pixel).
+type imageSet struct {
+	n      int
+	pixels []uint8
+	table  [256]float32
+}
+
+func (s *imageSet) Len() int          { return s.n }
+func (s *imageSet) Shape() []int      { return []int{1, 28, 28} }
+func (s *imageSet) Classes() []string { return nil }
+func (s *imageSet) Example(i int, dst []float32, _ *rand.Rand) int {
+	for j, p := range s.pixels[(i%16)*784 : (i%16+1)*784] {
+		dst[j] = s.table[p]
+	}
+	return i % 10
+}
+
+// BenchmarkLoaderEpoch measures how fast an MNIST-sized epoch can be
+// consumed when the caller does no work: the loader's own ceiling.
+func BenchmarkLoaderEpoch(b *testing.B) {
+	s := &imageSet{n: 60000, pixels: make([]uint8, 16*784)}
+	for i := range s.pixels {
+		s.pixels[i] = uint8(i)
+	}
+	l := NewLoader(s, 128, true, false, 1)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		it := l.Epoch(i)
+		for {
+			if _, ok := it.Next(); !ok {
+				break
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)*60000/b.Elapsed().Seconds(), "images/s")
+}

@@ -5,7 +5,11 @@
 // the letter, so that hyper-parameters carry over from PyTorch recipes. An
 // optimizer works on a list of [autograd.Tensor] parameters and reads each
 // one's Data and Grad. A parameter whose Grad is nil has not taken part in a
-// backward pass yet and is skipped, as in PyTorch.
+// backward pass yet and is skipped, as in PyTorch. ZeroGrad keeps the
+// gradient buffers (filled with zeros) rather than dropping them, like
+// PyTorch's zero_grad(set_to_none=False), so as not to reallocate them every
+// step: a parameter that once had a gradient keeps being updated (weight
+// decay, momentum) in steps where it receives none.
 //
 // A training step looks like:
 //

@@ -126,7 +126,8 @@ func (w LinearWarmup) LR(t int) float64 {
 // from Max/DivFactor to Max over the first PctStart of TotalSteps, then
 // falls to Max/DivFactor/FinalDivFactor at step TotalSteps-1. Zero fields
 // take PyTorch's defaults: PctStart 0.3, DivFactor 25, FinalDivFactor 1e4.
-// Steps past the end stay at the final rate.
+// Steps past the end stay at the final rate. Unlike PyTorch's default
+// (cycle_momentum=True), momentum is not cycled: it stays as configured.
 type OneCycleLR struct {
 	Max            float64
 	TotalSteps     int

@@ -11,13 +11,24 @@ import (
 // global step for a run of totalSteps steps.
 func newOptimizer(cfg Config, params []*autograd.Tensor, totalSteps int) (optim.Optimizer, func(step int) float64, error) {
 	var opt optim.Optimizer
+	var err error
+	// Biases and normalisation scales/shifts are exempt from weight decay,
+	// the usual recipe for both optimizers.
 	switch cfg.Optimizer {
 	case "sgd":
-		opt = optim.NewSGD(params, optim.SGDConfig{LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay, Nesterov: cfg.Momentum > 0})
+		opt, err = optim.NewSGD(params, optim.SGDConfig{
+			LR: cfg.LR, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay,
+			Nesterov: cfg.Momentum > 0, NoDecay: optim.Vectors,
+		})
 	case "adamw":
-		opt = optim.NewAdamW(params, optim.AdamWConfig{LR: cfg.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: cfg.WeightDecay})
+		c := optim.DefaultAdamWConfig(cfg.LR)
+		c.WeightDecay, c.NoDecay = cfg.WeightDecay, optim.Vectors
+		opt, err = optim.NewAdamW(params, c)
 	default:
 		return nil, nil, fmt.Errorf("unknown optimizer %q", cfg.Optimizer)
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	stepsPerEpoch := float64(totalSteps) / float64(cfg.Epochs)
 	warmup := int(cfg.WarmupEpochs * stepsPerEpoch)

@@ -52,13 +52,8 @@ func (e *Engine) MatMul(call backend.Call, g backend.GEMM, product ProductFunc) 
 	if e.Settings.KeepsFP32(call.Layer) {
 		d.FP32 = true
 		sgemm(&g)
-	} else {
-		if err := e.quant.Operands(&g, &e.a, &e.b); err != nil {
-			return fmt.Errorf("%s: %w", call, err)
-		}
-		if err := product(&g, &e.a, &e.b, &d); err != nil {
-			return fmt.Errorf("%s: %w", call, err)
-		}
+	} else if err := e.quantised(&g, product, &d); err != nil {
+		return fmt.Errorf("%s: %w", call, err)
 	}
 	if sample {
 		if r, ok := e.relErr(&g); ok {
@@ -66,6 +61,41 @@ func (e *Engine) MatMul(call backend.Call, g backend.GEMM, product ProductFunc) 
 		}
 	}
 	e.Stats.Add(call, &d)
+	return nil
+}
+
+// chunkElements is the size of the op(A) row blocks that are quantised and
+// multiplied one after the other: about 512 KiB of FP32, so that a block's
+// quantised copy is still in the L2 cache when the GEMM reads it, and the
+// quantisation costs no extra trip to memory.
+const chunkElements = 1 << 17
+
+// quantised quantises op(B), then op(A) in row blocks, and runs product on
+// each block. Splitting by rows of op(A) changes nothing in the result:
+// every output row depends on one row of op(A) and all of op(B).
+func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) error {
+	if err := e.quant.Quantise(&e.b, g.B, g.LDB, g.N, g.K, !g.TransB); err != nil {
+		return fmt.Errorf("operand B: %w", err)
+	}
+	rows := g.M
+	if !g.TransA && g.K > 0 {
+		// Row blocks of op(A) are contiguous only when A is not transposed.
+		rows = max(64, chunkElements/g.K/64*64)
+	}
+	for m0 := 0; m0 < g.M; m0 += rows {
+		sub := *g
+		sub.M = min(rows, g.M-m0)
+		if m0 > 0 {
+			sub.A = g.A[m0*g.LDA:]
+			sub.C = g.C[m0*g.LDC:]
+		}
+		if err := e.quant.Quantise(&e.a, sub.A, sub.LDA, sub.M, sub.K, sub.TransA); err != nil {
+			return fmt.Errorf("operand A: %w", err)
+		}
+		if err := product(&sub, &e.a, &e.b, d); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

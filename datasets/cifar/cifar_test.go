@@ -313,6 +313,14 @@ func TestLoadBadInput(t *testing.T) {
 			files := append(append([]file{}, good...), file{"README", []byte("hi")})
 			return writeFile(t, filepath.Join(dir, "x.tar"), tarBytes(t, files, false))
 		}, "", 1, "README: not at train|test/<class>/<file>"},
+		{"oversized image is skipped and reported", func(t *testing.T, dir string) string {
+			files := append(append([]file{}, good...), file{"train/cat/huge.png", make([]byte, maxImageBytes+1)})
+			return writeFile(t, filepath.Join(dir, "x.tar"), tarBytes(t, files, false))
+		}, "", 1, "train/cat/huge.png: 1048577 bytes, too large"},
+		{"oversized batch", func(t *testing.T, dir string) string {
+			files := append(binaryFiles(t, ""), file{"x/" + TestBatchName, make([]byte, maxBatchBytes+1)})
+			return writeFile(t, filepath.Join(dir, "x.tar"), tarBytes(t, files, false))
+		}, "the file is corrupt", 0, ""},
 		{"no test images", func(t *testing.T, dir string) string {
 			return writeFile(t, filepath.Join(dir, "x.tar"), tarBytes(t, imageFiles(t, "", 12, 0), false))
 		}, "found 12 training and 0 test images", 0, ""},
@@ -530,6 +538,42 @@ func BenchmarkLoadJPEGArchive(b *testing.B) {
 	for b.Loop() {
 		if _, err := Load(p, LoadOptions{}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestLoadSurvivesCorruption flips random bytes of small archives: Load may
+// fail or skip files, but must neither panic nor return inconsistent data.
+func TestLoadSurvivesCorruption(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	archives := map[string][]byte{
+		"images.tar.gz": tarBytes(t, imageFiles(t, "", 12, 5), true),
+		"images.tar":    tarBytes(t, imageFiles(t, "", 12, 5), false),
+		"binary.tar":    tarBytes(t, binaryFiles(t, "b"), false),
+	}
+	dir := t.TempDir()
+	for name, data := range archives {
+		for i := range 100 {
+			bad := append([]byte{}, data...)
+			for range 1 + rng.IntN(4) {
+				bad[rng.IntN(len(bad))] ^= byte(1 + rng.IntN(255))
+			}
+			if i%10 == 0 {
+				bad = bad[:rng.IntN(len(bad))] // also cut it short
+			}
+			p := writeFile(t, filepath.Join(dir, name), bad)
+			d, err := Load(p, LoadOptions{Workers: 2})
+			if err != nil {
+				continue
+			}
+			for _, s := range []*Set{d.Train, d.Test} {
+				im := s.Images()
+				require.Equal(t, len(im.Labels), len(im.Pixels))
+				for k, pix := range im.Pixels {
+					require.Len(t, pix, ImageBytes)
+					require.Less(t, im.Labels[k], uint8(NumClasses))
+				}
+			}
 		}
 	}
 }

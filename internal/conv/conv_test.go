@@ -166,3 +166,21 @@ func BenchmarkCol2im(b *testing.B) {
 		})
 	}
 }
+
+// Problems above parallelMin are split over goroutines by image; the
+// result must equal the single-goroutine loop exactly.
+func TestParallelMatchesSerial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	g := Geometry{N: 5, C: 8, H: 16, W: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}
+	require.GreaterOrEqual(t, g.Rows()*g.Cols(), parallelMin, "the test must exercise the parallel path")
+	x := randSlice(rng, g.N*g.C*g.H*g.W)
+	par, ser := make([]float32, g.Rows()*g.Cols()), make([]float32, g.Rows()*g.Cols())
+	Im2col(g, x, par)
+	im2colImages(g, x, ser, 0, g.N)
+	require.Equal(t, ser, par)
+
+	dxPar, dxSer := make([]float32, len(x)), make([]float32, len(x))
+	Col2im(g, par, dxPar)
+	col2imImages(g, par, dxSer, 0, g.N)
+	require.Equal(t, dxSer, dxPar)
+}

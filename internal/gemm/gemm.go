@@ -408,6 +408,10 @@ func (ctx *context) sumPartials(parts int) {
 // compute runs the blocked product over the worker's ranges.
 func (w *worker) compute() {
 	pr := &w.out
+	if pr.transC && !pr.transB {
+		w.computeTransposedInPlace()
+		return
+	}
 	spec := pr.spec
 	mr, nr := spec.mr, spec.nr
 	w.tile = grow(w.tile, mr*nr)
@@ -481,13 +485,80 @@ func (w *worker) compute() {
 						default:
 							ap, rsa, psa = pr.inPlaceA(i, pc)
 						}
-						if rows == mr && cols == nr && !pr.transC {
-							spec.fn(kc, ap, rsa, psa, bp, psb, &pr.c[i*pr.ldc+j], pr.ldc, pr.alpha, beta)
+						if !pr.transC {
+							spec.fn(kc, ap, rsa, psa, bp, psb, &pr.c[i*pr.ldc+j], pr.ldc, rows, cols, pr.alpha, beta)
 							continue
 						}
-						spec.fn(kc, ap, rsa, psa, bp, psb, &w.tile[0], nr, 1, 0)
+						spec.fn(kc, ap, rsa, psa, bp, psb, &w.tile[0], nr, mr, nr, 1, 0)
 						pr.merge(w.tile, nr, i, j, rows, cols, beta)
 					}
+				}
+			}
+		}
+	}
+}
+
+// computeTransposedInPlace computes a transposed product (see
+// transposeHelps) reading both operands in place, one tile at a time: the
+// tile is accumulated over all k blocks in the tile buffer, which stands in
+// for C (loaded from it when beta ≠ 0), and stored transposed once at the
+// end. The kernels see the same k blocks, alpha and beta as in the direct
+// path, so the result is bit-identical to it.
+func (w *worker) computeTransposedInPlace() {
+	pr := &w.out
+	spec := pr.spec
+	mr, nr := spec.mr, spec.nr
+	kr := w.k1 - w.k0
+	w.tile = grow(w.tile, mr*nr)
+	panelsA := (w.m1 - w.m0 + mr - 1) / mr
+	panelsB := (w.n1 - w.n0 + nr - 1) / nr
+	lastRows := w.m1 - w.m0 - (panelsA-1)*mr
+	lastCols := w.n1 - w.n0 - (panelsB-1)*nr
+	if lastRows < mr {
+		w.edgeA = grow(w.edgeA, kr*mr)
+		pr.packPanelA(w.edgeA, w.m1-lastRows, lastRows, w.k0, kr, mr)
+	}
+	if lastCols < nr {
+		w.edgeB = grow(w.edgeB, kr*nr)
+		pr.packPanelB(w.edgeB, w.k0, kr, w.n1-lastCols, lastCols, nr)
+	}
+	tile := w.tile
+	for qb := 0; qb < panelsB; qb++ {
+		j := w.n0 + qb*nr
+		cols := min(nr, w.n1-j)
+		for qa := 0; qa < panelsA; qa++ {
+			i := w.m0 + qa*mr
+			rows := min(mr, w.m1-i)
+			if pr.beta != 0 {
+				for r := 0; r < rows; r++ {
+					for c := 0; c < cols; c++ {
+						tile[r*nr+c] = pr.c[(j+c)*pr.ldc+i+r]
+					}
+				}
+			}
+			for pc := w.k0; pc < w.k1; pc += kcBlock {
+				kc := min(kcBlock, w.k1-pc)
+				beta := pr.beta
+				if pc != w.k0 {
+					beta = 1
+				}
+				var ap, bp *float32
+				rsa, psa, psb := 1, mr, nr
+				if rows < mr {
+					ap = &w.edgeA[(pc-w.k0)*mr]
+				} else {
+					ap, rsa, psa = pr.inPlaceA(i, pc)
+				}
+				if cols < nr {
+					bp = &w.edgeB[(pc-w.k0)*nr]
+				} else {
+					bp, psb = &pr.b[pc*pr.ldb+j], pr.ldb
+				}
+				spec.fn(kc, ap, rsa, psa, bp, psb, &tile[0], nr, mr, nr, pr.alpha, beta)
+			}
+			for r := 0; r < rows; r++ {
+				for c := 0; c < cols; c++ {
+					pr.c[(j+c)*pr.ldc+i+r] = tile[r*nr+c]
 				}
 			}
 		}

@@ -11,15 +11,17 @@ import (
 //	acc[r][j] = Σ_{p<kc} A(r,p)·B(p,j),  A(r,p) = a[r·rsa + p·psa],  B(p,j) = b[p·psb + j],
 //
 // with the products fused into the sums (FMA) in increasing p, and then
-// writes C[r·ldc + j] = alpha·acc[r][j] + beta·C[r·ldc + j], rounding the
+// writes C[r·ldc + j] = alpha·acc[r][j] + beta·C[r·ldc + j] for r < rows
+// and j < cols (1 ≤ rows ≤ mr, 1 ≤ cols ≤ nr: an edge tile), rounding the
 // alpha product first and fusing the beta one. C is not read when beta is
-// zero, so whatever it held (NaN included) is overwritten.
+// zero, so whatever it held (NaN included) is overwritten; nothing outside
+// the rows×cols window is read or written.
 //
 // The two A strides let one kernel read A packed (rsa = 1, psa = mr), or in
 // place from row-major storage (rsa = lda, psa = 1) or from transposed
 // storage (rsa = 1, psa = lda). B rows are always nr contiguous floats,
 // packed (psb = nr) or in place (psb = ldb). Strides are in elements.
-type kernelFunc func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc int, alpha, beta float32)
+type kernelFunc func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc, rows, cols int, alpha, beta float32)
 
 // kernelSpec is a micro-kernel and its register-tile shape.
 type kernelSpec struct {
@@ -72,10 +74,10 @@ func fma32(x, y, z float32) float32 {
 // kernelGo is the portable implementation of kernelFunc for a goMR×goNR
 // tile. It uses unsafe.Slice only to view the same memory the assembly
 // kernels read; callers guarantee the spans are in bounds.
-func kernelGo(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc int, alpha, beta float32) {
+func kernelGo(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc, rows, cols int, alpha, beta float32) {
 	as := unsafe.Slice(a, (goMR-1)*rsa+(kc-1)*psa+1)
 	bs := unsafe.Slice(b, (kc-1)*psb+goNR)
-	cs := unsafe.Slice(c, (goMR-1)*ldc+goNR)
+	cs := unsafe.Slice(c, (rows-1)*ldc+cols)
 	var acc [goMR][goNR]float32
 	for p := 0; p < kc; p++ {
 		brow := bs[p*psb : p*psb+goNR]
@@ -87,9 +89,9 @@ func kernelGo(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32,
 			}
 		}
 	}
-	for r := range acc {
-		crow := cs[r*ldc : r*ldc+goNR]
-		for j, v := range acc[r] {
+	for r := range rows {
+		crow := cs[r*ldc : r*ldc+cols]
+		for j, v := range acc[r][:cols] {
 			t := float32(alpha * v)
 			if beta == 0 {
 				crow[j] = t

@@ -7,14 +7,14 @@ package gemm
 // kernelAVX2x6x16 computes an 6×16 tile with AVX2+FMA; see kernelFunc.
 //
 //go:noescape
-func kernelAVX2x6x16(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, alpha float32, beta float32)
+func kernelAVX2x6x16(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
 
 // kernelAVX512x12x32 computes an 12×32 tile with AVX512+FMA; see kernelFunc.
 //
 //go:noescape
-func kernelAVX512x12x32(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, alpha float32, beta float32)
+func kernelAVX512x12x32(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
 
 // kernelAVX512x24x16 computes an 24×16 tile with AVX512+FMA; see kernelFunc.
 //
 //go:noescape
-func kernelAVX512x24x16(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, alpha float32, beta float32)
+func kernelAVX512x24x16(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)

@@ -4,9 +4,27 @@
 
 #include "textflag.h"
 
-// func kernelAVX2x6x16(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, alpha float32, beta float32)
-// Requires: AVX, FMA3, MMX+
-TEXT ·kernelAVX2x6x16(SB), NOSPLIT, $0-72
+DATA lanes<>+0(SB)/4, $0x00000000
+DATA lanes<>+4(SB)/4, $0x00000001
+DATA lanes<>+8(SB)/4, $0x00000002
+DATA lanes<>+12(SB)/4, $0x00000003
+DATA lanes<>+16(SB)/4, $0x00000004
+DATA lanes<>+20(SB)/4, $0x00000005
+DATA lanes<>+24(SB)/4, $0x00000006
+DATA lanes<>+28(SB)/4, $0x00000007
+DATA lanes<>+32(SB)/4, $0x00000008
+DATA lanes<>+36(SB)/4, $0x00000009
+DATA lanes<>+40(SB)/4, $0x0000000a
+DATA lanes<>+44(SB)/4, $0x0000000b
+DATA lanes<>+48(SB)/4, $0x0000000c
+DATA lanes<>+52(SB)/4, $0x0000000d
+DATA lanes<>+56(SB)/4, $0x0000000e
+DATA lanes<>+60(SB)/4, $0x0000000f
+GLOBL lanes<>(SB), RODATA|NOPTR, $64
+
+// func kernelAVX2x6x16(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+// Requires: AVX, AVX2, FMA3, MMX+, SSE2
+TEXT ·kernelAVX2x6x16(SB), NOSPLIT, $0-88
 	MOVQ       kc+0(FP), AX
 	MOVQ       rsa+16(FP), CX
 	SHLQ       $0x02, CX
@@ -178,10 +196,7 @@ kernelAVX2x6x16_loop1:
 	JNZ          kernelAVX2x6x16_loop1
 
 kernelAVX2x6x16_store:
-	MOVQ         c+48(FP), AX
-	MOVQ         ldc+56(FP), CX
-	SHLQ         $0x02, CX
-	VBROADCASTSS alpha+64(FP), Y12
+	VBROADCASTSS alpha+80(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
 	VMULPS       Y12, Y2, Y2
@@ -194,10 +209,20 @@ kernelAVX2x6x16_store:
 	VMULPS       Y12, Y9, Y9
 	VMULPS       Y12, Y10, Y10
 	VMULPS       Y12, Y11, Y11
-	MOVL         beta+68(FP), DX
-	ANDL         $0x7fffffff, DX
-	JZ           kernelAVX2x6x16_overwrite
-	VBROADCASTSS beta+68(FP), Y12
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         rows+64(FP), DX
+	MOVQ         cols+72(FP), BX
+	MOVL         beta+84(FP), SI
+	ANDL         $0x7fffffff, SI
+	CMPQ         DX, $0x00000006
+	JNE          kernelAVX2x6x16_edge
+	CMPQ         BX, $0x00000010
+	JNE          kernelAVX2x6x16_edge
+	TESTL        SI, SI
+	JZ           kernelAVX2x6x16_full_overwrite
+	VBROADCASTSS beta+84(FP), Y12
 	VFMADD231PS  (AX), Y12, Y0
 	VMOVUPS      Y0, (AX)
 	VFMADD231PS  32(AX), Y12, Y1
@@ -230,7 +255,7 @@ kernelAVX2x6x16_store:
 	VZEROUPPER
 	RET
 
-kernelAVX2x6x16_overwrite:
+kernelAVX2x6x16_full_overwrite:
 	VMOVUPS Y0, (AX)
 	VMOVUPS Y1, 32(AX)
 	ADDQ    CX, AX
@@ -251,9 +276,108 @@ kernelAVX2x6x16_overwrite:
 	VZEROUPPER
 	RET
 
-// func kernelAVX512x12x32(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, alpha float32, beta float32)
-// Requires: AVX, AVX512F, MMX+
-TEXT ·kernelAVX512x12x32(SB), NOSPLIT, $0-72
+kernelAVX2x6x16_edge:
+	MOVQ         BX, X12
+	VPBROADCASTD X12, Y12
+	VPCMPGTD     lanes<>+0(SB), Y12, Y13
+	VPCMPGTD     lanes<>+32(SB), Y12, Y12
+	TESTL        SI, SI
+	JZ           kernelAVX2x6x16_edge_overwrite
+	VBROADCASTSS beta+84(FP), Y14
+	MOVQ         DX, DX
+	VMASKMOVPS   (AX), Y13, Y15
+	VFMADD231PS  Y15, Y14, Y0
+	VMASKMOVPS   Y0, Y13, (AX)
+	VMASKMOVPS   32(AX), Y12, Y0
+	VFMADD231PS  Y0, Y14, Y1
+	VMASKMOVPS   Y1, Y12, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16_edge_done_true
+	ADDQ         CX, AX
+	VMASKMOVPS   (AX), Y13, Y0
+	VFMADD231PS  Y0, Y14, Y2
+	VMASKMOVPS   Y2, Y13, (AX)
+	VMASKMOVPS   32(AX), Y12, Y0
+	VFMADD231PS  Y0, Y14, Y3
+	VMASKMOVPS   Y3, Y12, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16_edge_done_true
+	ADDQ         CX, AX
+	VMASKMOVPS   (AX), Y13, Y0
+	VFMADD231PS  Y0, Y14, Y4
+	VMASKMOVPS   Y4, Y13, (AX)
+	VMASKMOVPS   32(AX), Y12, Y0
+	VFMADD231PS  Y0, Y14, Y5
+	VMASKMOVPS   Y5, Y12, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16_edge_done_true
+	ADDQ         CX, AX
+	VMASKMOVPS   (AX), Y13, Y0
+	VFMADD231PS  Y0, Y14, Y6
+	VMASKMOVPS   Y6, Y13, (AX)
+	VMASKMOVPS   32(AX), Y12, Y0
+	VFMADD231PS  Y0, Y14, Y7
+	VMASKMOVPS   Y7, Y12, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16_edge_done_true
+	ADDQ         CX, AX
+	VMASKMOVPS   (AX), Y13, Y0
+	VFMADD231PS  Y0, Y14, Y8
+	VMASKMOVPS   Y8, Y13, (AX)
+	VMASKMOVPS   32(AX), Y12, Y0
+	VFMADD231PS  Y0, Y14, Y9
+	VMASKMOVPS   Y9, Y12, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16_edge_done_true
+	ADDQ         CX, AX
+	VMASKMOVPS   (AX), Y13, Y0
+	VFMADD231PS  Y0, Y14, Y10
+	VMASKMOVPS   Y10, Y13, (AX)
+	VMASKMOVPS   32(AX), Y12, Y0
+	VFMADD231PS  Y0, Y14, Y11
+	VMASKMOVPS   Y11, Y12, 32(AX)
+
+kernelAVX2x6x16_edge_done_true:
+	VZEROUPPER
+	RET
+
+kernelAVX2x6x16_edge_overwrite:
+	MOVQ       DX, DX
+	VMASKMOVPS Y0, Y13, (AX)
+	VMASKMOVPS Y1, Y12, 32(AX)
+	DECQ       DX
+	JZ         kernelAVX2x6x16_edge_done_false
+	ADDQ       CX, AX
+	VMASKMOVPS Y2, Y13, (AX)
+	VMASKMOVPS Y3, Y12, 32(AX)
+	DECQ       DX
+	JZ         kernelAVX2x6x16_edge_done_false
+	ADDQ       CX, AX
+	VMASKMOVPS Y4, Y13, (AX)
+	VMASKMOVPS Y5, Y12, 32(AX)
+	DECQ       DX
+	JZ         kernelAVX2x6x16_edge_done_false
+	ADDQ       CX, AX
+	VMASKMOVPS Y6, Y13, (AX)
+	VMASKMOVPS Y7, Y12, 32(AX)
+	DECQ       DX
+	JZ         kernelAVX2x6x16_edge_done_false
+	ADDQ       CX, AX
+	VMASKMOVPS Y8, Y13, (AX)
+	VMASKMOVPS Y9, Y12, 32(AX)
+	DECQ       DX
+	JZ         kernelAVX2x6x16_edge_done_false
+	ADDQ       CX, AX
+	VMASKMOVPS Y10, Y13, (AX)
+	VMASKMOVPS Y11, Y12, 32(AX)
+
+kernelAVX2x6x16_edge_done_false:
+	VZEROUPPER
+	RET
+
+// func kernelAVX512x12x32(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, BMI2, MMX+
+TEXT ·kernelAVX512x12x32(SB), NOSPLIT, $0-88
 	MOVQ       kc+0(FP), AX
 	MOVQ       rsa+16(FP), CX
 	SHLQ       $0x02, CX
@@ -557,10 +681,7 @@ kernelAVX512x12x32_loop1:
 	JNZ          kernelAVX512x12x32_loop1
 
 kernelAVX512x12x32_store:
-	MOVQ         c+48(FP), AX
-	MOVQ         ldc+56(FP), CX
-	SHLQ         $0x02, CX
-	VBROADCASTSS alpha+64(FP), Z24
+	VBROADCASTSS alpha+80(FP), Z24
 	VMULPS       Z24, Z0, Z0
 	VMULPS       Z24, Z1, Z1
 	VMULPS       Z24, Z2, Z2
@@ -585,10 +706,20 @@ kernelAVX512x12x32_store:
 	VMULPS       Z24, Z21, Z21
 	VMULPS       Z24, Z22, Z22
 	VMULPS       Z24, Z23, Z23
-	MOVL         beta+68(FP), DX
-	ANDL         $0x7fffffff, DX
-	JZ           kernelAVX512x12x32_overwrite
-	VBROADCASTSS beta+68(FP), Z24
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         rows+64(FP), DX
+	MOVQ         cols+72(FP), BX
+	MOVL         beta+84(FP), SI
+	ANDL         $0x7fffffff, SI
+	CMPQ         DX, $0x0000000c
+	JNE          kernelAVX512x12x32_edge
+	CMPQ         BX, $0x00000020
+	JNE          kernelAVX512x12x32_edge
+	TESTL        SI, SI
+	JZ           kernelAVX512x12x32_full_overwrite
+	VBROADCASTSS beta+84(FP), Z24
 	VFMADD231PS  (AX), Z24, Z0
 	VMOVUPS      Z0, (AX)
 	VFMADD231PS  64(AX), Z24, Z1
@@ -651,7 +782,7 @@ kernelAVX512x12x32_store:
 	VZEROUPPER
 	RET
 
-kernelAVX512x12x32_overwrite:
+kernelAVX512x12x32_full_overwrite:
 	VMOVUPS Z0, (AX)
 	VMOVUPS Z1, 64(AX)
 	ADDQ    CX, AX
@@ -690,9 +821,193 @@ kernelAVX512x12x32_overwrite:
 	VZEROUPPER
 	RET
 
-// func kernelAVX512x24x16(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, alpha float32, beta float32)
-// Requires: AVX, AVX512F, MMX+
-TEXT ·kernelAVX512x24x16(SB), NOSPLIT, $0-72
+kernelAVX512x12x32_edge:
+	MOVQ         $-1, DI
+	BZHIQ        BX, DI, BX
+	KMOVW        BX, K1
+	SHRQ         $0x10, BX
+	KMOVW        BX, K2
+	TESTL        SI, SI
+	JZ           kernelAVX512x12x32_edge_overwrite
+	VBROADCASTSS beta+84(FP), Z24
+	MOVQ         DX, DX
+	VMOVUPS.Z    (AX), K1, Z25
+	VFMADD231PS  Z25, Z24, Z0
+	VMOVUPS      Z0, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z1
+	VMOVUPS      Z1, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z2
+	VMOVUPS      Z2, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z3
+	VMOVUPS      Z3, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z4
+	VMOVUPS      Z4, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z5
+	VMOVUPS      Z5, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z6
+	VMOVUPS      Z6, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z7
+	VMOVUPS      Z7, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z8
+	VMOVUPS      Z8, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z9
+	VMOVUPS      Z9, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z10
+	VMOVUPS      Z10, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z11
+	VMOVUPS      Z11, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z12
+	VMOVUPS      Z12, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z13
+	VMOVUPS      Z13, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z14
+	VMOVUPS      Z14, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z15
+	VMOVUPS      Z15, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z16
+	VMOVUPS      Z16, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z17
+	VMOVUPS      Z17, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z18
+	VMOVUPS      Z18, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z19
+	VMOVUPS      Z19, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z20
+	VMOVUPS      Z20, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z21
+	VMOVUPS      Z21, K2, 64(AX)
+	DECQ         DX
+	JZ           kernelAVX512x12x32_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z22
+	VMOVUPS      Z22, K1, (AX)
+	VMOVUPS.Z    64(AX), K2, Z0
+	VFMADD231PS  Z0, Z24, Z23
+	VMOVUPS      Z23, K2, 64(AX)
+
+kernelAVX512x12x32_edge_done_true:
+	VZEROUPPER
+	RET
+
+kernelAVX512x12x32_edge_overwrite:
+	MOVQ    DX, DX
+	VMOVUPS Z0, K1, (AX)
+	VMOVUPS Z1, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z2, K1, (AX)
+	VMOVUPS Z3, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z4, K1, (AX)
+	VMOVUPS Z5, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z6, K1, (AX)
+	VMOVUPS Z7, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z8, K1, (AX)
+	VMOVUPS Z9, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z10, K1, (AX)
+	VMOVUPS Z11, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z12, K1, (AX)
+	VMOVUPS Z13, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z14, K1, (AX)
+	VMOVUPS Z15, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z16, K1, (AX)
+	VMOVUPS Z17, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z18, K1, (AX)
+	VMOVUPS Z19, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z20, K1, (AX)
+	VMOVUPS Z21, K2, 64(AX)
+	DECQ    DX
+	JZ      kernelAVX512x12x32_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z22, K1, (AX)
+	VMOVUPS Z23, K2, 64(AX)
+
+kernelAVX512x12x32_edge_done_false:
+	VZEROUPPER
+	RET
+
+// func kernelAVX512x24x16(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+// Requires: AVX, AVX512F, BMI2, MMX+
+TEXT ·kernelAVX512x24x16(SB), NOSPLIT, $0-88
 	MOVQ       kc+0(FP), AX
 	MOVQ       rsa+16(FP), CX
 	SHLQ       $0x02, CX
@@ -961,10 +1276,7 @@ kernelAVX512x24x16_loop1:
 	JNZ              kernelAVX512x24x16_loop1
 
 kernelAVX512x24x16_store:
-	MOVQ         c+48(FP), AX
-	MOVQ         ldc+56(FP), CX
-	SHLQ         $0x02, CX
-	VBROADCASTSS alpha+64(FP), Z24
+	VBROADCASTSS alpha+80(FP), Z24
 	VMULPS       Z24, Z0, Z0
 	VMULPS       Z24, Z1, Z1
 	VMULPS       Z24, Z2, Z2
@@ -989,10 +1301,20 @@ kernelAVX512x24x16_store:
 	VMULPS       Z24, Z21, Z21
 	VMULPS       Z24, Z22, Z22
 	VMULPS       Z24, Z23, Z23
-	MOVL         beta+68(FP), DX
-	ANDL         $0x7fffffff, DX
-	JZ           kernelAVX512x24x16_overwrite
-	VBROADCASTSS beta+68(FP), Z24
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	MOVQ         rows+64(FP), DX
+	MOVQ         cols+72(FP), BX
+	MOVL         beta+84(FP), SI
+	ANDL         $0x7fffffff, SI
+	CMPQ         DX, $0x00000018
+	JNE          kernelAVX512x24x16_edge
+	CMPQ         BX, $0x00000010
+	JNE          kernelAVX512x24x16_edge
+	TESTL        SI, SI
+	JZ           kernelAVX512x24x16_full_overwrite
+	VBROADCASTSS beta+84(FP), Z24
 	VFMADD231PS  (AX), Z24, Z0
 	VMOVUPS      Z0, (AX)
 	ADDQ         CX, AX
@@ -1067,7 +1389,7 @@ kernelAVX512x24x16_store:
 	VZEROUPPER
 	RET
 
-kernelAVX512x24x16_overwrite:
+kernelAVX512x24x16_full_overwrite:
 	VMOVUPS Z0, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z1, (AX)
@@ -1115,5 +1437,259 @@ kernelAVX512x24x16_overwrite:
 	VMOVUPS Z22, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Z23, (AX)
+	VZEROUPPER
+	RET
+
+kernelAVX512x24x16_edge:
+	MOVQ         $-1, DI
+	BZHIQ        BX, DI, BX
+	KMOVW        BX, K1
+	TESTL        SI, SI
+	JZ           kernelAVX512x24x16_edge_overwrite
+	VBROADCASTSS beta+84(FP), Z24
+	MOVQ         DX, DX
+	VMOVUPS.Z    (AX), K1, Z25
+	VFMADD231PS  Z25, Z24, Z0
+	VMOVUPS      Z0, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z1
+	VMOVUPS      Z1, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z2
+	VMOVUPS      Z2, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z3
+	VMOVUPS      Z3, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z4
+	VMOVUPS      Z4, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z5
+	VMOVUPS      Z5, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z6
+	VMOVUPS      Z6, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z7
+	VMOVUPS      Z7, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z8
+	VMOVUPS      Z8, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z9
+	VMOVUPS      Z9, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z10
+	VMOVUPS      Z10, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z11
+	VMOVUPS      Z11, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z12
+	VMOVUPS      Z12, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z13
+	VMOVUPS      Z13, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z14
+	VMOVUPS      Z14, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z15
+	VMOVUPS      Z15, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z16
+	VMOVUPS      Z16, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z17
+	VMOVUPS      Z17, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z18
+	VMOVUPS      Z18, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z19
+	VMOVUPS      Z19, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z20
+	VMOVUPS      Z20, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z21
+	VMOVUPS      Z21, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z22
+	VMOVUPS      Z22, K1, (AX)
+	DECQ         DX
+	JZ           kernelAVX512x24x16_edge_done_true
+	ADDQ         CX, AX
+	VMOVUPS.Z    (AX), K1, Z0
+	VFMADD231PS  Z0, Z24, Z23
+	VMOVUPS      Z23, K1, (AX)
+
+kernelAVX512x24x16_edge_done_true:
+	VZEROUPPER
+	RET
+
+kernelAVX512x24x16_edge_overwrite:
+	MOVQ    DX, DX
+	VMOVUPS Z0, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z1, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z2, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z3, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z4, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z5, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z6, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z7, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z8, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z9, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z10, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z11, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z12, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z13, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z14, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z15, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z16, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z17, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z18, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z19, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z20, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z21, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z22, K1, (AX)
+	DECQ    DX
+	JZ      kernelAVX512x24x16_edge_done_false
+	ADDQ    CX, AX
+	VMOVUPS Z23, K1, (AX)
+
+kernelAVX512x24x16_edge_done_false:
 	VZEROUPPER
 	RET

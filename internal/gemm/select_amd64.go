@@ -23,7 +23,7 @@ var (
 // save the wider registers: x/sys/cpu checks that too) supports.
 func detectKernels() *kernelSet {
 	switch {
-	case cpu.X86.HasAVX512F:
+	case cpu.X86.HasAVX512F && cpu.X86.HasBMI2:
 		return &avx512Set
 	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
 		return &avx2Set
@@ -37,7 +37,7 @@ func availableKernels() []*kernelSet {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		sets = append(sets, &avx2Set)
 	}
-	if cpu.X86.HasAVX512F {
+	if cpu.X86.HasAVX512F && cpu.X86.HasBMI2 {
 		sets = append(sets, &avx512Set)
 	}
 	return sets

@@ -24,7 +24,7 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-const signature = "func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc int, alpha, beta float32)"
+const signature = "func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc, rows, cols int, alpha, beta float32)"
 
 // isa describes the vector unit a kernel targets.
 type isa struct {
@@ -37,8 +37,16 @@ type isa struct {
 var avx2 = isa{name: "AVX2", lanes: 8, vec: YMM}
 var avx512 = isa{name: "AVX512", lanes: 16, vec: ZMM, bcast: true}
 
+// iota holds the int32 lane indices 0..15, compared with the column count
+// to build the AVX2 edge masks.
+var iota Mem
+
 func main() {
 	ConstraintExpr("!purego")
+	iota = GLOBL("lanes", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(4*i, U32(i))
+	}
 	// AVX2+FMA: 6×16 uses 12 of the 16 ymm registers as accumulators and
 	// leaves two for B and one for the broadcast of A: per k step 2 vector
 	// loads and 6 broadcasts feed 12 FMAs, under the two load ports' limit.
@@ -173,9 +181,17 @@ func kernel(name string, v isa, mr, nvec int) {
 	JNZ(LabelRef(name + "_loop1"))
 
 	Label(name + "_store")
-	cp := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
+	epilogue(name, v, acc)
+}
+
+// epilogue scales the accumulators by alpha and writes them to C: a fast
+// path for full tiles, and a masked path that writes only the first rows
+// rows and cols columns of an edge tile (masked loads and stores do not
+// touch, or fault on, memory outside the tile). Each path has a variant
+// that reads C (beta ≠ 0) and one that only writes it.
+func epilogue(name string, v isa, acc [][]VecVirtual) {
+	mr, nvec := len(acc), len(acc[0])
+	nr := nvec * v.lanes
 	alpha := v.vec()
 	VBROADCASTSS(paramAddr("alpha"), alpha)
 	for r := range acc {
@@ -183,40 +199,126 @@ func kernel(name string, v isa, mr, nvec int) {
 			VMULPS(alpha, acc[r][j], acc[r][j])
 		}
 	}
+	cp := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	rowsLeft := Load(Param("rows"), GP64())
+	cols := Load(Param("cols"), GP64())
 	// beta == ±0 exactly when its bits, sign cleared, are zero (a NaN beta
 	// is not zero and takes the reading path).
 	betaBits := GP32()
 	MOVL(paramAddr("beta"), betaBits)
 	ANDL(U32(0x7fffffff), betaBits)
+
+	CMPQ(rowsLeft, U32(mr))
+	JNE(LabelRef(name + "_edge"))
+	CMPQ(cols, U32(nr))
+	JNE(LabelRef(name + "_edge"))
+
+	// Full tile.
+	store(name+"_full", v, acc, cp, ldc, nil, nil, nil, betaBits)
+
+	// Edge tile: build the column masks.
+	Label(name + "_edge")
+	var kmask []OpmaskVirtual
+	var vmask []VecVirtual
+	if v.bcast {
+		bits := GP64()
+		ones := GP64()
+		MOVQ(I32(-1), ones)
+		BZHIQ(cols, ones, bits)
+		for j := 0; j < nvec; j++ {
+			k := K()
+			KMOVW(bits.As32(), k)
+			if j+1 < nvec {
+				SHRQ(U8(16), bits)
+			}
+			kmask = append(kmask, k)
+		}
+	} else {
+		colsX := XMM()
+		MOVQ(cols, colsX)
+		colsV := v.vec()
+		VPBROADCASTD(colsX, colsV)
+		for j := 0; j < nvec; j++ {
+			m := v.vec()
+			VPCMPGTD(iota.Offset(4*v.lanes*j), colsV, m)
+			vmask = append(vmask, m)
+		}
+	}
+	store(name+"_edge", v, acc, cp, ldc, rowsLeft, kmask, vmask, betaBits)
+}
+
+// store emits the two variants (reading C or not) of one epilogue path.
+// With rowsLeft set, it stops after that many rows; with masks set, it
+// loads and stores each vector under its column mask.
+func store(name string, v isa, acc [][]VecVirtual, cp, ldc, rowsLeft Register, kmask []OpmaskVirtual, vmask []VecVirtual, betaBits Register) {
+	mr, nvec := len(acc), len(acc[0])
+	load := func(m Mem, j int, dst VecVirtual) {
+		switch {
+		case kmask != nil:
+			VMOVUPS_Z(m, kmask[j], dst)
+		case vmask != nil:
+			VMASKMOVPS(m, vmask[j], dst)
+		default:
+			VMOVUPS(m, dst)
+		}
+	}
+	put := func(src VecVirtual, j int, m Mem) {
+		switch {
+		case kmask != nil:
+			VMOVUPS(src, kmask[j], m)
+		case vmask != nil:
+			VMASKMOVPS(src, vmask[j], m)
+		default:
+			VMOVUPS(src, m)
+		}
+	}
+	TESTL(betaBits, betaBits)
 	JZ(LabelRef(name + "_overwrite"))
-
-	Label(name + "_beta")
-	beta := v.vec()
-	VBROADCASTSS(paramAddr("beta"), beta)
-	for r := 0; r < mr; r++ {
-		for j := 0; j < nvec; j++ {
-			m := Mem{Base: cp, Disp: 4 * v.lanes * j}
-			VFMADD231PS(m, beta, acc[r][j])
-			VMOVUPS(acc[r][j], m)
+	for _, readC := range []bool{true, false} {
+		if !readC {
+			Label(name + "_overwrite")
 		}
-		if r+1 < mr {
-			ADDQ(ldc, cp)
+		var beta VecVirtual
+		if readC {
+			beta = v.vec()
+			VBROADCASTSS(paramAddr("beta"), beta)
 		}
+		ptr := GP64()
+		MOVQ(cp, ptr)
+		var rows Register
+		if rowsLeft != nil {
+			rows = GP64()
+			MOVQ(rowsLeft, rows)
+		}
+		done := fmt.Sprintf("%s_done_%v", name, readC)
+		for r := 0; r < mr; r++ {
+			for j := 0; j < nvec; j++ {
+				m := Mem{Base: ptr, Disp: 4 * v.lanes * j}
+				if readC {
+					if kmask == nil && vmask == nil {
+						VFMADD231PS(m, beta, acc[r][j])
+					} else {
+						t := v.vec()
+						load(m, j, t)
+						VFMADD231PS(t, beta, acc[r][j])
+					}
+				}
+				put(acc[r][j], j, m)
+			}
+			if r+1 < mr {
+				if rows != nil {
+					DECQ(rows)
+					JZ(LabelRef(done))
+				}
+				ADDQ(ldc, ptr)
+			}
+		}
+		Label(done)
+		VZEROUPPER()
+		RET()
 	}
-	VZEROUPPER()
-	RET()
-
-	Label(name + "_overwrite")
-	for r := 0; r < mr; r++ {
-		for j := 0; j < nvec; j++ {
-			VMOVUPS(acc[r][j], Mem{Base: cp, Disp: 4 * v.lanes * j})
-		}
-		if r+1 < mr {
-			ADDQ(ldc, cp)
-		}
-	}
-	VZEROUPPER()
-	RET()
 }
 
 // paramAddr is the stack address of a scalar argument.

@@ -1,0 +1,6 @@
+//go:build !openblas || !cgo
+
+package bench
+
+// openBLAS is nil: this binary was built without -tags openblas.
+var openBLAS SgemmFunc

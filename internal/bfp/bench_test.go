@@ -1,0 +1,58 @@
+package bfp
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/mirage-go/mirage/internal/gemm"
+)
+
+// BenchmarkQuantise measures quantisation alone on a LeNet conv2 operand
+// (12800 rows of 150) in both layouts, and the FP32 GEMM of that shape
+// with a 16-column weight matrix for comparison:
+//
+//	go test -run XXX -bench . ./internal/bfp
+func BenchmarkQuantise(b *testing.B) {
+	const rows, k, n = 12800, 150, 16
+	rng := rand.New(rand.NewPCG(1, 1))
+	src := make([]float32, rows*k)
+	for i := range src {
+		src[i] = float32(rng.NormFloat64())
+	}
+	w := make([]float32, n*k)
+	c := make([]float32, rows*n)
+	q := NewQuantiser(Format{Bits: 6, Tile: 128}, 1)
+	var m Matrix
+	b.Run("rows", func(b *testing.B) {
+		for b.Loop() {
+			if err := q.Quantise(&m, src, k, rows, k, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("columns", func(b *testing.B) {
+		for b.Loop() {
+			if err := q.Quantise(&m, src, rows, rows, k, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sgemm", func(b *testing.B) {
+		for b.Loop() {
+			gemm.Sgemm(false, true, rows, n, k, 1, src, k, w, k, 0, c, n)
+		}
+	})
+	var wq Matrix
+	if err := q.Quantise(&wq, w, k, n, k, false); err != nil {
+		b.Fatal(err)
+	}
+	if err := q.Quantise(&m, src, k, rows, k, false); err != nil {
+		b.Fatal(err)
+	}
+	var scratch []float32
+	b.Run("product", func(b *testing.B) {
+		for b.Loop() {
+			scratch = Product(&m, &wq, c, n, false, scratch)
+		}
+	})
+}

@@ -1,0 +1,33 @@
+//go:build !purego
+
+package bfp
+
+import "golang.org/x/sys/cpu"
+
+// hasAVX2 selects the AVX2 kernels of quant_amd64.s. It is set once at
+// start-up from the CPU's features and never changes.
+var hasAVX2 = cpu.X86.HasAVX2
+
+// maxAbsBitsAVX2 returns the largest |x| as FP32 bits; len(x) must be a
+// multiple of 8.
+//
+//go:noescape
+func maxAbsBitsAVX2(x []float32) uint32
+
+// roundScaleAVX2 sets out[i] = clamp(roundEven(x[i]·inv), ±qmax)·scale;
+// len(x) must be a multiple of 8 and len(out) ≥ len(x).
+//
+//go:noescape
+func roundScaleAVX2(out, x []float32, inv, scale, qmax float32)
+
+// maxAbsBitsRowAVX2 sets mb[i] = max(mb[i], bits(|x[i]|)); len(x) must be
+// a multiple of 8 and len(mb) ≥ len(x).
+//
+//go:noescape
+func maxAbsBitsRowAVX2(mb []uint32, x []float32)
+
+// roundScaleRowAVX2 sets out[i] = clamp(roundEven(x[i]·inv[i]), ±qmax)·scale[i];
+// len(x) must be a multiple of 8, the other slices at least as long.
+//
+//go:noescape
+func roundScaleRowAVX2(out, x, inv, scale []float32, qmax float32)

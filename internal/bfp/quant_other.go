@@ -1,0 +1,12 @@
+//go:build !amd64 || purego
+
+package bfp
+
+// Without the assembly kernels every loop runs in Go; the results are
+// identical.
+const hasAVX2 = false
+
+func maxAbsBitsAVX2([]float32) uint32                   { panic("unreachable") }
+func roundScaleAVX2(_, _ []float32, _, _, _ float32)    { panic("unreachable") }
+func maxAbsBitsRowAVX2([]uint32, []float32)             { panic("unreachable") }
+func roundScaleRowAVX2(_, _, _, _ []float32, _ float32) { panic("unreachable") }
