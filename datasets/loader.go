@@ -3,6 +3,7 @@ package datasets
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 )
 
@@ -44,6 +45,11 @@ const defaultPrefetch = 2
 // every batch of every epoch, so steady-state training allocates nothing per
 // batch. A Loader runs one epoch at a time and is not safe for concurrent
 // use by several goroutines.
+//
+// The data set's Example is called from the background goroutine, one call
+// at a time; a data set shared by several loaders that run at once (say, a
+// training and an evaluation loader) must allow concurrent Example calls,
+// which read-only data sets such as MNIST's do.
 type Loader struct {
 	ds          Dataset
 	batchSize   int
@@ -108,7 +114,8 @@ func (l *Loader) BatchSize() int { return l.batchSize }
 //
 // Close the returned epoch when done with it, typically with defer: that
 // stops the background goroutine if the epoch was abandoned early. Starting
-// another epoch closes the previous one.
+// another epoch closes the previous one. (An epoch dropped without Close is
+// stopped once garbage collected, a safety net not to rely on.)
 func (l *Loader) Epoch(epoch int) *Epoch {
 	if l.current != nil {
 		l.current.Close()
@@ -126,9 +133,12 @@ func (l *Loader) Epoch(epoch int) *Epoch {
 	e := &Epoch{
 		ready: make(chan *slot, len(l.slots)),
 		free:  make(chan *slot, len(l.slots)),
-		stop:  make(chan struct{}),
+		stop:  &stopSignal{ch: make(chan struct{})},
 		done:  make(chan struct{}),
 	}
+	// A safety net for a caller that drops an epoch and its loader without
+	// closing: once the epoch is garbage, the goroutine is told to stop.
+	runtime.AddCleanup(e, (*stopSignal).fire, e.stop)
 	for _, s := range l.slots {
 		e.free <- s
 	}
@@ -136,7 +146,7 @@ func (l *Loader) Epoch(epoch int) *Epoch {
 	go fill(fillJob{
 		ds: l.ds, order: order, batchSize: l.batchSize, exampleSize: l.exampleSize,
 		augment: l.augment, seed: l.seed, epoch: uint64(epoch),
-		ready: e.ready, free: e.free, stop: e.stop, done: e.done,
+		ready: e.ready, free: e.free, stop: e.stop.ch, done: e.done,
 	})
 	return e
 }
@@ -165,13 +175,20 @@ func (l *Loader) allocate() {
 type Epoch struct {
 	ready chan *slot // filled batches in order; closed after the last one
 	free  chan *slot // buffers the filler may use
-	stop  chan struct{}
+	stop  *stopSignal
 	done  chan struct{} // closed when the filler goroutine has returned
 
-	held      *slot // the batch the caller holds, returned to free by Next
-	closeOnce sync.Once
-	finished  bool
+	held     *slot // the batch the caller holds, returned to free by Next
+	finished bool
 }
+
+// stopSignal closes its channel once, from Close or from the cleanup.
+type stopSignal struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (s *stopSignal) fire() { s.once.Do(func() { close(s.ch) }) }
 
 // Next returns the next batch of the epoch, or false when the epoch is over
 // (or was closed). The previous batch's buffer is recycled by this call.
@@ -195,12 +212,13 @@ func (e *Epoch) Next() (Batch, bool) {
 // Close stops the background goroutine and waits for it to return. It is
 // safe to call more than once and after the epoch has ended.
 func (e *Epoch) Close() {
-	e.closeOnce.Do(func() {
-		close(e.stop)
-		<-e.done
-		e.finished = true
-		e.held = nil
-	})
+	if e.finished {
+		return
+	}
+	e.stop.fire()
+	<-e.done
+	e.finished = true
+	e.held = nil
 }
 
 // fillJob is everything the background goroutine needs. It deliberately

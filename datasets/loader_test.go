@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -234,4 +235,19 @@ func BenchmarkLoaderEpoch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*60000/b.Elapsed().Seconds(), "images/s")
+}
+
+// TestLoaderDroppedEpochIsCollected drops an unfinished epoch and its loader
+// without Close: the cleanup registered on the epoch must stop the
+// goroutine once the garbage collector has found them unreachable.
+func TestLoaderDroppedEpochIsCollected(t *testing.T) {
+	func() {
+		l := NewLoader(fakeSet{1000}, 10, true, false, 1)
+		it := l.Epoch(0)
+		_, ok := it.Next()
+		require.True(t, ok)
+	}()
+	runtime.GC() // finds the epoch unreachable and queues its cleanup
+	runtime.GC()
+	goleak.VerifyNone(t) // retries while the cleanup and the goroutine finish
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/mirage-go/mirage/autograd"
@@ -11,6 +12,7 @@ import (
 	"github.com/mirage-go/mirage/checkpoint"
 	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/datasets/catalog"
+	"github.com/mirage-go/mirage/datasets/imdb"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/models"
 )
@@ -27,11 +29,14 @@ type Env struct {
 
 // Setup loads the data, builds the model and checks that the backend
 // configuration is valid, all before any training starts.
-func Setup(cfg Config) (*Env, error) {
+func Setup(cfg Config, log io.Writer) (*Env, error) {
 	if _, err := registry.New().New(cfg.Backend, cfg.BackendOptions); err != nil {
 		return nil, err
 	}
-	split, err := catalog.Open(cfg.Dataset, cfg.DataDir)
+	split, err := catalog.OpenWith(cfg.Dataset, cfg.DataDir, catalog.Options{
+		Log:  log,
+		IMDB: imdb.Options{MaxLen: cfg.MaxLen},
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +134,7 @@ type EvalResult struct {
 // Eval loads a checkpoint written by Run and evaluates it on its data set's
 // test split. dataDir and backendName override the recorded ones when not
 // empty.
-func Eval(path, dataDir, backendName string, backendOptions backend.Options) (*EvalResult, error) {
+func Eval(path, dataDir, backendName string, backendOptions backend.Options, log io.Writer) (*EvalResult, error) {
 	_, meta, err := checkpoint.Load(path)
 	if err != nil {
 		return nil, err
@@ -148,7 +153,7 @@ func Eval(path, dataDir, backendName string, backendOptions backend.Options) (*E
 	if backendName != "" {
 		cfg.Backend, cfg.BackendOptions = backendName, backendOptions
 	}
-	env, err := Setup(cfg)
+	env, err := Setup(cfg, log)
 	if err != nil {
 		return nil, err
 	}

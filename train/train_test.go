@@ -76,7 +76,7 @@ func TestDeterministicRunAndEval(t *testing.T) {
 		require.Contains(t, summary, k)
 	}
 
-	ev, err := Eval(filepath.Join(dirA, "model.safetensors"), "", "", nil)
+	ev, err := Eval(filepath.Join(dirA, "model.safetensors"), "", "", nil, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, resA.FinalTestAcc, ev.TestAcc, "eval must reproduce train's final accuracy")
 	require.Equal(t, resA.FinalTestLoss, ev.TestLoss)

@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/registry"
@@ -72,7 +75,7 @@ func trainCommand(args []string, stdout, stderr io.Writer) error {
 	maxLen := fs.Int("max-len", 0, "sequence length for text models (default 128)")
 	trainLimit := fs.Int("train-limit", 0, "use only the first N training examples (0 = all)")
 	testLimit := fs.Int("test-limit", 0, "use only the first N test examples (0 = all)")
-	quiet := fs.Bool("no-progress", false, "do not draw progress bars")
+	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
 	backendOptions := backendFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -84,7 +87,7 @@ func trainCommand(args []string, stdout, stderr io.Writer) error {
 	cfg.Backend = *backendName
 	cfg.BackendOptions = backendOptions()
 	cfg.Seed, cfg.OutDir, cfg.DataDir = *seed, *out, *dataDir
-	cfg.Progress = !*quiet
+	cfg.Progress = !*quiet && isTerminal(stderr)
 	cfg.TrainLimit, cfg.TestLimit = *trainLimit, *testLimit
 	if set["epochs"] {
 		cfg.Epochs = *epochs
@@ -133,6 +136,13 @@ func trainCommand(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// isTerminal reports whether w is a terminal, where a progress bar that
+// redraws itself makes sense; in a log file it would be noise.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 func evalCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("eval", "eval --checkpoint FILE [flags]", stdout)
 	ckpt := fs.String("checkpoint", "", "a model.safetensors written by mirage train (required)")
@@ -150,7 +160,7 @@ func evalCommand(args []string, stdout, stderr io.Writer) error {
 	if *backendName == "" && len(opts) > 0 {
 		return usageError{fmt.Errorf("backend options need --backend")}
 	}
-	res, err := train.Eval(*ckpt, *dataDir, *backendName, opts)
+	res, err := train.Eval(*ckpt, *dataDir, *backendName, opts, stderr)
 	if err != nil {
 		return err
 	}

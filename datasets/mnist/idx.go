@@ -30,8 +30,8 @@ const maxIDXBytes = 1 << 30
 // Images is the content of an IDX images file.
 type Images struct {
 	N, Rows, Cols int
-	// Pixels holds N images of Rows×Cols bytes each, row-major, 0 = white
-	// background for MNIST (as stored, not inverted).
+	// Pixels holds N images of Rows×Cols bytes each, row-major, as stored:
+	// 0 is the background, 255 full ink.
 	Pixels []uint8
 }
 

@@ -389,3 +389,31 @@ func TestFallbackChain(t *testing.T) {
 		require.ErrorContains(t, err, "the go command is not on PATH")
 	})
 }
+
+// BenchmarkLoad measures reading and decompressing the MNIST files.
+func BenchmarkLoad(b *testing.B) {
+	for b.Loop() {
+		if _, err := Load(""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEpoch measures one shuffled epoch of MNIST's training set in
+// batches of 128 through datasets.Loader, with no training work.
+func BenchmarkEpoch(b *testing.B) {
+	split, err := Load("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := datasets.NewLoader(split.Train, 128, true, false, 1)
+	for i := 0; b.Loop(); i++ {
+		it := l.Epoch(i)
+		for {
+			if _, ok := it.Next(); !ok {
+				break
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N)*float64(split.Train.Len())/b.Elapsed().Seconds(), "images/s")
+}

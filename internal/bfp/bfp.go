@@ -270,6 +270,14 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 	if rows == 0 || k == 0 {
 		return nil
 	}
+	if need := (rows-1)*ld + k; strided {
+		need = (k-1)*ld + rows
+		if ld < rows || len(src) < need {
+			return fmt.Errorf("source of %d×%d (ld %d) has %d elements, needs %d", k, rows, ld, len(src), need)
+		}
+	} else if ld < k || len(src) < need {
+		return fmt.Errorf("source of %d×%d (ld %d) has %d elements, needs %d", rows, k, ld, len(src), need)
+	}
 	nw := 1
 	if q.format.Rounding == Nearest && rows*k >= parallelMin {
 		nw = min(runtime.GOMAXPROCS(0), rows/8+1)
@@ -310,6 +318,17 @@ func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1 int, w 
 	k, h, tiles := dst.K, dst.Tile, dst.Tiles()
 	qmax := float32(q.format.MaxMantissa())
 	for v := v0; v < v1; v++ {
+		if hasAVX2 && q.format.Rounding == Nearest {
+			// The fused kernel does whole rows; it stops before a row it
+			// cannot handle, which the loop below then does in Go.
+			job := rowJob{
+				src: &src[v*ld], ld: ld, out: &dst.Values[v*k], rows: v1 - v, k: k, tile: h,
+				exps: &dst.Exp[v*tiles], shift: q.format.Bits - 2, qmax: qmax, tiles: tiles,
+			}
+			if v += quantRowsAVX2(&job); v == v1 {
+				break
+			}
+		}
 		row := src[v*ld : v*ld+k]
 		out := dst.Values[v*k : (v+1)*k]
 		for t := 0; t < tiles; t++ {
@@ -386,6 +405,22 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1 int, 
 		}
 	}
 	return nil
+}
+
+// rowJob is the argument block of the fused row kernel; quant_amd64.s
+// reads its fields by offset, so their order and sizes must not change.
+type rowJob struct {
+	src   *float32 // first source row
+	ld    int      // source row stride
+	out   *float32 // first output row (row stride k)
+	rows  int
+	k     int
+	tile  int
+	exps  *int32 // exponents of the first row (row stride tiles)
+	shift int    // bits-2: e = E - shift
+	qmax  float32
+	_     uint32
+	tiles int
 }
 
 // exponent returns the scale exponent e for a block whose largest

@@ -281,3 +281,40 @@ func slicesAnyNonzero(q []int64) bool {
 	}
 	return false
 }
+
+// TestQuantiseMixedRows interleaves rows the SIMD kernel hands back to Go
+// (scales outside FP32's normal range) with ordinary ones, and checks
+// every mantissa against the reference, then puts a NaN in a middle row.
+func TestQuantiseMixedRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	f := Format{Bits: 6, Tile: 16}
+	rows, k := 9, 40
+	src := make([]float32, rows*k)
+	for v := 0; v < rows; v++ {
+		mag := 1.0
+		if v%3 == 1 {
+			mag = 2e-37
+		}
+		for p := 0; p < k; p++ {
+			src[v*k+p] = float32(rng.NormFloat64() * mag)
+		}
+	}
+	var m Matrix
+	require.NoError(t, NewQuantiser(f, 1).Quantise(&m, src, k, rows, k, false))
+	for v := 0; v < rows; v++ {
+		for t0 := 0; t0 < m.Tiles(); t0++ {
+			k0, k1 := t0*f.Tile, min((t0+1)*f.Tile, k)
+			block := make([]float64, k1-k0)
+			for p := k0; p < k1; p++ {
+				block[p-k0] = float64(src[v*k+p])
+			}
+			wantQ, _ := bfptest.Quantise(block, f.Bits)
+			for p := k0; p < k1; p++ {
+				require.Equal(t, wantQ[p-k0], m.Mantissa(v, p), "row %d element %d", v, p)
+			}
+		}
+	}
+	src[5*k+33] = float32(math.NaN())
+	err := NewQuantiser(f, 1).Quantise(&m, src, k, rows, k, false)
+	require.ErrorContains(t, err, "vector 5, elements 32..39: contains Inf or NaN")
+}

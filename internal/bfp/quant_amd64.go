@@ -31,3 +31,10 @@ func maxAbsBitsRowAVX2(mb []uint32, x []float32)
 //
 //go:noescape
 func roundScaleRowAVX2(out, x, inv, scale []float32, qmax float32)
+
+// quantRowsAVX2 quantises job.rows contiguous rows (nearest rounding) and
+// returns how many it completed: it stops before a row holding Inf or NaN
+// or a block whose scale needs the float64 path, for Go to handle.
+//
+//go:noescape
+func quantRowsAVX2(job *rowJob) int

@@ -182,3 +182,203 @@ rowround8:
 rowroundDone:
 	VZEROUPPER
 	RET
+
+// maskTable: loading 8 lanes at maskTable+32-4r gives r lanes of ones
+// followed by zeros, the mask of a tail of r < 8 elements.
+DATA maskTable<>+0(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+8(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+16(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+24(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+32(SB)/8, $0
+DATA maskTable<>+40(SB)/8, $0
+DATA maskTable<>+48(SB)/8, $0
+DATA maskTable<>+56(SB)/8, $0
+GLOBL maskTable<>(SB), RODATA|NOPTR, $64
+
+// func quantRowsAVX2(job *rowJob) int
+//
+// rowJob offsets: 0 src, 8 ld, 16 out, 24 rows, 32 k, 40 tile, 48 exps,
+// 56 shift, 64 qmax, 72 tiles.
+TEXT ·quantRowsAVX2(SB), NOSPLIT, $0-16
+	MOVQ         job+0(FP), R13
+	VPCMPEQD     Y15, Y15, Y15
+	VPSRLD       $1, Y15, Y15 // |x| mask
+	VBROADCASTSS 64(R13), Y14 // qmax
+	VXORPS       Y13, Y13, Y13
+	VSUBPS       Y14, Y13, Y13 // -qmax
+	XORQ         R12, R12      // row
+
+rowLoop:
+	CMPQ         R12, 24(R13)
+	JGE          done
+	MOVQ         8(R13), AX
+	IMULQ        R12, AX
+	SHLQ         $2, AX
+	ADDQ         0(R13), AX
+	MOVQ         AX, SI // source row
+	MOVQ         32(R13), AX
+	IMULQ        R12, AX
+	SHLQ         $2, AX
+	ADDQ         16(R13), AX
+	MOVQ         AX, DI // output row
+	MOVQ         72(R13), AX
+	IMULQ        R12, AX
+	SHLQ         $2, AX
+	ADDQ         48(R13), AX
+	MOVQ         AX, R8 // exponents of the row
+	XORQ         R9, R9 // k0
+
+tileLoop:
+	MOVQ         32(R13), BX
+	CMPQ         R9, BX
+	JGE          rowDone
+	SUBQ         R9, BX // k - k0
+	MOVQ         40(R13), CX
+	CMPQ         CX, BX
+	CMOVQGT      BX, CX // block length min(tile, k-k0)
+	MOVQ         CX, R11
+
+	// Pass 1: the largest magnitude, as bits.
+	LEAQ         (SI)(R9*4), R10
+	VPXOR        Y0, Y0, Y0
+	VPXOR        Y1, Y1, Y1
+
+max16:
+	CMPQ         CX, $16
+	JLT          max8
+	VPAND        (R10), Y15, Y2
+	VPAND        32(R10), Y15, Y3
+	VPMAXUD      Y2, Y0, Y0
+	VPMAXUD      Y3, Y1, Y1
+	ADDQ         $64, R10
+	SUBQ         $16, CX
+	JMP          max16
+
+max8:
+	CMPQ         CX, $8
+	JLT          maxTail
+	VPAND        (R10), Y15, Y2
+	VPMAXUD      Y2, Y0, Y0
+	ADDQ         $32, R10
+	SUBQ         $8, CX
+
+maxTail:
+	TESTQ        CX, CX
+	JZ           maxReduce
+	LEAQ         maskTable<>+32(SB), AX
+	MOVQ         CX, DX
+	SHLQ         $2, DX
+	SUBQ         DX, AX
+	VMOVDQU      (AX), Y8
+	VMASKMOVPS   (R10), Y8, Y2
+	VPAND        Y2, Y15, Y2
+	VPMAXUD      Y2, Y0, Y0
+
+maxReduce:
+	VPMAXUD      Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPMAXUD      X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPMAXUD      X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPMAXUD      X1, X0, X0
+	VMOVD        X0, AX
+	CMPL         AX, $0x7f800000
+	JAE          done // Inf or NaN: Go reports it
+	CMPL         AX, $0x00800000
+	JB           zeroBlock
+
+	// e = E - shift; Go handles exponents whose scale or inverse is not a
+	// normal FP32 number.
+	SHRL         $23, AX
+	SUBL         $127, AX
+	SUBL         56(R13), AX
+	CMPL         AX, $-126
+	JLT          done
+	CMPL         AX, $126
+	JGT          done
+	MOVL         AX, (R8)
+	MOVL         AX, DX
+	ADDL         $127, DX
+	SHLL         $23, DX
+	VMOVD        DX, X12
+	VPBROADCASTD X12, Y12 // scale 2^e
+	MOVL         $127, DX
+	SUBL         AX, DX
+	SHLL         $23, DX
+	VMOVD        DX, X11
+	VPBROADCASTD X11, Y11 // inverse 2^-e
+
+	// Pass 2: round to nearest even, clamp, scale back.
+	LEAQ         (SI)(R9*4), R10
+	LEAQ         (DI)(R9*4), BX
+	MOVQ         R11, CX
+
+round8:
+	CMPQ         CX, $8
+	JLT          roundTail
+	VMULPS       (R10), Y11, Y2
+	VROUNDPS     $0, Y2, Y2
+	VMINPS       Y14, Y2, Y2
+	VMAXPS       Y13, Y2, Y2
+	VMULPS       Y12, Y2, Y2
+	VMOVUPS      Y2, (BX)
+	ADDQ         $32, R10
+	ADDQ         $32, BX
+	SUBQ         $8, CX
+	JMP          round8
+
+roundTail:
+	TESTQ        CX, CX
+	JZ           tileDone
+	LEAQ         maskTable<>+32(SB), AX
+	MOVQ         CX, DX
+	SHLQ         $2, DX
+	SUBQ         DX, AX
+	VMOVDQU      (AX), Y8
+	VMASKMOVPS   (R10), Y8, Y2
+	VMULPS       Y2, Y11, Y2
+	VROUNDPS     $0, Y2, Y2
+	VMINPS       Y14, Y2, Y2
+	VMAXPS       Y13, Y2, Y2
+	VMULPS       Y12, Y2, Y2
+	VMASKMOVPS   Y2, Y8, (BX)
+	JMP          tileDone
+
+zeroBlock:
+	MOVL         $0, (R8)
+	LEAQ         (DI)(R9*4), BX
+	MOVQ         R11, CX
+	VXORPS       Y2, Y2, Y2
+
+zero8:
+	CMPQ         CX, $8
+	JLT          zeroTail
+	VMOVUPS      Y2, (BX)
+	ADDQ         $32, BX
+	SUBQ         $8, CX
+	JMP          zero8
+
+zeroTail:
+	TESTQ        CX, CX
+	JZ           tileDone
+	LEAQ         maskTable<>+32(SB), AX
+	MOVQ         CX, DX
+	SHLQ         $2, DX
+	SUBQ         DX, AX
+	VMOVDQU      (AX), Y8
+	VMASKMOVPS   Y2, Y8, (BX)
+
+tileDone:
+	ADDQ         R11, R9
+	ADDQ         $4, R8
+	JMP          tileLoop
+
+rowDone:
+	INCQ         R12
+	JMP          rowLoop
+
+done:
+	MOVQ         R12, ret+8(FP)
+	VZEROUPPER
+	RET

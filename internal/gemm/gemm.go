@@ -52,6 +52,7 @@ package gemm
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 
@@ -76,6 +77,10 @@ const (
 // inPlaceReuse is the largest number of tiles that may read one A (or B)
 // micro-panel before packing it pays: below it, operands are read in place.
 const inPlaceReuse = 2
+
+// compactRow is the longest row stride (in floats) at which an A operand is
+// read in place however often it is reused.
+const compactRow = 64
 
 // parallelMinWork is the product size m·n·k under which a call runs on one
 // goroutine: about 1 µs of kernel time at 200 GFLOP/s, the cost of waking
@@ -200,10 +205,10 @@ func tileEfficiency(m, n int, spec kernelSpec) float64 {
 }
 
 // transposeHelps reports whether computing Cᵀ fills the tiles at least a
-// quarter better. The transposed store goes through the tile buffer once
-// per kc block, so it is only worth it for long reductions.
+// quarter better. The transposed product is accumulated in a buffer of
+// the size of C, so it is kept for long reductions with a small C.
 func transposeHelps(set *kernelSet, m, n, k int) bool {
-	if k < kcBlock {
+	if k < kcBlock || m*n > maxPartial {
 		return false
 	}
 	direct := tileEfficiency(m, n, set.forN(n))
@@ -315,6 +320,11 @@ const (
 const maxPartial = 1 << 16
 
 // plan chooses how to share the product among at most procs goroutines.
+// Each way of splitting costs some redundant memory traffic: a row split
+// packs B once per goroutine (unless B is read in place), a column split
+// packs A once per goroutine, a k split writes and sums a partial C per
+// goroutine. plan takes the cheapest split that gives every goroutine at
+// least one tile row, tile column or k block.
 func (pr *problem) plan(procs int) (kind, parts int) {
 	if procs < 2 || pr.m*pr.n*pr.k < parallelMinWork {
 		return splitNone, 1
@@ -322,19 +332,25 @@ func (pr *problem) plan(procs int) (kind, parts int) {
 	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
 	nPanels := (pr.n + pr.spec.nr - 1) / pr.spec.nr
 	kBlocks := (pr.k + kcBlock - 1) / kcBlock
-	switch {
-	case mPanels >= 2*procs:
-		return splitM, procs
-	case nPanels >= 2*procs:
-		return splitN, procs
-	case kBlocks >= 2*procs && pr.m*pr.n <= maxPartial:
-		return splitK, procs
-	case mPanels >= procs:
-		return splitM, procs
-	case nPanels >= procs:
-		return splitN, procs
+	extra := procs - 1
+	best, bestCost := splitNone, math.MaxInt
+	if mPanels >= procs {
+		cost := extra * pr.k * pr.n
+		if pr.transC && !pr.transB || !pr.transB && pr.ldb == pr.spec.nr {
+			cost = 0 // B is read in place
+		}
+		best, bestCost = splitM, cost
 	}
-	return splitNone, 1
+	if nPanels >= procs && extra*pr.m*pr.k < bestCost && !pr.transC {
+		best, bestCost = splitN, extra*pr.m*pr.k
+	}
+	if kBlocks >= procs && pr.m*pr.n <= maxPartial && 2*extra*pr.m*pr.n < bestCost {
+		best = splitK
+	}
+	if best == splitNone {
+		return splitNone, 1
+	}
+	return best, procs
 }
 
 // bounds returns the part-th of parts ranges splitting [0, n) at multiples
@@ -421,7 +437,10 @@ func (w *worker) compute() {
 	mPanels := (w.m1 - w.m0 + mr - 1) / mr
 	nPanels := (min(w.n1-w.n0, ncBlock) + nr - 1) / nr
 	bInPlace := !pr.transB && (mPanels <= inPlaceReuse || pr.ldb == nr)
-	aInPlace := nPanels <= inPlaceReuse
+	// Rows of A at most compactRow floats apart are already nearly packed:
+	// a micro-panel spans a few KiB (the input gradient's dY, 16 floats a
+	// row), so packing it would only copy it.
+	aInPlace := nPanels <= inPlaceReuse || (!pr.transA && pr.lda <= compactRow)
 
 	for jc := w.n0; jc < w.n1; jc += ncBlock {
 		nc := min(ncBlock, w.n1-jc)
@@ -499,17 +518,18 @@ func (w *worker) compute() {
 }
 
 // computeTransposedInPlace computes a transposed product (see
-// transposeHelps) reading both operands in place, one tile at a time: the
-// tile is accumulated over all k blocks in the tile buffer, which stands in
-// for C (loaded from it when beta ≠ 0), and stored transposed once at the
-// end. The kernels see the same k blocks, alpha and beta as in the direct
-// path, so the result is bit-identical to it.
+// transposeHelps) reading both operands in place. The worker's whole block
+// of the product (at most maxPartial floats) is accumulated in a buffer
+// that stands in for C (loaded from it when beta ≠ 0) and stored
+// transposed once at the end. Each k block's B panels (kc×nr) then stay in
+// L1 while the A rows stream past once. The kernels see the same k
+// blocks, alpha and beta as in the direct path, so the result is
+// bit-identical to it.
 func (w *worker) computeTransposedInPlace() {
 	pr := &w.out
 	spec := pr.spec
 	mr, nr := spec.mr, spec.nr
 	kr := w.k1 - w.k0
-	w.tile = grow(w.tile, mr*nr)
 	panelsA := (w.m1 - w.m0 + mr - 1) / mr
 	panelsB := (w.n1 - w.n0 + nr - 1) / nr
 	lastRows := w.m1 - w.m0 - (panelsA-1)*mr
@@ -522,45 +542,47 @@ func (w *worker) computeTransposedInPlace() {
 		w.edgeB = grow(w.edgeB, kr*nr)
 		pr.packPanelB(w.edgeB, w.k0, kr, w.n1-lastCols, lastCols, nr)
 	}
-	tile := w.tile
-	for qb := 0; qb < panelsB; qb++ {
-		j := w.n0 + qb*nr
-		cols := min(nr, w.n1-j)
-		for qa := 0; qa < panelsA; qa++ {
-			i := w.m0 + qa*mr
-			rows := min(mr, w.m1-i)
-			if pr.beta != 0 {
-				for r := 0; r < rows; r++ {
-					for c := 0; c < cols; c++ {
-						tile[r*nr+c] = pr.c[(j+c)*pr.ldc+i+r]
-					}
-				}
+	// block holds the product in tile-padded row-major order, ld = width.
+	width := panelsB * nr
+	w.tile = grow(w.tile, panelsA*mr*width)
+	block := w.tile
+	if pr.beta != 0 {
+		for i := w.m0; i < w.m1; i++ {
+			for j := w.n0; j < w.n1; j++ {
+				block[(i-w.m0)*width+j-w.n0] = pr.c[j*pr.ldc+i]
 			}
-			for pc := w.k0; pc < w.k1; pc += kcBlock {
-				kc := min(kcBlock, w.k1-pc)
-				beta := pr.beta
-				if pc != w.k0 {
-					beta = 1
-				}
-				var ap, bp *float32
-				rsa, psa, psb := 1, mr, nr
-				if rows < mr {
+		}
+	}
+	for pc := w.k0; pc < w.k1; pc += kcBlock {
+		kc := min(kcBlock, w.k1-pc)
+		beta := pr.beta
+		if pc != w.k0 {
+			beta = 1
+		}
+		for qb := 0; qb < panelsB; qb++ {
+			j := w.n0 + qb*nr
+			bp, psb := &pr.b[0], pr.ldb
+			if qb == panelsB-1 && lastCols < nr {
+				bp, psb = &w.edgeB[(pc-w.k0)*nr], nr
+			} else {
+				bp = &pr.b[pc*pr.ldb+j]
+			}
+			for qa := 0; qa < panelsA; qa++ {
+				i := w.m0 + qa*mr
+				var ap *float32
+				rsa, psa := 1, mr
+				if qa == panelsA-1 && lastRows < mr {
 					ap = &w.edgeA[(pc-w.k0)*mr]
 				} else {
 					ap, rsa, psa = pr.inPlaceA(i, pc)
 				}
-				if cols < nr {
-					bp = &w.edgeB[(pc-w.k0)*nr]
-				} else {
-					bp, psb = &pr.b[pc*pr.ldb+j], pr.ldb
-				}
-				spec.fn(kc, ap, rsa, psa, bp, psb, &tile[0], nr, mr, nr, pr.alpha, beta)
+				spec.fn(kc, ap, rsa, psa, bp, psb, &block[qa*mr*width+qb*nr], width, mr, nr, pr.alpha, beta)
 			}
-			for r := 0; r < rows; r++ {
-				for c := 0; c < cols; c++ {
-					pr.c[(j+c)*pr.ldc+i+r] = tile[r*nr+c]
-				}
-			}
+		}
+	}
+	for i := w.m0; i < w.m1; i++ {
+		for j := w.n0; j < w.n1; j++ {
+			pr.c[j*pr.ldc+i] = block[(i-w.m0)*width+j-w.n0]
 		}
 	}
 }

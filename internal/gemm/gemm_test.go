@@ -248,9 +248,10 @@ func TestLargeShapes(t *testing.T) {
 }
 
 // TestKernelSetsAgree checks that the portable kernel and the assembly
-// kernels give bit-identical results (they fuse and order the sums alike),
-// so training is reproducible across machines. With one goroutine, and
-// with two: splits other than the k split do not change any sum either.
+// kernels give bit-identical results on one goroutine (they fuse and order
+// the sums alike), so training is reproducible across machines. (With more
+// goroutines the choice of a k split, which rounds differently, depends on
+// the tile shape and so on the kernel set.)
 func TestKernelSetsAgree(t *testing.T) {
 	sets := availableKernels()
 	if len(sets) < 2 {
@@ -263,12 +264,10 @@ func TestKernelSetsAgree(t *testing.T) {
 	}
 	for _, tc := range cases {
 		o := newOperands(tc, rng)
-		for _, procs := range []int{1, 2} {
-			want := runCase(sets[0], procs, tc, o)
-			for _, set := range sets[1:] {
-				got := runCase(set, procs, tc, o)
-				require.Equal(t, want, got, "%s with %d goroutines: %s differs from %s", tc, procs, set.name, sets[0].name)
-			}
+		want := runCase(sets[0], 1, tc, o)
+		for _, set := range sets[1:] {
+			got := runCase(set, 1, tc, o)
+			require.Equal(t, want, got, "%s: %s differs from %s", tc, set.name, sets[0].name)
 		}
 	}
 }
