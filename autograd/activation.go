@@ -8,7 +8,7 @@ import (
 // GELU returns x·Φ(x) with Φ the standard normal CDF, in its exact erf
 // form 0.5·x·(1 + erf(x/√2)) (PyTorch's default, approximate="none").
 func (t *Tape) GELU(x *Tensor) *Tensor {
-	out := t.result(x.shape, x)
+	out := t.resultUninit(x.shape, x)
 	for i, v := range x.data {
 		out.data[i] = float32(0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2)))
 	}
@@ -28,7 +28,7 @@ func (t *Tape) GELU(x *Tensor) *Tensor {
 
 // Tanh returns the hyperbolic tangent of x.
 func (t *Tape) Tanh(x *Tensor) *Tensor {
-	out := t.result(x.shape, x)
+	out := t.resultUninit(x.shape, x)
 	for i, v := range x.data {
 		out.data[i] = float32(math.Tanh(float64(v)))
 	}
@@ -43,7 +43,7 @@ func (t *Tape) Tanh(x *Tensor) *Tensor {
 
 // Sigmoid returns 1/(1+e^−x).
 func (t *Tape) Sigmoid(x *Tensor) *Tensor {
-	out := t.result(x.shape, x)
+	out := t.resultUninit(x.shape, x)
 	for i, v := range x.data {
 		out.data[i] = sigmoid(v)
 	}
@@ -100,7 +100,7 @@ func softmaxRow(y, x []float32) float64 {
 // Softmax returns exp(x)/Σexp(x) over the last axis.
 func (t *Tape) Softmax(x *Tensor) *Tensor {
 	rows, cols := lastAxis("Softmax", x.shape)
-	out := t.result(x.shape, x)
+	out := t.resultUninit(x.shape, x)
 	for r := 0; r < rows; r++ {
 		softmaxRow(out.data[r*cols:(r+1)*cols], x.data[r*cols:(r+1)*cols])
 	}
@@ -125,7 +125,7 @@ func (t *Tape) Softmax(x *Tensor) *Tensor {
 // LogSoftmax returns x − log Σexp(x) over the last axis, computed stably.
 func (t *Tape) LogSoftmax(x *Tensor) *Tensor {
 	rows, cols := lastAxis("LogSoftmax", x.shape)
-	out := t.result(x.shape, x)
+	out := t.resultUninit(x.shape, x)
 	for r := 0; r < rows; r++ {
 		xr, yr := x.data[r*cols:(r+1)*cols], out.data[r*cols:(r+1)*cols]
 		lse := softmaxRow(yr, xr)

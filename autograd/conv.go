@@ -53,7 +53,7 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 	if t.err != nil {
 		clear(y2d) // a failed GEMM leaves scratch garbage: output zeros instead
 	}
-	out := t.result([]int{g.N, o, oh, ow}, x, w, bias)
+	out := t.resultUninit([]int{g.N, o, oh, ow}, x, w, bias)
 	var biasData []float32
 	if bias != nil {
 		biasData = bias.data

@@ -1,7 +1,5 @@
 package autograd
 
-import "slices"
-
 // Custom adds an operation defined by the caller, PyTorch
 // autograd.Function style. It allocates an output of the given shape and
 // calls forward(out) once, right away, to fill it; forward reads the
@@ -19,7 +17,7 @@ import "slices"
 // backward may be nil for an op that is not differentiable; its output then
 // never requires a gradient.
 func (t *Tape) Custom(shape []int, inputs []*Tensor, forward func(out []float32), backward func(gout []float32)) *Tensor {
-	out := t.result(slices.Clone(shape), inputs...)
+	out := t.result(shape, inputs...)
 	if backward == nil {
 		out.requiresGrad = false
 	}

@@ -23,7 +23,8 @@ func (t *Tape) Dropout(x *Tensor, p float32, rng *rand.Rand) *Tensor {
 	out := t.result(x.shape, x)
 	// mask[i] is 0 or the survivor scale 1/(1−p); the backward pass
 	// multiplies by the same factor.
-	mask := make([]float32, len(x.data))
+	mask := t.keep(len(x.data))
+	clear(mask)
 	if p < 1 {
 		keep := 1 / (1 - p)
 		for i, v := range x.data {

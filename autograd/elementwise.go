@@ -1,13 +1,18 @@
 package autograd
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
+
+// maxInlineDims is the rank up to which the broadcast bookkeeping lives
+// in fixed arrays rather than allocated slices (higher ranks still work).
+const maxInlineDims = 8
 
 // broadcast describes how two operands map onto their NumPy-broadcast result.
 type broadcast struct {
 	shape    []int
 	n        int
-	sameA    bool // a has the output's shape
-	sameB    bool
 	stridesA []int // per output dim; 0 where a is broadcast
 	stridesB []int
 
@@ -15,11 +20,25 @@ type broadcast struct {
 	// operands step through them contiguously, so that the innermost run
 	// is as long as possible (the whole tensor when shapes agree).
 	runShape, runStridesA, runStridesB []int
+
+	// Backing storage for the slices above, so that an elementwise op
+	// allocates nothing for its bookkeeping.
+	store [6][maxInlineDims]int
 }
 
-func newBroadcast(op string, a, b []int) broadcast {
+// inline returns store[i][:n], or a new slice when n exceeds the inline size.
+func (bc *broadcast) inline(i, n int) []int {
+	if n <= maxInlineDims {
+		return bc.store[i][:n]
+	}
+	return make([]int, n)
+}
+
+// newBroadcast fills bc (a pointer, so that the inline storage is not
+// copied away from the slices that point into it).
+func newBroadcast(bc *broadcast, op string, a, b []int) {
 	nd := max(len(a), len(b))
-	shape := make([]int, nd)
+	shape := bc.inline(0, nd)
 	for i := 0; i < nd; i++ {
 		da, db := dimFromEnd(a, nd-1-i), dimFromEnd(b, nd-1-i)
 		switch {
@@ -28,23 +47,21 @@ func newBroadcast(op string, a, b []int) broadcast {
 		case da == 1:
 			shape[i] = db
 		default:
-			panic(fmt.Sprintf("autograd.%s: shapes %v and %v do not broadcast (dimension %d: %d vs %d)", op, a, b, i, da, db))
+			panic(fmt.Sprintf("autograd.%s: shapes %v and %v do not broadcast (dimension %d: %d vs %d)", op, slices.Clone(a), slices.Clone(b), i, da, db))
 		}
 	}
-	bc := broadcast{shape: shape, n: numel(shape)}
-	bc.sameA = sameShape(a, shape)
-	bc.sameB = sameShape(b, shape)
-	bc.stridesA = bcastStrides(a, shape)
-	bc.stridesB = bcastStrides(b, shape)
+	bc.shape, bc.n = shape, numel(shape)
+	bc.stridesA = bcastStrides(bc.inline(1, nd), a, shape)
+	bc.stridesB = bcastStrides(bc.inline(2, nd), b, shape)
 	bc.coalesce()
-	return bc
 }
 
 // coalesce fills the run* fields: dimension d merges into the one before it
 // when, for both operands, stepping the outer dimension once equals
 // stepping the inner one through its whole extent.
 func (bc *broadcast) coalesce() {
-	var shape, sa, sb []int
+	nd := max(len(bc.shape), 1)
+	shape, sa, sb := bc.inline(3, nd)[:0], bc.inline(4, nd)[:0], bc.inline(5, nd)[:0]
 	for d, n := range bc.shape {
 		if n == 1 {
 			continue // size-1 dimensions never move the indices
@@ -60,7 +77,7 @@ func (bc *broadcast) coalesce() {
 		sb = append(sb, bc.stridesB[d])
 	}
 	if len(shape) == 0 { // a scalar, or all dimensions of size 1
-		shape, sa, sb = []int{1}, []int{0}, []int{0}
+		shape, sa, sb = append(shape, 1), append(sa, 0), append(sb, 0)
 	}
 	bc.runShape, bc.runStridesA, bc.runStridesB = shape, sa, sb
 }
@@ -75,7 +92,13 @@ func (bc *broadcast) runs(f func(o0, ia, ib, n, sa, sb int)) {
 	}
 	nd := len(bc.runShape)
 	inner, sa, sb := bc.runShape[nd-1], bc.runStridesA[nd-1], bc.runStridesB[nd-1]
-	idx := make([]int, nd)
+	var idxStore [maxInlineDims]int
+	var idx []int
+	if nd <= maxInlineDims {
+		idx = idxStore[:nd]
+	} else {
+		idx = make([]int, nd)
+	}
 	ia, ib := 0, 0
 	for o := 0; o < bc.n; o += inner {
 		f(o, ia, ib, inner, sa, sb)
@@ -101,13 +124,14 @@ func dimFromEnd(shape []int, fromEnd int) int {
 	return shape[i]
 }
 
-// bcastStrides returns, per output dimension, the stride of the operand's
-// flat index (0 where the operand has size 1 or lacks the dimension).
-func bcastStrides(in, out []int) []int {
-	st := make([]int, len(out))
+// bcastStrides fills st with, per output dimension, the stride of the
+// operand's flat index (0 where the operand has size 1 or lacks the
+// dimension), and returns it.
+func bcastStrides(st, in, out []int) []int {
 	s := 1
 	for i := len(out) - 1; i >= 0; i-- {
 		j := i - (len(out) - len(in))
+		st[i] = 0
 		if j >= 0 && in[j] != 1 {
 			st[i] = s
 		}
@@ -120,8 +144,9 @@ func bcastStrides(in, out []int) []int {
 
 // Add returns a + b with broadcasting.
 func (t *Tape) Add(a, b *Tensor) *Tensor {
-	bc := newBroadcast("Add", a.shape, b.shape)
-	out := t.result(bc.shape, a, b)
+	bc := new(broadcast)
+	newBroadcast(bc, "Add", a.shape, b.shape)
+	out := t.resultUninit(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
 	bc.runs(func(o0, ia, ib, n, sa, sb int) {
 		or := o[o0 : o0+n]
@@ -130,28 +155,57 @@ func (t *Tape) Add(a, b *Tensor) *Tensor {
 		}
 	})
 	t.record(out, func(g []float32) {
-		ga, gb := gradOf(a), gradOf(b)
-		bc.runs(func(o0, ia, ib, n, sa, sb int) {
-			gr := g[o0 : o0+n]
-			if ga != nil {
-				for j, v := range gr {
-					ga[ia+j*sa] += v
-				}
-			}
-			if gb != nil {
-				for j, v := range gr {
-					gb[ib+j*sb] += v
-				}
-			}
-		})
+		sumGradInto(a, g, bc, true, 1)
+		sumGradInto(b, g, bc, false, 1)
 	})
 	return out
 }
 
+// sumGradInto adds sign·g, summed over the dimensions x was broadcast
+// along, into x's gradient (x is a when isA, else b). When x has the
+// output's shape this is a plain (parallel) copy or add.
+func sumGradInto(x *Tensor, g []float32, bc *broadcast, isA bool, sign float32) {
+	if x == nil || !x.requiresGrad {
+		return
+	}
+	if sameShape(x.shape, bc.shape) {
+		gx, fresh := gradFor(x)
+		parallelFor(len(g), func(lo, hi int) {
+			d, s := gx[lo:hi], g[lo:hi]
+			switch {
+			case fresh && sign == 1:
+				copy(d, s)
+			case fresh:
+				for i, v := range s {
+					d[i] = -v
+				}
+			default:
+				d = d[:len(s)]
+				for i, v := range s {
+					d[i] += sign * v
+				}
+			}
+		})
+		return
+	}
+	gx := gradOf(x)
+	bc.runs(func(o0, ia, ib, n, sa, sb int) {
+		gr := g[o0 : o0+n]
+		i, st := ib, sb
+		if isA {
+			i, st = ia, sa
+		}
+		for j, v := range gr {
+			gx[i+j*st] += sign * v
+		}
+	})
+}
+
 // Sub returns a - b with broadcasting.
 func (t *Tape) Sub(a, b *Tensor) *Tensor {
-	bc := newBroadcast("Sub", a.shape, b.shape)
-	out := t.result(bc.shape, a, b)
+	bc := new(broadcast)
+	newBroadcast(bc, "Sub", a.shape, b.shape)
+	out := t.resultUninit(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
 	bc.runs(func(o0, ia, ib, n, sa, sb int) {
 		or := o[o0 : o0+n]
@@ -160,28 +214,17 @@ func (t *Tape) Sub(a, b *Tensor) *Tensor {
 		}
 	})
 	t.record(out, func(g []float32) {
-		ga, gb := gradOf(a), gradOf(b)
-		bc.runs(func(o0, ia, ib, n, sa, sb int) {
-			gr := g[o0 : o0+n]
-			if ga != nil {
-				for j, v := range gr {
-					ga[ia+j*sa] += v
-				}
-			}
-			if gb != nil {
-				for j, v := range gr {
-					gb[ib+j*sb] -= v
-				}
-			}
-		})
+		sumGradInto(a, g, bc, true, 1)
+		sumGradInto(b, g, bc, false, -1)
 	})
 	return out
 }
 
 // Mul returns a * b (elementwise) with broadcasting.
 func (t *Tape) Mul(a, b *Tensor) *Tensor {
-	bc := newBroadcast("Mul", a.shape, b.shape)
-	out := t.result(bc.shape, a, b)
+	bc := new(broadcast)
+	newBroadcast(bc, "Mul", a.shape, b.shape)
+	out := t.resultUninit(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
 	bc.runs(func(o0, ia, ib, n, sa, sb int) {
 		or := o[o0 : o0+n]
@@ -210,8 +253,9 @@ func (t *Tape) Mul(a, b *Tensor) *Tensor {
 
 // Div returns a / b (elementwise) with broadcasting.
 func (t *Tape) Div(a, b *Tensor) *Tensor {
-	bc := newBroadcast("Div", a.shape, b.shape)
-	out := t.result(bc.shape, a, b)
+	bc := new(broadcast)
+	newBroadcast(bc, "Div", a.shape, b.shape)
+	out := t.resultUninit(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
 	bc.runs(func(o0, ia, ib, n, sa, sb int) {
 		or := o[o0 : o0+n]
@@ -241,7 +285,7 @@ func (t *Tape) Div(a, b *Tensor) *Tensor {
 
 // Scale returns a·s for a constant s.
 func (t *Tape) Scale(a *Tensor, s float32) *Tensor {
-	out := t.result(a.shape, a)
+	out := t.resultUninit(a.shape, a)
 	for i, v := range a.data {
 		out.data[i] = v * s
 	}
@@ -256,19 +300,11 @@ func (t *Tape) Scale(a *Tensor, s float32) *Tensor {
 
 // ReLU returns max(x, 0).
 func (t *Tape) ReLU(x *Tensor) *Tensor {
-	out := t.result(x.shape, x)
-	for i, v := range x.data {
-		if v > 0 {
-			out.data[i] = v
-		}
-	}
+	out := t.resultUninit(x.shape, x)
+	relu(out.data, x.data)
 	t.record(out, func(g []float32) {
-		gx := gradOf(x)
-		for i, v := range x.data {
-			if v > 0 {
-				gx[i] += g[i]
-			}
-		}
+		gx, fresh := gradFor(x)
+		reluBackward(gx, g, x.data, fresh)
 	})
 	return out
 }

@@ -21,7 +21,7 @@ func (t *Tape) Embedding(ids, table *Tensor) *Tensor {
 	shape := append(slices.Clone(ids.shape), d)
 	out := t.result(shape, table)
 	// rows[i] is the table row of token i, or -1 for an invalid id.
-	rows := make([]int, len(ids.data))
+	rows := t.keepInts(len(ids.data))
 	for i, f := range ids.data {
 		id := int(f)
 		if float32(id) != f || id < 0 || id >= v {
@@ -29,14 +29,15 @@ func (t *Tape) Embedding(ids, table *Tensor) *Tensor {
 			rows[i] = -1
 			continue
 		}
-		rows[i] = id
+		rows[i] = int32(id)
 		copy(out.data[i*d:(i+1)*d], table.data[id*d:(id+1)*d])
 	}
 	t.record(out, func(g []float32) {
 		gt := gradOf(table)
 		for i, id := range rows {
 			if id >= 0 {
-				addTo(gt[id*d:(id+1)*d], g[i*d:(i+1)*d])
+				r := int(id)
+				addTo(gt[r*d:(r+1)*d], g[i*d:(i+1)*d])
 			}
 		}
 	})

@@ -27,7 +27,7 @@ func (t *Tape) CrossEntropy(logits *Tensor, labels []int, labelSmoothing float32
 	eps := float64(labelSmoothing)
 	out := t.result([]int{}, logits)
 	// probs keeps softmax(logits) for the backward pass.
-	probs := make([]float32, n*c)
+	probs := t.keep(n * c)
 	var total float64
 	for i := 0; i < n; i++ {
 		y := labels[i]

@@ -24,8 +24,9 @@ func (t *Tape) BatchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 	}
 	n, c := x.shape[0], x.shape[1]
 	spatial := numel(x.shape[2:])
-	for name, p := range map[string]*Tensor{"gamma": gamma, "beta": beta, "running mean": runningMean, "running var": runningVar} {
+	for i, p := range [...]*Tensor{gamma, beta, runningMean, runningVar} {
 		if p != nil && p.Numel() != c {
+			name := [...]string{"gamma", "beta", "running mean", "running var"}[i]
 			panic(fmt.Sprintf("autograd.BatchNorm: %s has shape %v, need [%d] for input %v", name, p.shape, c, x.shape))
 		}
 	}
@@ -36,59 +37,52 @@ func (t *Tape) BatchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 		panic("autograd.BatchNorm: evaluation mode needs running statistics")
 	}
 	count := n * spatial
-	mean := make([]float32, c)
-	invStd := make([]float32, c)
+	// Per channel: mean, 1/std, and y = x·scale + shift folding γ and β.
+	stats := t.keep(4 * c)
+	mean, invStd, scale, shift := stats[:c], stats[c:2*c], stats[2*c:3*c], stats[3*c:]
+	xd := x.data
+	// plane returns channel ch of image b.
+	plane := func(d []float32, b, ch int) []float32 { return d[(b*c+ch)*spatial : (b*c+ch+1)*spatial] }
 	if training {
 		if count <= 1 {
 			t.setErr(fmt.Errorf("batch norm: %d value(s) per channel in training mode (input %v); use a batch of at least 2", count, x.shape))
 		}
-		sum := make([]float64, c)
-		for b := 0; b < n; b++ {
-			for ch := 0; ch < c; ch++ {
-				var s float64
-				for _, v := range x.data[(b*c+ch)*spatial : (b*c+ch+1)*spatial] {
-					s += float64(v)
+		parallelChannels(c, len(xd), func(c0, c1 int) {
+			for ch := c0; ch < c1; ch++ {
+				// One pass over the data with sums shifted by a sample
+				// of the channel (the shifted-data algorithm): in float64
+				// this stays accurate even when |mean| ≫ std.
+				var shiftBy float32
+				if count > 0 {
+					shiftBy = plane(xd, 0, ch)[0]
 				}
-				sum[ch] += s
-			}
-		}
-		for ch := range mean {
-			mean[ch] = float32(sum[ch] / float64(count))
-		}
-		// Second pass for the variance: stable when |mean| ≫ std.
-		clear(sum)
-		for b := 0; b < n; b++ {
-			for ch := 0; ch < c; ch++ {
-				m := mean[ch]
-				var s float64
-				for _, v := range x.data[(b*c+ch)*spatial : (b*c+ch+1)*spatial] {
-					d := float64(v - m)
-					s += d * d
+				var s, ss float64
+				for b := 0; b < n; b++ {
+					ps, pss := shiftedSums(plane(xd, b, ch), shiftBy)
+					s += ps
+					ss += pss
 				}
-				sum[ch] += s
-			}
-		}
-		for ch := range invStd {
-			v := sum[ch] / float64(max(count, 1))
-			invStd[ch] = float32(1 / math.Sqrt(v+float64(eps)))
-			if runningMean != nil {
-				unbiased := v
-				if count > 1 {
-					unbiased = sum[ch] / float64(count-1)
+				cnt := float64(max(count, 1))
+				m := s / cnt
+				v := max(ss/cnt-m*m, 0) // biased variance
+				mean[ch] = float32(float64(shiftBy) + m)
+				invStd[ch] = float32(1 / math.Sqrt(v+float64(eps)))
+				if runningMean != nil {
+					unbiased := v
+					if count > 1 {
+						unbiased = v * cnt / float64(count-1)
+					}
+					runningMean.data[ch] = (1-momentum)*runningMean.data[ch] + momentum*mean[ch]
+					runningVar.data[ch] = (1-momentum)*runningVar.data[ch] + momentum*float32(unbiased)
 				}
-				runningMean.data[ch] = (1-momentum)*runningMean.data[ch] + momentum*mean[ch]
-				runningVar.data[ch] = (1-momentum)*runningVar.data[ch] + momentum*float32(unbiased)
 			}
-		}
+		})
 	} else {
 		copy(mean, runningMean.data)
 		for ch, v := range runningVar.data {
 			invStd[ch] = float32(1 / math.Sqrt(float64(v)+float64(eps)))
 		}
 	}
-	// scale and shift fold gamma, beta, mean and invStd: y = x·scale + shift.
-	scale := make([]float32, c)
-	shift := make([]float32, c)
 	for ch := range scale {
 		gm, bt := float32(1), float32(0)
 		if gamma != nil {
@@ -100,70 +94,55 @@ func (t *Tape) BatchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 		scale[ch] = gm * invStd[ch]
 		shift[ch] = bt - mean[ch]*scale[ch]
 	}
-	out := t.result(x.shape, x, gamma, beta)
-	for b := 0; b < n; b++ {
-		for ch := 0; ch < c; ch++ {
-			lo, hi := (b*c+ch)*spatial, (b*c+ch+1)*spatial
-			sc, sh := scale[ch], shift[ch]
-			dst := out.data[lo:hi]
-			for i, v := range x.data[lo:hi] {
-				dst[i] = v*sc + sh
+	out := t.resultUninit(x.shape, x, gamma, beta)
+	parallelChannels(c, len(xd), func(c0, c1 int) {
+		for ch := c0; ch < c1; ch++ {
+			for b := 0; b < n; b++ {
+				axpb(plane(out.data, b, ch), plane(xd, b, ch), scale[ch], shift[ch])
 			}
 		}
-	}
+	})
 	t.record(out, func(g []float32) {
-		// Per channel: Σg and Σg·x̂, with x̂ = (x − mean)·invStd.
-		sumG := make([]float64, c)
-		sumGX := make([]float64, c)
-		for b := 0; b < n; b++ {
-			for ch := 0; ch < c; ch++ {
-				lo, hi := (b*c+ch)*spatial, (b*c+ch+1)*spatial
-				m, is := mean[ch], invStd[ch]
-				gr := g[lo:hi]
+		gg, gb := gradOf(gamma), gradOf(beta)
+		gx, fresh := gradFor(x)
+		parallelChannels(c, len(xd), func(c0, c1 int) {
+			for ch := c0; ch < c1; ch++ {
+				// Σg and Σg·x over the channel give Σg·x̂ with
+				// x̂ = (x − mean)·invStd: Σg·x̂ = invStd·(Σg·x − mean·Σg).
 				var sg, sgx float64
-				for i, v := range x.data[lo:hi] {
-					sg += float64(gr[i])
-					sgx += float64(gr[i]) * float64((v-m)*is)
+				for b := 0; b < n; b++ {
+					ps, psx := sumAndDot(plane(g, b, ch), plane(xd, b, ch))
+					sg += ps
+					sgx += psx
 				}
-				sumG[ch] += sg
-				sumGX[ch] += sgx
-			}
-		}
-		if gg := gradOf(gamma); gg != nil {
-			for ch := range gg {
-				gg[ch] += float32(sumGX[ch])
-			}
-		}
-		if gb := gradOf(beta); gb != nil {
-			for ch := range gb {
-				gb[ch] += float32(sumG[ch])
-			}
-		}
-		gx := gradOf(x)
-		if gx == nil {
-			return
-		}
-		for b := 0; b < n; b++ {
-			for ch := 0; ch < c; ch++ {
-				lo, hi := (b*c+ch)*spatial, (b*c+ch+1)*spatial
-				sc, m, is := scale[ch], mean[ch], invStd[ch]
-				gr, gxr := g[lo:hi], gx[lo:hi]
-				if !training {
-					// The running statistics are constants: dx = g·γ·invStd.
-					for i, v := range gr {
-						gxr[i] += v * sc
-					}
+				m, is := float64(mean[ch]), float64(invStd[ch])
+				sgxhat := is * (sgx - m*sg)
+				if gg != nil {
+					gg[ch] += float32(sgxhat)
+				}
+				if gb != nil {
+					gb[ch] += float32(sg)
+				}
+				if gx == nil {
 					continue
 				}
-				// dx = γ·invStd·(g − mean(g) − x̂·mean(g·x̂)), the batch
-				// statistics being functions of x.
-				mg := float32(sumG[ch] / float64(count))
-				mgx := float32(sumGX[ch] / float64(count))
-				for i, v := range x.data[lo:hi] {
-					gxr[i] += sc * (gr[i] - mg - (v-m)*is*mgx)
+				sc := float64(scale[ch])
+				// Evaluation: the running statistics are constants, so
+				// dx = g·γ·invStd. Training: the batch statistics are
+				// functions of x, and
+				// dx = γ·invStd·(g − mean(g) − x̂·mean(g·x̂))
+				//    = sc·g + a·x + b with a, b per channel.
+				var a, bb float64
+				if training {
+					mg, mgx := sg/float64(count), sgxhat/float64(count)
+					a = -sc * is * mgx
+					bb = -sc*mg + sc*m*is*mgx
+				}
+				for b := 0; b < n; b++ {
+					addAffine2(plane(gx, b, ch), plane(g, b, ch), plane(xd, b, ch), float32(sc), float32(a), float32(bb), fresh)
 				}
 			}
-		}
+		})
 	})
 	return out
 }
@@ -173,14 +152,15 @@ func (t *Tape) BatchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 // size or nil: PyTorch's nn.LayerNorm(normalized_shape=D).
 func (t *Tape) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 	rows, d := lastAxis("LayerNorm", x.shape)
-	for name, p := range map[string]*Tensor{"gamma": gamma, "beta": beta} {
+	for i, p := range [...]*Tensor{gamma, beta} {
 		if p != nil && p.Numel() != x.shape[len(x.shape)-1] {
+			name := [...]string{"gamma", "beta"}[i]
 			panic(fmt.Sprintf("autograd.LayerNorm: %s has shape %v, need [%d] for input %v", name, p.shape, x.shape[len(x.shape)-1], x.shape))
 		}
 	}
-	mean := make([]float32, rows)
-	invStd := make([]float32, rows)
-	out := t.result(x.shape, x, gamma, beta)
+	stats := t.keep(2 * rows)
+	mean, invStd := stats[:rows], stats[rows:]
+	out := t.resultUninit(x.shape, x, gamma, beta)
 	for r := 0; r < rows; r++ {
 		xr, yr := x.data[r*d:(r+1)*d], out.data[r*d:(r+1)*d]
 		var s float64
@@ -208,7 +188,8 @@ func (t *Tape) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 	}
 	t.record(out, func(g []float32) {
 		gx, gg, gb := gradOf(x), gradOf(gamma), gradOf(beta)
-		dxhat := make([]float32, d)
+		dxhat := t.scratch(d)
+		defer t.release(dxhat)
 		for r := 0; r < rows; r++ {
 			xr, gr := x.data[r*d:(r+1)*d], g[r*d:(r+1)*d]
 			m, is := mean[r], invStd[r]

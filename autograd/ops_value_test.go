@@ -431,10 +431,12 @@ func TestConv2dScratchReuseAfterReset(t *testing.T) {
 	tp := NewTape(fp32.New())
 	run(tp)
 	tp.Reset()
-	require.NotEmpty(t, tp.free, "Reset should keep the scratch buffers")
-	for _, buf := range tp.free {
-		for i := range buf[:cap(buf)] {
-			buf[:cap(buf)][i] = float32(math.NaN())
+	require.NotEmpty(t, tp.mem.floats.free, "Reset should keep the scratch buffers")
+	for _, bufs := range tp.mem.floats.free {
+		for _, buf := range bufs {
+			for i := range buf[:cap(buf)] {
+				buf[:cap(buf)][i] = float32(math.NaN())
+			}
 		}
 	}
 	gotY, gotGX, gotGW := run(tp)
@@ -451,8 +453,12 @@ func TestConv2dNoGradDoesNotHoldScratch(t *testing.T) {
 	for i := 0; i < 5; i++ { // an evaluation loop that never calls Reset
 		tp.Conv2d(x, w, nil, 1, 0, "conv")
 	}
-	require.Empty(t, tp.inUse)
-	require.Len(t, tp.free, 2, "cols and the GEMM output, reused by every call")
+	require.Empty(t, tp.mem.floats.inUse)
+	free := 0
+	for _, bufs := range tp.mem.floats.free {
+		free += len(bufs)
+	}
+	require.Equal(t, 2, free, "cols and the GEMM output, reused by every call")
 }
 
 // naiveBroadcast computes op elementwise with NumPy broadcasting by

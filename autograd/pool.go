@@ -33,9 +33,9 @@ func poolGeometry(op string, x *Tensor, kernel, stride, padding int) conv.Geomet
 func (t *Tape) MaxPool2d(x *Tensor, kernel, stride, padding int) *Tensor {
 	g := poolGeometry("MaxPool2d", x, kernel, stride, padding)
 	oh, ow := g.OutH(), g.OutW()
-	out := t.result([]int{g.N, g.C, oh, ow}, x)
+	out := t.resultUninit([]int{g.N, g.C, oh, ow}, x)
 	// argmax[i] is the flat index into x of output i's maximum.
-	argmax := make([]int32, len(out.data))
+	argmax := t.keepInts(len(out.data))
 	if len(x.data) > 1<<31-1 {
 		panic(fmt.Sprintf("autograd.MaxPool2d: input %v is too large for 32-bit indices", x.shape))
 	}
@@ -81,7 +81,7 @@ func (t *Tape) MaxPool2d(x *Tensor, kernel, stride, padding int) *Tensor {
 func (t *Tape) AvgPool2d(x *Tensor, kernel, stride, padding int) *Tensor {
 	g := poolGeometry("AvgPool2d", x, kernel, stride, padding)
 	oh, ow := g.OutH(), g.OutW()
-	out := t.result([]int{g.N, g.C, oh, ow}, x)
+	out := t.resultUninit([]int{g.N, g.C, oh, ow}, x)
 	inv := 1 / float32(kernel*kernel)
 	plane := g.H * g.W
 	o := 0
@@ -137,7 +137,7 @@ func (t *Tape) GlobalAvgPool(x *Tensor) *Tensor {
 		panic(fmt.Sprintf("autograd.GlobalAvgPool: need x (N,C,H,W), got %v", x.shape))
 	}
 	n, c, plane := x.shape[0], x.shape[1], x.shape[2]*x.shape[3]
-	out := t.result([]int{n, c}, x)
+	out := t.resultUninit([]int{n, c}, x)
 	inv := 1 / float32(plane)
 	for i := range out.data {
 		var s float32

@@ -32,7 +32,7 @@ func (t *Tape) Reshape(x *Tensor, shape ...int) *Tensor {
 	if numel(shape) != x.Numel() {
 		panic(fmt.Sprintf("autograd.Reshape: %v has %d elements, target shape %v has %d", x.shape, x.Numel(), shape, numel(shape)))
 	}
-	out := &Tensor{shape: shape, data: x.data}
+	out := t.view(shape, x.data)
 	out.requiresGrad = !t.noGrad && x.requiresGrad
 	t.record(out, func(g []float32) {
 		gx := gradOf(x)
@@ -74,7 +74,7 @@ func (t *Tape) Transpose(x *Tensor, perm ...int) *Tensor {
 	for i, p := range perm {
 		srcStrides[i] = xStrides[p]
 	}
-	out := t.result(shape, x)
+	out := t.resultUninit(shape, x)
 	permuteCopy(out.data, x.data, shape, srcStrides, false)
 	t.record(out, func(g []float32) {
 		permuteCopy(g, gradOf(x), shape, srcStrides, true)
@@ -173,7 +173,7 @@ func (t *Tape) Concat(axis int, xs ...*Tensor) *Tensor {
 	outer := numel(first[:axis])
 	inner := numel(first[axis+1:])
 	rowLen := shape[axis] * inner // one outer slice of the result
-	out := t.result(shape, xs...)
+	out := t.resultUninit(shape, xs...)
 	off := 0
 	for _, x := range xs {
 		w := x.shape[axis] * inner
@@ -209,7 +209,7 @@ func (t *Tape) Slice(x *Tensor, axis, start, end int) *Tensor {
 	outer := numel(x.shape[:axis])
 	inner := numel(x.shape[axis+1:])
 	srcRow, w, off := x.shape[axis]*inner, (end-start)*inner, start*inner
-	out := t.result(shape, x)
+	out := t.resultUninit(shape, x)
 	for o := 0; o < outer; o++ {
 		copy(out.data[o*w:(o+1)*w], x.data[o*srcRow+off:o*srcRow+off+w])
 	}
@@ -228,4 +228,35 @@ func addTo(dst, src []float32) {
 	for i, v := range src {
 		dst[i] += v
 	}
+}
+
+// PadChannels returns x (N, C, ...) with before zero channels prepended and
+// after zero channels appended: (N, before+C+after, ...). It is the
+// channel padding of ResNet's parameter-free option-A shortcut
+// (PyTorch: F.pad(x, (0, 0, 0, 0, before, after))), done in one op so the
+// zero channels need no tensors of their own.
+func (t *Tape) PadChannels(x *Tensor, before, after int) *Tensor {
+	if len(x.shape) < 2 || before < 0 || after < 0 {
+		panic(fmt.Sprintf("autograd.PadChannels: need x (N, C, ...) and non-negative padding, got %v, %d, %d", x.shape, before, after))
+	}
+	n, c := x.shape[0], x.shape[1]
+	inner := numel(x.shape[2:])
+	var shapeStore [maxInlineDims]int
+	shape := append(shapeStore[:0], x.shape...)
+	shape[1] = before + c + after
+	out := t.resultUninit(shape, x)
+	w, rowLen := c*inner, (before+c+after)*inner
+	for b := 0; b < n; b++ {
+		row := out.data[b*rowLen : (b+1)*rowLen]
+		clear(row[:before*inner])
+		copy(row[before*inner:before*inner+w], x.data[b*w:(b+1)*w])
+		clear(row[before*inner+w:])
+	}
+	t.record(out, func(g []float32) {
+		gx := gradOf(x)
+		for b := 0; b < n; b++ {
+			addTo(gx[b*w:(b+1)*w], g[b*rowLen+before*inner:b*rowLen+before*inner+w])
+		}
+	})
+	return out
 }

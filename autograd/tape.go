@@ -64,12 +64,9 @@ type Tape struct {
 	nodes   []node
 	err     error
 
-	// Scratch buffers for op internals (im2col matrices and the like).
-	// inUse are handed out since the last Reset; free can be handed out
-	// again. Reusing them across training steps saves allocating and
-	// zeroing hundreds of megabytes per step in a convolutional net.
-	inUse [][]float32
-	free  [][]float32
+	// mem recycles op outputs, gradients and op-internal buffers from one
+	// step to the next (see arena.go for the lifetime contract).
+	mem arena
 }
 
 type node struct {
@@ -98,54 +95,44 @@ func (t *Tape) Err() error { return t.err }
 
 // Reset forgets the recorded operations so the tape can be reused for the
 // next step. It keeps the backend and the no-grad setting and clears Err.
-// Internal scratch memory is kept for the next step; tensors returned by
-// ops are never scratch, so they stay valid.
+//
+// Reset also recycles memory: every tensor produced by an op while the
+// tape was recording (its value and its gradient) becomes invalid, because
+// the next step reuses its storage. Copy what you need beyond the step
+// before calling Reset. Leaves (parameters, inputs) are not affected.
 func (t *Tape) Reset() {
 	clear(t.nodes)
 	t.nodes = t.nodes[:0]
 	t.err = nil
-	t.free = append(t.free, t.inUse...)
-	clear(t.inUse)
-	t.inUse = t.inUse[:0]
+	t.mem.reset()
 }
 
 // scratch returns a buffer of n float32s with UNSPECIFIED contents, owned
-// by the tape until the next Reset. Ops use it for internal matrices that
-// their backward pass needs and that they overwrite completely.
-func (t *Tape) scratch(n int) []float32 {
-	best := -1
-	for i, b := range t.free {
-		if cap(b) >= n && (best < 0 || cap(b) < cap(t.free[best])) {
-			best = i
-		}
-	}
-	var buf []float32
-	if best >= 0 {
-		buf = t.free[best][:n]
-		last := len(t.free) - 1
-		t.free[best] = t.free[last]
-		t.free[last] = nil
-		t.free = t.free[:last]
-	} else {
-		buf = make([]float32, n)
-	}
-	t.inUse = append(t.inUse, buf)
-	return buf
-}
+// by the tape until the next Reset (or release). Ops use it for internal
+// matrices that they overwrite completely.
+func (t *Tape) scratch(n int) []float32 { return t.mem.floats.get(n) }
 
 // release hands a scratch buffer back before Reset, for buffers that only
 // live during one forward or backward function.
-func (t *Tape) release(buf []float32) {
-	for i, b := range t.inUse {
-		if len(b) > 0 && len(buf) > 0 && &b[0] == &buf[0] {
-			last := len(t.inUse) - 1
-			t.inUse[i] = t.inUse[last]
-			t.inUse[last] = nil
-			t.inUse = t.inUse[:last]
-			t.free = append(t.free, b)
-			return
-		}
+func (t *Tape) release(buf []float32) { t.mem.floats.release(buf) }
+
+// keep returns a buffer of n float32s with unspecified contents that an
+// op's backward pass needs (saved statistics, masks). While recording it
+// comes from the arena; in no-grad mode it is ordinary memory, since no
+// backward pass will use it and no Reset may come.
+func (t *Tape) keep(n int) []float32 {
+	if t.noGrad {
+		return make([]float32, n)
 	}
+	return t.mem.floats.get(n)
+}
+
+// keepInts is keep for int32 indices.
+func (t *Tape) keepInts(n int) []int32 {
+	if t.noGrad {
+		return make([]int32, n)
+	}
+	return t.mem.ints.get(n)
 }
 
 // Len returns the number of operations recorded.
@@ -157,17 +144,45 @@ func (t *Tape) setErr(err error) {
 	}
 }
 
-// result allocates an op's output. It requires a gradient when recording is
-// on and any input requires one.
+// result returns a zero tensor for an op's output. It requires a gradient
+// when recording is on and any input requires one.
 func (t *Tape) result(shape []int, inputs ...*Tensor) *Tensor {
-	out := Zeros(shape...)
-	if !t.noGrad {
-		for _, in := range inputs {
-			if in != nil && in.requiresGrad {
-				out.requiresGrad = true
-				break
-			}
+	out := t.resultUninit(shape, inputs...)
+	clear(out.data)
+	return out
+}
+
+// resultUninit is result for ops that overwrite every output element: the
+// value's contents are unspecified (recycled memory while recording).
+func (t *Tape) resultUninit(shape []int, inputs ...*Tensor) *Tensor {
+	if t.noGrad {
+		return Zeros(shape...)
+	}
+	out := t.view(shape, t.mem.floats.get(numel(shape)))
+	for _, in := range inputs {
+		if in != nil && in.requiresGrad {
+			out.requiresGrad = true
+			break
 		}
+	}
+	return out
+}
+
+// view returns a tensor header of the given shape over data (not copied),
+// from the arena while recording, and with its gradient (if any) from the
+// arena too. It never requires a gradient; the caller decides.
+func (t *Tape) view(shape []int, data []float32) *Tensor {
+	if t.noGrad {
+		return New(data, shape...)
+	}
+	out := t.mem.tensor()
+	out.mem = &t.mem
+	out.data = data
+	if len(shape) <= len(out.dims) {
+		out.shape = out.dims[:len(shape)]
+		copy(out.shape, shape)
+	} else {
+		out.shape = append([]int(nil), shape...)
 	}
 	return out
 }
@@ -215,6 +230,22 @@ func gradOf(in *Tensor) []float32 {
 		return nil
 	}
 	return in.gradBuf()
+}
+
+// gradFor is gradOf for a backward function that writes every element of
+// the gradient: when the buffer is new (the first consumer of an op output
+// to run backward), fresh is true and its contents are unspecified, so the
+// caller assigns instead of adding and the buffer never needs zeroing.
+// Otherwise the caller adds, as with gradOf.
+func gradFor(in *Tensor) (g []float32, fresh bool) {
+	if in == nil || !in.requiresGrad {
+		return nil, false
+	}
+	if in.grad == nil && in.mem != nil {
+		in.grad = in.mem.floats.get(len(in.data))
+		return in.grad, true
+	}
+	return in.gradBuf(), false
 }
 
 // matmul runs one GEMM through the backend and keeps the first error.

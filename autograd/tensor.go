@@ -20,6 +20,13 @@ type Tensor struct {
 	data         []float32
 	grad         []float32
 	requiresGrad bool
+
+	// mem is the arena of the tape that produced the tensor, nil for
+	// leaves; the gradient of an op output comes from it (valid until the
+	// tape's next Reset), a leaf's gradient is ordinary persistent memory.
+	mem *arena
+	// dims stores the shape of arena tensors without an allocation.
+	dims [6]int
 }
 
 // New returns a tensor of the given shape backed by data (not copied).
@@ -135,7 +142,11 @@ func (t *Tensor) ZeroGrad() {
 // gradBuf returns the gradient buffer, allocating a zero one on first use.
 func (t *Tensor) gradBuf() []float32 {
 	if t.grad == nil {
-		t.grad = make([]float32, len(t.data))
+		if t.mem != nil {
+			t.grad = t.mem.floats.getZeroed(len(t.data))
+		} else {
+			t.grad = make([]float32, len(t.data))
+		}
 	}
 	return t.grad
 }

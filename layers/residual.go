@@ -115,13 +115,6 @@ func (p *PadShortcut) Forward(t *autograd.Tape, x *autograd.Tensor) *autograd.Te
 	if p.Extra <= 0 {
 		return x
 	}
-	n, h, w := x.Dim(0), x.Dim(2), x.Dim(3)
 	before := p.Extra / 2
-	after := p.Extra - before
-	parts := make([]*autograd.Tensor, 0, 3)
-	if before > 0 {
-		parts = append(parts, autograd.Zeros(n, before, h, w))
-	}
-	parts = append(parts, x, autograd.Zeros(n, after, h, w))
-	return t.Concat(1, parts...)
+	return t.PadChannels(x, before, p.Extra-before)
 }

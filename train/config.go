@@ -14,9 +14,13 @@ package train
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage/datasets/catalog"
+	"github.com/mirage-go/mirage/models"
 )
 
 // Config is everything a training run depends on.
@@ -83,6 +87,15 @@ func (c *Config) Validate() error {
 	case c.TrainLimit < 0 || c.TestLimit < 0:
 		return fmt.Errorf("invalid example limit: must be ≥ 0")
 	}
+	if !contains(models.Names(), c.Model) {
+		return fmt.Errorf("unknown model %q (valid: %s)", c.Model, strings.Join(models.Names(), ", "))
+	}
+	if !contains(catalog.Names(), c.Dataset) {
+		return fmt.Errorf("unknown dataset %q (valid: %s)", c.Dataset, strings.Join(catalog.Names(), ", "))
+	}
+	if !contains(registry.New().Names(), c.Backend) {
+		return fmt.Errorf("unknown backend %q (valid: %s)", c.Backend, strings.Join(registry.New().Names(), ", "))
+	}
 	if !contains(optimizerNames, c.Optimizer) {
 		return fmt.Errorf("unknown optimizer %q (valid: %s)", c.Optimizer, strings.Join(optimizerNames, ", "))
 	}
@@ -92,11 +105,4 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func contains(list []string, s string) bool { return slices.Contains(list, s) }

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"strconv"
 
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/backend"
@@ -30,7 +32,7 @@ type Env struct {
 // Setup loads the data, builds the model and checks that the backend
 // configuration is valid, all before any training starts.
 func Setup(cfg Config, log io.Writer) (*Env, error) {
-	if _, err := registry.New().New(cfg.Backend, cfg.BackendOptions); err != nil {
+	if _, err := newBackend(cfg); err != nil {
 		return nil, err
 	}
 	split, err := catalog.OpenWith(cfg.Dataset, cfg.DataDir, catalog.Options{
@@ -67,8 +69,28 @@ func Setup(cfg Config, log io.Writer) (*Env, error) {
 // gets a fresh one, so that a noisy backend evaluates a checkpoint the same
 // way whether it runs at the end of training or later from `mirage eval`.
 func (e *Env) NewBackend() (backend.Backend, error) {
-	return registry.New().New(e.Config.Backend, e.Config.BackendOptions)
+	return newBackend(e.Config)
 }
+
+// newBackend builds the configured backend. A backend with a noise seed
+// that the user did not set takes the run's --seed, so that one seed fixes
+// the whole run.
+func newBackend(cfg Config) (backend.Backend, error) {
+	reg := registry.New()
+	opts := maps.Clone(cfg.BackendOptions)
+	if opts == nil {
+		opts = backend.Options{}
+	}
+	for _, o := range reg.Options(cfg.Backend) {
+		if _, set := opts[o.Name]; o.Name == noiseSeedOption && !set {
+			opts[o.Name] = strconv.FormatUint(cfg.Seed, 10)
+		}
+	}
+	return reg.New(cfg.Backend, opts)
+}
+
+// noiseSeedOption is the backend option that seeds a backend's randomness.
+const noiseSeedOption = "noise-seed"
 
 // Evaluate returns the mean loss and the accuracy of model on the test set,
 // in evaluation mode and without recording gradients.

@@ -19,11 +19,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
-	"github.com/mirage-go/mirage/internal/gemm"
 )
 
 var adcBitsSpec = backend.OptionSpec{Name: "adc-bits", Default: "6",
@@ -31,7 +31,7 @@ var adcBitsSpec = backend.OptionSpec{Name: "adc-bits", Default: "6",
 
 // Options returns the options of the analog backend.
 func Options() []backend.OptionSpec {
-	return append(bfp.SharedOptions(), adcBitsSpec, bfp.NoiseSigmaSpec, bfp.NoiseRolesSpec)
+	return slices.Concat(bfp.SharedOptions(), []backend.OptionSpec{adcBitsSpec}, bfp.NoiseOptions())
 }
 
 // MaxADCBits is the widest converter accepted.
@@ -77,7 +77,7 @@ func Factory(opts backend.Options) (backend.Backend, error) {
 	if adcBits < 1 || adcBits > MaxADCBits {
 		return nil, fmt.Errorf("--adc-bits %d is outside [1, %d]", adcBits, MaxADCBits)
 	}
-	sigma, err := bfp.Float(opts, specs, bfp.NoiseSigmaSpec.Name)
+	sigma, err := bfp.Float(opts, specs, "noise-sigma")
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 // product computes every tile exactly with one FP32 GEMM per tile (see
 // internal/bfp), passes each tile value through the ADC, and accumulates.
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
-	m, n, k := g.M, g.N, g.K
+	m, n := g.M, g.N
 	tiles := qa.Tiles()
 	c.TileOutputs += int64(tiles) * int64(m) * int64(n)
 	c.Readouts += int64(tiles) * int64(m) * int64(n)
@@ -128,19 +128,24 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 		}
 		return nil
 	}
-	if cap(b.scratch) < m*n {
-		b.scratch = make([]float32, m*n)
+	// Each tile's exact values land in tile; the ADC readouts are summed in
+	// tile order into r, which is C itself unless C's old values are needed.
+	if cap(b.scratch) < 2*m*n {
+		b.scratch = make([]float32, 2*m*n)
 	}
 	tile := b.scratch[:m*n]
+	r, ldr := g.C, g.LDC
+	if g.Accumulate {
+		r, ldr = b.scratch[m*n:2*m*n], n
+	}
 	step := b.cfg.Step
 	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
 	for t := range tiles {
-		k0, k1 := t*qa.Tile, min((t+1)*qa.Tile, k)
-		gemm.Sgemm(false, true, m, n, k1-k0, 1, qa.Values[k0:], k, qb.Values[k0:], k, 0, tile, n)
+		ibfp.TileGEMM(qa, qb, t, tile, n)
 		for i := range m {
 			ea := int(qa.Exp[i*tiles+t])
-			ci := g.C[i*g.LDC : i*g.LDC+n]
-			for j := range ci {
+			ri := r[i*ldr : i*ldr+n]
+			for j := range ri {
 				exp := ea + int(qb.Exp[j*tiles+t])
 				p := math.Ldexp(float64(tile[i*n+j]), -exp) // the exact integer P
 				code := p / step
@@ -153,11 +158,19 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 					code = max(lo, min(hi, code))
 				}
 				v := float32(math.Ldexp(code*step, exp))
-				if t == 0 && !g.Accumulate {
-					ci[j] = v
+				if t == 0 {
+					ri[j] = v
 				} else {
-					ci[j] += v
+					ri[j] += v
 				}
+			}
+		}
+	}
+	if g.Accumulate {
+		for i := range m {
+			ci := g.C[i*g.LDC : i*g.LDC+n]
+			for j := range ci {
+				ci[j] += r[i*ldr+j]
 			}
 		}
 	}

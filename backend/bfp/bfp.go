@@ -12,9 +12,10 @@
 // per-layer, per-role statistics live here ([Engine], [Stats]).
 //
 // Cost: quantising both operands (one pass to find the block maxima, one to
-// round) plus one FP32 GEMM per tile over the dequantised values, so that
-// each tile's sum is exact whatever the GEMM kernel's summation order (see
-// internal/bfp).
+// round, in SIMD) plus one FP32 GEMM over the dequantised values, in which
+// every tile's sum is exact whatever the kernel's summation order (see
+// internal/bfp). With --tile-accumulation ordered it is one GEMM per tile
+// instead, adding the tiles in order, reproducible bit for bit.
 package bfp
 
 import (
@@ -59,7 +60,7 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 }
 
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *Counters) error {
-	b.scratch = ibfp.Product(qa, qb, g.C, g.LDC, g.Accumulate, b.scratch)
+	b.scratch = ibfp.Product(qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
 	tiles := int64(qa.Tiles()) * int64(g.M) * int64(g.N)
 	c.TileOutputs += tiles
 	c.Readouts += tiles

@@ -22,9 +22,11 @@ type Engine struct {
 	Settings Settings
 	Stats    *Stats
 
-	quant   *ibfp.Quantiser
-	a, b    ibfp.Matrix
-	ref, in []float32
+	quant    *ibfp.Quantiser
+	a, b     ibfp.Matrix
+	ref, in  []float32
+	gemm     backend.GEMM
+	counters Counters
 }
 
 // NewEngine returns an engine for valid settings.
@@ -39,64 +41,41 @@ type ProductFunc func(g *backend.GEMM, a, b *ibfp.Matrix, c *Counters) error
 
 // MatMul runs one GEMM through product, or through the FP32 kernel for
 // layers kept in FP32.
-func (e *Engine) MatMul(call backend.Call, g backend.GEMM, product ProductFunc) error {
-	if err := g.Validate(); err != nil {
+func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc) error {
+	if err := req.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", call, err)
 	}
-	var d Counters
-	d.Calls = 1
+	// The GEMM and the counters live in the engine, so that handing
+	// pointers to product does not allocate.
+	e.gemm = req
+	g := &e.gemm
+	d := &e.counters
+	*d = Counters{Calls: 1}
 	sample := e.Settings.StatsEvery > 0 && e.Stats.Calls(call)%int64(e.Settings.StatsEvery) == 0 && g.M > 0 && g.N > 0
 	if sample {
-		e.reference(&g)
+		e.reference(g)
 	}
 	if e.Settings.KeepsFP32(call.Layer) {
 		d.FP32 = true
-		sgemm(&g)
-	} else if err := e.quantised(&g, product, &d); err != nil {
+		sgemm(g)
+	} else if err := e.quantised(g, product, d); err != nil {
 		return fmt.Errorf("%s: %w", call, err)
 	}
 	if sample {
-		if r, ok := e.relErr(&g); ok {
+		if r, ok := e.relErr(g); ok {
 			d.AddRelErr(r)
 		}
 	}
-	e.Stats.Add(call, &d)
+	e.Stats.Add(call, d)
 	return nil
 }
 
-// chunkElements is the size of the op(A) row blocks that are quantised and
-// multiplied one after the other: about 512 KiB of FP32, so that a block's
-// quantised copy is still in the L2 cache when the GEMM reads it, and the
-// quantisation costs no extra trip to memory.
-const chunkElements = 1 << 17
-
-// quantised quantises op(B), then op(A) in row blocks, and runs product on
-// each block. Splitting by rows of op(A) changes nothing in the result:
-// every output row depends on one row of op(A) and all of op(B).
+// quantised quantises both operands and runs product.
 func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) error {
-	if err := e.quant.Quantise(&e.b, g.B, g.LDB, g.N, g.K, !g.TransB); err != nil {
-		return fmt.Errorf("operand B: %w", err)
+	if err := e.quant.Operands(g, &e.a, &e.b); err != nil {
+		return err
 	}
-	rows := g.M
-	if !g.TransA && g.K > 0 {
-		// Row blocks of op(A) are contiguous only when A is not transposed.
-		rows = max(64, chunkElements/g.K/64*64)
-	}
-	for m0 := 0; m0 < g.M; m0 += rows {
-		sub := *g
-		sub.M = min(rows, g.M-m0)
-		if m0 > 0 {
-			sub.A = g.A[m0*g.LDA:]
-			sub.C = g.C[m0*g.LDC:]
-		}
-		if err := e.quant.Quantise(&e.a, sub.A, sub.LDA, sub.M, sub.K, sub.TransA); err != nil {
-			return fmt.Errorf("operand A: %w", err)
-		}
-		if err := product(&sub, &e.a, &e.b, d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return product(g, &e.a, &e.b, d)
 }
 
 func sgemm(g *backend.GEMM) {

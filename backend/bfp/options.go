@@ -24,22 +24,29 @@ var (
 		Help: "comma list of layer names (shell patterns allowed, e.g. conv1,fc3 or layer4.*) kept in exact FP32"}
 	noiseSeedSpec = backend.OptionSpec{Name: "noise-seed", Default: "1",
 		Help: "seed of the backend's random generator (noise, stochastic rounding); runs are deterministic for a given seed"}
+	tileAccSpec = backend.OptionSpec{Name: "tile-accumulation", Default: "gemm",
+		Help: "how the exact tile results are summed in FP32: gemm (one FP32 GEMM over all tiles; the kernel orders the additions; fastest) or ordered (tile by tile, bit-identical to --rns-mode reference; slower)"}
 	statsEverySpec = backend.OptionSpec{Name: "stats-every", Default: "50",
 		Help: "compare every Nth GEMM of each layer and role with an exact FP32 product for the relative-error statistics (0 = never)"}
 )
 
-// NoiseSigmaSpec and NoiseRolesSpec are the noise options of the rns and
-// analog backends.
+// The noise options of the rns and analog backends.
 var (
-	NoiseSigmaSpec = backend.OptionSpec{Name: "noise-sigma", Default: "0.08",
+	noiseSigmaSpec = backend.OptionSpec{Name: "noise-sigma", Default: "0.08",
 		Help: "Gaussian readout noise σ: rns in residue steps (or radians with --noise-unit phase), analog in ADC steps"}
-	NoiseRolesSpec = backend.OptionSpec{Name: "noise-roles", Default: "forward,dX,dW",
+	noiseRolesSpec = backend.OptionSpec{Name: "noise-roles", Default: "forward,dX,dW",
 		Help: "GEMM roles whose readouts are noisy: a comma list of forward, dX, dW, or none"}
 )
 
+// NoiseOptions returns --noise-sigma and --noise-roles, shared by the rns
+// and analog backends.
+func NoiseOptions() []backend.OptionSpec {
+	return []backend.OptionSpec{noiseSigmaSpec, noiseRolesSpec}
+}
+
 // SharedOptions returns the options every BFP-based backend accepts.
 func SharedOptions() []backend.OptionSpec {
-	return []backend.OptionSpec{bitsSpec, tileSpec, roundingSpec, fp32LayersSpec, noiseSeedSpec, statsEverySpec}
+	return []backend.OptionSpec{bitsSpec, tileSpec, roundingSpec, tileAccSpec, fp32LayersSpec, noiseSeedSpec, statsEverySpec}
 }
 
 // Options returns the options of the bfp backend.
@@ -47,7 +54,10 @@ func Options() []backend.OptionSpec { return SharedOptions() }
 
 // Settings are the parsed shared options.
 type Settings struct {
-	Format     ibfp.Format
+	Format ibfp.Format
+	// Ordered adds tiles in order, one GEMM per tile (--tile-accumulation
+	// ordered), instead of one GEMM over all tiles.
+	Ordered    bool
 	FP32Layers []string
 	NoiseSeed  uint64
 	StatsEvery int
@@ -59,6 +69,7 @@ type SettingsConfig struct {
 	Bits       int      `json:"bfp_bits"`
 	Tile       int      `json:"tile"`
 	Rounding   string   `json:"rounding"`
+	TileAcc    string   `json:"tile_accumulation"`
 	MaxTileDot int64    `json:"max_tile_dot"`
 	FP32Layers []string `json:"fp32_layers"`
 	NoiseSeed  uint64   `json:"noise_seed"`
@@ -67,8 +78,12 @@ type SettingsConfig struct {
 
 // Config returns the JSON form of s.
 func (s Settings) Config() SettingsConfig {
+	acc := "gemm"
+	if s.Ordered {
+		acc = "ordered"
+	}
 	return SettingsConfig{
-		Bits: s.Format.Bits, Tile: s.Format.Tile, Rounding: s.Format.Rounding.String(),
+		Bits: s.Format.Bits, Tile: s.Format.Tile, Rounding: s.Format.Rounding.String(), TileAcc: acc,
 		MaxTileDot: s.Format.MaxTileDot(), FP32Layers: s.FP32Layers,
 		NoiseSeed: s.NoiseSeed, StatsEvery: s.StatsEvery,
 	}
@@ -145,6 +160,13 @@ func ParseSettings(opts backend.Options, specs []backend.OptionSpec) (Settings, 
 	if err := s.Format.Validate(); err != nil {
 		return s, err
 	}
+	switch acc := Value(opts, specs, tileAccSpec.Name); acc {
+	case "gemm", "":
+	case "ordered":
+		s.Ordered = true
+	default:
+		return s, fmt.Errorf("--tile-accumulation %q: use gemm or ordered", acc)
+	}
 	s.FP32Layers = List(opts, specs, "fp32-layers")
 	for _, p := range s.FP32Layers {
 		if _, err := path.Match(p, ""); err != nil {
@@ -167,7 +189,7 @@ func ParseSettings(opts backend.Options, specs []backend.OptionSpec) (Settings, 
 // ParseRoles reads the --noise-roles option: which roles get noise.
 func ParseRoles(opts backend.Options, specs []backend.OptionSpec) (RoleSet, error) {
 	var on RoleSet
-	items := List(opts, specs, NoiseRolesSpec.Name)
+	items := List(opts, specs, noiseRolesSpec.Name)
 	if len(items) == 1 && items[0] == "none" {
 		return on, nil
 	}

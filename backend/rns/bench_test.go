@@ -34,6 +34,9 @@ func BenchmarkGEMM(b *testing.B) {
 		{"fp32", func() (backend.Backend, error) { return fp32.New(), nil }},
 		{"bfp", func() (backend.Backend, error) { return bfp.Factory(backend.Options{"stats-every": "0"}) }},
 		{"rns-fast", func() (backend.Backend, error) { return Factory(backend.Options{"stats-every": "0"}) }},
+		{"rns-fast-ordered", func() (backend.Backend, error) {
+			return Factory(backend.Options{"stats-every": "0", "tile-accumulation": "ordered"})
+		}},
 		{"rns-fast-sigma0.12", func() (backend.Backend, error) {
 			return Factory(backend.Options{"stats-every": "0", "noise-sigma": "0.12"})
 		}},

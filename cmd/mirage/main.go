@@ -5,7 +5,10 @@
 //	mirage train [flags]                 train a model (LeNet-5 on MNIST by default)
 //	mirage eval --checkpoint FILE        evaluate a saved model on its test set
 //	mirage bench gemm [--json]           GEMM throughput of every kernel
+//	mirage bench train                   training images/s per model and backend
 //	mirage data [list|verify]            where each data set is and whether it checks out
+//	mirage compare --backends fp32,rns   A/B comparison of backends with a report
+//	mirage sweep --spec FILE             a grid over backend knobs with a report
 //
 // Run `mirage COMMAND --help` for the flags of a command.
 package main
@@ -34,6 +37,8 @@ func commands() []command {
 		{"eval", "evaluate a checkpoint written by train", evalCommand},
 		{"bench", "measure GEMM throughput (bench gemm) and training speed (bench train)", benchCommand},
 		{"data", "list the data sets, where they are found, and verify checksums", dataCommand},
+		{"compare", "train one model on several backends from the same start and report", compareCommand},
+		{"sweep", "train over a grid of backend knobs from a YAML/JSON spec and report", sweepCommand},
 	}
 }
 
@@ -103,8 +108,7 @@ func newFlagSet(name, synopsis string, stdout io.Writer) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return err
+			return err // the flag package has printed the usage
 		}
 		return usageError{fmt.Errorf("%v (see mirage %s --help)", err, fs.Name())}
 	}

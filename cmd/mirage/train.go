@@ -175,15 +175,17 @@ func evalCommand(args []string, stdout, stderr io.Writer) error {
 
 func benchCommand(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
-		fmt.Fprintln(stdout, "Usage: mirage bench gemm [--json] [flags]\n\nRun 'mirage bench gemm --help' for its flags.")
+		fmt.Fprintln(stdout, "Usage: mirage bench gemm|train [flags]\n\nRun 'mirage bench gemm --help' or 'mirage bench train --help' for their flags.")
 		if len(args) == 0 {
-			return usageError{fmt.Errorf("missing what to benchmark (valid: gemm)")}
+			return usageError{fmt.Errorf("missing what to benchmark (valid: gemm, train)")}
 		}
 		return nil
 	}
 	switch args[0] {
 	case "gemm":
 		return benchGEMMCommand(args[1:], stdout, stderr)
+	case "train":
+		return benchTrainCommand(args[1:], stdout, stderr)
 	}
-	return usageError{fmt.Errorf("unknown benchmark %q (valid: gemm)", args[0])}
+	return usageError{fmt.Errorf("unknown benchmark %q (valid: gemm, train)", args[0])}
 }

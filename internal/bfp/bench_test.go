@@ -50,9 +50,14 @@ func BenchmarkQuantise(b *testing.B) {
 		b.Fatal(err)
 	}
 	var scratch []float32
+	b.Run("product-ordered", func(b *testing.B) {
+		for b.Loop() {
+			scratch = Product(&m, &wq, c, n, false, true, scratch)
+		}
+	})
 	b.Run("product", func(b *testing.B) {
 		for b.Loop() {
-			scratch = Product(&m, &wq, c, n, false, scratch)
+			scratch = Product(&m, &wq, c, n, false, false, scratch)
 		}
 	})
 }

@@ -23,18 +23,23 @@
 // # Exact products
 //
 // For one output element and one tile, the product of two BFP blocks is the
-// exact integer P = Σ qa·qb times 2^(ea+eb). [Product] computes
-// C = Σ_tiles 2^(ea+eb)·P in FP32, adding the tiles in order. It does so with
-// one FP32 GEMM per tile over the dequantised values q·2^e: every partial
-// sum of a tile is an integer multiple of 2^(ea+eb) below
-// h·(2^(b-1)-1)²·2^(ea+eb), and [Format.Validate] requires
+// exact integer P = Σ qa·qb times 2^(ea+eb). An FP32 GEMM over the
+// dequantised values q·2^e computes it without rounding: every product is
+// exact (at most 2·12 significant bits), and every partial sum of a tile is
+// an integer multiple of 2^(ea+eb) of magnitude at most
+// h·(2^(b-1)-1)²·2^(ea+eb); [Format.Validate] requires
 // h·(2^(b-1)-1)² < 2^24, so FP32 represents every partial sum exactly, in
-// any summation order, with or without fused multiply-add. The tile result
-// is therefore exact, whatever the GEMM kernel does internally, and the only
-// FP32 rounding is the accumulation across tiles, the same rounding the
-// hardware's digital accumulator performs. (Exactness needs the products to
-// stay in FP32's normal range: 2^(ea+eb) ≥ 2^-149. Only blocks with largest
-// magnitudes around 1e-20 and below violate it.)
+// any summation order, with or without fused multiply-add, however the
+// kernel blocks or splits the reduction. (This needs the products to stay
+// in FP32's range, 2^(ea+eb) ≥ 2^-149: only blocks whose largest
+// magnitudes are around 1e-20 and below violate it.)
+//
+// Across tiles the scales differ, and the tile values T_t = 2^(ea+eb)·P_t
+// are added in FP32, the job of the accelerator's digital accumulator.
+// [Product] offers two orders: tile by tile, one GEMM per tile, bit for
+// bit reproducible; or one GEMM over all of K, which leaves the order of
+// the cross-tile additions to the GEMM kernel and costs no more than an
+// FP32 GEMM. They differ by FP32 rounding of the accumulation only.
 package bfp
 
 import (
@@ -210,6 +215,7 @@ type Quantiser struct {
 	format Format
 	rng    *rand.Rand
 	work   []worker
+	wg     sync.WaitGroup
 }
 
 // worker is the scratch space of one quantising goroutine.
@@ -288,7 +294,7 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 	if nw == 1 {
 		return q.quantiseRange(dst, src, ld, 0, rows, &q.work[0])
 	}
-	var wg sync.WaitGroup
+	wg := &q.wg
 	bounds := func(w int) (int, int) { return rows * w / nw &^ 7, rows * (w + 1) / nw &^ 7 }
 	for w := 1; w < nw; w++ {
 		v0, v1 := bounds(w)
@@ -548,10 +554,82 @@ func TileValue(p int64, exp int) float32 {
 	return float32(math.Ldexp(float64(p), exp))
 }
 
-// TileGEMM computes the exact tile products of tile t for every output,
-// 2^(ea+eb)·P, into c (M×N, row stride ldc), overwriting it.
-func TileGEMM(a, b *Matrix, t int, c []float32, ldc int) {
-	k0, k1 := t*a.Tile, min((t+1)*a.Tile, a.K)
+// Product computes R = Σ_tiles 2^(ea+eb)·P_t for a holding the M rows of
+// op(A) and b the N columns of op(B), and stores C = R, or C = C + R when
+// accumulate (C is M×N with row stride ldc). Every tile's value is exact
+// (see the package documentation); ordered says how the tiles are added:
+//
+//   - ordered: in tile order, each tile rounded into the FP32 sum once,
+//     with one GEMM per tile: R = ((T_0 + T_1) + T_2) + ...; then C + R.
+//     This is the reference definition, reproducible bit for bit.
+//   - not ordered: one FP32 GEMM over all of K. The GEMM kernel chooses
+//     the order of the FP32 additions across tiles (and adds C in between
+//     when accumulating), so the result can differ from the ordered one by
+//     FP32 rounding: at most about 2·T·2^-24·(|C| + Σ|T_t|) for T tiles.
+//     When every partial sum is a representable multiple of the smallest
+//     tile scale (tiles of similar exponents), there is no rounding at all
+//     and both agree exactly. It costs one FP32 GEMM.
+//
+// scratch is reused across calls; Product returns it, grown if needed.
+func Product(a, b *Matrix, c []float32, ldc int, accumulate, ordered bool, scratch []float32) []float32 {
+	m, n := a.Rows, b.Rows
+	if m == 0 || n == 0 {
+		return scratch
+	}
+	tiles := a.Tiles()
+	if tiles == 0 {
+		if !accumulate {
+			for i := range m {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
+		return scratch
+	}
+	if !ordered {
+		var beta float32
+		if accumulate {
+			beta = 1
+		}
+		tileGEMM(a, b, 0, a.K, beta, c, ldc)
+		return scratch
+	}
+	// R lives in C when C's old values are not needed, else in scratch.
+	r, ldr := c, ldc
+	scratch = grow(scratch, 2*m*n)
+	if accumulate {
+		r, ldr = scratch[m*n:], n
+	}
+	t0 := scratch[:m*n]
+	for t := range tiles {
+		k0, k1 := t*a.Tile, min((t+1)*a.Tile, a.K)
+		if t == 0 {
+			// 0 + T_0 = T_0 exactly: the first tile goes straight into R.
+			tileGEMM(a, b, k0, k1, 0, r, ldr)
+			continue
+		}
+		tileGEMM(a, b, k0, k1, 0, t0, n)
+		addInto(r, ldr, t0, n, m, n)
+	}
+	if accumulate {
+		addInto(c, ldc, r, ldr, m, n)
+	}
+	return scratch
+}
+
+// addInto adds the m×n matrix src into dst.
+func addInto(dst []float32, ldd int, src []float32, lds, m, n int) {
+	for i := range m {
+		d := dst[i*ldd : i*ldd+n]
+		s := src[i*lds : i*lds+n]
+		for j := range d {
+			d[j] += s[j]
+		}
+	}
+}
+
+// tileGEMM computes c = Σ_{k0≤p<k1} op(A)[:,p]·op(B)[p,:] + beta·c over the
+// dequantised values.
+func tileGEMM(a, b *Matrix, k0, k1 int, beta float32, c []float32, ldc int) {
 	av, lda := a.Values[k0:], a.K
 	if a.KMajor {
 		av, lda = a.Values[k0*a.Rows:], a.Rows
@@ -560,39 +638,11 @@ func TileGEMM(a, b *Matrix, t int, c []float32, ldc int) {
 	if b.KMajor {
 		bv, ldb = b.Values[k0*b.Rows:], b.Rows
 	}
-	gemm.Sgemm(a.KMajor, !b.KMajor, a.Rows, b.Rows, k1-k0, 1, av, lda, bv, ldb, 0, c, ldc)
+	gemm.Sgemm(a.KMajor, !b.KMajor, a.Rows, b.Rows, k1-k0, 1, av, lda, bv, ldb, beta, c, ldc)
 }
 
-// Product computes C = Σ_tiles 2^(ea+eb)·P_t (plus C itself when accumulate)
-// for a holding the M rows of op(A) and b the N columns of op(B), adding the
-// tiles in order in FP32. C is M×N with row stride ldc. scratch is an M×N
-// buffer reused across calls; Product returns it, grown if needed.
-func Product(a, b *Matrix, c []float32, ldc int, accumulate bool, scratch []float32) []float32 {
-	m, n := a.Rows, b.Rows
-	if m == 0 || n == 0 {
-		return scratch
-	}
-	tiles := a.Tiles()
-	if tiles == 0 && !accumulate {
-		for i := range m {
-			clear(c[i*ldc : i*ldc+n])
-		}
-	}
-	for t := range tiles {
-		if t == 0 && !accumulate {
-			// 0 + T_0 = T_0 exactly: write the first tile straight into C.
-			TileGEMM(a, b, 0, c, ldc)
-			continue
-		}
-		scratch = grow(scratch, m*n)
-		TileGEMM(a, b, t, scratch, n)
-		for i := range m {
-			ci := c[i*ldc : i*ldc+n]
-			si := scratch[i*n : (i+1)*n]
-			for j := range ci {
-				ci[j] += si[j]
-			}
-		}
-	}
-	return scratch
+// TileGEMM computes the exact tile products of tile t for every output,
+// 2^(ea+eb)·P, into c (M×N, row stride ldc), overwriting it.
+func TileGEMM(a, b *Matrix, t int, c []float32, ldc int) {
+	tileGEMM(a, b, t*a.Tile, min((t+1)*a.Tile, a.K), 0, c, ldc)
 }

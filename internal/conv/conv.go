@@ -90,10 +90,11 @@ func (g Geometry) interior() (lo, hi int) {
 // Im2col fills cols (len Rows()·Cols()) with the receptive fields of x
 // (len N·C·H·W), one output position per row. Padding reads as zero.
 //
-// It works one output row (n, oy) at a time: that block of OW rows of cols
-// is small enough to stay in L1 while, for each (c, ky), the input row
-// ih = oy·stride − pad + ky is copied in runs of KW into each output
-// position's segment.
+// It writes cols strictly in order, one row (output position) at a time:
+// for each (c, ky) the row gets the KW input pixels x[c][iy][ix0 … ix0+KW),
+// which come from the C·KH input rows of the current output row — a few
+// kilobytes that stay in L1 — so the cost is the sequential write of cols.
+// The 3-wide and 5-wide windows of ResNet and LeNet have unrolled copies.
 func Im2col(g Geometry, x, cols []float32) {
 	if g.Rows() == 0 || g.Cols() == 0 {
 		return
@@ -101,6 +102,17 @@ func Im2col(g Geometry, x, cols []float32) {
 	_ = x[g.N*g.C*g.H*g.W-1]
 	_ = cols[g.Rows()*g.Cols()-1]
 	parallelImages(g, func(n0, n1 int) { im2colImages(g, x, cols, n0, n1) })
+}
+
+// kyRange returns the kernel rows [lo, hi) that land inside the input for
+// an output row whose top input row is ih0 (may be < 0 or ≥ H).
+func (g Geometry) kyRange(ih0 int) (lo, hi int) {
+	lo = min(max(0, -ih0), g.KH)
+	hi = min(g.KH, g.H-ih0)
+	if hi < lo {
+		hi = lo
+	}
+	return lo, hi
 }
 
 // im2colImages does Im2col's work for images n0 ≤ n < n1.
@@ -113,55 +125,89 @@ func im2colImages(g Geometry, x, cols []float32, n0, n1 int) {
 	for n := n0; n < n1; n++ {
 		xn := x[n*g.C*plane : (n+1)*g.C*plane]
 		for oy := 0; oy < oh; oy++ {
-			block := cols[(n*oh+oy)*ow*k : (n*oh+oy+1)*ow*k]
 			ih0 := oy*g.Stride - g.Pad
-			seg := 0
-			for c := 0; c < g.C; c++ {
-				for ky := 0; ky < g.KH; ky++ {
-					ih := ih0 + ky
-					if ih < 0 || ih >= g.H {
-						for ox := 0; ox < ow; ox++ {
-							clear(block[ox*k+seg : ox*k+seg+kw])
+			kyLo, kyHi := g.kyRange(ih0)
+			for ox := 0; ox < ow; ox++ {
+				row := cols[((n*oh+oy)*ow+ox)*k : ((n*oh+oy)*ow+ox+1)*k]
+				iw0 := ox*g.Stride - g.Pad
+				if ox < inLo || ox >= inHi {
+					im2colEdgeRow(g, row, xn, ih0, iw0, kyLo, kyHi)
+					continue
+				}
+				seg := 0
+				for c := 0; c < g.C; c++ {
+					// Rows above and below the input are padding.
+					clear(row[seg : seg+kyLo*kw])
+					seg += kyLo * kw
+					src := c*plane + (ih0+kyLo)*g.W + iw0
+					switch kw {
+					case 3:
+						for ky := kyLo; ky < kyHi; ky++ {
+							d, s := row[seg:seg+3:seg+3], xn[src:src+3:src+3]
+							d[0], d[1], d[2] = s[0], s[1], s[2]
+							seg += 3
+							src += g.W
 						}
-						seg += kw
-						continue
-					}
-					src := xn[c*plane+ih*g.W : c*plane+(ih+1)*g.W]
-					for ox := 0; ox < inLo; ox++ {
-						im2colEdge(g, block[ox*k+seg:ox*k+seg+kw], src, ox*g.Stride-g.Pad)
-					}
-					for ox := inLo; ox < inHi; ox++ {
-						iw0 := ox*g.Stride - g.Pad
-						d := block[ox*k+seg : ox*k+seg+kw]
-						s := src[iw0 : iw0+kw]
-						for i := range d {
-							d[i] = s[i]
+					case 5:
+						for ky := kyLo; ky < kyHi; ky++ {
+							d, s := row[seg:seg+5:seg+5], xn[src:src+5:src+5]
+							d[0], d[1], d[2], d[3], d[4] = s[0], s[1], s[2], s[3], s[4]
+							seg += 5
+							src += g.W
+						}
+					default:
+						for ky := kyLo; ky < kyHi; ky++ {
+							copyShort(row[seg:seg+kw], xn[src:src+kw])
+							seg += kw
+							src += g.W
 						}
 					}
-					for ox := inHi; ox < ow; ox++ {
-						im2colEdge(g, block[ox*k+seg:ox*k+seg+kw], src, ox*g.Stride-g.Pad)
-					}
-					seg += kw
+					clear(row[seg : seg+(g.KH-kyHi)*kw])
+					seg += (g.KH - kyHi) * kw
 				}
 			}
 		}
 	}
 }
 
-// im2colEdge copies one window row that overlaps the horizontal padding.
-func im2colEdge(g Geometry, dst, src []float32, iw0 int) {
+// im2colEdgeRow fills one row of cols whose window overlaps the left or
+// right padding.
+func im2colEdgeRow(g Geometry, row, xn []float32, ih0, iw0, kyLo, kyHi int) {
+	plane := g.H * g.W
 	lo, hi := g.kwRange(iw0)
-	clear(dst[:lo])
-	if lo < hi {
-		copy(dst[lo:hi], src[iw0+lo:iw0+hi])
+	kw := g.KW
+	seg := 0
+	for c := 0; c < g.C; c++ {
+		for ky := 0; ky < g.KH; ky++ {
+			d := row[seg : seg+kw]
+			seg += kw
+			if ky < kyLo || ky >= kyHi {
+				clear(d)
+				continue
+			}
+			src := c*plane + (ih0+ky)*g.W + iw0
+			clear(d[:lo])
+			if lo < hi {
+				copyShort(d[lo:hi], xn[src+lo:src+hi])
+			}
+			clear(d[hi:])
+		}
 	}
-	clear(dst[hi:])
+}
+
+// copyShort copies a few elements; for the runs of a kernel row, a plain
+// loop beats a call to the runtime's memmove.
+func copyShort(dst, src []float32) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] = src[i]
+	}
 }
 
 // Col2im is the adjoint of Im2col: it adds every entry of cols back onto
 // the input pixel it was read from, accumulating into dx (len N·C·H·W).
-// Entries that fell on padding are dropped. It walks cols in the same
-// order as Im2col.
+// Entries that fell on padding are dropped. It reads cols strictly in
+// order, mirroring Im2col.
 func Col2im(g Geometry, cols, dx []float32) {
 	if g.Rows() == 0 || g.Cols() == 0 {
 		return
@@ -182,43 +228,74 @@ func col2imImages(g Geometry, cols, dx []float32, n0, n1 int) {
 	for n := n0; n < n1; n++ {
 		dn := dx[n*g.C*plane : (n+1)*g.C*plane]
 		for oy := 0; oy < oh; oy++ {
-			block := cols[(n*oh+oy)*ow*k : (n*oh+oy+1)*ow*k]
 			ih0 := oy*g.Stride - g.Pad
-			seg := 0
-			for c := 0; c < g.C; c++ {
-				for ky := 0; ky < g.KH; ky++ {
-					ih := ih0 + ky
-					if ih < 0 || ih >= g.H {
-						seg += kw
-						continue
-					}
-					dst := dn[c*plane+ih*g.W : c*plane+(ih+1)*g.W]
-					for ox := 0; ox < inLo; ox++ {
-						col2imEdge(g, block[ox*k+seg:ox*k+seg+kw], dst, ox*g.Stride-g.Pad)
-					}
-					for ox := inLo; ox < inHi; ox++ {
-						iw0 := ox*g.Stride - g.Pad
-						s := block[ox*k+seg : ox*k+seg+kw]
-						d := dst[iw0 : iw0+kw]
-						for i := range s {
-							d[i] += s[i]
+			kyLo, kyHi := g.kyRange(ih0)
+			for ox := 0; ox < ow; ox++ {
+				row := cols[((n*oh+oy)*ow+ox)*k : ((n*oh+oy)*ow+ox+1)*k]
+				iw0 := ox*g.Stride - g.Pad
+				if ox < inLo || ox >= inHi {
+					col2imEdgeRow(g, row, dn, ih0, iw0, kyLo, kyHi)
+					continue
+				}
+				for c := 0; c < g.C; c++ {
+					seg := (c*g.KH + kyLo) * kw
+					dst := c*plane + (ih0+kyLo)*g.W + iw0
+					switch kw {
+					case 3:
+						for ky := kyLo; ky < kyHi; ky++ {
+							s, d := row[seg:seg+3:seg+3], dn[dst:dst+3:dst+3]
+							d[0] += s[0]
+							d[1] += s[1]
+							d[2] += s[2]
+							seg += 3
+							dst += g.W
+						}
+					case 5:
+						for ky := kyLo; ky < kyHi; ky++ {
+							s, d := row[seg:seg+5:seg+5], dn[dst:dst+5:dst+5]
+							d[0] += s[0]
+							d[1] += s[1]
+							d[2] += s[2]
+							d[3] += s[3]
+							d[4] += s[4]
+							seg += 5
+							dst += g.W
+						}
+					default:
+						for ky := kyLo; ky < kyHi; ky++ {
+							addShort(dn[dst:dst+kw], row[seg:seg+kw])
+							seg += kw
+							dst += g.W
 						}
 					}
-					for ox := inHi; ox < ow; ox++ {
-						col2imEdge(g, block[ox*k+seg:ox*k+seg+kw], dst, ox*g.Stride-g.Pad)
-					}
-					seg += kw
 				}
 			}
 		}
 	}
 }
 
-// col2imEdge accumulates one window row that overlaps the horizontal padding.
-func col2imEdge(g Geometry, src, dst []float32, iw0 int) {
+// col2imEdgeRow accumulates one row of cols whose window overlaps the
+// left or right padding.
+func col2imEdgeRow(g Geometry, row, dn []float32, ih0, iw0, kyLo, kyHi int) {
+	plane := g.H * g.W
 	lo, hi := g.kwRange(iw0)
-	for i := lo; i < hi; i++ {
-		dst[iw0+i] += src[i]
+	if lo >= hi {
+		return
+	}
+	for c := 0; c < g.C; c++ {
+		for ky := kyLo; ky < kyHi; ky++ {
+			seg := (c*g.KH + ky) * g.KW
+			dst := c*plane + (ih0+ky)*g.W + iw0
+			addShort(dn[dst+lo:dst+hi], row[seg+lo:seg+hi])
+		}
+	}
+}
+
+// addShort adds src into dst elementwise (len(src) ≥ len(dst)).
+func addShort(dst, src []float32) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += src[i]
 	}
 }
 
@@ -229,18 +306,13 @@ const parallelMin = 1 << 16
 // parallelImages calls work on contiguous ranges of images, one per
 // available CPU (GOMAXPROCS), and waits. Small problems run inline.
 func parallelImages(g Geometry, work func(n0, n1 int)) {
-	workers := min(runtime.GOMAXPROCS(0), g.N)
-	if workers <= 1 || g.Rows()*g.Cols() < parallelMin {
-		work(0, g.N)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		n0, n1 := w*g.N/workers, (w+1)*g.N/workers
-		wg.Go(func() { work(n0, n1) })
-	}
-	wg.Wait()
+	parallelBatch(g.N, g.Rows()*g.Cols(), work)
 }
+
+// transposeTile is the number of positions moved per tile by RowsToNCHW
+// and NCHWToRows: a tile of the (positions × channels) matrix stays in L1
+// while it is read in one order and written in the other.
+const transposeTile = 64
 
 // RowsToNCHW rearranges a (N·P) × O matrix (one row per output position,
 // P positions per image) into NCHW order y[n][o][p], adding bias[o] when
@@ -251,20 +323,25 @@ func RowsToNCHW(rows, bias, y []float32, n, o, p int) {
 	}
 	_ = rows[n*p*o-1]
 	_ = y[n*o*p-1]
-	for b := 0; b < n; b++ {
-		src := rows[b*p*o : (b+1)*p*o]
-		dst := y[b*o*p : (b+1)*o*p]
-		for ch := 0; ch < o; ch++ {
-			var add float32
-			if bias != nil {
-				add = bias[ch]
-			}
-			d := dst[ch*p : (ch+1)*p]
-			for i := range d {
-				d[i] = src[i*o+ch] + add
+	parallelBatch(n, n*p*o, func(b0, b1 int) {
+		for b := b0; b < b1; b++ {
+			src := rows[b*p*o : (b+1)*p*o]
+			dst := y[b*o*p : (b+1)*o*p]
+			for p0 := 0; p0 < p; p0 += transposeTile {
+				p1 := min(p0+transposeTile, p)
+				for ch := 0; ch < o; ch++ {
+					var add float32
+					if bias != nil {
+						add = bias[ch]
+					}
+					d := dst[ch*p+p0 : ch*p+p1]
+					for i := range d {
+						d[i] = src[(p0+i)*o+ch] + add
+					}
+				}
 			}
 		}
-	}
+	})
 }
 
 // NCHWToRows is the inverse rearrangement of RowsToNCHW (without bias): it
@@ -275,14 +352,36 @@ func NCHWToRows(y, rows []float32, n, o, p int) {
 	}
 	_ = rows[n*p*o-1]
 	_ = y[n*o*p-1]
-	for b := 0; b < n; b++ {
-		src := y[b*o*p : (b+1)*o*p]
-		dst := rows[b*p*o : (b+1)*p*o]
-		for ch := 0; ch < o; ch++ {
-			s := src[ch*p : (ch+1)*p]
-			for i, v := range s {
-				dst[i*o+ch] = v
+	parallelBatch(n, n*p*o, func(b0, b1 int) {
+		for b := b0; b < b1; b++ {
+			src := y[b*o*p : (b+1)*o*p]
+			dst := rows[b*p*o : (b+1)*p*o]
+			for p0 := 0; p0 < p; p0 += transposeTile {
+				p1 := min(p0+transposeTile, p)
+				for ch := 0; ch < o; ch++ {
+					s := src[ch*p+p0 : ch*p+p1]
+					for i, v := range s {
+						dst[(p0+i)*o+ch] = v
+					}
+				}
 			}
 		}
+	})
+}
+
+// parallelBatch splits images [0, n) over GOMAXPROCS goroutines when the
+// work (elements moved) is large enough to pay for them.
+func parallelBatch(n, elems int, work func(n0, n1 int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 || elems < parallelMin {
+		work(0, n)
+		return
 	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		n0, n1 := w*n/workers, (w+1)*n/workers
+		wg.Go(func() { work(n0, n1) })
+	}
+	work(0, n/workers)
+	wg.Wait()
 }

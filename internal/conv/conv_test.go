@@ -22,7 +22,10 @@ var geometries = []Geometry{
 	{N: 2, C: 1, H: 8, W: 8, KH: 5, KW: 5, Stride: 1, Pad: 2},
 	{N: 1, C: 2, H: 4, W: 5, KH: 2, KW: 4, Stride: 3, Pad: 3}, // windows wholly in padding
 	{N: 3, C: 4, H: 3, W: 3, KH: 1, KW: 1, Stride: 1, Pad: 0},
-	{N: 1, C: 1, H: 2, W: 1, KH: 1, KW: 1, Stride: 1, Pad: 3}, // columns past the right edge
+	{N: 1, C: 1, H: 2, W: 1, KH: 1, KW: 1, Stride: 1, Pad: 3},  // columns past the right edge
+	{N: 2, C: 3, H: 9, W: 10, KH: 3, KW: 3, Stride: 2, Pad: 1}, // ResNet's downsampling conv
+	{N: 1, C: 2, H: 9, W: 11, KH: 7, KW: 7, Stride: 2, Pad: 3}, // a 7-wide kernel: the generic copy
+	{N: 1, C: 2, H: 6, W: 12, KH: 2, KW: 5, Stride: 1, Pad: 0}, // no padding, 5-wide rows
 }
 
 func TestIm2colMatchesDefinition(t *testing.T) {
@@ -81,22 +84,28 @@ func TestCol2imIsAdjointOfIm2col(t *testing.T) {
 
 func TestRowsNCHWRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	const n, o, p = 2, 3, 5
-	rows := randSlice(rng, n*p*o)
-	bias := []float32{10, 20, 30}
-	y := make([]float32, len(rows))
-	RowsToNCHW(rows, bias, y, n, o, p)
-	for b := 0; b < n; b++ {
-		for ch := 0; ch < o; ch++ {
-			for i := 0; i < p; i++ {
-				require.Equal(t, rows[(b*p+i)*o+ch]+bias[ch], y[(b*o+ch)*p+i])
+	for _, tc := range []struct{ n, o, p int }{
+		{2, 3, 5},
+		{3, 16, 2*transposeTile + 7}, // several tiles, the last one partial
+		{40, 16, 130},                // above parallelMin: split over goroutines
+	} {
+		n, o, p := tc.n, tc.o, tc.p
+		rows := randSlice(rng, n*p*o)
+		bias := randSlice(rng, o)
+		y := make([]float32, len(rows))
+		RowsToNCHW(rows, bias, y, n, o, p)
+		for b := 0; b < n; b++ {
+			for ch := 0; ch < o; ch++ {
+				for i := 0; i < p; i++ {
+					require.Equal(t, rows[(b*p+i)*o+ch]+bias[ch], y[(b*o+ch)*p+i], "%+v", tc)
+				}
 			}
 		}
+		RowsToNCHW(rows, nil, y, n, o, p)
+		back := make([]float32, len(rows))
+		NCHWToRows(y, back, n, o, p)
+		require.Equal(t, rows, back, "%+v", tc)
 	}
-	RowsToNCHW(rows, nil, y, n, o, p)
-	back := make([]float32, len(rows))
-	NCHWToRows(y, back, n, o, p)
-	require.Equal(t, rows, back)
 }
 
 func TestGeometryValidate(t *testing.T) {

@@ -16,38 +16,43 @@
 //
 // The micro-kernels are generated Go assembly (asm/gen.go, built with avo):
 // AVX-512 (12×32, and 24×16 for products with at most 16 columns) and
-// AVX2+FMA (6×16), chosen once at start-up from the CPU's features. A
-// pure-Go kernel (kernel.go) runs everywhere else and gives bit-identical
-// results: all kernels fuse multiply and add and sum in the same order,
-// and the blocking along k depends only on the shape.
+// AVX2+FMA (6×16), chosen once at start-up from the CPU's features
+// (golang.org/x/sys/cpu). A pure-Go kernel (kernel.go) runs everywhere
+// else. On one goroutine all kernels give bit-identical results: they fuse
+// multiply and add, sum in the same order, and the blocking along k
+// (kcBlock) is the same for all.
 //
 // Packing is skipped when it cannot pay for itself: an operand that is
 // reused by only a few tiles (the tall-skinny products of convolutions) is
 // read in place, since the kernel takes A with arbitrary row and step
 // strides and B with an arbitrary row stride.
 //
-// Edge tiles (m, n not multiples of the tile) are computed in a small tile
-// buffer and merged into C. When the transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ
-// fills the register tiles much better (a convolution's weight gradient:
-// 16×144 with a reduction of 131072), it is computed instead, with the
-// tiles stored transposed.
+// Edge tiles (m, n not multiples of the tile) go through the same kernels,
+// which store only the valid rows and columns (masked stores). When the
+// transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ fills the register tiles much
+// better (a convolution's weight gradient: 16×144 with a reduction of
+// 131072, where 16 rows waste a third of 12-row tiles), it is computed
+// instead into a buffer and stored transposed (computeTransposed).
 //
 // # Parallelism
 //
-// Large products are split over GOMAXPROCS goroutines, never more, each
-// owning a disjoint part of the work: rows of C when there are enough, else
-// columns, else (a short, wide reduction) ranges of k whose partial sums are
-// added at the end. The calling goroutine does one share itself. Small
-// products run on the calling goroutine alone. Results never depend on the
-// number of goroutines, except in the k split, whose partial sums round
-// differently.
+// Large products are split over at most GOMAXPROCS goroutines, the calling
+// goroutine doing one share, each owning a disjoint part of C: a range of
+// rows (the goroutines share each packed B block, packing a part of it
+// each), a range of columns, or, for a short and wide reduction, a range
+// of k whose partial sums are added at the end. plan picks the split that
+// wastes the least memory traffic. Small products run on the calling
+// goroutine alone. Row and column splits do not change any sum; a k split
+// rounds differently, so results with several goroutines can depend on
+// their number.
 //
 // # Memory
 //
-// Packing buffers live in a sync.Pool of per-call contexts, so steady-state
-// calls allocate nothing. The pool is the package's only package-level
-// variable besides the immutable kernel tables; it holds no state that one
-// call could observe from another.
+// Packing buffers, and the goroutines' closures, live in a sync.Pool of
+// per-call contexts, so steady-state calls allocate nothing. The pool is
+// the package's only package-level variable besides the immutable kernel
+// tables; a context carries nothing from one call to the next but its
+// buffers' capacity.
 package gemm
 
 import (
@@ -271,7 +276,22 @@ type context struct {
 	pr      problem
 	workers []*worker
 	wg      sync.WaitGroup
+
+	// The phase the workers run next, and for phasePackB and phaseBlock
+	// the B block: columns [jc, jc+nc), rows [pc, pc+kc), packed into
+	// sharedB. parts is the number of workers taking part.
+	phase          int
+	parts          int
+	jc, nc, pc, kc int
+	sharedB        []float32
 }
+
+// Worker phases, see step.
+const (
+	phaseAll   = iota // the worker's whole part of the product
+	phasePackB        // pack a share of the shared B block
+	phaseBlock        // multiply the worker's rows by the shared B block
+)
 
 // worker computes one part of the product: rows [m0, m1), columns
 // [n0, n1) and reduction steps [k0, k1), into out (C, or a private partial
@@ -284,7 +304,8 @@ type worker struct {
 	edgeA, edgeB           []float32 // padded edge panels of in-place operands
 	tile                   []float32 // one register tile, for edge tiles
 	partial                []float32 // private C for a k split
-	run                    func()    // runs compute on a new goroutine; made once so go statements allocate nothing
+	index                  int       // position in context.workers
+	run                    func()    // runs step on a new goroutine; made once so go statements allocate nothing
 }
 
 // grow returns buf resliced to n elements, reallocating only when too small.
@@ -299,8 +320,9 @@ func grow(buf []float32, n int) []float32 {
 func (ctx *context) workerAt(i int) *worker {
 	for len(ctx.workers) <= i {
 		w := &worker{ctx: ctx}
+		w.index = i
 		w.run = func() {
-			w.compute()
+			w.step()
 			w.ctx.wg.Done()
 		}
 		ctx.workers = append(ctx.workers, w)
@@ -366,6 +388,7 @@ func bounds(n, unit, part, parts int) (lo, hi int) {
 func (ctx *context) run(procs int) {
 	pr := &ctx.pr
 	kind, parts := pr.plan(procs)
+	ctx.parts = parts
 	for p := 0; p < parts; p++ {
 		w := ctx.workerAt(p)
 		w.out = *pr
@@ -388,17 +411,65 @@ func (ctx *context) run(procs int) {
 			}
 		}
 	}
-	ctx.wg.Add(parts - 1)
-	for p := 1; p < parts; p++ {
-		go ctx.workers[p].run()
+	if kind == splitM && !pr.bInPlace() {
+		ctx.runSharedB(parts)
+	} else {
+		ctx.phase = phaseAll
+		ctx.parallel(parts)
 	}
-	ctx.workers[0].compute()
-	ctx.wg.Wait()
 	if kind == splitK {
 		ctx.sumPartials(parts)
 	}
 	for p := 0; p < parts; p++ {
 		ctx.workers[p].out = problem{}
+	}
+}
+
+// runSharedB runs a row split in which the goroutines share each packed
+// B block: for every block they first pack a share of its panels, then,
+// after all have finished, multiply their own rows by all of it. This
+// avoids packing B once per goroutine.
+func (ctx *context) runSharedB(parts int) {
+	pr := &ctx.pr
+	nr := pr.spec.nr
+	for jc := 0; jc < pr.n; jc += ncBlock {
+		nc := min(ncBlock, pr.n-jc)
+		panels := (nc + nr - 1) / nr
+		for pc := 0; pc < pr.k; pc += kcBlock {
+			kc := min(kcBlock, pr.k-pc)
+			ctx.sharedB = grow(ctx.sharedB, panels*kc*nr)
+			ctx.jc, ctx.nc, ctx.pc, ctx.kc = jc, nc, pc, kc
+			ctx.phase = phasePackB
+			ctx.parallel(parts)
+			ctx.phase = phaseBlock
+			ctx.parallel(parts)
+		}
+	}
+}
+
+// parallel runs step on workers 0..parts-1, worker 0 on the calling
+// goroutine, and waits for all.
+func (ctx *context) parallel(parts int) {
+	ctx.wg.Add(parts - 1)
+	for p := 1; p < parts; p++ {
+		go ctx.workers[p].run()
+	}
+	ctx.workers[0].step()
+	ctx.wg.Wait()
+}
+
+// step does the worker's share of the context's current phase.
+func (w *worker) step() {
+	ctx := w.ctx
+	switch ctx.phase {
+	case phaseAll:
+		w.compute()
+	case phasePackB:
+		panels := (ctx.nc + w.out.spec.nr - 1) / w.out.spec.nr
+		lo, hi := bounds(panels, 1, w.index, ctx.parts)
+		w.out.packBlockB(ctx.sharedB, ctx.jc, ctx.nc, ctx.pc, ctx.kc, lo, hi)
+	case phaseBlock:
+		w.computeBlock(ctx.jc, ctx.nc, ctx.pc, ctx.kc, ctx.sharedB)
 	}
 }
 
@@ -421,127 +492,142 @@ func (ctx *context) sumPartials(parts int) {
 	}
 }
 
-// compute runs the blocked product over the worker's ranges.
+// bInPlace reports whether B is read in place rather than packed: when
+// its panels are reused by few tiles (see inPlaceReuse), or already in
+// packed order (rows of exactly nr floats). A transposed B never is, as
+// the kernel needs its rows contiguous.
+func (pr *problem) bInPlace() bool {
+	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
+	return !pr.transB && (mPanels <= inPlaceReuse || pr.ldb == pr.spec.nr)
+}
+
+// compute runs the blocked product over the worker's ranges on its own.
 func (w *worker) compute() {
 	pr := &w.out
 	if pr.transC && !pr.transB {
-		w.computeTransposedInPlace()
+		w.computeTransposed()
 		return
 	}
+	nr := pr.spec.nr
+	bInPlace := pr.bInPlace()
+	for jc := w.n0; jc < w.n1; jc += ncBlock {
+		nc := min(ncBlock, w.n1-jc)
+		panels := (nc + nr - 1) / nr
+		for pc := w.k0; pc < w.k1; pc += kcBlock {
+			kc := min(kcBlock, w.k1-pc)
+			if bInPlace {
+				w.computeBlock(jc, nc, pc, kc, nil)
+				continue
+			}
+			w.bufB = grow(w.bufB, panels*kc*nr)
+			pr.packBlockB(w.bufB, jc, nc, pc, kc, 0, panels)
+			w.computeBlock(jc, nc, pc, kc, w.bufB)
+		}
+	}
+}
+
+// computeBlock multiplies the worker's rows of A, columns [pc, pc+kc), by
+// the B block of rows [pc, pc+kc) and columns [jc, jc+nc): packedB, or B in
+// place when packedB is nil.
+func (w *worker) computeBlock(jc, nc, pc, kc int, packedB []float32) {
+	pr := &w.out
 	spec := pr.spec
 	mr, nr := spec.mr, spec.nr
-	w.tile = grow(w.tile, mr*nr)
-	// Operands reused by few tiles are read in place (see inPlaceReuse),
-	// and so is a B already in packed order (rows of exactly nr floats);
-	// a transposed B never is, as the kernel needs its rows contiguous.
-	mPanels := (w.m1 - w.m0 + mr - 1) / mr
-	nPanels := (min(w.n1-w.n0, ncBlock) + nr - 1) / nr
-	bInPlace := !pr.transB && (mPanels <= inPlaceReuse || pr.ldb == nr)
+	beta := pr.beta
+	if pc != w.k0 {
+		beta = 1
+	}
+	panelsB := (nc + nr - 1) / nr
+	lastCols := nc - (panelsB-1)*nr
+	if packedB == nil && lastCols < nr {
+		w.edgeB = grow(w.edgeB, kc*nr)
+		pr.packPanelB(w.edgeB, pc, kc, jc+(panelsB-1)*nr, lastCols, nr)
+	}
 	// Rows of A at most compactRow floats apart are already nearly packed:
 	// a micro-panel spans a few KiB (the input gradient's dY, 16 floats a
 	// row), so packing it would only copy it.
-	aInPlace := nPanels <= inPlaceReuse || (!pr.transA && pr.lda <= compactRow)
-
-	for jc := w.n0; jc < w.n1; jc += ncBlock {
-		nc := min(ncBlock, w.n1-jc)
-		panelsB := (nc + nr - 1) / nr
-		lastCols := nc - (panelsB-1)*nr
-		for pc := w.k0; pc < w.k1; pc += kcBlock {
-			kc := min(kcBlock, w.k1-pc)
-			beta := pr.beta
-			if pc != w.k0 {
-				beta = 1
+	aInPlace := panelsB <= inPlaceReuse || (!pr.transA && pr.lda <= compactRow)
+	// A blocks of equal size, each at most mcBlock rows.
+	rows := w.m1 - w.m0
+	blocks := (rows + mcBlock - 1) / mcBlock
+	mcStep := ((rows+blocks-1)/blocks + mr - 1) / mr * mr
+	w.tile = grow(w.tile, mr*nr)
+	for ic := w.m0; ic < w.m1; ic += mcStep {
+		mc := min(mcStep, w.m1-ic)
+		panelsA := (mc + mr - 1) / mr
+		lastRows := mc - (panelsA-1)*mr
+		if aInPlace {
+			if lastRows < mr {
+				w.edgeA = grow(w.edgeA, kc*mr)
+				pr.packPanelA(w.edgeA, ic+(panelsA-1)*mr, lastRows, pc, kc, mr)
 			}
-			if bInPlace {
-				if lastCols < nr {
-					w.edgeB = grow(w.edgeB, kc*nr)
-					pr.packPanelB(w.edgeB, pc, kc, jc+(panelsB-1)*nr, lastCols, nr)
-				}
-			} else {
-				w.bufB = grow(w.bufB, panelsB*kc*nr)
-				for q := 0; q < panelsB; q++ {
-					pr.packPanelB(w.bufB[q*kc*nr:], pc, kc, jc+q*nr, min(nr, nc-q*nr), nr)
-				}
+		} else {
+			w.bufA = grow(w.bufA, panelsA*kc*mr)
+			pr.packBlockA(w.bufA, ic, mc, pc, kc, mr)
+		}
+		for qb := 0; qb < panelsB; qb++ {
+			j := jc + qb*nr
+			cols := min(nr, nc-qb*nr)
+			var bp *float32
+			psb := nr
+			switch {
+			case packedB != nil:
+				bp = &packedB[qb*kc*nr]
+			case cols < nr:
+				bp = &w.edgeB[0]
+			default:
+				bp, psb = &pr.b[pc*pr.ldb+j], pr.ldb
 			}
-			for ic := w.m0; ic < w.m1; ic += mcBlock {
-				mc := min(mcBlock, w.m1-ic)
-				panelsA := (mc + mr - 1) / mr
-				lastRows := mc - (panelsA-1)*mr
-				if aInPlace {
-					if lastRows < mr {
-						w.edgeA = grow(w.edgeA, kc*mr)
-						pr.packPanelA(w.edgeA, ic+(panelsA-1)*mr, lastRows, pc, kc, mr)
-					}
-				} else {
-					w.bufA = grow(w.bufA, panelsA*kc*mr)
-					for q := 0; q < panelsA; q++ {
-						pr.packPanelA(w.bufA[q*kc*mr:], ic+q*mr, min(mr, mc-q*mr), pc, kc, mr)
-					}
-				}
-				for qb := 0; qb < panelsB; qb++ {
-					j := jc + qb*nr
-					cols := min(nr, nc-qb*nr)
-					var bp *float32
-					psb := nr
-					switch {
-					case !bInPlace:
-						bp = &w.bufB[qb*kc*nr]
-					case cols < nr:
-						bp = &w.edgeB[0]
-					default:
-						bp, psb = &pr.b[pc*pr.ldb+j], pr.ldb
-					}
-					for qa := 0; qa < panelsA; qa++ {
-						i := ic + qa*mr
-						rows := min(mr, mc-qa*mr)
-						var ap *float32
-						rsa, psa := 1, mr
-						switch {
-						case !aInPlace:
-							ap = &w.bufA[qa*kc*mr]
-						case rows < mr:
-							ap = &w.edgeA[0]
-						default:
-							ap, rsa, psa = pr.inPlaceA(i, pc)
-						}
-						if !pr.transC {
-							spec.fn(kc, ap, rsa, psa, bp, psb, &pr.c[i*pr.ldc+j], pr.ldc, rows, cols, pr.alpha, beta)
-							continue
-						}
-						spec.fn(kc, ap, rsa, psa, bp, psb, &w.tile[0], nr, mr, nr, 1, 0)
-						pr.merge(w.tile, nr, i, j, rows, cols, beta)
+			for qa := 0; qa < panelsA; qa++ {
+				i := ic + qa*mr
+				rows := min(mr, mc-qa*mr)
+				var ap *float32
+				rsa, psa := 1, mr
+				switch {
+				case !aInPlace:
+					ap = &w.bufA[qa*kc*mr]
+				case rows < mr:
+					ap = &w.edgeA[0]
+				default:
+					ap, rsa, psa = pr.inPlaceA(i, pc)
+					// A read once from memory (a convolution's forward
+					// product): fetch the next tile's rows while this one
+					// computes; the hardware prefetchers do not follow
+					// mr short row streams well (measured ~1.3× faster).
+					if !pr.transA && panelsB == 1 && qa+2 < panelsA {
+						prefetchRows(&pr.a[(i+mr)*pr.lda+pc], pr.lda, mr, kc)
 					}
 				}
+				if !pr.transC {
+					spec.fn(kc, ap, rsa, psa, bp, psb, &pr.c[i*pr.ldc+j], pr.ldc, rows, cols, pr.alpha, beta)
+					continue
+				}
+				spec.fn(kc, ap, rsa, psa, bp, psb, &w.tile[0], nr, mr, nr, 1, 0)
+				pr.merge(w.tile, nr, i, j, rows, cols, beta)
 			}
 		}
 	}
 }
 
-// computeTransposedInPlace computes a transposed product (see
-// transposeHelps) reading both operands in place. The worker's whole block
-// of the product (at most maxPartial floats) is accumulated in a buffer
-// that stands in for C (loaded from it when beta ≠ 0) and stored
-// transposed once at the end. Each k block's B panels (kc×nr) then stay in
-// L1 while the A rows stream past once. The kernels see the same k
-// blocks, alpha and beta as in the direct path, so the result is
-// bit-identical to it.
-func (w *worker) computeTransposedInPlace() {
+// computeTransposed computes a transposed product (see transposeHelps)
+// with both operands read in place (only edge panels are packed). The
+// worker's whole block of the product (at most maxPartial floats) is
+// accumulated in a buffer that stands in for C (loaded from it when
+// beta ≠ 0) and stored transposed once at the end, so each k block is
+// visited once: its B panels (kc×nr) stay in L1 while the A panels stream
+// past, and its A rows are read from memory once. (Packing A here was
+// measured 1.7× slower: the product is bound by reading A, and the copy
+// does not overlap the arithmetic.) The kernels see the same k blocks, alpha and beta as in the
+// direct path, so the result is bit-identical to it.
+func (w *worker) computeTransposed() {
 	pr := &w.out
 	spec := pr.spec
 	mr, nr := spec.mr, spec.nr
-	kr := w.k1 - w.k0
-	panelsA := (w.m1 - w.m0 + mr - 1) / mr
+	rows := w.m1 - w.m0
+	panelsA := (rows + mr - 1) / mr
 	panelsB := (w.n1 - w.n0 + nr - 1) / nr
-	lastRows := w.m1 - w.m0 - (panelsA-1)*mr
+	lastRows := rows - (panelsA-1)*mr
 	lastCols := w.n1 - w.n0 - (panelsB-1)*nr
-	if lastRows < mr {
-		w.edgeA = grow(w.edgeA, kr*mr)
-		pr.packPanelA(w.edgeA, w.m1-lastRows, lastRows, w.k0, kr, mr)
-	}
-	if lastCols < nr {
-		w.edgeB = grow(w.edgeB, kr*nr)
-		pr.packPanelB(w.edgeB, w.k0, kr, w.n1-lastCols, lastCols, nr)
-	}
 	// block holds the product in tile-padded row-major order, ld = width.
 	width := panelsB * nr
 	w.tile = grow(w.tile, panelsA*mr*width)
@@ -559,22 +645,30 @@ func (w *worker) computeTransposedInPlace() {
 		if pc != w.k0 {
 			beta = 1
 		}
+		if lastRows < mr {
+			w.edgeA = grow(w.edgeA, kc*mr)
+			pr.packPanelA(w.edgeA, w.m1-lastRows, lastRows, pc, kc, mr)
+		}
+		if lastCols < nr {
+			w.edgeB = grow(w.edgeB, kc*nr)
+			pr.packPanelB(w.edgeB, pc, kc, w.n1-lastCols, lastCols, nr)
+		}
 		for qb := 0; qb < panelsB; qb++ {
 			j := w.n0 + qb*nr
-			bp, psb := &pr.b[0], pr.ldb
-			if qb == panelsB-1 && lastCols < nr {
-				bp, psb = &w.edgeB[(pc-w.k0)*nr], nr
+			var bp *float32
+			psb := nr
+			if qb < panelsB-1 || lastCols == nr {
+				bp, psb = &pr.b[pc*pr.ldb+j], pr.ldb
 			} else {
-				bp = &pr.b[pc*pr.ldb+j]
+				bp = &w.edgeB[0]
 			}
 			for qa := 0; qa < panelsA; qa++ {
-				i := w.m0 + qa*mr
 				var ap *float32
 				rsa, psa := 1, mr
 				if qa == panelsA-1 && lastRows < mr {
-					ap = &w.edgeA[(pc-w.k0)*mr]
+					ap = &w.edgeA[0]
 				} else {
-					ap, rsa, psa = pr.inPlaceA(i, pc)
+					ap, rsa, psa = pr.inPlaceA(w.m0+qa*mr, pc)
 				}
 				spec.fn(kc, ap, rsa, psa, bp, psb, &block[qa*mr*width+qb*nr], width, mr, nr, pr.alpha, beta)
 			}

@@ -73,30 +73,42 @@ func fma32(x, y, z float32) float32 {
 
 // kernelGo is the portable implementation of kernelFunc for a goMR×goNR
 // tile. It uses unsafe.Slice only to view the same memory the assembly
-// kernels read; callers guarantee the spans are in bounds.
+// kernels read; callers guarantee the spans are in bounds. Each row is
+// done eight columns at a time with the sums in local variables, which the
+// compiler keeps in registers (an accumulator array would live in memory);
+// eight independent sums hide the latency of the float32↔float64
+// conversions around each FMA.
 func kernelGo(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc, rows, cols int, alpha, beta float32) {
 	as := unsafe.Slice(a, (goMR-1)*rsa+(kc-1)*psa+1)
 	bs := unsafe.Slice(b, (kc-1)*psb+goNR)
 	cs := unsafe.Slice(c, (rows-1)*ldc+cols)
-	var acc [goMR][goNR]float32
-	for p := 0; p < kc; p++ {
-		brow := bs[p*psb : p*psb+goNR]
-		for r := range acc {
-			ar := as[r*rsa+p*psa]
-			row := &acc[r]
-			for j, bv := range brow {
-				row[j] = fma32(ar, bv, row[j])
-			}
-		}
-	}
 	for r := range rows {
 		crow := cs[r*ldc : r*ldc+cols]
-		for j, v := range acc[r][:cols] {
-			t := float32(alpha * v)
-			if beta == 0 {
-				crow[j] = t
-			} else {
-				crow[j] = fma32(beta, crow[j], t)
+		for j0 := 0; j0 < cols; j0 += 8 {
+			var s0, s1, s2, s3, s4, s5, s6, s7 float32
+			ai, bi := r*rsa, j0
+			for range kc {
+				av := float64(as[ai])
+				bq := bs[bi : bi+8 : bi+8]
+				s0 = float32(math.FMA(av, float64(bq[0]), float64(s0)))
+				s1 = float32(math.FMA(av, float64(bq[1]), float64(s1)))
+				s2 = float32(math.FMA(av, float64(bq[2]), float64(s2)))
+				s3 = float32(math.FMA(av, float64(bq[3]), float64(s3)))
+				s4 = float32(math.FMA(av, float64(bq[4]), float64(s4)))
+				s5 = float32(math.FMA(av, float64(bq[5]), float64(s5)))
+				s6 = float32(math.FMA(av, float64(bq[6]), float64(s6)))
+				s7 = float32(math.FMA(av, float64(bq[7]), float64(s7)))
+				ai += psa
+				bi += psb
+			}
+			sums := [8]float32{s0, s1, s2, s3, s4, s5, s6, s7}
+			for q, v := range sums[:min(8, cols-j0)] {
+				t := float32(alpha * v)
+				if beta == 0 {
+					crow[j0+q] = t
+				} else {
+					crow[j0+q] = fma32(beta, crow[j0+q], t)
+				}
 			}
 		}
 	}

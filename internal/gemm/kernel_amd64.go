@@ -18,3 +18,8 @@ func kernelAVX512x12x32(kc int, a *float32, rsa int, psa int, b *float32, psb in
 //
 //go:noescape
 func kernelAVX512x24x16(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// prefetchRows prefetches rows rows of n floats, ld floats apart, from p.
+//
+//go:noescape
+func prefetchRows(p *float32, ld int, rows int, n int)

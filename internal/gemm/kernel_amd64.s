@@ -1693,3 +1693,30 @@ kernelAVX512x24x16_edge_overwrite:
 kernelAVX512x24x16_edge_done_false:
 	VZEROUPPER
 	RET
+
+// func prefetchRows(p *float32, ld int, rows int, n int)
+// Requires: MMX+
+TEXT ·prefetchRows(SB), NOSPLIT, $0-32
+	MOVQ  p+0(FP), AX
+	MOVQ  ld+8(FP), CX
+	SHLQ  $0x02, CX
+	MOVQ  rows+16(FP), DX
+	MOVQ  n+24(FP), BX
+	SHLQ  $0x02, BX
+	TESTQ DX, DX
+	JZ    prefetch_done
+
+prefetch_row:
+	XORQ SI, SI
+
+prefetch_line:
+	PREFETCHT0 (AX)(SI*1)
+	ADDQ       $0x40, SI
+	CMPQ       SI, BX
+	JLT        prefetch_line
+	ADDQ       CX, AX
+	DECQ       DX
+	JNZ        prefetch_row
+
+prefetch_done:
+	RET

@@ -16,7 +16,7 @@ func (pr *problem) packPanelA(dst []float32, i0, rows, p0, kc, mr int) {
 		for p := 0; p < kc; p++ {
 			src := pr.a[(p0+p)*pr.lda+i0 : (p0+p)*pr.lda+i0+rows]
 			d := dst[p*mr : p*mr+mr]
-			copy(d, src)
+			copyShort(d[:rows], src)
 			clear(d[rows:])
 		}
 		return
@@ -44,7 +44,7 @@ func (pr *problem) packPanelB(dst []float32, p0, kc, j0, cols, nr int) {
 		// op(B)(p, j) = b[p·ldb + j]: rows are contiguous.
 		for p := 0; p < kc; p++ {
 			d := dst[p*nr : p*nr+nr]
-			copy(d, pr.b[(p0+p)*pr.ldb+j0:(p0+p)*pr.ldb+j0+cols])
+			copyShort(d[:cols], pr.b[(p0+p)*pr.ldb+j0:(p0+p)*pr.ldb+j0+cols])
 			clear(d[cols:])
 		}
 		return
@@ -60,5 +60,62 @@ func (pr *problem) packPanelB(dst []float32, p0, kc, j0, cols, nr int) {
 		for p := 0; p < kc; p++ {
 			clear(dst[p*nr+cols : p*nr+nr])
 		}
+	}
+}
+
+// packBlockA packs rows [i0, i0+rows) and columns [p0, p0+kc) of op(A) as
+// consecutive micro-panels of height mr (the last one zero-padded).
+// A transposed A is read row by row across all panels, so memory is read
+// sequentially rather than in mr-float pieces a row stride apart.
+func (pr *problem) packBlockA(dst []float32, i0, rows, p0, kc, mr int) {
+	panels := (rows + mr - 1) / mr
+	if !pr.transA {
+		for q := 0; q < panels; q++ {
+			pr.packPanelA(dst[q*kc*mr:], i0+q*mr, min(mr, rows-q*mr), p0, kc, mr)
+		}
+		return
+	}
+	full := rows / mr
+	for p := 0; p < kc; p++ {
+		src := pr.a[(p0+p)*pr.lda+i0 : (p0+p)*pr.lda+i0+rows]
+		for q := 0; q < full; q++ {
+			copyShort(dst[q*kc*mr+p*mr:q*kc*mr+p*mr+mr], src[q*mr:q*mr+mr])
+		}
+		if tail := rows - full*mr; tail > 0 {
+			d := dst[full*kc*mr+p*mr : full*kc*mr+p*mr+mr]
+			copy(d, src[full*mr:])
+			clear(d[tail:])
+		}
+	}
+}
+
+// copyShort copies src into dst (of equal length). Packing copies rows of
+// exactly one tile width millions of times; for those widths a copy of a
+// fixed-size array compiles to a few vector moves instead of a call to
+// memmove, which costs more than the copy itself at these sizes.
+func copyShort(dst, src []float32) {
+	switch len(src) {
+	case 6:
+		*(*[6]float32)(dst) = *(*[6]float32)(src)
+	case 12:
+		*(*[12]float32)(dst) = *(*[12]float32)(src)
+	case 16:
+		*(*[16]float32)(dst) = *(*[16]float32)(src)
+	case 24:
+		*(*[24]float32)(dst) = *(*[24]float32)(src)
+	case 32:
+		*(*[32]float32)(dst) = *(*[32]float32)(src)
+	default:
+		copy(dst, src)
+	}
+}
+
+// packBlockB packs panels [q0, q1) of the B block with rows [p0, p0+kc) and
+// columns [j0, j0+nc) of op(B): panel q holds columns j0+q·nr onwards, at
+// dst[q·kc·nr:].
+func (pr *problem) packBlockB(dst []float32, j0, nc, p0, kc, q0, q1 int) {
+	nr := pr.spec.nr
+	for q := q0; q < q1; q++ {
+		pr.packPanelB(dst[q*kc*nr:], p0, kc, j0+q*nr, min(nr, nc-q*nr), nr)
 	}
 }

@@ -8,3 +8,6 @@ func detectKernels() *kernelSet { return &portable }
 
 // availableKernels lists every kernel set usable here, for tests.
 func availableKernels() []*kernelSet { return []*kernelSet{&portable} }
+
+// prefetchRows is a no-op without assembly.
+func prefetchRows(p *float32, ld, rows, n int) {}

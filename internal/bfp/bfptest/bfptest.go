@@ -36,38 +36,101 @@ func Quantise(block []float64, bits int) (q []int64, e int) {
 }
 
 // Product returns the M×N result (row stride N) of the BFP GEMM g with
-// nearest-even rounding: per tile the exact integer dot product, scaled and
-// rounded to FP32, accumulated in FP32 in tile order, starting from C when
+// nearest-even rounding and tiles added in order: per tile the exact
+// integer dot product, scaled and rounded to FP32, summed in FP32 in tile
+// order into R; the result is R, or C + R (one FP32 addition) when
 // g.Accumulate.
 func Product(g backend.GEMM, bits, tile int) []float32 {
 	out := make([]float32, g.M*g.N)
 	for i := 0; i < g.M; i++ {
 		for j := 0; j < g.N; j++ {
-			var acc float32
+			var r float32
+			for _, v := range tileValues(g, bits, tile, i, j) {
+				f, _ := v.Float32()
+				r += f
+			}
 			if g.Accumulate {
-				acc = g.C[i*g.LDC+j]
+				r = g.C[i*g.LDC+j] + r
 			}
-			for k0 := 0; k0 < g.K; k0 += tile {
-				k1 := min(k0+tile, g.K)
-				a := make([]float64, k1-k0)
-				b := make([]float64, k1-k0)
-				for p := k0; p < k1; p++ {
-					a[p-k0] = float64(g.AtA(i, p))
-					b[p-k0] = float64(g.AtB(p, j))
-				}
-				qa, ea := Quantise(a, bits)
-				qb, eb := Quantise(b, bits)
-				P := new(big.Int)
-				for p := range qa {
-					P.Add(P, new(big.Int).Mul(big.NewInt(qa[p]), big.NewInt(qb[p])))
-				}
-				v, _ := new(big.Float).SetMantExp(new(big.Float).SetInt(P), ea+eb).Float32()
-				acc += v
-			}
-			out[i*g.N+j] = acc
+			out[i*g.N+j] = r
 		}
 	}
 	return out
+}
+
+// Tolerance returns, per output element, how far an unordered FP32
+// accumulation of the exact products may lie from Product: zero when every
+// partial sum of the products (and C), in any order, is exactly
+// representable, so that any order gives the exact sum; else
+// 2·(T+1)·2^-24·(|C| + Σ|products|).
+func Tolerance(g backend.GEMM, bits, tile int) []float64 {
+	out := make([]float64, g.M*g.N)
+	for i := 0; i < g.M; i++ {
+		for j := 0; j < g.N; j++ {
+			parts := tileParts(g, bits, tile, i, j)
+			var c float64
+			if g.Accumulate {
+				c = float64(g.C[i*g.LDC+j])
+			}
+			sum := math.Abs(c)
+			minExp := math.MaxInt
+			for _, p := range parts {
+				if p.abs > 0 {
+					sum += math.Ldexp(float64(p.abs), p.exp)
+					minExp = min(minExp, p.exp)
+				}
+			}
+			if c != 0 {
+				_, e := math.Frexp(c) // c = f·2^e, f in [0.5, 1): its last bit is 2^(e-24)
+				minExp = min(minExp, e-24)
+			}
+			if minExp == math.MaxInt || sum < math.Ldexp(1, minExp+24) {
+				continue // every partial sum is a multiple of 2^minExp below 2^24 of them: exact
+			}
+			out[i*g.N+j] = 2 * float64(len(parts)+1) * 0x1p-24 * sum
+		}
+	}
+	return out
+}
+
+// tilePart is one tile of one output: its exact value 2^exp·P and
+// Σ|qa·qb|, which bounds its partial sums.
+type tilePart struct {
+	val *big.Float
+	exp int
+	abs int64
+}
+
+// tileValues returns the exact tile values 2^(ea+eb)·P_t of output (i, j).
+func tileValues(g backend.GEMM, bits, tile, i, j int) []*big.Float {
+	var vals []*big.Float
+	for _, p := range tileParts(g, bits, tile, i, j) {
+		vals = append(vals, p.val)
+	}
+	return vals
+}
+
+func tileParts(g backend.GEMM, bits, tile, i, j int) []tilePart {
+	var parts []tilePart
+	for k0 := 0; k0 < g.K; k0 += tile {
+		k1 := min(k0+tile, g.K)
+		a := make([]float64, k1-k0)
+		b := make([]float64, k1-k0)
+		for p := k0; p < k1; p++ {
+			a[p-k0] = float64(g.AtA(i, p))
+			b[p-k0] = float64(g.AtB(p, j))
+		}
+		qa, ea := Quantise(a, bits)
+		qb, eb := Quantise(b, bits)
+		P := new(big.Int)
+		var abs int64
+		for p := range qa {
+			P.Add(P, new(big.Int).Mul(big.NewInt(qa[p]), big.NewInt(qb[p])))
+			abs += max(qa[p]*qb[p], -qa[p]*qb[p])
+		}
+		parts = append(parts, tilePart{val: new(big.Float).SetMantExp(new(big.Float).SetInt(P), ea+eb), exp: ea + eb, abs: abs})
+	}
+	return parts
 }
 
 // RandomGEMM returns a GEMM of the given shape with random operands whose

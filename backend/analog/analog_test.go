@@ -1,0 +1,181 @@
+package analog
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/internal/bfp/bfptest"
+)
+
+func newBackend(t *testing.T, opts backend.Options) *Backend {
+	t.Helper()
+	b, err := Factory(opts)
+	require.NoError(t, err)
+	return b.(*Backend)
+}
+
+func run(t *testing.T, b backend.Backend, call backend.Call, g backend.GEMM) []float32 {
+	t.Helper()
+	g.C = slices.Clone(g.C)
+	require.NoError(t, b.MatMul(call, g))
+	out := make([]float32, g.M*g.N)
+	for i := 0; i < g.M; i++ {
+		copy(out[i*g.N:(i+1)*g.N], g.C[i*g.LDC:i*g.LDC+g.N])
+	}
+	return out
+}
+
+var fwd = backend.Call{Layer: "conv1", Role: backend.Forward}
+
+// reference is an independent noise-free model of the ADC path: per tile
+// the exact integer dot product (bfptest.Quantise), read as
+// clamp(roundEven(P/Δ))·Δ with Δ = 2·h·(2^(b-1)-1)²/2^B, scaled, summed in
+// FP32 in tile order, then added to C when accumulating.
+func reference(g backend.GEMM, bits, tile, adcBits int) []float32 {
+	qmax := float64(int64(1)<<(bits-1) - 1)
+	step := 2 * float64(tile) * qmax * qmax / math.Ldexp(1, adcBits)
+	lo, hi := -math.Ldexp(1, adcBits-1), math.Ldexp(1, adcBits-1)-1
+	out := make([]float32, g.M*g.N)
+	for i := 0; i < g.M; i++ {
+		for j := 0; j < g.N; j++ {
+			var r float32
+			for k0 := 0; k0 < g.K; k0 += tile {
+				k1 := min(k0+tile, g.K)
+				a, b := make([]float64, k1-k0), make([]float64, k1-k0)
+				for p := k0; p < k1; p++ {
+					a[p-k0], b[p-k0] = float64(g.AtA(i, p)), float64(g.AtB(p, j))
+				}
+				qa, ea := bfptest.Quantise(a, bits)
+				qb, eb := bfptest.Quantise(b, bits)
+				var P int64
+				for p := range qa {
+					P += qa[p] * qb[p]
+				}
+				code := math.Max(lo, math.Min(hi, math.RoundToEven(float64(P)/step)))
+				r += float32(math.Ldexp(code*step, ea+eb))
+			}
+			if g.Accumulate {
+				r = g.C[i*g.LDC+j] + r
+			}
+			out[i*g.N+j] = r
+		}
+	}
+	return out
+}
+
+func TestNoiseFreeMatchesADCModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ bits, tile, adc int }{{6, 128, 6}, {6, 128, 8}, {5, 16, 12}, {8, 7, 20}} {
+		b := newBackend(t, backend.Options{"bfp-bits": strconv.Itoa(c.bits), "tile": strconv.Itoa(c.tile), "adc-bits": strconv.Itoa(c.adc), "noise-sigma": "0"})
+		for trial := range 6 {
+			g := bfptest.RandomGEMM(rng, 1+rng.IntN(10), 1+rng.IntN(10), 1+rng.IntN(300), trial%2 == 0, trial%3 == 0, trial%4 == 1, rng.IntN(2))
+			want := reference(g, c.bits, c.tile, c.adc)
+			got := run(t, b, fwd, g)
+			for i := range want {
+				require.Equalf(t, want[i], got[i], "%+v element %d", c, i)
+			}
+		}
+	}
+}
+
+// TestWideADCApproachesBFP: with 24 bits the converter step is below one
+// integer unit, so the output is the exact BFP product up to half a step
+// per tile.
+func TestWideADCApproachesBFP(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	b := newBackend(t, backend.Options{"adc-bits": "24", "noise-sigma": "0", "tile": "32"})
+	g := bfptest.RandomGEMM(rng, 8, 8, 100, false, true, false, 0)
+	want := bfptest.Product(g, 6, 32)
+	got := run(t, b, fwd, g)
+	for i := range want {
+		require.InEpsilon(t, want[i], got[i], 1e-4)
+	}
+}
+
+// TestNarrowADCLosesLowBits: at the converter width of the RNS moduli (6
+// bits) the relative error of a product is far larger than BFP's; it is
+// what the RNS backend avoids.
+func TestNarrowADCLosesLowBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	g := bfptest.RandomGEMM(rng, 16, 16, 256, false, true, false, 0)
+	bfpOut := bfptest.Product(g, 6, 128)
+	errAt := func(adc string) float64 {
+		got := run(t, newBackend(t, backend.Options{"adc-bits": adc, "noise-sigma": "0"}), fwd, g)
+		var num, den float64
+		for i := range got {
+			num += math.Pow(float64(got[i]-bfpOut[i]), 2)
+			den += math.Pow(float64(bfpOut[i]), 2)
+		}
+		return math.Sqrt(num / den)
+	}
+	e6, e12 := errAt("6"), errAt("12")
+	require.Greater(t, e6, 0.1, "6-bit ADC over the full range")
+	require.Less(t, e12, e6/10)
+}
+
+// TestNoiseIsUnbiasedAndRoleLimited: Gaussian ADC noise moves outputs by
+// zero on average (mean error within 4 standard errors of 0), and
+// --noise-roles forward leaves dW untouched.
+func TestNoiseIsUnbiasedAndRoleLimited(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	g := bfptest.RandomGEMM(rng, 12, 12, 64, false, true, false, 0)
+	clean := run(t, newBackend(t, backend.Options{"adc-bits": "12", "noise-sigma": "0"}), fwd, g)
+	b := newBackend(t, backend.Options{"adc-bits": "12", "noise-sigma": "2", "noise-roles": "forward"})
+	var diffs []float64
+	for range 200 {
+		got := run(t, b, fwd, g)
+		for i := range got {
+			diffs = append(diffs, float64(got[i]-clean[i]))
+		}
+	}
+	var mean, sq float64
+	for _, d := range diffs {
+		mean += d
+		sq += d * d
+	}
+	n := float64(len(diffs))
+	mean /= n
+	sd := math.Sqrt(sq/n - mean*mean)
+	require.Greater(t, sd, 0.0, "noise must change outputs")
+	require.InDelta(t, 0, mean, 4*sd/math.Sqrt(n))
+	dW := backend.Call{Layer: "conv1", Role: backend.GradWeight}
+	require.Equal(t, clean, run(t, b, dW, g))
+}
+
+func TestClippingCounted(t *testing.T) {
+	// Every mantissa at its maximum: P = h·qmax² is the top of the range,
+	// one step above the largest two's complement code.
+	g := backend.GEMM{M: 1, N: 1, K: 4, A: []float32{31, 31, 31, 31}, LDA: 4, B: []float32{31, 31, 31, 31}, LDB: 1, C: []float32{0}, LDC: 1}
+	b := newBackend(t, backend.Options{"tile": "4", "adc-bits": "6", "noise-sigma": "0"})
+	got := run(t, b, fwd, g)
+	require.Equal(t, float32(4*31*31)*31/32, got[0])
+	rep, err := json.Marshal(b.Stats())
+	require.NoError(t, err)
+	require.Contains(t, string(rep), `"adc_clipped":1`)
+}
+
+func TestFactory(t *testing.T) {
+	for _, tc := range []struct {
+		opts backend.Options
+		want string
+	}{
+		{backend.Options{"adc-bits": "0"}, "--adc-bits 0 is outside [1, 24]"},
+		{backend.Options{"adc-bits": "x"}, `--adc-bits "x" is not an integer`},
+		{backend.Options{"rns-mode": "fast"}, "option --rns-mode does not apply to backend analog"},
+		{backend.Options{"noise-roles": "dY"}, "--noise-roles"},
+	} {
+		_, err := Factory(tc.opts)
+		require.ErrorContains(t, err, tc.want)
+	}
+	b := newBackend(t, nil)
+	cfg, err := json.Marshal(b.Config())
+	require.NoError(t, err)
+	require.Contains(t, string(cfg), `"adc_bits":6,"adc_full_range":246016,"adc_step":3844`)
+}

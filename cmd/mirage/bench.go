@@ -1,0 +1,50 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/mirage-go/mirage/internal/bench"
+	"github.com/mirage-go/mirage/internal/gemm"
+)
+
+// benchGEMMCommand implements `mirage bench gemm`: the median GFLOP/s of
+// every GEMM implementation in this binary (mirage, gonum, and openblas
+// when built with -tags openblas) on each shape, measured interleaved.
+// args are the arguments after "bench gemm".
+func benchGEMMCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench gemm", "bench gemm [--json] [--shapes LIST] [--reps N]", stdout)
+	asJSON := fs.Bool("json", false, `print a JSON array of {"impl","m","n","k","gflops"} instead of a table`)
+	shapeList := fs.String("shapes", "", "comma-separated shapes: names of the default shapes (square256, square512, square1024,\n"+
+		"lenet-conv2-fwd|dX|dW, resnet20-stage1-..., resnet20-stage3-...) or MxNxK with optional :tA/:tB (default: all default shapes)")
+	reps := fs.Int("reps", 7, "timed repetitions per shape and implementation; the median is reported")
+	minRep := fs.Duration("min-rep-time", 50*time.Millisecond, "shortest repetition: fast products are repeated within one")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *reps < 1 {
+		return usageError{fmt.Errorf("--reps is %d: need at least 1", *reps)}
+	}
+	if *minRep <= 0 {
+		return usageError{fmt.Errorf("--min-rep-time is %v: need a positive duration", *minRep)}
+	}
+	shapes := bench.DefaultShapes()
+	if *shapeList != "" {
+		var err error
+		if shapes, err = bench.ParseShapes(*shapeList); err != nil {
+			return usageError{err}
+		}
+	}
+	results, err := bench.MeasureGEMM(bench.Impls(), shapes, bench.Options{Reps: *reps, MinRepTime: *minRep})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(results)
+	}
+	fmt.Fprintf(stdout, "mirage kernels: %s; GOMAXPROCS %d; median of %d repetitions\n", gemm.KernelName(), runtime.GOMAXPROCS(0), *reps)
+	return bench.WriteGEMMTable(stdout, results)
+}

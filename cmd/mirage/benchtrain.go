@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+
+	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage/internal/bench"
+)
+
+// benchTrainCommand implements `mirage bench train`: training examples per
+// second (forward, loss, backward, optimizer step on synthetic data) of
+// each model/batch case on each backend, the median of several timed
+// repetitions after untimed warm-up steps. args are the arguments after
+// "bench train".
+func benchTrainCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench train", "bench train [--cases LIST] [--backends LIST] [--json]", stdout)
+	caseList := fs.String("cases", "lenet:64,lenet:128,resnet20:128", "comma-separated MODEL:BATCH cases (models: lenet, resnet20, resnet18, mlp, bert)")
+	backendList := fs.String("backends", "fp32", "comma-separated backends, each with its default options (see mirage train --help)")
+	warmup := fs.Int("warmup", 3, "untimed steps before measuring")
+	steps := fs.Int("steps", 5, "steps per timed repetition")
+	reps := fs.Int("reps", 5, "timed repetitions; the median is reported")
+	asJSON := fs.Bool("json", false, `print a JSON array of {"model","batch","backend","examples_per_sec","step_ms","reps"} instead of a table`)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"warmup", *warmup}, {"steps", *steps}, {"reps", *reps}} {
+		if f.v < 1 {
+			return usageError{fmt.Errorf("--%s is %d: need at least 1", f.name, f.v)}
+		}
+	}
+	cases, err := bench.ParseTrainCases(*caseList)
+	if err != nil {
+		return usageError{err}
+	}
+	reg := registry.New()
+	var names []string
+	for _, name := range strings.Split(*backendList, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if _, err := reg.New(name, nil); err != nil { // check every name before measuring
+			return usageError{err}
+		}
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return usageError{fmt.Errorf("--backends is empty (valid: %s)", strings.Join(reg.Names(), ", "))}
+	}
+	opts := bench.TrainOptions{Warmup: *warmup, Steps: *steps, Reps: *reps}
+	var results []bench.TrainResult
+	for _, c := range cases {
+		for _, name := range names {
+			// A fresh backend per case, so that statistics or state kept
+			// by one measurement cannot affect the next.
+			b, err := reg.New(name, nil)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "measuring %s on %s ...\n", c, name)
+			r, err := bench.MeasureTrain(c, b, opts)
+			if err != nil {
+				return err
+			}
+			results = append(results, r)
+		}
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(results)
+	}
+	fmt.Fprintf(stdout, "training speed, synthetic data; GOMAXPROCS %d; median of %d repetitions of %d steps after %d warm-up steps\n",
+		runtime.GOMAXPROCS(0), *reps, *steps, *warmup)
+	return bench.WriteTrainTable(stdout, results)
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/mirage-go/mirage/experiment"
+)
+
+func sweepCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sweep", "sweep --spec FILE --out DIR [flags]", stdout)
+	specPath := fs.String("spec", "", "sweep spec, YAML or JSON (see sweeps/ for examples) (required)")
+	out := fs.String("out", "", "output directory: results.jsonl, plan.json, report.md, plots, runs/ (required); run again to resume")
+	maxRuns := fs.Int("max-runs", 0, "train at most this many rows now and stop (0 = all); run again to continue")
+	dataDir := fs.String("data-dir", "", "read every row's data set from this directory")
+	dryRun := fs.Bool("dry-run", false, "validate the spec and list its rows without running anything")
+	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *specPath == "" {
+		return usageError{fmt.Errorf("--spec is required (a YAML or JSON sweep spec, e.g. sweeps/noise.yaml)")}
+	}
+	if *maxRuns < 0 {
+		return usageError{fmt.Errorf("invalid --max-runs %d: must be ≥ 0", *maxRuns)}
+	}
+	data, err := os.ReadFile(*specPath)
+	if err != nil {
+		return fmt.Errorf("cannot read the spec: %w", err)
+	}
+	spec, err := experiment.ParseSpec(data, *specPath)
+	if err != nil {
+		return err
+	}
+	if *dryRun {
+		rows, err := experiment.Plan(spec)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			fmt.Fprintf(stdout, "%3d  %s  %-7s %s\n", r.Index+1, r.ID, r.Config.Backend, r.Label())
+		}
+		fmt.Fprintf(stdout, "%d runs, all valid\n", len(rows))
+		return nil
+	}
+	if *out == "" {
+		return usageError{fmt.Errorf("--out is required (the directory for results.jsonl, the report and the runs)")}
+	}
+	res, err := experiment.Sweep(experiment.SweepConfig{
+		Spec: spec, Out: *out, DataDir: *dataDir, MaxRuns: *maxRuns,
+		Progress: !*quiet && isTerminal(stderr), Command: commandLine("sweep", args),
+	}, stderr)
+	if res != nil {
+		fmt.Fprintf(stdout, "%d runs: %d trained now, %d finished earlier, %d still to do\n", len(res.Rows), res.Ran, res.Skipped, res.Remaining)
+		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, "report.md"))
+	}
+	return err
+}

@@ -1,0 +1,283 @@
+package experiment
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage/checkpoint"
+	"github.com/mirage-go/mirage/layers"
+	"github.com/mirage-go/mirage/train"
+)
+
+// CompareConfig describes an A/B comparison.
+type CompareConfig struct {
+	// Base is the training configuration every arm shares; each arm
+	// replaces its Backend and BackendOptions. Base.OutDir is ignored.
+	Base train.Config
+	// Arms are the backends to compare, in report order.
+	Arms []Arm
+	// Out is the output directory: one run directory per arm (named by
+	// the arm's label) and the report files.
+	Out string
+	// ProbeBatch is the number of test examples the per-layer error probe
+	// runs on; 0 means Base.BatchSize.
+	ProbeBatch int
+	// Command is the command line that produced the comparison, recorded in
+	// the report so it can be regenerated.
+	Command string
+}
+
+// Comparison is the result of Compare, also written to report.json.
+type Comparison struct {
+	Command string       `json:"command,omitempty"`
+	Created string       `json:"created"`
+	Config  train.Config `json:"config"`
+	Classes int          `json:"classes"`
+	// InitialWeights is the SHA-256 of the initial weights and buffers,
+	// the same for every arm.
+	InitialWeights string      `json:"initial_weights_sha256"`
+	Reference      string      `json:"reference_arm"`
+	Arms           []ArmResult `json:"arms"`
+	// Probes measure each backend against FP32 per layer and role: at the
+	// initial weights, and at the FP32 arm's trained weights when there
+	// is one.
+	Probes []*ProbeReport `json:"probes"`
+	// Warnings name diverged, collapsed and failed arms, in plain words.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ArmResult is one arm's run.
+type ArmResult struct {
+	Arm
+	Outcome *Outcome `json:"outcome,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// status is the arm's status, Failed when it has no outcome.
+func (a *ArmResult) status() Status {
+	if a.Outcome == nil {
+		return Failed
+	}
+	return a.Outcome.Status
+}
+
+// Compare trains cfg.Base once per arm, one after another, then measures
+// every backend against FP32 layer by layer and writes the report files to
+// cfg.Out: report.md, report.json, accuracy.png and loss.png.
+//
+// Everything that can be checked before training is checked first: the
+// training configuration, every arm's backend options, the data and model,
+// and that no arm directory holds a finished run of another configuration.
+// An arm that fails while training is reported as failed and the others
+// still run; Compare then returns the comparison and an error saying which
+// arms failed.
+func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	if len(cfg.Arms) == 0 {
+		return nil, fmt.Errorf("no backends to compare")
+	}
+	if cfg.Out == "" {
+		return nil, fmt.Errorf("no output directory given (--out)")
+	}
+	base := cfg.Base
+	base.OutDir = ""
+	if err := base.Validate(); err != nil {
+		return nil, err
+	}
+	reg := registry.New()
+	labels := map[string]bool{}
+	for _, a := range cfg.Arms {
+		if a.Label == "" || sanitizeLabel(a.Label) != a.Label {
+			return nil, fmt.Errorf("arm label %q must be a non-empty file name (letters, digits, - . = _)", a.Label)
+		}
+		if labels[a.Label] {
+			return nil, fmt.Errorf("two arms are labelled %q; labels name run directories and must differ", a.Label)
+		}
+		labels[a.Label] = true
+		if _, err := reg.New(a.Backend, a.Options); err != nil {
+			return nil, fmt.Errorf("arm %s: %w", a.Label, err)
+		}
+		if prev, err := readSummary(filepath.Join(cfg.Out, a.Label)); err == nil {
+			if diff := configDiff(prev.Config, armConfig(base, a)); diff != "" {
+				return nil, fmt.Errorf("%s holds a finished run with a different configuration (%s); use another --out directory or delete that one", filepath.Join(cfg.Out, a.Label), diff)
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	env, err := train.Setup(armConfig(base, cfg.Arms[0]), log)
+	if err != nil {
+		return nil, err
+	}
+	cmp := &Comparison{
+		Command: cfg.Command, Created: time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		Config: base, Classes: len(env.Train.Classes()),
+		InitialWeights: fingerprint(env.Model),
+		Reference:      referenceArm(cfg.Arms),
+	}
+	cmp.Config.Backend, cmp.Config.BackendOptions = "", nil
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create output directory: %w", err)
+	}
+
+	for i, a := range cfg.Arms {
+		fmt.Fprintf(log, "experiment: arm %d/%d: %s (backend %s)\n", i+1, len(cfg.Arms), a.Label, a.Backend)
+		r := ArmResult{Arm: a}
+		out, err := runOrReuse(armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
+		if err != nil {
+			r.Error = err.Error()
+			fmt.Fprintf(log, "experiment: arm %s failed: %v\n", a.Label, err)
+		}
+		r.Outcome = out
+		cmp.Arms = append(cmp.Arms, r)
+	}
+
+	probeBatch := cfg.ProbeBatch
+	if probeBatch == 0 {
+		probeBatch = base.BatchSize
+	}
+	probe, err := Probe(env, cfg.Arms, probeBatch,
+		fmt.Sprintf("the initial weights (seed %d), which every arm starts from", base.Seed))
+	if err != nil {
+		return nil, fmt.Errorf("error probe at the initial weights: %w", err)
+	}
+	cmp.Probes = append(cmp.Probes, probe)
+	if ref := cmp.trainedFP32(); ref != nil {
+		path := filepath.Join(ref.Outcome.Dir, "model.safetensors")
+		if err := checkpoint.LoadInto(path, layers.StateDict(env.Model)); err != nil {
+			return nil, fmt.Errorf("error probe: %w", err)
+		}
+		probe, err := Probe(env, cfg.Arms, probeBatch,
+			fmt.Sprintf("the trained weights of arm %s after epoch %d (%s)", ref.Label, len(ref.Outcome.Metrics), path))
+		if err != nil {
+			return nil, fmt.Errorf("error probe at the trained weights: %w", err)
+		}
+		cmp.Probes = append(cmp.Probes, probe)
+	}
+	cmp.Warnings = cmp.warnings()
+	if err := writeComparison(cfg.Out, cmp); err != nil {
+		return nil, err
+	}
+	var failed []string
+	for _, a := range cmp.Arms {
+		if a.Outcome == nil {
+			failed = append(failed, a.Label)
+		}
+	}
+	if len(failed) > 0 {
+		return cmp, fmt.Errorf("%d of %d arms failed (%v); see %s", len(failed), len(cmp.Arms), failed, filepath.Join(cfg.Out, "report.md"))
+	}
+	return cmp, nil
+}
+
+// armConfig is base with the arm's backend.
+func armConfig(base train.Config, a Arm) train.Config {
+	c := base
+	c.Backend, c.BackendOptions = a.Backend, a.Options
+	return c
+}
+
+// referenceArm is the first plain FP32 arm, against which differences are
+// reported; without one, the first arm.
+func referenceArm(arms []Arm) string {
+	for _, a := range arms {
+		if a.Backend == "fp32" && len(a.Options) == 0 {
+			return a.Label
+		}
+	}
+	return arms[0].Label
+}
+
+// trainedFP32 returns the reference arm when it is an FP32 arm that trained
+// normally, so its final weights are a realistic point to probe at.
+func (c *Comparison) trainedFP32() *ArmResult {
+	for i := range c.Arms {
+		a := &c.Arms[i]
+		if a.Label == c.Reference && a.Backend == "fp32" && a.status() == OK {
+			return a
+		}
+	}
+	return nil
+}
+
+func (c *Comparison) reference() *ArmResult {
+	for i := range c.Arms {
+		if c.Arms[i].Label == c.Reference {
+			return &c.Arms[i]
+		}
+	}
+	return nil
+}
+
+func (c *Comparison) warnings() []string {
+	var w []string
+	for _, a := range c.Arms {
+		switch a.status() {
+		case Failed:
+			w = append(w, fmt.Sprintf("%s FAILED: %s", a.Label, a.Error))
+		case Diverged:
+			w = append(w, fmt.Sprintf("%s DIVERGED: %s. Its numbers are shown as measured, not averaged with the other arms.", a.Label, a.Outcome.Why))
+		case Collapsed:
+			w = append(w, fmt.Sprintf("%s COLLAPSED: %s; the network did not learn.", a.Label, a.Outcome.Why))
+		}
+	}
+	return w
+}
+
+// fingerprint hashes a model's parameters and buffers (names, shapes and
+// values), so two runs can show that they started from the same weights.
+func fingerprint(m layers.Module) string {
+	h := sha256.New()
+	var buf [4]byte
+	for _, t := range layers.StateDict(m) {
+		fmt.Fprintf(h, "%s%v;", t.Name, t.Shape())
+		for _, v := range t.Data() {
+			binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
+			h.Write(buf[:])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func writeComparison(dir string, c *Comparison) error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report.json: %w", err)
+	}
+	if err := train.WriteFileAtomic(filepath.Join(dir, "report.json"), append(data, '\n')); err != nil {
+		return err
+	}
+	var labels []string
+	var runs [][]train.EpochMetrics
+	for _, a := range c.Arms {
+		if a.Outcome != nil {
+			labels = append(labels, a.Label)
+			runs = append(runs, a.Outcome.Metrics)
+		}
+	}
+	title := fmt.Sprintf("%s on %s", c.Config.Model, c.Config.Dataset)
+	acc, loss := epochCharts(title, labels, runs)
+	for name, ch := range map[string]chart{"accuracy.png": acc, "loss.png": loss} {
+		img, err := ch.png()
+		if err != nil {
+			return err
+		}
+		if err := train.WriteFileAtomic(filepath.Join(dir, name), img); err != nil {
+			return err
+		}
+	}
+	return train.WriteFileAtomic(filepath.Join(dir, "report.md"), []byte(c.markdown()))
+}

@@ -1,0 +1,303 @@
+package experiment
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/train"
+)
+
+// Status says whether a run trained normally.
+type Status string
+
+const (
+	// OK: the run finished with finite losses and better than chance.
+	OK Status = "ok"
+	// Diverged: a training or test loss was NaN or infinite.
+	Diverged Status = "diverged"
+	// Collapsed: the final test accuracy is within CollapseMargin of chance.
+	Collapsed Status = "collapsed"
+	// Failed: the run stopped with an error (see the report for it).
+	Failed Status = "failed"
+)
+
+// CollapseMargin is how far above chance (1/classes) the final test
+// accuracy must be for a run not to count as collapsed: 5 points, so on
+// 10 classes anything at or below 15% is collapsed. A network that learned
+// nothing lands near chance; one that learned a little is well above it
+// after an epoch on any of mirage's data sets.
+const CollapseMargin = 0.05
+
+// Classify returns the status of a finished run on a data set with the
+// given number of classes, and a sentence explaining it ("" for OK).
+func Classify(s *train.Summary, metrics []train.EpochMetrics, classes int) (Status, string) {
+	for _, m := range metrics {
+		if m.Diverged || !finite(m.TrainLoss) || !finite(m.TestLoss) {
+			return Diverged, fmt.Sprintf("loss became NaN or infinite in epoch %d", m.Epoch)
+		}
+	}
+	if s.Diverged || !finite(s.FinalTestLoss) {
+		return Diverged, "training diverged: a loss or a GEMM operand became NaN or infinite"
+	}
+	if classes > 0 {
+		chance := 1 / float64(classes)
+		if s.FinalTestAcc <= chance+CollapseMargin {
+			return Collapsed, fmt.Sprintf("final test accuracy %.1f%% is at chance level (%.1f%% for %d classes)", 100*s.FinalTestAcc, 100*chance, classes)
+		}
+	}
+	return OK, ""
+}
+
+// stoppedByDivergence reports whether a training error is the backend
+// refusing NaN or infinite operands, which happens when training diverges
+// on a quantising backend (block floating point has no NaN). The backends
+// report it only in the message, so the message is what is checked.
+func stoppedByDivergence(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "NaN") || strings.Contains(msg, "Inf or")
+}
+
+func zeroIfNaN(x float64) float64 {
+	if math.IsNaN(x) {
+		return 0
+	}
+	return x
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// Outcome is one training run as reports see it: its summary and per-epoch
+// metrics, whether it was reused from an earlier invocation, and its status.
+type Outcome struct {
+	Dir     string               `json:"dir"`
+	Reused  bool                 `json:"reused"`
+	Summary train.Summary        `json:"summary"`
+	Metrics []train.EpochMetrics `json:"metrics"`
+	Status  Status               `json:"status"`
+	// Why explains a status other than OK.
+	Why string `json:"why,omitempty"`
+	// ImagesPerSec is the mean training throughput over the epochs.
+	ImagesPerSec float64 `json:"images_per_sec"`
+}
+
+// runOrReuse trains cfg in dir, unless dir already holds a finished run of
+// the same configuration, which it loads instead. A finished run of a
+// different configuration is an error: silently replacing someone's result
+// would be worse than asking them to pick another directory.
+func runOrReuse(cfg train.Config, dir string, classes int, log io.Writer) (*Outcome, error) {
+	cfg.OutDir = dir
+	out := &Outcome{Dir: dir}
+	prev, err := readSummary(dir)
+	switch {
+	case err == nil:
+		if diff := configDiff(prev.Config, cfg); diff != "" {
+			return nil, fmt.Errorf("%s holds a finished run with a different configuration (%s); use another --out directory or delete that one", dir, diff)
+		}
+		metrics, err := readMetrics(filepath.Join(dir, "metrics.jsonl"))
+		if errors.Is(err, fs.ErrNotExist) && prev.Diverged {
+			metrics, err = nil, nil // it diverged before finishing an epoch
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s is finished but its metrics are unreadable (%v); delete the directory to rerun it", dir, err)
+		}
+		out.Reused, out.Summary, out.Metrics = true, *prev, metrics
+		fmt.Fprintf(log, "experiment: %s is finished, reusing it\n", dir)
+	case errors.Is(err, fs.ErrNotExist):
+		// Not started, or interrupted: start from scratch. Files of an
+		// interrupted attempt are removed so none can be mistaken for this
+		// run's.
+		for _, f := range []string{"metrics.jsonl", "model.safetensors"} {
+			if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+		}
+		start := time.Now()
+		res, err := train.Run(cfg, log)
+		if err != nil {
+			if !stoppedByDivergence(err) {
+				return nil, err
+			}
+			// The backend refused to go on with NaN or infinite values:
+			// that is a result (the run diverged), not a failure of the
+			// experiment. Keep the epochs that finished.
+			metrics, _ := readMetrics(filepath.Join(dir, "metrics.jsonl"))
+			out.Metrics = metrics
+			out.Summary = train.Summary{Model: cfg.Model, Dataset: cfg.Dataset, Backend: cfg.Backend, Epochs: cfg.Epochs,
+				Seed: cfg.Seed, Config: cfg, Diverged: true, FinalTestAcc: math.NaN(), FinalTestLoss: math.NaN(), BestTestAcc: math.NaN()}
+			for _, m := range metrics {
+				out.Summary.FinalTestAcc, out.Summary.FinalTestLoss = m.TestAcc, m.TestLoss
+				out.Summary.BestTestAcc = max(m.TestAcc, zeroIfNaN(out.Summary.BestTestAcc))
+			}
+			out.Summary.WallSeconds = time.Since(start).Seconds()
+			out.Status, out.Why = Diverged, fmt.Sprintf("training stopped after %d of %d epochs: %v", len(metrics), cfg.Epochs, err)
+			// Record the run as finished, so resuming does not train it
+			// again only to diverge the same way (runs are deterministic).
+			data, err := json.MarshalIndent(&out.Summary, "", "  ")
+			if err != nil {
+				return nil, err
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+			if err := train.WriteFileAtomic(filepath.Join(dir, "summary.json"), append(data, '\n')); err != nil {
+				return nil, err
+			}
+			return out, nil
+		}
+		out.Summary, out.Metrics = res.Summary, res.Metrics
+	default:
+		return nil, err
+	}
+	out.Summary.Metrics = nil
+	for _, m := range out.Metrics {
+		out.ImagesPerSec += m.ImagesPerSec / float64(len(out.Metrics))
+	}
+	out.Status, out.Why = Classify(&out.Summary, out.Metrics, classes)
+	return out, nil
+}
+
+func readSummary(dir string) (*train.Summary, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s train.Summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: unreadable summary.json (%v); delete the directory to rerun it", dir, err)
+	}
+	return &s, nil
+}
+
+func readMetrics(path string) ([]train.EpochMetrics, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []train.EpochMetrics
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var m train.EpochMetrics
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, sc.Err()
+}
+
+// configDiff names the settings in which two configurations differ, or
+// returns "" when they describe the same run. Where the data is read from
+// (DataDir) does not change the run and is ignored.
+func configDiff(a, b train.Config) string {
+	ma, mb := configMap(a), configMap(b)
+	var diff []string
+	for k := range ma {
+		if _, ok := mb[k]; !ok {
+			diff = append(diff, k)
+		}
+	}
+	for k, v := range mb {
+		if w, ok := ma[k]; !ok || !bytes.Equal(v, w) {
+			diff = append(diff, k)
+		}
+	}
+	sort.Strings(diff)
+	diff = dedupe(diff)
+	if len(diff) == 0 {
+		return ""
+	}
+	return strings.Join(diff, ", ") + " differ"
+}
+
+func configMap(c train.Config) map[string]json.RawMessage {
+	c.DataDir = ""
+	data, err := json.Marshal(c)
+	if err != nil {
+		// Config holds only plain values; failing to marshal it is a bug.
+		panic(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		panic(err)
+	}
+	for k, v := range m {
+		// Canonicalise nested objects (backend options) so key order does
+		// not matter.
+		var x any
+		if json.Unmarshal(v, &x) == nil {
+			m[k], _ = json.Marshal(x)
+		}
+	}
+	return m
+}
+
+func dedupe(sorted []string) []string {
+	out := sorted[:0]
+	for i, s := range sorted {
+		if i == 0 || s != sorted[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// backendTotals extracts the totals of a bfp/rns/analog statistics report
+// from a summary's backend_stats, or returns nil when the backend keeps no
+// statistics (fp32) or uses another format.
+func backendTotals(stats any) *bfp.Counters {
+	if stats == nil {
+		return nil
+	}
+	data, err := json.Marshal(stats)
+	if err != nil {
+		return nil
+	}
+	var r bfp.Report
+	if err := json.Unmarshal(data, &r); err != nil || r.Backend == "" {
+		return nil
+	}
+	return &r.Total
+}
+
+// statsText renders a backend's own error statistics for a table cell.
+func statsText(stats any) string {
+	t := backendTotals(stats)
+	if t == nil {
+		return "—"
+	}
+	var parts []string
+	if t.Samples > 0 {
+		parts = append(parts, fmt.Sprintf("rel. err %.2g (max %.2g, %d sampled GEMMs)", t.RelErrMean, t.RelErrMax, t.Samples))
+	}
+	if t.ResidueErrors > 0 || t.Readouts > 0 && t.TilesHit > 0 {
+		parts = append(parts, fmt.Sprintf("%d residue errors in %d tiles", t.ResidueErrors, t.TilesHit))
+	}
+	if t.Detected > 0 {
+		parts = append(parts, fmt.Sprintf("RRNS %d detected, %d corrected, %d miscorrected", t.Detected, t.Corrected, t.Miscorrected))
+	}
+	if t.Undetected > 0 {
+		parts = append(parts, fmt.Sprintf("%d undetected", t.Undetected))
+	}
+	if t.ADCClipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d ADC clips", t.ADCClipped))
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%d GEMMs, no errors recorded", t.Calls)
+	}
+	return strings.Join(parts, "; ")
+}

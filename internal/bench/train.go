@@ -1,0 +1,231 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mirage-go/mirage/autograd"
+	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/layers"
+	"github.com/mirage-go/mirage/models"
+	"github.com/mirage-go/mirage/optim"
+)
+
+// Training speed is reported as examples (images, or sequences for BERT)
+// per second of a full training step: forward pass, cross-entropy, backward
+// pass and an SGD update (momentum 0.9, weight decay 5e-4; AdamW for
+// BERT), on synthetic data of the model's input shape. Data loading is not
+// part of it, so the figure isolates the framework and compares directly
+// with bench/pytorch_train.py, which measures the same steps in PyTorch.
+
+// TrainCase is one training-speed measurement: a model at a batch size.
+type TrainCase struct {
+	Model string // a models.Names entry: "lenet", "resnet20", "bert", ...
+	Batch int
+}
+
+func (c TrainCase) String() string { return fmt.Sprintf("%s/b%d", c.Model, c.Batch) }
+
+// DefaultTrainCases are the cases BENCHMARKS.md reports: LeNet-5 on MNIST
+// shapes at batch 64 and 128, ResNet-20 on CIFAR-10 shapes at batch 128.
+func DefaultTrainCases() []TrainCase {
+	return []TrainCase{{"lenet", 64}, {"lenet", 128}, {"resnet20", 128}}
+}
+
+// specFor returns the model spec of the data set each model is usually
+// trained on: MNIST for the MLP and LeNet-5, CIFAR-10 for the ResNets,
+// IMDB-like sequences of 128 tokens (vocabulary 8000) for BERT.
+func specFor(model string) models.Spec {
+	switch model {
+	case "resnet20", "resnet18":
+		return models.Spec{InputShape: []int{3, 32, 32}, NumClasses: 10, Seed: 1}
+	case "bert":
+		return models.Spec{InputShape: []int{128}, NumClasses: 2, VocabSize: 8000, Seed: 1}
+	}
+	return models.Spec{InputShape: []int{1, 28, 28}, NumClasses: 10, Seed: 1}
+}
+
+// TrainStep is one model with its tape, optimizer and a fixed synthetic
+// batch, ready to run training steps.
+type TrainStep struct {
+	Model  layers.Module
+	Tape   *autograd.Tape
+	opt    optim.Optimizer
+	x      *autograd.Tensor
+	labels []int
+	loss   float32
+}
+
+// NewTrainStep builds c's model on backend b with a random batch (normal
+// pixels, or random token ids; uniform labels) drawn from seed.
+func NewTrainStep(c TrainCase, b backend.Backend, seed uint64) (*TrainStep, error) {
+	if c.Batch < 1 {
+		return nil, fmt.Errorf("bench: batch size %d must be at least 1", c.Batch)
+	}
+	spec := specFor(c.Model)
+	m, err := models.New(c.Model, spec)
+	if err != nil {
+		return nil, err
+	}
+	var opt optim.Optimizer
+	if c.Model == "bert" {
+		cfg := optim.DefaultAdamWConfig(1e-4)
+		cfg.NoDecay = optim.Vectors
+		opt, err = optim.NewAdamW(m.Params(), cfg)
+	} else {
+		opt, err = optim.NewSGD(m.Params(), optim.SGDConfig{LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, NoDecay: optim.Vectors})
+	}
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x62656e6368)) // "bench"
+	x := autograd.Zeros(append([]int{c.Batch}, spec.InputShape...)...)
+	for i := range x.Data() {
+		if spec.VocabSize > 0 {
+			x.Data()[i] = float32(1 + rng.IntN(spec.VocabSize-1))
+		} else {
+			x.Data()[i] = float32(rng.NormFloat64())
+		}
+	}
+	labels := make([]int, c.Batch)
+	for i := range labels {
+		labels[i] = rng.IntN(spec.NumClasses)
+	}
+	return &TrainStep{Model: m, Tape: autograd.NewTape(b), opt: opt, x: x, labels: labels}, nil
+}
+
+// Run performs one training step, as train.Run does: reset the tape,
+// forward, loss, zero the gradients, backward, optimizer update.
+func (s *TrainStep) Run() error {
+	s.Tape.Reset()
+	loss := s.Tape.CrossEntropy(s.Model.Forward(s.Tape, s.x), s.labels, 0)
+	s.opt.ZeroGrad()
+	if err := s.Tape.Backward(loss); err != nil {
+		return err
+	}
+	s.opt.Step()
+	s.loss = loss.Item()
+	return nil
+}
+
+// Loss returns the loss of the last step.
+func (s *TrainStep) Loss() float32 { return s.loss }
+
+// TrainOptions controls a training-speed measurement.
+type TrainOptions struct {
+	Warmup int // steps run before timing starts (default 3)
+	Steps  int // steps per timed repetition (default 5)
+	Reps   int // repetitions; the median is reported (default 5)
+}
+
+func (o TrainOptions) withDefaults() TrainOptions {
+	if o.Warmup <= 0 {
+		o.Warmup = 3
+	}
+	if o.Steps <= 0 {
+		o.Steps = 5
+	}
+	if o.Reps <= 0 {
+		o.Reps = 5
+	}
+	return o
+}
+
+// TrainResult is the training speed of one case on one backend.
+type TrainResult struct {
+	Model   string `json:"model"`
+	Batch   int    `json:"batch"`
+	Backend string `json:"backend"`
+	// ExamplesPerSec is the median over repetitions of batch·steps divided
+	// by the repetition's wall time.
+	ExamplesPerSec float64 `json:"examples_per_sec"`
+	// StepMillis is the median step time in milliseconds.
+	StepMillis float64 `json:"step_ms"`
+	// Reps are the per-repetition examples per second, in order.
+	Reps []float64 `json:"reps"`
+}
+
+// MeasureTrain times training steps of c on backend b: opts.Warmup steps
+// untimed, then opts.Reps repetitions of opts.Steps steps each.
+func MeasureTrain(c TrainCase, b backend.Backend, opts TrainOptions) (TrainResult, error) {
+	opts = opts.withDefaults()
+	step, err := NewTrainStep(c, b, 1)
+	if err != nil {
+		return TrainResult{}, err
+	}
+	for range opts.Warmup {
+		if err := step.Run(); err != nil {
+			return TrainResult{}, fmt.Errorf("%s on %s: %w", c, b.Name(), err)
+		}
+	}
+	res := TrainResult{Model: c.Model, Batch: c.Batch, Backend: b.Name()}
+	for range opts.Reps {
+		start := time.Now()
+		for range opts.Steps {
+			if err := step.Run(); err != nil {
+				return TrainResult{}, fmt.Errorf("%s on %s: %w", c, b.Name(), err)
+			}
+		}
+		sec := time.Since(start).Seconds()
+		res.Reps = append(res.Reps, float64(c.Batch*opts.Steps)/sec)
+	}
+	res.ExamplesPerSec = Median(res.Reps)
+	res.StepMillis = 1000 * float64(c.Batch) / res.ExamplesPerSec
+	return res, nil
+}
+
+// ParseTrainCases reads a comma-separated list of MODEL:BATCH items, e.g.
+// "lenet:64,resnet20:128".
+func ParseTrainCases(list string) ([]TrainCase, error) {
+	var cases []TrainCase
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		model, batch, ok := strings.Cut(item, ":")
+		if !ok {
+			return nil, fmt.Errorf("case %q: want MODEL:BATCH, e.g. resnet20:128", item)
+		}
+		if !slices.Contains(models.Names(), model) {
+			return nil, fmt.Errorf("case %q: unknown model %q (valid: %s)", item, model, strings.Join(models.Names(), ", "))
+		}
+		n, err := strconv.Atoi(batch)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("case %q: batch size %q is not a positive integer", item, batch)
+		}
+		cases = append(cases, TrainCase{Model: model, Batch: n})
+	}
+	if len(cases) == 0 {
+		return nil, fmt.Errorf("no cases in %q: give MODEL:BATCH items such as lenet:64,resnet20:128", list)
+	}
+	return cases, nil
+}
+
+// WriteTrainTable prints one row per case and backend: examples per
+// second, step time, and, for backends other than fp32, the step-time
+// ratio to fp32 on the same case.
+func WriteTrainTable(w io.Writer, results []TrainResult) error {
+	fp32 := map[string]float64{}
+	for _, r := range results {
+		if r.Backend == "fp32" {
+			fp32[fmt.Sprintf("%s/%d", r.Model, r.Batch)] = r.StepMillis
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "model\tbatch\tbackend\texamples/s\tstep ms\tstep time / fp32\t\n")
+	for _, r := range results {
+		ratio := "-"
+		if base, ok := fp32[fmt.Sprintf("%s/%d", r.Model, r.Batch)]; ok && r.Backend != "fp32" {
+			ratio = fmt.Sprintf("%.2fx", r.StepMillis/base)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.1f\t%.1f\t%s\t\n", r.Model, r.Batch, r.Backend, r.ExamplesPerSec, r.StepMillis, ratio)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mirage-go/mirage/backend/fp32"
+)
+
+// BenchmarkTrainStep measures full FP32 training steps (forward, loss,
+// backward, optimizer) of the default cases; -benchmem shows the
+// allocations of a warm step.
+func BenchmarkTrainStep(b *testing.B) {
+	for _, c := range append(DefaultTrainCases(), TrainCase{"bert", 32}) {
+		b.Run(c.String(), func(b *testing.B) {
+			step, err := NewTrainStep(c, fp32.New(), 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range 2 { // warm the tape's arena and the optimizer state
+				if err := step.Run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := step.Run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(c.Batch*b.N)/b.Elapsed().Seconds(), "examples/s")
+		})
+	}
+}
+
+// A warm training step recycles its memory through the tape's arena: it
+// allocates a bounded number of small objects (closures of the recorded
+// ops, goroutines of the parallel kernels), the same for every batch size,
+// and no activation-sized buffers.
+func TestTrainStepAllocationsDoNotGrowWithBatch(t *testing.T) {
+	const (
+		maxAllocs = 1500 // objects per step, whatever the batch size
+		// Bytes per step, whatever the batch size. One activation of
+		// ResNet-20's first stage at batch 16 is 1 MiB, so a single
+		// per-step activation buffer would break this bound; what remains
+		// is small objects and the GEMM's packing buffers, which its
+		// sync.Pool may refill after a garbage collection.
+		maxBytes = 256 << 10
+	)
+	for _, model := range []string{"lenet", "resnet20"} {
+		var perBatch []float64
+		for _, batch := range []int{4, 32} {
+			step, err := NewTrainStep(TrainCase{model, batch}, fp32.New(), 1)
+			require.NoError(t, err)
+			for range 3 { // fill the arena and the optimizer state
+				require.NoError(t, step.Run())
+			}
+			allocs := testing.AllocsPerRun(4, func() { require.NoError(t, step.Run()) })
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			const steps = 8
+			for range steps {
+				require.NoError(t, step.Run())
+			}
+			runtime.ReadMemStats(&after)
+			bytes := float64(after.TotalAlloc-before.TotalAlloc) / steps
+			t.Logf("%s batch %d: %.0f allocs, %.0f bytes per step", model, batch, allocs, bytes)
+			require.LessOrEqual(t, allocs, float64(maxAllocs), "%s batch %d", model, batch)
+			require.LessOrEqual(t, bytes, float64(maxBytes), "%s batch %d", model, batch)
+			perBatch = append(perBatch, allocs)
+		}
+		// The count may differ by the few goroutines a larger batch puts
+		// to work in parallel kernels, never by a per-example amount.
+		require.InDelta(t, perBatch[0], perBatch[1], 64, "%s: allocations depend on the batch size", model)
+	}
+}
+
+func TestParseTrainCases(t *testing.T) {
+	for _, tc := range []struct {
+		in, err string
+		want    []TrainCase
+	}{
+		{in: "lenet:64, resnet20:128", want: []TrainCase{{"lenet", 64}, {"resnet20", 128}}},
+		{in: "lenet", err: `case "lenet": want MODEL:BATCH, e.g. resnet20:128`},
+		{in: "vgg:8", err: `case "vgg:8": unknown model "vgg" (valid: mlp, lenet, resnet20, resnet18, bert)`},
+		{in: "lenet:0", err: `case "lenet:0": batch size "0" is not a positive integer`},
+		{in: " , ", err: `no cases in " , ": give MODEL:BATCH items such as lenet:64,resnet20:128`},
+	} {
+		got, err := ParseTrainCases(tc.in)
+		if tc.err != "" {
+			require.EqualError(t, err, tc.err)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, tc.want, got)
+	}
+}
+
+// MeasureTrain reports one figure per repetition, the median of them, and
+// a step time consistent with it; the model really trains (finite loss).
+func TestMeasureTrain(t *testing.T) {
+	res, err := MeasureTrain(TrainCase{"lenet", 2}, fp32.New(), TrainOptions{Warmup: 1, Steps: 2, Reps: 3})
+	require.NoError(t, err)
+	require.Len(t, res.Reps, 3)
+	require.Equal(t, Median(res.Reps), res.ExamplesPerSec)
+	require.Greater(t, res.ExamplesPerSec, 0.0)
+	require.InDelta(t, 1000*2/res.ExamplesPerSec, res.StepMillis, 1e-9)
+
+	var buf strings.Builder
+	require.NoError(t, WriteTrainTable(&buf, []TrainResult{
+		{Model: "lenet", Batch: 64, Backend: "fp32", ExamplesPerSec: 6400, StepMillis: 10},
+		{Model: "lenet", Batch: 64, Backend: "rns", ExamplesPerSec: 3200, StepMillis: 20},
+	}))
+	require.Contains(t, buf.String(), "2.00x", "the rns row shows its step-time ratio to fp32")
+}
+
+// A training step on the synthetic batch learns: the loss after some
+// steps is below the first one (the benchmark measures real work).
+func TestTrainStepLearns(t *testing.T) {
+	step, err := NewTrainStep(TrainCase{"lenet", 8}, fp32.New(), 1)
+	require.NoError(t, err)
+	require.NoError(t, step.Run())
+	first := step.Loss()
+	for range 20 {
+		require.NoError(t, step.Run())
+	}
+	require.Less(t, step.Loss(), first)
+}
