@@ -48,7 +48,9 @@ import (
 // each group inherits backend and grid from the top level and may override
 // or extend them. Top-level options apply to every group whose backend has
 // them (an option no group's backend has is an error); a group's own
-// options and every grid knob must apply to its backend:
+// options and every grid knob must apply to its backend; a group drops an
+// inherited grid knob by setting it to null (an FP32 baseline in a noise
+// sweep: grid: {noise-sigma: null}):
 //
 //	groups:
 //	  - name: rns
@@ -323,6 +325,9 @@ func Plan(s *Spec) ([]Row, error) {
 		for _, src := range []map[string]any{s.Grid, g.Grid} {
 			for name, v := range src {
 				grid[name] = v
+				if v == nil {
+					delete(grid, name) // a group drops an inherited knob
+				}
 			}
 		}
 		names := sortedKeys(grid)

@@ -98,9 +98,6 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 	if c, ok := trainBackend.(backend.Configurer); ok {
 		res.BackendConfig = c.Config()
 	}
-	for _, s := range env.Skipped {
-		fmt.Fprintf(log, "warning: %s: %s\n", cfg.Dataset, s)
-	}
 	fmt.Fprintf(log, "mirage: %s on %s (%d train / %d test), backend %s, %d parameters, %d epochs\n",
 		cfg.Model, cfg.Dataset, env.Train.Len(), env.Test.Len(), trainBackend.Name(), res.Params, cfg.Epochs)
 

@@ -54,14 +54,6 @@ type Data struct {
 	datasets.Split
 	// Source says what was read.
 	Source string
-	// Skipped holds what the user must be told about the input: one line
-	// per source that had files or entries passed over (how many, and why),
-	// or whose checksum differs from the published one. Callers should
-	// print it; it is empty when the input was as published.
-	Skipped []string
-	// VocabSize is the number of token ids of a token data set (ids are
-	// below it); 0 for images.
-	VocabSize int
 	// Tokenizer is the tokenizer of a token data set, nil for images.
 	Tokenizer *imdb.Tokenizer
 }
@@ -104,18 +96,11 @@ func OpenWith(name, dataDir string, opts Options) (*Data, error) {
 	var d *Data
 	switch name {
 	case "mnist", "fashion-mnist":
-		load := mnist.Load
-		if name == "fashion-mnist" {
-			load = mnist.LoadFashion
-		}
-		split, err := load(dataDir)
+		split, source, err := mnist.Open(name, dataDir, mnist.Options{CacheDir: opts.CacheDir})
 		if err != nil {
 			return nil, err
 		}
-		d = &Data{Split: split, Source: "found by package mnist"}
-		if dataDir != "" {
-			d.Source = dataDir
-		}
+		d = &Data{Split: split, Source: source}
 	case "cifar10":
 		d, err = openCIFAR(dataDir, opts)
 	case "imdb":
@@ -286,7 +271,8 @@ func openIMDB(dataDir string, opts Options) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Data{Split: d.Split(), Source: p, VocabSize: d.Tokenizer.Size(), Tokenizer: d.Tokenizer, Skipped: warnings}
+	out := &Data{Split: d.Split(), Source: p, Tokenizer: d.Tokenizer}
+	out.VocabSize, out.Skipped = d.Tokenizer.Size(), warnings
 	if d.Skipped.Count > 0 {
 		out.Skipped = append(out.Skipped, d.Skipped.String())
 	}
