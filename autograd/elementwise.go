@@ -2,6 +2,7 @@ package autograd
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -305,6 +306,36 @@ func (t *Tape) ReLU(x *Tensor) *Tensor {
 	t.record(out, func(g []float32) {
 		gx, fresh := gradFor(x)
 		reluBackward(gx, g, x.data, fresh)
+	})
+	return out
+}
+
+// AddReLU returns max(a + b, 0), the end of a residual block, as one op:
+// the same result and gradients as ReLU(Add(a, b)) without the
+// intermediate sum, saving a pass over the activation in each direction.
+// Operands of different shapes broadcast as in Add (then it is exactly
+// those two ops).
+func (t *Tape) AddReLU(a, b *Tensor) *Tensor {
+	if !sameShape(a.shape, b.shape) {
+		return t.ReLU(t.Add(a, b))
+	}
+	out := t.resultUninit(a.shape, a, b)
+	parallelFor(len(out.data), func(lo, hi int) {
+		xs, ys, os := a.data[lo:hi], b.data[lo:hi], out.data[lo:hi]
+		ys, os = ys[:len(xs)], os[:len(xs)]
+		for i, v := range xs {
+			v += ys[i]
+			os[i] = math.Float32frombits(math.Float32bits(v) & positiveMask(v))
+		}
+	})
+	t.record(out, func(g []float32) {
+		// The gradient passes to both operands where the output is positive.
+		for _, in := range [...]*Tensor{a, b} {
+			gx, fresh := gradFor(in)
+			if gx != nil {
+				reluBackward(gx, g, out.data, fresh)
+			}
+		}
 	})
 	return out
 }

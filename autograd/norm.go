@@ -19,6 +19,19 @@ import (
 // A training batch with one value per channel cannot be normalised; like
 // PyTorch, that is reported as an error (on the tape).
 func (t *Tape) BatchNorm(x, gamma, beta, runningMean, runningVar *Tensor, training bool, momentum, eps float32) *Tensor {
+	return t.batchNorm(x, gamma, beta, runningMean, runningVar, training, momentum, eps, false)
+}
+
+// BatchNormReLU is ReLU(BatchNorm(...)) as one op, with the same arguments
+// and results as the two ops in a row (ResNet applies ReLU after most of
+// its batch norms). Fusing them saves a pass over the activation in each
+// direction and the intermediate tensor: the backward pass recovers the
+// ReLU mask from the output (y > 0 exactly where the normalised value is).
+func (t *Tape) BatchNormReLU(x, gamma, beta, runningMean, runningVar *Tensor, training bool, momentum, eps float32) *Tensor {
+	return t.batchNorm(x, gamma, beta, runningMean, runningVar, training, momentum, eps, true)
+}
+
+func (t *Tape) batchNorm(x, gamma, beta, runningMean, runningVar *Tensor, training bool, momentum, eps float32, relu bool) *Tensor {
 	if len(x.shape) < 2 {
 		panic(fmt.Sprintf("autograd.BatchNorm: need x (N, C, ...), got %v", x.shape))
 	}
@@ -98,11 +111,18 @@ func (t *Tape) BatchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 	parallelChannels(c, len(xd), func(c0, c1 int) {
 		for ch := c0; ch < c1; ch++ {
 			for b := 0; b < n; b++ {
-				axpb(plane(out.data, b, ch), plane(xd, b, ch), scale[ch], shift[ch])
+				axpb(plane(out.data, b, ch), plane(xd, b, ch), scale[ch], shift[ch], relu)
 			}
 		}
 	})
 	t.record(out, func(g []float32) {
+		// With the fused ReLU, the gradient reaching the normalisation is g
+		// where the output is positive and 0 elsewhere; mask (the output)
+		// selects it inside the kernels below.
+		var mask []float32
+		if relu {
+			mask = out.data
+		}
 		gg, gb := gradOf(gamma), gradOf(beta)
 		gx, fresh := gradFor(x)
 		parallelChannels(c, len(xd), func(c0, c1 int) {
@@ -111,7 +131,11 @@ func (t *Tape) BatchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 				// x̂ = (x − mean)·invStd: Σg·x̂ = invStd·(Σg·x − mean·Σg).
 				var sg, sgx float64
 				for b := 0; b < n; b++ {
-					ps, psx := sumAndDot(plane(g, b, ch), plane(xd, b, ch))
+					var mb []float32
+					if mask != nil {
+						mb = plane(mask, b, ch)
+					}
+					ps, psx := sumAndDot(plane(g, b, ch), plane(xd, b, ch), mb)
 					sg += ps
 					sgx += psx
 				}
@@ -139,7 +163,11 @@ func (t *Tape) BatchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 					bb = -sc*mg + sc*m*is*mgx
 				}
 				for b := 0; b < n; b++ {
-					addAffine2(plane(gx, b, ch), plane(g, b, ch), plane(xd, b, ch), float32(sc), float32(a), float32(bb), fresh)
+					var mb []float32
+					if mask != nil {
+						mb = plane(mask, b, ch)
+					}
+					addAffine2(plane(gx, b, ch), plane(g, b, ch), plane(xd, b, ch), mb, float32(sc), float32(a), float32(bb), fresh)
 				}
 			}
 		})

@@ -103,6 +103,11 @@ func TestOpGradients(t *testing.T) {
 			rv.data[1] = 2
 			return tp.BatchNorm(in[0], in[1], in[2], Full(0.3, 2), rv, false, 0.1, 1e-5)
 		}},
+		{"BatchNormReLUTrain", []*Tensor{randn(rng, 3, 2, 2, 2), randn(rng, 2), randn(rng, 2)}, func(tp *Tape, in []*Tensor) *Tensor {
+			return tp.BatchNormReLU(in[0], in[1], in[2], nil, nil, true, 0.1, 1e-5)
+		}},
+		{"AddReLU", []*Tensor{randn(rng, 3, 4), randn(rng, 3, 4)}, func(tp *Tape, in []*Tensor) *Tensor { return tp.AddReLU(in[0], in[1]) }},
+		{"AddReLUBroadcast", []*Tensor{randn(rng, 3, 4), randn(rng, 4)}, func(tp *Tape, in []*Tensor) *Tensor { return tp.AddReLU(in[0], in[1]) }},
 		{"LayerNorm", []*Tensor{randn(rng, 2, 3, 5), randn(rng, 5), randn(rng, 5)}, func(tp *Tape, in []*Tensor) *Tensor {
 			return tp.LayerNorm(in[0], in[1], in[2], 1e-5)
 		}},
@@ -191,5 +196,38 @@ func TestSmallConvNetGradient(t *testing.T) {
 		logits := tp.Linear(tp.Reshape(h, 2, -1), w2, b2, "fc")
 		return tp.CrossEntropy(logits, []int{2, 0}, 0.1)
 	}, params, gcEps, gcAtol, gcRtol)
+	require.NoError(t, err)
+}
+
+// TestSharedIntermediateGradient feeds one intermediate tensor to several
+// ops. The first consumer to run backward may assign into the fresh
+// gradient buffer instead of adding (no zeroing); every later one must add.
+// Gradients are checked with the standard tolerances.
+func TestSharedIntermediateGradient(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 3))
+	x := randn(rng, 3, 2, 3, 3)
+	gamma, beta := randn(rng, 2), randn(rng, 2)
+	err := GradCheck(fp32.New(), func(tp *Tape) *Tensor {
+		h := tp.Scale(x, 1.5) // an op output, so its gradient lives in the arena
+		a := tp.ReLU(h)
+		b := tp.BatchNormReLU(h, gamma, beta, nil, nil, true, 0.1, 1e-5)
+		c := tp.GELU(h)
+		d := tp.Sub(tp.Add(a, b), tp.Mul(c, h))
+		return tp.PadChannels(tp.AddReLU(d, h), 1, 2)
+	}, []*Tensor{x, gamma, beta}, gcEps, gcAtol, gcRtol)
+	require.NoError(t, err)
+}
+
+func TestPadChannels(t *testing.T) {
+	x := New([]float32{1, 2, 3, 4, 5, 6, 7, 8}, 2, 2, 2, 1) // N=2, C=2, H=2, W=1
+	x.SetRequiresGrad(true)
+	tp := NewTape(fp32.New())
+	y := tp.PadChannels(x, 1, 2)
+	require.Equal(t, []int{2, 5, 2, 1}, y.Shape())
+	require.Equal(t, []float32{
+		0, 0, 1, 2, 3, 4, 0, 0, 0, 0,
+		0, 0, 5, 6, 7, 8, 0, 0, 0, 0,
+	}, y.Data())
+	err := GradCheck(fp32.New(), func(tp *Tape) *Tensor { return tp.PadChannels(x, 2, 1) }, []*Tensor{x}, gcEps, gcAtol, gcRtol)
 	require.NoError(t, err)
 }

@@ -2,8 +2,10 @@ package autograd
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -559,6 +561,192 @@ func TestBackendErrorsNameLayerAndRole(t *testing.T) {
 				require.Equal(t, make([]float32, y.Numel()), y.Data(), "a failed forward product gives zeros, not scratch garbage")
 			}
 			require.EqualError(t, tp.Backward(tp.Sum(y)), tc.want)
+		})
+	}
+}
+
+// Everything an op hands out while recording (outputs, gradients, saved
+// statistics, masks, indices) comes from the tape's arena and is reused
+// after Reset. No op may depend on the stale contents: poison every free
+// buffer with NaN (and indices with -1) and compare a whole step of a net
+// using every recycled op with the same step on a fresh tape.
+func TestArenaReuseIgnoresStaleContents(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 1))
+	x := randn(rng, 4, 3, 6, 6).SetRequiresGrad(false)
+	w1, w2 := randn(rng, 4, 3, 3, 3), randn(rng, 4, 4, 3, 3)
+	gamma, beta := randn(rng, 4), randn(rng, 4)
+	lw, lb := randn(rng, 5, 2*4*3*3), randn(rng, 5)
+	lnG, lnB := randn(rng, 5), randn(rng, 5)
+	emb := randn(rng, 7, 5)
+	params := []*Tensor{w1, w2, gamma, beta, lw, lb, lnG, lnB, emb}
+	step := func(tp *Tape) (loss float32, grads [][]float32, logits []float32) {
+		for _, p := range params {
+			p.SetGrad(nil)
+		}
+		h := tp.ReLU(tp.BatchNorm(tp.Conv2d(x, w1, nil, 1, 1, "c1"), gamma, beta, nil, nil, true, 0.1, 1e-5))
+		h2 := tp.Conv2d(h, w2, nil, 1, 1, "c2")
+		h = tp.ReLU(tp.Add(h2, h))
+		h = tp.PadChannels(tp.MaxPool2d(h, 2, 2, 0), 2, 2)
+		h = tp.Dropout(tp.GELU(tp.Reshape(h, 4, -1)), 0.2, rand.New(rand.NewPCG(1, 1)))
+		o := tp.LayerNorm(tp.Linear(h, lw, lb, "fc"), lnG, lnB, 1e-5)
+		o = tp.Add(o, tp.Embedding(New([]float32{1, 6, 0, 3}, 4), emb))
+		o = tp.Softmax(tp.Tanh(o))
+		o = tp.Div(tp.Sigmoid(o), tp.Transpose(tp.Transpose(tp.Scale(o, 2))))
+		o = tp.Sub(tp.LogSoftmax(o), tp.Concat(1, tp.Slice(o, 1, 0, 2), tp.Slice(o, 1, 2, 5)))
+		l := tp.CrossEntropy(o, []int{0, 4, 2, 1}, 0.1)
+		require.NoError(t, tp.Backward(l))
+		for _, p := range params {
+			grads = append(grads, append([]float32(nil), p.Grad()...))
+		}
+		return l.Item(), grads, append([]float32(nil), o.Data()...)
+	}
+	wantLoss, wantGrads, wantOut := step(NewTape(fp32.New()))
+
+	tp := NewTape(fp32.New())
+	step(tp)
+	tp.Reset()
+	for _, bufs := range tp.mem.floats.free {
+		for _, b := range bufs {
+			for i := range b {
+				b[i] = float32(math.NaN())
+			}
+		}
+	}
+	for _, bufs := range tp.mem.ints.free {
+		for _, b := range bufs {
+			for i := range b {
+				b[i] = -1
+			}
+		}
+	}
+	gotLoss, gotGrads, gotOut := step(tp)
+	require.Equal(t, wantLoss, gotLoss)
+	require.Equal(t, wantOut, gotOut)
+	require.Equal(t, wantGrads, gotGrads)
+	require.False(t, math.IsNaN(float64(gotLoss)))
+}
+
+// A convolution whose column matrix is large runs its forward and dX
+// products in blocks of images (here one image per block) and its dW
+// product as one GEMM over the batch. The result must be that of
+// convolving each image on its own: outputs and input gradients exactly
+// (the same GEMMs), weight and bias gradients up to float32 summation
+// order (tolerance 1e-5 of the largest entry).
+func TestConv2dImageBlocksMatchPerImageConvolutions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 3))
+	const n, c, h, o = 3, 64, 32, 4
+	require.Equal(t, 1, imagesPerBlock(h*h*c*9), "the test needs one image per block")
+	x := randn(rng, n, c, h, h)
+	w, bias := randn(rng, o, c, 3, 3), randn(rng, o)
+	r := randn(rng, n, o, h, h).SetRequiresGrad(false) // projection of the output
+
+	rec := &backend.Recorder{Inner: fp32.New()}
+	tp := NewTape(rec)
+	y := tp.Conv2d(x, w, bias, 1, 1, "conv")
+	require.NoError(t, tp.Backward(tp.Sum(tp.Mul(y, r))))
+	var calls []string
+	for _, call := range rec.Calls() {
+		calls = append(calls, fmt.Sprintf("%s %dx%dx%d", call.Call, call.M, call.N, call.K))
+	}
+	rows, k := h*h, c*9
+	fwd, dx := fmt.Sprintf("conv/forward %dx%dx%d", rows, o, k), fmt.Sprintf("conv/dX %dx%dx%d", rows, k, o)
+	require.Equal(t, []string{fwd, fwd, fwd, dx, dx, dx, fmt.Sprintf("conv/dW %dx%dx%d", o, k, n*rows)}, calls)
+	gotY, gotGX := slices.Clone(y.Data()), slices.Clone(x.Grad())
+	gotGW, gotGB := slices.Clone(w.Grad()), slices.Clone(bias.Grad())
+
+	imageIn, imageOut := c*h*h, o*h*h
+	w.SetGrad(nil)
+	bias.SetGrad(nil)
+	for i := 0; i < n; i++ {
+		xi := New(x.data[i*imageIn:(i+1)*imageIn], 1, c, h, h).SetRequiresGrad(true)
+		ri := New(r.data[i*imageOut:(i+1)*imageOut], 1, o, h, h)
+		tp := NewTape(fp32.New())
+		yi := tp.Conv2d(xi, w, bias, 1, 1, "conv")
+		require.NoError(t, tp.Backward(tp.Sum(tp.Mul(yi, ri))))
+		require.Equal(t, yi.Data(), gotY[i*imageOut:(i+1)*imageOut], "image %d output", i)
+		require.Equal(t, xi.Grad(), gotGX[i*imageIn:(i+1)*imageIn], "image %d input gradient", i)
+	}
+	for name, pair := range map[string][2][]float32{"weight": {w.Grad(), gotGW}, "bias": {bias.Grad(), gotGB}} {
+		var scale float64 // sums of thousands of terms: compare relative to the largest entry
+		for _, v := range pair[0] {
+			scale = max(scale, math.Abs(float64(v)))
+		}
+		for j := range pair[0] {
+			require.InDelta(t, pair[0][j], pair[1][j], 1e-5*scale, "%s gradient %d", name, j)
+		}
+	}
+}
+
+// The fused ops give exactly the values and gradients of the ops they
+// fuse (the same float32 operations in the same order), in training and
+// evaluation mode, with the input feeding both a fused op and another op.
+func TestFusedOpsMatchComposition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 1))
+	for _, training := range []bool{true, false} {
+		x := randn(rng, 3, 4, 5, 5)
+		skip := randn(rng, 3, 4, 5, 5)
+		gamma, beta := randn(rng, 4), randn(rng, 4)
+		rm, rv := Full(0.2, 4), Full(1.5, 4)
+		run := func(fused bool) (out []float32, grads [][]float32) {
+			for _, p := range []*Tensor{x, skip, gamma, beta} {
+				p.SetGrad(nil)
+			}
+			tp := NewTape(fp32.New())
+			h := tp.Scale(x, 1) // an intermediate, so its gradient may be assigned
+			var y *Tensor
+			if fused {
+				y = tp.AddReLU(tp.BatchNormReLU(h, gamma, beta, rm, rv, training, 0.1, 1e-5), skip)
+			} else {
+				y = tp.ReLU(tp.Add(tp.ReLU(tp.BatchNorm(h, gamma, beta, rm, rv, training, 0.1, 1e-5)), skip))
+			}
+			y = tp.Add(y, tp.Scale(h, 0.5))
+			require.NoError(t, tp.Backward(tp.Sum(tp.Mul(y, y))))
+			for _, p := range []*Tensor{x, skip, gamma, beta} {
+				grads = append(grads, p.Grad())
+			}
+			return y.Data(), grads
+		}
+		wantOut, wantGrads := run(false)
+		gotOut, gotGrads := run(true)
+		require.Equal(t, wantOut, gotOut, "training %v", training)
+		for i := range wantGrads {
+			requireClose(t, toFloat64(wantGrads[i]), gotGrads[i], 1e-6, "training %v gradient %d", training, i)
+		}
+	}
+}
+
+func toFloat64(xs []float32) []float64 {
+	out := make([]float64, len(xs))
+	for i, v := range xs {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// Ties in a max-pooling window send the gradient to the first maximum in
+// reading order, in the 2×2 fast path as in the general loop (3×3 windows
+// with stride 2 here).
+func TestMaxPoolTiesGoToFirstMaximum(t *testing.T) {
+	for _, tc := range []struct {
+		name                    string
+		kernel, stride, padding int
+	}{{"2x2 fast path", 2, 2, 0}, {"general loop", 3, 3, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := tc.kernel
+			// Three planes: all equal, two tied maxima on the diagonal,
+			// two tied maxima in the last row.
+			planes := make([]float32, 3*k*k)
+			for i := 0; i < k*k; i++ {
+				planes[i] = 1
+			}
+			planes[k*k+1], planes[k*k+k] = 2, 2
+			planes[2*k*k+k*k-2], planes[2*k*k+k*k-1] = 5, 5
+			x := New(planes, 1, 3, k, k).SetRequiresGrad(true)
+			tp := NewTape(fp32.New())
+			require.NoError(t, tp.Backward(tp.Sum(tp.MaxPool2d(x, tc.kernel, tc.stride, tc.padding))))
+			want := make([]float32, len(planes))
+			want[0], want[k*k+1], want[2*k*k+k*k-2] = 1, 1, 1
+			require.Equal(t, want, x.Grad())
 		})
 	}
 }

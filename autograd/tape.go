@@ -30,20 +30,36 @@
 // One file per family, each op's backward beside its forward:
 //
 //   - matmul.go: MatMul, Linear, BatchedMatMul (attention's Q·Kᵀ and A·V)
-//   - conv.go: Conv2d, as im2col plus one GEMM per role for the whole batch
-//   - elementwise.go, reduce.go: Add, Sub, Mul, Div, Scale, ReLU, Sum, Mean
-//   - activation.go: GELU, Tanh, Sigmoid, Softmax, LogSoftmax
+//   - conv.go: Conv2d, as im2col plus GEMMs (blocks of images for the
+//     forward and dX products, one GEMM over the batch for dW)
+//   - elementwise.go, reduce.go: Add, Sub, Mul, Div, Scale, ReLU, AddReLU
+//     (a residual block's fused end), Sum, Mean
+//   - activation.go, erf.go: GELU (with a fast erf), Tanh, Sigmoid,
+//     Softmax, LogSoftmax
 //   - loss.go: CrossEntropy (with label smoothing)
 //   - pool.go: MaxPool2d, AvgPool2d, GlobalAvgPool
-//   - norm.go: BatchNorm (train/eval, running statistics), LayerNorm
-//   - shape.go: Reshape, Transpose, Concat, Slice
+//   - norm.go: BatchNorm (train/eval, running statistics), BatchNormReLU
+//     (fused), LayerNorm
+//   - shape.go: Reshape, Transpose, Concat, Slice, PadChannels
 //   - dropout.go, embedding.go: Dropout, Embedding
 //   - custom.go: Custom, the hook for user-defined ops, and GradBuffer
+//   - kernels.go, arena.go: parallel elementwise kernels, recycled memory
 //
 // Matrix products run on the backend with these roles: the forward product
 // is [backend.Forward]; the gradient flowing to the activation input
 // (MatMul's a, Conv2d's x) is [backend.GradInput]; the gradient of the
 // weight-like operand (MatMul's b, Conv2d's w) is [backend.GradWeight].
+//
+// # Memory
+//
+// A training step allocates (almost) nothing once the tape is warm: while
+// the tape records, op outputs, their gradients and the buffers their
+// backward passes keep come from a per-tape arena, and [Tape.Reset] hands
+// them all back for the next step. So a tensor produced by an op is valid
+// until the tape's next Reset; copy what must outlive the step. Leaves
+// (parameters, inputs) are ordinary memory and their gradients persist.
+// In no-grad mode (evaluation) op outputs are ordinary garbage-collected
+// memory. See arena.go.
 //
 // Shape mismatches between operands are programming errors and panic with a
 // message naming the op and shapes. Bad data that can come from a file (a
@@ -55,6 +71,7 @@ import (
 	"fmt"
 
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/internal/conv"
 )
 
 // Tape records operations for reverse-mode differentiation.
@@ -67,6 +84,8 @@ type Tape struct {
 	// mem recycles op outputs, gradients and op-internal buffers from one
 	// step to the next (see arena.go for the lifetime contract).
 	mem arena
+	// conv runs the convolution kernels on all cores without allocating.
+	conv conv.Workers
 }
 
 type node struct {

@@ -116,15 +116,17 @@ def measure(model_name, batch, warmup, steps, reps):
 
     for _ in range(warmup):
         step()
-    per_rep = []
+    per_rep, cpu = [], []
     for _ in range(reps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(steps):
             step()
         per_rep.append(batch * steps / (time.perf_counter() - start))
+        cpu.append(1000 * (time.process_time() - cpu_start) / steps)  # all threads
     med = statistics.median(per_rep)
     return {"model": model_name, "batch": batch, "backend": "pytorch",
-            "examples_per_sec": med, "step_ms": 1000 * batch / med, "reps": per_rep}
+            "examples_per_sec": med, "step_ms": 1000 * batch / med,
+            "cpu_ms_per_step": statistics.median(cpu), "reps": per_rep}
 
 
 def main():
@@ -150,9 +152,9 @@ def main():
         return
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.reps} repetitions "
           f"of {args.steps} steps after {args.warmup} warm-up steps")
-    print(f"{'model':>10} {'batch':>6} {'examples/s':>11} {'step ms':>9}")
+    print(f"{'model':>10} {'batch':>6} {'examples/s':>11} {'step ms':>9} {'CPU ms/step':>12}")
     for r in results:
-        print(f"{r['model']:>10} {r['batch']:>6} {r['examples_per_sec']:>11.1f} {r['step_ms']:>9.1f}")
+        print(f"{r['model']:>10} {r['batch']:>6} {r['examples_per_sec']:>11.1f} {r['step_ms']:>9.1f} {r['cpu_ms_per_step']:>12.1f}")
 
 
 if __name__ == "__main__":

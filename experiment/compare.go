@@ -129,6 +129,19 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 		Reference:      referenceArm(cfg.Arms),
 	}
 	cmp.Config.Backend, cmp.Config.BackendOptions = "", nil
+	probeBatch := cfg.ProbeBatch
+	if probeBatch == 0 {
+		probeBatch = base.BatchSize
+	}
+	// Probe at the initial weights now, so that a backend that cannot run
+	// the model's GEMMs shows before hours of training, and so this copy of
+	// the data set is garbage by the time the arms load theirs.
+	probe, err := Probe(env, cfg.Arms, probeBatch,
+		fmt.Sprintf("the initial weights (seed %d), which every arm starts from", base.Seed))
+	if err != nil {
+		return nil, fmt.Errorf("error probe at the initial weights: %w", err)
+	}
+	cmp.Probes = append(cmp.Probes, probe)
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create output directory: %w", err)
 	}
@@ -145,17 +158,11 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 		cmp.Arms = append(cmp.Arms, r)
 	}
 
-	probeBatch := cfg.ProbeBatch
-	if probeBatch == 0 {
-		probeBatch = base.BatchSize
-	}
-	probe, err := Probe(env, cfg.Arms, probeBatch,
-		fmt.Sprintf("the initial weights (seed %d), which every arm starts from", base.Seed))
-	if err != nil {
-		return nil, fmt.Errorf("error probe at the initial weights: %w", err)
-	}
-	cmp.Probes = append(cmp.Probes, probe)
 	if ref := cmp.trainedFP32(); ref != nil {
+		env, err := train.Setup(armConfig(base, ref.Arm), io.Discard)
+		if err != nil {
+			return nil, err
+		}
 		path := filepath.Join(ref.Outcome.Dir, "model.safetensors")
 		if err := checkpoint.LoadInto(path, layers.StateDict(env.Model)); err != nil {
 			return nil, fmt.Errorf("error probe: %w", err)

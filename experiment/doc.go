@@ -30,7 +30,14 @@
 // the problem), and then runs them, appending one JSON line per finished
 // run to results.jsonl. It writes report.md and one plot of accuracy
 // against each swept knob, with one line per combination of the other
-// knobs (say, accuracy against noise σ with and without RRNS).
+// knobs (say, accuracy against noise σ with and without RRNS), and a
+// separate plot per backend when several backends sweep the same knob
+// (σ is in residue steps for rns and in ADC steps for analog). When the
+// sweep has an FP32 run, the table gives every run's distance to it and
+// the plots draw it as a baseline.
+//
+// Runs are sequential: the GEMM kernels already use every core, so
+// running arms or rows side by side would only make each slower.
 //
 // # Resuming
 //

@@ -3,6 +3,7 @@ package experiment
 import (
 	"bytes"
 	"fmt"
+	"image/color"
 	"math"
 	"strconv"
 
@@ -20,6 +21,9 @@ import (
 type series struct {
 	Label string
 	X, Y  []float64
+	// Reference draws a thin grey dashed line without markers: a baseline
+	// to read the other lines against.
+	Reference bool
 }
 
 // chart is a line chart with one line per series.
@@ -71,6 +75,17 @@ func (c chart) png() ([]byte, error) {
 		}
 		drawn = true
 		labels = append(labels, label)
+		if s.Reference {
+			line, err := plotter.NewLine(pts)
+			if err != nil {
+				return nil, err
+			}
+			line.Color, line.Width = color.Gray{Y: 96}, vg.Points(1)
+			line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			p.Add(line)
+			legend.Add(label, line)
+			continue
+		}
 		line, points, err := plotter.NewLinePoints(pts)
 		if err != nil {
 			return nil, err

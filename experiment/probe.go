@@ -8,7 +8,6 @@ import (
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/fp32"
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/train"
 )
@@ -184,11 +183,14 @@ func (a *probeAcc) errors() []ProbeError {
 // gradients and batch-norm running statistics are; use a model built for
 // the probe.
 func Probe(env *train.Env, arms []Arm, batchSize int, weights string) (*ProbeReport, error) {
-	reg := registry.New()
 	var labels []string
 	var cands []backend.Backend
 	for _, a := range arms {
-		b, err := reg.New(a.Backend, a.Options)
+		// Built the way training builds it (a noise seed the arm does not
+		// set follows the run's seed).
+		armEnv := *env
+		armEnv.Config.Backend, armEnv.Config.BackendOptions = a.Backend, a.Options
+		b, err := armEnv.NewBackend()
 		if err != nil {
 			return nil, fmt.Errorf("arm %s: %w", a.Label, err)
 		}

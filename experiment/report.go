@@ -89,7 +89,7 @@ func (c *Comparison) markdown() string {
 
 	b.WriteString("\n## Error of each backend against FP32, per layer and role\n\n")
 	b.WriteString("Measured by this report, not by the backends: one training step (forward, loss, backward) runs " +
-		"in exact FP32, and every GEMM's inputs are also given to each arm's backend (a fresh instance with the " +
+		"in exact FP32, and every GEMM's inputs are also given to each arm's backend (a fresh instance built as training builds it, with the " +
 		"arm's options). A cell is the relative error ‖C − C_fp32‖ / ‖C_fp32‖ over all output elements of that " +
 		"layer and role (Frobenius norms), with the signal-to-noise ratio −20·log10(relative error) in dB. " +
 		"Because the step itself stays in FP32, every backend sees exactly the same inputs and errors do not " +
@@ -201,8 +201,11 @@ func pct(x float64) string {
 }
 
 func num(x float64) string {
-	if !finite(x) {
+	switch {
+	case !finite(x):
 		return "NaN"
+	case math.Abs(x) >= 1e4:
+		return fmt.Sprintf("%.3g", x) // a loss that blew up
 	}
 	return fmt.Sprintf("%.4f", x)
 }

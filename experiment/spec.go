@@ -125,7 +125,8 @@ func ParseSpec(data []byte, filename string) (*Spec, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&s); err != nil {
-			return nil, fmt.Errorf("%s: %w", filename, err)
+			// yaml lists its errors on several lines; keep the message on one.
+			return nil, fmt.Errorf("%s: %s", filename, strings.Join(strings.Fields(err.Error()), " "))
 		}
 	}
 	return &s, nil
@@ -399,12 +400,14 @@ func Plan(s *Spec) ([]Row, error) {
 		}
 	}
 	if len(problems) > 0 {
-		const show = 5
-		msg := strings.Join(problems[:min(show, len(problems))], "\n  ")
+		// One line, like every CLI error; the first few problems usually
+		// share one cause.
+		const show = 3
+		msg := strings.Join(problems[:min(show, len(problems))], "; ")
 		if len(problems) > show {
-			msg += fmt.Sprintf("\n  ... and %d more", len(problems)-show)
+			msg += fmt.Sprintf("; and %d more", len(problems)-show)
 		}
-		return nil, fmt.Errorf("the sweep has %d invalid row(s) of %d; nothing was run:\n  %s", len(problems), len(rows), msg)
+		return nil, fmt.Errorf("the sweep has %d problem(s) in %d rows; nothing was run: %s", len(problems), len(rows), msg)
 	}
 	return rows, nil
 }

@@ -2,6 +2,8 @@ package experiment
 
 import (
 	"fmt"
+	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -56,80 +58,118 @@ func trainingKey(c train.Config) string {
 
 // sweepCharts draws, for every knob with at least two values, the final
 // test accuracy against that knob, one line per combination of the other
-// knobs (and the backend, when rows differ in it).
+// knobs. A knob that several backends sweep gets one chart per backend,
+// because its unit may differ between them (noise σ is in residue steps for
+// rns and in ADC steps for analog).
 func sweepCharts(res *SweepResult) map[string]chart {
 	charts := map[string]chart{}
-	backends := map[string]bool{}
-	for _, r := range res.Rows {
-		backends[r.Config.Backend] = true
-	}
 	for _, knob := range sweptKnobs(res.Rows) {
-		var xs []string
-		seenX := map[string]bool{}
-		numeric := true
+		byBackend := map[string][]Row{}
+		var backends []string
 		for _, r := range res.Rows {
-			if v, ok := knobValue(r, knob); ok && !seenX[v] {
-				seenX[v] = true
-				xs = append(xs, v)
-				if _, err := strconv.ParseFloat(v, 64); err != nil {
-					numeric = false
-				}
-			}
-		}
-		if len(xs) < 2 {
-			continue
-		}
-		pos := map[string]float64{}
-		for i, v := range xs {
-			pos[v] = float64(i)
-			if numeric {
-				pos[v], _ = strconv.ParseFloat(v, 64)
-			}
-		}
-		lines := map[string]*series{}
-		var order []string
-		for _, r := range res.Rows {
-			v, ok := knobValue(r, knob)
-			got := res.Results[r.ID]
-			if !ok || got == nil || got.Status == Failed {
+			if _, ok := knobValue(r, knob); !ok {
 				continue
 			}
-			var key []string
-			if len(backends) > 1 && knob != "backend" {
-				if _, swept := knobValue(r, "backend"); !swept {
-					key = append(key, r.Config.Backend)
-				}
+			b := r.Config.Backend
+			if knob == "backend" {
+				b = ""
 			}
-			for _, k := range r.Knobs {
-				if k.Name != knob {
-					key = append(key, k.Name+"="+k.Value)
-				}
+			if byBackend[b] == nil {
+				backends = append(backends, b)
 			}
-			label := strings.Join(key, ", ")
-			if label == "" {
-				label = "final test accuracy"
-			}
-			s := lines[label]
-			if s == nil {
-				s = &series{Label: label}
-				lines[label] = s
-				order = append(order, label)
-			}
-			s.X = append(s.X, pos[v])
-			s.Y = append(s.Y, 100*float64(got.FinalTestAcc))
+			byBackend[b] = append(byBackend[b], r)
 		}
-		c := chart{Title: "accuracy vs " + knob, XLabel: knob, YLabel: "final test accuracy (%)"}
-		if !numeric {
-			c.XNames = xs
+		for _, b := range backends {
+			name, title := "accuracy-vs-"+sanitizeLabel(knob), "accuracy vs "+knob
+			if len(backends) > 1 {
+				name, title = name+"-"+sanitizeLabel(b), b+": "+title
+			}
+			if c, ok := knobChart(res, byBackend[b], knob, title); ok {
+				charts[name+".png"] = c
+			}
 		}
-		for _, label := range order {
-			s := lines[label]
-			sort.Sort(byX{s})
-			c.Series = append(c.Series, *s)
-		}
-		charts["accuracy-vs-"+sanitizeLabel(knob)+".png"] = c
 	}
 	return charts
+}
+
+// knobChart plots the rows' final test accuracy against knob, one line per
+// combination of their other knobs, with the sweep's FP32 baseline when it
+// has exactly one. It reports false when the rows hold fewer than two
+// values of the knob.
+func knobChart(res *SweepResult, rows []Row, knob, title string) (chart, bool) {
+	var xs []string
+	seenX := map[string]bool{}
+	numeric := true
+	for _, r := range rows {
+		if v, _ := knobValue(r, knob); !seenX[v] {
+			seenX[v] = true
+			xs = append(xs, v)
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				numeric = false
+			}
+		}
+	}
+	if len(xs) < 2 {
+		return chart{}, false
+	}
+	pos := map[string]float64{}
+	for i, v := range xs {
+		pos[v] = float64(i)
+		if numeric {
+			pos[v], _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	lines := map[string]*series{}
+	var order []string
+	for _, r := range rows {
+		v, _ := knobValue(r, knob)
+		got := res.Results[r.ID]
+		if got == nil || got.Status == Failed {
+			continue
+		}
+		var key []string
+		for _, k := range r.Knobs {
+			if k.Name != knob {
+				key = append(key, k.Name+"="+k.Value)
+			}
+		}
+		label := strings.Join(key, ", ")
+		if label == "" {
+			label = r.Config.Backend
+			if knob == "backend" {
+				label = "final test accuracy"
+			}
+		}
+		s := lines[label]
+		if s == nil {
+			s = &series{Label: label}
+			lines[label] = s
+			order = append(order, label)
+		}
+		s.X = append(s.X, pos[v])
+		s.Y = append(s.Y, 100*float64(got.FinalTestAcc))
+	}
+	c := chart{Title: title, XLabel: knob, YLabel: "final test accuracy (%)"}
+	if !numeric {
+		c.XNames = xs
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, label := range order {
+		s := lines[label]
+		sort.Sort(byX{s})
+		c.Series = append(c.Series, *s)
+		for _, x := range s.X {
+			lo, hi = math.Min(lo, x), math.Max(hi, x)
+		}
+	}
+	// One FP32 baseline for the whole sweep: draw it across the plot.
+	if fp := baselines(res); len(fp) == 1 && knob != "backend" && lo < hi {
+		for _, b := range fp {
+			acc := 100 * float64(b.FinalTestAcc)
+			c.Series = append(c.Series, series{Label: "fp32 baseline", X: []float64{lo, hi}, Y: []float64{acc, acc}, Reference: true})
+		}
+	}
+	return c, true
 }
 
 type byX struct{ s *series }
@@ -155,6 +195,15 @@ func writeSweepReport(cfg SweepConfig, res *SweepResult) error {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	// Plots of knobs the spec no longer sweeps would be stale.
+	old, _ := filepath.Glob(filepath.Join(cfg.Out, "accuracy-vs-*.png"))
+	for _, path := range old {
+		if _, current := charts[filepath.Base(path)]; !current {
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+		}
+	}
 	return train.WriteFileAtomic(filepath.Join(cfg.Out, "report.md"), []byte(sweepMarkdown(cfg, res, names)))
 }
 

@@ -59,6 +59,12 @@ func newBatchNorm(name string, c, rank int) *BatchNorm {
 
 // Forward implements Module.
 func (bn *BatchNorm) Forward(t *autograd.Tape, x *autograd.Tensor) *autograd.Tensor {
+	bn.check(x)
+	return t.BatchNorm(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.training, bn.Momentum, bn.Eps)
+}
+
+// check panics with the layer's name when x does not fit it.
+func (bn *BatchNorm) check(x *autograd.Tensor) {
 	if len(x.Shape()) != bn.rank || x.Dim(1) != bn.Weight.Numel() {
 		want := "(N, %d)"
 		if bn.rank == 4 {
@@ -66,7 +72,14 @@ func (bn *BatchNorm) Forward(t *autograd.Tape, x *autograd.Tensor) *autograd.Ten
 		}
 		panic(fmt.Sprintf("layers.BatchNorm %s: input %v, want "+want, bn.Name, x.Shape(), bn.Weight.Numel()))
 	}
-	return t.BatchNorm(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.training, bn.Momentum, bn.Eps)
+}
+
+// ForwardReLU returns ReLU(bn.Forward(t, x)), computed as one fused op
+// (autograd's BatchNormReLU): the same values and gradients, less memory
+// traffic. Networks that follow a batch norm with a ReLU use it.
+func (bn *BatchNorm) ForwardReLU(t *autograd.Tape, x *autograd.Tensor) *autograd.Tensor {
+	bn.check(x)
+	return t.BatchNormReLU(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.training, bn.Momentum, bn.Eps)
 }
 
 // Params implements Module.

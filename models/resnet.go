@@ -99,7 +99,7 @@ func NewResNet(cfg ResNetConfig, rng *rand.Rand) *ResNet {
 
 // Forward implements layers.Module.
 func (m *ResNet) Forward(t *autograd.Tape, x *autograd.Tensor) *autograd.Tensor {
-	x = t.ReLU(m.BN1.Forward(t, m.Conv1.Forward(t, x)))
+	x = m.BN1.ForwardReLU(t, m.Conv1.Forward(t, x))
 	for _, b := range m.Blocks {
 		x = b.Forward(t, x)
 	}

@@ -58,6 +58,7 @@ type Backend struct {
 	noisyNow    bool
 	productFunc bfp.ProductFunc
 	scratch     []float32
+	invB, scB   []float64
 }
 
 // Factory builds an analog backend from options.
@@ -100,6 +101,7 @@ func New(s bfp.Settings, adcBits int, sigma float64, noisy bfp.RoleSet) *Backend
 			NoiseSigma: sigma, NoiseRoles: noisy.Names(), SettingsConfig: s.Config(),
 		},
 	}
+	b.cfg.TileAcc = "ordered" // every tile passes the ADC on its own
 	b.productFunc = b.product
 	return b
 }
@@ -140,14 +142,20 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 	}
 	step := b.cfg.Step
 	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
+	b.invB, b.scB = grow(b.invB, n), grow(b.scB, n)
 	for t := range tiles {
 		ibfp.TileGEMM(qa, qb, t, tile, n)
+		// Powers of two, multiplied in float64: exact, and cheaper than
+		// math.Ldexp per element.
+		for j := range n {
+			b.invB[j], b.scB[j] = pow2(-int(qb.Exp[j*tiles+t])), pow2(int(qb.Exp[j*tiles+t]))
+		}
 		for i := range m {
-			ea := int(qa.Exp[i*tiles+t])
+			invA, scA := pow2(-int(qa.Exp[i*tiles+t])), pow2(int(qa.Exp[i*tiles+t]))
 			ri := r[i*ldr : i*ldr+n]
+			ti := tile[i*n : (i+1)*n]
 			for j := range ri {
-				exp := ea + int(qb.Exp[j*tiles+t])
-				p := math.Ldexp(float64(tile[i*n+j]), -exp) // the exact integer P
+				p := float64(ti[j]) * invA * b.invB[j] // the exact integer P
 				code := p / step
 				if b.noisyNow {
 					code += b.rng.NormFloat64() * b.cfg.NoiseSigma
@@ -157,7 +165,7 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 					c.ADCClipped++
 					code = max(lo, min(hi, code))
 				}
-				v := float32(math.Ldexp(code*step, exp))
+				v := float32(code * step * scA * b.scB[j])
 				if t == 0 {
 					ri[j] = v
 				} else {
@@ -185,3 +193,13 @@ func (b *Backend) Stats() any { return b.engine.Stats.Report("analog") }
 
 // Summary implements backend.StatsReporter.
 func (b *Backend) Summary() string { return b.engine.Stats.Report("analog").Summary() }
+
+// pow2 returns 2^e for e in float64's normal exponent range.
+func pow2(e int) float64 { return math.Float64frombits(uint64(1023+e) << 52) }
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}

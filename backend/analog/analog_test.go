@@ -169,6 +169,7 @@ func TestFactory(t *testing.T) {
 		{backend.Options{"adc-bits": "0"}, "--adc-bits 0 is outside [1, 24]"},
 		{backend.Options{"adc-bits": "x"}, `--adc-bits "x" is not an integer`},
 		{backend.Options{"rns-mode": "fast"}, "option --rns-mode does not apply to backend analog"},
+		{backend.Options{"tile-accumulation": "gemm"}, "option --tile-accumulation does not apply to backend analog"},
 		{backend.Options{"noise-roles": "dY"}, "--noise-roles"},
 	} {
 		_, err := Factory(tc.opts)
@@ -178,4 +179,5 @@ func TestFactory(t *testing.T) {
 	cfg, err := json.Marshal(b.Config())
 	require.NoError(t, err)
 	require.Contains(t, string(cfg), `"adc_bits":6,"adc_full_range":246016,"adc_step":3844`)
+	require.Contains(t, string(cfg), `"tile_accumulation":"ordered"`)
 }

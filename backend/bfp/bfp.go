@@ -36,7 +36,11 @@ type Config struct {
 }
 
 // New returns a BFP backend for valid settings.
-func New(s Settings) *Backend { return &Backend{engine: NewEngine(s)} }
+func New(s Settings) *Backend {
+	b := &Backend{engine: NewEngine(s)}
+	b.engine.KSplit = !s.Ordered
+	return b
+}
 
 // Factory builds a BFP backend from options; see Options.
 func Factory(opts backend.Options) (backend.Backend, error) {

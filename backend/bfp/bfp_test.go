@@ -79,8 +79,13 @@ func TestErrorsNameTheCall(t *testing.T) {
 	b := newBackend(t, nil)
 	g := backend.GEMM{M: 2, N: 2, K: 2, A: []float32{1, 2, 3}, LDA: 2, B: []float32{1, 2, 3, 4}, LDB: 2, C: make([]float32, 4), LDC: 2}
 	require.ErrorContains(t, b.MatMul(fwd, g), "fc1/forward: gemm: A is 2x2")
+	// Inf and NaN are not errors: they poison the outputs they touch, as in
+	// FP32, and are counted.
 	g.A = []float32{1, float32(math.Inf(1)), 3, 4}
-	require.ErrorContains(t, b.MatMul(fwd, g), "fc1/forward: operand A: vector 0, elements 0..1: contains Inf or NaN")
+	out := run(t, b, fwd, g)
+	require.True(t, math.IsNaN(float64(out[0])) && math.IsNaN(float64(out[1])), "row 0 is poisoned: %v", out)
+	require.Equal(t, []float32{15, 22}, out[2:], "row 1 = (3,4)·B, exact in 6-bit BFP")
+	require.Equal(t, int64(1), b.engine.Stats.Report("bfp").Total.NonFinite)
 }
 
 func TestStatsAndConfig(t *testing.T) {

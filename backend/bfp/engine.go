@@ -21,11 +21,18 @@ import (
 type Engine struct {
 	Settings Settings
 	Stats    *Stats
+	// KSplit allows the engine to split a GEMM along K into blocks of
+	// whole tiles, each added into C (see quantised). A backend whose
+	// result depends on the order tiles are added in (ordered
+	// accumulation, the RNS reference mode, the analog ADC sums) leaves it
+	// false.
+	KSplit bool
 
 	quant    *ibfp.Quantiser
 	a, b     ibfp.Matrix
 	ref, in  []float32
 	gemm     backend.GEMM
+	block    backend.GEMM
 	counters Counters
 }
 
@@ -36,7 +43,9 @@ func NewEngine(s Settings) *Engine {
 
 // ProductFunc computes g (C = op(A)·op(B), plus C when g.Accumulate) from
 // the quantised operands a (rows of op(A)) and b (columns of op(B)), and
-// adds what it counted to c.
+// adds what it counted to c. The engine may call it several times per
+// GEMM: on blocks of rows of op(A) and C, and, with KSplit, on blocks of
+// tiles along K with g.Accumulate set for all but the first.
 type ProductFunc func(g *backend.GEMM, a, b *ibfp.Matrix, c *Counters) error
 
 // MatMul runs one GEMM through product, or through the FP32 kernel for
@@ -70,12 +79,83 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 	return nil
 }
 
-// quantised quantises both operands and runs product.
+// chunkElements bounds the part of an operand quantised at a time: 1 MiB
+// of FP32, so that the quantised copy is still in the L2 cache when the
+// GEMM reads it. Quantising all of a large operand first (a convolution's
+// im2col matrix can be tens of MiB) would write it to memory and read it
+// back, doubling the memory traffic of products that are memory-bound
+// already.
+const chunkElements = 1 << 18
+
+// quantised quantises the operands and runs product, in blocks when an
+// operand is large:
+//
+//   - blocks of rows of op(A) (when A is stored row-major, so that a row
+//     block is contiguous): every output row depends on one row of op(A)
+//     and all of op(B), so the blocks are independent GEMMs and the result
+//     is unchanged;
+//   - otherwise, when op(B) is large and the backend allows it (KSplit),
+//     blocks of whole tiles along K, each added into C: a tile's value is
+//     unchanged, only the FP32 order of the additions across tiles
+//     differs, which --tile-accumulation gemm leaves to the kernel anyway.
 func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) error {
-	if err := e.quant.Operands(g, &e.a, &e.b); err != nil {
-		return err
+	h := e.Settings.Format.Tile
+	if e.KSplit && g.N*g.K > chunkElements && g.K > h && (g.TransA || g.M*g.K <= chunkElements) {
+		return e.splitK(g, product, d)
 	}
-	return product(g, &e.a, &e.b, d)
+	if err := e.quant.Quantise(&e.b, g.B, g.LDB, g.N, g.K, !g.TransB); err != nil {
+		return fmt.Errorf("operand B: %w", err)
+	}
+	d.NonFinite += int64(e.b.NonFinite)
+	rows := g.M
+	if !g.TransA && g.M*g.K > chunkElements {
+		rows = max(64, chunkElements/g.K/64*64)
+	}
+	block := &e.block // in the engine, so that handing it to product does not allocate
+	for m0 := 0; m0 < g.M; m0 += rows {
+		*block = *g
+		block.M = min(rows, g.M-m0)
+		block.A = g.A[m0*g.LDA:]
+		block.C = g.C[m0*g.LDC:]
+		if err := e.quant.Quantise(&e.a, block.A, block.LDA, block.M, block.K, block.TransA); err != nil {
+			return fmt.Errorf("operand A: %w", err)
+		}
+		d.NonFinite += int64(e.a.NonFinite)
+		if err := product(block, &e.a, &e.b, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// splitK runs product on blocks of whole tiles along K (see quantised).
+func (e *Engine) splitK(g *backend.GEMM, product ProductFunc, d *Counters) error {
+	h := e.Settings.Format.Tile
+	kc := max(h, chunkElements/(g.M+g.N)/h*h)
+	block := &e.block
+	for k0 := 0; k0 < g.K; k0 += kc {
+		*block = *g
+		block.K = min(kc, g.K-k0)
+		block.Accumulate = g.Accumulate || k0 > 0
+		if g.TransA { // A stored K×M
+			block.A = g.A[k0*g.LDA:]
+		} else {
+			block.A = g.A[k0:]
+		}
+		if g.TransB { // B stored N×K
+			block.B = g.B[k0:]
+		} else {
+			block.B = g.B[k0*g.LDB:]
+		}
+		if err := e.quant.Operands(block, &e.a, &e.b); err != nil {
+			return err
+		}
+		d.NonFinite += int64(e.a.NonFinite + e.b.NonFinite)
+		if err := product(block, &e.a, &e.b, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sgemm(g *backend.GEMM) {

@@ -46,11 +46,16 @@ func NoiseOptions() []backend.OptionSpec {
 
 // SharedOptions returns the options every BFP-based backend accepts.
 func SharedOptions() []backend.OptionSpec {
-	return []backend.OptionSpec{bitsSpec, tileSpec, roundingSpec, tileAccSpec, fp32LayersSpec, noiseSeedSpec, statsEverySpec}
+	return []backend.OptionSpec{bitsSpec, tileSpec, roundingSpec, fp32LayersSpec, noiseSeedSpec, statsEverySpec}
 }
 
+// TileAccumulationOption returns --tile-accumulation, for backends that
+// can sum the exact tile results with one GEMM (bfp, rns); the analog
+// backend reads every tile through its ADC and always adds them in order.
+func TileAccumulationOption() backend.OptionSpec { return tileAccSpec }
+
 // Options returns the options of the bfp backend.
-func Options() []backend.OptionSpec { return SharedOptions() }
+func Options() []backend.OptionSpec { return append(SharedOptions(), tileAccSpec) }
 
 // Settings are the parsed shared options.
 type Settings struct {

@@ -34,6 +34,9 @@ type Counters struct {
 	Undetected   int64 `json:"undetected,omitempty"`
 	// ADCClipped counts analog readouts that saturated the converter.
 	ADCClipped int64 `json:"adc_clipped,omitempty"`
+	// NonFinite counts operand blocks that held Inf or NaN (their outputs
+	// are NaN, as in FP32; the training loop reports the divergence).
+	NonFinite int64 `json:"nonfinite_blocks,omitempty"`
 	// Relative error ‖C - C_fp32‖/‖C_fp32‖ (Frobenius) on sampled calls.
 	Samples    int64   `json:"rel_err_samples"`
 	RelErrMean float64 `json:"rel_err_mean"`
@@ -55,6 +58,7 @@ func (c *Counters) add(d *Counters) {
 	c.Erased += d.Erased
 	c.Undetected += d.Undetected
 	c.ADCClipped += d.ADCClipped
+	c.NonFinite += d.NonFinite
 	c.Samples += d.Samples
 	c.relErrSum += d.relErrSum
 	c.RelErrMax = max(c.RelErrMax, d.RelErrMax)

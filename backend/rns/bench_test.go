@@ -11,9 +11,11 @@ import (
 	"github.com/mirage-go/mirage/backend/fp32"
 )
 
-// BenchmarkGEMM compares the fast RNS mode with the FP32 backend on two
-// convolution-sized GEMMs, in the forward layout (im2col columns × weightsᵀ)
-// and the weight-gradient layout (dYᵀ × columns, both operands strided):
+// BenchmarkGEMM compares the fast RNS mode with the FP32 backend on
+// convolution-sized GEMMs (LeNet's conv2 at batch 64, a ResNet's first
+// stage on CIFAR-10 at batch 128, a 3×3×64 convolution), in the forward
+// layout (im2col columns × weightsᵀ) and the weight-gradient layout
+// (dYᵀ × columns, both operands strided):
 //
 //	go test -run XXX -bench GEMM ./backend/rns
 //
@@ -24,6 +26,7 @@ func BenchmarkGEMM(b *testing.B) {
 		m, n, k int
 	}{
 		{"lenet-conv2-fwd", 12800, 16, 150},
+		{"resnet-cifar-layer1-fwd", 131072, 16, 144},
 		{"resnet-3x3x64-fwd", 8192, 64, 576},
 		{"resnet-3x3x64-dW", 64, 576, 8192},
 	}

@@ -88,6 +88,7 @@ import (
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
+	"github.com/mirage-go/mirage/internal/gemm"
 	"github.com/mirage-go/mirage/internal/rns"
 )
 
@@ -104,7 +105,7 @@ var (
 
 // Options returns the options of the rns backend.
 func Options() []backend.OptionSpec {
-	return slices.Concat(bfp.SharedOptions(), []backend.OptionSpec{moduliSpec, redundantSpec, modeSpec, unitSpec}, bfp.NoiseOptions())
+	return slices.Concat(bfp.SharedOptions(), []backend.OptionSpec{bfp.TileAccumulationOption(), moduliSpec, redundantSpec, modeSpec, unitSpec}, bfp.NoiseOptions())
 }
 
 // Config is the effective configuration, as written to summary.json.
@@ -145,7 +146,9 @@ type Backend struct {
 	errs         []readoutError
 	res          []int64
 	mantA, mantB []int32
-	resA, resB   []int32 // residues of the mantissas, one K-vector block per modulus
+	resA, resB   []int32   // residues of the mantissas, one block per modulus
+	fresA, fresB []float32 // the same as FP32, for the modular GEMMs
+	sums, acc    []float32
 }
 
 // readoutError is one wrong readout drawn by the fast mode: the flat tile
@@ -264,6 +267,7 @@ func New(s bfp.Settings, set *rns.Set, reference bool, sigma float64, phaseUnit 
 		rng: rand.New(rand.NewPCG(s.NoiseSeed, 0x726e735f6e6f6973)),
 	}
 	b.productFunc = b.product
+	b.engine.KSplit = !reference && !s.Ordered
 	unit, mode := "step", "fast"
 	if phaseUnit {
 		unit = "phase"
@@ -393,9 +397,14 @@ func (b *Backend) decode(p int64, wrong int, c *bfp.Counters) int64 {
 }
 
 // referenceProduct is the literal emulation: residues of every mantissa,
-// one modular dot product per modulus and tile, a phase readout with
-// Gaussian noise rounded to the nearest level, then CRT (or RRNS decoding)
-// and FP32 accumulation across tiles.
+// one modular GEMM per modulus and tile, a phase readout of every modular
+// dot product with Gaussian noise, rounded to the nearest level, then CRT
+// (or RRNS decoding) per output and tile, and FP32 accumulation across
+// tiles in order.
+//
+// The modular GEMM sums residue products exactly: with an FP32 GEMM over
+// the residues when h·(m-1)² < 2^24 (true for the presets up to
+// special-k7 at their largest tiles), else with an integer loop.
 func (b *Backend) referenceProduct(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) {
 	m, n, k := g.M, g.N, g.K
 	tiles, h := qa.Tiles(), qa.Tile
@@ -404,20 +413,36 @@ func (b *Backend) referenceProduct(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.
 	b.mantB = qb.Mantissas(b.mantB)
 	b.resA = residues(b.resA, b.mantA, b.set)
 	b.resB = residues(b.resB, b.mantB, b.set)
+	useGEMM := int64(h)*b.maxModulus()*b.maxModulus() < ibfp.ExactLimit
+	if useGEMM {
+		b.fresA = toFloat(b.fresA, b.resA)
+		b.fresB = toFloat(b.fresB, b.resB)
+		b.sums = grow(b.sums, nmod*m*n)
+	}
+	b.acc = grow(b.acc, m*n)
+	clear(b.acc)
 	b.res = b.set.Residues(0, b.res)
-	for i := range m {
-		for j := range n {
-			var acc float32
-			for t := range tiles {
-				k0, k1 := t*h, min((t+1)*h, k)
+	for t := range tiles {
+		k0, k1 := t*h, min((t+1)*h, k)
+		if useGEMM {
+			for mi := range nmod {
+				gemm.Sgemm(false, true, m, n, k1-k0, 1, b.fresA[mi*m*k+k0:], k, b.fresB[mi*n*k+k0:], k, 0, b.sums[mi*m*n:], n)
+			}
+		}
+		for i := range m {
+			for j := range n {
 				wrong := 0
 				for mi := range nmod {
 					mod := b.set.Modulus(mi)
-					ra := b.resA[mi*m*k+i*k+k0 : mi*m*k+i*k+k1]
-					rb := b.resB[mi*n*k+j*k+k0 : mi*n*k+j*k+k1]
 					var s int64
-					for p := range ra {
-						s += int64(ra[p]) * int64(rb[p])
+					if useGEMM {
+						s = int64(b.sums[mi*m*n+i*n+j])
+					} else {
+						ra := b.resA[mi*m*k+i*k+k0 : mi*m*k+i*k+k1]
+						rb := b.resB[mi*n*k+j*k+k0 : mi*n*k+j*k+k1]
+						for p := range ra {
+							s += int64(ra[p]) * int64(rb[p])
+						}
 					}
 					s %= mod
 					r := s
@@ -429,8 +454,7 @@ func (b *Backend) referenceProduct(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.
 					}
 					b.res[mi] = r
 				}
-				tiles0 := qa.Tiles()
-				exp := int(qa.Exp[i*tiles0+t] + qb.Exp[j*tiles0+t])
+				exp := int(qa.Exp[i*tiles+t] + qb.Exp[j*tiles+t])
 				var got int64
 				if wrong == 0 {
 					got, _ = b.set.Decode(b.res)
@@ -438,14 +462,66 @@ func (b *Backend) referenceProduct(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.
 					p, _ := ibfp.TileDot(qa, qb, i, j, t) // the truth, for the statistics only
 					got = b.decode(p, wrong, c)
 				}
-				acc += ibfp.TileValue(got, exp)
+				b.acc[i*n+j] += ibfp.TileValue(got, exp)
 			}
-			if g.Accumulate {
-				acc = g.C[i*g.LDC+j] + acc
-			}
-			g.C[i*g.LDC+j] = acc
 		}
 	}
+	for i := range m {
+		ci := g.C[i*g.LDC : i*g.LDC+n]
+		for j := range ci {
+			if g.Accumulate {
+				ci[j] += b.acc[i*n+j]
+			} else {
+				ci[j] = b.acc[i*n+j]
+			}
+		}
+	}
+	if qa.NonFinite > 0 || qb.NonFinite > 0 {
+		poison(g, qa, qb)
+	}
+}
+
+func (b *Backend) maxModulus() int64 { return slices.Max(b.set.Moduli()) }
+
+func toFloat(dst []float32, src []int32) []float32 {
+	dst = grow(dst, len(src))
+	for i, v := range src {
+		dst[i] = float32(v)
+	}
+	return dst
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// poison sets to NaN the outputs whose row of op(A) or column of op(B) held
+// Inf or NaN: integer arithmetic cannot carry a NaN, so the reference mode
+// restores what FP32 (and the fast mode) would give.
+func poison(g *backend.GEMM, qa, qb *ibfp.Matrix) {
+	nan := float32(math.NaN())
+	for i := range g.M {
+		for j := range g.N {
+			if hasNaN(qa, i) || hasNaN(qb, j) {
+				g.C[i*g.LDC+j] = nan
+			}
+		}
+	}
+}
+
+func hasNaN(m *ibfp.Matrix, v int) bool {
+	if m.NonFinite == 0 {
+		return false
+	}
+	for p := range m.K {
+		if x := m.At(v, p); x != x {
+			return true
+		}
+	}
+	return false
 }
 
 // residues returns, for every modulus, the non-negative residues of the

@@ -69,6 +69,9 @@ func TestNoiseFreeEqualsExactBFP(t *testing.T) {
 		{"rns-moduli": "special-k7", "bfp-bits": "8", "tile": "5", "noise-sigma": "0"},
 		{"rns-moduli": "7,9,11,13,17", "bfp-bits": "6", "tile": "64", "noise-sigma": "0"}, // odd M, five moduli
 		{"tile": "16", "noise-sigma": "0", "rrns-redundant": "2"},
+		// 512 × 256² ≥ 2^24: the reference mode's modular dot products take
+		// the integer loop instead of FP32 GEMMs over the residues.
+		{"rns-moduli": "special-k8", "bfp-bits": "8", "tile": "512", "noise-sigma": "0"},
 	}
 	modes := [][]string{
 		{"rns-mode", "reference"},
@@ -406,11 +409,79 @@ func TestOptionsDocumented(t *testing.T) {
 // TestNoGarbageInSteadyState: once its buffers have grown, a fast-mode
 // GEMM allocates nothing, serial or with parallel quantisation.
 func TestNoGarbageInSteadyState(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates by itself")
+	}
 	rng := rand.New(rand.NewPCG(71, 72))
 	for _, sz := range [][3]int{{20, 20, 64}, {500, 64, 300}} {
 		g := bfptest.RandomGEMM(rng, sz[0], sz[1], sz[2], false, true, true, 0)
 		b := newBackend(t, backend.Options{"stats-every": "0"})
 		require.NoError(t, b.MatMul(fwd, g))
 		require.Zero(t, testing.AllocsPerRun(10, func() { _ = b.MatMul(fwd, g) }), "%v", sz)
+	}
+}
+
+// TestNonFinitePropagates: an Inf or NaN in an operand poisons the outputs
+// it touches, as in FP32, in both modes (the training loop then reports a
+// divergence), and is counted.
+func TestNonFinitePropagates(t *testing.T) {
+	rng := rand.New(rand.NewPCG(81, 82))
+	g := bfptest.RandomGEMM(rng, 4, 3, 40, false, false, false, 0)
+	g.A[1*g.LDA+7] = float32(math.Inf(1))
+	g.B[5*g.LDB+2] = float32(math.NaN())
+	for _, mode := range []string{"fast", "reference"} {
+		b := newBackend(t, backend.Options{"rns-mode": mode, "tile": "16"})
+		got := result(t, b, fwd, g)
+		for i := range g.M {
+			for j := range g.N {
+				require.Equal(t, i == 1 || j == 2, math.IsNaN(float64(got[i*g.N+j])), "%s: output (%d,%d)", mode, i, j)
+			}
+		}
+		require.Equal(t, int64(2), b.engine.Stats.Report("rns").Total.NonFinite)
+	}
+}
+
+// TestLargeOperandInRowBlocks: an op(A) above the engine's block size is
+// quantised and multiplied in blocks of rows; the result is still the
+// exact BFP product, bit for bit, in both modes, and the statistics count
+// every tile.
+func TestLargeOperandInRowBlocks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(91, 92))
+	g := bfptest.RandomGEMM(rng, 3000, 3, 100, false, true, true, 1) // 300000 elements: two blocks
+	want := bfptest.Product(g, 6, 32)
+	for _, mode := range []string{"fast", "reference"} {
+		b := newBackend(t, backend.Options{"rns-mode": mode, "tile": "32", "tile-accumulation": "ordered", "noise-sigma": "0"})
+		sameFloats(t, want, result(t, b, fwd, g), mode)
+		require.Equal(t, int64(4*3000*3), b.engine.Stats.Report("rns").Total.TileOutputs)
+	}
+}
+
+// TestLargeOperandSplitAlongK: with a large op(B), the fast mode splits K
+// into blocks of whole tiles added into C; the result stays within the
+// cross-tile FP32 rounding tolerance of the exact BFP product (exact where
+// every order is), all tiles are counted, and the noisy readouts of the
+// blocks still fail at the model's rate (within 3 standard errors).
+func TestLargeOperandSplitAlongK(t *testing.T) {
+	rng := rand.New(rand.NewPCG(101, 102))
+	for _, transA := range []bool{true, false} {
+		g := bfptest.RandomGEMM(rng, 4, 300, 1000, transA, false, transA, 0) // N·K = 300000: split
+		want := bfptest.Product(g, 6, 128)
+		tol := bfptest.Tolerance(g, 6, 128)
+		b := newBackend(t, backend.Options{"noise-sigma": "0"})
+		got := result(t, b, fwd, g)
+		for i := range want {
+			require.InDeltaf(t, want[i], got[i], tol[i], "transA=%v element %d", transA, i)
+		}
+		require.Equal(t, int64(8*4*300), b.engine.Stats.Report("rns").Total.TileOutputs)
+
+		noisy := newBackend(t, backend.Options{"noise-sigma": "0.3", "stats-every": "0"})
+		for range 5 {
+			result(t, noisy, fwd, g)
+		}
+		tot := noisy.engine.Stats.Report("rns").Total
+		p := rns.ErrorProbability(0.3)
+		mean := p * float64(tot.Readouts)
+		se := math.Sqrt(p * (1 - p) * float64(tot.Readouts))
+		require.InDelta(t, mean, float64(tot.ResidueErrors), 3*se)
 	}
 }

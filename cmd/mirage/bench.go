@@ -46,5 +46,8 @@ func benchGEMMCommand(args []string, stdout, stderr io.Writer) error {
 		return json.NewEncoder(stdout).Encode(results)
 	}
 	fmt.Fprintf(stdout, "mirage kernels: %s; GOMAXPROCS %d; median of %d repetitions\n", gemm.KernelName(), runtime.GOMAXPROCS(0), *reps)
+	if info := bench.OpenBLASInfo(); info != "" {
+		fmt.Fprintf(stdout, "openblas: %s\n", info)
+	}
 	return bench.WriteGEMMTable(stdout, results)
 }

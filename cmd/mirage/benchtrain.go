@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/internal/bench"
 )
@@ -14,8 +15,8 @@ import (
 // benchTrainCommand implements `mirage bench train`: training examples per
 // second (forward, loss, backward, optimizer step on synthetic data) of
 // each model/batch case on each backend, the median of several timed
-// repetitions after untimed warm-up steps. args are the arguments after
-// "bench train".
+// repetitions after untimed warm-up steps, the backends of a case measured
+// interleaved. args are the arguments after "bench train".
 func benchTrainCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench train", "bench train [--cases LIST] [--backends LIST] [--json]", stdout)
 	caseList := fs.String("cases", "lenet:64,lenet:128,resnet20:128", "comma-separated MODEL:BATCH cases (models: lenet, resnet20, resnet18, mlp, bert)")
@@ -56,20 +57,23 @@ func benchTrainCommand(args []string, stdout, stderr io.Writer) error {
 	opts := bench.TrainOptions{Warmup: *warmup, Steps: *steps, Reps: *reps}
 	var results []bench.TrainResult
 	for _, c := range cases {
-		for _, name := range names {
-			// A fresh backend per case, so that statistics or state kept
-			// by one measurement cannot affect the next.
+		// Fresh backends per case, so that statistics or state kept by one
+		// measurement cannot affect the next; the backends of a case are
+		// measured interleaved (see bench.MeasureTrainInterleaved).
+		backends := make([]backend.Backend, len(names))
+		for i, name := range names {
 			b, err := reg.New(name, nil)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "measuring %s on %s ...\n", c, name)
-			r, err := bench.MeasureTrain(c, b, opts)
-			if err != nil {
-				return err
-			}
-			results = append(results, r)
+			backends[i] = b
 		}
+		fmt.Fprintf(stderr, "measuring %s on %s ...\n", c, strings.Join(names, ", "))
+		rs, err := bench.MeasureTrainInterleaved(c, backends, opts)
+		if err != nil {
+			return err
+		}
+		results = append(results, rs...)
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(results)

@@ -39,6 +39,15 @@ func Impls() []Impl {
 	return impls
 }
 
+// OpenBLASInfo describes the linked OpenBLAS (configuration, kernel,
+// threads), or returns "" when this binary was built without it.
+func OpenBLASInfo() string {
+	if openBLASInfo == nil {
+		return ""
+	}
+	return openBLASInfo()
+}
+
 // Shape is one product C = op(A)·op(B) with op(A) m×k and op(B) k×n.
 type Shape struct {
 	Name           string
@@ -68,7 +77,7 @@ func DefaultShapes() []Shape {
 		{Name: "square1024", M: 1024, N: 1024, K: 1024},
 	}
 	for _, conv := range []struct {
-		name        string
+		name         string
 		rows, ckk, o int
 	}{
 		{"lenet-conv2", 128 * 10 * 10, 6 * 25, 16},

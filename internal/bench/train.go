@@ -147,6 +147,11 @@ type TrainResult struct {
 	ExamplesPerSec float64 `json:"examples_per_sec"`
 	// StepMillis is the median step time in milliseconds.
 	StepMillis float64 `json:"step_ms"`
+	// CPUMillis is the median CPU time per step (all threads, user and
+	// system) in milliseconds. On a machine shared with other jobs it moves
+	// less than wall time: it shows what a step costs rather than what it
+	// got. With two busy cores it is up to twice StepMillis.
+	CPUMillis float64 `json:"cpu_ms_per_step"`
 	// Reps are the per-repetition examples per second, in order.
 	Reps []float64 `json:"reps"`
 }
@@ -154,30 +159,56 @@ type TrainResult struct {
 // MeasureTrain times training steps of c on backend b: opts.Warmup steps
 // untimed, then opts.Reps repetitions of opts.Steps steps each.
 func MeasureTrain(c TrainCase, b backend.Backend, opts TrainOptions) (TrainResult, error) {
-	opts = opts.withDefaults()
-	step, err := NewTrainStep(c, b, 1)
+	res, err := MeasureTrainInterleaved(c, []backend.Backend{b}, opts)
 	if err != nil {
 		return TrainResult{}, err
 	}
-	for range opts.Warmup {
-		if err := step.Run(); err != nil {
-			return TrainResult{}, fmt.Errorf("%s on %s: %w", c, b.Name(), err)
+	return res[0], nil
+}
+
+// MeasureTrainInterleaved times training steps of c on each backend, one
+// result per backend in order. The backends are measured interleaved: each
+// repetition runs opts.Steps steps on every backend in turn, so a change in
+// the machine's load (other jobs, clock frequency) affects all of them
+// alike and their ratios stay meaningful on a shared machine.
+func MeasureTrainInterleaved(c TrainCase, backends []backend.Backend, opts TrainOptions) ([]TrainResult, error) {
+	opts = opts.withDefaults()
+	steps := make([]*TrainStep, len(backends))
+	for i, b := range backends {
+		s, err := NewTrainStep(c, b, 1)
+		if err != nil {
+			return nil, err
 		}
-	}
-	res := TrainResult{Model: c.Model, Batch: c.Batch, Backend: b.Name()}
-	for range opts.Reps {
-		start := time.Now()
-		for range opts.Steps {
-			if err := step.Run(); err != nil {
-				return TrainResult{}, fmt.Errorf("%s on %s: %w", c, b.Name(), err)
+		for range opts.Warmup {
+			if err := s.Run(); err != nil {
+				return nil, fmt.Errorf("%s on %s: %w", c, b.Name(), err)
 			}
 		}
-		sec := time.Since(start).Seconds()
-		res.Reps = append(res.Reps, float64(c.Batch*opts.Steps)/sec)
+		steps[i] = s
 	}
-	res.ExamplesPerSec = Median(res.Reps)
-	res.StepMillis = 1000 * float64(c.Batch) / res.ExamplesPerSec
-	return res, nil
+	results := make([]TrainResult, len(backends))
+	cpu := make([][]float64, len(backends))
+	for range opts.Reps {
+		for i, s := range steps {
+			start, cpuStart := time.Now(), processCPUTime()
+			for range opts.Steps {
+				if err := s.Run(); err != nil {
+					return nil, fmt.Errorf("%s on %s: %w", c, backends[i].Name(), err)
+				}
+			}
+			sec := time.Since(start).Seconds()
+			results[i].Reps = append(results[i].Reps, float64(c.Batch*opts.Steps)/sec)
+			cpu[i] = append(cpu[i], 1000*(processCPUTime()-cpuStart).Seconds()/float64(opts.Steps))
+		}
+	}
+	for i, b := range backends {
+		r := &results[i]
+		r.Model, r.Batch, r.Backend = c.Model, c.Batch, b.Name()
+		r.ExamplesPerSec = Median(r.Reps)
+		r.StepMillis = 1000 * float64(c.Batch) / r.ExamplesPerSec
+		r.CPUMillis = Median(cpu[i])
+	}
+	return results, nil
 }
 
 // ParseTrainCases reads a comma-separated list of MODEL:BATCH items, e.g.
@@ -219,13 +250,13 @@ func WriteTrainTable(w io.Writer, results []TrainResult) error {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "model\tbatch\tbackend\texamples/s\tstep ms\tstep time / fp32\t\n")
+	fmt.Fprint(tw, "model\tbatch\tbackend\texamples/s\tstep ms\tCPU ms/step\tstep time / fp32\t\n")
 	for _, r := range results {
 		ratio := "-"
 		if base, ok := fp32[fmt.Sprintf("%s/%d", r.Model, r.Batch)]; ok && r.Backend != "fp32" {
 			ratio = fmt.Sprintf("%.2fx", r.StepMillis/base)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%.1f\t%.1f\t%s\t\n", r.Model, r.Batch, r.Backend, r.ExamplesPerSec, r.StepMillis, ratio)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.1f\t%.1f\t%.1f\t%s\t\n", r.Model, r.Batch, r.Backend, r.ExamplesPerSec, r.StepMillis, r.CPUMillis, ratio)
 	}
 	return tw.Flush()
 }

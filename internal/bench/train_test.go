@@ -43,17 +43,17 @@ func BenchmarkTrainStep(b *testing.B) {
 // and no activation-sized buffers.
 func TestTrainStepAllocationsDoNotGrowWithBatch(t *testing.T) {
 	const (
-		maxAllocs = 1500 // objects per step, whatever the batch size
+		maxAllocs = 600 // objects per step, whatever the batch size
 		// Bytes per step, whatever the batch size. One activation of
 		// ResNet-20's first stage at batch 16 is 1 MiB, so a single
 		// per-step activation buffer would break this bound; what remains
 		// is small objects and the GEMM's packing buffers, which its
 		// sync.Pool may refill after a garbage collection.
-		maxBytes = 256 << 10
+		maxBytes = 128 << 10
 	)
 	for _, model := range []string{"lenet", "resnet20"} {
 		var perBatch []float64
-		for _, batch := range []int{4, 32} {
+		for _, batch := range []int{4, 16} {
 			step, err := NewTrainStep(TrainCase{model, batch}, fp32.New(), 1)
 			require.NoError(t, err)
 			for range 3 { // fill the arena and the optimizer state
@@ -73,9 +73,9 @@ func TestTrainStepAllocationsDoNotGrowWithBatch(t *testing.T) {
 			require.LessOrEqual(t, bytes, float64(maxBytes), "%s batch %d", model, batch)
 			perBatch = append(perBatch, allocs)
 		}
-		// The count may differ by the few goroutines a larger batch puts
-		// to work in parallel kernels, never by a per-example amount.
-		require.InDelta(t, perBatch[0], perBatch[1], 64, "%s: allocations depend on the batch size", model)
+		// Small slack for the runtime; a per-example or per-block cost
+		// would differ by hundreds.
+		require.InDelta(t, perBatch[0], perBatch[1], 8, "%s: allocations depend on the batch size", model)
 	}
 }
 

@@ -17,8 +17,9 @@
 // ±(2^(b-1)-1).
 //
 // Blocks whose largest magnitude is below the smallest normal FP32 number
-// (2^-126) are flushed to zero; Inf and NaN are refused with an error,
-// because no finite scale represents them.
+// (2^-126) are flushed to zero. A block holding Inf or NaN has no finite
+// scale: it becomes all NaN (and is counted in [Matrix.NonFinite]), so that
+// a diverging training run shows NaN losses as it would in FP32.
 //
 // # Exact products
 //
@@ -153,8 +154,11 @@ type Matrix struct {
 	Values []float32
 	KMajor bool
 	// Exp holds the scale exponent e of every block, Rows×Tiles. Blocks
-	// that were flushed to zero have exponent 0.
+	// that were flushed to zero or hold Inf or NaN have exponent 0.
 	Exp []int32
+	// NonFinite counts the blocks that held Inf or NaN; their values are
+	// NaN.
+	NonFinite int
 }
 
 // Tiles returns the number of tiles along K.
@@ -173,7 +177,8 @@ func (m *Matrix) At(v, p int) float32 {
 	return m.Values[v*m.K+p]
 }
 
-// Mantissa returns the integer mantissa of element p of vector v.
+// Mantissa returns the integer mantissa of element p of vector v (of a
+// finite block).
 func (m *Matrix) Mantissa(v, p int) int64 {
 	e := m.Exp[v*m.Tiles()+p/m.Tile]
 	return int64(float64(m.At(v, p)) * pow2(-int(e)))
@@ -221,10 +226,11 @@ type Quantiser struct {
 // worker is the scratch space of one quantising goroutine.
 type worker struct {
 	maxBits     []uint32
-	inv, scale  []float32
-	inv64, sc64 []float64
-	wide        bool // some block of the current tile needs the float64 path
-	err         error
+	magic, lim  []float32 // per column: rounding constant 1.5·2^(23+e), clamp limit qmax·2^e
+	inv64, sc64 []float64 // per column: 2^-e and 2^e for the float64 path
+	wide        bool      // some block of the current tile needs the float64 path
+	clamp       bool      // some block of the current tile may round past qmax
+	nonFinite   int       // blocks holding Inf or NaN
 }
 
 // parallelMin is the operand size (elements) from which quantisation is
@@ -262,15 +268,19 @@ const (
 	// Exponents e for which 2^e and 2^-e are both normal FP32 numbers: the
 	// blocks the FP32 (SIMD) rounding handles. Others take a float64 path.
 	minFastExp, maxFastExp = -126, 126
+	// maxMagicExp is the largest e for which the rounding constant
+	// 1.5·2^(23+e) is a finite FP32 number.
+	maxMagicExp = 104
 )
 
 // Quantise fills dst with rows vectors of length k taken from src and
 // quantised along k. Vector v's element p is src[v*ld+p] when strided is
 // false and src[p*ld+v] when it is true (the vectors are then the columns
 // of a k×rows matrix, and dst keeps that layout: KMajor). dst's buffers
-// are reused when large enough.
+// are reused when large enough. The only errors are operands too short for
+// their shape.
 func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, strided bool) error {
-	dst.Rows, dst.K, dst.Tile, dst.KMajor = rows, k, q.format.Tile, strided
+	dst.Rows, dst.K, dst.Tile, dst.KMajor, dst.NonFinite = rows, k, q.format.Tile, strided, 0
 	dst.Values = grow(dst.Values, rows*k)
 	dst.Exp = grow(dst.Exp, rows*dst.Tiles())
 	if rows == 0 || k == 0 {
@@ -291,8 +301,17 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 	for len(q.work) < nw {
 		q.work = append(q.work, worker{})
 	}
+	for w := range q.work {
+		q.work[w].nonFinite = 0
+	}
+	defer func() {
+		for w := range q.work {
+			dst.NonFinite += q.work[w].nonFinite
+		}
+	}()
 	if nw == 1 {
-		return q.quantiseRange(dst, src, ld, 0, rows, &q.work[0])
+		q.quantiseRange(dst, src, ld, 0, rows, &q.work[0])
+		return nil
 	}
 	wg := &q.wg
 	bounds := func(w int) (int, int) { return rows * w / nw &^ 7, rows * (w + 1) / nw &^ 7 }
@@ -304,22 +323,20 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			q.work[w].err = q.quantiseRange(dst, src, ld, v0, v1, &q.work[w])
+			q.quantiseRange(dst, src, ld, v0, v1, &q.work[w])
 		}()
 	}
 	_, v1 := bounds(0)
-	err := q.quantiseRange(dst, src, ld, 0, v1, &q.work[0])
+	q.quantiseRange(dst, src, ld, 0, v1, &q.work[0])
 	wg.Wait()
-	for w := 1; w < nw && err == nil; w++ {
-		err = q.work[w].err
-	}
-	return err
+	return nil
 }
 
 // quantiseRange quantises vectors v0..v1-1.
-func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1 int, w *worker) error {
+func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1 int, w *worker) {
 	if dst.KMajor {
-		return q.quantiseColumns(dst, src, ld, v0, v1, w)
+		q.quantiseColumns(dst, src, ld, v0, v1, w)
+		return
 	}
 	k, h, tiles := dst.K, dst.Tile, dst.Tiles()
 	qmax := float32(q.format.MaxMantissa())
@@ -330,6 +347,7 @@ func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1 int, w 
 			job := rowJob{
 				src: &src[v*ld], ld: ld, out: &dst.Values[v*k], rows: v1 - v, k: k, tile: h,
 				exps: &dst.Exp[v*tiles], shift: q.format.Bits - 2, qmax: qmax, tiles: tiles,
+				satMant: uint32(1<<(q.format.Bits-1)-1) << (24 - q.format.Bits),
 			}
 			if v += quantRowsAVX2(&job); v == v1 {
 				break
@@ -340,14 +358,16 @@ func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1 int, w 
 		for t := 0; t < tiles; t++ {
 			k0, k1 := t*h, min((t+1)*h, k)
 			block := row[k0:k1]
-			e, ok, err := q.exponent(maxAbsBits(block))
-			if err != nil {
-				return fmt.Errorf("vector %d, elements %d..%d: %w", v, k0, k1-1, err)
-			}
+			e, kind := q.exponent(maxAbsBits(block))
 			dst.Exp[v*tiles+t] = e
 			switch {
-			case !ok:
+			case kind == zeroBlock:
 				clear(out[k0:k1])
+			case kind == nonFiniteBlock:
+				w.nonFinite++
+				for i := k0; i < k1; i++ {
+					out[i] = float32(math.NaN())
+				}
 			case q.format.Rounding == Stochastic:
 				q.roundStochastic(out[k0:k1], block, pow2(-int(e)), pow2(int(e)))
 			case e >= minFastExp && e <= maxFastExp:
@@ -357,19 +377,22 @@ func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1 int, w 
 			}
 		}
 	}
-	return nil
 }
 
 // quantiseColumns handles vectors stored as columns of a k×rows source: it
 // walks the source row by row (contiguous memory), keeping one running
-// maximum per column, and writes the result in the same layout.
-func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1 int, w *worker) error {
+// maximum per column, and writes the result in the same layout. Rounding
+// uses the magic-number identity of the row kernel (see quant_amd64.s),
+// with one constant per column; the clamp runs only on tiles where some
+// column's largest element can round past qmax.
+func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1 int, w *worker) {
 	rows, k, h, tiles := dst.Rows, dst.K, dst.Tile, dst.Tiles()
 	n := v1 - v0
 	w.maxBits = grow(w.maxBits, n)
-	w.inv, w.scale = grow(w.inv, n), grow(w.scale, n)
+	w.magic, w.lim = grow(w.magic, n), grow(w.lim, n)
 	w.inv64, w.sc64 = grow(w.inv64, n), grow(w.sc64, n)
-	qmax := float32(q.format.MaxMantissa())
+	qmax := q.format.MaxMantissa()
+	satMant := uint32(qmax) << (24 - q.format.Bits)
 	for t := 0; t < tiles; t++ {
 		k0, k1 := t*h, min((t+1)*h, k)
 		mb := w.maxBits
@@ -377,21 +400,32 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1 int, 
 		for p := k0; p < k1; p++ {
 			maxAbsBitsRow(mb, src[p*ld+v0:p*ld+v1])
 		}
-		w.wide = q.format.Rounding == Stochastic
+		w.wide, w.clamp = q.format.Rounding == Stochastic, false
 		for i := range n {
-			e, ok, err := q.exponent(mb[i])
-			if err != nil {
-				return fmt.Errorf("vector %d, elements %d..%d: %w", v0+i, k0, k1-1, err)
-			}
+			e, kind := q.exponent(mb[i])
 			dst.Exp[(v0+i)*tiles+t] = e
-			if !ok {
-				// A zero factor maps the (finite) block to zeros.
-				w.inv[i], w.scale[i], w.inv64[i], w.sc64[i] = 0, 0, 0, 0
-				continue
+			switch kind {
+			case zeroBlock:
+				// Any magic constant rounds these tiny values to zero; zero
+				// factors do it on the float64 path.
+				w.magic[i], w.lim[i] = 0x1.8p23, 0
+				w.inv64[i], w.sc64[i] = 0, 0
+			case nonFiniteBlock:
+				// Zero inverse and NaN scale on the float64 path: every
+				// element becomes NaN.
+				w.nonFinite++
+				w.wide = true
+				w.inv64[i], w.sc64[i] = 0, math.NaN()
+			default:
+				w.inv64[i], w.sc64[i] = pow2(-int(e)), pow2(int(e))
+				if e < minFastExp || e > maxMagicExp {
+					w.wide = true
+					continue
+				}
+				w.magic[i] = math.Float32frombits(uint32(150+e)<<23 | 0x400000)
+				w.lim[i] = float32(qmax) * float32(w.sc64[i])
+				w.clamp = w.clamp || mb[i] >= mb[i]&0x7f800000|satMant
 			}
-			w.inv64[i], w.sc64[i] = pow2(-int(e)), pow2(int(e))
-			w.inv[i], w.scale[i] = float32(w.inv64[i]), float32(w.sc64[i])
-			w.wide = w.wide || e < minFastExp || e > maxFastExp
 		}
 		for p := k0; p < k1; p++ {
 			in := src[p*ld+v0 : p*ld+v1]
@@ -405,12 +439,13 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1 int, 
 				for i := range in {
 					roundWide(out[i:i+1], in[i:i+1], w.inv64[i], w.sc64[i], float64(qmax))
 				}
+			case w.clamp:
+				roundMagicClampRow(out, in, w.magic, w.lim)
 			default:
-				roundScaleRow(out, in, w.inv, w.scale, qmax)
+				roundMagicRow(out, in, w.magic)
 			}
 		}
 	}
-	return nil
 }
 
 // rowJob is the argument block of the fused row kernel; quant_amd64.s
@@ -425,21 +460,32 @@ type rowJob struct {
 	exps  *int32 // exponents of the first row (row stride tiles)
 	shift int    // bits-2: e = E - shift
 	qmax  float32
-	_     uint32
-	tiles int
+	// satMant is the mantissa field of (2^(b-1)-1/2)·2^e: a block whose
+	// largest magnitude reaches it rounds past qmax and needs the clamp.
+	satMant uint32
+	tiles   int
 }
 
+// blockKind classifies a block by its largest magnitude.
+type blockKind int
+
+const (
+	normalBlock    blockKind = iota
+	zeroBlock                // all below 2^-126: flushed to zero
+	nonFiniteBlock           // holds Inf or NaN
+)
+
 // exponent returns the scale exponent e for a block whose largest
-// magnitude has FP32 bits mb, and whether the block is nonzero.
-func (q *Quantiser) exponent(mb uint32) (int32, bool, error) {
+// magnitude has FP32 bits mb, and the kind of block.
+func (q *Quantiser) exponent(mb uint32) (int32, blockKind) {
 	if mb >= nonFinite {
-		return 0, false, fmt.Errorf("contains Inf or NaN, which block floating point cannot represent (the training has probably diverged: lower the learning rate)")
+		return 0, nonFiniteBlock
 	}
 	if mb < minNormal {
-		return 0, false, nil
+		return 0, zeroBlock
 	}
 	E := int32(mb>>23) - 127
-	return E - int32(q.format.Bits-2), true, nil
+	return E - int32(q.format.Bits-2), normalBlock
 }
 
 // roundStochastic writes the stochastically rounded, dequantised mantissas
@@ -474,9 +520,10 @@ func clampTo[T float32 | float64](r, qmax T) T {
 	return r
 }
 
-// The four kernels below run on AVX2 where available (quant_amd64.s) and
-// finish the last len%8 elements in Go, with identical results: x·2^-e is
-// exact in FP32, so rounding it in FP32 or float64 gives the same integer.
+// The kernels below run on AVX2 where available (quant_amd64.s) and finish
+// the last len%8 elements in Go, with the same results: x·2^-e is exact in
+// FP32, so rounding it in FP32 or float64, or with the magic-number
+// identity, gives the same integer (only the sign of a zero may differ).
 
 // maxAbsBits returns the largest FP32 magnitude in x as raw bits. For
 // non-negative floats the bit patterns order like the values, so integer
@@ -520,17 +567,31 @@ func maxAbsBitsRow(mb []uint32, x []float32) {
 	}
 }
 
-// roundScaleRow sets out[i] = clamp(roundEven(x[i]·inv[i]), ±qmax)·scale[i].
-func roundScaleRow(out, x, inv, scale []float32, qmax float32) {
+// roundMagicRow sets out[i] = (x[i] + magic[i]) - magic[i] in FP32: for
+// magic[i] = 1.5·2^(23+e) and |x[i]| < 2^(22+e) that is x[i] rounded to a
+// multiple of 2^e, ties to even.
+func roundMagicRow(out, x, magic []float32) {
 	if hasAVX2 && len(x) >= 8 {
 		n := len(x) &^ 7
-		roundScaleRowAVX2(out[:n], x[:n], inv[:n], scale[:n], qmax)
-		out, x, inv, scale = out[n:], x[n:], inv[n:], scale[n:]
+		roundMagicRowAVX2(out[:n], x[:n], magic[:n])
+		out, x, magic = out[n:], x[n:], magic[n:]
 	}
-	out, inv, scale = out[:len(x)], inv[:len(x)], scale[:len(x)]
+	out, magic = out[:len(x)], magic[:len(x)]
 	for i, v := range x {
-		r := float32(math.RoundToEven(float64(v * inv[i])))
-		out[i] = clampTo(r, qmax) * scale[i]
+		out[i] = (v + magic[i]) - magic[i]
+	}
+}
+
+// roundMagicClampRow is roundMagicRow followed by a clamp to ±lim[i].
+func roundMagicClampRow(out, x, magic, lim []float32) {
+	if hasAVX2 && len(x) >= 8 {
+		n := len(x) &^ 7
+		roundMagicClampRowAVX2(out[:n], x[:n], magic[:n], lim[:n])
+		out, x, magic, lim = out[n:], x[n:], magic[n:], lim[n:]
+	}
+	out, magic, lim = out[:len(x)], magic[:len(x)], lim[:len(x)]
+	for i, v := range x {
+		out[i] = clampTo((v+magic[i])-magic[i], lim[i])
 	}
 }
 

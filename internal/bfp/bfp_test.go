@@ -130,8 +130,12 @@ func TestQuantiseEdgeCases(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, strided := range []bool{false, true} {
+				ld := 4 // one row of 4
+				if strided {
+					ld = 1 // one column of 4
+				}
 				var m Matrix
-				require.NoError(t, NewQuantiser(f, 1).Quantise(&m, tc.block, 1+3*b2i(!strided), 1, 4, strided))
+				require.NoError(t, NewQuantiser(f, 1).Quantise(&m, tc.block, ld, 1, 4, strided))
 				require.Equal(t, tc.exp, m.Exp[0])
 				for p, w := range tc.want {
 					require.Equal(t, w, m.Mantissa(0, p), "element %d strided=%v", p, strided)
@@ -141,26 +145,35 @@ func TestQuantiseEdgeCases(t *testing.T) {
 	}
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func TestQuantiseRefusesNonFinite(t *testing.T) {
+// TestQuantiseNonFiniteBecomesNaN: a block holding Inf or NaN has no
+// scale; it turns into NaNs (as the FP32 product would be poisoned) and is
+// counted, in both layouts and both roundings; other blocks are untouched.
+func TestQuantiseNonFiniteBecomesNaN(t *testing.T) {
 	for _, x := range []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())} {
-		for _, strided := range []bool{false, true} {
-			var m Matrix
-			src := []float32{1, 2, x, 3}
-			ld := 4
-			if strided {
-				ld = 1
+		for _, r := range []Rounding{Nearest, Stochastic} {
+			for _, strided := range []bool{false, true} {
+				var m Matrix
+				src := []float32{1, 2, 3, 4, 1, 2, x, 3} // one vector, tiles of 4
+				ld := 8
+				if strided {
+					ld = 1
+				}
+				require.NoError(t, NewQuantiser(Format{Bits: 6, Tile: 4, Rounding: r}, 1).Quantise(&m, src, ld, 1, 8, strided))
+				require.Equal(t, 1, m.NonFinite)
+				for p := 0; p < 4; p++ {
+					require.Equal(t, int64(src[p])*4, m.Mantissa(0, p), "the finite block keeps its values (max 4 = 2^2: e = -2)")
+					require.True(t, math.IsNaN(float64(m.At(0, 4+p))), "x=%v %v strided=%v element %d", x, r, strided, 4+p)
+				}
 			}
-			err := NewQuantiser(Format{Bits: 6, Tile: 4}, 1).Quantise(&m, src, ld, 1, 4, strided)
-			require.ErrorContains(t, err, "Inf or NaN")
 		}
 	}
+}
+
+func TestQuantiseRefusesShortSource(t *testing.T) {
+	var m Matrix
+	q := NewQuantiser(Format{Bits: 6, Tile: 4}, 1)
+	require.ErrorContains(t, q.Quantise(&m, make([]float32, 7), 4, 2, 4, false), "has 7 elements, needs 8")
+	require.ErrorContains(t, q.Quantise(&m, make([]float32, 7), 2, 2, 4, true), "has 7 elements, needs 8")
 }
 
 // TestStochasticRoundingUnbiased checks that stochastic rounding only ever
@@ -339,6 +352,10 @@ func TestQuantiseMixedRows(t *testing.T) {
 		}
 	}
 	src[5*k+33] = float32(math.NaN())
-	err := NewQuantiser(f, 1).Quantise(&m, src, k, rows, k, false)
-	require.ErrorContains(t, err, "vector 5, elements 32..39: contains Inf or NaN")
+	require.NoError(t, NewQuantiser(f, 1).Quantise(&m, src, k, rows, k, false))
+	require.Equal(t, 1, m.NonFinite)
+	for p := 0; p < k; p++ {
+		require.Equal(t, p >= 32, math.IsNaN(float64(m.At(5, p))), "row 5 element %d", p)
+		require.False(t, math.IsNaN(float64(m.At(6, p))), "row 6 element %d", p)
+	}
 }

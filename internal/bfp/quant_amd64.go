@@ -26,11 +26,17 @@ func roundScaleAVX2(out, x []float32, inv, scale, qmax float32)
 //go:noescape
 func maxAbsBitsRowAVX2(mb []uint32, x []float32)
 
-// roundScaleRowAVX2 sets out[i] = clamp(roundEven(x[i]·inv[i]), ±qmax)·scale[i];
+// roundMagicRowAVX2 sets out[i] = (x[i] + magic[i]) - magic[i] in FP32;
 // len(x) must be a multiple of 8, the other slices at least as long.
 //
 //go:noescape
-func roundScaleRowAVX2(out, x, inv, scale []float32, qmax float32)
+func roundMagicRowAVX2(out, x, magic []float32)
+
+// roundMagicClampRowAVX2 is roundMagicRowAVX2 followed by a clamp to
+// ±lim[i].
+//
+//go:noescape
+func roundMagicClampRowAVX2(out, x, magic, lim []float32)
 
 // quantRowsAVX2 quantises job.rows contiguous rows (nearest rounding) and
 // returns how many it completed: it stops before a row holding Inf or NaN

@@ -71,8 +71,8 @@ round16:
 	JB           round8
 	VMULPS       (SI), Y13, Y0
 	VMULPS       32(SI), Y13, Y1
-	VROUNDPS     $0, Y0, Y0 // nearest, ties to even
-	VROUNDPS     $0, Y1, Y1
+	VROUNDPS     $8, Y0, Y0 // nearest, ties to even
+	VROUNDPS     $8, Y1, Y1
 	VMINPS       Y15, Y0, Y0
 	VMINPS       Y15, Y1, Y1
 	VMAXPS       Y12, Y0, Y0
@@ -90,7 +90,7 @@ round8:
 	CMPQ         CX, $8
 	JB           roundDone
 	VMULPS       (SI), Y13, Y0
-	VROUNDPS     $0, Y0, Y0
+	VROUNDPS     $8, Y0, Y0
 	VMINPS       Y15, Y0, Y0
 	VMAXPS       Y12, Y0, Y0
 	VMULPS       Y14, Y0, Y0
@@ -133,53 +133,71 @@ rowmaxDone:
 	VZEROUPPER
 	RET
 
-// func roundScaleRowAVX2(out, x, inv, scale []float32, qmax float32)
-TEXT ·roundScaleRowAVX2(SB), NOSPLIT, $0-100
+// func roundMagicRowAVX2(out, x, magic []float32)
+TEXT ·roundMagicRowAVX2(SB), NOSPLIT, $0-72
 	MOVQ         out_base+0(FP), DI
 	MOVQ         x_base+24(FP), SI
 	MOVQ         x_len+32(FP), CX
-	MOVQ         inv_base+48(FP), R8
-	MOVQ         scale_base+72(FP), R9
-	VBROADCASTSS qmax+96(FP), Y15
-	VXORPS       Y12, Y12, Y12
-	VSUBPS       Y15, Y12, Y12
+	MOVQ         magic_base+48(FP), R8
 
-rowround16:
+magic16:
 	CMPQ         CX, $16
-	JB           rowround8
-	VMOVUPS      (SI), Y0
-	VMOVUPS      32(SI), Y1
-	VMULPS       (R8), Y0, Y0
-	VMULPS       32(R8), Y1, Y1
-	VROUNDPS     $0, Y0, Y0
-	VROUNDPS     $0, Y1, Y1
-	VMINPS       Y15, Y0, Y0
-	VMINPS       Y15, Y1, Y1
-	VMAXPS       Y12, Y0, Y0
-	VMAXPS       Y12, Y1, Y1
-	VMULPS       (R9), Y0, Y0
-	VMULPS       32(R9), Y1, Y1
+	JLT          magic8
+	VMOVUPS      (R8), Y4
+	VMOVUPS      32(R8), Y5
+	VADDPS       (SI), Y4, Y0
+	VADDPS       32(SI), Y5, Y1
+	VSUBPS       Y4, Y0, Y0
+	VSUBPS       Y5, Y1, Y1
 	VMOVUPS      Y0, (DI)
 	VMOVUPS      Y1, 32(DI)
 	ADDQ         $64, SI
 	ADDQ         $64, DI
 	ADDQ         $64, R8
-	ADDQ         $64, R9
 	SUBQ         $16, CX
-	JMP          rowround16
+	JMP          magic16
 
-rowround8:
+magic8:
 	CMPQ         CX, $8
-	JB           rowroundDone
-	VMOVUPS      (SI), Y0
-	VMULPS       (R8), Y0, Y0
-	VROUNDPS     $0, Y0, Y0
-	VMINPS       Y15, Y0, Y0
-	VMAXPS       Y12, Y0, Y0
-	VMULPS       (R9), Y0, Y0
+	JLT          magicDone
+	VMOVUPS      (R8), Y4
+	VADDPS       (SI), Y4, Y0
+	VSUBPS       Y4, Y0, Y0
 	VMOVUPS      Y0, (DI)
 
-rowroundDone:
+magicDone:
+	VZEROUPPER
+	RET
+
+// func roundMagicClampRowAVX2(out, x, magic, lim []float32)
+TEXT ·roundMagicClampRowAVX2(SB), NOSPLIT, $0-96
+	MOVQ         out_base+0(FP), DI
+	MOVQ         x_base+24(FP), SI
+	MOVQ         x_len+32(FP), CX
+	MOVQ         magic_base+48(FP), R8
+	MOVQ         lim_base+72(FP), R9
+	VPCMPEQD     Y15, Y15, Y15
+	VPSLLD       $31, Y15, Y15 // sign bits
+
+mclamp8:
+	CMPQ         CX, $8
+	JLT          mclampDone
+	VMOVUPS      (R8), Y4
+	VMOVUPS      (R9), Y5
+	VADDPS       (SI), Y4, Y0
+	VSUBPS       Y4, Y0, Y0
+	VMINPS       Y5, Y0, Y0
+	VXORPS       Y15, Y5, Y5 // -lim
+	VMAXPS       Y5, Y0, Y0
+	VMOVUPS      Y0, (DI)
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	ADDQ         $32, R8
+	ADDQ         $32, R9
+	SUBQ         $8, CX
+	JMP          mclamp8
+
+mclampDone:
 	VZEROUPPER
 	RET
 
@@ -198,15 +216,20 @@ GLOBL maskTable<>(SB), RODATA|NOPTR, $64
 // func quantRowsAVX2(job *rowJob) int
 //
 // rowJob offsets: 0 src, 8 ld, 16 out, 24 rows, 32 k, 40 tile, 48 exps,
-// 56 shift, 64 qmax, 72 tiles.
+// 56 shift, 64 qmax, 68 satMant, 72 tiles.
+//
+// Rounding uses the magic-number identity: for |x| < 2^(22+e),
+// (x + 1.5·2^(23+e)) - 1.5·2^(23+e) = roundEven(x/2^e)·2^e exactly, since
+// the sum lies in [2^(23+e), 2^(24+e)) whose spacing is 2^e. That is one
+// add and one subtract per vector, no multiplications. Only a block whose
+// largest element rounds up past 2^(b-1)-1 (largest magnitude ≥
+// (2^(b-1)-1/2)·2^e, a few percent of blocks) needs the clamp.
 TEXT ·quantRowsAVX2(SB), NOSPLIT, $0-16
 	MOVQ         job+0(FP), R13
 	VPCMPEQD     Y15, Y15, Y15
 	VPSRLD       $1, Y15, Y15 // |x| mask
 	VBROADCASTSS 64(R13), Y14 // qmax
-	VXORPS       Y13, Y13, Y13
-	VSUBPS       Y14, Y13, Y13 // -qmax
-	XORQ         R12, R12      // row
+	XORQ         R12, R12     // row
 
 rowLoop:
 	CMPQ         R12, 24(R13)
@@ -284,78 +307,129 @@ maxReduce:
 	VPMAXUD      X1, X0, X0
 	VMOVD        X0, AX
 	CMPL         AX, $0x7f800000
-	JAE          done // Inf or NaN: Go reports it
+	JAE          done // Inf or NaN: Go handles the row
 	CMPL         AX, $0x00800000
 	JB           zeroBlock
+	MOVL         AX, BX // the largest magnitude's bits
 
-	// e = E - shift; Go handles exponents whose scale or inverse is not a
-	// normal FP32 number.
+	// e = E - shift; Go handles exponents outside [-126, 104], where the
+	// magic constant or the scale leaves FP32's normal range.
 	SHRL         $23, AX
 	SUBL         $127, AX
 	SUBL         56(R13), AX
 	CMPL         AX, $-126
 	JLT          done
-	CMPL         AX, $126
+	CMPL         AX, $104
 	JGT          done
 	MOVL         AX, (R8)
 	MOVL         AX, DX
-	ADDL         $127, DX
+	ADDL         $150, DX
 	SHLL         $23, DX
-	VMOVD        DX, X12
-	VPBROADCASTD X12, Y12 // scale 2^e
-	MOVL         $127, DX
-	SUBL         AX, DX
-	SHLL         $23, DX
-	VMOVD        DX, X11
-	VPBROADCASTD X11, Y11 // inverse 2^-e
-
-	// Pass 2: round to nearest even, clamp, scale back.
+	ORL          $0x400000, DX
+	VMOVD        DX, X10
+	VPBROADCASTD X10, Y10 // magic 1.5·2^(23+e)
 	LEAQ         (SI)(R9*4), R10
-	LEAQ         (DI)(R9*4), BX
+	LEAQ         (DI)(R9*4), DX
 	MOVQ         R11, CX
+
+	// Clamp needed when bits(max) ≥ bits((2^(b-1)-1/2)·2^e), which has
+	// the max's exponent field and the mantissa satMant.
+	MOVL         BX, R10
+	ANDL         $0x7f800000, R10
+	ORL          68(R13), R10
+	CMPL         BX, R10
+	LEAQ         (SI)(R9*4), R10
+	JAE          clampBlock
+
+round16:
+	CMPQ         CX, $16
+	JLT          round8
+	VADDPS       (R10), Y10, Y2
+	VADDPS       32(R10), Y10, Y3
+	VSUBPS       Y10, Y2, Y2
+	VSUBPS       Y10, Y3, Y3
+	VMOVUPS      Y2, (DX)
+	VMOVUPS      Y3, 32(DX)
+	ADDQ         $64, R10
+	ADDQ         $64, DX
+	SUBQ         $16, CX
+	JMP          round16
 
 round8:
 	CMPQ         CX, $8
 	JLT          roundTail
-	VMULPS       (R10), Y11, Y2
-	VROUNDPS     $0, Y2, Y2
-	VMINPS       Y14, Y2, Y2
-	VMAXPS       Y13, Y2, Y2
-	VMULPS       Y12, Y2, Y2
-	VMOVUPS      Y2, (BX)
+	VADDPS       (R10), Y10, Y2
+	VSUBPS       Y10, Y2, Y2
+	VMOVUPS      Y2, (DX)
 	ADDQ         $32, R10
-	ADDQ         $32, BX
+	ADDQ         $32, DX
 	SUBQ         $8, CX
-	JMP          round8
 
 roundTail:
 	TESTQ        CX, CX
 	JZ           tileDone
 	LEAQ         maskTable<>+32(SB), AX
-	MOVQ         CX, DX
-	SHLQ         $2, DX
-	SUBQ         DX, AX
+	MOVQ         CX, BX
+	SHLQ         $2, BX
+	SUBQ         BX, AX
 	VMOVDQU      (AX), Y8
 	VMASKMOVPS   (R10), Y8, Y2
-	VMULPS       Y2, Y11, Y2
-	VROUNDPS     $0, Y2, Y2
-	VMINPS       Y14, Y2, Y2
-	VMAXPS       Y13, Y2, Y2
-	VMULPS       Y12, Y2, Y2
-	VMASKMOVPS   Y2, Y8, (BX)
+	VADDPS       Y2, Y10, Y2
+	VSUBPS       Y10, Y2, Y2
+	VMASKMOVPS   Y2, Y8, (DX)
+	JMP          tileDone
+
+clampBlock:
+	// limit = qmax·2^e, and its negative.
+	MOVL         (R8), AX
+	ADDL         $127, AX
+	SHLL         $23, AX
+	VMOVD        AX, X11
+	VPBROADCASTD X11, Y11
+	VMULPS       Y14, Y11, Y11
+	VXORPS       Y9, Y9, Y9
+	VSUBPS       Y11, Y9, Y9
+
+clamp8:
+	CMPQ         CX, $8
+	JLT          clampTail
+	VADDPS       (R10), Y10, Y2
+	VSUBPS       Y10, Y2, Y2
+	VMINPS       Y11, Y2, Y2
+	VMAXPS       Y9, Y2, Y2
+	VMOVUPS      Y2, (DX)
+	ADDQ         $32, R10
+	ADDQ         $32, DX
+	SUBQ         $8, CX
+	JMP          clamp8
+
+clampTail:
+	TESTQ        CX, CX
+	JZ           tileDone
+	LEAQ         maskTable<>+32(SB), AX
+	MOVQ         CX, BX
+	SHLQ         $2, BX
+	SUBQ         BX, AX
+	VMOVDQU      (AX), Y8
+	VMASKMOVPS   (R10), Y8, Y2
+	VADDPS       Y2, Y10, Y2
+	VSUBPS       Y10, Y2, Y2
+	VMINPS       Y11, Y2, Y2
+	VMAXPS       Y9, Y2, Y2
+	VMASKMOVPS   Y2, Y8, (DX)
 	JMP          tileDone
 
 zeroBlock:
 	MOVL         $0, (R8)
-	LEAQ         (DI)(R9*4), BX
+	LEAQ         (DI)(R9*4), DX
 	MOVQ         R11, CX
 	VXORPS       Y2, Y2, Y2
 
 zero8:
 	CMPQ         CX, $8
 	JLT          zeroTail
-	VMOVUPS      Y2, (BX)
-	ADDQ         $32, BX
+	VMOVUPS      Y2, (DX)
+	ADDQ         $32, DX
 	SUBQ         $8, CX
 	JMP          zero8
 
@@ -363,11 +437,11 @@ zeroTail:
 	TESTQ        CX, CX
 	JZ           tileDone
 	LEAQ         maskTable<>+32(SB), AX
-	MOVQ         CX, DX
-	SHLQ         $2, DX
-	SUBQ         DX, AX
+	MOVQ         CX, BX
+	SHLQ         $2, BX
+	SUBQ         BX, AX
 	VMOVDQU      (AX), Y8
-	VMASKMOVPS   Y2, Y8, (BX)
+	VMASKMOVPS   Y2, Y8, (DX)
 
 tileDone:
 	ADDQ         R11, R9

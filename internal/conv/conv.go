@@ -13,15 +13,13 @@
 // from consecutive input pixels whatever the stride, so the kernels copy
 // short contiguous runs; zero padding is written explicitly.
 //
-// The kernels are plain loops over []float32 with no allocation, so the
-// caller controls buffer reuse.
+// The kernels are plain loops over []float32 that never allocate their
+// buffers, so the caller controls buffer reuse; large calls run on all
+// cores, and a caller that keeps a [Workers] makes them without any
+// allocation at all.
 package conv
 
-import (
-	"fmt"
-	"runtime"
-	"sync"
-)
+import "fmt"
 
 // Geometry describes a 2-D convolution or pooling window over an NCHW
 // batch: square stride and symmetric zero padding, as in PyTorch.
@@ -95,13 +93,16 @@ func (g Geometry) interior() (lo, hi int) {
 // which come from the C·KH input rows of the current output row — a few
 // kilobytes that stay in L1 — so the cost is the sequential write of cols.
 // The 3-wide and 5-wide windows of ResNet and LeNet have unrolled copies.
-func Im2col(g Geometry, x, cols []float32) {
+func Im2col(g Geometry, x, cols []float32) { new(Workers).Im2col(g, x, cols) }
+
+// Im2col is the package function Im2col, run on w's goroutines.
+func (w *Workers) Im2col(g Geometry, x, cols []float32) {
 	if g.Rows() == 0 || g.Cols() == 0 {
 		return
 	}
 	_ = x[g.N*g.C*g.H*g.W-1]
 	_ = cols[g.Rows()*g.Cols()-1]
-	parallelImages(g, func(n0, n1 int) { im2colImages(g, x, cols, n0, n1) })
+	w.run(job{kind: jobIm2col, g: g, a: x, b: cols}, g.N, g.Rows()*g.Cols())
 }
 
 // kyRange returns the kernel rows [lo, hi) that land inside the input for
@@ -134,10 +135,18 @@ func im2colImages(g Geometry, x, cols []float32, n0, n1 int) {
 					im2colEdgeRow(g, row, xn, ih0, iw0, kyLo, kyHi)
 					continue
 				}
+				if kw == 3 && g.KH == 3 && kyLo == 0 && kyHi == 3 {
+					im2colRow3x3(row, xn, plane, ih0*g.W+iw0, g.W)
+					continue
+				}
+				if kw == 5 && g.KH == 5 && kyLo == 0 && kyHi == 5 {
+					im2colRow5x5(row, xn, plane, ih0*g.W+iw0, g.W)
+					continue
+				}
 				seg := 0
 				for c := 0; c < g.C; c++ {
 					// Rows above and below the input are padding.
-					clear(row[seg : seg+kyLo*kw])
+					zeroShort(row[seg : seg+kyLo*kw])
 					seg += kyLo * kw
 					src := c*plane + (ih0+kyLo)*g.W + iw0
 					switch kw {
@@ -162,11 +171,61 @@ func im2colImages(g Geometry, x, cols []float32, n0, n1 int) {
 							src += g.W
 						}
 					}
-					clear(row[seg : seg+(g.KH-kyHi)*kw])
+					zeroShort(row[seg : seg+(g.KH-kyHi)*kw])
 					seg += (g.KH - kyHi) * kw
 				}
 			}
 		}
+	}
+}
+
+// im2colRow3x3 fills one row of cols for a 3×3 window that lies wholly
+// inside the input, whose top-left pixel is at offset src of channel 0:
+// nine values per channel, unrolled.
+func im2colRow3x3(row, xn []float32, plane, src, w int) {
+	for seg := 0; seg+9 <= len(row); seg += 9 {
+		d := row[seg : seg+9 : seg+9]
+		s0 := xn[src : src+3 : src+3]
+		s1 := xn[src+w : src+w+3 : src+w+3]
+		s2 := xn[src+2*w : src+2*w+3 : src+2*w+3]
+		d[0], d[1], d[2] = s0[0], s0[1], s0[2]
+		d[3], d[4], d[5] = s1[0], s1[1], s1[2]
+		d[6], d[7], d[8] = s2[0], s2[1], s2[2]
+		src += plane
+	}
+}
+
+// im2colRow5x5 is im2colRow3x3 for LeNet's 5×5 windows.
+func im2colRow5x5(row, xn []float32, plane, src, w int) {
+	for seg := 0; seg+25 <= len(row); seg += 25 {
+		d := row[seg : seg+25 : seg+25]
+		for ky := 0; ky < 5; ky++ {
+			s := xn[src+ky*w : src+ky*w+5 : src+ky*w+5]
+			dk := d[5*ky : 5*ky+5 : 5*ky+5]
+			dk[0], dk[1], dk[2], dk[3], dk[4] = s[0], s[1], s[2], s[3], s[4]
+		}
+		src += plane
+	}
+}
+
+// col2imRow3x3 is the adjoint of im2colRow3x3: it adds one row of cols
+// back onto the 3×3 windows it was read from.
+func col2imRow3x3(row, dn []float32, plane, dst, w int) {
+	for seg := 0; seg+9 <= len(row); seg += 9 {
+		s := row[seg : seg+9 : seg+9]
+		d0 := dn[dst : dst+3 : dst+3]
+		d1 := dn[dst+w : dst+w+3 : dst+w+3]
+		d2 := dn[dst+2*w : dst+2*w+3 : dst+2*w+3]
+		d0[0] += s[0]
+		d0[1] += s[1]
+		d0[2] += s[2]
+		d1[0] += s[3]
+		d1[1] += s[4]
+		d1[2] += s[5]
+		d2[0] += s[6]
+		d2[1] += s[7]
+		d2[2] += s[8]
+		dst += plane
 	}
 }
 
@@ -182,16 +241,25 @@ func im2colEdgeRow(g Geometry, row, xn []float32, ih0, iw0, kyLo, kyHi int) {
 			d := row[seg : seg+kw]
 			seg += kw
 			if ky < kyLo || ky >= kyHi {
-				clear(d)
+				zeroShort(d)
 				continue
 			}
 			src := c*plane + (ih0+ky)*g.W + iw0
-			clear(d[:lo])
+			zeroShort(d[:lo])
 			if lo < hi {
 				copyShort(d[lo:hi], xn[src+lo:src+hi])
 			}
-			clear(d[hi:])
+			zeroShort(d[hi:])
 		}
+	}
+}
+
+// zeroShort zeroes a few elements; for the padding of a kernel row, a
+// plain loop beats a call to the runtime's memclr.
+func zeroShort(dst []float32) {
+	// Not a range loop: the compiler turns that form back into memclr.
+	for i := 0; i < len(dst); i++ {
+		dst[i] = 0
 	}
 }
 
@@ -208,13 +276,16 @@ func copyShort(dst, src []float32) {
 // the input pixel it was read from, accumulating into dx (len N·C·H·W).
 // Entries that fell on padding are dropped. It reads cols strictly in
 // order, mirroring Im2col.
-func Col2im(g Geometry, cols, dx []float32) {
+func Col2im(g Geometry, cols, dx []float32) { new(Workers).Col2im(g, cols, dx) }
+
+// Col2im is the package function Col2im, run on w's goroutines.
+func (w *Workers) Col2im(g Geometry, cols, dx []float32) {
 	if g.Rows() == 0 || g.Cols() == 0 {
 		return
 	}
 	_ = dx[g.N*g.C*g.H*g.W-1]
 	_ = cols[g.Rows()*g.Cols()-1]
-	parallelImages(g, func(n0, n1 int) { col2imImages(g, cols, dx, n0, n1) })
+	w.run(job{kind: jobCol2im, g: g, a: cols, b: dx}, g.N, g.Rows()*g.Cols())
 }
 
 // col2imImages does Col2im's work for images n0 ≤ n < n1, which write
@@ -235,6 +306,10 @@ func col2imImages(g Geometry, cols, dx []float32, n0, n1 int) {
 				iw0 := ox*g.Stride - g.Pad
 				if ox < inLo || ox >= inHi {
 					col2imEdgeRow(g, row, dn, ih0, iw0, kyLo, kyHi)
+					continue
+				}
+				if kw == 3 && g.KH == 3 && kyLo == 0 && kyHi == 3 {
+					col2imRow3x3(row, dn, plane, ih0*g.W+iw0, g.W)
 					continue
 				}
 				for c := 0; c < g.C; c++ {
@@ -303,12 +378,6 @@ func addShort(dst, src []float32) {
 // the batch over goroutines costs more than it saves.
 const parallelMin = 1 << 16
 
-// parallelImages calls work on contiguous ranges of images, one per
-// available CPU (GOMAXPROCS), and waits. Small problems run inline.
-func parallelImages(g Geometry, work func(n0, n1 int)) {
-	parallelBatch(g.N, g.Rows()*g.Cols(), work)
-}
-
 // transposeTile is the number of positions moved per tile by RowsToNCHW
 // and NCHWToRows: a tile of the (positions × channels) matrix stays in L1
 // while it is read in one order and written in the other.
@@ -318,70 +387,67 @@ const transposeTile = 64
 // P positions per image) into NCHW order y[n][o][p], adding bias[o] when
 // bias is not nil. It overwrites y.
 func RowsToNCHW(rows, bias, y []float32, n, o, p int) {
+	new(Workers).RowsToNCHW(rows, bias, y, n, o, p)
+}
+
+// RowsToNCHW is the package function RowsToNCHW, run on w's goroutines.
+func (w *Workers) RowsToNCHW(rows, bias, y []float32, n, o, p int) {
 	if n*p*o == 0 {
 		return
 	}
 	_ = rows[n*p*o-1]
 	_ = y[n*o*p-1]
-	parallelBatch(n, n*p*o, func(b0, b1 int) {
-		for b := b0; b < b1; b++ {
-			src := rows[b*p*o : (b+1)*p*o]
-			dst := y[b*o*p : (b+1)*o*p]
-			for p0 := 0; p0 < p; p0 += transposeTile {
-				p1 := min(p0+transposeTile, p)
-				for ch := 0; ch < o; ch++ {
-					var add float32
-					if bias != nil {
-						add = bias[ch]
-					}
-					d := dst[ch*p+p0 : ch*p+p1]
-					for i := range d {
-						d[i] = src[(p0+i)*o+ch] + add
-					}
+	w.run(job{kind: jobRowsToNCHW, a: rows, b: y, c: bias, n: n, o: o, p: p}, n, n*p*o)
+}
+
+// rowsToNCHWImages does RowsToNCHW's work for images b0 ≤ b < b1.
+func rowsToNCHWImages(rows, bias, y []float32, o, p, b0, b1 int) {
+	for b := b0; b < b1; b++ {
+		src := rows[b*p*o : (b+1)*p*o]
+		dst := y[b*o*p : (b+1)*o*p]
+		for p0 := 0; p0 < p; p0 += transposeTile {
+			p1 := min(p0+transposeTile, p)
+			for ch := 0; ch < o; ch++ {
+				var add float32
+				if bias != nil {
+					add = bias[ch]
+				}
+				d := dst[ch*p+p0 : ch*p+p1]
+				for i := range d {
+					d[i] = src[(p0+i)*o+ch] + add
 				}
 			}
 		}
-	})
+	}
 }
 
 // NCHWToRows is the inverse rearrangement of RowsToNCHW (without bias): it
 // writes rows[(n·P + p)·O + o] = y[n][o][p].
-func NCHWToRows(y, rows []float32, n, o, p int) {
+func NCHWToRows(y, rows []float32, n, o, p int) { new(Workers).NCHWToRows(y, rows, n, o, p) }
+
+// NCHWToRows is the package function NCHWToRows, run on w's goroutines.
+func (w *Workers) NCHWToRows(y, rows []float32, n, o, p int) {
 	if n*p*o == 0 {
 		return
 	}
 	_ = rows[n*p*o-1]
 	_ = y[n*o*p-1]
-	parallelBatch(n, n*p*o, func(b0, b1 int) {
-		for b := b0; b < b1; b++ {
-			src := y[b*o*p : (b+1)*o*p]
-			dst := rows[b*p*o : (b+1)*p*o]
-			for p0 := 0; p0 < p; p0 += transposeTile {
-				p1 := min(p0+transposeTile, p)
-				for ch := 0; ch < o; ch++ {
-					s := src[ch*p+p0 : ch*p+p1]
-					for i, v := range s {
-						dst[(p0+i)*o+ch] = v
-					}
+	w.run(job{kind: jobNCHWToRows, a: y, b: rows, n: n, o: o, p: p}, n, n*p*o)
+}
+
+// nchwToRowsImages does NCHWToRows's work for images b0 ≤ b < b1.
+func nchwToRowsImages(y, rows []float32, o, p, b0, b1 int) {
+	for b := b0; b < b1; b++ {
+		src := y[b*o*p : (b+1)*o*p]
+		dst := rows[b*p*o : (b+1)*p*o]
+		for p0 := 0; p0 < p; p0 += transposeTile {
+			p1 := min(p0+transposeTile, p)
+			for ch := 0; ch < o; ch++ {
+				s := src[ch*p+p0 : ch*p+p1]
+				for i, v := range s {
+					dst[(p0+i)*o+ch] = v
 				}
 			}
 		}
-	})
-}
-
-// parallelBatch splits images [0, n) over GOMAXPROCS goroutines when the
-// work (elements moved) is large enough to pay for them.
-func parallelBatch(n, elems int, work func(n0, n1 int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 || elems < parallelMin {
-		work(0, n)
-		return
 	}
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		n0, n1 := w*n/workers, (w+1)*n/workers
-		wg.Go(func() { work(n0, n1) })
-	}
-	work(0, n/workers)
-	wg.Wait()
 }

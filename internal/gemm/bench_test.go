@@ -3,6 +3,7 @@ package gemm
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -61,6 +62,23 @@ func BenchmarkSgemm(b *testing.B) {
 			f    sgemmFunc
 		}{{"mirage", Sgemm}, {"gonum", Gonum}} {
 			b.Run(fmt.Sprintf("%s/%s", s.name, impl.name), func(b *testing.B) { benchmarkShape(b, s, impl.f) })
+		}
+	}
+}
+
+// BenchmarkKernelSets runs the whole product with each kernel set this CPU
+// supports, to compare AVX-512, AVX2 and the portable kernel end to end.
+func BenchmarkKernelSets(b *testing.B) {
+	for _, s := range []benchShape{benchShapes[2], benchShapes[6], benchShapes[8]} {
+		for _, set := range availableKernels() {
+			if set == &portable && s.m*s.n*s.k > 1<<28 {
+				continue // minutes per call: the portable kernel is for correctness
+			}
+			b.Run(fmt.Sprintf("%s/%s", s.name, set.name), func(b *testing.B) {
+				benchmarkShape(b, s, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, bm []float32, ldb int, beta float32, c []float32, ldc int) {
+					sgemm(set, runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, bm, ldb, beta, c, ldc)
+				})
+			})
 		}
 	}
 }

@@ -15,9 +15,9 @@
 // registers for the whole kc loop.
 //
 // The micro-kernels are generated Go assembly (asm/gen.go, built with avo):
-// AVX-512 (12×32, and 24×16 for products with at most 16 columns) and
-// AVX2+FMA (6×16), chosen once at start-up from the CPU's features
-// (golang.org/x/sys/cpu). A pure-Go kernel (kernel.go) runs everywhere
+// AVX-512 (12×32, and 24×16 and 8×32 for products with few columns or
+// rows, chosen per product by how well they fill it) and AVX2+FMA (6×16),
+// chosen once at start-up from the CPU's features (golang.org/x/sys/cpu). A pure-Go kernel (kernel.go) runs everywhere
 // else. On one goroutine all kernels give bit-identical results: they fuse
 // multiply and add, sum in the same order, and the blocking along k
 // (kcBlock) is the same for all.
@@ -57,9 +57,7 @@ package gemm
 
 import (
 	"fmt"
-	"math"
 	"runtime"
-	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
@@ -80,16 +78,22 @@ const (
 )
 
 // inPlaceReuse is the largest number of tiles that may read one A (or B)
-// micro-panel before packing it pays: below it, operands are read in place.
-const inPlaceReuse = 2
+// micro-panel in place, from cache after the first: beyond it, packing
+// pays. Operands whose row stride is a multiple of 4 KiB are packed
+// whatever their reuse, as their rows would all fall in the same L1 sets.
+const inPlaceReuse = 4
+
+// conflictStride reports whether rows ld floats apart map to the same L1
+// cache sets (48 KiB, 12 ways: sets repeat every 4 KiB).
+func conflictStride(ld int) bool { return ld%1024 == 0 }
 
 // compactRow is the longest row stride (in floats) at which an A operand is
 // read in place however often it is reused.
 const compactRow = 64
 
 // parallelMinWork is the product size m·n·k under which a call runs on one
-// goroutine: about 1 µs of kernel time at 200 GFLOP/s, the cost of waking
-// another goroutine.
+// goroutine: about 2.5 µs of kernel time at 200 GFLOP/s, comparable to
+// the cost of starting and waiting for another goroutine.
 const parallelMinWork = 64 * 64 * 64
 
 // defaultKernels is the kernel set chosen for this CPU at start-up; it is
@@ -180,7 +184,7 @@ func sgemm(set *kernelSet, procs int, transA, transB bool, m, n, k int, alpha fl
 		ctx.pr.b, ctx.pr.ldb, ctx.pr.transB = a, lda, !transA
 		ctx.pr.transC = true
 	}
-	ctx.pr.spec = set.forN(ctx.pr.n)
+	ctx.pr.spec = set.choose(ctx.pr.m, ctx.pr.n)
 	ctx.run(procs)
 	ctx.pr = problem{} // drop the caller's slices before pooling
 	contexts.Put(ctx)
@@ -201,14 +205,6 @@ func scale(c []float32, m, n, ldc int, beta float32) {
 	}
 }
 
-// tileEfficiency is the fraction of the register tiles' work that lands in
-// an m×n product.
-func tileEfficiency(m, n int, spec kernelSpec) float64 {
-	pm := (m + spec.mr - 1) / spec.mr * spec.mr
-	pn := (n + spec.nr - 1) / spec.nr * spec.nr
-	return float64(m*n) / float64(pm*pn)
-}
-
 // transposeHelps reports whether computing Cᵀ fills the tiles at least a
 // quarter better. The transposed product is accumulated in a buffer of
 // the size of C, so it is kept for long reductions with a small C.
@@ -216,8 +212,8 @@ func transposeHelps(set *kernelSet, m, n, k int) bool {
 	if k < kcBlock || m*n > maxPartial {
 		return false
 	}
-	direct := tileEfficiency(m, n, set.forN(n))
-	flipped := tileEfficiency(n, m, set.forN(m))
+	direct := tileEfficiency(m, n, set.choose(m, n))
+	flipped := tileEfficiency(n, m, set.choose(n, m))
 	return flipped > 1.25*direct
 }
 
@@ -247,436 +243,21 @@ func (pr *problem) inPlaceA(i, p int) (*float32, int, int) {
 	return &pr.a[i*pr.lda+p], pr.lda, 1
 }
 
-// merge stores a rows×cols tile computed with alpha = 1 and beta = 0 into
-// C at (i, j), rounding exactly as the kernels do.
-func (pr *problem) merge(tile []float32, nr, i, j, rows, cols int, beta float32) {
+// mergeTransposed stores a rows×cols tile, computed with alpha = 1 and
+// beta = 0, transposed into C at (i, j) of the computed product: element
+// (r, q) goes to c[(j+q)·ldc + i+r]. It rounds exactly as the kernels do.
+// Only a transposed product whose B cannot be read in place needs it (see
+// computeTransposed for the usual case).
+func (pr *problem) mergeTransposed(tile []float32, nr, i, j, rows, cols int, beta float32) {
 	for r := 0; r < rows; r++ {
-		src := tile[r*nr : r*nr+cols]
-		for q, v := range src {
-			idx := (i+r)*pr.ldc + j + q
-			if pr.transC {
-				idx = (j+q)*pr.ldc + i + r
-			}
+		for q, v := range tile[r*nr : r*nr+cols] {
+			idx := (j+q)*pr.ldc + i + r
 			t := float32(pr.alpha * v)
 			if beta == 0 {
 				pr.c[idx] = t
 			} else {
 				pr.c[idx] = fma32(beta, pr.c[idx], t)
 			}
-		}
-	}
-}
-
-// contexts pools per-call state so steady-state calls allocate nothing.
-var contexts = sync.Pool{New: func() any { return new(context) }}
-
-// context is the state of one Sgemm call: the problem and one worker per
-// goroutine, each with its own packing buffers.
-type context struct {
-	pr      problem
-	workers []*worker
-	wg      sync.WaitGroup
-
-	// The phase the workers run next, and for phasePackB and phaseBlock
-	// the B block: columns [jc, jc+nc), rows [pc, pc+kc), packed into
-	// sharedB. parts is the number of workers taking part.
-	phase          int
-	parts          int
-	jc, nc, pc, kc int
-	sharedB        []float32
-}
-
-// Worker phases, see step.
-const (
-	phaseAll   = iota // the worker's whole part of the product
-	phasePackB        // pack a share of the shared B block
-	phaseBlock        // multiply the worker's rows by the shared B block
-)
-
-// worker computes one part of the product: rows [m0, m1), columns
-// [n0, n1) and reduction steps [k0, k1), into out (C, or a private partial
-// sum in a k split).
-type worker struct {
-	ctx                    *context
-	m0, m1, n0, n1, k0, k1 int
-	out                    problem
-	bufA, bufB             []float32 // packed A and B blocks
-	edgeA, edgeB           []float32 // padded edge panels of in-place operands
-	tile                   []float32 // one register tile, for edge tiles
-	partial                []float32 // private C for a k split
-	index                  int       // position in context.workers
-	run                    func()    // runs step on a new goroutine; made once so go statements allocate nothing
-}
-
-// grow returns buf resliced to n elements, reallocating only when too small.
-func grow(buf []float32, n int) []float32 {
-	if cap(buf) < n {
-		return make([]float32, n)
-	}
-	return buf[:n]
-}
-
-// workerAt returns the i-th worker, creating it on first use.
-func (ctx *context) workerAt(i int) *worker {
-	for len(ctx.workers) <= i {
-		w := &worker{ctx: ctx}
-		w.index = i
-		w.run = func() {
-			w.step()
-			w.ctx.wg.Done()
-		}
-		ctx.workers = append(ctx.workers, w)
-	}
-	return ctx.workers[i]
-}
-
-// split kinds, see run.
-const (
-	splitNone = iota
-	splitM
-	splitN
-	splitK
-)
-
-// maxPartial bounds the size of the per-goroutine partial C of a k split.
-const maxPartial = 1 << 16
-
-// plan chooses how to share the product among at most procs goroutines.
-// Each way of splitting costs some redundant memory traffic: a row split
-// packs B once per goroutine (unless B is read in place), a column split
-// packs A once per goroutine, a k split writes and sums a partial C per
-// goroutine. plan takes the cheapest split that gives every goroutine at
-// least one tile row, tile column or k block.
-func (pr *problem) plan(procs int) (kind, parts int) {
-	if procs < 2 || pr.m*pr.n*pr.k < parallelMinWork {
-		return splitNone, 1
-	}
-	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
-	nPanels := (pr.n + pr.spec.nr - 1) / pr.spec.nr
-	kBlocks := (pr.k + kcBlock - 1) / kcBlock
-	extra := procs - 1
-	best, bestCost := splitNone, math.MaxInt
-	if mPanels >= procs {
-		cost := extra * pr.k * pr.n
-		if pr.transC && !pr.transB || !pr.transB && pr.ldb == pr.spec.nr {
-			cost = 0 // B is read in place
-		}
-		best, bestCost = splitM, cost
-	}
-	if nPanels >= procs && extra*pr.m*pr.k < bestCost && !pr.transC {
-		best, bestCost = splitN, extra*pr.m*pr.k
-	}
-	if kBlocks >= procs && pr.m*pr.n <= maxPartial && 2*extra*pr.m*pr.n < bestCost {
-		best = splitK
-	}
-	if best == splitNone {
-		return splitNone, 1
-	}
-	return best, procs
-}
-
-// bounds returns the part-th of parts ranges splitting [0, n) at multiples
-// of unit, as evenly as whole units allow.
-func bounds(n, unit, part, parts int) (lo, hi int) {
-	units := (n + unit - 1) / unit
-	lo = min(units*part/parts*unit, n)
-	hi = min(units*(part+1)/parts*unit, n)
-	return lo, hi
-}
-
-// run computes the product with at most procs goroutines.
-func (ctx *context) run(procs int) {
-	pr := &ctx.pr
-	kind, parts := pr.plan(procs)
-	ctx.parts = parts
-	for p := 0; p < parts; p++ {
-		w := ctx.workerAt(p)
-		w.out = *pr
-		w.m0, w.m1, w.n0, w.n1, w.k0, w.k1 = 0, pr.m, 0, pr.n, 0, pr.k
-		switch kind {
-		case splitM:
-			w.m0, w.m1 = bounds(pr.m, pr.spec.mr, p, parts)
-		case splitN:
-			w.n0, w.n1 = bounds(pr.n, pr.spec.nr, p, parts)
-		case splitK:
-			w.k0, w.k1 = bounds(pr.k, kcBlock, p, parts)
-			if p > 0 {
-				// A private C in the caller's layout, summed at the end.
-				rows, cols := pr.m, pr.n
-				if pr.transC {
-					rows, cols = pr.n, pr.m
-				}
-				w.partial = grow(w.partial, rows*cols)
-				w.out.c, w.out.ldc, w.out.beta = w.partial, cols, 0
-			}
-		}
-	}
-	if kind == splitM && !pr.bInPlace() {
-		ctx.runSharedB(parts)
-	} else {
-		ctx.phase = phaseAll
-		ctx.parallel(parts)
-	}
-	if kind == splitK {
-		ctx.sumPartials(parts)
-	}
-	for p := 0; p < parts; p++ {
-		ctx.workers[p].out = problem{}
-	}
-}
-
-// runSharedB runs a row split in which the goroutines share each packed
-// B block: for every block they first pack a share of its panels, then,
-// after all have finished, multiply their own rows by all of it. This
-// avoids packing B once per goroutine.
-func (ctx *context) runSharedB(parts int) {
-	pr := &ctx.pr
-	nr := pr.spec.nr
-	for jc := 0; jc < pr.n; jc += ncBlock {
-		nc := min(ncBlock, pr.n-jc)
-		panels := (nc + nr - 1) / nr
-		for pc := 0; pc < pr.k; pc += kcBlock {
-			kc := min(kcBlock, pr.k-pc)
-			ctx.sharedB = grow(ctx.sharedB, panels*kc*nr)
-			ctx.jc, ctx.nc, ctx.pc, ctx.kc = jc, nc, pc, kc
-			ctx.phase = phasePackB
-			ctx.parallel(parts)
-			ctx.phase = phaseBlock
-			ctx.parallel(parts)
-		}
-	}
-}
-
-// parallel runs step on workers 0..parts-1, worker 0 on the calling
-// goroutine, and waits for all.
-func (ctx *context) parallel(parts int) {
-	ctx.wg.Add(parts - 1)
-	for p := 1; p < parts; p++ {
-		go ctx.workers[p].run()
-	}
-	ctx.workers[0].step()
-	ctx.wg.Wait()
-}
-
-// step does the worker's share of the context's current phase.
-func (w *worker) step() {
-	ctx := w.ctx
-	switch ctx.phase {
-	case phaseAll:
-		w.compute()
-	case phasePackB:
-		panels := (ctx.nc + w.out.spec.nr - 1) / w.out.spec.nr
-		lo, hi := bounds(panels, 1, w.index, ctx.parts)
-		w.out.packBlockB(ctx.sharedB, ctx.jc, ctx.nc, ctx.pc, ctx.kc, lo, hi)
-	case phaseBlock:
-		w.computeBlock(ctx.jc, ctx.nc, ctx.pc, ctx.kc, ctx.sharedB)
-	}
-}
-
-// sumPartials adds the partial products of workers 1..parts-1 into C.
-func (ctx *context) sumPartials(parts int) {
-	pr := &ctx.pr
-	rows, cols := pr.m, pr.n
-	if pr.transC {
-		rows, cols = pr.n, pr.m
-	}
-	for p := 1; p < parts; p++ {
-		part := ctx.workers[p].partial
-		for i := 0; i < rows; i++ {
-			dst := pr.c[i*pr.ldc : i*pr.ldc+cols]
-			src := part[i*cols : i*cols+cols]
-			for j, v := range src {
-				dst[j] += v
-			}
-		}
-	}
-}
-
-// bInPlace reports whether B is read in place rather than packed: when
-// its panels are reused by few tiles (see inPlaceReuse), or already in
-// packed order (rows of exactly nr floats). A transposed B never is, as
-// the kernel needs its rows contiguous.
-func (pr *problem) bInPlace() bool {
-	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
-	return !pr.transB && (mPanels <= inPlaceReuse || pr.ldb == pr.spec.nr)
-}
-
-// compute runs the blocked product over the worker's ranges on its own.
-func (w *worker) compute() {
-	pr := &w.out
-	if pr.transC && !pr.transB {
-		w.computeTransposed()
-		return
-	}
-	nr := pr.spec.nr
-	bInPlace := pr.bInPlace()
-	for jc := w.n0; jc < w.n1; jc += ncBlock {
-		nc := min(ncBlock, w.n1-jc)
-		panels := (nc + nr - 1) / nr
-		for pc := w.k0; pc < w.k1; pc += kcBlock {
-			kc := min(kcBlock, w.k1-pc)
-			if bInPlace {
-				w.computeBlock(jc, nc, pc, kc, nil)
-				continue
-			}
-			w.bufB = grow(w.bufB, panels*kc*nr)
-			pr.packBlockB(w.bufB, jc, nc, pc, kc, 0, panels)
-			w.computeBlock(jc, nc, pc, kc, w.bufB)
-		}
-	}
-}
-
-// computeBlock multiplies the worker's rows of A, columns [pc, pc+kc), by
-// the B block of rows [pc, pc+kc) and columns [jc, jc+nc): packedB, or B in
-// place when packedB is nil.
-func (w *worker) computeBlock(jc, nc, pc, kc int, packedB []float32) {
-	pr := &w.out
-	spec := pr.spec
-	mr, nr := spec.mr, spec.nr
-	beta := pr.beta
-	if pc != w.k0 {
-		beta = 1
-	}
-	panelsB := (nc + nr - 1) / nr
-	lastCols := nc - (panelsB-1)*nr
-	if packedB == nil && lastCols < nr {
-		w.edgeB = grow(w.edgeB, kc*nr)
-		pr.packPanelB(w.edgeB, pc, kc, jc+(panelsB-1)*nr, lastCols, nr)
-	}
-	// Rows of A at most compactRow floats apart are already nearly packed:
-	// a micro-panel spans a few KiB (the input gradient's dY, 16 floats a
-	// row), so packing it would only copy it.
-	aInPlace := panelsB <= inPlaceReuse || (!pr.transA && pr.lda <= compactRow)
-	// A blocks of equal size, each at most mcBlock rows.
-	rows := w.m1 - w.m0
-	blocks := (rows + mcBlock - 1) / mcBlock
-	mcStep := ((rows+blocks-1)/blocks + mr - 1) / mr * mr
-	w.tile = grow(w.tile, mr*nr)
-	for ic := w.m0; ic < w.m1; ic += mcStep {
-		mc := min(mcStep, w.m1-ic)
-		panelsA := (mc + mr - 1) / mr
-		lastRows := mc - (panelsA-1)*mr
-		if aInPlace {
-			if lastRows < mr {
-				w.edgeA = grow(w.edgeA, kc*mr)
-				pr.packPanelA(w.edgeA, ic+(panelsA-1)*mr, lastRows, pc, kc, mr)
-			}
-		} else {
-			w.bufA = grow(w.bufA, panelsA*kc*mr)
-			pr.packBlockA(w.bufA, ic, mc, pc, kc, mr)
-		}
-		for qb := 0; qb < panelsB; qb++ {
-			j := jc + qb*nr
-			cols := min(nr, nc-qb*nr)
-			var bp *float32
-			psb := nr
-			switch {
-			case packedB != nil:
-				bp = &packedB[qb*kc*nr]
-			case cols < nr:
-				bp = &w.edgeB[0]
-			default:
-				bp, psb = &pr.b[pc*pr.ldb+j], pr.ldb
-			}
-			for qa := 0; qa < panelsA; qa++ {
-				i := ic + qa*mr
-				rows := min(mr, mc-qa*mr)
-				var ap *float32
-				rsa, psa := 1, mr
-				switch {
-				case !aInPlace:
-					ap = &w.bufA[qa*kc*mr]
-				case rows < mr:
-					ap = &w.edgeA[0]
-				default:
-					ap, rsa, psa = pr.inPlaceA(i, pc)
-					// A read once from memory (a convolution's forward
-					// product): fetch the next tile's rows while this one
-					// computes; the hardware prefetchers do not follow
-					// mr short row streams well (measured ~1.3× faster).
-					if !pr.transA && panelsB == 1 && qa+2 < panelsA {
-						prefetchRows(&pr.a[(i+mr)*pr.lda+pc], pr.lda, mr, kc)
-					}
-				}
-				if !pr.transC {
-					spec.fn(kc, ap, rsa, psa, bp, psb, &pr.c[i*pr.ldc+j], pr.ldc, rows, cols, pr.alpha, beta)
-					continue
-				}
-				spec.fn(kc, ap, rsa, psa, bp, psb, &w.tile[0], nr, mr, nr, 1, 0)
-				pr.merge(w.tile, nr, i, j, rows, cols, beta)
-			}
-		}
-	}
-}
-
-// computeTransposed computes a transposed product (see transposeHelps)
-// with both operands read in place (only edge panels are packed). The
-// worker's whole block of the product (at most maxPartial floats) is
-// accumulated in a buffer that stands in for C (loaded from it when
-// beta ≠ 0) and stored transposed once at the end, so each k block is
-// visited once: its B panels (kc×nr) stay in L1 while the A panels stream
-// past, and its A rows are read from memory once. (Packing A here was
-// measured 1.7× slower: the product is bound by reading A, and the copy
-// does not overlap the arithmetic.) The kernels see the same k blocks, alpha and beta as in the
-// direct path, so the result is bit-identical to it.
-func (w *worker) computeTransposed() {
-	pr := &w.out
-	spec := pr.spec
-	mr, nr := spec.mr, spec.nr
-	rows := w.m1 - w.m0
-	panelsA := (rows + mr - 1) / mr
-	panelsB := (w.n1 - w.n0 + nr - 1) / nr
-	lastRows := rows - (panelsA-1)*mr
-	lastCols := w.n1 - w.n0 - (panelsB-1)*nr
-	// block holds the product in tile-padded row-major order, ld = width.
-	width := panelsB * nr
-	w.tile = grow(w.tile, panelsA*mr*width)
-	block := w.tile
-	if pr.beta != 0 {
-		for i := w.m0; i < w.m1; i++ {
-			for j := w.n0; j < w.n1; j++ {
-				block[(i-w.m0)*width+j-w.n0] = pr.c[j*pr.ldc+i]
-			}
-		}
-	}
-	for pc := w.k0; pc < w.k1; pc += kcBlock {
-		kc := min(kcBlock, w.k1-pc)
-		beta := pr.beta
-		if pc != w.k0 {
-			beta = 1
-		}
-		if lastRows < mr {
-			w.edgeA = grow(w.edgeA, kc*mr)
-			pr.packPanelA(w.edgeA, w.m1-lastRows, lastRows, pc, kc, mr)
-		}
-		if lastCols < nr {
-			w.edgeB = grow(w.edgeB, kc*nr)
-			pr.packPanelB(w.edgeB, pc, kc, w.n1-lastCols, lastCols, nr)
-		}
-		for qb := 0; qb < panelsB; qb++ {
-			j := w.n0 + qb*nr
-			var bp *float32
-			psb := nr
-			if qb < panelsB-1 || lastCols == nr {
-				bp, psb = &pr.b[pc*pr.ldb+j], pr.ldb
-			} else {
-				bp = &w.edgeB[0]
-			}
-			for qa := 0; qa < panelsA; qa++ {
-				var ap *float32
-				rsa, psa := 1, mr
-				if qa == panelsA-1 && lastRows < mr {
-					ap = &w.edgeA[0]
-				} else {
-					ap, rsa, psa = pr.inPlaceA(w.m0+qa*mr, pc)
-				}
-				spec.fn(kc, ap, rsa, psa, bp, psb, &block[qa*mr*width+qb*nr], width, mr, nr, pr.alpha, beta)
-			}
-		}
-	}
-	for i := w.m0; i < w.m1; i++ {
-		for j := w.n0; j < w.n1; j++ {
-			pr.c[j*pr.ldc+i] = block[(i-w.m0)*width+j-w.n0]
 		}
 	}
 }

@@ -159,16 +159,29 @@ func runCase(set *kernelSet, procs int, tc gemmCase, o operands) []float32 {
 	return c
 }
 
+// everyKernel returns each kernel of each kernel set usable on this CPU as
+// a set of its own, so that tests exercise every tile shape on every
+// product, not only on the products a set would choose it for.
+func everyKernel() []*kernelSet {
+	var sets []*kernelSet
+	for _, set := range availableKernels() {
+		for _, spec := range set.specs {
+			sets = append(sets, &kernelSet{name: spec.name, specs: []kernelSpec{spec}})
+		}
+	}
+	return sets
+}
+
 func transposeCombos() [][2]bool {
 	return [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}}
 }
 
-// TestSmallShapes runs every kernel set on all combinations of odd sizes
+// TestSmallShapes runs every kernel on all combinations of odd sizes
 // (smaller and larger than every register tile) and transposes.
 func TestSmallShapes(t *testing.T) {
 	sizes := []int{1, 2, 3, 7, 17, 33}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, set := range availableKernels() {
+	for _, set := range everyKernel() {
 		for _, tr := range transposeCombos() {
 			for _, m := range sizes {
 				for _, n := range sizes {
@@ -209,17 +222,26 @@ func TestScalars(t *testing.T) {
 func largeCases() []gemmCase {
 	var cases []gemmCase
 	shapes := [][3]int{
-		{1000, 70, 520}, // two A blocks, three k blocks
-		{30, 4200, 300}, // two B blocks
-		{3000, 16, 150}, // convolution forward: n = 16, A in place
-		{3000, 6, 25},   // LeNet conv1 forward
-		{2000, 150, 16}, // convolution dX
-		{16, 150, 3000}, // convolution dW: k split, computed transposed
-		{64, 576, 2100}, // dW with 64 output channels
-		{300, 300, 300}, // square, packed
-		{13, 1200, 700}, // few rows: n split, B in place
-		{520, 33, 1100}, // odd n beyond one tile
+		{1000, 70, 520},  // two A blocks, three k blocks
+		{30, 4200, 300},  // two B blocks
+		{3000, 16, 150},  // convolution forward: n = 16, A in place
+		{3000, 6, 25},    // LeNet conv1 forward
+		{2000, 150, 16},  // convolution dX
+		{16, 150, 3000},  // convolution dW: k split, computed transposed
+		{64, 576, 2100},  // dW with 64 output channels
+		{300, 300, 300},  // square, packed
+		{2000, 300, 300}, // row split sharing the packed B
+		{13, 1200, 700},  // few rows: k split, B in place
+		{520, 33, 1100},  // odd n beyond one tile
+		{1, 3000, 700},   // a single row
+		{3000, 1, 700},   // a single column
+		{40, 40, 5000},   // long reduction, k split
 	}
+	// Strides of exactly 1024 floats, which are always packed (see
+	// conflictStride).
+	cases = append(cases,
+		gemmCase{m: 50, n: 1000, k: 1000, alpha: 1, pad: 24},
+		gemmCase{m: 50, n: 1000, k: 1000, transA: true, transB: true, alpha: 2, beta: 1, pad: 974})
 	trs := transposeCombos()
 	for i, s := range shapes {
 		tr := trs[i%len(trs)]
@@ -248,13 +270,14 @@ func TestLargeShapes(t *testing.T) {
 }
 
 // TestKernelSetsAgree checks that the portable kernel and the assembly
-// kernels give bit-identical results on one goroutine (they fuse and order
+// kernels, each set as it chooses its kernels and each kernel alone, give
+// bit-identical results on one goroutine (they fuse and order
 // the sums alike), so training is reproducible across machines. (With more
 // goroutines the choice of a k split, which rounds differently, depends on
 // the tile shape and so on the kernel set.)
 func TestKernelSetsAgree(t *testing.T) {
-	sets := availableKernels()
-	if len(sets) < 2 {
+	sets := append(availableKernels(), everyKernel()...)
+	if len(sets) < 3 {
 		t.Skip("only the portable kernel exists on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -273,16 +296,19 @@ func TestKernelSetsAgree(t *testing.T) {
 }
 
 // TestSplitsDoNotChangeResults checks that the row and column splits give
-// exactly the single-goroutine result.
+// exactly the single-goroutine result, whichever goroutine runs a chunk.
 func TestSplitsDoNotChangeResults(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for _, tc := range []gemmCase{
-		{m: 700, n: 90, k: 300, alpha: 1, pad: 1},                 // rows
-		{m: 13, n: 900, k: 300, alpha: 1, transA: true, pad: 2},   // columns
+		{m: 2000, n: 300, k: 300, alpha: 1, pad: 1},               // rows, shared B
+		{m: 13, n: 6000, k: 300, alpha: 1, transA: true, pad: 2},  // columns (C too big for a k split)
 		{m: 3000, n: 16, k: 150, alpha: 1, beta: 1, transB: true}, // forward conv
 	} {
 		o := newOperands(tc, rng)
 		want := runCase(defaultKernels, 1, tc, o)
+		pr := problem{m: tc.m, n: tc.n, k: tc.k, transA: tc.transA, transB: tc.transB, spec: defaultKernels.choose(tc.m, tc.n)}
+		kind, _ := pr.plan(2)
+		require.Contains(t, []int{splitM, splitN}, kind, "%s should split rows or columns", tc)
 		for _, procs := range []int{2, 3, 4} {
 			require.Equal(t, want, runCase(defaultKernels, procs, tc, o), "%s with %d goroutines", tc, procs)
 		}
@@ -320,9 +346,11 @@ func TestNoAllocations(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, tc := range []gemmCase{
 		{m: 20, n: 20, k: 20, alpha: 1},
-		{m: 256, n: 256, k: 256, alpha: 1, transB: true},
-		{m: 3000, n: 16, k: 150, alpha: 1},
-		{m: 16, n: 150, k: 3000, alpha: 1, transA: true},
+		{m: 256, n: 256, k: 256, alpha: 1, transB: true}, // column split
+		{m: 2000, n: 300, k: 300, alpha: 1},              // row split, shared B
+		{m: 3000, n: 16, k: 150, alpha: 1},               // row split, A in place
+		{m: 16, n: 150, k: 3000, alpha: 1, transA: true}, // transposed, k split
+		{m: 13, n: 6000, k: 300, alpha: 1, transA: true}, // column split
 	} {
 		o := newOperands(tc, rng)
 		allocs := testing.AllocsPerRun(20, func() {

@@ -19,6 +19,31 @@ func kernelAVX512x12x32(kc int, a *float32, rsa int, psa int, b *float32, psb in
 //go:noescape
 func kernelAVX512x24x16(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
 
+// kernelAVX512x8x32 computes an 8×32 tile with AVX512+FMA; see kernelFunc.
+//
+//go:noescape
+func kernelAVX512x8x32(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// kernelAVX2x6x16p computes an 6×16 tile from packed panels with AVX2+FMA; see kernelFunc.
+//
+//go:noescape
+func kernelAVX2x6x16p(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// kernelAVX512x12x32p computes an 12×32 tile from packed panels with AVX512+FMA; see kernelFunc.
+//
+//go:noescape
+func kernelAVX512x12x32p(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// kernelAVX512x24x16p computes an 24×16 tile from packed panels with AVX512+FMA; see kernelFunc.
+//
+//go:noescape
+func kernelAVX512x24x16p(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// kernelAVX512x8x32p computes an 8×32 tile from packed panels with AVX512+FMA; see kernelFunc.
+//
+//go:noescape
+func kernelAVX512x8x32p(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
 // prefetchRows prefetches rows rows of n floats, ld floats apart, from p.
 //
 //go:noescape

@@ -11,13 +11,14 @@ package gemm
 // and zero for rows ≤ r < mr.
 func (pr *problem) packPanelA(dst []float32, i0, rows, p0, kc, mr int) {
 	dst = dst[:kc*mr]
+	if rows < mr {
+		// One clear for the padding rather than one per step.
+		clear(dst)
+	}
 	if pr.transA {
-		// op(A)(i, p) = a[p·lda + i]: for each p the mr values are contiguous.
+		// op(A)(i, p) = a[p·lda + i]: for each p the rows values are contiguous.
 		for p := 0; p < kc; p++ {
-			src := pr.a[(p0+p)*pr.lda+i0 : (p0+p)*pr.lda+i0+rows]
-			d := dst[p*mr : p*mr+mr]
-			copyShort(d[:rows], src)
-			clear(d[rows:])
+			copyShort(dst[p*mr:p*mr+rows], pr.a[(p0+p)*pr.lda+i0:(p0+p)*pr.lda+i0+rows])
 		}
 		return
 	}
@@ -28,11 +29,6 @@ func (pr *problem) packPanelA(dst []float32, i0, rows, p0, kc, mr int) {
 			dst[p*mr+r] = v
 		}
 	}
-	if rows < mr {
-		for p := 0; p < kc; p++ {
-			clear(dst[p*mr+rows : p*mr+mr])
-		}
-	}
 }
 
 // packPanelB writes rows [p0, p0+kc) and columns [j0, j0+cols) of op(B)
@@ -40,12 +36,13 @@ func (pr *problem) packPanelA(dst []float32, i0, rows, p0, kc, mr int) {
 // and zero for cols ≤ j < nr.
 func (pr *problem) packPanelB(dst []float32, p0, kc, j0, cols, nr int) {
 	dst = dst[:kc*nr]
+	if cols < nr {
+		clear(dst)
+	}
 	if !pr.transB {
 		// op(B)(p, j) = b[p·ldb + j]: rows are contiguous.
 		for p := 0; p < kc; p++ {
-			d := dst[p*nr : p*nr+nr]
-			copyShort(d[:cols], pr.b[(p0+p)*pr.ldb+j0:(p0+p)*pr.ldb+j0+cols])
-			clear(d[cols:])
+			copyShort(dst[p*nr:p*nr+cols], pr.b[(p0+p)*pr.ldb+j0:(p0+p)*pr.ldb+j0+cols])
 		}
 		return
 	}
@@ -54,11 +51,6 @@ func (pr *problem) packPanelB(dst []float32, p0, kc, j0, cols, nr int) {
 		src := pr.b[(j0+j)*pr.ldb+p0 : (j0+j)*pr.ldb+p0+kc]
 		for p, v := range src {
 			dst[p*nr+j] = v
-		}
-	}
-	if cols < nr {
-		for p := 0; p < kc; p++ {
-			clear(dst[p*nr+cols : p*nr+nr])
 		}
 	}
 }
@@ -83,16 +75,16 @@ func (pr *problem) packBlockA(dst []float32, i0, rows, p0, kc, mr int) {
 		}
 		if tail := rows - full*mr; tail > 0 {
 			d := dst[full*kc*mr+p*mr : full*kc*mr+p*mr+mr]
-			copy(d, src[full*mr:])
+			copyShort(d[:tail], src[full*mr:])
 			clear(d[tail:])
 		}
 	}
 }
 
 // copyShort copies src into dst (of equal length). Packing copies rows of
-// exactly one tile width millions of times; for those widths a copy of a
-// fixed-size array compiles to a few vector moves instead of a call to
-// memmove, which costs more than the copy itself at these sizes.
+// one tile width, or less at an edge, millions of times; at these sizes a
+// call to memmove costs more than the copy. Copies of the tile widths are
+// fixed-size array copies (a few vector moves), other short ones a loop.
 func copyShort(dst, src []float32) {
 	switch len(src) {
 	case 6:
@@ -106,7 +98,14 @@ func copyShort(dst, src []float32) {
 	case 32:
 		*(*[32]float32)(dst) = *(*[32]float32)(src)
 	default:
-		copy(dst, src)
+		if len(src) > 32 {
+			copy(dst, src)
+			return
+		}
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] = v
+		}
 	}
 }
 

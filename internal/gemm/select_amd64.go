@@ -8,14 +8,16 @@ import "golang.org/x/sys/cpu"
 // tile shapes.
 var (
 	avx512Set = kernelSet{
-		name:   "avx512",
-		wide:   kernelSpec{name: "avx512-12x32", mr: 12, nr: 32, fn: kernelAVX512x12x32},
-		narrow: kernelSpec{name: "avx512-24x16", mr: 24, nr: 16, fn: kernelAVX512x24x16},
+		name: "avx512",
+		specs: []kernelSpec{
+			{name: "avx512-12x32", mr: 12, nr: 32, fn: kernelAVX512x12x32, packed: kernelAVX512x12x32p, maskedB: true},
+			{name: "avx512-24x16", mr: 24, nr: 16, fn: kernelAVX512x24x16, packed: kernelAVX512x24x16p, maskedB: true},
+			{name: "avx512-8x32", mr: 8, nr: 32, fn: kernelAVX512x8x32, packed: kernelAVX512x8x32p, maskedB: true},
+		},
 	}
 	avx2Set = kernelSet{
-		name:   "avx2",
-		wide:   kernelSpec{name: "avx2-6x16", mr: 6, nr: 16, fn: kernelAVX2x6x16},
-		narrow: kernelSpec{name: "avx2-6x16", mr: 6, nr: 16, fn: kernelAVX2x6x16},
+		name:  "avx2",
+		specs: []kernelSpec{{name: "avx2-6x16", mr: 6, nr: 16, fn: kernelAVX2x6x16, packed: kernelAVX2x6x16p}},
 	}
 )
 

@@ -30,17 +30,14 @@ func ErrorProbability(sigma float64) float64 {
 	return math.Erfc(0.5 / (sigma * math.Sqrt2))
 }
 
-// Readout performs one noisy phase readout literally: the exact residue s
-// of modulus m becomes the phase 2π·s/m, the phase noise is added, the
-// phase wraps into [0, 2π), and the nearest of the m levels is read.
+// Readout performs one noisy phase readout: the exact residue s of modulus
+// m leaves the core as the phase φ = 2π·s/m, the phase noise is added, and
+// the readout picks the nearest of the m levels 2π·l/m, wrapping modulo
+// 2π. In units of levels φ·m/(2π) = s + z with z = noise·m/(2π), so the
+// level read is round(s + z) mod m, which is what this computes.
 func Readout(s, m int64, phaseNoise float64) int64 {
-	phi := 2*math.Pi*float64(s)/float64(m) + phaseNoise
-	phi = math.Mod(phi, 2*math.Pi)
-	if phi < 0 {
-		phi += 2 * math.Pi
-	}
-	level := int64(math.Round(phi * float64(m) / (2 * math.Pi)))
-	return Mod(level, m)
+	z := phaseNoise * float64(m) / (2 * math.Pi)
+	return Mod(s+int64(math.Round(z)), m)
 }
 
 // TailDelta samples the error of a wrong readout: δ = round(z) for

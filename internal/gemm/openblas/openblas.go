@@ -6,7 +6,10 @@ package openblas
 // #include <cblas.h>
 import "C"
 
-import "unsafe"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Sgemm has gemm.Sgemm's contract and runs cblas_sgemm in row-major
 // order. OpenBLAS picks its kernel and thread count itself
@@ -27,4 +30,11 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		(*C.float)(unsafe.Pointer(&a[0])), C.blasint(lda),
 		(*C.float)(unsafe.Pointer(&b[0])), C.blasint(ldb), C.float(beta),
 		(*C.float)(unsafe.Pointer(&c[0])), C.blasint(ldc))
+}
+
+// Info describes the OpenBLAS library in use: its build configuration, the
+// kernel it chose for this CPU (OPENBLAS_CORETYPE overrides the choice)
+// and its thread count.
+func Info() string {
+	return fmt.Sprintf("%s; core %s; %d threads", C.GoString(C.openblas_get_config()), C.GoString(C.openblas_get_corename()), int(C.openblas_get_num_threads()))
 }

@@ -1,0 +1,93 @@
+package conv
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Workers runs the package's kernels on GOMAXPROCS goroutines (the
+// caller's included) without allocating, so that a caller that keeps one
+// Workers — autograd keeps one per tape — can call the kernels thousands of
+// times per training step for free. The package functions (Im2col, …) use
+// a fresh one per call.
+//
+// Images are handed out one at a time through an atomic counter, so a
+// goroutine that the OS runs late (on a shared machine) takes fewer images
+// instead of holding everyone up. Every image is computed by one goroutine
+// in the same order, so results do not depend on the split.
+//
+// The zero value is ready to use. A Workers runs one kernel at a time: it
+// must not be used by several goroutines at once.
+type Workers struct {
+	job   job          // the kernel being run
+	count int          // images in the current job
+	next  atomic.Int64 // the next image to hand out
+	wg    sync.WaitGroup
+	runs  []func() // goroutine entry points, made once so go statements allocate nothing
+}
+
+// job is one kernel call: which kernel and its operands.
+type job struct {
+	kind    int
+	g       Geometry
+	a, b, c []float32
+	n, o, p int
+}
+
+const (
+	jobIm2col = iota
+	jobCol2im
+	jobRowsToNCHW
+	jobNCHWToRows
+)
+
+// do runs the job on images [n0, n1).
+func (j *job) do(n0, n1 int) {
+	switch j.kind {
+	case jobIm2col:
+		im2colImages(j.g, j.a, j.b, n0, n1)
+	case jobCol2im:
+		col2imImages(j.g, j.a, j.b, n0, n1)
+	case jobRowsToNCHW:
+		rowsToNCHWImages(j.a, j.c, j.b, j.o, j.p, n0, n1)
+	case jobNCHWToRows:
+		nchwToRowsImages(j.a, j.b, j.o, j.p, n0, n1)
+	}
+}
+
+// run does j on images [0, count), in parallel when elems (the elements
+// the job moves) is large enough to pay for the goroutines.
+func (w *Workers) run(j job, count, elems int) {
+	procs := min(runtime.GOMAXPROCS(0), count)
+	if procs <= 1 || elems < parallelMin {
+		j.do(0, count)
+		return
+	}
+	w.job, w.count = j, count
+	w.next.Store(0)
+	for len(w.runs) < procs-1 {
+		w.runs = append(w.runs, func() {
+			w.work()
+			w.wg.Done()
+		})
+	}
+	w.wg.Add(procs - 1)
+	for _, r := range w.runs[:procs-1] {
+		go r()
+	}
+	w.work()
+	w.wg.Wait()
+	w.job = job{} // keep no reference to the caller's buffers
+}
+
+// work takes images until none is left.
+func (w *Workers) work() {
+	for {
+		n := int(w.next.Add(1) - 1)
+		if n >= w.count {
+			return
+		}
+		w.job.do(n, n+1)
+	}
+}

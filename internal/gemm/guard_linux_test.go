@@ -1,0 +1,66 @@
+//go:build linux
+
+package gemm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+)
+
+// guardedSlice returns n floats that end exactly where a page that can be
+// neither read nor written begins, so that a kernel reading or writing one
+// element past the end crashes the test instead of passing unnoticed.
+func guardedSlice(t *testing.T, n int) []float32 {
+	page := syscall.Getpagesize()
+	size := (n*4+page-1)/page*page + page
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Munmap(mem) })
+	require.NoError(t, syscall.Mprotect(mem[size-page:], syscall.PROT_NONE))
+	return unsafe.Slice((*float32)(unsafe.Pointer(&mem[size-page-n*4])), n)
+}
+
+// guarded copies s into a guarded slice of the same length.
+func guarded(t *testing.T, s []float32) []float32 {
+	g := guardedSlice(t, len(s))
+	copy(g, s)
+	return g
+}
+
+// TestNoAccessPastOperands runs every kernel with A, B and C each
+// ending at an inaccessible page: the masked loads and stores of edge
+// tiles, operands read in place, and the prefetches must stay inside the
+// operands. Results are checked as in the other tests.
+func TestNoAccessPastOperands(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	shapes := [][3]int{
+		{7, 25, 40},     // edges in m and n, B in place
+		{6, 25, 3000},   // LeNet conv1 weight gradient
+		{3000, 6, 25},   // LeNet conv1 forward
+		{3000, 16, 150}, // forward with A in place and prefetched
+		{16, 150, 3000}, // transposed product
+		{14, 48, 3000},  // transposed, with a partial panel of B in place
+		{100, 77, 300},  // packed operands
+	}
+	for _, set := range everyKernel() {
+		for _, s := range shapes {
+			for _, tr := range transposeCombos() {
+				tc := gemmCase{m: s[0], n: s[1], k: s[2], transA: tr[0], transB: tr[1], alpha: 1, beta: 0.5}
+				o := newOperands(tc, rng)
+				o.a, o.b = guarded(t, o.a), guarded(t, o.b)
+				want, bound := reference(tc, o)
+				c := guarded(t, o.c)
+				for _, procs := range []int{1, 2} {
+					copy(c, o.c)
+					sgemm(set, procs, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, c, o.ldc)
+					t.Run(fmt.Sprintf("%s/procs%d/%s", set.name, procs, tc), func(t *testing.T) { checkAgainst(t, tc, o, c, want, bound) })
+				}
+			}
+		}
+	}
+}
