@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -9,55 +8,7 @@ import (
 
 	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/experiment"
-	"github.com/mirage-go/mirage/models"
-	"github.com/mirage-go/mirage/train"
 )
-
-// trainingFlags defines the flags that shape a training run (model, data,
-// optimizer, schedule, limits) and returns a function that builds the
-// configuration: the model's recipe with every flag the user set applied.
-// The backend and the output directory are left to the caller.
-func trainingFlags(fs *flag.FlagSet) func() train.Config {
-	model := fs.String("model", "lenet", "model: "+strings.Join(models.Names(), ", "))
-	dataset := fs.String("dataset", "", "data set: mnist, fashion-mnist, cifar10, imdb (default: the model's usual one)")
-	epochs := fs.Int("epochs", 0, "training epochs (default: the recipe's, e.g. 3 for lenet)")
-	batch := fs.Int("batch-size", 0, "training batch size (default: the recipe's)")
-	lr := fs.Float64("lr", 0, "peak learning rate (default: the recipe's)")
-	optimizer := fs.String("optimizer", "", "optimizer: sgd or adamw (default: the recipe's)")
-	momentum := fs.Float64("momentum", -1, "SGD momentum (default: the recipe's)")
-	wd := fs.Float64("weight-decay", -1, "weight decay (default: the recipe's)")
-	schedule := fs.String("schedule", "", "learning-rate schedule: constant, cosine, step, onecycle (default: the recipe's)")
-	warmup := fs.Float64("warmup", -1, "linear warm-up length in epochs")
-	smoothing := fs.Float64("label-smoothing", -1, "label smoothing of the cross-entropy loss")
-	clip := fs.Float64("clip-grad", -1, "clip the global gradient norm to this value (0 = off)")
-	augment := fs.Bool("augment", false, "random crop + flip augmentation for images (default: on for CIFAR-10)")
-	seed := fs.Uint64("seed", 1, "random seed for weights, data order, augmentation and backend noise")
-	dataDir := fs.String("data-dir", "", "read the data set's files from this directory instead of locating them")
-	maxLen := fs.Int("max-len", 0, "sequence length for text models (default 128)")
-	trainLimit := fs.Int("train-limit", 0, "use only the first N training examples (0 = all)")
-	testLimit := fs.Int("test-limit", 0, "use only the first N test examples (0 = all)")
-	return func() train.Config {
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		cfg := train.Recipe(*model, *dataset)
-		cfg.Seed, cfg.DataDir = *seed, *dataDir
-		cfg.TrainLimit, cfg.TestLimit = *trainLimit, *testLimit
-		apply := map[string]func(){
-			"epochs": func() { cfg.Epochs = *epochs }, "batch-size": func() { cfg.BatchSize = *batch },
-			"lr": func() { cfg.LR = *lr }, "optimizer": func() { cfg.Optimizer = *optimizer },
-			"momentum": func() { cfg.Momentum = *momentum }, "weight-decay": func() { cfg.WeightDecay = *wd },
-			"schedule": func() { cfg.Schedule = *schedule }, "warmup": func() { cfg.WarmupEpochs = *warmup },
-			"label-smoothing": func() { cfg.LabelSmoothing = *smoothing }, "clip-grad": func() { cfg.ClipGradNorm = *clip },
-			"augment": func() { cfg.Augment = *augment }, "max-len": func() { cfg.MaxLen = *maxLen },
-		}
-		for name, f := range apply {
-			if set[name] {
-				f()
-			}
-		}
-		return cfg
-	}
-}
 
 func compareCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("compare", "compare --backends fp32,rns,analog --out DIR [flags]", stdout)

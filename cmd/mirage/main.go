@@ -104,11 +104,17 @@ func newFlagSet(name, synopsis string, stdout io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args and turns flag errors into one-line usage errors.
+// parseFlags parses args and turns flag errors into one-line usage errors;
+// the full usage is printed only when asked for with -h or --help.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	printUsage := fs.Usage
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.Usage = printUsage
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err // the flag package has printed the usage
+			printUsage()
+			return err
 		}
 		return usageError{fmt.Errorf("%v (see mirage %s --help)", err, fs.Name())}
 	}

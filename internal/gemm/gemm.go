@@ -28,10 +28,12 @@
 // strides and B with an arbitrary row stride.
 //
 // Edge tiles (m, n not multiples of the tile) go through the same kernels,
-// which store only the valid rows and columns (masked stores). When the
-// transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ fills the register tiles much
-// better (a convolution's weight gradient: 16×144 with a reduction of
-// 131072, where 16 rows waste a third of 12-row tiles), it is computed
+// which store only the valid rows and columns (masked stores; the AVX-512
+// kernels also load B under the column mask, so an edge panel of B is read
+// in place). When no tile shape fits a product well but the transposed
+// product Cᵀ = op(B)ᵀ·op(A)ᵀ fills the tiles much better (a weight
+// gradient of 14×48 over a long reduction: 12×32 or 8×32 tiles waste a
+// third of their lanes, 24×16 tiles on 48×14 a ninth), Cᵀ is computed
 // instead into a buffer and stored transposed (computeTransposed).
 //
 // # Parallelism
