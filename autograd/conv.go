@@ -13,8 +13,8 @@ import (
 // with square stride and symmetric zero padding. The result is
 // (N, O, OH, OW) with OH = ⌊(H + 2·padding − KH)/stride⌋ + 1, likewise OW.
 //
-// It is computed as matrix products over the whole batch (im2col): every
-// receptive field becomes a row of cols, (N·OH·OW) × (C·KH·KW), and
+// It is computed as matrix products (im2col): every receptive field
+// becomes a row of cols, (N·OH·OW) × (C·KH·KW), and
 //
 //	forward  y2d   = cols · wᵀ       role Forward,    reduction C·KH·KW
 //	dX       dcols = dy2d · w        role GradInput,  reduction O; then col2im
@@ -22,18 +22,33 @@ import (
 //
 // so all three products run on the tape's backend tagged with layer, and
 // the GradInput product is skipped when x needs no gradient (first layer).
-// The bias gradient is a plain per-channel sum.
+// The bias gradient is a plain per-channel sum. (dy2d, the output gradient
+// with one row per position, is stored transposed, one row per channel,
+// which NCHW gives by plain copies; the GEMMs take it with the transpose
+// flag, computing the same products.)
 //
-// The forward and dX products are sent as consecutive row blocks of whole
-// images, each block sized so that its part of cols (or dcols) stays in
-// the CPU cache between being written and being read: im2col, the GEMM and
-// the rearrangement to NCHW run block by block instead of streaming
-// matrices of tens of megabytes through memory. A row block of a product
-// is exactly the product of the row block, for every backend (block
-// floating point quantises each row and each column of the other operand
-// independently), so the split changes how many calls a backend sees, not
-// what it computes. The dW product reduces over the batch and stays one
-// GEMM, so its reduction is tiled exactly as without blocks.
+// # Blocks of images
+//
+// cols is 9× the size of the activation for a 3×3 kernel (75 MiB for a
+// ResNet-20 stage-1 layer at batch 128), and streaming it through memory
+// costs more than the arithmetic. So the products run on blocks of whole
+// images, each block's part of cols sized to stay in the CPU cache
+// (convBlockElems) between im2col writing it and the GEMM reading it; the
+// backward pass recomputes it (in cache) instead of keeping the whole
+// matrix. What each backend computes does not change:
+//
+//   - forward and dX: a block is a block of rows of the product, and a row
+//     block of a product is exactly the product of the row block (block
+//     floating point quantises each row, and each column of the other
+//     operand, independently);
+//   - dW reduces over the batch: each block adds its part into dw
+//     (Accumulate), and blocks hold a multiple of convTileAlign rows
+//     (all but the last), so a backend that tiles the reduction in tiles of
+//     any length dividing convTileAlign (BFP and RNS tiles of 1, 2, 4, …,
+//     512) sees exactly the tiles of one GEMM over the batch, summed in
+//     order.
+//
+// Only the number of calls a backend sees grows (one per block and role).
 func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Tensor {
 	if len(x.shape) != 4 || len(w.shape) != 4 {
 		panic(fmt.Sprintf("autograd.Conv2d %s: need x (N,C,H,W) and w (O,C,KH,KW), got %v and %v", layer, x.shape, w.shape))
@@ -52,16 +67,18 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 	if err := g.Validate(); err != nil {
 		panic(fmt.Sprintf("autograd.Conv2d %s: %v (x %v, w %v)", layer, err, x.shape, w.shape))
 	}
-	rows, k := g.Rows(), g.Cols()
+	k := g.Cols()
 	oh, ow := g.OutH(), g.OutW()
 	positions := oh * ow
 	imageIn := g.C * g.H * g.W
-	block := imagesPerBlock(positions * max(k, o))
+	block := imagesPerBlock(positions, max(k, o))
+	blockRows := min(block, g.N) * positions
 
-	// cols and y2d are overwritten completely, so scratch memory (reused
-	// across steps after Reset) does not need zeroing.
-	cols := t.scratch(rows * k)
-	y2d := t.scratch(rows * o)
+	// Scratch buffers are overwritten completely, so memory recycled
+	// across steps after Reset does not need zeroing: cols and y2d hold
+	// one block (they are reused by every block, and by every layer).
+	cols := t.scratch(blockRows * k)
+	y2d := t.scratch(blockRows * o)
 	out := t.resultUninit([]int{g.N, o, oh, ow}, x, w, bias)
 	var biasData []float32
 	if bias != nil {
@@ -71,19 +88,17 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 		n1 := min(n0+block, g.N)
 		blk := g // the geometry of this block of images
 		blk.N = n1 - n0
-		r0, r1 := n0*positions, n1*positions
-		t.conv.Im2col(blk, x.data[n0*imageIn:n1*imageIn], cols[r0*k:r1*k])
-		t.gemm(layer, backend.Forward, r1-r0, o, k, cols[r0*k:r1*k], k, false, w.data, k, true, y2d[r0*o:r1*o], o, false)
+		rb := (n1 - n0) * positions
+		t.conv.Im2col(blk, x.data[n0*imageIn:n1*imageIn], cols[:rb*k])
+		t.gemm(layer, backend.Forward, rb, o, k, cols[:rb*k], k, false, w.data, k, true, y2d[:rb*o], o, false)
 		if t.err != nil {
-			clear(y2d[r0*o : r1*o]) // a failed GEMM leaves scratch garbage: output zeros instead
+			clear(y2d[:rb*o]) // a failed GEMM leaves scratch garbage: output zeros instead
 		}
-		t.conv.RowsToNCHW(y2d[r0*o:r1*o], biasData, out.data[n0*o*positions:n1*o*positions], n1-n0, o, positions)
+		t.conv.RowsToNCHW(y2d[:rb*o], biasData, out.data[n0*o*positions:n1*o*positions], n1-n0, o, positions)
 	}
+	t.release(cols)
+	t.release(y2d)
 	if !out.requiresGrad {
-		// Nothing will run backward (evaluation): hand the scratch back
-		// now, so an evaluation loop that never calls Reset does not grow.
-		t.release(cols)
-		t.release(y2d)
 		return out
 	}
 
@@ -99,56 +114,95 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 				}
 			}
 		}
-		// The output gradient in the GEMM's row-per-position layout; the
-		// forward product is no longer needed, so its buffer is reused.
-		dy2d := y2d
 		gx, fresh := gradFor(x)
-		var dcols []float32
+		gw := gradOf(w)
+		if gx == nil && gw == nil {
+			return
+		}
+		// Per block: dyT, the block's output gradient as an O × rows
+		// matrix (row ch is channel ch of each image in turn, copied from
+		// gout); cols recomputed; dcols for the input gradient.
+		dyT := t.scratch(o * blockRows)
+		var cols, dcols []float32
+		if gw != nil {
+			cols = t.scratch(blockRows * k)
+		}
 		if gx != nil {
-			dcols = t.scratch(min(block, g.N) * positions * k) // one block, overwritten by each GEMM
+			dcols = t.scratch(blockRows * k)
 		}
 		for n0 := 0; n0 < g.N; n0 += block {
 			n1 := min(n0+block, g.N)
-			r0, r1 := n0*positions, n1*positions
-			t.conv.NCHWToRows(gout[n0*o*positions:n1*o*positions], dy2d[r0*o:r1*o], n1-n0, o, positions)
-			if gx == nil {
-				continue
-			}
-			db := dcols[:(r1-r0)*k]
-			t.gemm(layer, backend.GradInput, r1-r0, k, o, dy2d[r0*o:r1*o], o, false, w.data, k, false, db, k, false)
-			gxb := gx[n0*imageIn : n1*imageIn]
-			if fresh {
-				clear(gxb) // zeroed block by block, while it is in cache
+			rb := (n1 - n0) * positions
+			for ch := 0; ch < o; ch++ {
+				for n := n0; n < n1; n++ {
+					copy(dyT[ch*rb+(n-n0)*positions:ch*rb+(n-n0+1)*positions], gout[(n*o+ch)*positions:(n*o+ch+1)*positions])
+				}
 			}
 			blk := g
 			blk.N = n1 - n0
-			t.conv.Col2im(blk, db, gxb)
+			if gx != nil {
+				db := dcols[:rb*k]
+				t.gemm(layer, backend.GradInput, rb, k, o, dyT[:o*rb], rb, true, w.data, k, false, db, k, false)
+				gxb := gx[n0*imageIn : n1*imageIn]
+				if fresh {
+					clear(gxb) // zeroed block by block, while it is in cache
+				}
+				t.conv.Col2im(blk, db, gxb)
+			}
+			if gw != nil {
+				t.conv.Im2col(blk, x.data[n0*imageIn:n1*imageIn], cols[:rb*k])
+				t.gemm(layer, backend.GradWeight, o, k, rb, dyT[:o*rb], rb, false, cols[:rb*k], k, false, gw, k, true)
+			}
+		}
+		t.release(dyT)
+		if cols != nil {
+			t.release(cols)
 		}
 		if dcols != nil {
 			t.release(dcols)
-		}
-		if gw := gradOf(w); gw != nil {
-			t.gemm(layer, backend.GradWeight, o, k, rows, dy2d, o, true, cols, k, false, gw, k, true)
 		}
 	})
 	return out
 }
 
-// convBlockElems is the size, in float32s, of the part of the column
-// matrix that one block of images fills: 512 Ki elements, 2 MiB, about
-// one core's L2 cache, so that the GEMM reads what im2col just wrote (and
-// col2im what the GEMM just wrote) from cache.
+// convBlockElems is the size, in float32s, of the largest per-block matrix
+// of a convolution (its part of cols, usually): 512 Ki elements, 2 MiB,
+// about one core's L2 cache, so that the GEMM reads what im2col just wrote
+// (and col2im what the GEMM just wrote) from cache.
 const convBlockElems = 1 << 19
 
-// imagesPerBlock returns how many images go in one block when each image
-// has perImage elements in the largest per-block matrix: at least one, and
-// a multiple of GOMAXPROCS when there are several, so the parallel
-// rearrangement kernels split a block evenly.
-func imagesPerBlock(perImage int) int {
-	workers := runtime.GOMAXPROCS(0)
-	n := convBlockElems / max(perImage, 1)
-	if n >= workers {
-		n -= n % workers
+// convTileAlign is what the number of rows of every block but the last is
+// a multiple of, so that the dW product's reduction is cut at the same
+// places as the tiles of any backend tiling it in lengths dividing 512.
+const convTileAlign = 512
+
+// imagesPerBlock returns how many images go in one block for images of
+// positions output positions, each with width elements in the largest
+// per-block matrix: about convBlockElems in all, at least one image, and
+// a count whose rows (images·positions) are a multiple of convTileAlign —
+// rounded down, or up to the smallest such count when that is above the
+// cache budget (then blocks are larger than the cache, never misaligned).
+// Among aligned counts within the budget it prefers multiples of
+// GOMAXPROCS, so the parallel kernels split a block evenly.
+func imagesPerBlock(positions, width int) int {
+	step := convTileAlign / gcd(convTileAlign, max(positions, 1)) // smallest aligned image count
+	n := convBlockElems / max(positions*width, 1)
+	n -= n % step
+	if n < step {
+		return step
 	}
-	return max(n, 1)
+	workers := runtime.GOMAXPROCS(0)
+	if m := n - n%lcm(step, workers); m >= step {
+		n = m
+	}
+	return n
 }
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func lcm(a, b int) int { return a / gcd(a, b) * b }

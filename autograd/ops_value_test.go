@@ -12,6 +12,8 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/fp32"
+	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage/internal/conv"
 )
 
 // requireClose checks got against a float64 reference elementwise with
@@ -626,16 +628,16 @@ func TestArenaReuseIgnoresStaleContents(t *testing.T) {
 	require.False(t, math.IsNaN(float64(gotLoss)))
 }
 
-// A convolution whose column matrix is large runs its forward and dX
-// products in blocks of images (here one image per block) and its dW
-// product as one GEMM over the batch. The result must be that of
-// convolving each image on its own: outputs and input gradients exactly
-// (the same GEMMs), weight and bias gradients up to float32 summation
-// order (tolerance 1e-5 of the largest entry).
+// A convolution whose column matrix is large runs its products in blocks
+// of images (here one image per block; the dW product accumulates block
+// by block). The result must be that of convolving each image on its own:
+// outputs and input gradients exactly (the same GEMMs), weight and bias
+// gradients up to float32 summation order (tolerance 1e-5 of the largest
+// entry).
 func TestConv2dImageBlocksMatchPerImageConvolutions(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 3))
 	const n, c, h, o = 3, 64, 32, 4
-	require.Equal(t, 1, imagesPerBlock(h*h*c*9), "the test needs one image per block")
+	require.Equal(t, 1, imagesPerBlock(h*h, c*9), "the test needs one image per block")
 	x := randn(rng, n, c, h, h)
 	w, bias := randn(rng, o, c, 3, 3), randn(rng, o)
 	r := randn(rng, n, o, h, h).SetRequiresGrad(false) // projection of the output
@@ -650,7 +652,8 @@ func TestConv2dImageBlocksMatchPerImageConvolutions(t *testing.T) {
 	}
 	rows, k := h*h, c*9
 	fwd, dx := fmt.Sprintf("conv/forward %dx%dx%d", rows, o, k), fmt.Sprintf("conv/dX %dx%dx%d", rows, k, o)
-	require.Equal(t, []string{fwd, fwd, fwd, dx, dx, dx, fmt.Sprintf("conv/dW %dx%dx%d", o, k, n*rows)}, calls)
+	dw := fmt.Sprintf("conv/dW %dx%dx%d", o, k, rows)
+	require.Equal(t, []string{fwd, fwd, fwd, dx, dw, dx, dw, dx, dw}, calls)
 	gotY, gotGX := slices.Clone(y.Data()), slices.Clone(x.Grad())
 	gotGW, gotGB := slices.Clone(w.Grad()), slices.Clone(bias.Grad())
 
@@ -749,4 +752,72 @@ func TestMaxPoolTiesGoToFirstMaximum(t *testing.T) {
 			require.Equal(t, want, x.Grad())
 		})
 	}
+}
+
+// Blocks hold whole images and, but for the last, a multiple of
+// convTileAlign rows, whatever the image size.
+func TestImagesPerBlockAlignment(t *testing.T) {
+	for _, positions := range []int{1, 64, 100, 256, 784, 1024, 4096, 12544} {
+		for _, width := range []int{1, 25, 144, 576, 4608} {
+			n := imagesPerBlock(positions, width)
+			require.GreaterOrEqual(t, n, 1)
+			require.Zero(t, n*positions%convTileAlign, "positions %d width %d: %d images", positions, width, n)
+		}
+	}
+}
+
+// With an emulating backend the blocked dW product must tile the reduction
+// exactly as one GEMM over the batch does: the block floating-point
+// backend (tile 128, 6-bit mantissas, tiles summed in order) gives the same
+// weight gradient as its own single GEMM on the whole column matrix, to
+// float32 rounding (1e-5 of the largest entry), while a misplaced tile
+// boundary would change the quantisation by about 1e-2.
+func TestConv2dBlocksKeepBFPTiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 4))
+	const n, c, h, o = 6, 64, 16, 4 // 256 positions per image, 2 images per block
+	g := conv.Geometry{N: n, C: c, H: h, W: h, KH: 3, KW: 3, Stride: 1, Pad: 1}
+	require.Less(t, imagesPerBlock(h*h, c*9), n, "the test needs several blocks")
+	x := randn(rng, n, c, h, h).SetRequiresGrad(false)
+	w := randn(rng, o, c, 3, 3)
+	r := randn(rng, n, o, h, h).SetRequiresGrad(false)
+	newBFP := func() backend.Backend {
+		b, err := registry.New().New("bfp", backend.Options{"tile": "128", "bfp-bits": "6", "tile-accumulation": "ordered"})
+		require.NoError(t, err)
+		return b
+	}
+	tp := NewTape(newBFP())
+	require.NoError(t, tp.Backward(tp.Sum(tp.Mul(tp.Conv2d(x, w, nil, 1, 1, "conv"), r))))
+
+	rows, k := g.Rows(), g.Cols()
+	cols := make([]float32, rows*k)
+	conv.Im2col(g, x.data, cols)
+	dy2d := make([]float32, rows*o)
+	conv.NCHWToRows(r.data, dy2d, n, o, h*h)
+	want := make([]float32, o*k)
+	require.NoError(t, newBFP().MatMul(backend.Call{Layer: "conv", Role: backend.GradWeight}, backend.GEMM{
+		M: o, N: k, K: rows, A: dy2d, LDA: o, TransA: true, B: cols, LDB: k, C: want, LDC: k,
+	}))
+	var scale float64
+	for _, v := range want {
+		scale = max(scale, math.Abs(float64(v)))
+	}
+	for i := range want {
+		require.InDelta(t, want[i], w.Grad()[i], 1e-5*scale, "dW element %d", i)
+	}
+
+	// The control: the same product cut at a row that is not a tile
+	// boundary differs by far more than the tolerance.
+	split := 448
+	cut := make([]float32, o*k)
+	for _, part := range [][2]int{{0, split}, {split, rows}} {
+		require.NoError(t, newBFP().MatMul(backend.Call{Layer: "conv", Role: backend.GradWeight}, backend.GEMM{
+			M: o, N: k, K: part[1] - part[0], A: dy2d[part[0]*o:], LDA: o, TransA: true,
+			B: cols[part[0]*k:], LDB: k, C: cut, LDC: k, Accumulate: true,
+		}))
+	}
+	var worst float64
+	for i := range want {
+		worst = max(worst, math.Abs(float64(want[i]-cut[i])))
+	}
+	require.Greater(t, worst, 1e-3*scale, "misaligned tiles should change the quantised product")
 }

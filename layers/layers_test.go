@@ -584,3 +584,20 @@ func TestAttentionValues(t *testing.T) {
 		}
 	}
 }
+
+// ForwardReLU is exactly ReLU(Forward), in both modes.
+func TestBatchNormForwardReLU(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	x := autograd.Zeros(3, 2, 4, 4)
+	InitNormal(x, 1, rng)
+	for _, training := range []bool{true, false} {
+		a, b := NewBatchNorm2d("bn", 2), NewBatchNorm2d("bn", 2)
+		a.SetTraining(training)
+		b.SetTraining(training)
+		tp := autograd.NewTape(fp32.New())
+		want := tp.ReLU(a.Forward(tp, x)).Data()
+		got := b.ForwardReLU(tp, x).Data()
+		require.Equal(t, want, got, "training %v", training)
+		require.Equal(t, a.RunningMean.Data(), b.RunningMean.Data(), "training %v", training)
+	}
+}

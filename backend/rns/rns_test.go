@@ -485,3 +485,21 @@ func TestLargeOperandSplitAlongK(t *testing.T) {
 		require.InDelta(t, mean, float64(tot.ResidueErrors), 3*se)
 	}
 }
+
+// TestEmptyShapes: K = 0 gives C = 0 (or leaves C when accumulating), and
+// M = 0 or N = 0 touch nothing, in both modes.
+func TestEmptyShapes(t *testing.T) {
+	for _, mode := range []string{"fast", "reference"} {
+		b := newBackend(t, backend.Options{"rns-mode": mode, "noise-sigma": "0.3"})
+		for _, acc := range []bool{false, true} {
+			g := backend.GEMM{M: 2, N: 2, K: 0, LDA: 1, LDB: 2, LDC: 2, C: []float32{1, 2, 3, 4}, Accumulate: acc}
+			want := []float32{0, 0, 0, 0}
+			if acc {
+				want = []float32{1, 2, 3, 4}
+			}
+			require.Equal(t, want, result(t, b, fwd, g), "%s accumulate=%v", mode, acc)
+		}
+		g := backend.GEMM{M: 0, N: 3, K: 4, LDA: 4, B: make([]float32, 12), LDB: 3, LDC: 3}
+		require.NoError(t, b.MatMul(fwd, g))
+	}
+}

@@ -38,6 +38,7 @@ func benchGEMMCommand(args []string, stdout, stderr io.Writer) error {
 			return usageError{err}
 		}
 	}
+	load := bench.LoadAverage()
 	results, err := bench.MeasureGEMM(bench.Impls(), shapes, bench.Options{Reps: *reps, MinRepTime: *minRep})
 	if err != nil {
 		return err
@@ -46,6 +47,9 @@ func benchGEMMCommand(args []string, stdout, stderr io.Writer) error {
 		return json.NewEncoder(stdout).Encode(results)
 	}
 	fmt.Fprintf(stdout, "mirage kernels: %s; GOMAXPROCS %d; median of %d repetitions\n", gemm.KernelName(), runtime.GOMAXPROCS(0), *reps)
+	if load != "" {
+		fmt.Fprintf(stdout, "load average before the run: %s, after: %s\n", load, bench.LoadAverage())
+	}
 	if info := bench.OpenBLASInfo(); info != "" {
 		fmt.Fprintf(stdout, "openblas: %s\n", info)
 	}

@@ -11,6 +11,7 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -226,6 +227,22 @@ func measureShape(impls []Impl, s Shape, opt Options) []Result {
 		results[i] = Result{Impl: impl.Name, M: s.M, N: s.N, K: s.K, GFLOPS: Median(samples[i]), Shape: s}
 	}
 	return results
+}
+
+// LoadAverage returns the system's 1, 5 and 15 minute load averages as the
+// OS reports them (Linux's /proc/loadavg), or "" where it cannot be read.
+// Benchmarks print it: on a shared machine it says how far the figures
+// are below what the hardware can do.
+func LoadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) < 3 {
+		return ""
+	}
+	return strings.Join(fields[:3], " ")
 }
 
 // Median returns the median of xs (the mean of the middle two for an even

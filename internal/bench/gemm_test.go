@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +115,13 @@ func TestWriteGEMMTable(t *testing.T) {
 	require.Len(t, lines, 2)
 	require.Equal(t, []string{"shape", "m×n×k", "mirage", "GFLOP/s", "gonum", "GFLOP/s", "mirage/gonum"}, strings.Fields(lines[0]))
 	require.Equal(t, []string{"sq", "2x2x2", "30.0", "10.0", "3.00x"}, strings.Fields(lines[1]))
+}
+
+func TestLoadAverage(t *testing.T) {
+	load := LoadAverage()
+	if _, err := os.Stat("/proc/loadavg"); err != nil {
+		require.Empty(t, load)
+		return
+	}
+	require.Len(t, strings.Fields(load), 3, "three averages: %q", load)
 }

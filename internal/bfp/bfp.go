@@ -154,7 +154,8 @@ type Matrix struct {
 	Values []float32
 	KMajor bool
 	// Exp holds the scale exponent e of every block, Rows×Tiles. Blocks
-	// that were flushed to zero or hold Inf or NaN have exponent 0.
+	// that were flushed to zero or hold Inf or NaN have exponent 0, a
+	// placeholder rather than a scale (see ZeroBlocks).
 	Exp []int32
 	// NonFinite counts the blocks that held Inf or NaN; their values are
 	// NaN.
@@ -199,6 +200,38 @@ func (m *Matrix) Mantissas(dst []int32) []int32 {
 		}
 	}
 	return dst
+}
+
+// ZeroBlocks writes into dst, Rows×Tiles, whether each block was flushed to
+// zero, and returns it, grown if needed.
+//
+// A zero block has no scale: its exponent 0 is a placeholder, not 2^0. A
+// backend that adds anything to a tile (converter noise, a wrong residue)
+// must not scale it by such a block's 2^0, which is typically thousands of
+// times the scale of the neighbouring blocks (activations and gradients are
+// far below 1); the tile's product is exactly 0 and the hardware knows it
+// from the encoding, so it has nothing to read out.
+func (m *Matrix) ZeroBlocks(dst []bool) []bool {
+	tiles := m.Tiles()
+	dst = grow(dst, m.Rows*tiles)
+	for v := 0; v < m.Rows; v++ {
+		for t := 0; t < tiles; t++ {
+			// Only exponent-0 blocks can be zero blocks; a finite non-zero
+			// block has a non-zero largest mantissa, so one scan decides.
+			dst[v*tiles+t] = m.Exp[v*tiles+t] == 0 && m.blockIsZero(v, t)
+		}
+	}
+	return dst
+}
+
+// blockIsZero reports whether every value of block (v, t) is zero.
+func (m *Matrix) blockIsZero(v, t int) bool {
+	for p := t * m.Tile; p < min((t+1)*m.Tile, m.K); p++ {
+		if m.At(v, p) != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // pow2 returns 2^e for e in float64's normal exponent range.

@@ -359,3 +359,38 @@ func TestQuantiseMixedRows(t *testing.T) {
 		require.False(t, math.IsNaN(float64(m.At(6, p))), "row 6 element %d", p)
 	}
 }
+
+// TestZeroBlocks: only blocks flushed to zero are flagged, not blocks whose
+// exponent happens to be 0 (largest magnitude in [2^(b-2), 2^(b-1))), nor
+// NaN blocks, in both layouts and with a short last tile.
+func TestZeroBlocks(t *testing.T) {
+	f := Format{Bits: 6, Tile: 4}
+	// Three vectors of length 10 (tiles 4, 4, 2), element p of vector v at
+	// rows[v][p].
+	rows := [][]float32{
+		{0, 0, 0, 0, 16, 0, 0, 0, 0, 0},                     // zero, exponent 0 (16 = 2^(b-2)), zero
+		{1e-40, 0, 0, 0, 0.5, 0, 0, 0, 31, -17},             // flushed subnormal, 0.5, exponent 0
+		{float32(math.NaN()), 0, 0, 0, 0, 0, 0, 0, 0, 1e-3}, // NaN, zero, tiny
+	}
+	want := []bool{true, false, true, true, false, false, false, true, false}
+	for _, kMajor := range []bool{false, true} {
+		src := make([]float32, 3*10)
+		for v, r := range rows {
+			for p, x := range r {
+				if kMajor {
+					src[p*3+v] = x
+				} else {
+					src[v*10+p] = x
+				}
+			}
+		}
+		ld := 10
+		if kMajor {
+			ld = 3
+		}
+		var m Matrix
+		require.NoError(t, NewQuantiser(f, 1).Quantise(&m, src, ld, 3, 10, kMajor))
+		require.Equal(t, int32(0), m.Exp[1], "the block holding 16 has exponent 0")
+		require.Equal(t, want, m.ZeroBlocks(nil), "kMajor %v", kMajor)
+	}
+}

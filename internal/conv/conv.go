@@ -61,6 +61,17 @@ func (g Geometry) Validate() error {
 	return nil
 }
 
+// padded returns the geometry of the same convolution on the input padded
+// explicitly: H+2·Pad by W+2·Pad and no implicit padding.
+func (g Geometry) padded() Geometry {
+	p := g
+	p.H, p.W, p.Pad = g.H+2*g.Pad, g.W+2*g.Pad, 0
+	return p
+}
+
+// paddedImage returns the size of one image of the padded geometry.
+func (g Geometry) paddedImage() int { return g.C * (g.H + 2*g.Pad) * (g.W + 2*g.Pad) }
+
 // kwRange returns the kernel columns [lo, hi) that land inside the input
 // for an output column whose leftmost input column is iw0 (may be < 0 or
 // ≥ W). lo == hi when the whole window row lies in the padding.
@@ -174,6 +185,55 @@ func im2colImages(g Geometry, x, cols []float32, n0, n1 int) {
 					zeroShort(row[seg : seg+(g.KH-kyHi)*kw])
 					seg += (g.KH - kyHi) * kw
 				}
+			}
+		}
+	}
+}
+
+// im2colPadded does Im2col's work for images n0 ≤ n < n1 of a padded
+// geometry through buf (len paddedImage()): each image is first copied
+// into buf with explicit zero borders, after which every window lies
+// inside and takes the unrolled copies, with none of the border cases
+// (which cost as much as all the rest on small images such as ResNet's
+// 8×8 stage).
+func im2colPadded(g Geometry, x, cols, buf []float32, n0, n1 int) {
+	pg := g.padded()
+	image, rowsPerImage := g.C*g.H*g.W, g.OutH()*g.OutW()
+	k := g.Cols()
+	for n := n0; n < n1; n++ {
+		padImage(g, x[n*image:(n+1)*image], buf)
+		im2colImages(pg, buf, cols[n*rowsPerImage*k:(n+1)*rowsPerImage*k], 0, 1)
+	}
+}
+
+// padImage copies one image (C planes of H×W) into buf with a border of
+// g.Pad zeros around each plane.
+func padImage(g Geometry, img, buf []float32) {
+	pw, ph := g.W+2*g.Pad, g.H+2*g.Pad
+	clear(buf[:g.C*ph*pw])
+	for c := 0; c < g.C; c++ {
+		for y := 0; y < g.H; y++ {
+			dst := buf[(c*ph+y+g.Pad)*pw+g.Pad:]
+			copy(dst[:g.W], img[(c*g.H+y)*g.W:(c*g.H+y+1)*g.W])
+		}
+	}
+}
+
+// col2imPadded is the adjoint of im2colPadded: per image, col2im into a
+// zeroed padded buffer, then the interior is added onto dx.
+func col2imPadded(g Geometry, cols, dx, buf []float32, n0, n1 int) {
+	pg := g.padded()
+	pw, ph := pg.W, pg.H
+	image, rowsPerImage := g.C*g.H*g.W, g.OutH()*g.OutW()
+	k := g.Cols()
+	for n := n0; n < n1; n++ {
+		clear(buf[:g.C*ph*pw])
+		col2imImages(pg, cols[n*rowsPerImage*k:(n+1)*rowsPerImage*k], buf, 0, 1)
+		dn := dx[n*image : (n+1)*image]
+		for c := 0; c < g.C; c++ {
+			for y := 0; y < g.H; y++ {
+				src := buf[(c*ph+y+g.Pad)*pw+g.Pad:]
+				addShort(dn[(c*g.H+y)*g.W:(c*g.H+y+1)*g.W], src[:g.W])
 			}
 		}
 	}

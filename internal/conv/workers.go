@@ -25,6 +25,21 @@ type Workers struct {
 	next  atomic.Int64 // the next image to hand out
 	wg    sync.WaitGroup
 	runs  []func() // goroutine entry points, made once so go statements allocate nothing
+	// pads are per-goroutine scratch images (index 0: the caller's), for
+	// the kernels that work on a zero-padded copy of an image.
+	pads [][]float32
+}
+
+// pad returns goroutine worker's scratch buffer resized to n elements,
+// reallocated only when it grows.
+func (w *Workers) pad(worker, n int) []float32 {
+	for len(w.pads) <= worker {
+		w.pads = append(w.pads, nil)
+	}
+	if cap(w.pads[worker]) < n {
+		w.pads[worker] = make([]float32, n)
+	}
+	return w.pads[worker][:n]
 }
 
 // job is one kernel call: which kernel and its operands.
@@ -42,13 +57,21 @@ const (
 	jobNCHWToRows
 )
 
-// do runs the job on images [n0, n1).
-func (j *job) do(n0, n1 int) {
+// do runs the job on images [n0, n1) with worker's scratch buffers.
+func (w *Workers) do(j *job, worker, n0, n1 int) {
 	switch j.kind {
 	case jobIm2col:
-		im2colImages(j.g, j.a, j.b, n0, n1)
+		if j.g.Pad > 0 {
+			im2colPadded(j.g, j.a, j.b, w.pad(worker, j.g.paddedImage()), n0, n1)
+		} else {
+			im2colImages(j.g, j.a, j.b, n0, n1)
+		}
 	case jobCol2im:
-		col2imImages(j.g, j.a, j.b, n0, n1)
+		if j.g.Pad > 0 {
+			col2imPadded(j.g, j.a, j.b, w.pad(worker, j.g.paddedImage()), n0, n1)
+		} else {
+			col2imImages(j.g, j.a, j.b, n0, n1)
+		}
 	case jobRowsToNCHW:
 		rowsToNCHWImages(j.a, j.c, j.b, j.o, j.p, n0, n1)
 	case jobNCHWToRows:
@@ -61,14 +84,15 @@ func (j *job) do(n0, n1 int) {
 func (w *Workers) run(j job, count, elems int) {
 	procs := min(runtime.GOMAXPROCS(0), count)
 	if procs <= 1 || elems < parallelMin {
-		j.do(0, count)
+		w.do(&j, 0, 0, count)
 		return
 	}
 	w.job, w.count = j, count
 	w.next.Store(0)
 	for len(w.runs) < procs-1 {
+		worker := len(w.runs) + 1
 		w.runs = append(w.runs, func() {
-			w.work()
+			w.work(worker)
 			w.wg.Done()
 		})
 	}
@@ -76,18 +100,18 @@ func (w *Workers) run(j job, count, elems int) {
 	for _, r := range w.runs[:procs-1] {
 		go r()
 	}
-	w.work()
+	w.work(0)
 	w.wg.Wait()
 	w.job = job{} // keep no reference to the caller's buffers
 }
 
 // work takes images until none is left.
-func (w *Workers) work() {
+func (w *Workers) work(worker int) {
 	for {
 		n := int(w.next.Add(1) - 1)
 		if n >= w.count {
 			return
 		}
-		w.job.do(n, n+1)
+		w.do(&w.job, worker, n, n+1)
 	}
 }

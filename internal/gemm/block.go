@@ -109,7 +109,8 @@ func (w *worker) computeBlock(jc, nc, pc, kc int, packedB []float32) {
 					// A read once from memory (a convolution's forward
 					// product): fetch the next tile's rows while this one
 					// computes; the hardware prefetchers do not follow
-					// mr short row streams well (measured ~1.3× faster).
+					// mr short row streams well (measured 10% faster on
+					// one core for ResNet-20 stage 1).
 					if !pr.transA && panelsB == 1 && qa+2 < panelsA {
 						prefetchRows(&pr.a[(i+mr)*pr.lda+pc], pr.lda, mr, kc)
 					}

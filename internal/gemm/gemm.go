@@ -33,8 +33,8 @@
 // in place). When no tile shape fits a product well but the transposed
 // product Cᵀ = op(B)ᵀ·op(A)ᵀ fills the tiles much better (a weight
 // gradient of 14×48 over a long reduction: 12×32 or 8×32 tiles waste a
-// third of their lanes, 24×16 tiles on 48×14 a ninth), Cᵀ is computed
-// instead into a buffer and stored transposed (computeTransposed).
+// third of their lanes or more, 24×16 tiles on 48×14 an eighth), Cᵀ is
+// computed instead into a buffer and stored transposed (computeTransposed).
 //
 // # Parallelism
 //

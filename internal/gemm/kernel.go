@@ -50,9 +50,9 @@ type kernelSpec struct {
 type kernelSet struct {
 	name string
 	// specs lists the tile shapes, the general-purpose one first. The
-	// AVX-512 shapes run at the same speed on full tiles (measured within
-	// 3% on data in L1), so the choice between them is about how well a
-	// product's m×n fills the tiles.
+	// AVX-512 shapes run at about the same speed on full tiles (within 5%
+	// of each other on data in L1), so the choice between them is about
+	// how well a product's m×n fills the tiles.
 	specs []kernelSpec
 }
 

@@ -26,20 +26,28 @@ type context struct {
 	next  atomic.Int64 // the next chunk to hand out
 	count int          // chunks in the current phase
 
-	// For phasePackB and phaseBlock: the B block of columns [jc, jc+nc)
-	// and rows [pc, pc+kc), packed into sharedB.
-	jc, nc, pc, kc int
-	sharedB        []float32
+	// For phaseShared: the B block multiplied in this round (mul, if
+	// mul.kc > 0) and the one packed for the next round (pack, if
+	// pack.kc > 0), and how many chunks of each kind the round has: row
+	// ranges first, then ranges of B panels.
+	mul, pack             bBlock
+	rowChunks, packChunks int
+	sharedB               [2][]float32
 
 	partials [][]float32 // a k split's partial products, one per chunk but the first
 }
 
 // Phases, see worker.do.
 const (
-	phaseAll   = iota // a chunk is a part of the whole product
-	phasePackB        // a chunk is a range of panels of the shared B block
-	phaseBlock        // a chunk is a range of rows times the shared B block
+	phaseAll    = iota // a chunk is a part of the whole product
+	phaseShared        // a chunk multiplies rows by the current B block, or packs panels of the next
 )
+
+// bBlock is a block of B: columns [jc, jc+nc) and rows [pc, pc+kc) of
+// op(B), packed into context.sharedB[buf].
+type bBlock struct {
+	jc, nc, pc, kc, buf int
+}
 
 // worker computes chunks: rows [m0, m1), columns [n0, n1) and reduction
 // steps [k0, k1) of the product, into out (C, or a partial product in a k
@@ -95,7 +103,7 @@ const rowChunksPerProc = 4
 // plan chooses how to share the product among at most procs goroutines,
 // giving each at least one tile row, tile column or k block:
 //   - rows, when there are many tile rows and either B is read in place or
-//     the product is large enough that synchronising the goroutines twice
+//     the product is large enough that synchronising the goroutines once
 //     per packed B block (see runSharedB) costs little;
 //   - else k, when C is small: each goroutine but the first writes a
 //     partial product, added at the end;
@@ -108,7 +116,7 @@ func (pr *problem) plan(procs int) (kind, parts int) {
 	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
 	nPanels := (pr.n + pr.spec.nr - 1) / pr.spec.nr
 	kBlocks := (pr.k + kcBlock - 1) / kcBlock
-	rounds := 2 * kBlocks * ((pr.n + ncBlock - 1) / ncBlock)
+	rounds := kBlocks*((pr.n+ncBlock-1)/ncBlock) + 1 // see runSharedB
 	cheapRounds := pr.bInPlace() || float64(rounds)*roundCost < 0.03*2*float64(pr.m)*float64(pr.n)*float64(pr.k)
 	switch {
 	case mPanels >= rowChunksPerProc*procs && cheapRounds:
@@ -176,25 +184,45 @@ func (ctx *context) run(procs int) {
 }
 
 // runSharedB runs a row split in which the goroutines share each packed
-// B block: for every block they first pack its panels, then, once all are
-// packed, multiply row ranges by it. This avoids packing B once per
-// goroutine.
+// B block, so that B is packed once, not once per goroutine. B blocks are
+// double-buffered: in each round the goroutines multiply row ranges by
+// one block and pack the panels of the next, so the blocks take one round
+// each (plus one to pack the first) rather than a packing round and a
+// multiplying round each.
 func (ctx *context) runSharedB(parts, rowChunks int) {
 	pr := &ctx.pr
 	nr := pr.spec.nr
+	ctx.mul, ctx.pack = bBlock{}, bBlock{}
+	buf := 0
 	for jc := 0; jc < pr.n; jc += ncBlock {
 		nc := min(ncBlock, pr.n-jc)
 		panels := (nc + nr - 1) / nr
 		for pc := 0; pc < pr.k; pc += kcBlock {
 			kc := min(kcBlock, pr.k-pc)
-			ctx.sharedB = grow(ctx.sharedB, panels*kc*nr)
-			ctx.jc, ctx.nc, ctx.pc, ctx.kc = jc, nc, pc, kc
-			ctx.phase = phasePackB
-			ctx.parallel(parts, min(panels, parts))
-			ctx.phase = phaseBlock
-			ctx.parallel(parts, rowChunks)
+			ctx.sharedB[buf] = grow(ctx.sharedB[buf], panels*kc*nr)
+			ctx.pack = bBlock{jc: jc, nc: nc, pc: pc, kc: kc, buf: buf}
+			ctx.sharedRound(parts, rowChunks)
+			ctx.mul = ctx.pack
+			buf ^= 1
 		}
 	}
+	ctx.pack = bBlock{}
+	ctx.sharedRound(parts, rowChunks)
+}
+
+// sharedRound runs one round of runSharedB: multiply by mul (if any) and
+// pack pack (if any).
+func (ctx *context) sharedRound(parts, rowChunks int) {
+	ctx.phase = phaseShared
+	ctx.rowChunks, ctx.packChunks = 0, 0
+	if ctx.mul.kc > 0 {
+		ctx.rowChunks = rowChunks
+	}
+	if ctx.pack.kc > 0 {
+		panels := (ctx.pack.nc + ctx.pr.spec.nr - 1) / ctx.pr.spec.nr
+		ctx.packChunks = min(panels, parts)
+	}
+	ctx.parallel(parts, ctx.rowChunks+ctx.packChunks)
 }
 
 // parallel hands count chunks of the current phase to workers 0..parts-1,
@@ -227,15 +255,17 @@ func (w *worker) do(c int) {
 	pr := &ctx.pr
 	w.out = *pr
 	w.m0, w.m1, w.n0, w.n1, w.k0, w.k1 = 0, pr.m, 0, pr.n, 0, pr.k
-	switch ctx.phase {
-	case phasePackB:
-		panels := (ctx.nc + pr.spec.nr - 1) / pr.spec.nr
-		lo, hi := bounds(panels, 1, c, ctx.count)
-		pr.packBlockB(ctx.sharedB, ctx.jc, ctx.nc, ctx.pc, ctx.kc, lo, hi)
-		return
-	case phaseBlock:
-		w.m0, w.m1 = bounds(pr.m, pr.spec.mr, c, ctx.count)
-		w.computeBlock(ctx.jc, ctx.nc, ctx.pc, ctx.kc, ctx.sharedB)
+	if ctx.phase == phaseShared {
+		if c < ctx.rowChunks {
+			b := ctx.mul
+			w.m0, w.m1 = bounds(pr.m, pr.spec.mr, c, ctx.rowChunks)
+			w.computeBlock(b.jc, b.nc, b.pc, b.kc, ctx.sharedB[b.buf])
+			return
+		}
+		b := ctx.pack
+		panels := (b.nc + pr.spec.nr - 1) / pr.spec.nr
+		lo, hi := bounds(panels, 1, c-ctx.rowChunks, ctx.packChunks)
+		pr.packBlockB(ctx.sharedB[b.buf], b.jc, b.nc, b.pc, b.kc, lo, hi)
 		return
 	}
 	switch ctx.kind {
