@@ -104,15 +104,19 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 
 	t.record(out, func(gout []float32) {
 		if gb := gradOf(bias); gb != nil {
-			for n := 0; n < g.N; n++ {
-				for ch := 0; ch < o; ch++ {
-					var s float32
-					for _, v := range gout[(n*o+ch)*positions : (n*o+ch+1)*positions] {
-						s += v
+			parallelChannels(o, len(gout), func(c0, c1 int) {
+				for ch := c0; ch < c1; ch++ {
+					var total float64 // per-image float32 sums, added in float64
+					for n := 0; n < g.N; n++ {
+						var s float32
+						for _, v := range gout[(n*o+ch)*positions : (n*o+ch+1)*positions] {
+							s += v
+						}
+						total += float64(s)
 					}
-					gb[ch] += s
+					gb[ch] += float32(total)
 				}
-			}
+			})
 		}
 		gx, fresh := gradFor(x)
 		gw := gradOf(w)

@@ -16,7 +16,7 @@ type Counters struct {
 	Calls int64 `json:"gemm_calls"`
 	FP32  bool  `json:"fp32,omitempty"`
 	// TileOutputs counts tile dot products (tiles × M × N); Readouts counts
-	// converter readouts (tile outputs × moduli for RNS).
+	// converter readouts (for RNS: tile outputs without a zero block × moduli).
 	TileOutputs int64 `json:"tile_outputs"`
 	Readouts    int64 `json:"readouts"`
 	// ResidueErrors counts wrong residue readouts; TilesHit the tile

@@ -19,6 +19,20 @@
 // result by δ·c_i mod M, a large and essentially random error; redundant
 // moduli (--rrns-redundant) detect and correct such errors.
 //
+// # Tiles with a zero block are not read out
+//
+// A tile whose block of the row of op(A) or of the column of op(B) is all
+// zero (a dead ReLU unit, the positions max pooling passes no gradient to,
+// an image's black background) has P = 0, and the hardware knows it from
+// the encoding: it skips the tile, which adds exactly 0, with no readouts
+// and therefore no wrong residues. Both modes do so, and the statistics
+// count readouts for the other tiles only (tile_outputs still counts them
+// all). This matters beyond the saved readouts: a zero block has no scale,
+// its BFP exponent 0 is a placeholder (see Matrix.ZeroBlocks in
+// internal/bfp), and a wrong residue scaled by that 2^0 instead of the real
+// scales (about 2^-10 to 2^-20 for gradients) once made the relative error
+// of the gradient products 10^4 to 10^5 times larger than elsewhere.
+//
 // # Two modes
 //
 // --rns-mode reference does all of the above literally, per modulus and per
@@ -34,7 +48,8 @@
 // per tile, slower), which reproduces the reference mode bit for bit.
 // Wrong readouts are rare and independent, so instead of drawing noise for
 // every readout the fast mode draws the positions of the wrong ones
-// directly, with geometric gaps (O(number of errors)), draws each error δ
+// directly, with geometric gaps (O(number of errors)) over the tile outputs
+// that are read out (those without a zero block), draws each error δ
 // from the tail of the Gaussian, recomputes that tile's exact P (a
 // length-h dot product), applies the errors to its residues, decodes them
 // (CRT or RRNS), and corrects C by the difference. The two modes agree in
@@ -62,21 +77,22 @@
 //     unbiased, so they do not build up across steps.
 //   - --noise-sigma 0.08 steps: the noise figure of a core that works as
 //     designed. Each readout fails with probability 4.1e-10; LeNet on
-//     MNIST makes about 5e9 modular readouts per epoch with these
-//     settings, so it sees a few wrong readouts per epoch (3 in a 2-epoch
+//     MNIST makes about 4.4e9 modular readouts per epoch with these
+//     settings (5e9 tile outputs × moduli, less the tiles with a zero
+//     block), so it sees a few wrong readouts per epoch (3 in a 2-epoch
 //     run): noise is present and counted, but it does not decide the
-//     accuracy. From σ ≈ 0.12 on (3.1e-5 per readout, 1e5 errors per
+//     accuracy. From σ ≈ 0.12 on (3.1e-5 per readout, 1.4e5 errors per
 //     epoch) every wrong residue is a large random error in one output;
 //     that regime is what --rrns-redundant 2 is for.
 //   - --rns-mode fast, --rrns-redundant 0, --rounding nearest, no FP32
 //     layers: every GEMM of the model goes through the emulated core.
 //
 // With these defaults LeNet on MNIST (2 epochs, seed 1, the lenet recipe)
-// reached 99.10-99.24% test accuracy in our runs, against 99.12-99.14% for
+// reached 99.06-99.24% test accuracy in our runs, against 99.11-99.14% for
 // fp32 (the spread comes from other code changing between runs); the
 // analog backend with the same 6-bit converters reached 10.5% (it does not
 // train; 10-bit ADCs reach 98.8%, 12-bit 99.1%). At σ = 0.12 LeNet
-// diverges without RRNS and reaches 99.06% with --rrns-redundant 2.
+// diverges without RRNS and reaches 99.13% with --rrns-redundant 2.
 package rns
 
 import (
@@ -144,6 +160,7 @@ type Backend struct {
 
 	// Per-call state and reused buffers.
 	noisyNow     bool
+	live         liveTiles
 	productFunc  bfp.ProductFunc
 	scratch      []float32
 	errs         []readoutError
@@ -154,8 +171,9 @@ type Backend struct {
 	sums, acc    []float32
 }
 
-// readoutError is one wrong readout drawn by the fast mode: the flat tile
-// output index (tile·M·N + i·N + j), the modulus, and the error in steps.
+// readoutError is one wrong readout drawn by the fast mode: the index of
+// the tile output among the live ones (see liveTiles.at), the modulus, and
+// the error in steps.
 type readoutError struct {
 	pos   int64
 	mod   int
@@ -310,9 +328,12 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 }
 
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
-	tiles := int64(qa.Tiles()) * int64(g.M) * int64(g.N)
-	c.TileOutputs += tiles
-	c.Readouts += tiles * int64(b.set.Len())
+	// Tiles with a zero block are exactly 0 and not read out (see the
+	// package documentation): both modes skip them, and only the live ones
+	// count as readouts.
+	b.live.find(qa, qb)
+	c.TileOutputs += int64(qa.Tiles()) * int64(g.M) * int64(g.N)
+	c.Readouts += b.live.total * int64(b.set.Len())
 	if b.reference {
 		b.referenceProduct(g, qa, qb, c)
 		return nil
@@ -324,11 +345,113 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 	return nil
 }
 
+// liveTiles describes the tile outputs of one product that are read out:
+// those whose block of op(A) row i and block of op(B) column j in tile t
+// are both non-zero. Per tile, the live outputs are the live rows × the
+// live columns; numbered tile after tile, row-major within a tile, they
+// form a dense range [0, total) in which the fast mode draws its error
+// positions. find counts them in O((M+N)·tiles); the lists of live rows
+// and columns that map a position back to its output are built only when
+// an error needs them (index).
+type liveTiles struct {
+	tiles        int
+	zeroA, zeroB []bool  // blocks flushed to zero, Rows×Tiles of each operand
+	rowStart     []int   // tiles+1 prefix sums: tile t's live rows are rows[rowStart[t]:rowStart[t+1]]
+	colStart     []int   // the same for the columns of op(B)
+	outEnd       []int64 // per tile, the number of live outputs up to and including it
+	total        int64   // live tile outputs in all
+	indexed      bool    // rows and cols are filled for the current operands
+	rows, cols   []int32 // the live rows of op(A) (columns of op(B)), tile after tile
+	fill         []int   // scratch for index
+}
+
+// find describes the live tile outputs of qa and qb, reusing l's buffers.
+func (l *liveTiles) find(qa, qb *ibfp.Matrix) {
+	l.tiles = qa.Tiles()
+	l.zeroA, l.zeroB = qa.ZeroBlocks(l.zeroA), qb.ZeroBlocks(l.zeroB)
+	l.rowStart = liveStarts(l.rowStart, l.zeroA, l.tiles)
+	l.colStart = liveStarts(l.colStart, l.zeroB, l.tiles)
+	l.outEnd = grow(l.outEnd, l.tiles)
+	l.total = 0
+	for t := range l.tiles {
+		l.total += int64(l.rowStart[t+1]-l.rowStart[t]) * int64(l.colStart[t+1]-l.colStart[t])
+		l.outEnd[t] = l.total
+	}
+	l.indexed = false
+}
+
+// liveStarts counts, per tile, the vectors whose block is not zero, and
+// returns the prefix sums of the counts (tiles+1 entries).
+func liveStarts(dst []int, zero []bool, tiles int) []int {
+	dst = grow(dst, tiles+1)
+	clear(dst)
+	for v := 0; v < len(zero); v += tiles {
+		for t, z := range zero[v : v+tiles] {
+			if !z {
+				dst[t+1]++
+			}
+		}
+	}
+	for t := range tiles {
+		dst[t+1] += dst[t]
+	}
+	return dst
+}
+
+// index fills the lists of live rows and columns of every tile.
+func (l *liveTiles) index() {
+	if l.indexed {
+		return
+	}
+	l.rows = liveIndex(l.rows, &l.fill, l.zeroA, l.rowStart, l.tiles)
+	l.cols = liveIndex(l.cols, &l.fill, l.zeroB, l.colStart, l.tiles)
+	l.indexed = true
+}
+
+// liveIndex lists, tile after tile, the vectors whose block is not zero, at
+// the places start gives; fill is scratch.
+func liveIndex(dst []int32, fill *[]int, zero []bool, start []int, tiles int) []int32 {
+	dst = grow(dst, start[tiles])
+	*fill = grow(*fill, tiles)
+	next := *fill
+	copy(next, start[:tiles])
+	for v := 0; v*tiles < len(zero); v++ {
+		for t, z := range zero[v*tiles : (v+1)*tiles] {
+			if !z {
+				dst[next[t]] = int32(v)
+				next[t]++
+			}
+		}
+	}
+	return dst
+}
+
+// isZero reports whether output (i, j) of tile t has a zero block.
+func (l *liveTiles) isZero(i, j, t int) bool {
+	return l.zeroA[i*l.tiles+t] || l.zeroB[j*l.tiles+t]
+}
+
+// at returns the tile, row and column of live output pos (after index); t
+// is a tile at or before pos's, so that a caller walking pos upwards pays
+// O(tiles) in all.
+func (l *liveTiles) at(pos int64, t int) (tile, row, col int) {
+	for l.outEnd[t] <= pos {
+		t++
+	}
+	var before int64
+	if t > 0 {
+		before = l.outEnd[t-1]
+	}
+	nCols := int64(l.colStart[t+1] - l.colStart[t])
+	rem := pos - before
+	return t, int(l.rows[l.rowStart[t]+int(rem/nCols)]), int(l.cols[l.colStart[t]+int(rem%nCols)])
+}
+
 // injectErrors is the fast mode's noise: it draws the wrong readouts of
-// every modulus directly and corrects C for each tile they hit.
+// every modulus directly, among the live tile outputs only (b.live), and
+// corrects C for each tile they hit.
 func (b *Backend) injectErrors(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) {
-	mn := int64(g.M) * int64(g.N)
-	total := int64(qa.Tiles()) * mn
+	total := b.live.total
 	errs := b.errs[:0]
 	for i := range b.set.Len() {
 		if b.logQ[i] == 0 {
@@ -345,14 +468,15 @@ func (b *Backend) injectErrors(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Coun
 	slices.SortFunc(errs, func(x, y readoutError) int {
 		return cmp.Or(cmp.Compare(x.pos, y.pos), cmp.Compare(x.mod, y.mod))
 	})
+	b.live.index()
+	t := 0
 	for start := 0; start < len(errs); {
 		end := start + 1
 		for end < len(errs) && errs[end].pos == errs[start].pos {
 			end++
 		}
-		pos := errs[start].pos
-		t, rem := int(pos/mn), pos%mn
-		row, col := int(rem/int64(g.N)), int(rem%int64(g.N))
+		var row, col int
+		t, row, col = b.live.at(errs[start].pos, t)
 		p, exp := ibfp.TileDot(qa, qb, row, col, t)
 		b.res = b.set.Residues(p, b.res)
 		wrong := 0
@@ -403,7 +527,8 @@ func (b *Backend) decode(p int64, wrong int, c *bfp.Counters) int64 {
 // one modular GEMM per modulus and tile, a phase readout of every modular
 // dot product with Gaussian noise, rounded to the nearest level, then CRT
 // (or RRNS decoding) per output and tile, and FP32 accumulation across
-// tiles in order.
+// tiles in order. Tiles with a zero block are skipped: they add 0 and draw
+// no noise.
 //
 // The modular GEMM sums residue products exactly: with an FP32 GEMM over
 // the residues when h·(m-1)² < 2^24 (true for the presets up to
@@ -434,6 +559,9 @@ func (b *Backend) referenceProduct(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.
 		}
 		for i := range m {
 			for j := range n {
+				if b.live.isZero(i, j, t) {
+					continue // exactly 0, and not read out
+				}
 				wrong := 0
 				for mi := range nmod {
 					mod := b.set.Modulus(mi)

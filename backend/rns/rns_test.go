@@ -407,17 +407,24 @@ func TestOptionsDocumented(t *testing.T) {
 }
 
 // TestNoGarbageInSteadyState: once its buffers have grown, a fast-mode
-// GEMM allocates nothing, serial or with parallel quantisation.
+// GEMM allocates nothing, serial or with parallel quantisation, with or
+// without zero blocks to skip.
 func TestNoGarbageInSteadyState(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates by itself")
 	}
 	rng := rand.New(rand.NewPCG(71, 72))
+	gemms := map[string]backend.GEMM{}
 	for _, sz := range [][3]int{{20, 20, 64}, {500, 64, 300}} {
-		g := bfptest.RandomGEMM(rng, sz[0], sz[1], sz[2], false, true, true, 0)
+		gemms[fmt.Sprint(sz)] = bfptest.RandomGEMM(rng, sz[0], sz[1], sz[2], false, true, true, 0)
+	}
+	for _, c := range zeroCases {
+		gemms[c.name] = c.gemm(rng)
+	}
+	for name, g := range gemms {
 		b := newBackend(t, backend.Options{"stats-every": "0"})
 		require.NoError(t, b.MatMul(fwd, g))
-		require.Zero(t, testing.AllocsPerRun(10, func() { _ = b.MatMul(fwd, g) }), "%v", sz)
+		require.Zero(t, testing.AllocsPerRun(10, func() { _ = b.MatMul(fwd, g) }), name)
 	}
 }
 

@@ -31,11 +31,9 @@ type Workers struct {
 }
 
 // pad returns goroutine worker's scratch buffer resized to n elements,
-// reallocated only when it grows.
+// reallocated only when it grows. run sizes w.pads before starting the
+// goroutines, so each one only touches its own element.
 func (w *Workers) pad(worker, n int) []float32 {
-	for len(w.pads) <= worker {
-		w.pads = append(w.pads, nil)
-	}
 	if cap(w.pads[worker]) < n {
 		w.pads[worker] = make([]float32, n)
 	}
@@ -83,6 +81,9 @@ func (w *Workers) do(j *job, worker, n0, n1 int) {
 // the job moves) is large enough to pay for the goroutines.
 func (w *Workers) run(j job, count, elems int) {
 	procs := min(runtime.GOMAXPROCS(0), count)
+	for len(w.pads) < max(procs, 1) {
+		w.pads = append(w.pads, nil)
+	}
 	if procs <= 1 || elems < parallelMin {
 		w.do(&j, 0, 0, count)
 		return
