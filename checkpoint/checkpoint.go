@@ -29,7 +29,6 @@
 package checkpoint
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -38,11 +37,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/mirage-go/mirage/autograd"
+	"github.com/mirage-go/mirage/internal/atomicfile"
 )
 
 // metadataKey is the reserved header entry for free-form string metadata.
@@ -56,44 +55,13 @@ const maxHeaderBytes = 100_000_000
 // atomically: the file is written under a temporary name in the same
 // folder, flushed to disk, and renamed, so path holds either the previous
 // content or the complete new file, never a partial one.
-func Save(path string, tensors []*autograd.Tensor, metadata map[string]string) (err error) {
+func Save(path string, tensors []*autograd.Tensor, metadata map[string]string) error {
 	if err := checkNames(tensors); err != nil {
 		return fmt.Errorf("checkpoint: %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	err := atomicfile.Write(path, func(w io.Writer) error { return Encode(w, tensors, metadata) })
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err := Encode(w, tensors, metadata); err != nil {
 		return fmt.Errorf("checkpoint: %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	// Make the rename itself durable; not all systems can sync a folder,
-	// and the file is complete either way, so a failure here is ignored.
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = dir.Sync()
-		dir.Close()
 	}
 	return nil
 }

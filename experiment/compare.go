@@ -16,6 +16,7 @@ import (
 
 	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/checkpoint"
+	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/train"
 )
@@ -264,7 +265,7 @@ func writeComparison(dir string, c *Comparison) error {
 	if err != nil {
 		return fmt.Errorf("report.json: %w", err)
 	}
-	if err := train.WriteFileAtomic(filepath.Join(dir, "report.json"), append(data, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "report.json"), append(data, '\n')); err != nil {
 		return err
 	}
 	var labels []string
@@ -282,9 +283,9 @@ func writeComparison(dir string, c *Comparison) error {
 		if err != nil {
 			return err
 		}
-		if err := train.WriteFileAtomic(filepath.Join(dir, name), img); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), img); err != nil {
 			return err
 		}
 	}
-	return train.WriteFileAtomic(filepath.Join(dir, "report.md"), []byte(c.markdown()))
+	return atomicfile.WriteFile(filepath.Join(dir, "report.md"), []byte(c.markdown()))
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -151,7 +152,7 @@ func runOrReuse(cfg train.Config, dir string, classes int, log io.Writer) (*Outc
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, err
 			}
-			if err := train.WriteFileAtomic(filepath.Join(dir, "summary.json"), append(data, '\n')); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(dir, "summary.json"), append(data, '\n')); err != nil {
 				return nil, err
 			}
 			return out, nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -142,7 +143,7 @@ func Sweep(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := train.WriteFileAtomic(filepath.Join(cfg.Out, "plan.json"), append(plan, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(cfg.Out, "plan.json"), append(plan, '\n')); err != nil {
 		return nil, err
 	}
 	resultsPath := filepath.Join(cfg.Out, "results.jsonl")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -189,7 +190,7 @@ func writeSweepReport(cfg SweepConfig, res *SweepResult) error {
 		if err != nil {
 			return err
 		}
-		if err := train.WriteFileAtomic(filepath.Join(cfg.Out, name), img); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(cfg.Out, name), img); err != nil {
 			return err
 		}
 		names = append(names, name)
@@ -204,7 +205,7 @@ func writeSweepReport(cfg SweepConfig, res *SweepResult) error {
 			}
 		}
 	}
-	return train.WriteFileAtomic(filepath.Join(cfg.Out, "report.md"), []byte(sweepMarkdown(cfg, res, names)))
+	return atomicfile.WriteFile(filepath.Join(cfg.Out, "report.md"), []byte(sweepMarkdown(cfg, res, names)))
 }
 
 func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string) string {

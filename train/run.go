@@ -12,6 +12,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/mirage-go/mirage/autograd"
+	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/checkpoint"
 	"github.com/mirage-go/mirage/datasets"
@@ -172,7 +173,7 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 				return nil, err
 			}
 			metricsLines = append(append(metricsLines, line...), '\n')
-			if err := WriteFileAtomic(filepath.Join(cfg.OutDir, "metrics.jsonl"), metricsLines); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(cfg.OutDir, "metrics.jsonl"), metricsLines); err != nil {
 				return nil, fmt.Errorf("cannot write metrics: %w", err)
 			}
 		}
@@ -208,7 +209,7 @@ func writeRun(dir string, model layers.Module, s *Summary) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, "summary.json"), append(data, '\n'))
+	return atomicfile.WriteFile(filepath.Join(dir, "summary.json"), append(data, '\n'))
 }
 
 func newBar(cfg Config, log io.Writer, total, epoch int) *progressbar.ProgressBar {
@@ -248,26 +249,3 @@ func countCorrect(logits *autograd.Tensor, labels []int) int {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
-
-// WriteFileAtomic writes data to path through a temporary file in the same
-// directory and a rename, so a reader never sees a half-written file and an
-// existing file survives a failed write.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mirage-go/mirage/internal/atomicfile"
 )
 
 // The official binary archive and its published MD5 checksum.
@@ -71,36 +73,20 @@ func (f Fetcher) Fetch(ctx context.Context, cacheDir string) (string, error) {
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("cifar10: downloading %s: server answered %s", url, resp.Status)
 	}
-	tmp, err := os.CreateTemp(cacheDir, "."+BinaryArchiveName+".*.part")
+	err = atomicfile.Write(dst, func(w io.Writer) error {
+		hash := md5.New()
+		if _, err := io.Copy(io.MultiWriter(w, hash), resp.Body); err != nil {
+			return fmt.Errorf("downloading %s: %w", url, err)
+		}
+		if sum := hex.EncodeToString(hash.Sum(nil)); sum != f.MD5 {
+			return fmt.Errorf("%s has MD5 %s, want %s: the download is corrupt or not the "+
+				"CIFAR-10 binary archive; try again", url, sum, f.MD5)
+		}
+		return nil
+	})
 	if err != nil {
 		return "", fmt.Errorf("cifar10: %w", err)
 	}
-	// Until the rename succeeds, the temporary file is removed on return.
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	hash := md5.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, hash), resp.Body); err != nil {
-		return "", fmt.Errorf("cifar10: downloading %s: %w", url, err)
-	}
-	if sum := hex.EncodeToString(hash.Sum(nil)); sum != f.MD5 {
-		return "", fmt.Errorf("cifar10: %s has MD5 %s, want %s: the download is corrupt or not the "+
-			"CIFAR-10 binary archive; try again", url, sum, f.MD5)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("cifar10: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("cifar10: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", fmt.Errorf("cifar10: %w", err)
-	}
-	committed = true
 	return dst, nil
 }
 

