@@ -5,12 +5,12 @@ package gemm
 // then B and A micro-panels.
 
 // bInPlace reports whether B is read in place rather than packed: when
-// its panels are reused by few tiles (see inPlaceReuse), or already in
+// its panels are reused by few tiles (see inPlaceReuseB), or already in
 // packed order (rows of exactly nr floats). A transposed B never is, as
 // the kernel needs its rows contiguous.
 func (pr *problem) bInPlace() bool {
 	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
-	return !pr.transB && (mPanels <= inPlaceReuse && !conflictStride(pr.ldb) || pr.ldb == pr.spec.nr)
+	return !pr.transB && (mPanels <= inPlaceReuseB && !conflictStride(pr.ldb) || pr.ldb == pr.spec.nr)
 }
 
 // compute runs the blocked product over the worker's ranges on its own.

@@ -215,14 +215,14 @@ func TestScalars(t *testing.T) {
 	}
 }
 
-// largeCases cross the cache blocks (kcBlock 256, mcBlock 480, ncBlock
+// largeCases cross the cache blocks (kcBlock 384, mcBlock 480, ncBlock
 // 4096) and exercise each way of splitting work and of reading operands
 // in place: tall-skinny convolution shapes, a long reduction with a small
 // C (k split, transposed tiles), and a square product.
 func largeCases() []gemmCase {
 	var cases []gemmCase
 	shapes := [][3]int{
-		{1000, 70, 520},  // two A blocks, three k blocks
+		{1000, 70, 520},  // three A blocks, two k blocks
 		{30, 4200, 300},  // two B blocks
 		{3000, 16, 150},  // convolution forward: n = 16, A in place
 		{3000, 6, 25},    // LeNet conv1 forward

@@ -102,9 +102,10 @@ const rowChunksPerProc = 4
 
 // plan chooses how to share the product among at most procs goroutines,
 // giving each at least one tile row, tile column or k block:
-//   - rows, when there are many tile rows and either B is read in place or
-//     the product is large enough that synchronising the goroutines once
-//     per packed B block (see runSharedB) costs little;
+//   - rows, when there are many tile rows and either B is read in place
+//     and small, or packed and the product is large enough that
+//     synchronising the goroutines once per packed B block (see
+//     runSharedB) costs little;
 //   - else k, when C is small: each goroutine but the first writes a
 //     partial product, added at the end;
 //   - else columns: each goroutine packs all of A;
@@ -116,10 +117,16 @@ func (pr *problem) plan(procs int) (kind, parts int) {
 	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
 	nPanels := (pr.n + pr.spec.nr - 1) / pr.spec.nr
 	kBlocks := (pr.k + kcBlock - 1) / kcBlock
-	rounds := kBlocks*((pr.n+ncBlock-1)/ncBlock) + 1 // see runSharedB
-	cheapRounds := pr.bInPlace() || float64(rounds)*roundCost < 0.03*2*float64(pr.m)*float64(pr.n)*float64(pr.k)
+	var rowsCheap bool
+	if pr.bInPlace() {
+		// Every row range reads all of B: only cheap if B is small.
+		rowsCheap = pr.k*pr.n <= smallB
+	} else {
+		rounds := kBlocks*((pr.n+ncBlock-1)/ncBlock) + 1 // see runSharedB
+		rowsCheap = float64(rounds)*roundCost < 0.03*2*float64(pr.m)*float64(pr.n)*float64(pr.k)
+	}
 	switch {
-	case mPanels >= rowChunksPerProc*procs && cheapRounds:
+	case mPanels >= rowChunksPerProc*procs && rowsCheap:
 		return splitM, procs
 	case kBlocks >= procs && pr.m*pr.n <= maxPartial:
 		return splitK, procs
@@ -130,6 +137,10 @@ func (pr *problem) plan(procs int) (kind, parts int) {
 	}
 	return splitNone, 1
 }
+
+// smallB is the size, in floats, under which a B read in place by every
+// row range of a row split stays in L2 (1 MiB) for all of them.
+const smallB = 1 << 18
 
 // roundCost is the cost of one round of handing work to the goroutines
 // and waiting for all, in floating-point operations: about 10 µs at
