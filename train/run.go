@@ -12,10 +12,10 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/mirage-go/mirage/autograd"
-	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/checkpoint"
 	"github.com/mirage-go/mirage/datasets"
+	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/optim"
 )
