@@ -138,7 +138,9 @@ func (g *GEMM) AtB(p, j int) float32 {
 // Backend computes the matrix products of a model.
 //
 // MatMul must write C exactly as described by [GEMM]; it may use C as scratch
-// only within that M×N window. Implementations must be safe for use by one
+// only within that M×N window. Without Accumulate, C's previous contents are
+// garbage (the tape recycles buffers, so they may even be NaN) and must be
+// overwritten, never read. Implementations must be safe for use by one
 // goroutine at a time per Backend value unless they document otherwise.
 type Backend interface {
 	Name() string
