@@ -203,41 +203,8 @@ func (d *Data) Split() datasets.Split {
 	return datasets.Split{Name: "cifar10", Train: d.Train, Test: d.Test}
 }
 
-// maxSkipReasons is how many skip reasons are kept verbatim; the rest are
-// only counted, so a folder of 60,000 broken files does not flood the log.
-const maxSkipReasons = 5
+// Skipped counts the files a loader passed over; see [datasets.Skipped].
+type Skipped = datasets.Skipped
 
-// Skipped counts the files a loader passed over instead of failing, and
-// keeps the reasons for the first few.
-type Skipped struct {
-	Count   int
-	Reasons []string
-}
-
-func (s *Skipped) add(reason string) {
-	s.Count++
-	if len(s.Reasons) < maxSkipReasons {
-		s.Reasons = append(s.Reasons, reason)
-	}
-}
-
-// String summarises the skips in one line, e.g.
-// "skipped 3 files: a/1.jpg: not a JPEG; …".
-func (s Skipped) String() string {
-	if s.Count == 0 {
-		return "skipped no files"
-	}
-	msg := fmt.Sprintf("skipped %d file(s)", s.Count)
-	for i, r := range s.Reasons {
-		if i == 0 {
-			msg += ": "
-		} else {
-			msg += "; "
-		}
-		msg += r
-	}
-	if s.Count > len(s.Reasons) {
-		msg += fmt.Sprintf("; and %d more", s.Count-len(s.Reasons))
-	}
-	return msg
-}
+// skippedFiles returns an empty count of skipped files.
+func skippedFiles() Skipped { return Skipped{Noun: "file(s)"} }

@@ -363,15 +363,6 @@ func TestLoadBadInput(t *testing.T) {
 	}
 }
 
-func TestSkippedKeepsFirstReasons(t *testing.T) {
-	var s Skipped
-	for i := range 8 {
-		s.add(string(rune('a' + i)))
-	}
-	require.Equal(t, 8, s.Count)
-	require.Equal(t, "skipped 8 file(s): a; b; c; d; e; and 3 more", s.String())
-}
-
 func TestExampleNormalises(t *testing.T) {
 	pix := testPixels(4, 2)
 	for _, augment := range []bool{false, true} {

@@ -116,7 +116,7 @@ func loadBinaryDir(dir string) (*Data, error) {
 			return nil, fmt.Errorf("cifar10: %w", err)
 		}
 	}
-	return newData(train, test, "binary batches in "+dir, Skipped{})
+	return newData(train, test, "binary batches in "+dir, skippedFiles())
 }
 
 func newData(train, test Images, source string, skipped Skipped) (*Data, error) {
@@ -175,7 +175,7 @@ func (c *collector) add(name string, size int64, readData func() ([]byte, error)
 	parts := strings.Split(strings.Trim(name, "/"), "/")
 	i := len(parts) - 3
 	if i < 0 || (parts[i] != "train" && parts[i] != "test") {
-		c.skipped.add(name + ": not at train|test/<class>/<file>")
+		c.skipped.Add(name + ": not at train|test/<class>/<file>")
 		return nil
 	}
 	label := slices.Index(Classes(), parts[i+1])
@@ -184,11 +184,11 @@ func (c *collector) add(name string, size int64, readData func() ([]byte, error)
 			name, parts[i+1], strings.Join(Classes(), ", "))
 	}
 	if !isImageName(base) {
-		c.skipped.add(name + ": not a .jpg, .jpeg or .png file")
+		c.skipped.Add(name + ": not a .jpg, .jpeg or .png file")
 		return nil
 	}
 	if size > maxImageBytes {
-		c.skipped.add(fmt.Sprintf("%s: %d bytes, too large for a 32x32 image", name, size))
+		c.skipped.Add(fmt.Sprintf("%s: %d bytes, too large for a 32x32 image", name, size))
 		return nil
 	}
 	data, err := readData()
@@ -233,7 +233,7 @@ func (c *collector) finish(results []decoded) (*Data, error) {
 	var parts [2]Images
 	for _, r := range results {
 		if r.err != nil {
-			c.skipped.add(r.name + ": " + r.err.Error())
+			c.skipped.Add(r.name + ": " + r.err.Error())
 			continue
 		}
 		parts[r.split].Pixels = append(parts[r.split].Pixels, r.pix)
@@ -244,7 +244,7 @@ func (c *collector) finish(results []decoded) (*Data, error) {
 
 // loadImageDir reads the image folders under dir/train and dir/test.
 func loadImageDir(dir string, opts LoadOptions) (*Data, error) {
-	c := &collector{source: dir, batches: map[string][]byte{}}
+	c := &collector{source: dir, batches: map[string][]byte{}, skipped: skippedFiles()}
 	results, err := decodeParallel(opts.Workers, func(submit func(decodeJob)) error {
 		for _, split := range []string{"train", "test"} {
 			root := filepath.Join(dir, split)
@@ -310,7 +310,7 @@ func loadArchive(p string, opts LoadOptions) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cifar10: %w", err)
 	}
-	c := &collector{source: p, batches: map[string][]byte{}}
+	c := &collector{source: p, batches: map[string][]byte{}, skipped: skippedFiles()}
 	members := 0
 	results, err := decodeParallel(opts.Workers, func(submit func(decodeJob)) error {
 		for {

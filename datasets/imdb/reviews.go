@@ -40,6 +40,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/mirage-go/mirage/datasets"
 )
 
 // Review is one labelled review.
@@ -60,48 +62,15 @@ func (r Review) Label() int {
 // ClassNames returns the label names: 0 is "negative", 1 is "positive".
 func ClassNames() []string { return []string{"negative", "positive"} }
 
-// maxSkipReasons is how many skip reasons are kept verbatim.
-const maxSkipReasons = 5
-
-// Skipped counts the entries passed over instead of failing, and keeps the
-// reasons for the first few.
-type Skipped struct {
-	Count   int
-	Reasons []string
-}
-
-func (s *Skipped) add(reason string) {
-	s.Count++
-	if len(s.Reasons) < maxSkipReasons {
-		s.Reasons = append(s.Reasons, reason)
-	}
-}
-
-// String summarises the skips in one line.
-func (s Skipped) String() string {
-	if s.Count == 0 {
-		return "skipped no entries"
-	}
-	msg := fmt.Sprintf("skipped %d entr(ies)", s.Count)
-	for i, r := range s.Reasons {
-		if i == 0 {
-			msg += ": "
-		} else {
-			msg += "; "
-		}
-		msg += r
-	}
-	if s.Count > len(s.Reasons) {
-		msg += fmt.Sprintf("; and %d more", s.Count-len(s.Reasons))
-	}
-	return msg
-}
+// Skipped counts the malformed entries a reader passed over; see
+// [datasets.Skipped].
+type Skipped = datasets.Skipped
 
 // ReadReviews reads a reviews.json array from r. name is used in messages.
 // Malformed entries are skipped and counted; a document that is not a JSON
 // array of values is an error.
 func ReadReviews(r io.Reader, name string) ([]Review, Skipped, error) {
-	var skipped Skipped
+	skipped := Skipped{Noun: "entr(ies)"}
 	dec := json.NewDecoder(r)
 	tok, err := dec.Token()
 	if err != nil {
@@ -118,7 +87,7 @@ func ReadReviews(r io.Reader, name string) ([]Review, Skipped, error) {
 		}
 		rev, err := parseEntry(raw)
 		if err != nil {
-			skipped.add(fmt.Sprintf("entry %d: %v", i, err))
+			skipped.Add(fmt.Sprintf("entry %d: %v", i, err))
 			continue
 		}
 		reviews = append(reviews, rev)
