@@ -35,39 +35,6 @@ func run(t *testing.T, b backend.Backend, call backend.Call, g backend.GEMM) []f
 
 var fwd = backend.Call{Layer: "conv1", Role: backend.Forward}
 
-// tilePart is one tile's share of one output element in the reference
-// model: the exact integer dot product P of the two blocks, the exponent
-// ea+eb of their scale, and whether the tile is read out at all (a tile
-// with a block flushed to zero on either side is exactly 0 and is not).
-type tilePart struct {
-	p    int64
-	exp  int
-	read bool
-}
-
-// tileParts returns, for output (i, j) of g, every tile's part, quantised
-// by the independent reference bfptest.Quantise.
-func tileParts(g backend.GEMM, bits, tile, i, j int) []tilePart {
-	var parts []tilePart
-	for k0 := 0; k0 < g.K; k0 += tile {
-		k1 := min(k0+tile, g.K)
-		a, b := make([]float64, k1-k0), make([]float64, k1-k0)
-		for p := k0; p < k1; p++ {
-			a[p-k0], b[p-k0] = float64(g.AtA(i, p)), float64(g.AtB(p, j))
-		}
-		qa, ea := bfptest.Quantise(a, bits)
-		qb, eb := bfptest.Quantise(b, bits)
-		var P int64
-		for p := range qa {
-			P += qa[p] * qb[p]
-		}
-		parts = append(parts, tilePart{p: P, exp: ea + eb, read: slices.ContainsFunc(qa, nonZero) && slices.ContainsFunc(qb, nonZero)})
-	}
-	return parts
-}
-
-func nonZero(q int64) bool { return q != 0 }
-
 // adcStep returns Δ = 2·h·(2^(b-1)-1)²/2^B, the ADC step in integer units.
 func adcStep(bits, tile, adcBits int) float64 {
 	qmax := float64(int64(1)<<(bits-1) - 1)
@@ -85,9 +52,9 @@ func reference(g backend.GEMM, bits, tile, adcBits int) []float32 {
 	for i := 0; i < g.M; i++ {
 		for j := 0; j < g.N; j++ {
 			var r float32
-			for _, t := range tileParts(g, bits, tile, i, j) {
-				code := math.Max(lo, math.Min(hi, math.RoundToEven(float64(t.p)/step)))
-				r += float32(math.Ldexp(code*step, t.exp))
+			for _, t := range bfptest.TileParts(g, bits, tile, i, j) {
+				code := math.Max(lo, math.Min(hi, math.RoundToEven(float64(t.P)/step)))
+				r += float32(math.Ldexp(code*step, t.Exp))
 			}
 			if g.Accumulate {
 				r = g.C[i*g.LDC+j] + r
@@ -210,23 +177,6 @@ func TestFactory(t *testing.T) {
 	require.Contains(t, string(cfg), `"tile_accumulation":"ordered"`)
 }
 
-// setA sets element (i, p) of op(A); setB element (p, j) of op(B).
-func setA(g *backend.GEMM, i, p int, v float32) {
-	if g.TransA {
-		g.A[p*g.LDA+i] = v
-	} else {
-		g.A[i*g.LDA+p] = v
-	}
-}
-
-func setB(g *backend.GEMM, p, j int, v float32) {
-	if g.TransB {
-		g.B[j*g.LDB+p] = v
-	} else {
-		g.B[p*g.LDB+j] = v
-	}
-}
-
 // roleCase is a GEMM shaped like one of LeNet's training products (see
 // autograd/conv.go and matmul.go), with the data that broke the backend:
 // gradients far below 1, and whole blocks of zeros, as ReLU, max pooling
@@ -270,7 +220,7 @@ func (c roleCase) gemm(rng *rand.Rand) backend.GEMM {
 			if slices.Contains(c.zeroRowsA, i) || c.pooled && (i+p)%4 != 0 {
 				v = 0
 			}
-			setA(&g, i, p, v)
+			bfptest.SetA(&g, i, p, v)
 		}
 	}
 	for p := 0; p < c.k; p++ {
@@ -279,13 +229,13 @@ func (c roleCase) gemm(rng *rand.Rand) backend.GEMM {
 			if slices.Contains(c.zeroColsB, j) {
 				v = 0
 			}
-			setB(&g, p, j, v)
+			bfptest.SetB(&g, p, j, v)
 		}
 	}
 	if c.zeroTileK > 0 {
 		for p := c.zeroTileK; p < min(c.zeroTileK+128, c.k); p++ {
-			setA(&g, 0, p, 0)
-			setB(&g, p, 0, 0)
+			bfptest.SetA(&g, 0, p, 0)
+			bfptest.SetB(&g, p, 0, 0)
 		}
 	}
 	return g
@@ -305,8 +255,8 @@ func TestLeNetRolesNoiseFree(t *testing.T) {
 			var read int64
 			for i := 0; i < c.m; i++ {
 				for j := 0; j < c.n; j++ {
-					for _, p := range tileParts(g, 6, 128, i, j) {
-						if p.read {
+					for _, p := range bfptest.TileParts(g, 6, 128, i, j) {
+						if p.Live {
 							read++
 						}
 					}
@@ -351,10 +301,10 @@ func TestNoiseHasTheModelledSizePerTile(t *testing.T) {
 			for i := 0; i < c.m; i++ {
 				for j := 0; j < c.n; j++ {
 					var v float64
-					for _, p := range tileParts(g, bits, tile, i, j) {
-						exact[i*c.n+j] += math.Ldexp(float64(p.p), p.exp)
-						if p.read {
-							v += math.Pow(math.Ldexp(step, p.exp), 2)
+					for _, p := range bfptest.TileParts(g, bits, tile, i, j) {
+						exact[i*c.n+j] += math.Ldexp(float64(p.P), p.Exp)
+						if p.Live {
+							v += math.Pow(math.Ldexp(step, p.Exp), 2)
 						}
 					}
 					sd[i*c.n+j] = math.Sqrt(v)

@@ -61,7 +61,7 @@ func (c zeroCase) gemm(rng *rand.Rand) backend.GEMM {
 			if slices.Contains(c.zeroRowsA, i) || c.pooled && (i+p)%4 != 0 {
 				v = 0
 			}
-			setA(&g, i, p, v)
+			bfptest.SetA(&g, i, p, v)
 		}
 	}
 	for p := 0; p < c.k; p++ {
@@ -70,74 +70,25 @@ func (c zeroCase) gemm(rng *rand.Rand) backend.GEMM {
 			if slices.Contains(c.zeroColsB, j) {
 				v = 0
 			}
-			setB(&g, p, j, v)
+			bfptest.SetB(&g, p, j, v)
 		}
 	}
 	if c.zeroTileK > 0 {
 		for p := c.zeroTileK; p < min(c.zeroTileK+zeroCaseTile, c.k); p++ {
-			setA(&g, 0, p, 0)
-			setB(&g, p, 0, 0)
+			bfptest.SetA(&g, 0, p, 0)
+			bfptest.SetB(&g, p, 0, 0)
 		}
 	}
 	return g
 }
-
-// setA sets element (i, p) of op(A); setB element (p, j) of op(B).
-func setA(g *backend.GEMM, i, p int, v float32) {
-	if g.TransA {
-		g.A[p*g.LDA+i] = v
-	} else {
-		g.A[i*g.LDA+p] = v
-	}
-}
-
-func setB(g *backend.GEMM, p, j int, v float32) {
-	if g.TransB {
-		g.B[j*g.LDB+p] = v
-	} else {
-		g.B[p*g.LDB+j] = v
-	}
-}
-
-// tilePart is one tile of one output: the exact integer dot product P, the
-// exponent ea+eb of its scale, and whether it is read out (live: neither
-// block flushed to zero).
-type tilePart struct {
-	p    int64
-	exp  int
-	live bool
-}
-
-// tileParts returns, for output (i, j) of g, every tile's part, quantised
-// by the independent reference bfptest.Quantise.
-func tileParts(g backend.GEMM, bits, tile, i, j int) []tilePart {
-	var parts []tilePart
-	for k0 := 0; k0 < g.K; k0 += tile {
-		k1 := min(k0+tile, g.K)
-		a, b := make([]float64, k1-k0), make([]float64, k1-k0)
-		for p := k0; p < k1; p++ {
-			a[p-k0], b[p-k0] = float64(g.AtA(i, p)), float64(g.AtB(p, j))
-		}
-		qa, ea := bfptest.Quantise(a, bits)
-		qb, eb := bfptest.Quantise(b, bits)
-		var dot int64
-		for p := range qa {
-			dot += qa[p] * qb[p]
-		}
-		parts = append(parts, tilePart{p: dot, exp: ea + eb, live: slices.ContainsFunc(qa, nonZero) && slices.ContainsFunc(qb, nonZero)})
-	}
-	return parts
-}
-
-func nonZero(q int64) bool { return q != 0 }
 
 // liveTileOutputs counts the tile outputs of g that have no zero block.
 func liveTileOutputs(g backend.GEMM, bits, tile int) int64 {
 	var live int64
 	for i := 0; i < g.M; i++ {
 		for j := 0; j < g.N; j++ {
-			for _, p := range tileParts(g, bits, tile, i, j) {
-				if p.live {
+			for _, p := range bfptest.TileParts(g, bits, tile, i, j) {
+				if p.Live {
 					live++
 				}
 			}
@@ -215,10 +166,10 @@ func TestZeroBlockTilesDrawNoNoise(t *testing.T) {
 		var live int64
 		for i := 0; i < c.m; i++ {
 			for j := 0; j < c.n; j++ {
-				for _, part := range tileParts(g, 6, zeroCaseTile, i, j) {
-					if part.live {
+				for _, part := range bfptest.TileParts(g, 6, zeroCaseTile, i, j) {
+					if part.Live {
 						live++
-						bound[i*c.n+j] += math.Ldexp(float64(abs(part.p))+262080/2, part.exp)
+						bound[i*c.n+j] += math.Ldexp(float64(abs(part.P))+262080/2, part.Exp)
 					}
 				}
 			}

@@ -167,3 +167,62 @@ func randomMatrix(rng *rand.Rand, rows, ld int) []float32 {
 	}
 	return x
 }
+
+// TilePart is one tile's share of one output element in the reference
+// model: the exact integer dot product P of the two blocks, the exponent
+// ea+eb of their scale, and whether the tile is live (neither block is all
+// zero after quantisation; a tile with a zero block is exactly 0 and the
+// hardware does not read it out).
+type TilePart struct {
+	P    int64
+	Exp  int
+	Live bool
+}
+
+// TileParts returns, for output (i, j) of g, every tile's part, quantised
+// by the independent reference Quantise.
+func TileParts(g backend.GEMM, bits, tile, i, j int) []TilePart {
+	var parts []TilePart
+	for k0 := 0; k0 < g.K; k0 += tile {
+		k1 := min(k0+tile, g.K)
+		a, b := make([]float64, k1-k0), make([]float64, k1-k0)
+		for p := k0; p < k1; p++ {
+			a[p-k0], b[p-k0] = float64(g.AtA(i, p)), float64(g.AtB(p, j))
+		}
+		qa, ea := Quantise(a, bits)
+		qb, eb := Quantise(b, bits)
+		var dot int64
+		for p := range qa {
+			dot += qa[p] * qb[p]
+		}
+		parts = append(parts, TilePart{P: dot, Exp: ea + eb, Live: anyNonZero(qa) && anyNonZero(qb)})
+	}
+	return parts
+}
+
+func anyNonZero(q []int64) bool {
+	for _, v := range q {
+		if v != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// SetA sets element (i, p) of op(A).
+func SetA(g *backend.GEMM, i, p int, v float32) {
+	if g.TransA {
+		g.A[p*g.LDA+i] = v
+	} else {
+		g.A[i*g.LDA+p] = v
+	}
+}
+
+// SetB sets element (p, j) of op(B).
+func SetB(g *backend.GEMM, p, j int, v float32) {
+	if g.TransB {
+		g.B[j*g.LDB+p] = v
+	} else {
+		g.B[p*g.LDB+j] = v
+	}
+}
