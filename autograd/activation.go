@@ -11,29 +11,45 @@ import (
 // (erf.go), well within float32 rounding.
 func (t *Tape) GELU(x *Tensor) *Tensor {
 	out := t.resultUninit(x.shape, x)
+	if !out.requiresGrad {
+		parallelFor(len(x.data), func(lo, hi int) {
+			xs, ys := x.data[lo:hi], out.data[lo:hi]
+			ys = ys[:len(xs)]
+			for i, v := range xs {
+				cdf, _ := normalCDFPDF(float64(v))
+				ys[i] = float32(float64(v) * cdf)
+			}
+		})
+		return out
+	}
+	// The forward pass has Φ(x) and φ(x) in hand, so it saves the derivative
+	// d/dx x·Φ(x) = Φ(x) + x·φ(x) rather than leave the backward pass to
+	// evaluate the exponential and erf again (they dominate BERT's
+	// elementwise work).
+	deriv := t.keep(len(x.data))
 	parallelFor(len(x.data), func(lo, hi int) {
-		xs, ys := x.data[lo:hi], out.data[lo:hi]
-		ys = ys[:len(xs)]
+		xs, ys, ds := x.data[lo:hi], out.data[lo:hi], deriv[lo:hi]
+		ys, ds = ys[:len(xs)], ds[:len(xs)]
 		for i, v := range xs {
-			cdf, _ := normalCDFPDF(float64(v))
-			ys[i] = float32(float64(v) * cdf)
+			xv := float64(v)
+			cdf, pdf := normalCDFPDF(xv)
+			ys[i] = float32(xv * cdf)
+			ds[i] = float32(cdf + xv*pdf)
 		}
 	})
 	t.record(out, func(g []float32) {
 		gx, fresh := gradFor(x)
-		// d/dx x·Φ(x) = Φ(x) + x·φ(x), φ the standard normal density.
 		parallelFor(len(x.data), func(lo, hi int) {
-			xs, gs, gxs := x.data[lo:hi], g[lo:hi], gx[lo:hi]
-			gs, gxs = gs[:len(xs)], gxs[:len(xs)]
-			for i, v := range xs {
-				xv := float64(v)
-				cdf, pdf := normalCDFPDF(xv)
-				d := gs[i] * float32(cdf+xv*pdf)
-				if fresh {
-					gxs[i] = d
-				} else {
-					gxs[i] += d
+			ds, gs, gxs := deriv[lo:hi], g[lo:hi], gx[lo:hi]
+			gs, gxs = gs[:len(ds)], gxs[:len(ds)]
+			if fresh {
+				for i, d := range ds {
+					gxs[i] = gs[i] * d
 				}
+				return
+			}
+			for i, d := range ds {
+				gxs[i] += gs[i] * d
 			}
 		})
 	})

@@ -25,6 +25,7 @@ func benchTrainCommand(args []string, stdout, stderr io.Writer) error {
 	steps := fs.Int("steps", 5, "steps per timed repetition")
 	reps := fs.Int("reps", 5, "timed repetitions; the median is reported")
 	asJSON := fs.Bool("json", false, `print a JSON array of {"model","batch","backend","examples_per_sec","step_ms","reps"} instead of a table`)
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole measurement to FILE (read it with go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -55,6 +56,12 @@ func benchTrainCommand(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--backends is empty (valid: %s)", strings.Join(reg.Names(), ", "))}
 	}
 	opts := bench.TrainOptions{Warmup: *warmup, Steps: *steps, Reps: *reps}
+	stopProfile := func() error { return nil }
+	if *cpuProfile != "" {
+		if stopProfile, err = startCPUProfile(*cpuProfile); err != nil {
+			return err
+		}
+	}
 	var results []bench.TrainResult
 	for _, c := range cases {
 		// Fresh backends per case, so that statistics or state kept by one
@@ -74,6 +81,9 @@ func benchTrainCommand(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		results = append(results, rs...)
+	}
+	if err := stopProfile(); err != nil {
+		return err
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(results)
