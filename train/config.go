@@ -49,7 +49,8 @@ type Config struct {
 	// Model size knobs used by some models (0 = the model's default).
 	MaxLen int `json:"max_len,omitempty"`
 
-	// Limit the number of training/test examples (0 = all); for smoke tests.
+	// Limit the number of training/test examples (0 = all), for smoke tests
+	// and quick experiments; see datasets.Subset for which examples are kept.
 	TrainLimit int `json:"train_limit,omitempty"`
 	TestLimit  int `json:"test_limit,omitempty"`
 

@@ -25,8 +25,8 @@ func trainingFlags(fs *flag.FlagSet) func() train.Config {
 	dataset := fs.String("dataset", "", "data set: mnist, fashion-mnist, cifar10, imdb (default: the model's usual one: lenet/mlp mnist, resnet cifar10, bert imdb)")
 	seed := fs.Uint64("seed", 1, "random seed for weights, data order, augmentation and backend noise")
 	dataDir := fs.String("data-dir", "", "read the data set's files from this directory instead of locating them")
-	trainLimit := fs.Int("train-limit", 0, "use only the first N training examples (0 = all)")
-	testLimit := fs.Int("test-limit", 0, "use only the first N test examples (0 = all)")
+	trainLimit := fs.Int("train-limit", 0, "use only N training examples, spread evenly through the set so that class-sorted sets keep every class (0 = all)")
+	testLimit := fs.Int("test-limit", 0, "use only N test examples, spread evenly like --train-limit (0 = all)")
 
 	var overrides []func(*train.Config)
 	recipeInt := func(name, usage string, field func(*train.Config) *int) {
