@@ -17,7 +17,7 @@ import (
 	"github.com/mirage-go/mirage/train"
 )
 
-// tinyConfig is an MLP on the first 512 MNIST training images, tested on
+// tinyConfig is an MLP on 512 MNIST training images, tested on
 // 256: two epochs take well under a second.
 func tinyConfig() train.Config {
 	cfg := train.Recipe("mlp", "mnist")

@@ -146,7 +146,7 @@ func settingsTable(cfg train.Config) string {
 		if n == 0 {
 			return "all"
 		}
-		return fmt.Sprintf("first %d", n)
+		return fmt.Sprintf("%d (spread evenly through the set)", n)
 	}
 	rows := [][2]string{
 		{"model", cfg.Model}, {"data set", cfg.Dataset},

@@ -9,6 +9,7 @@
 //	mirage data [list|verify]            where each data set is and whether it checks out
 //	mirage compare --backends fp32,rns   A/B comparison of backends with a report
 //	mirage sweep --spec FILE             a grid over backend knobs with a report
+//	mirage results --compare DIR,...     RESULTS.md from compare and sweep outputs
 //
 // Run `mirage COMMAND --help` for the flags of a command.
 package main
@@ -39,6 +40,7 @@ func commands() []command {
 		{"data", "list the data sets, where they are found, and verify checksums", dataCommand},
 		{"compare", "train one model on several backends from the same start and report", compareCommand},
 		{"sweep", "train over a grid of backend knobs from a YAML/JSON spec and report", sweepCommand},
+		{"results", "gather compare and sweep reports into one RESULTS.md", resultsCommand},
 	}
 }
 
@@ -82,7 +84,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "mirage trains neural networks on FP32 or on emulated RNS-photonic / analog hardware.")
 	fmt.Fprintln(w, "\nUsage: mirage COMMAND [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'mirage COMMAND --help' for a command's flags.")
 }
