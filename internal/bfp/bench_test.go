@@ -8,8 +8,9 @@ import (
 )
 
 // BenchmarkQuantise measures quantisation alone on a LeNet conv2 operand
-// (12800 rows of 150) in both layouts, and the FP32 GEMM of that shape
-// with a 16-column weight matrix for comparison:
+// (12800 rows of 150) in both layouts and on a narrow column operand, and
+// the FP32 GEMM of the conv2 shape with a 16-column weight matrix for
+// comparison:
 //
 //	go test -run XXX -bench . ./internal/bfp
 func BenchmarkQuantise(b *testing.B) {
@@ -33,6 +34,16 @@ func BenchmarkQuantise(b *testing.B) {
 	b.Run("columns", func(b *testing.B) {
 		for b.Loop() {
 			if err := q.Quantise(&m, src, rows, rows, k, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// A LeNet conv1 weight gradient's op(B): 25 columns of 8448 im2col
+	// rows (one K block of the engine), where per-row overheads dominate.
+	b.Run("columns-25", func(b *testing.B) {
+		const cols, kk = 25, 8448
+		for b.Loop() {
+			if err := q.Quantise(&m, src[:cols*kk], cols, cols, kk, true); err != nil {
 				b.Fatal(err)
 			}
 		}

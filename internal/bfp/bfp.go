@@ -254,6 +254,11 @@ type Quantiser struct {
 	rng    *rand.Rand
 	work   []worker
 	wg     sync.WaitGroup
+	// fusedColumns selects the whole-tile SIMD kernels for vectors stored
+	// as columns (one call per tile rather than two per row of the tile).
+	// It is set where the kernels exist; tests clear it to compare them
+	// with the row-by-row path.
+	fusedColumns bool
 }
 
 // worker is the scratch space of one quantising goroutine.
@@ -274,7 +279,7 @@ const parallelMin = 1 << 15
 // NewQuantiser returns a quantiser for f; seed drives stochastic rounding.
 // f must be valid (see Format.Validate).
 func NewQuantiser(f Format, seed uint64) *Quantiser {
-	return &Quantiser{format: f, rng: rand.New(rand.NewPCG(seed, 0x6266705f726e6421))}
+	return &Quantiser{format: f, rng: rand.New(rand.NewPCG(seed, 0x6266705f726e6421)), fusedColumns: hasAVX2}
 }
 
 // Format returns the quantiser's format.
@@ -327,9 +332,18 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 	} else if ld < k || len(src) < need {
 		return fmt.Errorf("source of %d×%d (ld %d) has %d elements, needs %d", rows, k, ld, len(src), need)
 	}
+	// Large operands are shared among goroutines by vectors, or, when
+	// they are columns and few (a weight gradient's 25 columns of 25088
+	// im2col rows), by tiles: splitting 25 columns in two would leave
+	// each goroutine rows of a dozen elements, mostly loop overhead.
+	tiles := dst.Tiles()
+	byTiles := strided && rows < fewColumns
 	nw := 1
 	if q.format.Rounding == Nearest && rows*k >= parallelMin {
 		nw = min(runtime.GOMAXPROCS(0), rows/8+1)
+		if byTiles {
+			nw = min(runtime.GOMAXPROCS(0), tiles)
+		}
 	}
 	for len(q.work) < nw {
 		q.work = append(q.work, worker{})
@@ -343,32 +357,44 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 		}
 	}()
 	if nw == 1 {
-		q.quantiseRange(dst, src, ld, 0, rows, &q.work[0])
+		q.quantiseRange(dst, src, ld, 0, rows, 0, tiles, &q.work[0])
 		return nil
 	}
 	wg := &q.wg
-	bounds := func(w int) (int, int) { return rows * w / nw &^ 7, rows * (w + 1) / nw &^ 7 }
-	for w := 1; w < nw; w++ {
-		v0, v1 := bounds(w)
+	// part returns worker w's vectors and tiles.
+	part := func(w int) (v0, v1, t0, t1 int) {
+		if byTiles {
+			return 0, rows, tiles * w / nw, tiles * (w + 1) / nw
+		}
+		v0, v1 = rows*w/nw&^7, rows*(w+1)/nw&^7
 		if w == nw-1 {
 			v1 = rows
 		}
+		return v0, v1, 0, tiles
+	}
+	for w := 1; w < nw; w++ {
+		v0, v1, t0, t1 := part(w)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			q.quantiseRange(dst, src, ld, v0, v1, &q.work[w])
+			q.quantiseRange(dst, src, ld, v0, v1, t0, t1, &q.work[w])
 		}()
 	}
-	_, v1 := bounds(0)
-	q.quantiseRange(dst, src, ld, 0, v1, &q.work[0])
+	v0, v1, t0, t1 := part(0)
+	q.quantiseRange(dst, src, ld, v0, v1, t0, t1, &q.work[0])
 	wg.Wait()
 	return nil
 }
 
-// quantiseRange quantises vectors v0..v1-1.
-func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1 int, w *worker) {
+// fewColumns is the number of columns below which a column-stored operand
+// is shared among goroutines by tiles rather than by columns.
+const fewColumns = 64
+
+// quantiseRange quantises tiles t0..t1-1 of vectors v0..v1-1. Vectors
+// stored as rows are always quantised whole (t0 = 0, t1 = Tiles).
+func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1, t0, t1 int, w *worker) {
 	if dst.KMajor {
-		q.quantiseColumns(dst, src, ld, v0, v1, w)
+		q.quantiseColumns(dst, src, ld, v0, v1, t0, t1, w)
 		return
 	}
 	k, h, tiles := dst.K, dst.Tile, dst.Tiles()
@@ -412,13 +438,16 @@ func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1 int, w 
 	}
 }
 
-// quantiseColumns handles vectors stored as columns of a k×rows source: it
-// walks the source row by row (contiguous memory), keeping one running
-// maximum per column, and writes the result in the same layout. Rounding
-// uses the magic-number identity of the row kernel (see quant_amd64.s),
-// with one constant per column; the clamp runs only on tiles where some
-// column's largest element can round past qmax.
-func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1 int, w *worker) {
+// quantiseColumns handles tiles t0..t1-1 of vectors v0..v1-1 stored as
+// columns of a k×rows source: it walks the source row by row (contiguous
+// memory), keeping one running maximum per column, and writes the result
+// in the same layout. Rounding uses the magic-number identity of the row
+// kernel (see quant_amd64.s), with one constant per column; the clamp runs
+// only on tiles where some column's largest element can round past qmax.
+// With fusedColumns each of the two passes over a tile is one SIMD call;
+// otherwise each is one call per row of the tile, which for short rows (a
+// convolution's 6 to 25 columns) costs more than the arithmetic.
+func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1, t0, t1 int, w *worker) {
 	rows, k, h, tiles := dst.Rows, dst.K, dst.Tile, dst.Tiles()
 	n := v1 - v0
 	w.maxBits = grow(w.maxBits, n)
@@ -426,12 +455,20 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1 int, 
 	w.inv64, w.sc64 = grow(w.inv64, n), grow(w.sc64, n)
 	qmax := q.format.MaxMantissa()
 	satMant := uint32(qmax) << (24 - q.format.Bits)
-	for t := 0; t < tiles; t++ {
+	for t := t0; t < t1; t++ {
 		k0, k1 := t*h, min((t+1)*h, k)
+		// The tile's source and output, rows k0..k1-1, columns v0..v1-1;
+		// slicing them checks the bounds the SIMD kernels rely on.
+		in := src[k0*ld+v0 : (k1-1)*ld+v1]
+		out := dst.Values[k0*rows+v0 : (k1-1)*rows+v1]
 		mb := w.maxBits
 		clear(mb)
-		for p := k0; p < k1; p++ {
-			maxAbsBitsRow(mb, src[p*ld+v0:p*ld+v1])
+		if q.fusedColumns {
+			maxAbsBitsColsAVX2(mb, in, ld, k1-k0)
+		} else {
+			for p := k0; p < k1; p++ {
+				maxAbsBitsRow(mb, src[p*ld+v0:p*ld+v1])
+			}
 		}
 		w.wide, w.clamp = q.format.Rounding == Stochastic, false
 		for i := range n {
@@ -439,9 +476,11 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1 int, 
 			dst.Exp[(v0+i)*tiles+t] = e
 			switch kind {
 			case zeroBlock:
-				// Any magic constant rounds these tiny values to zero; zero
-				// factors do it on the float64 path.
-				w.magic[i], w.lim[i] = 0x1.8p23, 0
+				// Any magic constant rounds these tiny values to +0, which
+				// a positive limit leaves alone (a zero limit would make
+				// the SIMD clamp return -0); zero factors round them on
+				// the float64 path.
+				w.magic[i], w.lim[i] = 0x1.8p23, float32(qmax)
 				w.inv64[i], w.sc64[i] = 0, 0
 			case nonFiniteBlock:
 				// Zero inverse and NaN scale on the float64 path: every
@@ -459,6 +498,14 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1 int, 
 				w.lim[i] = float32(qmax) * float32(w.sc64[i])
 				w.clamp = w.clamp || mb[i] >= mb[i]&0x7f800000|satMant
 			}
+		}
+		if q.fusedColumns && !w.wide {
+			lim := w.lim[:0] // no clamp
+			if w.clamp {
+				lim = w.lim
+			}
+			roundMagicColsAVX2(out, rows, in, ld, k1-k0, w.magic, lim)
+			continue
 		}
 		for p := k0; p < k1; p++ {
 			in := src[p*ld+v0 : p*ld+v1]

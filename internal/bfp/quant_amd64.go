@@ -44,3 +44,19 @@ func roundMagicClampRowAVX2(out, x, magic, lim []float32)
 //
 //go:noescape
 func quantRowsAVX2(job *rowJob) int
+
+// maxAbsBitsColsAVX2 sets mb[i] = max(mb[i], bits(|src[p·ld+i]|)) for
+// i < len(mb) and p < rows: the column maxima of a tile stored row-major.
+// src must hold (rows-1)·ld+len(mb) elements.
+//
+//go:noescape
+func maxAbsBitsColsAVX2(mb []uint32, src []float32, ld, rows int)
+
+// roundMagicColsAVX2 sets out[p·ldo+i] = (src[p·ld+i] + magic[i]) -
+// magic[i] in FP32 for i < len(magic) and p < rows, clamped to ±lim[i]
+// unless lim is empty: roundMagicRow (or roundMagicClampRow) on every row
+// of a tile in one call. out and src must hold (rows-1)·ld+len(magic)
+// elements for their strides, lim none or len(magic).
+//
+//go:noescape
+func roundMagicColsAVX2(out []float32, ldo int, src []float32, ld, rows int, magic, lim []float32)

@@ -456,3 +456,218 @@ done:
 	MOVQ         R12, ret+8(FP)
 	VZEROUPPER
 	RET
+
+// func maxAbsBitsColsAVX2(mb []uint32, src []float32, ld, rows int)
+//
+// For i < len(mb): mb[i] = max(mb[i], bits(|src[p·ld+i]|)) over p < rows,
+// walking the source row by row (contiguous memory). The last len(mb)%8
+// columns are accumulated in a register across all rows and stored once,
+// so that no masked store is reloaded by the next row.
+TEXT ·maxAbsBitsColsAVX2(SB), NOSPLIT, $0-64
+	MOVQ         mb_base+0(FP), DI
+	MOVQ         mb_len+8(FP), BX
+	MOVQ         src_base+24(FP), SI
+	MOVQ         ld+48(FP), R8
+	SHLQ         $2, R8             // row stride in bytes
+	MOVQ         rows+56(FP), R9
+	VPCMPEQD     Y15, Y15, Y15
+	VPSRLD       $1, Y15, Y15       // |x| mask
+	MOVQ         BX, R10
+	ANDQ         $-8, R10           // columns in whole vectors
+	MOVQ         BX, AX
+	SUBQ         R10, AX            // tail columns, 0..7
+	SHLQ         $2, AX
+	LEAQ         maskTable<>+32(SB), DX
+	SUBQ         AX, DX
+	VMOVDQU      (DX), Y14          // tail mask (all zero without a tail)
+	LEAQ         (DI)(R10*4), R11   // tail of mb
+	VPXOR        Y13, Y13, Y13      // tail accumulator
+	TESTQ        AX, AX
+	JZ           cmaxRow
+	VPMASKMOVD   (R11), Y14, Y13
+
+cmaxRow:
+	TESTQ        R9, R9
+	JZ           cmaxDone
+	MOVQ         SI, AX
+	MOVQ         DI, DX
+	MOVQ         R10, CX
+
+cmax32:
+	CMPQ         CX, $32
+	JLT          cmax8
+	VPAND        (AX), Y15, Y0
+	VPAND        32(AX), Y15, Y1
+	VPAND        64(AX), Y15, Y2
+	VPAND        96(AX), Y15, Y3
+	VPMAXUD      (DX), Y0, Y0
+	VPMAXUD      32(DX), Y1, Y1
+	VPMAXUD      64(DX), Y2, Y2
+	VPMAXUD      96(DX), Y3, Y3
+	VMOVDQU      Y0, (DX)
+	VMOVDQU      Y1, 32(DX)
+	VMOVDQU      Y2, 64(DX)
+	VMOVDQU      Y3, 96(DX)
+	ADDQ         $128, AX
+	ADDQ         $128, DX
+	SUBQ         $32, CX
+	JMP          cmax32
+
+cmax8:
+	CMPQ         CX, $8
+	JLT          cmaxTail
+	VPAND        (AX), Y15, Y0
+	VPMAXUD      (DX), Y0, Y0
+	VMOVDQU      Y0, (DX)
+	ADDQ         $32, AX
+	ADDQ         $32, DX
+	SUBQ         $8, CX
+	JMP          cmax8
+
+cmaxTail:
+	CMPQ         R10, BX
+	JEQ          cmaxNext
+	VPMASKMOVD   (AX), Y14, Y0      // masked-off lanes read as 0, touch no memory
+	VPAND        Y0, Y15, Y0
+	VPMAXUD      Y0, Y13, Y13
+
+cmaxNext:
+	ADDQ         R8, SI
+	DECQ         R9
+	JMP          cmaxRow
+
+cmaxDone:
+	CMPQ         R10, BX
+	JEQ          cmaxRet
+	VPMASKMOVD   Y13, Y14, (R11)
+
+cmaxRet:
+	VZEROUPPER
+	RET
+
+// func roundMagicColsAVX2(out []float32, ldo int, src []float32, ld, rows int, magic, lim []float32)
+//
+// For p < rows and i < len(magic): out[p·ldo+i] = (src[p·ld+i] + magic[i])
+// - magic[i] in FP32, then clamped to ±lim[i] when len(lim) > 0. The
+// arithmetic is that of roundMagicRowAVX2 and roundMagicClampRowAVX2 (and
+// of their Go tails), element for element; the last len(magic)%8 columns
+// go through masked loads and stores instead of Go.
+TEXT ·roundMagicColsAVX2(SB), NOSPLIT, $0-120
+	MOVQ         out_base+0(FP), DI
+	MOVQ         ldo+24(FP), R12
+	SHLQ         $2, R12            // output row stride in bytes
+	MOVQ         src_base+32(FP), SI
+	MOVQ         ld+56(FP), R8
+	SHLQ         $2, R8             // source row stride in bytes
+	MOVQ         rows+64(FP), R9
+	MOVQ         magic_base+72(FP), R11
+	MOVQ         magic_len+80(FP), BX
+	MOVQ         lim_base+96(FP), R13
+	MOVQ         BX, R10
+	ANDQ         $-8, R10
+	SHLQ         $2, R10            // bytes of the columns in whole vectors
+	ANDQ         $7, BX             // tail columns, 0..7
+	MOVQ         BX, AX
+	SHLQ         $2, AX
+	LEAQ         maskTable<>+32(SB), DX
+	SUBQ         AX, DX
+	VMOVDQU      (DX), Y14          // tail mask
+	VPCMPEQD     Y15, Y15, Y15
+	VPSLLD       $31, Y15, Y15      // sign bits
+	VXORPS       Y13, Y13, Y13
+	VXORPS       Y12, Y12, Y12
+	TESTQ        BX, BX
+	JZ           rsetup
+	VMASKMOVPS   (R11)(R10*1), Y14, Y13 // magic of the tail
+
+rsetup:
+	MOVQ         lim_len+104(FP), AX
+	TESTQ        AX, AX
+	JZ           rmagicRow
+	TESTQ        BX, BX
+	JZ           rclampRow
+	VMASKMOVPS   (R13)(R10*1), Y14, Y12 // lim of the tail
+	VXORPS       Y15, Y12, Y11          // -lim of the tail
+	JMP          rclampRow
+
+rmagicRow:
+	TESTQ        R9, R9
+	JZ           rdone
+	XORQ         CX, CX             // column offset in bytes
+
+rmagic16:
+	LEAQ         64(CX), AX
+	CMPQ         AX, R10
+	JGT          rmagic8
+	VMOVUPS      (R11)(CX*1), Y4
+	VMOVUPS      32(R11)(CX*1), Y5
+	VADDPS       (SI)(CX*1), Y4, Y0
+	VADDPS       32(SI)(CX*1), Y5, Y1
+	VSUBPS       Y4, Y0, Y0
+	VSUBPS       Y5, Y1, Y1
+	VMOVUPS      Y0, (DI)(CX*1)
+	VMOVUPS      Y1, 32(DI)(CX*1)
+	ADDQ         $64, CX
+	JMP          rmagic16
+
+rmagic8:
+	CMPQ         CX, R10
+	JGE          rmagicTail
+	VMOVUPS      (R11)(CX*1), Y4
+	VADDPS       (SI)(CX*1), Y4, Y0
+	VSUBPS       Y4, Y0, Y0
+	VMOVUPS      Y0, (DI)(CX*1)
+	ADDQ         $32, CX
+
+rmagicTail:
+	TESTQ        BX, BX
+	JZ           rmagicNext
+	VMASKMOVPS   (SI)(CX*1), Y14, Y0
+	VADDPS       Y0, Y13, Y0
+	VSUBPS       Y13, Y0, Y0
+	VMASKMOVPS   Y0, Y14, (DI)(CX*1)
+
+rmagicNext:
+	ADDQ         R8, SI
+	ADDQ         R12, DI
+	DECQ         R9
+	JMP          rmagicRow
+
+rclampRow:
+	TESTQ        R9, R9
+	JZ           rdone
+	XORQ         CX, CX
+
+rclamp8:
+	CMPQ         CX, R10
+	JGE          rclampTail
+	VMOVUPS      (R11)(CX*1), Y4
+	VMOVUPS      (R13)(CX*1), Y5
+	VADDPS       (SI)(CX*1), Y4, Y0
+	VSUBPS       Y4, Y0, Y0
+	VMINPS       Y5, Y0, Y0
+	VXORPS       Y15, Y5, Y5        // -lim
+	VMAXPS       Y5, Y0, Y0
+	VMOVUPS      Y0, (DI)(CX*1)
+	ADDQ         $32, CX
+	JMP          rclamp8
+
+rclampTail:
+	TESTQ        BX, BX
+	JZ           rclampNext
+	VMASKMOVPS   (SI)(CX*1), Y14, Y0
+	VADDPS       Y0, Y13, Y0
+	VSUBPS       Y13, Y0, Y0
+	VMINPS       Y12, Y0, Y0
+	VMAXPS       Y11, Y0, Y0
+	VMASKMOVPS   Y0, Y14, (DI)(CX*1)
+
+rclampNext:
+	ADDQ         R8, SI
+	ADDQ         R12, DI
+	DECQ         R9
+	JMP          rclampRow
+
+rdone:
+	VZEROUPPER
+	RET

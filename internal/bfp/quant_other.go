@@ -13,3 +13,8 @@ func roundMagicRowAVX2(_, _, _ []float32)            { panic("unreachable") }
 func roundMagicClampRowAVX2(_, _, _, _ []float32)    { panic("unreachable") }
 
 func quantRowsAVX2(*rowJob) int { return 0 }
+
+func maxAbsBitsColsAVX2([]uint32, []float32, int, int) { panic("unreachable") }
+func roundMagicColsAVX2(_ []float32, _ int, _ []float32, _, _ int, _, _ []float32) {
+	panic("unreachable")
+}

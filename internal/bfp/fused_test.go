@@ -1,0 +1,151 @@
+package bfp
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mirage-go/mirage/internal/bfp/bfptest"
+)
+
+// columnOperand returns a k×ld source (ld ≥ cols, the padding filled with
+// garbage) whose columns mix the cases the column quantiser distinguishes:
+// ordinary blocks, all-zero and subnormal blocks (flushed), blocks whose
+// largest element rounds past qmax (the clamp), scales outside FP32's
+// normal range (the float64 path), and, when nonFinite, Inf and NaN.
+func columnOperand(rng *rand.Rand, k, cols, ld, tile, bits int, nonFinite bool) []float32 {
+	src := make([]float32, (k-1)*ld+cols)
+	for i := range src {
+		src[i] = float32(math.NaN()) // padding: must never be read
+	}
+	qmax := float64(int64(1)<<(bits-1) - 1)
+	tiles := (k + tile - 1) / tile
+	for j := range cols {
+		for t := range tiles {
+			k0, k1 := t*tile, min((t+1)*tile, k)
+			kind := rng.IntN(10)
+			mag := math.Ldexp(1, rng.IntN(40)-20)
+			for p := k0; p < k1; p++ {
+				x := rng.NormFloat64() * mag
+				switch kind {
+				case 0:
+					x = 0
+				case 1:
+					x = rng.NormFloat64() * 1e-40 // subnormal: flushed
+				case 2:
+					x *= 1e-37 // scale below FP32's normal range
+				case 3:
+					x = math.Min(x, 3e38) // scale above the magic range
+				}
+				src[p*ld+j] = float32(x)
+			}
+			p := k0 + rng.IntN(k1-k0)
+			switch {
+			case kind == 4:
+				// The largest element just below qmax+1/2 steps of the
+				// block's scale, or just at it: rounds to qmax or past it.
+				e := math.Ldexp(mag, -int(bits)+2)
+				src[p*ld+j] = float32((qmax + 0.5 - float64(rng.IntN(2))*0x1p-10) * e * math.Copysign(1, rng.NormFloat64()))
+			case kind == 5 && nonFinite:
+				src[p*ld+j] = []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}[rng.IntN(3)]
+			}
+		}
+	}
+	return src
+}
+
+// TestFusedColumnsMatchRowByRow: the whole-tile SIMD kernels for operands
+// stored as columns give the same matrix, bit for bit (the sign of zeros
+// included), as the row-by-row path they replace, on random shapes: column
+// counts around the SIMD width and the tile-split threshold, K not a
+// multiple of the tile, padded strides, every block kind, and operands
+// large enough to be split among goroutines (by tiles when the columns are
+// few, by columns otherwise).
+func TestFusedColumnsMatchRowByRow(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no AVX2 kernels on this machine: both paths are the same Go code")
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	type shape struct{ cols, k, tile, bits int }
+	shapes := []shape{
+		{1, 1, 1, 2}, {1, 7, 4, 6}, {7, 9, 8, 6}, {8, 16, 16, 6}, {9, 33, 16, 6},
+		{15, 100, 32, 5}, {16, 128, 128, 6}, {17, 129, 128, 6}, {25, 300, 128, 6},
+		{31, 47, 21, 12}, {33, 65, 64, 8}, {63, 200, 128, 6}, {64, 130, 128, 6},
+		{150, 150, 128, 6}, {200, 37, 16, 4},
+		// Large enough for several goroutines (≥ parallelMin elements).
+		{25, 2000, 128, 6}, {6, 6000, 128, 6}, {150, 400, 128, 6}, {6400, 16, 128, 6},
+	}
+	for i := 0; i < 30; i++ {
+		shapes = append(shapes, shape{1 + rng.IntN(80), 1 + rng.IntN(400), 1 + rng.IntN(130), 2 + rng.IntN(6)})
+	}
+	for _, s := range shapes {
+		f := Format{Bits: s.bits, Tile: s.tile}
+		if f.Validate() != nil {
+			f.Tile = LargestTile(f.Bits, ExactLimit-1)
+		}
+		for _, nonFinite := range []bool{false, true} {
+			ld := s.cols + rng.IntN(3)
+			src := columnOperand(rng, s.k, s.cols, ld, f.Tile, f.Bits, nonFinite)
+			name := fmt.Sprintf("cols=%d k=%d ld=%d %s nonFinite=%v", s.cols, s.k, ld, formatName(f), nonFinite)
+			old := NewQuantiser(f, 1)
+			old.fusedColumns = false
+			var want, got Matrix
+			require.NoError(t, old.Quantise(&want, src, ld, s.cols, s.k, true), name)
+			// Reuse a dirty matrix, as the engine does.
+			got.Values = make([]float32, s.cols*s.k)
+			for i := range got.Values {
+				got.Values[i] = -7
+			}
+			fused := NewQuantiser(f, 1)
+			require.True(t, fused.fusedColumns)
+			require.NoError(t, fused.Quantise(&got, src, ld, s.cols, s.k, true), name)
+			require.Equal(t, want.NonFinite, got.NonFinite, name)
+			require.Equal(t, want.Exp, got.Exp, name)
+			for i := range want.Values {
+				require.Equalf(t, math.Float32bits(want.Values[i]), math.Float32bits(got.Values[i]),
+					"%s: value %d (k %d, column %d): row by row %g, fused %g", name, i, i/s.cols, i%s.cols, want.Values[i], got.Values[i])
+			}
+		}
+	}
+}
+
+// TestColumnsSplitByTiles: an operand of few long columns, quantised by
+// several goroutines each taking a range of tiles, gives every block the
+// reference's mantissas and exponent and counts its non-finite blocks
+// once.
+func TestColumnsSplitByTiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	f := Format{Bits: 6, Tile: 128}
+	cols, k := 25, 5000 // 125000 elements, 40 tiles: split by tiles
+	src := make([]float32, k*cols)
+	for i := range src {
+		src[i] = float32(rng.NormFloat64())
+	}
+	for _, p := range []int{5, 2600, 4999} { // NaN blocks in the first, a middle and the last tile
+		src[p*cols+3] = float32(math.NaN())
+	}
+	var m Matrix
+	require.NoError(t, NewQuantiser(f, 1).Quantise(&m, src, cols, cols, k, true))
+	require.Equal(t, 3, m.NonFinite)
+	for v := range cols {
+		for t0 := range m.Tiles() {
+			k0, k1 := t0*f.Tile, min((t0+1)*f.Tile, k)
+			block := make([]float64, k1-k0)
+			for p := k0; p < k1; p++ {
+				block[p-k0] = float64(src[p*cols+v])
+			}
+			if v == 3 && (t0 == 0 || t0 == 2600/128 || t0 == m.Tiles()-1) {
+				require.True(t, math.IsNaN(float64(m.At(v, k0))), "column %d tile %d", v, t0)
+				continue
+			}
+			wantQ, wantE := bfptest.Quantise(block, f.Bits)
+			require.Equal(t, int32(wantE), m.Exp[v*m.Tiles()+t0], "column %d tile %d", v, t0)
+			for p := k0; p < k1; p++ {
+				require.Equal(t, wantQ[p-k0], m.Mantissa(v, p), "column %d element %d", v, p)
+			}
+		}
+	}
+}
