@@ -99,8 +99,8 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 	if c, ok := trainBackend.(backend.Configurer); ok {
 		res.BackendConfig = c.Config()
 	}
-	fmt.Fprintf(log, "mirage: %s on %s (%d train / %d test), backend %s, %d parameters, %d epochs\n",
-		cfg.Model, cfg.Dataset, env.Train.Len(), env.Test.Len(), trainBackend.Name(), res.Params, cfg.Epochs)
+	fmt.Fprintf(log, "mirage: %s on %s (%d train / %d test), backend %s, %d parameters, %s\n",
+		cfg.Model, cfg.Dataset, env.Train.Len(), env.Test.Len(), trainBackend.Name(), res.Params, plural(cfg.Epochs, "epoch"))
 
 	var metricsLines []byte
 	step := 0
@@ -249,3 +249,11 @@ func countCorrect(logits *autograd.Tensor, labels []int) int {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// plural returns "1 epoch", "3 epochs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -103,7 +103,7 @@ func fashionVariant() *variant {
 		torchvisionDir: filepath.Join("FashionMNIST", "raw"),
 		mirrors:        []string{"http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"},
 		local: []localSource{{
-			name: "Debian package dataset-fashion-mnist (" + debianFashionDir + ")",
+			name: "Debian package dataset-fashion-mnist",
 			find: func(context.Context) (string, error) {
 				if _, err := os.Stat(filepath.Join(debianFashionDir, "train-images-idx3-ubyte.gz")); err != nil {
 					return "", errors.New("not installed (apt-get install dataset-fashion-mnist)")
