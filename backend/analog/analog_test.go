@@ -177,84 +177,20 @@ func TestFactory(t *testing.T) {
 	require.Contains(t, string(cfg), `"tile_accumulation":"ordered"`)
 }
 
-// roleCase is a GEMM shaped like one of LeNet's training products (see
-// autograd/conv.go and matmul.go), with the data that broke the backend:
-// gradients far below 1, and whole blocks of zeros, as ReLU, max pooling
-// (3 of 4 positions get no gradient) and an image's black background make
-// them.
-type roleCase struct {
-	name                string
-	m, n, k             int
-	transA, transB, acc bool
-	scaleA, scaleB      float64 // magnitudes of op(A) and op(B)
-	zeroRowsA           []int   // rows of op(A) zero over all of K (dead units)
-	zeroColsB           []int   // columns of op(B) zero over all of K
-	zeroTileK           int     // a run of K, one tile long from here, zero in op(A) row 0 and op(B) column 0
-	pooled              bool    // op(A) is zero at 3 of every 4 positions along K
-}
-
-var roleCases = []roleCase{
-	// conv1 dW = dyT·cols: o × (C·kh·kw), K = batch·OH·OW, many tiles, the
-	// last one short; accumulates into the gradient.
-	{name: "conv1 dW", m: 6, n: 25, k: 1000, acc: true, scaleA: 1e-3, scaleB: 1, zeroColsB: []int{3}, zeroTileK: 256, pooled: true},
-	// conv2 dX = dyTᵀ·W: positions × (C·kh·kw), K = o, A transposed with
-	// a row stride longer than M.
-	{name: "conv2 dX", m: 40, n: 150, k: 16, transA: true, scaleA: 1e-3, scaleB: 0.1, zeroRowsA: []int{0, 5, 6, 7, 30}},
-	// fc1 dW = dYᵀ·X: out × in, K = batch, A transposed; dead hidden
-	// units make rows of op(A) zero.
-	{name: "fc1 dW", m: 24, n: 40, k: 64, transA: true, acc: true, scaleA: 1e-4, scaleB: 1, zeroRowsA: []int{1, 2, 20}},
-	// fc2 dW: the input is fc1's ReLU output, whose dead units make
-	// columns of op(B) zero.
-	{name: "fc2 dW", m: 10, n: 24, k: 64, transA: true, acc: true, scaleA: 1e-2, scaleB: 1, zeroColsB: []int{0, 9, 17}},
-	// A forward product with B transposed and K not a multiple of the
-	// tile, for the remaining layout.
-	{name: "fc1 forward", m: 16, n: 12, k: 300, transB: true, scaleA: 1, scaleB: 0.05, zeroRowsA: []int{4}, zeroTileK: 128},
-}
-
-// gemm builds the case's GEMM; the row strides exceed the rows (pad 3).
-func (c roleCase) gemm(rng *rand.Rand) backend.GEMM {
-	g := bfptest.RandomGEMM(rng, c.m, c.n, c.k, c.transA, c.transB, c.acc, 3)
-	for i := 0; i < c.m; i++ {
-		for p := 0; p < c.k; p++ {
-			v := g.AtA(i, p) * float32(c.scaleA)
-			if slices.Contains(c.zeroRowsA, i) || c.pooled && (i+p)%4 != 0 {
-				v = 0
-			}
-			bfptest.SetA(&g, i, p, v)
-		}
-	}
-	for p := 0; p < c.k; p++ {
-		for j := 0; j < c.n; j++ {
-			v := g.AtB(p, j) * float32(c.scaleB)
-			if slices.Contains(c.zeroColsB, j) {
-				v = 0
-			}
-			bfptest.SetB(&g, p, j, v)
-		}
-	}
-	if c.zeroTileK > 0 {
-		for p := c.zeroTileK; p < min(c.zeroTileK+128, c.k); p++ {
-			bfptest.SetA(&g, 0, p, 0)
-			bfptest.SetB(&g, p, 0, 0)
-		}
-	}
-	return g
-}
-
 // TestLeNetRolesNoiseFree: on the shapes and data of the products that
 // once went wrong, the noise-free backend equals the reference model bit
 // for bit.
 func TestLeNetRolesNoiseFree(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, c := range roleCases {
+	for _, c := range bfptest.LeNetCases() {
 		for _, adc := range []int{6, 16} {
-			g := c.gemm(rng)
+			g := c.GEMM(rng)
 			b := newBackend(t, backend.Options{"adc-bits": strconv.Itoa(adc), "noise-sigma": "0"})
-			got := run(t, b, backend.Call{Layer: c.name, Role: backend.GradWeight}, g)
-			require.Equalf(t, reference(g, 6, 128, adc), got, "%s, %d-bit ADC", c.name, adc)
+			got := run(t, b, backend.Call{Layer: c.Name, Role: backend.GradWeight}, g)
+			require.Equalf(t, reference(g, 6, 128, adc), got, "%s, %d-bit ADC", c.Name, adc)
 			var read int64
-			for i := 0; i < c.m; i++ {
-				for j := 0; j < c.n; j++ {
+			for i := 0; i < c.M; i++ {
+				for j := 0; j < c.N; j++ {
 					for _, p := range bfptest.TileParts(g, 6, 128, i, j) {
 						if p.Live {
 							read++
@@ -263,8 +199,8 @@ func TestLeNetRolesNoiseFree(t *testing.T) {
 				}
 			}
 			total := b.Stats().(bfp.Report).Total
-			require.Equalf(t, read, total.Readouts, "%s: readouts are the tiles without a zero block", c.name)
-			require.Lessf(t, total.Readouts, total.TileOutputs, "%s: the case has zero blocks", c.name)
+			require.Equalf(t, read, total.Readouts, "%s: readouts are the tiles without a zero block", c.Name)
+			require.Lessf(t, total.Readouts, total.TileOutputs, "%s: the case has zero blocks", c.Name)
 		}
 	}
 }
@@ -293,39 +229,39 @@ func TestNoiseHasTheModelledSizePerTile(t *testing.T) {
 	const adcBits, bits, tile = 16, 6, 128
 	step := adcStep(bits, tile, adcBits)
 	rng := rand.New(rand.NewPCG(13, 14))
-	for _, c := range roleCases {
+	for _, c := range bfptest.LeNetCases() {
 		for _, sigma := range []float64{0.5, 3} {
-			g := c.gemm(rng)
-			exact := make([]float64, c.m*c.n) // Σ P·2^(ea+eb), exact in float64
-			sd := make([]float64, c.m*c.n)    // √Σ (Δ·2^(ea+eb))² over read tiles
-			for i := 0; i < c.m; i++ {
-				for j := 0; j < c.n; j++ {
+			g := c.GEMM(rng)
+			exact := make([]float64, c.M*c.N) // Σ P·2^(ea+eb), exact in float64
+			sd := make([]float64, c.M*c.N)    // √Σ (Δ·2^(ea+eb))² over read tiles
+			for i := 0; i < c.M; i++ {
+				for j := 0; j < c.N; j++ {
 					var v float64
 					for _, p := range bfptest.TileParts(g, bits, tile, i, j) {
-						exact[i*c.n+j] += math.Ldexp(float64(p.P), p.Exp)
+						exact[i*c.N+j] += math.Ldexp(float64(p.P), p.Exp)
 						if p.Live {
 							v += math.Pow(math.Ldexp(step, p.Exp), 2)
 						}
 					}
-					sd[i*c.n+j] = math.Sqrt(v)
+					sd[i*c.N+j] = math.Sqrt(v)
 				}
 			}
 			b := newBackend(t, backend.Options{"adc-bits": strconv.Itoa(adcBits), "noise-sigma": strconv.FormatFloat(sigma, 'g', -1, 64)})
-			call := backend.Call{Layer: c.name, Role: backend.GradWeight}
+			call := backend.Call{Layer: c.Name, Role: backend.GradWeight}
 			var z []float64
 			for len(z) < 15000 {
 				got := run(t, b, call, g)
-				for i := 0; i < c.m; i++ {
-					for j := 0; j < c.n; j++ {
-						e := float64(got[i*c.n+j]) - exact[i*c.n+j]
-						if c.acc {
+				for i := 0; i < c.M; i++ {
+					for j := 0; j < c.N; j++ {
+						e := float64(got[i*c.N+j]) - exact[i*c.N+j]
+						if c.Acc {
 							e -= float64(g.C[i*g.LDC+j])
 						}
-						if sd[i*c.n+j] == 0 {
-							require.Zerof(t, e, "%s: output (%d, %d) has no tile to read and must stay exact", c.name, i, j)
+						if sd[i*c.N+j] == 0 {
+							require.Zerof(t, e, "%s: output (%d, %d) has no tile to read and must stay exact", c.Name, i, j)
 							continue
 						}
-						z = append(z, e/sd[i*c.n+j])
+						z = append(z, e/sd[i*c.N+j])
 					}
 				}
 			}
@@ -339,10 +275,10 @@ func TestNoiseHasTheModelledSizePerTile(t *testing.T) {
 			n := float64(len(z))
 			mean /= n
 			got := math.Sqrt(sq/n - mean*mean)
-			t.Logf("%s, σ = %g: normalised error sd %.4f (model %.4f), mean %+.4f, max |z| %.2f, %d samples", c.name, sigma, got, want, mean, worst, len(z))
-			require.InEpsilonf(t, want, got, 0.03, "%s, σ = %g: standard deviation of the normalised error", c.name, sigma)
-			require.InDeltaf(t, 0, mean, 4*want/math.Sqrt(n), "%s, σ = %g: mean of the normalised error", c.name, sigma)
-			require.Lessf(t, worst, 6*want, "%s, σ = %g: largest normalised error", c.name, sigma)
+			t.Logf("%s, σ = %g: normalised error sd %.4f (model %.4f), mean %+.4f, max |z| %.2f, %d samples", c.Name, sigma, got, want, mean, worst, len(z))
+			require.InEpsilonf(t, want, got, 0.03, "%s, σ = %g: standard deviation of the normalised error", c.Name, sigma)
+			require.InDeltaf(t, 0, mean, 4*want/math.Sqrt(n), "%s, σ = %g: mean of the normalised error", c.Name, sigma)
+			require.Lessf(t, worst, 6*want, "%s, σ = %g: largest normalised error", c.Name, sigma)
 		}
 	}
 }

@@ -418,8 +418,8 @@ func TestNoGarbageInSteadyState(t *testing.T) {
 	for _, sz := range [][3]int{{20, 20, 64}, {500, 64, 300}} {
 		gemms[fmt.Sprint(sz)] = bfptest.RandomGEMM(rng, sz[0], sz[1], sz[2], false, true, true, 0)
 	}
-	for _, c := range zeroCases {
-		gemms[c.name] = c.gemm(rng)
+	for _, c := range bfptest.LeNetCases() {
+		gemms[c.Name] = c.GEMM(rng)
 	}
 	for name, g := range gemms {
 		b := newBackend(t, backend.Options{"stats-every": "0"})
