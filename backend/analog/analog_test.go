@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"testing"
 
@@ -20,17 +19,6 @@ func newBackend(t *testing.T, opts backend.Options) *Backend {
 	b, err := Factory(opts)
 	require.NoError(t, err)
 	return b.(*Backend)
-}
-
-func run(t *testing.T, b backend.Backend, call backend.Call, g backend.GEMM) []float32 {
-	t.Helper()
-	g.C = slices.Clone(g.C)
-	require.NoError(t, b.MatMul(call, g))
-	out := make([]float32, g.M*g.N)
-	for i := 0; i < g.M; i++ {
-		copy(out[i*g.N:(i+1)*g.N], g.C[i*g.LDC:i*g.LDC+g.N])
-	}
-	return out
 }
 
 var fwd = backend.Call{Layer: "conv1", Role: backend.Forward}
@@ -72,7 +60,7 @@ func TestNoiseFreeMatchesADCModel(t *testing.T) {
 		for trial := range 6 {
 			g := bfptest.RandomGEMM(rng, 1+rng.IntN(10), 1+rng.IntN(10), 1+rng.IntN(300), trial%2 == 0, trial%3 == 0, trial%4 == 1, rng.IntN(2))
 			want := reference(g, c.bits, c.tile, c.adc)
-			got := run(t, b, fwd, g)
+			got := bfptest.Run(t, b, fwd, g)
 			for i := range want {
 				require.Equalf(t, want[i], got[i], "%+v element %d", c, i)
 			}
@@ -88,7 +76,7 @@ func TestWideADCApproachesBFP(t *testing.T) {
 	b := newBackend(t, backend.Options{"adc-bits": "24", "noise-sigma": "0", "tile": "32"})
 	g := bfptest.RandomGEMM(rng, 8, 8, 100, false, true, false, 0)
 	want := bfptest.Product(g, 6, 32)
-	got := run(t, b, fwd, g)
+	got := bfptest.Run(t, b, fwd, g)
 	for i := range want {
 		require.InEpsilon(t, want[i], got[i], 1e-4)
 	}
@@ -102,7 +90,7 @@ func TestNarrowADCLosesLowBits(t *testing.T) {
 	g := bfptest.RandomGEMM(rng, 16, 16, 256, false, true, false, 0)
 	bfpOut := bfptest.Product(g, 6, 128)
 	errAt := func(adc string) float64 {
-		got := run(t, newBackend(t, backend.Options{"adc-bits": adc, "noise-sigma": "0"}), fwd, g)
+		got := bfptest.Run(t, newBackend(t, backend.Options{"adc-bits": adc, "noise-sigma": "0"}), fwd, g)
 		var num, den float64
 		for i := range got {
 			num += math.Pow(float64(got[i]-bfpOut[i]), 2)
@@ -121,11 +109,11 @@ func TestNarrowADCLosesLowBits(t *testing.T) {
 func TestNoiseIsUnbiasedAndRoleLimited(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	g := bfptest.RandomGEMM(rng, 12, 12, 64, false, true, false, 0)
-	clean := run(t, newBackend(t, backend.Options{"adc-bits": "12", "noise-sigma": "0"}), fwd, g)
+	clean := bfptest.Run(t, newBackend(t, backend.Options{"adc-bits": "12", "noise-sigma": "0"}), fwd, g)
 	b := newBackend(t, backend.Options{"adc-bits": "12", "noise-sigma": "2", "noise-roles": "forward"})
 	var diffs []float64
 	for range 200 {
-		got := run(t, b, fwd, g)
+		got := bfptest.Run(t, b, fwd, g)
 		for i := range got {
 			diffs = append(diffs, float64(got[i]-clean[i]))
 		}
@@ -141,7 +129,7 @@ func TestNoiseIsUnbiasedAndRoleLimited(t *testing.T) {
 	require.Greater(t, sd, 0.0, "noise must change outputs")
 	require.InDelta(t, 0, mean, 4*sd/math.Sqrt(n))
 	dW := backend.Call{Layer: "conv1", Role: backend.GradWeight}
-	require.Equal(t, clean, run(t, b, dW, g))
+	require.Equal(t, clean, bfptest.Run(t, b, dW, g))
 }
 
 func TestClippingCounted(t *testing.T) {
@@ -149,7 +137,7 @@ func TestClippingCounted(t *testing.T) {
 	// one step above the largest two's complement code.
 	g := backend.GEMM{M: 1, N: 1, K: 4, A: []float32{31, 31, 31, 31}, LDA: 4, B: []float32{31, 31, 31, 31}, LDB: 1, C: []float32{0}, LDC: 1}
 	b := newBackend(t, backend.Options{"tile": "4", "adc-bits": "6", "noise-sigma": "0"})
-	got := run(t, b, fwd, g)
+	got := bfptest.Run(t, b, fwd, g)
 	require.Equal(t, float32(4*31*31)*31/32, got[0])
 	rep, err := json.Marshal(b.Stats())
 	require.NoError(t, err)
@@ -186,7 +174,7 @@ func TestLeNetRolesNoiseFree(t *testing.T) {
 		for _, adc := range []int{6, 16} {
 			g := c.GEMM(rng)
 			b := newBackend(t, backend.Options{"adc-bits": strconv.Itoa(adc), "noise-sigma": "0"})
-			got := run(t, b, backend.Call{Layer: c.Name, Role: backend.GradWeight}, g)
+			got := bfptest.Run(t, b, backend.Call{Layer: c.Name, Role: backend.GradWeight}, g)
 			require.Equalf(t, reference(g, 6, 128, adc), got, "%s, %d-bit ADC", c.Name, adc)
 			var read int64
 			for i := 0; i < c.M; i++ {
@@ -250,7 +238,7 @@ func TestNoiseHasTheModelledSizePerTile(t *testing.T) {
 			call := backend.Call{Layer: c.Name, Role: backend.GradWeight}
 			var z []float64
 			for len(z) < 15000 {
-				got := run(t, b, call, g)
+				got := bfptest.Run(t, b, call, g)
 				for i := 0; i < c.M; i++ {
 					for j := 0; j < c.N; j++ {
 						e := float64(got[i*c.N+j]) - exact[i*c.N+j]

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,17 +17,6 @@ func newBackend(t *testing.T, opts backend.Options) *Backend {
 	b, err := Factory(opts)
 	require.NoError(t, err)
 	return b.(*Backend)
-}
-
-func run(t *testing.T, b backend.Backend, call backend.Call, g backend.GEMM) []float32 {
-	t.Helper()
-	g.C = slices.Clone(g.C)
-	require.NoError(t, b.MatMul(call, g))
-	out := make([]float32, g.M*g.N)
-	for i := 0; i < g.M; i++ {
-		copy(out[i*g.N:(i+1)*g.N], g.C[i*g.LDC:i*g.LDC+g.N])
-	}
-	return out
 }
 
 var fwd = backend.Call{Layer: "fc1", Role: backend.Forward}
@@ -46,7 +34,7 @@ func TestMatchesReference(t *testing.T) {
 		for trial := range 10 {
 			g := bfptest.RandomGEMM(rng, 1+rng.IntN(20), 1+rng.IntN(20), 1+rng.IntN(200), trial%2 == 0, trial%3 == 0, trial%4 == 0, rng.IntN(2))
 			want := bfptest.Product(g, f.Bits, f.Tile)
-			got := run(t, b, fwd, g)
+			got := bfptest.Run(t, b, fwd, g)
 			tol := make([]float64, len(want))
 			if !b.engine.Settings.Ordered {
 				tol = bfptest.Tolerance(g, f.Bits, f.Tile)
@@ -82,7 +70,7 @@ func TestErrorsNameTheCall(t *testing.T) {
 	// Inf and NaN are not errors: they poison the outputs they touch, as in
 	// FP32, and are counted.
 	g.A = []float32{1, float32(math.Inf(1)), 3, 4}
-	out := run(t, b, fwd, g)
+	out := bfptest.Run(t, b, fwd, g)
 	require.True(t, math.IsNaN(float64(out[0])) && math.IsNaN(float64(out[1])), "row 0 is poisoned: %v", out)
 	require.Equal(t, []float32{15, 22}, out[2:], "row 1 = (3,4)·B, exact in 6-bit BFP")
 	require.Equal(t, int64(1), b.engine.Stats.Report("bfp").Total.NonFinite)
@@ -95,7 +83,7 @@ func TestStatsAndConfig(t *testing.T) {
 	calls := []backend.Call{fwd, {Layer: "fc1", Role: backend.GradInput}, {Layer: "head", Role: backend.Forward}}
 	for range 7 {
 		for _, c := range calls {
-			run(t, b, c, g)
+			bfptest.Run(t, b, c, g)
 		}
 	}
 	rep := b.engine.Stats.Report("bfp")

@@ -27,18 +27,6 @@ func newBackend(t testing.TB, opts backend.Options) *Backend {
 	return b.(*Backend)
 }
 
-// result runs g on b (on a copy of C) and returns the M×N window.
-func result(t testing.TB, b backend.Backend, call backend.Call, g backend.GEMM) []float32 {
-	t.Helper()
-	g.C = slices.Clone(g.C)
-	require.NoError(t, b.MatMul(call, g))
-	out := make([]float32, g.M*g.N)
-	for i := 0; i < g.M; i++ {
-		copy(out[i*g.N:(i+1)*g.N], g.C[i*g.LDC:i*g.LDC+g.N])
-	}
-	return out
-}
-
 // sameFloats requires bit-identical values (+0 and -0 aside).
 func sameFloats(t *testing.T, want, got []float32, msg string) {
 	t.Helper()
@@ -87,7 +75,7 @@ func TestNoiseFreeEqualsExactBFP(t *testing.T) {
 				m, n, k := 1+rng.IntN(12), 1+rng.IntN(12), 1+rng.IntN(300)
 				g := bfptest.RandomGEMM(rng, m, n, k, trial%2 == 1, trial%4 >= 2, trial%3 == 0, rng.IntN(3))
 				want := bfptest.Product(g, f.Bits, f.Tile)
-				got := result(t, b, fwd, g)
+				got := bfptest.Run(t, b, fwd, g)
 				msg := fmt.Sprintf("config %d %v mode %v, %dx%dx%d", ci, opts, mode, m, n, k)
 				if !b.engine.Settings.Ordered && !b.reference {
 					tol := bfptest.Tolerance(g, f.Bits, f.Tile)
@@ -117,11 +105,11 @@ func maps(o backend.Options, kv ...string) backend.Options {
 // (noisy - exact, per element) and the backend's counters.
 func noisyRuns(t *testing.T, opts backend.Options, g backend.GEMM, runs int) ([]float64, bfp.Counters) {
 	t.Helper()
-	exact := result(t, newBackend(t, maps(opts, "noise-sigma", "0")), fwd, g)
+	exact := bfptest.Run(t, newBackend(t, maps(opts, "noise-sigma", "0")), fwd, g)
 	b := newBackend(t, opts)
 	var errs []float64
 	for range runs {
-		got := result(t, b, fwd, g)
+		got := bfptest.Run(t, b, fwd, g)
 		for i := range got {
 			errs = append(errs, float64(got[i])-float64(exact[i]))
 		}
@@ -249,12 +237,12 @@ func TestRRNSCorrectedErrorsLeaveNoTrace(t *testing.T) {
 	g := bfptest.RandomGEMM(rng, 10, 10, 64, false, false, true, 0)
 	for _, mode := range []string{"fast", "reference"} {
 		opts := backend.Options{"tile": "16", "noise-sigma": "0.15", "rrns-redundant": "2", "rns-mode": mode, "stats-every": "0"}
-		exact := result(t, newBackend(t, maps(opts, "noise-sigma", "0")), fwd, g)
+		exact := bfptest.Run(t, newBackend(t, maps(opts, "noise-sigma", "0")), fwd, g)
 		b := newBackend(t, opts)
 		clean := 0
 		for range 200 {
 			before := b.engine.Stats.Report("rns").Total
-			got := result(t, b, fwd, g)
+			got := bfptest.Run(t, b, fwd, g)
 			after := b.engine.Stats.Report("rns").Total
 			if after.TilesHit > before.TilesHit && after.Corrected-before.Corrected == after.TilesHit-before.TilesHit {
 				sameFloats(t, exact, got, mode)
@@ -335,14 +323,14 @@ func TestPerLayerAndRolePolicy(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
 	g := bfptest.RandomGEMM(rng, 8, 8, 96, false, true, false, 0)
 	b := newBackend(t, backend.Options{"fp32-layers": "conv1,head.*", "noise-sigma": "0.3", "noise-roles": "forward", "tile": "16", "stats-every": "1", "tile-accumulation": "ordered"})
-	sgemmRef := result(t, fp32Backend{}, fwd, g)
+	sgemmRef := bfptest.Run(t, fp32Backend{}, fwd, g)
 	for _, layer := range []string{"conv1", "head.fc"} {
-		sameFloats(t, sgemmRef, result(t, b, backend.Call{Layer: layer, Role: backend.Forward}, g), layer)
+		sameFloats(t, sgemmRef, bfptest.Run(t, b, backend.Call{Layer: layer, Role: backend.Forward}, g), layer)
 	}
 	bfpExact := bfptest.Product(g, 6, 16)
 	for range 5 {
-		sameFloats(t, bfpExact, result(t, b, backend.Call{Layer: "fc1", Role: backend.GradWeight}, g), "fc1/dW")
-		result(t, b, backend.Call{Layer: "fc1", Role: backend.Forward}, g)
+		sameFloats(t, bfpExact, bfptest.Run(t, b, backend.Call{Layer: "fc1", Role: backend.GradWeight}, g), "fc1/dW")
+		bfptest.Run(t, b, backend.Call{Layer: "fc1", Role: backend.Forward}, g)
 	}
 	rep := b.engine.Stats.Report("rns")
 	byKey := map[string]bfp.Entry{}
@@ -383,10 +371,10 @@ func TestDeterministicForASeed(t *testing.T) {
 		opts := backend.Options{"noise-sigma": "0.3", "rounding": "stochastic", "tile": "8", "rns-mode": mode}
 		a, b := newBackend(t, opts), newBackend(t, opts)
 		for range 3 {
-			sameFloats(t, result(t, a, fwd, g), result(t, b, fwd, g), mode)
+			sameFloats(t, bfptest.Run(t, a, fwd, g), bfptest.Run(t, b, fwd, g), mode)
 		}
 		c := newBackend(t, maps(opts, "noise-seed", "2"))
-		require.NotEqual(t, result(t, a, fwd, g), result(t, c, fwd, g))
+		require.NotEqual(t, bfptest.Run(t, a, fwd, g), bfptest.Run(t, c, fwd, g))
 	}
 }
 
@@ -438,7 +426,7 @@ func TestNonFinitePropagates(t *testing.T) {
 	g.B[5*g.LDB+2] = float32(math.NaN())
 	for _, mode := range []string{"fast", "reference"} {
 		b := newBackend(t, backend.Options{"rns-mode": mode, "tile": "16"})
-		got := result(t, b, fwd, g)
+		got := bfptest.Run(t, b, fwd, g)
 		for i := range g.M {
 			for j := range g.N {
 				require.Equal(t, i == 1 || j == 2, math.IsNaN(float64(got[i*g.N+j])), "%s: output (%d,%d)", mode, i, j)
@@ -458,7 +446,7 @@ func TestLargeOperandInRowBlocks(t *testing.T) {
 	want := bfptest.Product(g, 6, 32)
 	for _, mode := range []string{"fast", "reference"} {
 		b := newBackend(t, backend.Options{"rns-mode": mode, "tile": "32", "tile-accumulation": "ordered", "noise-sigma": "0"})
-		sameFloats(t, want, result(t, b, fwd, g), mode)
+		sameFloats(t, want, bfptest.Run(t, b, fwd, g), mode)
 		require.Equal(t, int64(4*3000*3), b.engine.Stats.Report("rns").Total.TileOutputs)
 	}
 }
@@ -475,7 +463,7 @@ func TestLargeOperandSplitAlongK(t *testing.T) {
 		want := bfptest.Product(g, 6, 128)
 		tol := bfptest.Tolerance(g, 6, 128)
 		b := newBackend(t, backend.Options{"noise-sigma": "0"})
-		got := result(t, b, fwd, g)
+		got := bfptest.Run(t, b, fwd, g)
 		for i := range want {
 			require.InDeltaf(t, want[i], got[i], tol[i], "transA=%v element %d", transA, i)
 		}
@@ -483,7 +471,7 @@ func TestLargeOperandSplitAlongK(t *testing.T) {
 
 		noisy := newBackend(t, backend.Options{"noise-sigma": "0.3", "stats-every": "0"})
 		for range 5 {
-			result(t, noisy, fwd, g)
+			bfptest.Run(t, noisy, fwd, g)
 		}
 		tot := noisy.engine.Stats.Report("rns").Total
 		p := rns.ErrorProbability(0.3)
@@ -504,7 +492,7 @@ func TestEmptyShapes(t *testing.T) {
 			if acc {
 				want = []float32{1, 2, 3, 4}
 			}
-			require.Equal(t, want, result(t, b, fwd, g), "%s accumulate=%v", mode, acc)
+			require.Equal(t, want, bfptest.Run(t, b, fwd, g), "%s accumulate=%v", mode, acc)
 		}
 		g := backend.GEMM{M: 0, N: 3, K: 4, LDA: 4, B: make([]float32, 12), LDB: 3, LDC: 3}
 		require.NoError(t, b.MatMul(fwd, g))

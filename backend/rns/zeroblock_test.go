@@ -51,7 +51,7 @@ func TestZeroBlocksNoiseFree(t *testing.T) {
 		for _, mode := range modes {
 			msg := fmt.Sprintf("%s %v", c.Name, mode)
 			b := newBackend(t, maps(backend.Options{"noise-sigma": "0", "stats-every": "0"}, mode...))
-			got := result(t, b, fwd, g)
+			got := bfptest.Run(t, b, fwd, g)
 			if b.reference || b.engine.Settings.Ordered {
 				sameFloats(t, want, got, msg)
 			} else {
@@ -111,7 +111,7 @@ func TestZeroBlockTilesDrawNoNoise(t *testing.T) {
 			msg := fmt.Sprintf("%s %v", c.Name, mode)
 			b := newBackend(t, maps(backend.Options{"noise-sigma": fmt.Sprint(sigma), "stats-every": "0"}, mode...))
 			for range runs {
-				got := result(t, b, fwd, g)
+				got := bfptest.Run(t, b, fwd, g)
 				for o := range got {
 					e := float64(got[o]) - float64(exact[o])
 					if bound[o] == 0 {

@@ -8,6 +8,8 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"slices"
+	"testing"
 
 	"github.com/mirage-go/mirage/backend"
 )
@@ -225,4 +227,19 @@ func SetB(g *backend.GEMM, p, j int, v float32) {
 	} else {
 		g.B[p*g.LDB+j] = v
 	}
+}
+
+// Run runs g on b, on a copy of C so that g can be run again, and returns
+// the M×N result window (row stride N).
+func Run(t testing.TB, b backend.Backend, call backend.Call, g backend.GEMM) []float32 {
+	t.Helper()
+	g.C = slices.Clone(g.C)
+	if err := b.MatMul(call, g); err != nil {
+		t.Fatalf("%s %v: %v", call.Layer, call.Role, err)
+	}
+	out := make([]float32, g.M*g.N)
+	for i := 0; i < g.M; i++ {
+		copy(out[i*g.N:(i+1)*g.N], g.C[i*g.LDC:i*g.LDC+g.N])
+	}
+	return out
 }
