@@ -165,6 +165,11 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 			return nil, err
 		}
 		path := filepath.Join(ref.Outcome.Dir, "model.safetensors")
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			// A reused arm whose weights were not kept (results/ in the
+			// repository keeps no weights files).
+			return nil, fmt.Errorf("error probe at the trained weights: %s is missing; delete %s to train arm %s again", path, ref.Outcome.Dir, ref.Label)
+		}
 		if err := checkpoint.LoadInto(path, layers.StateDict(env.Model)); err != nil {
 			return nil, fmt.Errorf("error probe: %w", err)
 		}

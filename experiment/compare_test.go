@@ -105,6 +105,12 @@ func TestCompareIdenticalFP32Arms(t *testing.T) {
 	require.Equal(t, curves(a.Metrics), curves(third.Arms[1].Outcome.Metrics))
 	require.FileExists(t, filepath.Join(out, "fp32-2", "summary.json"))
 
+	// A reused FP32 arm without its weights file (results/ in git keeps
+	// none) cannot be probed; the error says what to delete.
+	require.NoError(t, os.Remove(filepath.Join(out, "fp32", "model.safetensors")))
+	_, err = Compare(CompareConfig{Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, io.Discard)
+	require.ErrorContains(t, err, "model.safetensors is missing; delete "+filepath.Join(out, "fp32")+" to train arm fp32 again")
+
 	// A finished run of another configuration is never silently replaced.
 	other := tinyConfig()
 	other.LR = 0.01

@@ -12,12 +12,25 @@ cd "$(dirname "$0")/.."
 mirage="go run ./cmd/mirage"
 backends=fp32,rns,bfp,analog
 
-$mirage compare --model lenet --dataset mnist --backends $backends --epochs 2 \
-	--out results/lenet-mnist --no-progress
-$mirage compare --model resnet20 --dataset cifar10 --backends $backends --epochs 2 \
-	--train-limit 10000 --test-limit 5000 --out results/resnet20-cifar10-parity --no-progress
-$mirage compare --model bert --dataset imdb --backends $backends --epochs 1 \
-	--train-limit 5000 --test-limit 2500 --out results/bert-imdb-parity --no-progress
+# compare DIR ARGS...: run `mirage compare` unless DIR already holds a
+# finished report. The committed results/ keep no weights files, which a
+# comparison needs to rebuild its report, so finished ones are left as they
+# are; delete a directory to redo it.
+compare() {
+	dir=$1
+	shift
+	if [ -f "$dir/report.json" ]; then
+		echo "results.sh: $dir is finished, keeping it"
+		return
+	fi
+	$mirage compare --backends $backends --out "$dir" --no-progress "$@"
+}
+
+compare results/lenet-mnist --model lenet --dataset mnist --epochs 2
+compare results/resnet20-cifar10-parity --model resnet20 --dataset cifar10 --epochs 2 \
+	--train-limit 10000 --test-limit 5000
+compare results/bert-imdb-parity --model bert --dataset imdb --epochs 1 \
+	--train-limit 5000 --test-limit 2500
 $mirage sweep --spec sweeps/rns-bits.yaml --out results/sweep-rns-bits
 $mirage sweep --spec sweeps/noise.yaml --out results/sweep-noise
 
