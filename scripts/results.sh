@@ -29,8 +29,8 @@ compare() {
 compare results/lenet-mnist --model lenet --dataset mnist --epochs 2
 compare results/resnet20-cifar10-parity --model resnet20 --dataset cifar10 --epochs 2 \
 	--train-limit 10000 --test-limit 5000
-compare results/bert-imdb-parity --model bert --dataset imdb --epochs 1 \
-	--train-limit 5000 --test-limit 2500
+compare results/bert-imdb-parity --model bert --dataset imdb --epochs 1 --batch-size 16 \
+	--train-limit 10000 --test-limit 2000
 $mirage sweep --spec sweeps/rns-bits.yaml --out results/sweep-rns-bits
 $mirage sweep --spec sweeps/noise.yaml --out results/sweep-noise
 
