@@ -4,8 +4,8 @@
 # sweeps) and gathers them with `mirage results`. Every step resumes: a run
 # whose files are complete in results/ is reused, so after an interruption
 # the same command continues where it stopped. From scratch it took about
-# 75 minutes of training on this project's 2-core machine (BERT about 30,
-# ResNet-20 about 17, the sweeps about 20, LeNet about 3).
+# 80 minutes of training on this project's 2-core machine (BERT about 40,
+# ResNet-20 about 17, the sweeps about 18, LeNet about 3).
 #
 #   scripts/results.sh            # from the repository root
 set -eu
