@@ -286,21 +286,8 @@ func readResults(path string) (map[string]*ResultRow, bool, error) {
 			data, partial = data[:n-len(last)], true
 		}
 	}
-	out := map[string]*ResultRow{}
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var r ResultRow
-		if err := json.Unmarshal(line, &r); err != nil {
-			return nil, false, fmt.Errorf("results.jsonl line %d is not a result row (%v); fix or delete that line", i+1, err)
-		}
-		if r.ID == "" {
-			return nil, false, fmt.Errorf("results.jsonl line %d has no id; fix or delete that line", i+1)
-		}
-		out[r.ID] = &r
-	}
-	return out, partial, nil
+	out, err := parseResultRows(data, "results.jsonl")
+	return out, partial, err
 }
 
 // resultsDoc renders the document.

@@ -244,10 +244,10 @@ func appendResult(path string, row *ResultRow) error {
 // partial last line (the process died while appending) is cut off; any
 // other bad line is an error that names it.
 func loadResults(path string, log io.Writer) (map[string]*ResultRow, error) {
-	out := map[string]*ResultRow{}
+
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return out, nil
+		return map[string]*ResultRow{}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -260,6 +260,13 @@ func loadResults(path string, log io.Writer) (map[string]*ResultRow, error) {
 		}
 		data = data[:keep]
 	}
+	return parseResultRows(data, path)
+}
+
+// parseResultRows parses the lines of a results.jsonl (named name in
+// errors), the last line of a row winning.
+func parseResultRows(data []byte, name string) (map[string]*ResultRow, error) {
+	out := map[string]*ResultRow{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 1<<16), 1<<26)
 	for line := 1; sc.Scan(); line++ {
@@ -268,10 +275,10 @@ func loadResults(path string, log io.Writer) (map[string]*ResultRow, error) {
 		}
 		var r ResultRow
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("%s line %d is not a result row (%v); fix or delete that line", path, line, err)
+			return nil, fmt.Errorf("%s line %d is not a result row (%v); fix or delete that line", name, line, err)
 		}
 		if r.ID == "" {
-			return nil, fmt.Errorf("%s line %d has no id; fix or delete that line", path, line)
+			return nil, fmt.Errorf("%s line %d has no id; fix or delete that line", name, line)
 		}
 		out[r.ID] = &r
 	}
