@@ -244,7 +244,6 @@ func appendResult(path string, row *ResultRow) error {
 // partial last line (the process died while appending) is cut off; any
 // other bad line is an error that names it.
 func loadResults(path string, log io.Writer) (map[string]*ResultRow, error) {
-
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]*ResultRow{}, nil
