@@ -74,30 +74,37 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 	block := imagesPerBlock(positions, max(k, o))
 	blockRows := min(block, g.N) * positions
 
-	// Scratch buffers are overwritten completely, so memory recycled
-	// across steps after Reset does not need zeroing: cols and y2d hold
-	// one block (they are reused by every block, and by every layer).
-	cols := t.scratch(blockRows * k)
-	y2d := t.scratch(blockRows * o)
 	out := t.resultUninit([]int{g.N, o, oh, ow}, x, w, bias)
 	var biasData []float32
 	if bias != nil {
 		biasData = bias.data
 	}
-	for n0 := 0; n0 < g.N; n0 += block {
-		n1 := min(n0+block, g.N)
-		blk := g // the geometry of this block of images
-		blk.N = n1 - n0
-		rb := (n1 - n0) * positions
-		t.conv.Im2col(blk, x.data[n0*imageIn:n1*imageIn], cols[:rb*k])
-		t.gemm(layer, backend.Forward, rb, o, k, cols[:rb*k], k, false, w.data, k, true, y2d[:rb*o], o, false)
-		if t.err != nil {
-			clear(y2d[:rb*o]) // a failed GEMM leaves scratch garbage: output zeros instead
+	_, implicit := t.backend.(backend.ImplicitConv)
+	implicit = implicit && g.Implicit()
+	if implicit {
+		t.conv.ImplicitForward(g, o, x.data, w.data, biasData, out.data)
+	} else {
+		// Scratch buffers are overwritten completely, so memory recycled
+		// across steps after Reset does not need zeroing: cols and y2d
+		// hold one block (they are reused by every block, and by every
+		// layer).
+		cols := t.scratch(blockRows * k)
+		y2d := t.scratch(blockRows * o)
+		for n0 := 0; n0 < g.N; n0 += block {
+			n1 := min(n0+block, g.N)
+			blk := g // the geometry of this block of images
+			blk.N = n1 - n0
+			rb := (n1 - n0) * positions
+			t.conv.Im2col(blk, x.data[n0*imageIn:n1*imageIn], cols[:rb*k])
+			t.gemm(layer, backend.Forward, rb, o, k, cols[:rb*k], k, false, w.data, k, true, y2d[:rb*o], o, false)
+			if t.err != nil {
+				clear(y2d[:rb*o]) // a failed GEMM leaves scratch garbage: output zeros instead
+			}
+			t.conv.RowsToNCHW(y2d[:rb*o], biasData, out.data[n0*o*positions:n1*o*positions], n1-n0, o, positions)
 		}
-		t.conv.RowsToNCHW(y2d[:rb*o], biasData, out.data[n0*o*positions:n1*o*positions], n1-n0, o, positions)
+		t.release(cols)
+		t.release(y2d)
 	}
-	t.release(cols)
-	t.release(y2d)
 	if !out.requiresGrad {
 		return out
 	}
@@ -120,6 +127,10 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 		}
 		gx, fresh := gradFor(x)
 		gw := gradOf(w)
+		if implicit && gx != nil {
+			t.conv.ImplicitInputGrad(g, o, gout, w.data, gx, fresh)
+			gx = nil
+		}
 		if gx == nil && gw == nil {
 			return
 		}

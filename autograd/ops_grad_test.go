@@ -79,6 +79,12 @@ func TestOpGradients(t *testing.T) {
 		{"Conv2d2x3NoPad", []*Tensor{randn(rng, 1, 3, 4, 5), randn(rng, 2, 3, 2, 3), randn(rng, 2)}, func(tp *Tape, in []*Tensor) *Tensor {
 			return tp.Conv2d(in[0], in[1], in[2], 1, 0, "conv")
 		}},
+		{"Conv2d5x5NoPad", []*Tensor{randn(rng, 2, 2, 7, 6), randn(rng, 3, 2, 5, 5), randn(rng, 3)}, func(tp *Tape, in []*Tensor) *Tensor {
+			return tp.Conv2d(in[0], in[1], in[2], 1, 0, "conv")
+		}},
+		{"Conv2d5x5Pad3", []*Tensor{randn(rng, 1, 2, 4, 3), randn(rng, 2, 2, 5, 5), nil}, func(tp *Tape, in []*Tensor) *Tensor {
+			return tp.Conv2d(in[0], in[1], nil, 1, 3, "conv")
+		}},
 		{"Conv2d1x1", []*Tensor{randn(rng, 2, 3, 3, 3), randn(rng, 4, 3, 1, 1), nil}, func(tp *Tape, in []*Tensor) *Tensor {
 			return tp.Conv2d(in[0], in[1], nil, 1, 0, "conv")
 		}},

@@ -30,4 +30,8 @@ func (*Backend) MatMul(_ backend.Call, g backend.GEMM) error {
 }
 
 // Factory builds an FP32 backend; it takes no options.
+// ImplicitConv marks the backend as [backend.ImplicitConv]: its products
+// are plain float32 GEMMs, so convolutions may run as implicit GEMMs.
+func (*Backend) ImplicitConv() {}
+
 func Factory(backend.Options) (backend.Backend, error) { return New(), nil }

@@ -28,6 +28,10 @@ type Workers struct {
 	// pads are per-goroutine scratch images (index 0: the caller's), for
 	// the kernels that work on a zero-padded copy of an image.
 	pads [][]float32
+	// offsets and flipped hold the implicit kernels' offset table and
+	// rearranged weights, written before the goroutines start.
+	offsets []int
+	flipped []float32
 }
 
 // pad returns goroutine worker's scratch buffer resized to n elements,
@@ -42,10 +46,11 @@ func (w *Workers) pad(worker, n int) []float32 {
 
 // job is one kernel call: which kernel and its operands.
 type job struct {
-	kind    int
-	g       Geometry
-	a, b, c []float32
-	n, o, p int
+	kind       int
+	g          Geometry
+	a, b, c, d []float32
+	n, o, p    int
+	offsets    []int
 }
 
 const (
@@ -53,6 +58,8 @@ const (
 	jobCol2im
 	jobRowsToNCHW
 	jobNCHWToRows
+	jobImplicitForward
+	jobImplicitInputGrad
 )
 
 // do runs the job on images [n0, n1) with worker's scratch buffers.
@@ -74,6 +81,10 @@ func (w *Workers) do(j *job, worker, n0, n1 int) {
 		rowsToNCHWImages(j.a, j.c, j.b, j.o, j.p, n0, n1)
 	case jobNCHWToRows:
 		nchwToRowsImages(j.a, j.b, j.o, j.p, n0, n1)
+	case jobImplicitForward:
+		w.implicitForwardImages(j, worker, n0, n1)
+	case jobImplicitInputGrad:
+		w.implicitInputGradImages(j, worker, n0, n1)
 	}
 }
 

@@ -7,8 +7,13 @@ package gemm
 // bInPlace reports whether B is read in place rather than packed: when
 // its panels are reused by few tiles (see inPlaceReuseB), or already in
 // packed order (rows of exactly nr floats). A transposed B never is, as
-// the kernel needs its rows contiguous.
+// the kernel needs its rows contiguous, nor a B given by row offsets
+// (unless the kernel has an indexed variant, which reads them through
+// the offset table).
 func (pr *problem) bInPlace() bool {
+	if pr.rowsB != nil {
+		return !pr.transB && pr.spec.indexed != nil
+	}
 	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
 	return !pr.transB && (mPanels <= inPlaceReuseB && !conflictStride(pr.ldb) || pr.ldb == pr.spec.nr)
 }
@@ -58,7 +63,12 @@ func (w *worker) computeBlock(jc, nc, pc, kc int, packedB []float32) {
 	// Rows of A at most compactRow floats apart are already nearly packed:
 	// a micro-panel spans a few KiB (the input gradient's dY, 16 floats a
 	// row), so packing it would only copy it.
-	aInPlace := panelsB <= inPlaceReuse && !conflictStride(pr.lda) || (!pr.transA && pr.lda <= compactRow)
+	//
+	// SgemmRowsB's A is a convolution's weights, the same for every image
+	// (call): packing it would repeat one copy per image, while the rows
+	// of a tile (a few KiB) stay in L1 when read in place.
+	aInPlace := panelsB <= inPlaceReuse && !conflictStride(pr.lda) || (!pr.transA && pr.lda <= compactRow) ||
+		(pr.rowsB != nil && !conflictStride(pr.lda))
 	// A blocks of equal size, each at most mcBlock rows.
 	height := w.m1 - w.m0
 	blocks := (height + mcBlock - 1) / mcBlock
@@ -85,10 +95,13 @@ func (w *worker) computeBlock(jc, nc, pc, kc int, packedB []float32) {
 			j := jc + qb*nr
 			cols := min(nr, nc-qb*nr)
 			var bp *float32
+			var offsets *int // B's row offsets, for an indexed kernel
 			psb := nr
 			switch {
 			case packedB != nil:
 				bp = &packedB[qb*kc*nr]
+			case pr.rowsB != nil:
+				bp, offsets = &pr.b[j], &pr.rowsB[pc]
 			case cols < nr && !spec.maskedB:
 				bp = &w.edgeB[0]
 			default:
@@ -114,6 +127,10 @@ func (w *worker) computeBlock(jc, nc, pc, kc int, packedB []float32) {
 					if !pr.transA && panelsB == 1 && qa+2 < panelsA {
 						prefetchRows(&pr.a[(i+mr)*pr.lda+pc], pr.lda, mr, kc)
 					}
+				}
+				if offsets != nil {
+					spec.indexed(kc, ap, rsa, psa, bp, offsets, &pr.c[i*pr.ldc+j], pr.ldc, rows, cols, pr.alpha, beta)
+					continue
 				}
 				if !pr.transC {
 					fn(kc, ap, rsa, psa, bp, psb, &pr.c[i*pr.ldc+j], pr.ldc, rows, cols, pr.alpha, beta)

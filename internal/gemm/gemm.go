@@ -160,47 +160,110 @@ func checkOperand(name string, data []float32, rows, cols, ld int) {
 	}
 }
 
+// SgemmRowsB is Sgemm for a B operand whose stored rows are not evenly
+// spaced: stored row i of B (row i of op(B), or column i when transB) is
+// the n (k when transB) floats starting at b[rowsB[i]], for i < k (< n
+// when transB). Rows may overlap. This is what a convolution needs to
+// multiply by the receptive fields of a zero-padded image without writing
+// them out (an implicit GEMM): packing gathers the rows, which it does
+// anyway, so the column matrix is never built.
+//
+// It runs on the calling goroutine alone (a convolution runs one product
+// per image, in parallel), and gives the same results, bit for bit, as
+// Sgemm on one goroutine with op(B) stored densely. It panics on sizes,
+// strides or offsets that would read outside a, b or c, as Sgemm does.
+func SgemmRowsB(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, rowsB []int, beta float32, c []float32, ldc int) {
+	stored, rowLen := k, n
+	if transB {
+		stored, rowLen = n, k
+	}
+	if len(rowsB) != stored && m > 0 && n > 0 && k > 0 {
+		panic(fmt.Sprintf("gemm: B needs %d row offsets, got %d", stored, len(rowsB)))
+	}
+	if m > 0 && n > 0 && k > 0 {
+		for i, off := range rowsB {
+			if off < 0 || off+rowLen > len(b) {
+				panic(fmt.Sprintf("gemm: row %d of B at offset %d (length %d) lies outside B's %d elements", i, off, rowLen, len(b)))
+			}
+		}
+	}
+	sgemmProblem(defaultKernels, 1, problem{
+		m: m, n: n, k: k,
+		transA: transA, transB: transB,
+		a: a, lda: lda, b: b, ldb: rowLen, rowsB: rowsB, c: c, ldc: ldc,
+		alpha: alpha, beta: beta,
+	})
+}
+
+// sgemmRowsB is SgemmRowsB with an explicit kernel set, for tests; it
+// does not check the offsets.
+func sgemmRowsB(set *kernelSet, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, rowsB []int, beta float32, c []float32, ldc int) {
+	rowLen := n
+	if transB {
+		rowLen = k
+	}
+	sgemmProblem(set, 1, problem{
+		m: m, n: n, k: k,
+		transA: transA, transB: transB,
+		a: a, lda: lda, b: b, ldb: rowLen, rowsB: rowsB, c: c, ldc: ldc,
+		alpha: alpha, beta: beta,
+	})
+}
+
 // sgemm is Sgemm with an explicit kernel set and goroutine budget, so
 // tests can run every kernel set and every way of splitting the work.
 func sgemm(set *kernelSet, procs int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("gemm: negative size m=%d n=%d k=%d", m, n, k))
-	}
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if transB {
-		br, bc = n, k
-	}
-	checkOperand("A", a, ar, ac, lda)
-	checkOperand("B", b, br, bc, ldb)
-	checkOperand("C", c, m, n, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scale(c, m, n, ldc, beta)
-		return
-	}
-
-	ctx := contexts.Get().(*context)
-	ctx.pr = problem{
+	sgemmProblem(set, procs, problem{
 		m: m, n: n, k: k,
 		transA: transA, transB: transB,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
 		alpha: alpha, beta: beta,
+	})
+}
+
+// sgemmProblem checks the operands of pr (B's only when its rows are
+// evenly spaced: SgemmRowsB checks its offsets) and computes it.
+func sgemmProblem(set *kernelSet, procs int, pr problem) {
+	m, n, k := pr.m, pr.n, pr.k
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative size m=%d n=%d k=%d", m, n, k))
 	}
-	if transposeHelps(set, m, n, k) {
+	ar, ac := m, k
+	if pr.transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if pr.transB {
+		br, bc = n, k
+	}
+	checkOperand("A", pr.a, ar, ac, pr.lda)
+	if pr.rowsB == nil {
+		checkOperand("B", pr.b, br, bc, pr.ldb)
+	}
+	checkOperand("C", pr.c, m, n, pr.ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || pr.alpha == 0 {
+		scale(pr.c, m, n, pr.ldc, pr.beta)
+		return
+	}
+
+	ctx := contexts.Get().(*context)
+	ctx.pr = pr
+	if pr.rowsB == nil && transposeHelps(set, m, n, k) {
 		// Cᵀ = op(B)ᵀ·op(A)ᵀ: op(B)ᵀ is the new A, stored as B is, and
 		// transposed exactly when B was not.
 		ctx.pr.m, ctx.pr.n = n, m
-		ctx.pr.a, ctx.pr.lda, ctx.pr.transA = b, ldb, !transB
-		ctx.pr.b, ctx.pr.ldb, ctx.pr.transB = a, lda, !transA
+		ctx.pr.a, ctx.pr.lda, ctx.pr.transA = pr.b, pr.ldb, !pr.transB
+		ctx.pr.b, ctx.pr.ldb, ctx.pr.transB = pr.a, pr.lda, !pr.transA
 		ctx.pr.transC = true
 	}
-	ctx.pr.spec = set.choose(ctx.pr.m, ctx.pr.n)
+	if pr.rowsB != nil && !pr.transB {
+		ctx.pr.spec = set.chooseIndexed(m, n)
+	} else {
+		ctx.pr.spec = set.choose(ctx.pr.m, ctx.pr.n)
+	}
 	ctx.run(procs)
 	ctx.pr = problem{} // drop the caller's slices before pooling
 	contexts.Put(ctx)
@@ -243,6 +306,7 @@ type problem struct {
 	lda            int
 	b              []float32
 	ldb            int
+	rowsB          []int // if not nil, stored row i of B starts at b[rowsB[i]] (ldb unused)
 	c              []float32
 	ldc            int
 	transC         bool

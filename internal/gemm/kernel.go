@@ -29,6 +29,11 @@ import (
 // floats even in an edge tile (zero padding when packed).
 type kernelFunc func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc, rows, cols int, alpha, beta float32)
 
+// indexedKernelFunc is kernelFunc with B's rows given by a table instead
+// of a stride: B(p, j) = b[offsets[p] + j]. It reads B in place for
+// SgemmRowsB, whose rows are runs of a padded image.
+type indexedKernelFunc func(kc int, a *float32, rsa, psa int, b *float32, offsets *int, c *float32, ldc, rows, cols int, alpha, beta float32)
+
 // kernelSpec is a micro-kernel and its register-tile shape.
 type kernelSpec struct {
 	name   string
@@ -41,6 +46,9 @@ type kernelSpec struct {
 	// each B row (AVX-512 masked loads), so that an edge panel of B can be
 	// read in place instead of packed with zero padding.
 	maskedB bool
+	// indexed, if set, is fn reading B through a table of row offsets
+	// (all such kernels also have maskedB).
+	indexed indexedKernelFunc
 }
 
 // kernelSet is the family of micro-kernels used on one CPU. Every kernel
@@ -68,6 +76,25 @@ func (s *kernelSet) choose(m, n int) kernelSpec {
 		if eff := tileEfficiency(m, n, spec); eff > bestEff {
 			best, bestEff = spec, eff
 		}
+	}
+	return best
+}
+
+// chooseIndexed is choose among the kernels with an indexed variant, or
+// choose itself when there are none (B is then packed).
+func (s *kernelSet) chooseIndexed(m, n int) kernelSpec {
+	var best kernelSpec
+	bestEff := 0.0
+	for _, spec := range s.specs {
+		if spec.indexed == nil {
+			continue
+		}
+		if eff := tileEfficiency(m, n, spec); best.indexed == nil || eff > bestEff*minGain {
+			best, bestEff = spec, eff
+		}
+	}
+	if best.indexed == nil {
+		return s.choose(m, n)
 	}
 	return best
 }

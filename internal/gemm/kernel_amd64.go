@@ -44,6 +44,16 @@ func kernelAVX512x24x16p(kc int, a *float32, rsa int, psa int, b *float32, psb i
 //go:noescape
 func kernelAVX512x8x32p(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
 
+// kernelAVX512x12x32i computes an 12×32 tile with AVX512+FMA, B row p at b+offsets[p]; see indexedKernelFunc.
+//
+//go:noescape
+func kernelAVX512x12x32i(kc int, a *float32, rsa int, psa int, b *float32, offsets *int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
+// kernelAVX512x8x32i computes an 8×32 tile with AVX512+FMA, B row p at b+offsets[p]; see indexedKernelFunc.
+//
+//go:noescape
+func kernelAVX512x8x32i(kc int, a *float32, rsa int, psa int, b *float32, offsets *int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
 // prefetchRows prefetches rows rows of n floats, ld floats apart, from p.
 //
 //go:noescape

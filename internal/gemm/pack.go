@@ -42,17 +42,28 @@ func (pr *problem) packPanelB(dst []float32, p0, kc, j0, cols, nr int) {
 	if !pr.transB {
 		// op(B)(p, j) = b[p·ldb + j]: rows are contiguous.
 		for p := 0; p < kc; p++ {
-			copyShort(dst[p*nr:p*nr+cols], pr.b[(p0+p)*pr.ldb+j0:(p0+p)*pr.ldb+j0+cols])
+			row := pr.bRow(p0+p) + j0
+			copyShort(dst[p*nr:p*nr+cols], pr.b[row:row+cols])
 		}
 		return
 	}
 	// op(B)(p, j) = b[j·ldb + p]: each column of op(B) is contiguous.
 	for j := 0; j < cols; j++ {
-		src := pr.b[(j0+j)*pr.ldb+p0 : (j0+j)*pr.ldb+p0+kc]
+		row := pr.bRow(j0+j) + p0
+		src := pr.b[row : row+kc]
 		for p, v := range src {
 			dst[p*nr+j] = v
 		}
 	}
+}
+
+// bRow returns where stored row i of B starts: i·ldb, or rowsB[i] when
+// B's rows are given by offsets (SgemmRowsB).
+func (pr *problem) bRow(i int) int {
+	if pr.rowsB != nil {
+		return pr.rowsB[i]
+	}
+	return i * pr.ldb
 }
 
 // packBlockA packs rows [i0, i0+rows) and columns [p0, p0+kc) of op(A) as

@@ -26,6 +26,17 @@ import (
 
 const signature = "func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc, rows, cols int, alpha, beta float32)"
 
+// indexedSignature is the signature of the kernels whose B rows are given
+// by offsets: row p of B starts offsets[p] floats after b.
+const indexedSignature = "func(kc int, a *float32, rsa, psa int, b *float32, offsets *int, c *float32, ldc, rows, cols int, alpha, beta float32)"
+
+// Kernel variants: how A and B are addressed.
+const (
+	general = 0 // A by two strides, B rows psb apart
+	packed  = 1 // packed panels: fixed displacements
+	indexed = 2 // A by two strides, B row p at offsets[p]
+)
+
 // isa describes the vector unit a kernel targets.
 type isa struct {
 	name  string
@@ -70,25 +81,36 @@ func main() {
 	packedKernel("kernelAVX512x12x32p", avx512, 12, 2)
 	packedKernel("kernelAVX512x24x16p", avx512, 24, 1)
 	packedKernel("kernelAVX512x8x32p", avx512, 8, 2)
+	// The 12×32 and 8×32 shapes also read B through a table of row
+	// offsets, for implicit-GEMM convolutions: the rows are runs of the
+	// padded image, read in place instead of packed (one more load per k
+	// step, from a table in L1).
+	kernelVariant("kernelAVX512x12x32i", avx512, 12, 2, indexed)
+	kernelVariant("kernelAVX512x8x32i", avx512, 8, 2, indexed)
 	prefetchRows()
 	Generate()
 }
 
 // kernel emits one micro-kernel computing an mr×(nvec·lanes) tile.
-func kernel(name string, v isa, mr, nvec int) { kernelVariant(name, v, mr, nvec, false) }
+func kernel(name string, v isa, mr, nvec int) { kernelVariant(name, v, mr, nvec, general) }
 
 // packedKernel emits a kernel for packed panels only (rsa = 1, psa = mr,
 // psb = nr; the stride arguments are ignored): every address is a fixed
 // displacement from two pointers, which saves the per-step pointer updates
 // and indexed addressing of the general kernel.
-func packedKernel(name string, v isa, mr, nvec int) { kernelVariant(name, v, mr, nvec, true) }
+func packedKernel(name string, v isa, mr, nvec int) { kernelVariant(name, v, mr, nvec, packed) }
 
-func kernelVariant(name string, v isa, mr, nvec int, packed bool) {
+func kernelVariant(name string, v isa, mr, nvec int, mode int) {
 	nr := nvec * v.lanes
-	TEXT(name, NOSPLIT, signature)
-	if packed {
+	switch mode {
+	case packed:
+		TEXT(name, NOSPLIT, signature)
 		Doc(fmt.Sprintf("%s computes an %d×%d tile from packed panels with %s+FMA; see kernelFunc.", name, mr, nr, v.name))
-	} else {
+	case indexed:
+		TEXT(name, NOSPLIT, indexedSignature)
+		Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA, B row p at b+offsets[p]; see indexedKernelFunc.", name, mr, nr, v.name))
+	default:
+		TEXT(name, NOSPLIT, signature)
 		Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA; see kernelFunc.", name, mr, nr, v.name))
 	}
 	Pragma("noescape")
@@ -109,7 +131,9 @@ func kernelVariant(name string, v isa, mr, nvec int, packed bool) {
 	var rowA func(r, u int) Mem
 	var rowB func(j, u int) Mem
 	var advance func(steps int)
-	if packed {
+	// beginStep, if set, is emitted before each k step's loads.
+	var beginStep func()
+	if mode == packed {
 		ap := Load(Param("a"), GP64())
 		rowA = func(r, u int) Mem { return Mem{Base: ap, Disp: 4 * (u*mr + r)} }
 		rowB = func(j, u int) Mem { return Mem{Base: bp, Disp: 4 * (u*nr + j*v.lanes)} }
@@ -122,8 +146,17 @@ func kernelVariant(name string, v isa, mr, nvec int, packed bool) {
 		SHLQ(U8(2), rowStride)
 		stepA := Load(Param("psa"), GP64())
 		SHLQ(U8(2), stepA)
-		stepB := Load(Param("psb"), GP64())
-		SHLQ(U8(2), stepB)
+		var stepB, offsets, row Register
+		if mode == indexed {
+			offsets = Load(Param("offsets"), GP64())
+			beginStep = func() {
+				row = GP64()
+				MOVQ(Mem{Base: offsets}, row)
+			}
+		} else {
+			stepB = Load(Param("psb"), GP64())
+			SHLQ(U8(2), stepB)
+		}
 
 		// Rows of A are reached from bases four rows apart: row 4i+j is at
 		// base[i] + j·rowStride, j ∈ {0,1,2,3}, through the scale-1 and
@@ -155,10 +188,19 @@ func kernelVariant(name string, v isa, mr, nvec int, packed bool) {
 			}
 			return m
 		}
-		rowB = func(j, _ int) Mem { return Mem{Base: bp, Disp: 4 * j * v.lanes} }
+		rowB = func(j, _ int) Mem {
+			if mode == indexed {
+				return Mem{Base: bp, Index: row, Scale: 4, Disp: 4 * j * v.lanes}
+			}
+			return Mem{Base: bp, Disp: 4 * j * v.lanes}
+		}
 		advance = func(steps int) {
 			for _, b := range bases {
 				ADDQ(stepA, b)
+			}
+			if mode == indexed {
+				ADDQ(U8(8), offsets)
+				return
 			}
 			ADDQ(stepB, bp)
 		}
@@ -197,8 +239,11 @@ func kernelVariant(name string, v isa, mr, nvec int, packed bool) {
 	// kernel advances its pointers after each step, the packed one after
 	// each block.
 	step := func(u int) {
-		if !packed {
+		if mode != packed {
 			u = 0
+		}
+		if beginStep != nil {
+			beginStep()
 		}
 		bv := make([]VecVirtual, nvec)
 		for j := range bv {
@@ -220,7 +265,7 @@ func kernelVariant(name string, v isa, mr, nvec int, packed bool) {
 				VFMADD231PS(t, bv[j], acc[r][j])
 			}
 		}
-		if !packed {
+		if mode != packed {
 			advance(1)
 		}
 	}
@@ -237,7 +282,7 @@ func kernelVariant(name string, v isa, mr, nvec int, packed bool) {
 	for u := 0; u < unroll; u++ {
 		step(u)
 	}
-	if packed {
+	if mode == packed {
 		advance(unroll)
 	}
 	DECQ(n4)
@@ -247,7 +292,7 @@ func kernelVariant(name string, v isa, mr, nvec int, packed bool) {
 	JZ(LabelRef(name + "_store"))
 	Label(name + "_loop1")
 	step(0)
-	if packed {
+	if mode == packed {
 		advance(1)
 	}
 	DECQ(kc)

@@ -1,0 +1,236 @@
+package conv
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// implicitGeometries are stride-1 convolutions with square kernels: all
+// paddings from 0 to KH−1, kernels 1, 3 and 5, non-square images, and
+// grid rows (OH·PW) that do not fill the GEMM's tiles.
+var implicitGeometries = []Geometry{
+	{N: 2, C: 3, H: 5, W: 5, KH: 3, KW: 3, Stride: 1, Pad: 1},
+	{N: 1, C: 2, H: 7, W: 6, KH: 3, KW: 3, Stride: 1, Pad: 0},
+	{N: 3, C: 1, H: 8, W: 9, KH: 3, KW: 3, Stride: 1, Pad: 2},
+	{N: 2, C: 4, H: 3, W: 3, KH: 1, KW: 1, Stride: 1, Pad: 0},
+	{N: 2, C: 6, H: 12, W: 12, KH: 5, KW: 5, Stride: 1, Pad: 0}, // LeNet conv2
+	{N: 1, C: 2, H: 6, W: 11, KH: 5, KW: 5, Stride: 1, Pad: 4},
+	{N: 3, C: 16, H: 8, W: 8, KH: 3, KW: 3, Stride: 1, Pad: 1}, // ResNet-20 stage 3, fewer channels
+	{N: 1, C: 1, H: 1, W: 1, KH: 1, KW: 1, Stride: 1, Pad: 0},
+	{N: 2, C: 33, H: 10, W: 7, KH: 3, KW: 3, Stride: 1, Pad: 1}, // k = 297, odd channel counts
+}
+
+// convReference returns the convolution of x with w plus bias by its
+// definition, in float64, and for each output the bound Σ|w·x| that
+// scales its float32 rounding error.
+func convReference(g Geometry, o int, x, w, bias []float32) (y, bound []float64) {
+	oh, ow := g.OutH(), g.OutW()
+	y, bound = make([]float64, g.N*o*oh*ow), make([]float64, g.N*o*oh*ow)
+	for n := 0; n < g.N; n++ {
+		for oc := 0; oc < o; oc++ {
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					var s, b float64
+					if bias != nil {
+						s, b = float64(bias[oc]), math.Abs(float64(bias[oc]))
+					}
+					for c := 0; c < g.C; c++ {
+						for ky := 0; ky < g.KH; ky++ {
+							for kx := 0; kx < g.KW; kx++ {
+								iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
+								if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
+									continue
+								}
+								p := float64(w[((oc*g.C+c)*g.KH+ky)*g.KW+kx]) * float64(x[((n*g.C+c)*g.H+iy)*g.W+ix])
+								s += p
+								b += math.Abs(p)
+							}
+						}
+					}
+					i := ((n*o+oc)*oh+oy)*ow + ox
+					y[i], bound[i] = s, b
+				}
+			}
+		}
+	}
+	return y, bound
+}
+
+// inputGradReference returns the input gradient of that convolution for
+// output gradient dy, by its definition, in float64, with bounds.
+func inputGradReference(g Geometry, o int, dy, w []float32) (dx, bound []float64) {
+	oh, ow := g.OutH(), g.OutW()
+	dx, bound = make([]float64, g.N*g.C*g.H*g.W), make([]float64, g.N*g.C*g.H*g.W)
+	for n := 0; n < g.N; n++ {
+		for oc := 0; oc < o; oc++ {
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					d := float64(dy[((n*o+oc)*oh+oy)*ow+ox])
+					for c := 0; c < g.C; c++ {
+						for ky := 0; ky < g.KH; ky++ {
+							for kx := 0; kx < g.KW; kx++ {
+								iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
+								if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
+									continue
+								}
+								p := d * float64(w[((oc*g.C+c)*g.KH+ky)*g.KW+kx])
+								i := ((n*g.C+c)*g.H+iy)*g.W + ix
+								dx[i] += p
+								bound[i] += math.Abs(p)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return dx, bound
+}
+
+// requireClose checks got against want within the float32 rounding of a
+// sum of terms of absolute sum bound: |got − want| ≤ 1e-5·bound (a sum
+// of k ≤ 300 float32 products rounds by at most about k·2⁻²⁴·bound ≈
+// 2e-5·bound in the worst case and far less in practice), plus 1e-30 for
+// exact zeros.
+func requireClose(t *testing.T, want, bound []float64, got []float32, what string) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i := range want {
+		require.InDelta(t, want[i], float64(got[i]), 1e-5*bound[i]+1e-30, "%s element %d", what, i)
+	}
+}
+
+func TestImplicitForwardMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var w Workers
+	for _, g := range implicitGeometries {
+		require.True(t, g.Implicit(), "%+v", g)
+		for _, withBias := range []bool{false, true} {
+			o := 1 + rng.IntN(20)
+			x := randSlice(rng, g.N*g.C*g.H*g.W)
+			wts := randSlice(rng, o*g.Cols())
+			var bias []float32
+			if withBias {
+				bias = randSlice(rng, o)
+			}
+			y := make([]float32, g.N*o*g.OutH()*g.OutW())
+			for i := range y {
+				y[i] = float32(math.NaN()) // every output must be written
+			}
+			w.ImplicitForward(g, o, x, wts, bias, y)
+			want, bound := convReference(g, o, x, wts, bias)
+			requireClose(t, want, bound, y, "forward")
+		}
+	}
+}
+
+// TestImplicitForwardMatchesIm2col checks the claim that the implicit
+// product sums exactly as the im2col product does, bit for bit.
+func TestImplicitForwardMatchesIm2col(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, g := range implicitGeometries {
+		o := 1 + rng.IntN(20)
+		x := randSlice(rng, g.N*g.C*g.H*g.W)
+		wts := randSlice(rng, o*g.Cols())
+		bias := randSlice(rng, o)
+		got := make([]float32, g.N*o*g.OutH()*g.OutW())
+		new(Workers).ImplicitForward(g, o, x, wts, bias, got)
+
+		cols := make([]float32, g.Rows()*g.Cols())
+		Im2col(g, x, cols)
+		rows := make([]float32, g.Rows()*o)
+		// One row at a time: the plain triple loop of a one-goroutine
+		// GEMM kernel, fused multiply-adds in increasing k.
+		for r := 0; r < g.Rows(); r++ {
+			for oc := 0; oc < o; oc++ {
+				var s float32
+				for p := 0; p < g.Cols(); p++ {
+					s = float32(math.FMA(float64(cols[r*g.Cols()+p]), float64(wts[oc*g.Cols()+p]), float64(s)))
+				}
+				rows[r*o+oc] = s
+			}
+		}
+		want := make([]float32, len(got))
+		RowsToNCHW(rows, bias, want, g.N, o, g.OutH()*g.OutW())
+		for i := range want {
+			require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%+v element %d: %g, want %g", g, i, got[i], want[i])
+		}
+	}
+}
+
+func TestImplicitInputGradMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	var w Workers
+	for _, g := range implicitGeometries {
+		for _, assign := range []bool{true, false} {
+			o := 1 + rng.IntN(20)
+			dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
+			wts := randSlice(rng, o*g.Cols())
+			dx := randSlice(rng, g.N*g.C*g.H*g.W)
+			before := append([]float32(nil), dx...)
+			if assign {
+				for i := range dx {
+					dx[i] = float32(math.NaN()) // must be overwritten
+				}
+			}
+			w.ImplicitInputGrad(g, o, dy, wts, dx, assign)
+			want, bound := inputGradReference(g, o, dy, wts)
+			if !assign {
+				for i := range want {
+					want[i] += float64(before[i])
+					bound[i] += math.Abs(float64(before[i]))
+				}
+			}
+			requireClose(t, want, bound, dx, "input gradient")
+		}
+	}
+}
+
+// TestImplicitParallelMatchesSerial checks that splitting the images
+// between goroutines does not change any result.
+func TestImplicitParallelMatchesSerial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	g := Geometry{N: 9, C: 16, H: 16, W: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}
+	o := 16
+	require.GreaterOrEqual(t, g.N*o*g.OutH()*g.OutW()*g.Cols(), parallelMin, "the test must exercise the parallel path")
+	x := randSlice(rng, g.N*g.C*g.H*g.W)
+	wts := randSlice(rng, o*g.Cols())
+	par, ser := make([]float32, g.N*o*256), make([]float32, g.N*o*256)
+	var w Workers
+	w.ImplicitForward(g, o, x, wts, nil, par)
+	for n := 0; n < g.N; n++ {
+		one := g
+		one.N = 1
+		w.ImplicitForward(one, o, x[n*g.C*256:(n+1)*g.C*256], wts, nil, ser[n*o*256:(n+1)*o*256])
+	}
+	require.Equal(t, ser, par)
+
+	dxPar, dxSer := make([]float32, len(x)), make([]float32, len(x))
+	w.ImplicitInputGrad(g, o, par, wts, dxPar, true)
+	for n := 0; n < g.N; n++ {
+		one := g
+		one.N = 1
+		w.ImplicitInputGrad(one, o, par[n*o*256:(n+1)*o*256], wts, dxSer[n*g.C*256:(n+1)*g.C*256], true)
+	}
+	require.Equal(t, dxSer, dxPar)
+}
+
+func TestImplicitNoAllocations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 11))
+	g := Geometry{N: 8, C: 16, H: 16, W: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}
+	o := 16
+	x := randSlice(rng, g.N*g.C*g.H*g.W)
+	wts := randSlice(rng, o*g.Cols())
+	y := make([]float32, g.N*o*256)
+	var w Workers
+	w.ImplicitForward(g, o, x, wts, nil, y) // sizes the scratch buffers
+	w.ImplicitInputGrad(g, o, y, wts, x, false)
+	allocs := testing.AllocsPerRun(10, func() {
+		w.ImplicitForward(g, o, x, wts, nil, y)
+		w.ImplicitInputGrad(g, o, y, wts, x, false)
+	})
+	require.Zero(t, allocs)
+}
