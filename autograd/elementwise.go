@@ -2,8 +2,9 @@ package autograd
 
 import (
 	"fmt"
-	"math"
 	"slices"
+
+	"github.com/mirage-go/mirage/internal/vec"
 )
 
 // maxInlineDims is the rank up to which the broadcast bookkeeping lives
@@ -321,12 +322,7 @@ func (t *Tape) AddReLU(a, b *Tensor) *Tensor {
 	}
 	out := t.resultUninit(a.shape, a, b)
 	parallelFor(len(out.data), func(lo, hi int) {
-		xs, ys, os := a.data[lo:hi], b.data[lo:hi], out.data[lo:hi]
-		ys, os = ys[:len(xs)], os[:len(xs)]
-		for i, v := range xs {
-			v += ys[i]
-			os[i] = math.Float32frombits(math.Float32bits(v) & positiveMask(v))
-		}
+		vec.AddReLU(out.data[lo:hi], a.data[lo:hi], b.data[lo:hi])
 	})
 	t.record(out, func(g []float32) {
 		// The gradient passes to both operands where the output is positive.

@@ -1,0 +1,458 @@
+// Command asm generates the SIMD kernels of package vec with avo.
+//
+// It lives in its own module so that avo stays out of mirage's dependency
+// list. Regenerate from this directory with
+//
+//	go run . -out ../kernels_amd64.s -stubs ../kernels_amd64.go -pkg vec
+//
+// The elementwise kernels exist for AVX2 (8 float32 lanes, ymm), the
+// reductions for AVX2 and two of them also for AVX-512 (16 lanes, zmm);
+// see main for why. Each
+// handles n elements, n a positive multiple of its lane count: package vec
+// runs the remainder through its Go loops, which compute the same values.
+//
+// The elementwise kernels must give the bits the Go loops give, so they:
+//
+//   - multiply and add separately (no FMA), in the order of the Go
+//     expression, since Go on amd64 does not fuse x*a + b by default;
+//   - give each arithmetic instruction the same first source operand as the
+//     code the Go compiler emits for those loops (Go 1.26, default build).
+//     When both operands of an addition or product are NaN, x86 returns the
+//     first source's NaN (quieted), so the order decides the NaN's sign and
+//     payload, and the sign decides what a following ReLU does with it. Go
+//     does not specify that order: for the accumulations (dst += ...) it
+//     differs between a default and a -race build of the same loop, so
+//     there only "some NaN" is certain;
+//   - implement ReLU's mask exactly as package vec's Go code does, as a
+//     signed integer comparison of the float's bits with 0: a value passes
+//     when its sign bit is clear and it is not +0, so −0 becomes +0, a NaN
+//     with the sign bit clear passes and one with it set becomes +0.
+//     max(x, 0) on the bits as int32 (VPMAXSD) is exactly that.
+//
+// The reductions accumulate float64 sums of float32 data in vector
+// registers and add the lanes up at the end, so their rounding differs from
+// the Go loops' (package vec's tests bound the difference). Each term is
+// the same as in Go: x−k is rounded to float32 before the conversion, and
+// the products of two float32 values are exact in float64, so an FMA there
+// rounds exactly as a product and a sum would.
+package main
+
+import (
+	"fmt"
+	"math/bits"
+	"strings"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// isa describes the vector unit a kernel targets.
+type isa struct {
+	name  string
+	lanes int               // float32 lanes per vector register
+	vec   func() VecVirtual // a full vector register
+	half  func() VecVirtual // half of one: the float32 input of a conversion to float64
+	evex  bool              // AVX-512: comparisons write opmask registers
+}
+
+var (
+	avx2   = isa{name: "AVX2", lanes: 8, vec: YMM, half: XMM}
+	avx512 = isa{name: "AVX512", lanes: 16, vec: ZMM, half: YMM, evex: true}
+)
+
+// kernel describes one kernel: its pointer and float32 arguments and the
+// code for one vector (elementwise) or half a vector (reductions).
+type kernel struct {
+	name    string
+	doc     string
+	ptrs    []string // *float32 arguments, before n (a gradient is gr: g names a register in Go assembly)
+	scalars []string // float32 arguments, after n
+	zero    bool     // the body uses env.zero
+	avx512  bool     // reductions: also emit an AVX-512 version (see main)
+	// Elementwise kernels: body emits the code for the vector at each
+	// pointer plus off bytes.
+	body func(e *env, off int)
+	// Reductions: step emits the code for the half vector at each pointer
+	// plus off bytes, adding into the two float64 accumulators a and b.
+	step func(e *env, off int, a, b VecVirtual)
+}
+
+// env is what a kernel's body sees: the vector unit, the pointers, the
+// broadcast scalars and a zero vector.
+type env struct {
+	v       isa
+	ptr     map[string]Register
+	scalar  map[string]VecVirtual
+	zero    VecVirtual
+	half    bool // reductions: scalars and zero are half vectors
+	unroll  int
+	perStep int // float32 elements per body or step
+}
+
+// at addresses pointer p plus off bytes.
+func (e *env) at(p string, off int) Mem { return Mem{Base: e.ptr[p], Disp: off} }
+
+// positive returns g where m > 0 and +0 elsewhere (see the package doc for
+// the exact rule), for the vector at off.
+func (e *env) positive(g, m string, off int) VecVirtual {
+	t := e.v.vec()
+	VMOVUPS(e.at(m, off), t)
+	if e.v.evex {
+		k := K()
+		VPCMPGTD(e.zero, t, k) // k = m > 0 as int32
+		VMOVUPS_Z(e.at(g, off), k, t)
+		return t
+	}
+	VPCMPGTD(e.zero, t, t) // t = m > 0 as int32: all ones or zero
+	VPAND(e.at(g, off), t, t)
+	return t
+}
+
+// positiveHalf is positive for half a vector, with VEX-encoded AVX2
+// instructions on either unit (AVX-512 needs AVX512VL to compare ymm
+// registers into an opmask).
+func (e *env) positiveHalf(g, m string, off int) VecVirtual {
+	t := e.v.half()
+	VMOVUPS(e.at(m, off), t)
+	VPCMPGTD(e.zero, t, t)
+	VPAND(e.at(g, off), t, t)
+	return t
+}
+
+func main() {
+	ConstraintExpr("!purego")
+	// The elementwise kernels are AVX2 only: they stream their operands
+	// once and are bound by the caches' and memory's bandwidth, which ymm
+	// registers already saturate. Measured on a Sapphire Rapids core (one
+	// goroutine, 64 KiB and 4 MiB slices), zmm versions were between 10%
+	// faster and 10% slower than these, kernel by kernel, and would double
+	// the length of the tails left to Go.
+	for _, k := range elementwise() {
+		emitElementwise(avx2, k)
+	}
+	// Two of the reductions pay for AVX-512 (converting to float64 halves
+	// the lanes): on the same core, with 64 KiB of data, zmm ShiftedSums
+	// took 0.71 of the ymm time and SumAndDotMasked 0.84 (from memory
+	// 0.9 and 1.0), while zmm SumAndDot was 7% slower than ymm (1.0 from
+	// memory), so it has no AVX-512 version.
+	for _, k := range reductions() {
+		emitReduction(avx2, k)
+		if k.avx512 {
+			emitReduction(avx512, k)
+		}
+	}
+	Generate()
+}
+
+// elementwise lists the elementwise kernels. The comments give the Go
+// expression each one matches bit for bit; pos(g, m) is g where m > 0, else
+// +0.
+func elementwise() []kernel {
+	// affine2 emits g·p + x·q + r (with g masked by m when m is set), added
+	// to dst when add is set, for one vector.
+	affine2 := func(e *env, off int, m string, add bool) {
+		var gp VecVirtual
+		if m != "" {
+			gp = e.positive("gr", m, off)
+		} else {
+			gp = e.v.vec()
+			VMOVUPS(e.at("gr", off), gp)
+		}
+		VMULPS(e.scalar["p"], gp, gp) // g·p, first source g
+		xq := e.v.vec()
+		VMOVUPS(e.at("x", off), xq)
+		VMULPS(e.scalar["q"], xq, xq) // x·q, first source x
+		VADDPS(gp, xq, xq)            // x·q + g·p: Go's code has x·q first
+		VADDPS(e.scalar["r"], xq, xq)
+		if add {
+			VADDPS(e.at("dst", off), xq, xq) // expression + dst, expression first
+		}
+		VMOVUPS(xq, e.at("dst", off))
+	}
+	// axpb emits x·a + b, then ReLU when relu is set.
+	axpb := func(e *env, off int, relu bool) {
+		t := e.v.vec()
+		VMOVUPS(e.at("x", off), t)
+		VMULPS(e.scalar["a"], t, t) // x·a, first source x
+		VADDPS(e.scalar["b"], t, t)
+		if relu {
+			VPMAXSD(e.zero, t, t)
+		}
+		VMOVUPS(t, e.at("y", off))
+	}
+	return []kernel{
+		{
+			name: "relu", doc: "sets y[i] = relu(x[i])",
+			ptrs: []string{"y", "x"}, zero: true,
+			body: func(e *env, off int) {
+				t := e.v.vec()
+				VPMAXSD(e.at("x", off), e.zero, t)
+				VMOVUPS(t, e.at("y", off))
+			},
+		},
+		{
+			name: "addReLU", doc: "sets y[i] = relu(a[i] + b[i])",
+			ptrs: []string{"y", "a", "b"}, zero: true,
+			body: func(e *env, off int) {
+				t := e.v.vec()
+				VMOVUPS(e.at("a", off), t)
+				VADDPS(e.at("b", off), t, t) // a + b, first source a
+				VPMAXSD(e.zero, t, t)
+				VMOVUPS(t, e.at("y", off))
+			},
+		},
+		{
+			name: "maskPositive", doc: "sets dst[i] = pos(gr[i], m[i])",
+			ptrs: []string{"dst", "gr", "m"}, zero: true,
+			body: func(e *env, off int) {
+				VMOVUPS(e.positive("gr", "m", off), e.at("dst", off))
+			},
+		},
+		{
+			name: "addMaskPositive", doc: "adds pos(gr[i], m[i]) to dst[i]",
+			ptrs: []string{"dst", "gr", "m"}, zero: true,
+			body: func(e *env, off int) {
+				t := e.positive("gr", "m", off)
+				d := e.v.vec()
+				VMOVUPS(e.at("dst", off), d)
+				VADDPS(t, d, d) // dst + pos: here Go's code has dst first (see the package doc)
+				VMOVUPS(d, e.at("dst", off))
+			},
+		},
+		{
+			name: "axpb", doc: "sets y[i] = x[i]·a + b",
+			ptrs: []string{"y", "x"}, scalars: []string{"a", "b"},
+			body: func(e *env, off int) { axpb(e, off, false) },
+		},
+		{
+			name: "axpbReLU", doc: "sets y[i] = relu(x[i]·a + b)",
+			ptrs: []string{"y", "x"}, scalars: []string{"a", "b"}, zero: true,
+			body: func(e *env, off int) { axpb(e, off, true) },
+		},
+		{
+			name: "affine2", doc: "sets dst[i] = gr[i]·p + x[i]·q + r",
+			ptrs: []string{"dst", "gr", "x"}, scalars: []string{"p", "q", "r"},
+			body: func(e *env, off int) { affine2(e, off, "", false) },
+		},
+		{
+			name: "addAffine2", doc: "adds gr[i]·p + x[i]·q + r to dst[i]",
+			ptrs: []string{"dst", "gr", "x"}, scalars: []string{"p", "q", "r"},
+			body: func(e *env, off int) { affine2(e, off, "", true) },
+		},
+		{
+			name: "affine2Masked", doc: "sets dst[i] = pos(gr[i], m[i])·p + x[i]·q + r",
+			ptrs: []string{"dst", "gr", "x", "m"}, scalars: []string{"p", "q", "r"}, zero: true,
+			body: func(e *env, off int) { affine2(e, off, "m", false) },
+		},
+		{
+			name: "addAffine2Masked", doc: "adds pos(gr[i], m[i])·p + x[i]·q + r to dst[i]",
+			ptrs: []string{"dst", "gr", "x", "m"}, scalars: []string{"p", "q", "r"}, zero: true,
+			body: func(e *env, off int) { affine2(e, off, "m", true) },
+		},
+	}
+}
+
+// reductions lists the float64 reductions.
+func reductions() []kernel {
+	return []kernel{
+		{
+			name: "shiftedSums", doc: "returns Σ(x[i]−k) and Σ(x[i]−k)² (x[i]−k rounded to float32)",
+			ptrs: []string{"x"}, scalars: []string{"k"}, avx512: true,
+			step: func(e *env, off int, s, q VecVirtual) {
+				t := e.v.half()
+				VMOVUPS(e.at("x", off), t)
+				VSUBPS(e.scalar["k"], t, t)
+				d := e.v.vec()
+				VCVTPS2PD(t, d)
+				VADDPD(d, s, s)
+				VFMADD231PD(d, d, q)
+			},
+		},
+		{
+			name: "sumAndDot", doc: "returns Σgr[i] and Σgr[i]·x[i]",
+			ptrs: []string{"gr", "x"},
+			step: func(e *env, off int, s, d VecVirtual) {
+				g, x := e.v.vec(), e.v.vec()
+				VCVTPS2PD(e.at("gr", off), g)
+				VCVTPS2PD(e.at("x", off), x)
+				VADDPD(g, s, s)
+				VFMADD231PD(g, x, d)
+			},
+		},
+		{
+			name: "sumAndDotMasked", doc: "returns Σpos(gr[i], m[i]) and Σpos(gr[i], m[i])·x[i]",
+			ptrs: []string{"gr", "x", "m"}, zero: true, avx512: true,
+			step: func(e *env, off int, s, d VecVirtual) {
+				g, x := e.v.vec(), e.v.vec()
+				VCVTPS2PD(e.positiveHalf("gr", "m", off), g)
+				VCVTPS2PD(e.at("x", off), x)
+				VADDPD(g, s, s)
+				VFMADD231PD(g, x, d)
+			},
+		},
+	}
+}
+
+// begin emits a kernel's header and loads its arguments.
+func begin(v isa, k kernel, results string, half bool) *env {
+	name := k.name + v.name
+	sig := "func(" + strings.Join(k.ptrs, ", ") + " *float32, n int"
+	if len(k.scalars) > 0 {
+		sig += ", " + strings.Join(k.scalars, ", ") + " float32"
+	}
+	sig += ")" + results
+	TEXT(name, NOSPLIT, sig)
+	doc := fmt.Sprintf("%s %s over i < n with %s", name, k.doc, v.name)
+	if strings.Contains(k.doc, "pos(") {
+		doc += ", where pos(g, m) is g if m > 0, else +0"
+	}
+	Doc(fmt.Sprintf("%s; n must be a positive multiple of %d.", doc, v.lanes))
+	Pragma("noescape")
+	e := &env{v: v, ptr: map[string]Register{}, scalar: map[string]VecVirtual{}, half: half}
+	for _, p := range k.ptrs {
+		e.ptr[p] = Load(Param(p), GP64())
+	}
+	newVec := v.vec
+	if half {
+		newVec = v.half
+	}
+	for _, s := range k.scalars {
+		r := newVec()
+		VBROADCASTSS(paramAddr(s), r)
+		e.scalar[s] = r
+	}
+	if k.zero {
+		e.zero = newVec()
+		zero(v, e.zero)
+	}
+	return e
+}
+
+// loops emits a main loop running unroll bodies per pass and a remainder
+// loop running one, each body covering perBody float32 elements; the
+// remainder loop runs at most unroll−1 times since n is a multiple of
+// perBody.
+func loops(name string, e *env, n Register, unroll, perBody int, body func(u int), advance func(elems int)) {
+	blocks := GP64()
+	MOVQ(n, blocks)
+	SHRQ(U8(bits.TrailingZeros(uint(unroll*perBody))), blocks)
+	SHRQ(U8(bits.TrailingZeros(uint(perBody))), n)
+	ANDQ(U8(unroll-1), n)
+	TESTQ(blocks, blocks)
+	JZ(LabelRef(name + "_tail"))
+	Label(name + "_loop")
+	for u := 0; u < unroll; u++ {
+		body(u)
+	}
+	advance(unroll * perBody)
+	DECQ(blocks)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_tail")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop1")
+	body(0)
+	advance(perBody)
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop1"))
+	Label(name + "_done")
+}
+
+// advancer returns a function moving every pointer of e past elems floats.
+func advancer(e *env, k kernel) func(int) {
+	return func(elems int) {
+		for _, p := range k.ptrs {
+			ADDQ(U32(4*elems), e.ptr[p])
+		}
+	}
+}
+
+// emitElementwise emits an elementwise kernel: four vectors per pass of the
+// main loop (the loop overhead is then small next to the memory traffic),
+// then one at a time.
+func emitElementwise(v isa, k kernel) {
+	e := begin(v, k, "", false)
+	n := Load(Param("n"), GP64())
+	name := k.name + v.name
+	loops(name, e, n, 4, v.lanes, func(u int) { k.body(e, 4*v.lanes*u) }, advancer(e, k))
+	VZEROUPPER()
+	RET()
+}
+
+// emitReduction emits a reduction with four pairs of float64 accumulators:
+// each half vector converts to one float64 vector, and four independent
+// chains cover the latency of the additions. The remainder loop runs whole
+// vectors (two halves) into the first two pairs.
+func emitReduction(v isa, k kernel) {
+	e := begin(v, k, "(float64, float64)", true)
+	n := Load(Param("n"), GP64())
+	name := k.name + v.name
+	const pairs = 4
+	var acc [2][pairs]VecVirtual
+	for i := range acc {
+		for j := range acc[i] {
+			acc[i][j] = v.vec()
+			zero(v, acc[i][j])
+		}
+	}
+	halfBytes := 2 * v.lanes // bytes in half a vector of float32
+	loops(name, e, n, 2, v.lanes, func(u int) {
+		// Vector u of the pass is halves 2u and 2u+1.
+		for h := 0; h < 2; h++ {
+			j := 2*u + h
+			k.step(e, halfBytes*j, acc[0][j], acc[1][j])
+		}
+	}, advancer(e, k))
+	sums := [2]Register{horizontalSum(v, acc[0][:]), horizontalSum(v, acc[1][:])}
+	// Clear the upper halves before the SSE stores of the results, which
+	// would otherwise pay for a state transition on some CPUs.
+	VZEROUPPER()
+	for i, r := range sums {
+		Store(r, ReturnIndex(i))
+	}
+	RET()
+}
+
+// horizontalSum adds the accumulators, (a0+a1)+(a2+a3), and then the
+// lanes of the result, into the low lane of an xmm register.
+func horizontalSum(v isa, acc []VecVirtual) Register {
+	VADDPD(acc[1], acc[0], acc[0])
+	VADDPD(acc[3], acc[2], acc[2])
+	VADDPD(acc[2], acc[0], acc[0])
+	y := acc[0].AsY()
+	if v.evex {
+		t := YMM()
+		VEXTRACTF64X4(U8(1), acc[0], t)
+		VADDPD(t, acc[0].AsY(), t)
+		y = t
+	}
+	x := XMM()
+	VEXTRACTF128(U8(1), y, x)
+	VADDPD(x, y.(Vec).AsX(), x)
+	h := XMM()
+	VPERMILPD(U8(1), x, h)
+	VADDSD(h, x, x)
+	return x
+}
+
+// zero clears r: with VPXORD on a zmm register (AVX512F encodes every
+// register; a VEX instruction reaches only the first 16), with VPXOR
+// otherwise.
+func zero(v isa, r VecVirtual) {
+	if v.evex {
+		z := r.AsZ()
+		VPXORD(z, z, z)
+		return
+	}
+	VPXOR(r, r, r)
+}
+
+// paramAddr is the stack address of a scalar argument.
+func paramAddr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}

@@ -1,0 +1,62 @@
+//go:build !purego
+
+package vec
+
+import "golang.org/x/sys/cpu"
+
+// The assembly kernel sets (see asm/gen.go for the measurements behind
+// them): both use the AVX2 elementwise kernels and SumAndDot; the AVX-512
+// set has its own ShiftedSums and masked SumAndDot.
+var (
+	avx2Elementwise = asmKernels{
+		relu:             reluAVX2,
+		addReLU:          addReLUAVX2,
+		maskPositive:     maskPositiveAVX2,
+		addMaskPositive:  addMaskPositiveAVX2,
+		axpb:             axpbAVX2,
+		axpbReLU:         axpbReLUAVX2,
+		affine2:          affine2AVX2,
+		addAffine2:       addAffine2AVX2,
+		affine2Masked:    affine2MaskedAVX2,
+		addAffine2Masked: addAffine2MaskedAVX2,
+	}
+	avx2Set   = kernels{name: "avx2", lanes: 8, reduceLanes: 8, asm: withReductions(avx2Elementwise, shiftedSumsAVX2, sumAndDotAVX2, sumAndDotMaskedAVX2)}
+	avx512Set = kernels{name: "avx512", lanes: 8, reduceLanes: 16, asm: withReductions(avx2Elementwise, shiftedSumsAVX512, sumAndDotAVX2, sumAndDotMaskedAVX512)}
+)
+
+// withReductions returns k with the given reductions.
+func withReductions(k asmKernels, shifted func(*float32, int, float32) (float64, float64),
+	dot func(*float32, *float32, int) (float64, float64), dotMasked func(*float32, *float32, *float32, int) (float64, float64)) asmKernels {
+	k.shiftedSums, k.sumAndDot, k.sumAndDotMasked = shifted, dot, dotMasked
+	return k
+}
+
+// hasAVX2 and hasAVX512 report whether this CPU, and the OS, which must
+// save the wider registers (x/sys/cpu checks that too), support a set. The
+// AVX-512 kernels also use AVX2 and FMA instructions on ymm registers.
+func hasAVX2() bool   { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+func hasAVX512() bool { return hasAVX2() && cpu.X86.HasAVX512F }
+
+// detect picks the kernel set for this CPU.
+func detect() *kernels {
+	switch {
+	case hasAVX512():
+		return &avx512Set
+	case hasAVX2():
+		return &avx2Set
+	}
+	return &portable
+}
+
+// available lists every kernel set usable on this CPU, for tests and
+// benchmarks.
+func available() []*kernels {
+	sets := []*kernels{&portable}
+	if hasAVX2() {
+		sets = append(sets, &avx2Set)
+	}
+	if hasAVX512() {
+		sets = append(sets, &avx512Set)
+	}
+	return sets
+}
