@@ -79,8 +79,8 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 	if bias != nil {
 		biasData = bias.data
 	}
-	_, implicit := t.backend.(backend.ImplicitConv)
-	implicit = implicit && g.Implicit()
+	_, layoutFree := t.backend.(backend.ImplicitConv)
+	implicit := layoutFree && g.Implicit()
 	if implicit {
 		t.conv.ImplicitForward(g, o, x.data, w.data, biasData, out.data)
 	} else {
@@ -127,6 +127,10 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 		}
 		gx, fresh := gradFor(x)
 		gw := gradOf(w)
+		if layoutFree && gw != nil {
+			t.conv.WeightGrad(g, o, x.data, gout, gw)
+			gw = nil
+		}
 		if implicit && gx != nil {
 			t.conv.ImplicitInputGrad(g, o, gout, w.data, gx, fresh)
 			gx = nil

@@ -3,6 +3,7 @@ package conv
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -233,4 +234,88 @@ func TestImplicitNoAllocations(t *testing.T) {
 		w.ImplicitInputGrad(g, o, y, wts, x, false)
 	})
 	require.Zero(t, allocs)
+}
+
+// weightGradReference returns the weight gradient of the convolution of
+// x for output gradient dy by its definition, in float64, with bounds.
+func weightGradReference(g Geometry, o int, x, dy []float32) (dw, bound []float64) {
+	oh, ow := g.OutH(), g.OutW()
+	dw, bound = make([]float64, o*g.Cols()), make([]float64, o*g.Cols())
+	for n := 0; n < g.N; n++ {
+		for oc := 0; oc < o; oc++ {
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					d := float64(dy[((n*o+oc)*oh+oy)*ow+ox])
+					for c := 0; c < g.C; c++ {
+						for ky := 0; ky < g.KH; ky++ {
+							for kx := 0; kx < g.KW; kx++ {
+								iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
+								if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
+									continue
+								}
+								p := d * float64(x[((n*g.C+c)*g.H+iy)*g.W+ix])
+								i := oc*g.Cols() + (c*g.KH+ky)*g.KW + kx
+								dw[i] += p
+								bound[i] += math.Abs(p)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return dw, bound
+}
+
+// TestWeightGradMatchesDefinition covers every geometry, strided and
+// padded ones included, and batches large enough to be split in chunks.
+func TestWeightGradMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	large := []Geometry{
+		{N: 9, C: 16, H: 16, W: 16, KH: 3, KW: 3, Stride: 1, Pad: 1},
+		{N: 7, C: 16, H: 33, W: 31, KH: 3, KW: 3, Stride: 2, Pad: 1},
+	}
+	var w Workers
+	chunked := 0
+	for _, g := range append(append([]Geometry{}, geometries...), large...) {
+		o := 1 + rng.IntN(20)
+		if slices.Contains(large, g) {
+			o = 16
+		}
+		if g.N*g.OutH()*g.OutW()*g.Cols()*o >= parallelMin*64 {
+			chunked++
+		}
+		x := randSlice(rng, g.N*g.C*g.H*g.W)
+		dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
+		dw := randSlice(rng, o*g.Cols())
+		before := append([]float32(nil), dw...)
+		w.WeightGrad(g, o, x, dy, dw)
+		want, bound := weightGradReference(g, o, x, dy)
+		for i := range want {
+			want[i] += float64(before[i])
+			bound[i] += math.Abs(float64(before[i]))
+		}
+		// Sums of up to N·OH·OW = 1,792 products, in chunks: 1e-5 of the
+		// absolute sum is about 40 float32 roundings of it.
+		requireClose(t, want, bound, dw, "weight gradient")
+	}
+	require.Equal(t, len(large), chunked, "the large cases must be split into chunks")
+}
+
+// TestWeightGradIsDeterministic checks that repeated calls, with the
+// goroutines scheduled differently, give identical results.
+func TestWeightGradIsDeterministic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 13))
+	g := Geometry{N: 9, C: 16, H: 16, W: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}
+	o := 16
+	x := randSlice(rng, g.N*g.C*g.H*g.W)
+	dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
+	first := make([]float32, o*g.Cols())
+	var w Workers
+	w.WeightGrad(g, o, x, dy, first)
+	for i := 0; i < 5; i++ {
+		again := make([]float32, o*g.Cols())
+		w.WeightGrad(g, o, x, dy, again)
+		require.Equal(t, first, again)
+	}
 }

@@ -32,6 +32,8 @@ type Workers struct {
 	// rearranged weights, written before the goroutines start.
 	offsets []int
 	flipped []float32
+	// partials holds WeightGrad's per-chunk gradients.
+	partials []float32
 }
 
 // pad returns goroutine worker's scratch buffer resized to n elements,
@@ -60,6 +62,7 @@ const (
 	jobNCHWToRows
 	jobImplicitForward
 	jobImplicitInputGrad
+	jobWeightGrad
 )
 
 // do runs the job on images [n0, n1) with worker's scratch buffers.
@@ -83,6 +86,10 @@ func (w *Workers) do(j *job, worker, n0, n1 int) {
 		nchwToRowsImages(j.a, j.b, j.o, j.p, n0, n1)
 	case jobImplicitForward:
 		w.implicitForwardImages(j, worker, n0, n1)
+	case jobWeightGrad:
+		for c := n0; c < n1; c++ {
+			w.weightGradChunk(j, worker, c)
+		}
 	case jobImplicitInputGrad:
 		w.implicitInputGradImages(j, worker, n0, n1)
 	}
