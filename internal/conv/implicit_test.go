@@ -3,7 +3,6 @@ package conv
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -268,22 +267,34 @@ func weightGradReference(g Geometry, o int, x, dy []float32) (dw, bound []float6
 }
 
 // TestWeightGradMatchesDefinition covers every geometry, strided and
-// padded ones included, and batches large enough to be split in chunks.
+// padded ones included, batches large enough to be split in chunks, and
+// the layers computed without cols (16 or more channels, 3×3 or 1×1),
+// with tiles of 24 rows (16 output channels) and of 8 (more).
 func TestWeightGradMatchesDefinition(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 12))
-	large := []Geometry{
-		{N: 9, C: 16, H: 16, W: 16, KH: 3, KW: 3, Stride: 1, Pad: 1},
-		{N: 7, C: 16, H: 33, W: 31, KH: 3, KW: 3, Stride: 2, Pad: 1},
+	type layer struct {
+		g Geometry
+		o int
+	}
+	var layers []layer
+	for _, g := range geometries {
+		layers = append(layers, layer{g, 1 + rng.IntN(20)})
+	}
+	large := []layer{
+		{Geometry{N: 9, C: 16, H: 16, W: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}, 16},
+		{Geometry{N: 7, C: 16, H: 33, W: 31, KH: 3, KW: 3, Stride: 2, Pad: 1}, 16},
+		{Geometry{N: 9, C: 33, H: 10, W: 9, KH: 3, KW: 3, Stride: 1, Pad: 1}, 40},
+		{Geometry{N: 5, C: 20, H: 12, W: 12, KH: 1, KW: 1, Stride: 1, Pad: 0}, 17},
 	}
 	var w Workers
-	chunked := 0
-	for _, g := range append(append([]Geometry{}, geometries...), large...) {
-		o := 1 + rng.IntN(20)
-		if slices.Contains(large, g) {
-			o = 16
-		}
+	chunked, withoutCols := 0, 0
+	for _, l := range append(layers, large...) {
+		g, o := l.g, l.o
 		if g.N*g.OutH()*g.OutW()*g.Cols()*o >= parallelMin*64 {
 			chunked++
+		}
+		if implicitWeightRows(g, o) > 0 {
+			withoutCols++
 		}
 		x := randSlice(rng, g.N*g.C*g.H*g.W)
 		dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
@@ -299,7 +310,8 @@ func TestWeightGradMatchesDefinition(t *testing.T) {
 		// absolute sum is about 40 float32 roundings of it.
 		requireClose(t, want, bound, dw, "weight gradient")
 	}
-	require.Equal(t, len(large), chunked, "the large cases must be split into chunks")
+	require.GreaterOrEqual(t, chunked, 3, "large cases must be split into chunks")
+	require.Equal(t, 3, withoutCols, "three cases must be computed without cols")
 }
 
 // TestWeightGradIsDeterministic checks that repeated calls, with the

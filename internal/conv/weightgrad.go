@@ -19,6 +19,19 @@ import (
 // So goroutines meet once per call rather than once per image or block,
 // and the result depends on GOMAXPROCS (the chunks) but not on how the
 // goroutines are scheduled.
+//
+// Stride-1 convolutions with square kernels (g.Implicit()) skip cols: on
+// the grid of ForwardImplicit (output rows at the padded width PW, P' =
+// OH·PW positions), kernel entry (ky, kx) of input channel c sees the
+// padded image from offset c·PH·PW + ky·PW + kx on, so
+//
+//	dw[·][·][ky][kx]ᵀ (C × O) += Xₖ (C × P') · dyTₙ (P' × O)
+//
+// with Xₖ the padded image read in place at that offset (rows one plane
+// apart) and dyTₙ the output gradient transposed onto the grid (zero at
+// the KW−1 extra positions of each row): KH·KW products per image, which
+// move one copy of the image and of dy instead of KH·KW copies of the
+// image.
 func (w *Workers) WeightGrad(g Geometry, o int, x, dy, dw []float32) {
 	k := g.Cols()
 	if g.N == 0 || o == 0 || k == 0 {
@@ -35,18 +48,61 @@ func (w *Workers) WeightGrad(g Geometry, o int, x, dy, dw []float32) {
 		chunks = 1
 	}
 	size := o * k
+	rows := implicitWeightRows(g, o)
+	if rows > 0 {
+		size = g.KH * g.KW * rows * o
+	}
 	if cap(w.partials) < chunks*size {
 		w.partials = make([]float32, chunks*size)
 	}
 	partials := w.partials[:chunks*size]
-	w.run(job{kind: jobWeightGrad, g: g, a: x, b: dy, c: partials, o: o, n: chunks}, chunks, parallelMin)
-	for c := 0; c < chunks; c++ {
-		part := partials[c*size : (c+1)*size]
-		dst := dw[:size]
-		for i, v := range part {
-			dst[i] += v
+	w.run(job{kind: jobWeightGrad, g: g, a: x, b: dy, c: partials, o: o, n: chunks, p: rows}, chunks, parallelMin)
+	if rows == 0 {
+		for c := 0; c < chunks; c++ {
+			part := partials[c*size : (c+1)*size]
+			dst := dw[:size]
+			for i, v := range part {
+				dst[i] += v
+			}
+		}
+		return
+	}
+	// Partials are (KH·KW, rows ≥ C, O); dw is (O, C, KH·KW).
+	kk := g.KH * g.KW
+	for e := 0; e < kk; e++ {
+		for c := 0; c < g.C; c++ {
+			for oc := 0; oc < o; oc++ {
+				var sum float32
+				for ch := 0; ch < chunks; ch++ {
+					sum += partials[ch*size+(e*rows+c)*o+oc]
+				}
+				dw[(oc*g.C+c)*kk+e] += sum
+			}
 		}
 	}
+}
+
+// implicitWeightRows returns the number of rows (input channels, rounded
+// up) of WeightGrad's per-entry products for a geometry it computes
+// without cols, or 0 for the others. With 16 or fewer output channels the
+// products are C × 16, which the 24×16 tiles of the AVX-512 kernels fit
+// best; a C that is not a multiple of the tile height would make the GEMM
+// pack the whole of A for its last tile, so the padded image gets zero
+// planes up to a multiple of 24 (8 otherwise), and the extra rows of the
+// product are computed and ignored.
+//
+// It is used for kernels up to 3×3 between layers of at least 16
+// channels: with larger kernels or fewer channels (LeNet) the many small
+// products cost more than im2col saves (LeNet-5's step was 7× slower).
+func implicitWeightRows(g Geometry, o int) int {
+	if !g.Implicit() || g.KH > 3 || g.C < 16 || o < 16 {
+		return 0
+	}
+	tile := 8
+	if o <= 16 {
+		tile = 24
+	}
+	return (g.C + tile - 1) / tile * tile
 }
 
 // weightGradChunk computes chunk c of WeightGrad's partial gradients with
@@ -56,6 +112,10 @@ func (w *Workers) weightGradChunk(j *job, worker, c int) {
 	k := g.Cols()
 	positions := g.OutH() * g.OutW()
 	n0, n1 := g.N*c/chunks, g.N*(c+1)/chunks
+	if j.p > 0 {
+		w.implicitWeightGradChunk(j, worker, n0, n1, c)
+		return
+	}
 	part := j.c[c*o*k : (c+1)*o*k]
 	image := g.C * g.H * g.W
 	one := g
@@ -79,5 +139,70 @@ func (w *Workers) weightGradChunk(j *job, worker, c int) {
 	}
 	if n0 == n1 {
 		clear(part)
+	}
+}
+
+// implicitWeightGradChunk is weightGradChunk for the geometries WeightGrad
+// computes without cols, for images [n0, n1) into partial gradient c.
+func (w *Workers) implicitWeightGradChunk(j *job, worker, n0, n1, c int) {
+	g, o, rows := j.g, j.o, j.p
+	oh, ow := g.OutH(), g.OutW()
+	ph, pw := g.H+2*g.Pad, g.W+2*g.Pad
+	plane := ph * pw
+	kk := g.KH * g.KW
+	size := kk * rows * o
+	part := j.c[c*size : (c+1)*size]
+	if n0 == n1 {
+		clear(part)
+		return
+	}
+	grid := oh * pw
+	padded := rows*plane + g.KW - 1
+	buf := w.pad(worker, padded+grid*o)
+	xpad, dyT := buf[:padded], buf[padded:]
+	// The planes past C and the slack stay zero: padImage writes only the
+	// first C planes.
+	clear(xpad[g.C*plane:])
+	image, out := g.C*g.H*g.W, o*oh*ow
+	var beta float32
+	for n := n0; n < n1; n++ {
+		padImage(g, j.a[n*image:(n+1)*image], xpad)
+		transposeOntoGrid(dyT, j.b[n*out:(n+1)*out], o, oh, ow, pw)
+		for e := 0; e < kk; e++ {
+			off := e/g.KW*pw + e%g.KW
+			gemm.SgemmSerial(false, false, rows, o, grid, 1, xpad[off:], plane, dyT, o, beta, part[e*rows*o:(e+1)*rows*o], o)
+		}
+		beta = 1
+	}
+}
+
+// transposeOntoGrid writes dyT[(oy·pw + ox)·o + oc] = dy[oc][oy][ox] for
+// ox < ow, and zero for ow ≤ ox < pw. Eight channels at a time: each
+// position gets eight consecutive floats from eight rows read in order,
+// rather than one float per cache line.
+func transposeOntoGrid(dyT, dy []float32, o, oh, ow, pw int) {
+	plane := oh * ow
+	for oy := 0; oy < oh; oy++ {
+		row := dyT[oy*pw*o : (oy+1)*pw*o]
+		oc := 0
+		for ; oc+8 <= o; oc += 8 {
+			base := oc*plane + oy*ow
+			r0, r1 := dy[base:base+ow], dy[base+plane:base+plane+ow]
+			r2, r3 := dy[base+2*plane:base+2*plane+ow], dy[base+3*plane:base+3*plane+ow]
+			r4, r5 := dy[base+4*plane:base+4*plane+ow], dy[base+5*plane:base+5*plane+ow]
+			r6, r7 := dy[base+6*plane:base+6*plane+ow], dy[base+7*plane:base+7*plane+ow]
+			for ox := 0; ox < ow; ox++ {
+				d := (*[8]float32)(row[ox*o+oc:])
+				d[0], d[1], d[2], d[3] = r0[ox], r1[ox], r2[ox], r3[ox]
+				d[4], d[5], d[6], d[7] = r4[ox], r5[ox], r6[ox], r7[ox]
+			}
+		}
+		for ; oc < o; oc++ {
+			src := dy[oc*plane+oy*ow : oc*plane+(oy+1)*ow]
+			for ox, v := range src {
+				row[ox*o+oc] = v
+			}
+		}
+		clear(row[ow*o:])
 	}
 }
