@@ -207,15 +207,29 @@ func im2colPadded(g Geometry, x, cols, buf []float32, n0, n1 int) {
 }
 
 // padImage copies one image (C planes of H×W) into buf with a border of
-// g.Pad zeros around each plane.
+// g.Pad zeros around each plane. Only the border is zeroed (the rows are
+// copied over the rest): the planes' top rows, the 2·Pad zeros between
+// one row's end and the next row's start, and the bottom rows.
 func padImage(g Geometry, img, buf []float32) {
 	pw, ph := g.W+2*g.Pad, g.H+2*g.Pad
-	clear(buf[:g.C*ph*pw])
+	if g.Pad == 0 {
+		copy(buf[:len(img)], img)
+		return
+	}
+	edge := g.Pad*pw + g.Pad // zeros before a plane's first row, and after its last
 	for c := 0; c < g.C; c++ {
+		plane := buf[c*ph*pw : (c+1)*ph*pw]
+		clear(plane[:edge])
+		at := edge
 		for y := 0; y < g.H; y++ {
-			dst := buf[(c*ph+y+g.Pad)*pw+g.Pad:]
-			copy(dst[:g.W], img[(c*g.H+y)*g.W:(c*g.H+y+1)*g.W])
+			copy(plane[at:at+g.W], img[(c*g.H+y)*g.W:(c*g.H+y+1)*g.W])
+			at += g.W
+			if y+1 < g.H {
+				zeroShort(plane[at : at+2*g.Pad])
+				at += 2 * g.Pad
+			}
 		}
+		clear(plane[at:])
 	}
 }
 

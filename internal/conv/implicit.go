@@ -1,6 +1,9 @@
 package conv
 
-import "github.com/mirage-go/mirage/internal/gemm"
+import (
+	"github.com/mirage-go/mirage/internal/gemm"
+	"github.com/mirage-go/mirage/internal/vec"
+)
 
 // Implicit GEMM. A stride-1 convolution of one zero-padded image (C planes
 // of PH×PW) can be computed on a grid of OH×PW output positions — the
@@ -89,16 +92,14 @@ func (w *Workers) implicitForwardImages(j *job, worker, n0, n1 int) {
 		gemm.SgemmRowsB(false, false, o, gridLen, g.Cols(), 1, j.d, g.Cols(), xpad, j.offsets, 0, grid, gridLen)
 		yn := j.b[n*out : (n+1)*out]
 		for ch := 0; ch < o; ch++ {
-			var add float32
-			if j.c != nil {
-				add = j.c[ch]
-			}
 			for oy := 0; oy < oh; oy++ {
 				src := grid[ch*gridLen+oy*pw : ch*gridLen+oy*pw+ow]
 				dst := yn[(ch*oh+oy)*ow : (ch*oh+oy+1)*ow]
-				for i, v := range src {
-					dst[i] = v + add
+				if j.c == nil {
+					copy(dst, src)
+					continue
 				}
+				vec.Axpb(dst, src, 1, j.c[ch]) // v·1 + bias: exactly v + bias
 			}
 		}
 	}

@@ -331,3 +331,33 @@ func TestWeightGradIsDeterministic(t *testing.T) {
 		require.Equal(t, first, again)
 	}
 }
+
+// TestPadImageOverwritesEverything checks that padImage writes every
+// element of the padded image (border zeros included) over a buffer full
+// of NaN, as the scratch buffers it is given hold other data.
+func TestPadImageOverwritesEverything(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 14))
+	for _, g := range append(append([]Geometry{}, geometries...), implicitGeometries...) {
+		img := randSlice(rng, g.C*g.H*g.W)
+		buf := make([]float32, g.paddedImage()+3)
+		for i := range buf {
+			buf[i] = float32(math.NaN())
+		}
+		padImage(g, img, buf)
+		pw, ph := g.W+2*g.Pad, g.H+2*g.Pad
+		for c := 0; c < g.C; c++ {
+			for y := 0; y < ph; y++ {
+				for x := 0; x < pw; x++ {
+					var want float32
+					if iy, ix := y-g.Pad, x-g.Pad; iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+						want = img[(c*g.H+iy)*g.W+ix]
+					}
+					require.Equal(t, want, buf[(c*ph+y)*pw+x], "%+v c %d y %d x %d", g, c, y, x)
+				}
+			}
+		}
+		for _, v := range buf[g.paddedImage():] {
+			require.True(t, math.IsNaN(float64(v)), "%+v: wrote past the padded image", g)
+		}
+	}
+}
