@@ -127,13 +127,16 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 		}
 		gx, fresh := gradFor(x)
 		gw := gradOf(w)
-		if layoutFree && gw != nil {
-			t.conv.WeightGrad(g, o, x.data, gout, gw)
+		if layoutFree && (gw != nil || implicit && gx != nil) {
+			// One pass over the images for both gradients (the input
+			// gradient only for the implicit geometries).
+			var dx []float32
+			if implicit {
+				dx = gx
+				gx = nil
+			}
+			t.conv.Backward(g, o, x.data, gout, w.data, dx, gw, fresh)
 			gw = nil
-		}
-		if implicit && gx != nil {
-			t.conv.ImplicitInputGrad(g, o, gout, w.data, gx, fresh)
-			gx = nil
 		}
 		if gx == nil && gw == nil {
 			return

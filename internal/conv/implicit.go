@@ -113,25 +113,32 @@ func (w *Workers) ImplicitInputGrad(g Geometry, o int, dy, wts, dx []float32, as
 	if !g.Implicit() {
 		panic("conv: ImplicitInputGrad needs stride 1, a square kernel and padding below the kernel size")
 	}
-	oh, ow := g.OutH(), g.OutW()
 	if g.N*g.C*g.H*g.W == 0 || o == 0 {
 		if assign {
 			clear(dx[:g.N*g.C*g.H*g.W])
 		}
 		return
 	}
+	flipped, off := w.prepareInputGrad(g, o, dy, wts, dx)
+	w.run(job{kind: jobImplicitInputGrad, g: g, b: dy, e: dx, d: flipped, o: o, assign: assign, offsets: off}, g.N, g.N*o*g.OutH()*g.OutW()*g.Cols())
+}
+
+// prepareInputGrad checks the operands of an input gradient and returns
+// the rearranged weights and the offset table of its products: the
+// transposed convolution of dy padded by q = KH−1−Pad, with the kernel
+// swapped between input and output channels and rotated by 180°.
+func (w *Workers) prepareInputGrad(g Geometry, o int, dy, wts, dx []float32) (flipped []float32, off []int) {
+	oh, ow := g.OutH(), g.OutW()
 	_ = dy[g.N*o*oh*ow-1]
 	_ = wts[o*g.Cols()-1]
 	_ = dx[g.N*g.C*g.H*g.W-1]
-	// The transposed convolution: dy padded by q, kernel (C ← O) rotated.
 	q := g.KH - 1 - g.Pad
-	ph, pw := oh+2*q, ow+2*q
-	off := w.fieldOffsets(o, g.KH, g.KW, ph, pw)
+	off = w.fieldOffsets(o, g.KH, g.KW, oh+2*q, ow+2*q)
 	kk := g.KH * g.KW
 	if cap(w.flipped) < o*g.C*kk {
 		w.flipped = make([]float32, o*g.C*kk)
 	}
-	flipped := w.flipped[:o*g.C*kk]
+	flipped = w.flipped[:o*g.C*kk]
 	for oc := 0; oc < o; oc++ {
 		for c := 0; c < g.C; c++ {
 			src := wts[(oc*g.C+c)*kk : (oc*g.C+c+1)*kk]
@@ -141,16 +148,29 @@ func (w *Workers) ImplicitInputGrad(g Geometry, o int, dy, wts, dx []float32, as
 			}
 		}
 	}
-	var flag int
-	if assign {
-		flag = 1
-	}
-	w.run(job{kind: jobImplicitInputGrad, g: g, a: dy, b: dx, d: flipped, o: o, n: flag, offsets: off}, g.N, g.N*o*oh*ow*g.Cols())
+	return flipped, off
+}
+
+// inputGradScratch is the scratch size of inputGradImage.
+func inputGradScratch(g Geometry, o int) int {
+	q := g.KH - 1 - g.Pad
+	pw := g.OutW() + 2*q
+	return o*(g.OutH()+2*q)*pw + g.KW - 1 + g.C*g.H*pw
 }
 
 // implicitInputGradImages does ImplicitInputGrad's work for images
 // n0 ≤ n < n1 with goroutine worker's scratch buffer.
 func (w *Workers) implicitInputGradImages(j *job, worker, n0, n1 int) {
+	buf := w.pad(worker, inputGradScratch(j.g, j.o))
+	for n := n0; n < n1; n++ {
+		inputGradImage(j, buf, n)
+	}
+}
+
+// inputGradImage computes image n's input gradient into j.e (dx) from
+// j.b (dy), j.d (the rearranged weights) and j.offsets, with scratch buf
+// (len inputGradScratch).
+func inputGradImage(j *job, buf []float32, n int) {
 	g, o := j.g, j.o
 	oh, ow := g.OutH(), g.OutW()
 	q := g.KH - 1 - g.Pad
@@ -158,27 +178,23 @@ func (w *Workers) implicitInputGradImages(j *job, worker, n0, n1 int) {
 	ph, pw := oh+2*q, ow+2*q
 	padded := o*ph*pw + g.KW - 1
 	gridLen := g.H * pw
-	buf := w.pad(worker, padded+g.C*gridLen)
-	dypad, grid := buf[:padded], buf[padded:]
+	dypad, grid := buf[:padded], buf[padded:padded+g.C*gridLen]
 	k := o * g.KH * g.KW
 	image, out := g.C*g.H*g.W, o*oh*ow
-	assign := j.n == 1
-	for n := n0; n < n1; n++ {
-		padImage(dg, j.a[n*out:(n+1)*out], dypad)
-		clear(dypad[o*ph*pw:])
-		gemm.SgemmRowsB(false, false, g.C, gridLen, k, 1, j.d, k, dypad, j.offsets, 0, grid, gridLen)
-		dxn := j.b[n*image : (n+1)*image]
-		for c := 0; c < g.C; c++ {
-			for iy := 0; iy < g.H; iy++ {
-				src := grid[c*gridLen+iy*pw : c*gridLen+iy*pw+g.W]
-				dst := dxn[(c*g.H+iy)*g.W : (c*g.H+iy+1)*g.W]
-				if assign {
-					copy(dst, src)
-					continue
-				}
-				for i, v := range src {
-					dst[i] += v
-				}
+	padImage(dg, j.b[n*out:(n+1)*out], dypad)
+	clear(dypad[o*ph*pw:])
+	gemm.SgemmRowsB(false, false, g.C, gridLen, k, 1, j.d, k, dypad, j.offsets, 0, grid, gridLen)
+	dxn := j.e[n*image : (n+1)*image]
+	for c := 0; c < g.C; c++ {
+		for iy := 0; iy < g.H; iy++ {
+			src := grid[c*gridLen+iy*pw : c*gridLen+iy*pw+g.W]
+			dst := dxn[(c*g.H+iy)*g.W : (c*g.H+iy+1)*g.W]
+			if j.assign {
+				copy(dst, src)
+				continue
+			}
+			for i, v := range src {
+				dst[i] += v
 			}
 		}
 	}

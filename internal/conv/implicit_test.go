@@ -361,3 +361,34 @@ func TestPadImageOverwritesEverything(t *testing.T) {
 		}
 	}
 }
+
+// TestBackwardMatchesSeparateGradients checks that Backward's one pass
+// gives exactly what ImplicitInputGrad and WeightGrad give separately.
+func TestBackwardMatchesSeparateGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 15))
+	for _, tc := range []struct {
+		g Geometry
+		o int
+	}{
+		{Geometry{N: 9, C: 16, H: 12, W: 12, KH: 3, KW: 3, Stride: 1, Pad: 1}, 16}, // without cols
+		{Geometry{N: 7, C: 6, H: 12, W: 12, KH: 5, KW: 5, Stride: 1, Pad: 0}, 16},  // with cols
+		{Geometry{N: 1, C: 2, H: 5, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 2}, 3},
+	} {
+		g, o := tc.g, tc.o
+		x := randSlice(rng, g.N*g.C*g.H*g.W)
+		dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
+		wts := randSlice(rng, o*g.Cols())
+		for _, assign := range []bool{true, false} {
+			dx0 := randSlice(rng, len(x))
+			dw0 := randSlice(rng, len(wts))
+			wantDX, wantDW := append([]float32(nil), dx0...), append([]float32(nil), dw0...)
+			var w Workers
+			w.ImplicitInputGrad(g, o, dy, wts, wantDX, assign)
+			w.WeightGrad(g, o, x, dy, wantDW)
+			gotDX, gotDW := append([]float32(nil), dx0...), append([]float32(nil), dw0...)
+			w.Backward(g, o, x, dy, wts, gotDX, gotDW, assign)
+			require.Equal(t, wantDX, gotDX, "%+v input gradient", g)
+			require.Equal(t, wantDW, gotDW, "%+v weight gradient", g)
+		}
+	}
+}

@@ -7,11 +7,25 @@ import (
 )
 
 // WeightGrad adds into dw (O, C, KH, KW) the weight gradient of the
-// convolution of x (N, C, H, W) for output gradient dy (N, O, OH, OW):
+// convolution of x (N, C, H, W) for output gradient dy (N, O, OH, OW); it
+// is Backward without the input gradient.
+func (w *Workers) WeightGrad(g Geometry, o int, x, dy, dw []float32) {
+	w.Backward(g, o, x, dy, nil, nil, dw, false)
+}
+
+// Backward computes the gradients of the convolution of x (N, C, H, W)
+// with weights wts (O, C, KH, KW) for output gradient dy (N, O, OH, OW):
+// it adds the weight gradient into dw (when dw is not nil), and adds the
+// input gradient into dx — or, with assign, writes it — when dx is not
+// nil, which needs g.Implicit() (see ImplicitInputGrad). Both are computed
+// in one pass over the images, so each image's dy is read from memory
+// once.
+//
+// The weight gradient is
 //
 //	dw += Σₙ dyₙ · colsₙ    dyₙ (O × OH·OW) as stored, colsₙ the image's im2col matrix
 //
-// It works for any geometry. The batch is cut into a fixed number of
+// (for any geometry). The batch is cut into a fixed number of
 // chunks of consecutive images, each reduced into its own partial
 // gradient by one goroutine, image by image (each image's cols, 9× the
 // image for a 3×3 kernel, is written and read while it is in that
@@ -32,15 +46,32 @@ import (
 // the KW−1 extra positions of each row): KH·KW products per image, which
 // move one copy of the image and of dy instead of KH·KW copies of the
 // image.
-func (w *Workers) WeightGrad(g Geometry, o int, x, dy, dw []float32) {
+func (w *Workers) Backward(g Geometry, o int, x, dy, wts, dx, dw []float32, assign bool) {
+	if dx != nil && !g.Implicit() {
+		panic("conv: Backward computes input gradients only for stride 1, a square kernel and padding below the kernel size")
+	}
+	if dw == nil {
+		if dx != nil {
+			w.ImplicitInputGrad(g, o, dy, wts, dx, assign)
+		}
+		return
+	}
 	k := g.Cols()
-	if g.N == 0 || o == 0 || k == 0 {
+	if g.N*g.C*g.H*g.W == 0 || o == 0 || k == 0 {
+		if dx != nil && assign {
+			clear(dx[:g.N*g.C*g.H*g.W])
+		}
 		return
 	}
 	positions := g.OutH() * g.OutW()
 	_ = x[g.N*g.C*g.H*g.W-1]
 	_ = dy[g.N*o*positions-1]
 	_ = dw[o*k-1]
+	var flipped []float32
+	var off []int
+	if dx != nil {
+		flipped, off = w.prepareInputGrad(g, o, dy, wts, dx)
+	}
 	// A few chunks per goroutine, so that one the OS runs late leaves
 	// little work behind.
 	chunks := min(g.N, 2*runtime.GOMAXPROCS(0))
@@ -56,7 +87,7 @@ func (w *Workers) WeightGrad(g Geometry, o int, x, dy, dw []float32) {
 		w.partials = make([]float32, chunks*size)
 	}
 	partials := w.partials[:chunks*size]
-	w.run(job{kind: jobWeightGrad, g: g, a: x, b: dy, c: partials, o: o, n: chunks, p: rows}, chunks, parallelMin)
+	w.run(job{kind: jobBackward, g: g, a: x, b: dy, c: partials, d: flipped, e: dx, o: o, n: chunks, p: rows, offsets: off, assign: assign}, chunks, parallelMin)
 	if rows == 0 {
 		for c := 0; c < chunks; c++ {
 			part := partials[c*size : (c+1)*size]
@@ -105,74 +136,89 @@ func implicitWeightRows(g Geometry, o int) int {
 	return (g.C + tile - 1) / tile * tile
 }
 
-// weightGradChunk computes chunk c of WeightGrad's partial gradients with
-// goroutine worker's scratch buffers.
-func (w *Workers) weightGradChunk(j *job, worker, c int) {
-	g, o, chunks := j.g, j.o, j.n
-	k := g.Cols()
-	positions := g.OutH() * g.OutW()
-	n0, n1 := g.N*c/chunks, g.N*(c+1)/chunks
-	if j.p > 0 {
-		w.implicitWeightGradChunk(j, worker, n0, n1, c)
-		return
+// weightGradScratch is the scratch size of weightGradImage.
+func weightGradScratch(g Geometry, o, rows int) int {
+	if rows > 0 {
+		pw := g.W + 2*g.Pad
+		return rows*(g.H+2*g.Pad)*pw + g.KW - 1 + g.OutH()*pw*o
 	}
-	part := j.c[c*o*k : (c+1)*o*k]
-	image := g.C * g.H * g.W
-	one := g
-	one.N = 1
 	padded := 0
 	if g.Pad > 0 {
 		padded = g.paddedImage()
 	}
-	buf := w.pad(worker, padded+positions*k)
-	pad, cols := buf[:padded], buf[padded:]
-	var beta float32
-	for n := n0; n < n1; n++ {
-		xn := j.a[n*image : (n+1)*image]
-		if g.Pad > 0 {
-			im2colPadded(one, xn, cols, pad, 0, 1)
-		} else {
-			im2colImages(one, xn, cols, 0, 1)
-		}
-		gemm.SgemmSerial(false, false, o, k, positions, 1, j.b[n*o*positions:(n+1)*o*positions], positions, cols, k, beta, part, k)
-		beta = 1
-	}
-	if n0 == n1 {
-		clear(part)
-	}
+	return padded + g.OutH()*g.OutW()*g.Cols()
 }
 
-// implicitWeightGradChunk is weightGradChunk for the geometries WeightGrad
-// computes without cols, for images [n0, n1) into partial gradient c.
-func (w *Workers) implicitWeightGradChunk(j *job, worker, n0, n1, c int) {
-	g, o, rows := j.g, j.o, j.p
-	oh, ow := g.OutH(), g.OutW()
-	ph, pw := g.H+2*g.Pad, g.W+2*g.Pad
-	plane := ph * pw
-	kk := g.KH * g.KW
-	size := kk * rows * o
+// backwardChunk computes Backward's chunk c — the input gradients of its
+// images and its partial weight gradient — with goroutine worker's
+// scratch buffer.
+func (w *Workers) backwardChunk(j *job, worker, c int) {
+	g, o, chunks, rows := j.g, j.o, j.n, j.p
+	n0, n1 := g.N*c/chunks, g.N*(c+1)/chunks
+	size := len(j.c) / chunks
 	part := j.c[c*size : (c+1)*size]
 	if n0 == n1 {
 		clear(part)
 		return
 	}
-	grid := oh * pw
-	padded := rows*plane + g.KW - 1
-	buf := w.pad(worker, padded+grid*o)
-	xpad, dyT := buf[:padded], buf[padded:]
-	// The planes past C and the slack stay zero: padImage writes only the
-	// first C planes.
-	clear(xpad[g.C*plane:])
-	image, out := g.C*g.H*g.W, o*oh*ow
+	dxLen := 0
+	if j.e != nil {
+		dxLen = inputGradScratch(g, o)
+	}
+	buf := w.pad(worker, dxLen+weightGradScratch(g, o, rows))
+	dxBuf, dwBuf := buf[:dxLen], buf[dxLen:]
+	if rows > 0 {
+		// The planes past C, and the slack, of the padded image stay zero
+		// (padImage writes only the first C planes).
+		plane := (g.H + 2*g.Pad) * (g.W + 2*g.Pad)
+		clear(dwBuf[g.C*plane : rows*plane+g.KW-1])
+	}
 	var beta float32
 	for n := n0; n < n1; n++ {
-		padImage(g, j.a[n*image:(n+1)*image], xpad)
-		transposeOntoGrid(dyT, j.b[n*out:(n+1)*out], o, oh, ow, pw)
-		for e := 0; e < kk; e++ {
-			off := e/g.KW*pw + e%g.KW
-			gemm.SgemmSerial(false, false, rows, o, grid, 1, xpad[off:], plane, dyT, o, beta, part[e*rows*o:(e+1)*rows*o], o)
+		if j.e != nil {
+			inputGradImage(j, dxBuf, n)
 		}
+		weightGradImage(j, dwBuf, n, part, beta)
 		beta = 1
+	}
+}
+
+// weightGradImage computes image n's weight gradient into part (beta = 0)
+// or adds it (beta = 1), with scratch buf (len weightGradScratch).
+func weightGradImage(j *job, buf []float32, n int, part []float32, beta float32) {
+	g, o, rows := j.g, j.o, j.p
+	oh, ow := g.OutH(), g.OutW()
+	image, out := g.C*g.H*g.W, o*oh*ow
+	xn, dyn := j.a[n*image:(n+1)*image], j.b[n*out:(n+1)*out]
+	if rows == 0 {
+		k := g.Cols()
+		positions := oh * ow
+		padded := 0
+		if g.Pad > 0 {
+			padded = g.paddedImage()
+		}
+		pad, cols := buf[:padded], buf[padded:padded+positions*k]
+		one := g
+		one.N = 1
+		if g.Pad > 0 {
+			im2colPadded(one, xn, cols, pad, 0, 1)
+		} else {
+			im2colImages(one, xn, cols, 0, 1)
+		}
+		gemm.SgemmSerial(false, false, o, k, positions, 1, dyn, positions, cols, k, beta, part, k)
+		return
+	}
+	pw := g.W + 2*g.Pad
+	plane := (g.H + 2*g.Pad) * pw
+	grid := oh * pw
+	padded := rows*plane + g.KW - 1
+	xpad, dyT := buf[:padded], buf[padded:padded+grid*o]
+	padImage(g, xn, xpad)
+	transposeOntoGrid(dyT, dyn, o, oh, ow, pw)
+	kk := g.KH * g.KW
+	for e := 0; e < kk; e++ {
+		off := e/g.KW*pw + e%g.KW
+		gemm.SgemmSerial(false, false, rows, o, grid, 1, xpad[off:], plane, dyT, o, beta, part[e*rows*o:(e+1)*rows*o], o)
 	}
 }
 

@@ -32,7 +32,7 @@ type Workers struct {
 	// rearranged weights, written before the goroutines start.
 	offsets []int
 	flipped []float32
-	// partials holds WeightGrad's per-chunk gradients.
+	// partials holds Backward's per-chunk weight gradients.
 	partials []float32
 }
 
@@ -48,11 +48,12 @@ func (w *Workers) pad(worker, n int) []float32 {
 
 // job is one kernel call: which kernel and its operands.
 type job struct {
-	kind       int
-	g          Geometry
-	a, b, c, d []float32
-	n, o, p    int
-	offsets    []int
+	kind          int
+	g             Geometry
+	a, b, c, d, e []float32
+	n, o, p       int
+	offsets       []int
+	assign        bool
 }
 
 const (
@@ -62,7 +63,7 @@ const (
 	jobNCHWToRows
 	jobImplicitForward
 	jobImplicitInputGrad
-	jobWeightGrad
+	jobBackward
 )
 
 // do runs the job on images [n0, n1) with worker's scratch buffers.
@@ -86,9 +87,9 @@ func (w *Workers) do(j *job, worker, n0, n1 int) {
 		nchwToRowsImages(j.a, j.b, j.o, j.p, n0, n1)
 	case jobImplicitForward:
 		w.implicitForwardImages(j, worker, n0, n1)
-	case jobWeightGrad:
+	case jobBackward:
 		for c := n0; c < n1; c++ {
-			w.weightGradChunk(j, worker, c)
+			w.backwardChunk(j, worker, c)
 		}
 	case jobImplicitInputGrad:
 		w.implicitInputGradImages(j, worker, n0, n1)
