@@ -6,6 +6,7 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/internal/conv"
+	"github.com/mirage-go/mirage/internal/vec"
 )
 
 // Conv2d returns the 2-D cross-correlation of x (N, C, H, W) with weights w
@@ -113,13 +114,10 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 		if gb := gradOf(bias); gb != nil {
 			parallelChannels(o, len(gout), func(c0, c1 int) {
 				for ch := c0; ch < c1; ch++ {
-					var total float64 // per-image float32 sums, added in float64
+					var total float64 // per-image sums in float64 (the squares are not needed)
 					for n := 0; n < g.N; n++ {
-						var s float32
-						for _, v := range gout[(n*o+ch)*positions : (n*o+ch+1)*positions] {
-							s += v
-						}
-						total += float64(s)
+						s, _ := vec.ShiftedSums(gout[(n*o+ch)*positions:(n*o+ch+1)*positions], 0)
+						total += s
 					}
 					gb[ch] += float32(total)
 				}
