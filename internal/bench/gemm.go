@@ -29,13 +29,26 @@ type Impl struct {
 	// "openblas" for OpenBLAS (only in binaries built with -tags openblas).
 	Name  string
 	Sgemm SgemmFunc
+	// Settle is how long to wait after a repetition of this
+	// implementation before timing the next one, for implementations that
+	// keep cores busy after they return.
+	Settle time.Duration
 }
+
+// openBLASSettle is the pause after each OpenBLAS repetition. OpenBLAS's
+// worker threads spin (sched_yield) for about 0.1 s after a call before
+// they sleep; measured on this project's 2-core machines, that spinning
+// took a core from whichever implementation was timed next (gonum, a
+// two-thread implementation, fell to its one-thread speed). Waiting until
+// they sleep gives every implementation the same idle machine and does not
+// change how OpenBLAS runs within its own repetition.
+const openBLASSettle = 200 * time.Millisecond
 
 // Impls lists the implementations compiled into this binary.
 func Impls() []Impl {
 	impls := []Impl{{Name: "mirage", Sgemm: gemm.Sgemm}, {Name: "gonum", Sgemm: gemm.Gonum}}
 	if openBLAS != nil {
-		impls = append(impls, Impl{Name: "openblas", Sgemm: openBLAS})
+		impls = append(impls, Impl{Name: "openblas", Sgemm: openBLAS, Settle: openBLASSettle})
 	}
 	return impls
 }
@@ -210,6 +223,7 @@ func measureShape(impls []Impl, s Shape, opt Options) []Result {
 		call(impl.Sgemm)
 		one := max(time.Since(start), time.Microsecond)
 		calls[i] = max(1, int(opt.MinRepTime/one))
+		time.Sleep(impl.Settle)
 	}
 	flops := 2 * float64(s.M) * float64(s.N) * float64(s.K)
 	samples := make([][]float64, len(impls))
@@ -220,6 +234,7 @@ func measureShape(impls []Impl, s Shape, opt Options) []Result {
 				call(impl.Sgemm)
 			}
 			samples[i] = append(samples[i], flops*float64(calls[i])/time.Since(start).Seconds()/1e9)
+			time.Sleep(impl.Settle)
 		}
 	}
 	results := make([]Result, len(impls))

@@ -38,15 +38,34 @@
 //
 // # Parallelism
 //
-// Large products are split over at most GOMAXPROCS goroutines, the calling
-// goroutine doing one share, each owning a disjoint part of C: a range of
-// rows (the goroutines share each packed B block, packing a part of it
-// each), a range of columns, or, for a short and wide reduction, a range
-// of k whose partial sums are added at the end. plan picks the split that
-// wastes the least memory traffic. Small products run on the calling
-// goroutine alone. Row and column splits do not change any sum; a k split
-// rounds differently, so results with several goroutines can depend on
-// their number.
+// Large products are split over at most GOMAXPROCS goroutines, each
+// owning a disjoint part of C: ranges of rows (the goroutines share each
+// packed B block, packing a part of it each, in one round per block),
+// ranges of columns, or, for a short and wide reduction, ranges of k whose
+// partial sums are added at the end. plan picks the split that wastes the
+// least: memory traffic, synchronisation between rounds, or a goroutine
+// left idle by columns that split unevenly. A round's work is handed out
+// in chunks through an atomic counter, the row ranges shrinking towards
+// the end of the round, so the goroutines finish together and one that
+// the OS starts late just takes fewer chunks. Small products run on the
+// calling goroutine alone.
+//
+// The calling goroutine takes a share; the others are helper goroutines
+// of the pooled per-call context. A helper waits for the next round, and
+// for the next call for up to 50 µs, by spinning while yielding its
+// processor to any other thread that can run (sched_yield on Linux), then
+// exits; a helper that has not taken a round up by the time the chunks
+// run out is not waited for. Waking a sleeping thread took 70 µs to over
+// 300 µs on the 2-core virtual machines mirage is benchmarked on, as long
+// as a whole 256×256×256 product, while a spinning helper takes a round in
+// under a microsecond (OpenBLAS's threads spin too). So a program that
+// stops calling Sgemm has none of its goroutines left after about 50 µs;
+// those helpers are the only thing besides buffers that a context carries
+// from one call to the next.
+//
+// Row and column splits do not change any sum; a k split rounds
+// differently, so results with several goroutines can depend on their
+// number.
 //
 // # Memory
 //
@@ -54,7 +73,8 @@
 // per-call contexts, so steady-state calls allocate nothing. The pool is
 // the package's only package-level variable besides the immutable kernel
 // tables; a context carries nothing from one call to the next but its
-// buffers' capacity.
+// buffers' capacity and, for up to 50 µs, its spinning helpers (see
+// Parallelism).
 package gemm
 
 import (
@@ -109,7 +129,7 @@ const compactRow = 64
 
 // parallelMinWork is the product size m·n·k under which a call runs on one
 // goroutine: about 2.5 µs of kernel time at 200 GFLOP/s, comparable to
-// the cost of starting and waiting for another goroutine.
+// the cost of handing a round to a spinning helper and waiting for it.
 const parallelMinWork = 64 * 64 * 64
 
 // defaultKernels is the kernel set chosen for this CPU at start-up; it is

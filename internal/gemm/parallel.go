@@ -1,8 +1,10 @@
 package gemm
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // contexts pools per-call state so steady-state calls allocate nothing.
@@ -11,11 +13,21 @@ var contexts = sync.Pool{New: func() any { return new(context) }}
 // context is the state of one Sgemm call: the problem, how it is split,
 // and one worker per goroutine, each with its own packing buffers.
 //
-// Work is handed out in chunks (ranges of rows, columns, k, or B panels)
-// through an atomic counter, so a goroutine that the OS runs late simply
-// takes fewer chunks, and the calling goroutine finishes the work alone if
-// need be. A chunk's arithmetic does not depend on which goroutine runs it,
-// so the result does not either.
+// A call runs in rounds (one, or one per packed B block, see runSharedB).
+// A round's work is handed out in chunks (ranges of rows, columns, k, or
+// B panels) through an atomic counter, so a goroutine that the OS runs
+// late simply takes fewer chunks, and the calling goroutine finishes the
+// work alone if need be. A chunk's arithmetic does not depend on which
+// goroutine runs it, so the result does not either.
+//
+// Every worker but the first is a helper with a goroutine of its own,
+// which spins between rounds rather than sleeping and exits once no call
+// has needed it for idleSpin (see parallel and awaitRound): in the
+// virtual machines mirage is benchmarked on, waking a sleeping thread
+// took 70 µs to over 300 µs, as long as a whole round of a 256×256×256
+// product, while a spinning goroutine takes a round in under a
+// microsecond. A context's helpers outlive its calls only by that spin,
+// so a pooled context holds no goroutine for long.
 type context struct {
 	pr      problem
 	workers []*worker
@@ -28,13 +40,18 @@ type context struct {
 
 	// For phaseShared: the B block multiplied in this round (mul, if
 	// mul.kc > 0) and the one packed for the next round (pack, if
-	// pack.kc > 0), and how many chunks of each kind the round has: row
-	// ranges first, then ranges of B panels.
+	// pack.kc > 0), and how many chunks of each kind the round has:
+	// ranges of B panels first (so that no goroutine is left packing
+	// when the others run out of rows), then row ranges.
 	mul, pack             bBlock
 	rowChunks, packChunks int
 	sharedB               [2][]float32
 
+	rowEnds []int // where each row chunk ends, see splitRows
+
 	partials [][]float32 // a k split's partial products, one per chunk but the first
+
+	parts atomic.Int32 // workers taking part in the call in progress, 0 between calls; see awaitRound
 }
 
 // Phases, see worker.do.
@@ -54,12 +71,16 @@ type bBlock struct {
 // split).
 type worker struct {
 	ctx                    *context
+	index                  int // in ctx.workers
 	m0, m1, n0, n1, k0, k1 int
 	out                    problem
 	bufA, bufB             []float32 // packed A and B blocks
 	edgeA, edgeB           []float32 // padded edge panels of in-place operands
 	tile                   []float32 // a register tile, or a transposed product's block
-	run                    func()    // runs work on a new goroutine; made once so go statements allocate nothing
+
+	// A helper's goroutine, see context and the helper states.
+	state atomic.Int32 // a helper state
+	serve func()       // the goroutine's body, serveRounds; made once so go statements allocate nothing
 }
 
 // grow returns buf resliced to n elements, reallocating only when too small.
@@ -73,11 +94,8 @@ func grow(buf []float32, n int) []float32 {
 // workerAt returns the i-th worker, creating it on first use.
 func (ctx *context) workerAt(i int) *worker {
 	for len(ctx.workers) <= i {
-		w := &worker{ctx: ctx}
-		w.run = func() {
-			w.work()
-			w.ctx.wg.Done()
-		}
+		w := &worker{ctx: ctx, index: len(ctx.workers)}
+		w.serve = w.serveRounds
 		ctx.workers = append(ctx.workers, w)
 	}
 	return ctx.workers[i]
@@ -94,11 +112,9 @@ const (
 // maxPartial bounds the size of a k split's partial products.
 const maxPartial = 1 << 16
 
-// rowChunksPerProc is how many row ranges each goroutine gets in a row
-// split, on average: enough that a goroutine started late by the OS
-// leaves little work to wait for, few enough that each range still fills
-// an A block.
-const rowChunksPerProc = 4
+// minRowsPerProc is the fewest tile rows per goroutine for which a row
+// split is preferred to the others.
+const minRowsPerProc = 4
 
 // plan chooses how to share the product among at most procs goroutines,
 // giving each at least one tile row, tile column or k block:
@@ -108,7 +124,9 @@ const rowChunksPerProc = 4
 //     runSharedB) costs little;
 //   - else k, when C is small: each goroutine but the first writes a
 //     partial product, added at the end;
-//   - else columns: each goroutine packs all of A;
+//   - else columns, each goroutine packing all of A, unless the columns
+//     split unevenly (5 tile columns in 3 and 2) and rows would waste
+//     less;
 //   - else rows, however few.
 func (pr *problem) plan(procs int) (kind, parts int) {
 	if procs < 2 || pr.m*pr.n*pr.k < parallelMinWork {
@@ -117,20 +135,28 @@ func (pr *problem) plan(procs int) (kind, parts int) {
 	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
 	nPanels := (pr.n + pr.spec.nr - 1) / pr.spec.nr
 	kBlocks := (pr.k + kcBlock - 1) / kcBlock
-	var rowsCheap bool
+	manyRows := mPanels >= minRowsPerProc*procs
+	// The fraction of the work that a row or a column split loses.
+	var rowWaste, colWaste float64
 	if pr.bInPlace() {
 		// Every row range reads all of B: only cheap if B is small.
-		rowsCheap = pr.k*pr.n <= smallB
+		if pr.k*pr.n > smallB {
+			rowWaste = 1
+		}
 	} else {
 		rounds := kBlocks*((pr.n+ncBlock-1)/ncBlock) + 1 // see runSharedB
-		rowsCheap = float64(rounds)*roundCost < 0.03*2*float64(pr.m)*float64(pr.n)*float64(pr.k)
+		rowWaste = float64(rounds) * roundCost / (2 * float64(pr.m) * float64(pr.n) * float64(pr.k))
+	}
+	if nPanels >= procs {
+		perProc := (nPanels + procs - 1) / procs
+		colWaste = 1 - float64(nPanels)/float64(perProc*procs)
 	}
 	switch {
-	case mPanels >= rowChunksPerProc*procs && rowsCheap:
+	case manyRows && rowWaste < 0.03:
 		return splitM, procs
 	case kBlocks >= procs && pr.m*pr.n <= maxPartial:
 		return splitK, procs
-	case nPanels >= procs && !pr.transC:
+	case nPanels >= procs && !pr.transC && !(manyRows && rowWaste < colWaste):
 		return splitN, procs
 	case mPanels >= procs:
 		return splitM, procs
@@ -142,10 +168,43 @@ func (pr *problem) plan(procs int) (kind, parts int) {
 // row range of a row split stays in L2 (1 MiB) for all of them.
 const smallB = 1 << 18
 
-// roundCost is the cost of one round of handing work to the goroutines
-// and waiting for all, in floating-point operations: about 10 µs at
-// 200 GFLOP/s.
+// roundCost is the cost of one round of a row split with shared B
+// blocks, in floating-point operations: handing out the round and
+// waiting for the last chunk, about 10 µs at 200 GFLOP/s (measured on
+// 256×256×256, which runs in two rounds).
 const roundCost = 2e6
+
+// minRowChunk is the height of the smallest row chunk, in tiles.
+const minRowChunk = 2
+
+// splitRows cuts the rows of C into chunks for a row split among parts
+// goroutines and returns how many: each chunk is a quarter (for two
+// goroutines) of the rows left, down to minRowChunk tiles. Goroutines
+// take chunks in order, so the last ones, which decide how long the
+// first goroutine to run out of work waits for the others, are small,
+// while the first are large enough to fill A blocks.
+func (ctx *context) splitRows(parts int) int {
+	pr := &ctx.pr
+	mr := pr.spec.mr
+	left := (pr.m + mr - 1) / mr
+	ctx.rowEnds = ctx.rowEnds[:0]
+	end := 0
+	for left > 0 {
+		size := min(left, max(minRowChunk, (left+2*parts-1)/(2*parts)))
+		left -= size
+		end += size
+		ctx.rowEnds = append(ctx.rowEnds, min(end*mr, pr.m))
+	}
+	return len(ctx.rowEnds)
+}
+
+// rowChunk returns the rows of chunk c of splitRows.
+func (ctx *context) rowChunk(c int) (lo, hi int) {
+	if c > 0 {
+		lo = ctx.rowEnds[c-1]
+	}
+	return lo, ctx.rowEnds[c]
+}
 
 // bounds returns the part-th of parts ranges splitting [0, n) at multiples
 // of unit, as evenly as whole units allow.
@@ -161,16 +220,17 @@ func (ctx *context) run(procs int) {
 	pr := &ctx.pr
 	kind, parts := pr.plan(procs)
 	ctx.kind = kind
+	ctx.parts.Store(int32(parts))
+	defer ctx.parts.Store(0)
 	for p := 0; p < parts; p++ {
 		ctx.workerAt(p)
 	}
-	mPanels := (pr.m + pr.spec.mr - 1) / pr.spec.mr
 	switch {
 	case kind == splitM && !pr.bInPlace() && !(pr.transC && !pr.transB):
-		ctx.runSharedB(parts, min(mPanels, parts*rowChunksPerProc))
+		ctx.runSharedB(parts, ctx.splitRows(parts))
 	case kind == splitM:
 		ctx.phase = phaseAll
-		ctx.parallel(parts, min(mPanels, parts*rowChunksPerProc))
+		ctx.parallel(parts, ctx.splitRows(parts))
 	case kind == splitK:
 		rows, cols := pr.m, pr.n
 		if pr.transC {
@@ -236,16 +296,110 @@ func (ctx *context) sharedRound(parts, rowChunks int) {
 	ctx.parallel(parts, ctx.rowChunks+ctx.packChunks)
 }
 
-// parallel hands count chunks of the current phase to workers 0..parts-1,
-// worker 0 on the calling goroutine, and waits for all.
+// parallel runs a round: it hands count chunks of the current phase to
+// workers 0..parts-1, worker 0 on the calling goroutine, and waits for all.
+// A helper whose goroutine has not taken the round by the time the chunks
+// run out is not waited for.
 func (ctx *context) parallel(parts, count int) {
 	ctx.count = count
 	ctx.next.Store(0)
 	ctx.wg.Add(parts - 1)
 	for p := 1; p < parts; p++ {
-		go ctx.workers[p].run()
+		w := ctx.workers[p]
+		if !w.state.CompareAndSwap(helperIdle, helperPosted) {
+			// Its goroutine has exited (or never ran): start one.
+			w.state.Store(helperPosted)
+			go w.serve()
+		}
 	}
 	ctx.workers[0].work()
+	// No chunk is left: take the round back from helpers that have not
+	// started it rather than wait for them to start.
+	for p := 1; p < parts; p++ {
+		if ctx.workers[p].state.CompareAndSwap(helperPosted, helperIdle) {
+			ctx.wg.Done()
+		}
+	}
+	ctx.await(parts)
+}
+
+// Helper states. Only the calling goroutine moves a helper from
+// helperIdle or helperGone to helperPosted, and back from helperPosted to
+// helperIdle (taking the round back); only the helper's goroutine moves it
+// from helperPosted to helperRunning, from helperRunning to helperIdle,
+// and from helperIdle to helperGone as it exits. So a helper has at most
+// one goroutine, and the calling goroutine knows which helpers to wait
+// for: those running.
+const (
+	helperGone    = iota // no goroutine: the next round starts one
+	helperIdle           // the goroutine spins, waiting for a round
+	helperPosted         // a round is posted to the goroutine
+	helperRunning        // the goroutine runs the round's chunks
+)
+
+// Spin bounds, see awaitRound and await.
+const (
+	// idleSpin: how long a helper waits with no call in progress that
+	// needs it before its goroutine exits: products called back to back
+	// keep their helpers, and an idle program has no goroutine spinning
+	// for longer.
+	idleSpin = 50 * time.Microsecond
+	// joinSpin: how long the calling goroutine spins for helpers to
+	// finish their last chunk before blocking.
+	joinSpin = 200 * time.Microsecond
+)
+
+// serveRounds is a helper's goroutine: it runs the chunks of each round
+// posted to it until none comes in time.
+func (w *worker) serveRounds() {
+	for w.awaitRound() {
+		w.work()
+		w.state.Store(helperIdle)
+		w.ctx.wg.Done()
+	}
+}
+
+// awaitRound spins until a round is posted to w and takes it (reporting
+// true), or, once no call needing w has been in progress for idleSpin,
+// marks w gone and reports false. While it spins it yields the processor
+// to any other thread that can run (osYield), and now and then its P to
+// other goroutines: when the machine is busy and the calling goroutine's
+// thread shares a processor with this one, spinning without yielding
+// halved the speed of the calling goroutine.
+func (w *worker) awaitRound() bool {
+	idle := time.Now()
+	for i := 1; ; i++ {
+		if w.state.Load() == helperPosted && w.state.CompareAndSwap(helperPosted, helperRunning) {
+			return true
+		}
+		osYield()
+		now := time.Now()
+		if w.index < int(w.ctx.parts.Load()) {
+			idle = now // a call in progress will post the next round
+		} else if now.Sub(idle) > idleSpin && w.state.CompareAndSwap(helperIdle, helperGone) {
+			return false
+		}
+		if i%16 == 0 {
+			// Let other goroutines run on this P, if any are waiting.
+			runtime.Gosched()
+		}
+	}
+}
+
+// await waits for helpers 1..parts-1 to finish the round: spinning for up
+// to joinSpin, then blocking.
+func (ctx *context) await(parts int) {
+	start := time.Now()
+	for {
+		busy := false
+		for p := 1; p < parts; p++ {
+			busy = busy || ctx.workers[p].state.Load() == helperRunning
+		}
+		if !busy || time.Since(start) > joinSpin {
+			break
+		}
+		osYield()
+	}
 	ctx.wg.Wait()
 }
 
@@ -267,21 +421,21 @@ func (w *worker) do(c int) {
 	w.out = *pr
 	w.m0, w.m1, w.n0, w.n1, w.k0, w.k1 = 0, pr.m, 0, pr.n, 0, pr.k
 	if ctx.phase == phaseShared {
-		if c < ctx.rowChunks {
-			b := ctx.mul
-			w.m0, w.m1 = bounds(pr.m, pr.spec.mr, c, ctx.rowChunks)
-			w.computeBlock(b.jc, b.nc, b.pc, b.kc, ctx.sharedB[b.buf])
+		if c < ctx.packChunks {
+			b := ctx.pack
+			panels := (b.nc + pr.spec.nr - 1) / pr.spec.nr
+			lo, hi := bounds(panels, 1, c, ctx.packChunks)
+			pr.packBlockB(ctx.sharedB[b.buf], b.jc, b.nc, b.pc, b.kc, lo, hi)
 			return
 		}
-		b := ctx.pack
-		panels := (b.nc + pr.spec.nr - 1) / pr.spec.nr
-		lo, hi := bounds(panels, 1, c-ctx.rowChunks, ctx.packChunks)
-		pr.packBlockB(ctx.sharedB[b.buf], b.jc, b.nc, b.pc, b.kc, lo, hi)
+		b := ctx.mul
+		w.m0, w.m1 = ctx.rowChunk(c - ctx.packChunks)
+		w.computeBlock(b.jc, b.nc, b.pc, b.kc, ctx.sharedB[b.buf])
 		return
 	}
 	switch ctx.kind {
 	case splitM:
-		w.m0, w.m1 = bounds(pr.m, pr.spec.mr, c, ctx.count)
+		w.m0, w.m1 = ctx.rowChunk(c)
 	case splitN:
 		w.n0, w.n1 = bounds(pr.n, pr.spec.nr, c, ctx.count)
 	case splitK:
