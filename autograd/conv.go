@@ -23,7 +23,18 @@ import (
 //
 // so all three products run on the tape's backend tagged with layer, and
 // the GradInput product is skipped when x needs no gradient (first layer).
-// The bias gradient is a plain per-channel sum. (dy2d, the output gradient
+// The bias gradient is a plain per-channel sum.
+//
+// On a backend that implements backend.ImplicitConv (fp32: plain float32
+// products, whatever the operands' layout) the products skip MatMul and
+// cols: stride-1 convolutions with square kernels run their forward and
+// input-gradient products as implicit GEMMs on padded images, and every
+// convolution's weight gradient is reduced per chunk of images
+// (conv.Workers.Backward). The forward result is bit-identical to the
+// im2col product on one goroutine; the gradients sum in another order.
+// Quantising backends (bfp, rns, analog) and wrappers that observe MatMul
+// keep the im2col path below, which gives them the column matrix they
+// quantise. (dy2d, the output gradient
 // with one row per position, is stored transposed, one row per channel,
 // which NCHW gives by plain copies; the GEMMs take it with the transpose
 // flag, computing the same products.)

@@ -1,6 +1,8 @@
-// Package conv holds the data-rearrangement kernels behind mirage's 2-D
-// convolution: im2col, its adjoint col2im, and the moves between NCHW
-// activations and the row-per-output-position matrices the GEMMs use.
+// Package conv holds the kernels behind mirage's 2-D convolution: im2col,
+// its adjoint col2im, and the moves between NCHW activations and the
+// row-per-output-position matrices the GEMMs use; and, for backends whose
+// products do not depend on how operands are stored (fp32), convolutions
+// that never build the column matrix (implicit.go, weightgrad.go).
 //
 // A convolution of x (N, C, H, W) with weights (O, C, KH, KW) becomes one
 // matrix product once every receptive field is laid out as a row:
@@ -12,6 +14,14 @@
 // tensor, so w needs no rearrangement. Within one row the kw entries come
 // from consecutive input pixels whatever the stride, so the kernels copy
 // short contiguous runs; zero padding is written explicitly.
+//
+// The column matrix is 9× the activation for a 3×3 kernel, and writing and
+// reading it cost more than the arithmetic of a small-channel layer. The
+// implicit kernels (ImplicitForward, ImplicitInputGrad, Backward) instead
+// compute on a zero-padded copy of one image at a time: the GEMM reads the
+// receptive fields in place through a table of offsets
+// (gemm.SgemmRowsB), and the weight gradient is one product per kernel
+// entry with the padded image read in place.
 //
 // The kernels are plain loops over []float32 that never allocate their
 // buffers, so the caller controls buffer reuse; large calls run on all
