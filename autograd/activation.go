@@ -12,7 +12,7 @@ import (
 func (t *Tape) GELU(x *Tensor) *Tensor {
 	out := t.resultUninit(x.shape, x)
 	if !out.requiresGrad {
-		parallelFor(len(x.data), func(lo, hi int) {
+		t.parallelFor(len(x.data), func(lo, hi int) {
 			xs, ys := x.data[lo:hi], out.data[lo:hi]
 			ys = ys[:len(xs)]
 			for i, v := range xs {
@@ -27,7 +27,7 @@ func (t *Tape) GELU(x *Tensor) *Tensor {
 	// evaluate the exponential and erf again (they dominate BERT's
 	// elementwise work).
 	deriv := t.keep(len(x.data))
-	parallelFor(len(x.data), func(lo, hi int) {
+	t.parallelFor(len(x.data), func(lo, hi int) {
 		xs, ys, ds := x.data[lo:hi], out.data[lo:hi], deriv[lo:hi]
 		ys, ds = ys[:len(xs)], ds[:len(xs)]
 		for i, v := range xs {
@@ -39,7 +39,7 @@ func (t *Tape) GELU(x *Tensor) *Tensor {
 	})
 	t.record(out, func(g []float32) {
 		gx, fresh := gradFor(x)
-		parallelFor(len(x.data), func(lo, hi int) {
+		t.parallelFor(len(x.data), func(lo, hi int) {
 			ds, gs, gxs := deriv[lo:hi], g[lo:hi], gx[lo:hi]
 			gs, gxs = gs[:len(ds)], gxs[:len(ds)]
 			if fresh {

@@ -123,7 +123,7 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 
 	t.record(out, func(gout []float32) {
 		if gb := gradOf(bias); gb != nil {
-			parallelChannels(o, len(gout), func(c0, c1 int) {
+			t.parallelChannels(o, len(gout), func(c0, c1 int) {
 				for ch := c0; ch < c1; ch++ {
 					var total float64 // per-image sums in float64 (the squares are not needed)
 					for n := 0; n < g.N; n++ {

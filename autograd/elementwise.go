@@ -157,8 +157,8 @@ func (t *Tape) Add(a, b *Tensor) *Tensor {
 		}
 	})
 	t.record(out, func(g []float32) {
-		sumGradInto(a, g, bc, true, 1)
-		sumGradInto(b, g, bc, false, 1)
+		t.sumGradInto(a, g, bc, true, 1)
+		t.sumGradInto(b, g, bc, false, 1)
 	})
 	return out
 }
@@ -166,13 +166,13 @@ func (t *Tape) Add(a, b *Tensor) *Tensor {
 // sumGradInto adds sign·g, summed over the dimensions x was broadcast
 // along, into x's gradient (x is a when isA, else b). When x has the
 // output's shape this is a plain (parallel) copy or add.
-func sumGradInto(x *Tensor, g []float32, bc *broadcast, isA bool, sign float32) {
+func (t *Tape) sumGradInto(x *Tensor, g []float32, bc *broadcast, isA bool, sign float32) {
 	if x == nil || !x.requiresGrad {
 		return
 	}
 	if sameShape(x.shape, bc.shape) {
 		gx, fresh := gradFor(x)
-		parallelFor(len(g), func(lo, hi int) {
+		t.parallelFor(len(g), func(lo, hi int) {
 			d, s := gx[lo:hi], g[lo:hi]
 			switch {
 			case fresh && sign == 1:
@@ -216,8 +216,8 @@ func (t *Tape) Sub(a, b *Tensor) *Tensor {
 		}
 	})
 	t.record(out, func(g []float32) {
-		sumGradInto(a, g, bc, true, 1)
-		sumGradInto(b, g, bc, false, -1)
+		t.sumGradInto(a, g, bc, true, 1)
+		t.sumGradInto(b, g, bc, false, -1)
 	})
 	return out
 }
@@ -303,10 +303,10 @@ func (t *Tape) Scale(a *Tensor, s float32) *Tensor {
 // ReLU returns max(x, 0).
 func (t *Tape) ReLU(x *Tensor) *Tensor {
 	out := t.resultUninit(x.shape, x)
-	relu(out.data, x.data)
+	t.relu(out.data, x.data)
 	t.record(out, func(g []float32) {
 		gx, fresh := gradFor(x)
-		reluBackward(gx, g, x.data, fresh)
+		t.reluBackward(gx, g, x.data, fresh)
 	})
 	return out
 }
@@ -321,7 +321,7 @@ func (t *Tape) AddReLU(a, b *Tensor) *Tensor {
 		return t.ReLU(t.Add(a, b))
 	}
 	out := t.resultUninit(a.shape, a, b)
-	parallelFor(len(out.data), func(lo, hi int) {
+	t.parallelFor(len(out.data), func(lo, hi int) {
 		vec.AddReLU(out.data[lo:hi], a.data[lo:hi], b.data[lo:hi])
 	})
 	t.record(out, func(g []float32) {
@@ -329,7 +329,7 @@ func (t *Tape) AddReLU(a, b *Tensor) *Tensor {
 		for _, in := range [...]*Tensor{a, b} {
 			gx, fresh := gradFor(in)
 			if gx != nil {
-				reluBackward(gx, g, out.data, fresh)
+				t.reluBackward(gx, g, out.data, fresh)
 			}
 		}
 	})

@@ -2,13 +2,11 @@ package autograd
 
 import (
 	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/mirage-go/mirage/internal/vec"
 )
 
-// Elementwise kernels shared by the ops, and the helper that spreads them
+// Elementwise kernels shared by the ops, and the helpers that spread them
 // over the machine's cores.
 //
 // A convolutional network spends as much time streaming activations
@@ -17,6 +15,12 @@ import (
 // goroutines, never more) and are written so the compiler can keep them
 // tight: re-sliced operands (no bounds checks), no branches on data where a
 // select works.
+//
+// The loops run on the tape's parallel.Team, shared with its convolution
+// kernels: its helper goroutines spin between loops, so that a loop that
+// follows another within 50 µs (most loops of a training step) starts on
+// every core at once, instead of waiting a thread wake-up (70–300 µs on
+// the virtual machines mirage is benchmarked on) for its second core.
 
 // parallelMinElems is the number of elements under which splitting a loop
 // over goroutines costs more (about a microsecond per goroutine) than it
@@ -33,50 +37,38 @@ const parallelChunkElems = 1 << 14
 // parallelFor calls f on disjoint ranges [lo, hi) that cover [0, n), on up
 // to GOMAXPROCS goroutines (the caller's included), and waits. Small n runs
 // inline.
-func parallelFor(n int, f func(lo, hi int)) {
+func (t *Tape) parallelFor(n int, f func(lo, hi int)) {
 	if n < parallelMinElems {
 		f(0, n)
 		return
 	}
-	parallelChunks(n, parallelChunkElems, f)
+	t.parallelChunks(n, parallelChunkElems, f)
 }
 
 // parallelChannels splits channels [0, c) over goroutines, one channel at
 // a time, for per-channel loops over a tensor of elems elements in all.
-func parallelChannels(c, elems int, f func(c0, c1 int)) {
+func (t *Tape) parallelChannels(c, elems int, f func(c0, c1 int)) {
 	if elems < parallelMinElems {
 		f(0, c)
 		return
 	}
-	parallelChunks(c, 1, f)
+	t.parallelChunks(c, 1, f)
 }
 
 // parallelChunks calls f on the chunks [i·chunk, (i+1)·chunk) ∩ [0, n),
-// handed out in order through an atomic counter to up to GOMAXPROCS
-// goroutines, the caller's included, and waits for all.
-func parallelChunks(n, chunk int, f func(lo, hi int)) {
+// handed out in order to up to GOMAXPROCS goroutines of the tape's team,
+// the caller's included, and waits for all. A chunk's bounds do not depend
+// on which goroutine runs it, so neither do the results.
+func (t *Tape) parallelChunks(n, chunk int, f func(lo, hi int)) {
 	count := (n + chunk - 1) / chunk
-	workers := min(runtime.GOMAXPROCS(0), count)
-	if workers < 2 {
+	procs := min(runtime.GOMAXPROCS(0), count)
+	if procs < 2 {
 		f(0, n)
 		return
 	}
-	var next atomic.Int64
-	work := func() {
-		for {
-			c := int(next.Add(1) - 1)
-			if c >= count {
-				return
-			}
-			f(c*chunk, min((c+1)*chunk, n))
-		}
-	}
-	var wg sync.WaitGroup
-	for w := 1; w < workers; w++ {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
+	t.team.Run(procs, count, func(_, c int) {
+		f(c*chunk, min((c+1)*chunk, n))
+	})
 }
 
 // positiveMask returns all ones when v > 0 and zero when v ≤ 0 (including
@@ -92,16 +84,16 @@ func positiveMask(v float32) uint32 { return vec.PositiveMask(v) }
 // their additions.
 
 // relu writes max(x, 0) into y.
-func relu(y, x []float32) {
-	parallelFor(len(x), func(lo, hi int) {
+func (t *Tape) relu(y, x []float32) {
+	t.parallelFor(len(x), func(lo, hi int) {
 		vec.ReLU(y[lo:hi], x[lo:hi])
 	})
 }
 
 // reluBackward adds g into gx where x > 0; with assign it overwrites gx
 // instead (g where x > 0, else 0).
-func reluBackward(gx, g, x []float32, assign bool) {
-	parallelFor(len(x), func(lo, hi int) {
+func (t *Tape) reluBackward(gx, g, x []float32, assign bool) {
+	t.parallelFor(len(x), func(lo, hi int) {
 		if assign {
 			vec.MaskPositive(gx[lo:hi], g[lo:hi], x[lo:hi])
 			return

@@ -10,9 +10,10 @@ import (
 // parallelFor and parallelChannels must cover their range exactly once,
 // in disjoint pieces, whatever the size.
 func TestParallelHelpersCoverRangeOnce(t *testing.T) {
+	tape := NewTape(nil) // the helpers only use its team
 	for _, n := range []int{0, 1, 17, parallelMinElems - 1, parallelMinElems, 3*parallelChunkElems + 5} {
 		hits := make([]atomic.Int32, n)
-		parallelFor(n, func(lo, hi int) {
+		tape.parallelFor(n, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				hits[i].Add(1)
 			}
@@ -23,7 +24,7 @@ func TestParallelHelpersCoverRangeOnce(t *testing.T) {
 	}
 	for _, c := range []int{1, 3, 64} {
 		hits := make([]atomic.Int32, c)
-		parallelChannels(c, 1<<20, func(c0, c1 int) {
+		tape.parallelChannels(c, 1<<20, func(c0, c1 int) {
 			for i := c0; i < c1; i++ {
 				hits[i].Add(1)
 			}

@@ -60,7 +60,7 @@ func (t *Tape) batchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 		if count <= 1 {
 			t.setErr(fmt.Errorf("batch norm: %d value(s) per channel in training mode (input %v); use a batch of at least 2", count, x.shape))
 		}
-		parallelChannels(c, len(xd), func(c0, c1 int) {
+		t.parallelChannels(c, len(xd), func(c0, c1 int) {
 			for ch := c0; ch < c1; ch++ {
 				// One pass over the data with sums shifted by a sample
 				// of the channel (the shifted-data algorithm): in float64
@@ -108,7 +108,7 @@ func (t *Tape) batchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 		shift[ch] = bt - mean[ch]*scale[ch]
 	}
 	out := t.resultUninit(x.shape, x, gamma, beta)
-	parallelChannels(c, len(xd), func(c0, c1 int) {
+	t.parallelChannels(c, len(xd), func(c0, c1 int) {
 		for ch := c0; ch < c1; ch++ {
 			for b := 0; b < n; b++ {
 				axpb(plane(out.data, b, ch), plane(xd, b, ch), scale[ch], shift[ch], relu)
@@ -125,7 +125,7 @@ func (t *Tape) batchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 		}
 		gg, gb := gradOf(gamma), gradOf(beta)
 		gx, fresh := gradFor(x)
-		parallelChannels(c, len(xd), func(c0, c1 int) {
+		t.parallelChannels(c, len(xd), func(c0, c1 int) {
 			for ch := c0; ch < c1; ch++ {
 				// Σg and Σg·x over the channel give Σg·x̂ with
 				// x̂ = (x − mean)·invStd: Σg·x̂ = invStd·(Σg·x − mean·Σg).

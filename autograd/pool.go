@@ -40,7 +40,7 @@ func (t *Tape) MaxPool2d(x *Tensor, kernel, stride, padding int) *Tensor {
 		panic(fmt.Sprintf("autograd.MaxPool2d: input %v is too large for 32-bit indices", x.shape))
 	}
 	plane := g.H * g.W
-	parallelFor(g.N*g.C*parallelPlaneWeight(oh*ow*kernel*kernel), func(lo, hi int) {
+	t.parallelFor(g.N*g.C*parallelPlaneWeight(oh*ow*kernel*kernel), func(lo, hi int) {
 		w := parallelPlaneWeight(oh * ow * kernel * kernel)
 		for nc := lo / w; nc < hi/w; nc++ {
 			base := nc * plane
@@ -80,7 +80,7 @@ func (t *Tape) MaxPool2d(x *Tensor, kernel, stride, padding int) *Tensor {
 		// parallel.
 		gx := gradOf(x)
 		per := oh * ow
-		parallelFor(g.N*g.C*parallelPlaneWeight(per), func(lo, hi int) {
+		t.parallelFor(g.N*g.C*parallelPlaneWeight(per), func(lo, hi int) {
 			w := parallelPlaneWeight(per)
 			for i := lo / w * per; i < hi/w*per; i++ {
 				gx[argmax[i]] += gout[i]

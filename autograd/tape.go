@@ -72,6 +72,7 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/internal/conv"
+	"github.com/mirage-go/mirage/internal/parallel"
 )
 
 // Tape records operations for reverse-mode differentiation.
@@ -84,6 +85,10 @@ type Tape struct {
 	// mem recycles op outputs, gradients and op-internal buffers from one
 	// step to the next (see arena.go for the lifetime contract).
 	mem arena
+	// team runs the parallel loops of the ops (kernels.go) and of the
+	// convolution kernels on all cores; its helper goroutines spin between
+	// loops, so one set serves both.
+	team parallel.Team
 	// conv runs the convolution kernels on all cores without allocating.
 	conv conv.Workers
 }
@@ -95,7 +100,9 @@ type node struct {
 
 // NewTape returns a tape whose matrix products run on b.
 func NewTape(b backend.Backend) *Tape {
-	return &Tape{backend: b}
+	t := &Tape{backend: b}
+	t.conv.UseTeam(&t.team)
+	return t
 }
 
 // Backend returns the backend used for matrix products.

@@ -2,8 +2,8 @@ package conv
 
 import (
 	"runtime"
-	"sync"
-	"sync/atomic"
+
+	"github.com/mirage-go/mirage/internal/parallel"
 )
 
 // Workers runs the package's kernels on GOMAXPROCS goroutines (the
@@ -12,7 +12,11 @@ import (
 // times per training step for free. The package functions (Im2col, …) use
 // a fresh one per call.
 //
-// Images are handed out one at a time through an atomic counter, so a
+// The goroutines are those of a [parallel.Team]: the Workers' own, or one
+// shared with the caller's other loops (see UseTeam), whose helpers spin
+// between loops, so that a kernel called shortly after another loop starts
+// on every core at once rather than after a thread wakes up. Images are
+// handed out one at a time through the team's atomic counter, so a
 // goroutine that the OS runs late (on a shared machine) takes fewer images
 // instead of holding everyone up. Every image is computed by one goroutine
 // in the same order, so results do not depend on the split.
@@ -20,11 +24,14 @@ import (
 // The zero value is ready to use. A Workers runs one kernel at a time: it
 // must not be used by several goroutines at once.
 type Workers struct {
-	job   job          // the kernel being run
-	count int          // images in the current job
-	next  atomic.Int64 // the next image to hand out
-	wg    sync.WaitGroup
-	runs  []func() // goroutine entry points, made once so go statements allocate nothing
+	job job // the kernel being run
+	// team runs the kernels' loops: shared, if UseTeam was called, else
+	// own.
+	team *parallel.Team
+	own  parallel.Team
+	// image is w.runImage, made once so that handing it to the team
+	// allocates nothing.
+	image func(worker, n int)
 	// pads are per-goroutine scratch images (index 0: the caller's), for
 	// the kernels that work on a zero-padded copy of an image.
 	pads [][]float32
@@ -35,6 +42,12 @@ type Workers struct {
 	// partials holds Backward's per-chunk weight gradients.
 	partials []float32
 }
+
+// UseTeam makes w run its kernels on team's goroutines instead of a team
+// of its own, so that a program's loops share one set of spinning helpers
+// (two sets, each helper spinning on a core that the other needs, would
+// slow both).
+func (w *Workers) UseTeam(team *parallel.Team) { w.team = team }
 
 // pad returns goroutine worker's scratch buffer resized to n elements,
 // reallocated only when it grows. run sizes w.pads before starting the
@@ -97,7 +110,7 @@ func (w *Workers) do(j *job, worker, n0, n1 int) {
 }
 
 // run does j on images [0, count), in parallel when elems (the elements
-// the job moves) is large enough to pay for the goroutines.
+// the job moves) is large enough to pay for sharing the work.
 func (w *Workers) run(j job, count, elems int) {
 	procs := min(runtime.GOMAXPROCS(0), count)
 	for len(w.pads) < max(procs, 1) {
@@ -107,31 +120,19 @@ func (w *Workers) run(j job, count, elems int) {
 		w.do(&j, 0, 0, count)
 		return
 	}
-	w.job, w.count = j, count
-	w.next.Store(0)
-	for len(w.runs) < procs-1 {
-		worker := len(w.runs) + 1
-		w.runs = append(w.runs, func() {
-			w.work(worker)
-			w.wg.Done()
-		})
+	team := w.team
+	if team == nil {
+		team = &w.own
 	}
-	w.wg.Add(procs - 1)
-	for _, r := range w.runs[:procs-1] {
-		go r()
+	if w.image == nil {
+		w.image = w.runImage
 	}
-	w.work(0)
-	w.wg.Wait()
+	w.job = j
+	team.Run(procs, count, w.image)
 	w.job = job{} // keep no reference to the caller's buffers
 }
 
-// work takes images until none is left.
-func (w *Workers) work(worker int) {
-	for {
-		n := int(w.next.Add(1) - 1)
-		if n >= w.count {
-			return
-		}
-		w.do(&w.job, worker, n, n+1)
-	}
+// runImage does the job in progress on image n, as goroutine worker.
+func (w *Workers) runImage(worker, n int) {
+	w.do(&w.job, worker, n, n+1)
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mirage-go/mirage/internal/parallel"
 )
 
 // contexts pools per-call state so steady-state calls allocate nothing.
@@ -362,7 +364,7 @@ func (w *worker) serveRounds() {
 // awaitRound spins until a round is posted to w and takes it (reporting
 // true), or, once no call needing w has been in progress for idleSpin,
 // marks w gone and reports false. While it spins it yields the processor
-// to any other thread that can run (osYield), and now and then its P to
+// to any other thread that can run (parallel.OSYield), and now and then its P to
 // other goroutines: when the machine is busy and the calling goroutine's
 // thread shares a processor with this one, spinning without yielding
 // halved the speed of the calling goroutine.
@@ -372,7 +374,7 @@ func (w *worker) awaitRound() bool {
 		if w.state.Load() == helperPosted && w.state.CompareAndSwap(helperPosted, helperRunning) {
 			return true
 		}
-		osYield()
+		parallel.OSYield()
 		now := time.Now()
 		if w.index < int(w.ctx.parts.Load()) {
 			idle = now // a call in progress will post the next round
@@ -398,7 +400,7 @@ func (ctx *context) await(parts int) {
 		if !busy || time.Since(start) > joinSpin {
 			break
 		}
-		osYield()
+		parallel.OSYield()
 	}
 	ctx.wg.Wait()
 }
