@@ -23,20 +23,15 @@ var implicitGeometries = []Geometry{
 	{N: 2, C: 33, H: 10, W: 7, KH: 3, KW: 3, Stride: 1, Pad: 1}, // k = 297, odd channel counts
 }
 
-// convReference returns the convolution of x with w plus bias by its
-// definition, in float64, and for each output the bound Σ|w·x| that
-// scales its float32 rounding error.
-func convReference(g Geometry, o int, x, w, bias []float32) (y, bound []float64) {
+// forEachTerm calls visit for every product of the convolution's
+// definition that lands inside the input: the indices of the output
+// (n, oc, oy, ox) in y, of the input pixel in x and of the weight in w.
+func forEachTerm(g Geometry, o int, visit func(yi, xi, wi int)) {
 	oh, ow := g.OutH(), g.OutW()
-	y, bound = make([]float64, g.N*o*oh*ow), make([]float64, g.N*o*oh*ow)
 	for n := 0; n < g.N; n++ {
 		for oc := 0; oc < o; oc++ {
 			for oy := 0; oy < oh; oy++ {
 				for ox := 0; ox < ow; ox++ {
-					var s, b float64
-					if bias != nil {
-						s, b = float64(bias[oc]), math.Abs(float64(bias[oc]))
-					}
 					for c := 0; c < g.C; c++ {
 						for ky := 0; ky < g.KH; ky++ {
 							for kx := 0; kx < g.KW; kx++ {
@@ -44,50 +39,58 @@ func convReference(g Geometry, o int, x, w, bias []float32) (y, bound []float64)
 								if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
 									continue
 								}
-								p := float64(w[((oc*g.C+c)*g.KH+ky)*g.KW+kx]) * float64(x[((n*g.C+c)*g.H+iy)*g.W+ix])
-								s += p
-								b += math.Abs(p)
+								visit(((n*o+oc)*oh+oy)*ow+ox, ((n*g.C+c)*g.H+iy)*g.W+ix, ((oc*g.C+c)*g.KH+ky)*g.KW+kx)
 							}
 						}
 					}
-					i := ((n*o+oc)*oh+oy)*ow + ox
-					y[i], bound[i] = s, b
 				}
 			}
 		}
 	}
+}
+
+// convReference returns the convolution of x with w plus bias by its
+// definition, in float64, and for each output the bound Σ|w·x| that
+// scales its float32 rounding error.
+func convReference(g Geometry, o int, x, w, bias []float32) (y, bound []float64) {
+	positions := g.OutH() * g.OutW()
+	y, bound = make([]float64, g.N*o*positions), make([]float64, g.N*o*positions)
+	if bias != nil {
+		for i := range y {
+			b := float64(bias[i/positions%o])
+			y[i], bound[i] = b, math.Abs(b)
+		}
+	}
+	forEachTerm(g, o, func(yi, xi, wi int) {
+		p := float64(w[wi]) * float64(x[xi])
+		y[yi] += p
+		bound[yi] += math.Abs(p)
+	})
 	return y, bound
 }
 
 // inputGradReference returns the input gradient of that convolution for
 // output gradient dy, by its definition, in float64, with bounds.
 func inputGradReference(g Geometry, o int, dy, w []float32) (dx, bound []float64) {
-	oh, ow := g.OutH(), g.OutW()
 	dx, bound = make([]float64, g.N*g.C*g.H*g.W), make([]float64, g.N*g.C*g.H*g.W)
-	for n := 0; n < g.N; n++ {
-		for oc := 0; oc < o; oc++ {
-			for oy := 0; oy < oh; oy++ {
-				for ox := 0; ox < ow; ox++ {
-					d := float64(dy[((n*o+oc)*oh+oy)*ow+ox])
-					for c := 0; c < g.C; c++ {
-						for ky := 0; ky < g.KH; ky++ {
-							for kx := 0; kx < g.KW; kx++ {
-								iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
-								if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
-									continue
-								}
-								p := d * float64(w[((oc*g.C+c)*g.KH+ky)*g.KW+kx])
-								i := ((n*g.C+c)*g.H+iy)*g.W + ix
-								dx[i] += p
-								bound[i] += math.Abs(p)
-							}
-						}
-					}
-				}
-			}
-		}
-	}
+	forEachTerm(g, o, func(yi, xi, wi int) {
+		p := float64(dy[yi]) * float64(w[wi])
+		dx[xi] += p
+		bound[xi] += math.Abs(p)
+	})
 	return dx, bound
+}
+
+// weightGradReference returns the weight gradient of the convolution of
+// x for output gradient dy by its definition, in float64, with bounds.
+func weightGradReference(g Geometry, o int, x, dy []float32) (dw, bound []float64) {
+	dw, bound = make([]float64, o*g.Cols()), make([]float64, o*g.Cols())
+	forEachTerm(g, o, func(yi, xi, wi int) {
+		p := float64(dy[yi]) * float64(x[xi])
+		dw[wi] += p
+		bound[wi] += math.Abs(p)
+	})
+	return dw, bound
 }
 
 // requireClose checks got against want within the float32 rounding of a
@@ -233,37 +236,6 @@ func TestImplicitNoAllocations(t *testing.T) {
 		w.ImplicitInputGrad(g, o, y, wts, x, false)
 	})
 	require.Zero(t, allocs)
-}
-
-// weightGradReference returns the weight gradient of the convolution of
-// x for output gradient dy by its definition, in float64, with bounds.
-func weightGradReference(g Geometry, o int, x, dy []float32) (dw, bound []float64) {
-	oh, ow := g.OutH(), g.OutW()
-	dw, bound = make([]float64, o*g.Cols()), make([]float64, o*g.Cols())
-	for n := 0; n < g.N; n++ {
-		for oc := 0; oc < o; oc++ {
-			for oy := 0; oy < oh; oy++ {
-				for ox := 0; ox < ow; ox++ {
-					d := float64(dy[((n*o+oc)*oh+oy)*ow+ox])
-					for c := 0; c < g.C; c++ {
-						for ky := 0; ky < g.KH; ky++ {
-							for kx := 0; kx < g.KW; kx++ {
-								iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
-								if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
-									continue
-								}
-								p := d * float64(x[((n*g.C+c)*g.H+iy)*g.W+ix])
-								i := oc*g.Cols() + (c*g.KH+ky)*g.KW + kx
-								dw[i] += p
-								bound[i] += math.Abs(p)
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-	return dw, bound
 }
 
 // TestWeightGradMatchesDefinition covers every geometry, strided and
