@@ -23,7 +23,10 @@ import (
 //
 // so all three products run on the tape's backend tagged with layer, and
 // the GradInput product is skipped when x needs no gradient (first layer).
-// The bias gradient is a plain per-channel sum.
+// The bias gradient is a plain per-channel sum. (dy2d, the output
+// gradient with one row per position, is stored transposed, one row per
+// channel, which NCHW gives by plain copies; the GEMMs take it with the
+// transpose flag, computing the same products.)
 //
 // On a backend that implements backend.ImplicitConv (fp32: plain float32
 // products, whatever the operands' layout) the products skip MatMul and
@@ -33,11 +36,8 @@ import (
 // (conv.Workers.Backward). The forward result is bit-identical to the
 // im2col product on one goroutine; the gradients sum in another order.
 // Quantising backends (bfp, rns, analog) and wrappers that observe MatMul
-// keep the im2col path below, which gives them the column matrix they
-// quantise. (dy2d, the output gradient
-// with one row per position, is stored transposed, one row per channel,
-// which NCHW gives by plain copies; the GEMMs take it with the transpose
-// flag, computing the same products.)
+// keep the im2col path described next, which gives them the column matrix
+// they quantise.
 //
 // # Blocks of images
 //
