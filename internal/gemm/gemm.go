@@ -22,6 +22,12 @@
 // multiply and add, sum in the same order, and the blocking along k
 // (kcBlock) is the same for all.
 //
+// SgemmRowsB multiplies by a B whose rows are given by a table of offsets
+// rather than a stride (the receptive fields of a padded image, for an
+// implicit-GEMM convolution); the AVX-512 12×32 and 8×32 kernels have
+// indexed variants that read such rows in place through the table, one
+// more load per k step, and other kernel sets pack them.
+//
 // Packing is skipped when it cannot pay for itself: an operand that is
 // reused by only a few tiles (the tall-skinny products of convolutions) is
 // read in place, since the kernel takes A with arbitrary row and step
