@@ -6,7 +6,7 @@ package train
 //
 // The recipes are chosen to reach good accuracy in about an hour or less on
 // a 2-core machine; README.md gives what they reached here and how long
-// they took (ResNet-20 on CIFAR-10, 15 epochs: 85.09%; BERT-small on IMDB,
+// they took (ResNet-20 on CIFAR-10, 20 epochs: 85.91%; BERT-small on IMDB,
 // 2 epochs: 85.81%).
 func Recipe(model, dataset string) Config {
 	if dataset == "" {
@@ -23,6 +23,11 @@ func Recipe(model, dataset string) Config {
 		c.LR = 0.05
 	case "resnet20", "resnet18":
 		c.Epochs, c.BatchSize, c.LR, c.WeightDecay = 15, 128, 0.1, 5e-4
+		if model == "resnet20" {
+			// 15 epochs reached 85.09% and, after the convolutions'
+			// sums changed order, 84.62%: too close to 85% to rely on.
+			c.Epochs = 20
+		}
 		c.LabelSmoothing = 0.1
 		c.Augment = dataset == "cifar10"
 	case "bert":
