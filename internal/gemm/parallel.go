@@ -1,10 +1,7 @@
 package gemm
 
 import (
-	"runtime"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/mirage-go/mirage/internal/parallel"
 )
@@ -22,23 +19,26 @@ var contexts = sync.Pool{New: func() any { return new(context) }}
 // work alone if need be. A chunk's arithmetic does not depend on which
 // goroutine runs it, so the result does not either.
 //
-// Every worker but the first is a helper with a goroutine of its own,
-// which spins between rounds rather than sleeping and exits once no call
-// has needed it for idleSpin (see parallel and awaitRound): in the
-// virtual machines mirage is benchmarked on, waking a sleeping thread
-// took 70 µs to over 300 µs, as long as a whole round of a 256×256×256
-// product, while a spinning goroutine takes a round in under a
-// microsecond. A context's helpers outlive its calls only by that spin,
-// so a pooled context holds no goroutine for long.
+// Every worker but the first runs on a helper goroutine of the context's
+// parallel.Team, which spins between rounds rather than sleeping and
+// exits 50 µs after the last one: in the virtual machines mirage is
+// benchmarked on, waking a sleeping thread took 70 µs to over 300 µs, as
+// long as a whole round of a 256×256×256 product, while a spinning
+// goroutine takes a round in under a microsecond. A context's helpers
+// outlive its calls only by that spin, so a pooled context holds no
+// goroutine for long.
 type context struct {
 	pr      problem
 	workers []*worker
-	wg      sync.WaitGroup
+	// team runs each round's chunks on the calling goroutine (worker 0)
+	// and helper goroutines that spin between rounds; chunk is ctx.runChunk,
+	// made once so handing it to the team allocates nothing.
+	team  parallel.Team
+	chunk func(worker, c int)
 
-	kind  int          // split kind, see plan
-	phase int          // what a chunk is, see the phase constants
-	next  atomic.Int64 // the next chunk to hand out
-	count int          // chunks in the current phase
+	kind  int // split kind, see plan
+	phase int // what a chunk is, see the phase constants
+	count int // chunks in the current phase
 
 	// For phaseShared: the B block multiplied in this round (mul, if
 	// mul.kc > 0) and the one packed for the next round (pack, if
@@ -52,8 +52,6 @@ type context struct {
 	rowEnds []int // where each row chunk ends, see splitRows
 
 	partials [][]float32 // a k split's partial products, one per chunk but the first
-
-	parts atomic.Int32 // workers taking part in the call in progress, 0 between calls; see awaitRound
 }
 
 // Phases, see worker.do.
@@ -73,16 +71,11 @@ type bBlock struct {
 // split).
 type worker struct {
 	ctx                    *context
-	index                  int // in ctx.workers
 	m0, m1, n0, n1, k0, k1 int
 	out                    problem
 	bufA, bufB             []float32 // packed A and B blocks
 	edgeA, edgeB           []float32 // padded edge panels of in-place operands
 	tile                   []float32 // a register tile, or a transposed product's block
-
-	// A helper's goroutine, see context and the helper states.
-	state atomic.Int32 // a helper state
-	serve func()       // the goroutine's body, serveRounds; made once so go statements allocate nothing
 }
 
 // grow returns buf resliced to n elements, reallocating only when too small.
@@ -96,9 +89,7 @@ func grow(buf []float32, n int) []float32 {
 // workerAt returns the i-th worker, creating it on first use.
 func (ctx *context) workerAt(i int) *worker {
 	for len(ctx.workers) <= i {
-		w := &worker{ctx: ctx, index: len(ctx.workers)}
-		w.serve = w.serveRounds
-		ctx.workers = append(ctx.workers, w)
+		ctx.workers = append(ctx.workers, &worker{ctx: ctx})
 	}
 	return ctx.workers[i]
 }
@@ -222,8 +213,6 @@ func (ctx *context) run(procs int) {
 	pr := &ctx.pr
 	kind, parts := pr.plan(procs)
 	ctx.kind = kind
-	ctx.parts.Store(int32(parts))
-	defer ctx.parts.Store(0)
 	for p := 0; p < parts; p++ {
 		ctx.workerAt(p)
 	}
@@ -298,123 +287,18 @@ func (ctx *context) sharedRound(parts, rowChunks int) {
 	ctx.parallel(parts, ctx.rowChunks+ctx.packChunks)
 }
 
-// parallel runs a round: it hands count chunks of the current phase to
-// workers 0..parts-1, worker 0 on the calling goroutine, and waits for all.
-// A helper whose goroutine has not taken the round by the time the chunks
-// run out is not waited for.
+// parallel runs a round: count chunks of the current phase on workers
+// 0..parts-1 of the context's team (worker 0 is the calling goroutine).
 func (ctx *context) parallel(parts, count int) {
 	ctx.count = count
-	ctx.next.Store(0)
-	ctx.wg.Add(parts - 1)
-	for p := 1; p < parts; p++ {
-		w := ctx.workers[p]
-		if !w.state.CompareAndSwap(helperIdle, helperPosted) {
-			// Its goroutine has exited (or never ran): start one.
-			w.state.Store(helperPosted)
-			go w.serve()
-		}
+	if ctx.chunk == nil {
+		ctx.chunk = ctx.runChunk
 	}
-	ctx.workers[0].work()
-	// No chunk is left: take the round back from helpers that have not
-	// started it rather than wait for them to start.
-	for p := 1; p < parts; p++ {
-		if ctx.workers[p].state.CompareAndSwap(helperPosted, helperIdle) {
-			ctx.wg.Done()
-		}
-	}
-	ctx.await(parts)
+	ctx.team.Run(parts, count, ctx.chunk)
 }
 
-// Helper states. Only the calling goroutine moves a helper from
-// helperIdle or helperGone to helperPosted, and back from helperPosted to
-// helperIdle (taking the round back); only the helper's goroutine moves it
-// from helperPosted to helperRunning, from helperRunning to helperIdle,
-// and from helperIdle to helperGone as it exits. So a helper has at most
-// one goroutine, and the calling goroutine knows which helpers to wait
-// for: those running.
-const (
-	helperGone    = iota // no goroutine: the next round starts one
-	helperIdle           // the goroutine spins, waiting for a round
-	helperPosted         // a round is posted to the goroutine
-	helperRunning        // the goroutine runs the round's chunks
-)
-
-// Spin bounds, see awaitRound and await.
-const (
-	// idleSpin: how long a helper waits with no call in progress that
-	// needs it before its goroutine exits: products called back to back
-	// keep their helpers, and an idle program has no goroutine spinning
-	// for longer.
-	idleSpin = 50 * time.Microsecond
-	// joinSpin: how long the calling goroutine spins for helpers to
-	// finish their last chunk before blocking.
-	joinSpin = 200 * time.Microsecond
-)
-
-// serveRounds is a helper's goroutine: it runs the chunks of each round
-// posted to it until none comes in time.
-func (w *worker) serveRounds() {
-	for w.awaitRound() {
-		w.work()
-		w.state.Store(helperIdle)
-		w.ctx.wg.Done()
-	}
-}
-
-// awaitRound spins until a round is posted to w and takes it (reporting
-// true), or, once no call needing w has been in progress for idleSpin,
-// marks w gone and reports false. While it spins it yields the processor
-// to any other thread that can run (parallel.OSYield), and now and then its P to
-// other goroutines: when the machine is busy and the calling goroutine's
-// thread shares a processor with this one, spinning without yielding
-// halved the speed of the calling goroutine.
-func (w *worker) awaitRound() bool {
-	idle := time.Now()
-	for i := 1; ; i++ {
-		if w.state.Load() == helperPosted && w.state.CompareAndSwap(helperPosted, helperRunning) {
-			return true
-		}
-		parallel.OSYield()
-		now := time.Now()
-		if w.index < int(w.ctx.parts.Load()) {
-			idle = now // a call in progress will post the next round
-		} else if now.Sub(idle) > idleSpin && w.state.CompareAndSwap(helperIdle, helperGone) {
-			return false
-		}
-		if i%16 == 0 {
-			// Let other goroutines run on this P, if any are waiting.
-			runtime.Gosched()
-		}
-	}
-}
-
-// await waits for helpers 1..parts-1 to finish the round: spinning for up
-// to joinSpin, then blocking.
-func (ctx *context) await(parts int) {
-	start := time.Now()
-	for {
-		busy := false
-		for p := 1; p < parts; p++ {
-			busy = busy || ctx.workers[p].state.Load() == helperRunning
-		}
-		if !busy || time.Since(start) > joinSpin {
-			break
-		}
-		parallel.OSYield()
-	}
-	ctx.wg.Wait()
-}
-
-// work runs chunks until none is left.
-func (w *worker) work() {
-	for {
-		c := int(w.ctx.next.Add(1) - 1)
-		if c >= w.ctx.count {
-			return
-		}
-		w.do(c)
-	}
-}
+// runChunk computes chunk c of the current phase on the given worker.
+func (ctx *context) runChunk(worker, c int) { ctx.workers[worker].do(c) }
 
 // do computes chunk c of the current phase.
 func (w *worker) do(c int) {

@@ -22,8 +22,8 @@ var parallelCases = []gemmCase{
 
 // TestHelpersExitWhenIdle checks that the goroutines that parallel calls
 // start are gone shortly after the calls: helpers spin for at most
-// idleSpin once no call needs them. goleak retries for about a second,
-// far longer than idleSpin, and fails if any goroutine remains.
+// 50 µs once no call needs them (parallel.Team). goleak retries for about a second,
+// far longer than that, and fails if any goroutine remains.
 func TestHelpersExitWhenIdle(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	rng := rand.New(rand.NewPCG(21, 22))
