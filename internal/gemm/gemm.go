@@ -57,7 +57,7 @@
 // calling goroutine alone.
 //
 // The calling goroutine takes a share; the others are helper goroutines
-// of the pooled per-call context. A helper waits for the next round, and
+// of the pooled per-call context's parallel.Team. A helper waits for the next round, and
 // for the next call for up to 50 µs, by spinning while yielding its
 // processor to any other thread that can run (sched_yield on Linux), then
 // exits; a helper that has not taken a round up by the time the chunks
