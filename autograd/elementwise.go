@@ -326,12 +326,25 @@ func (t *Tape) AddReLU(a, b *Tensor) *Tensor {
 	})
 	t.record(out, func(g []float32) {
 		// The gradient passes to both operands where the output is positive.
-		for _, in := range [...]*Tensor{a, b} {
-			gx, fresh := gradFor(in)
-			if gx != nil {
-				t.reluBackward(gx, g, out.data, fresh)
+		// Both are computed piece by piece in one loop, so that g and the
+		// mask are read from memory once (the second operand's piece finds
+		// them in cache).
+		ga, freshA := gradFor(a)
+		gb, freshB := gradFor(b)
+		t.parallelFor(len(g), func(lo, hi int) {
+			for _, op := range [...]struct {
+				gx    []float32
+				fresh bool
+			}{{ga, freshA}, {gb, freshB}} {
+				switch {
+				case op.gx == nil:
+				case op.fresh:
+					vec.MaskPositive(op.gx[lo:hi], g[lo:hi], out.data[lo:hi])
+				default:
+					vec.AddMaskPositive(op.gx[lo:hi], g[lo:hi], out.data[lo:hi])
+				}
 			}
-		}
+		})
 	})
 	return out
 }

@@ -3,6 +3,8 @@ package autograd
 import (
 	"fmt"
 	"math"
+
+	"github.com/mirage-go/mirage/internal/vec"
 )
 
 // BatchNorm normalises each channel of x, shape (N, C) or (N, C, H, W)
@@ -31,7 +33,29 @@ func (t *Tape) BatchNormReLU(x, gamma, beta, runningMean, runningVar *Tensor, tr
 	return t.batchNorm(x, gamma, beta, runningMean, runningVar, training, momentum, eps, true)
 }
 
+// BatchNormAddReLU is ReLU(BatchNorm(x, ...) + skip) as one op: the end of
+// a ResNet basic block (its second batch norm, the shortcut and the ReLU).
+// It gives the values of the three ops in a row bit for bit, and their
+// gradients up to the order of the float64 sums of the normalisation's
+// backward pass. Fusing them skips the normalised tensor, its gradient and
+// their passes over memory: the forward pass writes the output directly,
+// and the backward pass writes skip's gradient while it gathers the
+// normalisation's sums. skip must have x's shape; otherwise (or when skip
+// is x itself) the three ops run as such.
+func (t *Tape) BatchNormAddReLU(x, skip, gamma, beta, runningMean, runningVar *Tensor, training bool, momentum, eps float32) *Tensor {
+	if skip == x || !sameShape(skip.shape, x.shape) {
+		return t.AddReLU(t.BatchNorm(x, gamma, beta, runningMean, runningVar, training, momentum, eps), skip)
+	}
+	return t.batchNormSkip(x, gamma, beta, runningMean, runningVar, training, momentum, eps, true, skip)
+}
+
 func (t *Tape) batchNorm(x, gamma, beta, runningMean, runningVar *Tensor, training bool, momentum, eps float32, relu bool) *Tensor {
+	return t.batchNormSkip(x, gamma, beta, runningMean, runningVar, training, momentum, eps, relu, nil)
+}
+
+// batchNormSkip is the batch norm of x, plus skip when it is not nil, then
+// ReLU when relu is set (skip needs relu).
+func (t *Tape) batchNormSkip(x, gamma, beta, runningMean, runningVar *Tensor, training bool, momentum, eps float32, relu bool, skip *Tensor) *Tensor {
 	if len(x.shape) < 2 {
 		panic(fmt.Sprintf("autograd.BatchNorm: need x (N, C, ...), got %v", x.shape))
 	}
@@ -107,11 +131,20 @@ func (t *Tape) batchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 		scale[ch] = gm * invStd[ch]
 		shift[ch] = bt - mean[ch]*scale[ch]
 	}
-	out := t.resultUninit(x.shape, x, gamma, beta)
+	out := t.resultUninit(x.shape, x, gamma, beta, skip)
 	t.parallelChannels(c, len(xd), func(c0, c1 int) {
 		for ch := c0; ch < c1; ch++ {
 			for b := 0; b < n; b++ {
-				axpb(plane(out.data, b, ch), plane(xd, b, ch), scale[ch], shift[ch], relu)
+				op := plane(out.data, b, ch)
+				if skip == nil {
+					axpb(op, plane(xd, b, ch), scale[ch], shift[ch], relu)
+					continue
+				}
+				// The normalised plane, then ReLU(it + skip) in place while
+				// it is in cache: the float32 operations of BatchNorm then
+				// AddReLU.
+				axpb(op, plane(xd, b, ch), scale[ch], shift[ch], false)
+				vec.AddReLU(op, op, plane(skip.data, b, ch))
 			}
 		}
 	})
@@ -125,6 +158,8 @@ func (t *Tape) batchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 		}
 		gg, gb := gradOf(gamma), gradOf(beta)
 		gx, fresh := gradFor(x)
+		// skip's gradient is the masked g, written in the first pass.
+		gs, freshS := gradFor(skip)
 		t.parallelChannels(c, len(xd), func(c0, c1 int) {
 			for ch := c0; ch < c1; ch++ {
 				// Σg and Σg·x over the channel give Σg·x̂ with
@@ -138,6 +173,13 @@ func (t *Tape) batchNorm(x, gamma, beta, runningMean, runningVar *Tensor, traini
 					ps, psx := sumAndDot(plane(g, b, ch), plane(xd, b, ch), mb)
 					sg += ps
 					sgx += psx
+					if gs != nil {
+						if freshS {
+							vec.MaskPositive(plane(gs, b, ch), plane(g, b, ch), mb)
+						} else {
+							vec.AddMaskPositive(plane(gs, b, ch), plane(g, b, ch), mb)
+						}
+					}
 				}
 				m, is := float64(mean[ch]), float64(invStd[ch])
 				sgxhat := is * (sgx - m*sg)

@@ -112,6 +112,9 @@ func TestOpGradients(t *testing.T) {
 		{"BatchNormReLUTrain", []*Tensor{randn(rng, 3, 2, 2, 2), randn(rng, 2), randn(rng, 2)}, func(tp *Tape, in []*Tensor) *Tensor {
 			return tp.BatchNormReLU(in[0], in[1], in[2], nil, nil, true, 0.1, 1e-5)
 		}},
+		{"BatchNormAddReLUTrain", []*Tensor{randn(rng, 3, 2, 2, 2), randn(rng, 3, 2, 2, 2), randn(rng, 2), randn(rng, 2)}, func(tp *Tape, in []*Tensor) *Tensor {
+			return tp.BatchNormAddReLU(in[0], in[1], in[2], in[3], nil, nil, true, 0.1, 1e-5)
+		}},
 		{"AddReLU", []*Tensor{randn(rng, 3, 4), randn(rng, 3, 4)}, func(tp *Tape, in []*Tensor) *Tensor { return tp.AddReLU(in[0], in[1]) }},
 		{"AddReLUBroadcast", []*Tensor{randn(rng, 3, 4), randn(rng, 4)}, func(tp *Tape, in []*Tensor) *Tensor { return tp.AddReLU(in[0], in[1]) }},
 		{"LayerNorm", []*Tensor{randn(rng, 2, 3, 5), randn(rng, 5), randn(rng, 5)}, func(tp *Tape, in []*Tensor) *Tensor {

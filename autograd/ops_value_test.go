@@ -697,17 +697,26 @@ func TestFusedOpsMatchComposition(t *testing.T) {
 		skip := randn(rng, 3, 4, 5, 5)
 		gamma, beta := randn(rng, 4), randn(rng, 4)
 		rm, rv := Full(0.2, 4), Full(1.5, 4)
-		run := func(fused bool) (out []float32, grads [][]float32) {
+		// Fused: 0 none, 1 BatchNormReLU and AddReLU, 2 BatchNormAddReLU
+		// (whose skip is an intermediate, fresh or not).
+		run := func(fused int) (out []float32, grads [][]float32) {
 			for _, p := range []*Tensor{x, skip, gamma, beta} {
 				p.SetGrad(nil)
 			}
 			tp := NewTape(fp32.New())
 			h := tp.Scale(x, 1) // an intermediate, so its gradient may be assigned
+			s := tp.Scale(skip, 1)
 			var y *Tensor
-			if fused {
-				y = tp.AddReLU(tp.BatchNormReLU(h, gamma, beta, rm, rv, training, 0.1, 1e-5), skip)
-			} else {
-				y = tp.ReLU(tp.Add(tp.ReLU(tp.BatchNorm(h, gamma, beta, rm, rv, training, 0.1, 1e-5)), skip))
+			switch fused {
+			case 0:
+				y = tp.ReLU(tp.Add(tp.ReLU(tp.BatchNorm(h, gamma, beta, rm, rv, training, 0.1, 1e-5)), s))
+				y = tp.ReLU(tp.Add(tp.BatchNorm(y, gamma, beta, rm, rv, training, 0.1, 1e-5), s))
+			case 1:
+				y = tp.AddReLU(tp.BatchNormReLU(h, gamma, beta, rm, rv, training, 0.1, 1e-5), s)
+				y = tp.AddReLU(tp.BatchNorm(y, gamma, beta, rm, rv, training, 0.1, 1e-5), s)
+			case 2:
+				y = tp.AddReLU(tp.BatchNormReLU(h, gamma, beta, rm, rv, training, 0.1, 1e-5), s)
+				y = tp.BatchNormAddReLU(y, s, gamma, beta, rm, rv, training, 0.1, 1e-5)
 			}
 			y = tp.Add(y, tp.Scale(h, 0.5))
 			require.NoError(t, tp.Backward(tp.Sum(tp.Mul(y, y))))
@@ -716,11 +725,13 @@ func TestFusedOpsMatchComposition(t *testing.T) {
 			}
 			return y.Data(), grads
 		}
-		wantOut, wantGrads := run(false)
-		gotOut, gotGrads := run(true)
-		require.Equal(t, wantOut, gotOut, "training %v", training)
-		for i := range wantGrads {
-			requireClose(t, toFloat64(wantGrads[i]), gotGrads[i], 1e-6, "training %v gradient %d", training, i)
+		wantOut, wantGrads := run(0)
+		for fused := 1; fused <= 2; fused++ {
+			gotOut, gotGrads := run(fused)
+			require.Equal(t, wantOut, gotOut, "training %v, fused %d", training, fused)
+			for i := range wantGrads {
+				requireClose(t, toFloat64(wantGrads[i]), gotGrads[i], 1e-6, "training %v fused %d gradient %d", training, fused, i)
+			}
 		}
 	}
 }

@@ -38,8 +38,8 @@
 //     Softmax, LogSoftmax
 //   - loss.go: CrossEntropy (with label smoothing)
 //   - pool.go: MaxPool2d, AvgPool2d, GlobalAvgPool
-//   - norm.go: BatchNorm (train/eval, running statistics), BatchNormReLU
-//     (fused), LayerNorm
+//   - norm.go: BatchNorm (train/eval, running statistics), BatchNormReLU and
+//     BatchNormAddReLU (fused), LayerNorm
 //   - shape.go: Reshape, Transpose, Concat, Slice, PadChannels
 //   - dropout.go, embedding.go: Dropout, Embedding
 //   - custom.go: Custom, the hook for user-defined ops, and GradBuffer

@@ -82,6 +82,13 @@ func (bn *BatchNorm) ForwardReLU(t *autograd.Tape, x *autograd.Tensor) *autograd
 	return t.BatchNormReLU(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.training, bn.Momentum, bn.Eps)
 }
 
+// ForwardAddReLU returns ReLU(bn.Forward(t, x) + skip), computed as one
+// fused op (autograd's BatchNormAddReLU): the end of a residual block.
+func (bn *BatchNorm) ForwardAddReLU(t *autograd.Tape, x, skip *autograd.Tensor) *autograd.Tensor {
+	bn.check(x)
+	return t.BatchNormAddReLU(x, skip, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.training, bn.Momentum, bn.Eps)
+}
+
 // Params implements Module.
 func (bn *BatchNorm) Params() []*autograd.Tensor { return []*autograd.Tensor{bn.Weight, bn.Bias} }
 

@@ -76,15 +76,15 @@ func (b *BasicBlock) parts() []Module {
 
 // Forward implements Module.
 func (b *BasicBlock) Forward(t *autograd.Tape, x *autograd.Tensor) *autograd.Tensor {
-	// BatchNorm+ReLU and Add+ReLU run as fused ops: the same values and
-	// gradients as the separate ops, with fewer passes over memory.
+	// BatchNorm+ReLU and BatchNorm+Add+ReLU run as fused ops: the same
+	// values and gradients as the separate ops, with fewer passes over
+	// memory.
 	h := b.BN1.ForwardReLU(t, b.Conv1.Forward(t, x))
-	h = b.BN2.Forward(t, b.Conv2.Forward(t, h))
 	skip := x
 	if b.Shortcut != nil {
 		skip = b.Shortcut.Forward(t, x)
 	}
-	return t.AddReLU(h, skip)
+	return b.BN2.ForwardAddReLU(t, b.Conv2.Forward(t, h), skip)
 }
 
 // Params implements Module.
