@@ -21,7 +21,9 @@
 // compute on a zero-padded copy of one image at a time: the GEMM reads the
 // receptive fields in place through a table of offsets
 // (gemm.SgemmRowsB), and the weight gradient is one product per kernel
-// entry with the padded image read in place.
+// entry with the padded image read in place. Strided convolutions do the
+// same on the image split into stride² phases (space-to-depth,
+// strided.go), in each of which every window is a stride-1 window.
 //
 // The kernels are plain loops over []float32 that never allocate their
 // buffers, so the caller controls buffer reuse; large calls run on all

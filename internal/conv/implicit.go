@@ -25,12 +25,44 @@ import (
 // The input gradient of a stride-1 convolution is itself such a
 // convolution: of the output gradient, padded by KH−1−Pad, with the
 // weights swapped between input and output channels and rotated by 180°.
+//
+// Larger strides split the padded image into phases first (strided.go).
 
 // Implicit reports whether ImplicitForward and ImplicitInputGrad handle g:
-// stride 1, a square kernel, and padding less than the kernel size (so
-// that the input gradient's padding, KH−1−Pad, is not negative).
+// a square kernel, and padding less than the kernel size (so that the
+// stride-1 input gradient's padding, KH−1−Pad, is not negative), at any
+// stride.
 func (g Geometry) Implicit() bool {
-	return g.Stride == 1 && g.KH == g.KW && g.Pad < g.KH
+	return g.Stride >= 1 && g.KH == g.KW && g.Pad < g.KH
+}
+
+// forwardOffsets fills w.offsets with the start of each kernel entry
+// (c, ky, kx), in (c, ky, kx) order, in the phase images of one padded
+// image (see phaseImage; at stride 1, the padded image).
+func (w *Workers) forwardOffsets(g Geometry) []int {
+	n := g.Cols()
+	if cap(w.offsets) < n {
+		w.offsets = make([]int, n)
+	}
+	off := w.offsets[:n]
+	_, qh, qw := g.phases()
+	for ky := 0; ky < g.KH; ky++ {
+		for kx := 0; kx < g.KW; kx++ {
+			at := g.phaseOffset(ky, kx, g.C)
+			for c := 0; c < g.C; c++ {
+				off[(c*g.KH+ky)*g.KW+kx] = at + c*qh*qw
+			}
+		}
+	}
+	return off
+}
+
+// phasedImage returns the scratch size of the phase images of one image
+// of g with planes planes per phase, and the KW−1 floats past them that the
+// last grid positions read.
+func (g Geometry) phasedImage(planes int) int {
+	sp, qh, qw := g.phases()
+	return sp*sp*planes*qh*qw + g.KW - 1
 }
 
 // fieldOffsets fills w.offsets with the start, in a padded image of
@@ -55,10 +87,10 @@ func (w *Workers) fieldOffsets(channels, kh, kw, ph, pw int) []int {
 // (N, C, H, W) and weights wts (O, C, KH, KW), bias (O) or nil, as
 // implicit GEMMs (one per image, images in parallel). g must satisfy
 // g.Implicit(). The float32 sums are those of the im2col product
-// cols·wtsᵀ on one goroutine, bit for bit.
+// cols·wtsᵀ on one goroutine, bit for bit, at any stride.
 func (w *Workers) ImplicitForward(g Geometry, o int, x, wts, bias, y []float32) {
 	if !g.Implicit() {
-		panic("conv: ImplicitForward needs stride 1, a square kernel and padding below the kernel size")
+		panic("conv: ImplicitForward needs a square kernel and padding below the kernel size")
 	}
 	oh, ow := g.OutH(), g.OutW()
 	if g.N*o*oh*ow == 0 {
@@ -70,8 +102,7 @@ func (w *Workers) ImplicitForward(g Geometry, o int, x, wts, bias, y []float32) 
 	if bias != nil {
 		_ = bias[o-1]
 	}
-	ph, pw := g.H+2*g.Pad, g.W+2*g.Pad
-	off := w.fieldOffsets(g.C, g.KH, g.KW, ph, pw)
+	off := w.forwardOffsets(g)
 	w.run(job{kind: jobImplicitForward, g: g, a: x, b: y, c: bias, d: wts, o: o, offsets: off}, g.N, g.N*o*oh*ow*g.Cols())
 }
 
@@ -80,15 +111,15 @@ func (w *Workers) ImplicitForward(g Geometry, o int, x, wts, bias, y []float32) 
 func (w *Workers) implicitForwardImages(j *job, worker, n0, n1 int) {
 	g, o := j.g, j.o
 	oh, ow := g.OutH(), g.OutW()
-	ph, pw := g.H+2*g.Pad, g.W+2*g.Pad
-	padded := g.C*ph*pw + g.KW - 1 // the last grid positions read KW−1 floats past the image
+	_, _, pw := g.phases() // the grid's width: the padded width at stride 1
+	padded := g.phasedImage(g.C)
 	gridLen := oh * pw
 	buf := w.pad(worker, padded+o*gridLen)
 	xpad, grid := buf[:padded], buf[padded:]
 	image, out := g.C*g.H*g.W, o*oh*ow
 	for n := n0; n < n1; n++ {
-		padImage(g, j.a[n*image:(n+1)*image], xpad)
-		clear(xpad[g.C*ph*pw:])
+		phaseImage(g, j.a[n*image:(n+1)*image], xpad, g.C)
+		clear(xpad[padded-(g.KW-1):])
 		gemm.SgemmRowsB(false, false, o, gridLen, g.Cols(), 1, j.d, g.Cols(), xpad, j.offsets, 0, grid, gridLen)
 		yn := j.b[n*out : (n+1)*out]
 		for ch := 0; ch < o; ch++ {
@@ -111,7 +142,7 @@ func (w *Workers) implicitForwardImages(j *job, worker, n0, n1 int) {
 // and kernel entries of wts·dy. g must satisfy g.Implicit().
 func (w *Workers) ImplicitInputGrad(g Geometry, o int, dy, wts, dx []float32, assign bool) {
 	if !g.Implicit() {
-		panic("conv: ImplicitInputGrad needs stride 1, a square kernel and padding below the kernel size")
+		panic("conv: ImplicitInputGrad needs a square kernel and padding below the kernel size")
 	}
 	if g.N*g.C*g.H*g.W == 0 || o == 0 {
 		if assign {
@@ -126,12 +157,16 @@ func (w *Workers) ImplicitInputGrad(g Geometry, o int, dy, wts, dx []float32, as
 // prepareInputGrad checks the operands of an input gradient and returns
 // the rearranged weights and the offset table of its products: the
 // transposed convolution of dy padded by q = KH−1−Pad, with the kernel
-// swapped between input and output channels and rotated by 180°.
+// swapped between input and output channels and rotated by 180° (for
+// stride > 1, per phase: prepareStridedInputGrad).
 func (w *Workers) prepareInputGrad(g Geometry, o int, dy, wts, dx []float32) (flipped []float32, off []int) {
 	oh, ow := g.OutH(), g.OutW()
 	_ = dy[g.N*o*oh*ow-1]
 	_ = wts[o*g.Cols()-1]
 	_ = dx[g.N*g.C*g.H*g.W-1]
+	if g.Stride > 1 {
+		return w.prepareStridedInputGrad(g, o, wts)
+	}
 	q := g.KH - 1 - g.Pad
 	off = w.fieldOffsets(o, g.KH, g.KW, oh+2*q, ow+2*q)
 	kk := g.KH * g.KW
@@ -153,6 +188,9 @@ func (w *Workers) prepareInputGrad(g Geometry, o int, dy, wts, dx []float32) (fl
 
 // inputGradScratch is the scratch size of inputGradImage.
 func inputGradScratch(g Geometry, o int) int {
+	if g.Stride > 1 {
+		return stridedInputGradScratch(g, o)
+	}
 	q := g.KH - 1 - g.Pad
 	pw := g.OutW() + 2*q
 	return o*(g.OutH()+2*q)*pw + g.KW - 1 + g.C*g.H*pw
@@ -171,6 +209,10 @@ func (w *Workers) implicitInputGradImages(j *job, worker, n0, n1 int) {
 // j.b (dy), j.d (the rearranged weights) and j.offsets, with scratch buf
 // (len inputGradScratch).
 func inputGradImage(j *job, buf []float32, n int) {
+	if j.g.Stride > 1 {
+		stridedInputGradImage(j, buf, n)
+		return
+	}
 	g, o := j.g, j.o
 	oh, ow := g.OutH(), g.OutW()
 	q := g.KH - 1 - g.Pad

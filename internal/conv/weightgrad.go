@@ -34,10 +34,10 @@ func (w *Workers) WeightGrad(g Geometry, o int, x, dy, dw []float32) {
 // and the result depends on GOMAXPROCS (the chunks) but not on how the
 // goroutines are scheduled.
 //
-// Stride-1 convolutions with square kernels (g.Implicit()) skip cols: on
-// the grid of ForwardImplicit (output rows at the padded width PW, P' =
-// OH·PW positions), kernel entry (ky, kx) of input channel c sees the
-// padded image from offset c·PH·PW + ky·PW + kx on, so
+// Convolutions with square kernels (g.Implicit()) skip cols: on the grid
+// of ForwardImplicit (output rows at the padded width PW, P' = OH·PW
+// positions, at stride 1), kernel entry (ky, kx) of input channel c sees
+// the padded image from offset c·PH·PW + ky·PW + kx on, so
 //
 //	dw[·][·][ky][kx]ᵀ (C × O) += Xₖ (C × P') · dyTₙ (P' × O)
 //
@@ -45,10 +45,12 @@ func (w *Workers) WeightGrad(g Geometry, o int, x, dy, dw []float32) {
 // apart) and dyTₙ the output gradient transposed onto the grid (zero at
 // the KW−1 extra positions of each row): KH·KW products per image, which
 // move one copy of the image and of dy instead of KH·KW copies of the
-// image.
+// image. At stride s > 1 the same holds on the phase images (strided.go):
+// the grid is OH·QW positions, and entry (ky, kx) = (s·u + a, s·v + b)
+// reads phase (a, b) from offset c·QH·QW + u·QW + v on.
 func (w *Workers) Backward(g Geometry, o int, x, dy, wts, dx, dw []float32, assign bool) {
 	if dx != nil && !g.Implicit() {
-		panic("conv: Backward computes input gradients only for stride 1, a square kernel and padding below the kernel size")
+		panic("conv: Backward computes input gradients only for a square kernel and padding below the kernel size")
 	}
 	if dw == nil {
 		if dx != nil {
@@ -139,8 +141,8 @@ func implicitWeightRows(g Geometry, o int) int {
 // weightGradScratch is the scratch size of weightGradImage.
 func weightGradScratch(g Geometry, o, rows int) int {
 	if rows > 0 {
-		pw := g.W + 2*g.Pad
-		return rows*(g.H+2*g.Pad)*pw + g.KW - 1 + g.OutH()*pw*o
+		_, _, qw := g.phases()
+		return g.phasedImage(rows) + g.OutH()*qw*o
 	}
 	padded := 0
 	if g.Pad > 0 {
@@ -168,10 +170,14 @@ func (w *Workers) backwardChunk(j *job, worker, c int) {
 	buf := w.pad(worker, dxLen+weightGradScratch(g, o, rows))
 	dxBuf, dwBuf := buf[:dxLen], buf[dxLen:]
 	if rows > 0 {
-		// The planes past C, and the slack, of the padded image stay zero
-		// (padImage writes only the first C planes).
-		plane := (g.H + 2*g.Pad) * (g.W + 2*g.Pad)
-		clear(dwBuf[g.C*plane : rows*plane+g.KW-1])
+		// The planes past C of each phase, and the slack, stay zero
+		// (phaseImage writes only the first C planes).
+		sp, qh, qw := g.phases()
+		plane := qh * qw
+		for ph := 0; ph < sp*sp; ph++ {
+			clear(dwBuf[(ph*rows+g.C)*plane : (ph+1)*rows*plane])
+		}
+		clear(dwBuf[sp*sp*rows*plane : g.phasedImage(rows)])
 	}
 	var beta float32
 	for n := n0; n < n1; n++ {
@@ -208,16 +214,16 @@ func weightGradImage(j *job, buf []float32, n int, part []float32, beta float32)
 		gemm.SgemmSerial(false, false, o, k, positions, 1, dyn, positions, cols, k, beta, part, k)
 		return
 	}
-	pw := g.W + 2*g.Pad
-	plane := (g.H + 2*g.Pad) * pw
-	grid := oh * pw
-	padded := rows*plane + g.KW - 1
+	_, qh, qw := g.phases()
+	plane := qh * qw
+	grid := oh * qw
+	padded := g.phasedImage(rows)
 	xpad, dyT := buf[:padded], buf[padded:padded+grid*o]
-	padImage(g, xn, xpad)
-	transposeOntoGrid(dyT, dyn, o, oh, ow, pw)
+	phaseImage(g, xn, xpad, rows)
+	transposeOntoGrid(dyT, dyn, o, oh, ow, qw)
 	kk := g.KH * g.KW
 	for e := 0; e < kk; e++ {
-		off := e/g.KW*pw + e%g.KW
+		off := g.phaseOffset(e/g.KW, e%g.KW, rows)
 		gemm.SgemmSerial(false, false, rows, o, grid, 1, xpad[off:], plane, dyT, o, beta, part[e*rows*o:(e+1)*rows*o], o)
 	}
 }
