@@ -266,9 +266,12 @@ func TestWeightGradMatchesDefinition(t *testing.T) {
 		{Geometry{N: 7, C: 16, H: 33, W: 31, KH: 3, KW: 3, Stride: 2, Pad: 1}, 16},
 		{Geometry{N: 9, C: 33, H: 10, W: 9, KH: 3, KW: 3, Stride: 1, Pad: 1}, 40},
 		{Geometry{N: 5, C: 20, H: 12, W: 12, KH: 1, KW: 1, Stride: 1, Pad: 0}, 17},
+		// Shifted copies (shifted.go): 16 and 32 channels into 16.
+		{Geometry{N: 6, C: 16, H: 9, W: 11, KH: 3, KW: 3, Stride: 1, Pad: 0}, 16},
+		{Geometry{N: 4, C: 32, H: 7, W: 6, KH: 3, KW: 3, Stride: 1, Pad: 2}, 16},
 	}
 	var w Workers
-	chunked, withoutCols := 0, 0
+	chunked, withoutCols, shifted := 0, 0, 0
 	for _, l := range append(layers, large...) {
 		g, o := l.g, l.o
 		if g.N*g.OutH()*g.OutW()*g.Cols()*o >= parallelMin*64 {
@@ -276,6 +279,9 @@ func TestWeightGradMatchesDefinition(t *testing.T) {
 		}
 		if implicitWeightRows(g, o) > 0 {
 			withoutCols++
+		}
+		if shiftedWeightRows(g, o) {
+			shifted++
 		}
 		x := randSlice(rng, g.N*g.C*g.H*g.W)
 		dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
@@ -292,7 +298,8 @@ func TestWeightGradMatchesDefinition(t *testing.T) {
 		requireClose(t, want, bound, dw, "weight gradient")
 	}
 	require.GreaterOrEqual(t, chunked, 3, "large cases must be split into chunks")
-	require.Equal(t, 4, withoutCols, "four cases (one of stride 2) must be computed without cols")
+	require.Equal(t, 6, withoutCols, "six cases (one of stride 2) must be computed without cols")
+	require.GreaterOrEqual(t, shifted, 3, "three cases must stack shifted copies")
 }
 
 // TestWeightGradIsDeterministic checks that repeated calls, with the

@@ -127,19 +127,25 @@ func (w *Workers) Backward(g Geometry, o int, x, dy, wts, dx, dw []float32, assi
 // It is used for kernels up to 3×3 between layers of at least 16
 // channels: with larger kernels or fewer channels (LeNet) the many small
 // products cost more than im2col saves (LeNet-5's step was 7× slower).
+//
+// Where stacking shifted copies avoids the extra rows (shifted.go), the
+// rows are the C channels.
 func implicitWeightRows(g Geometry, o int) int {
 	if !g.Implicit() || g.KH > 3 || g.C < 16 || o < 16 {
 		return 0
 	}
-	tile := 8
-	if o <= 16 {
-		tile = 24
+	if shiftedWeightRows(g, o) {
+		return g.C
 	}
+	tile := weightGradTile(o)
 	return (g.C + tile - 1) / tile * tile
 }
 
 // weightGradScratch is the scratch size of weightGradImage.
 func weightGradScratch(g Geometry, o, rows int) int {
+	if shiftedWeightRows(g, o) {
+		return shiftedScratch(g, o)
+	}
 	if rows > 0 {
 		_, _, qw := g.phases()
 		return g.phasedImage(rows) + g.OutH()*qw*o
@@ -196,6 +202,10 @@ func weightGradImage(j *job, buf []float32, n int, part []float32, beta float32)
 	oh, ow := g.OutH(), g.OutW()
 	image, out := g.C*g.H*g.W, o*oh*ow
 	xn, dyn := j.a[n*image:(n+1)*image], j.b[n*out:(n+1)*out]
+	if shiftedWeightRows(g, o) {
+		weightGradShifted(j, buf, n, part, beta)
+		return
+	}
 	if rows == 0 {
 		k := g.Cols()
 		positions := oh * ow
