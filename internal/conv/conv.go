@@ -23,7 +23,9 @@
 // (gemm.SgemmRowsB), and the weight gradient is one product per kernel
 // entry with the padded image read in place. Strided convolutions do the
 // same on the image split into stride² phases (space-to-depth,
-// strided.go), in each of which every window is a stride-1 window.
+// strided.go), in each of which every window is a stride-1 window. Small
+// images share one zero-padded canvas side by side (canvas.go), so that
+// the GEMM's tiles are not mostly padding.
 //
 // The kernels are plain loops over []float32 that never allocate their
 // buffers, so the caller controls buffer reuse; large calls run on all

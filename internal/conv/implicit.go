@@ -102,35 +102,56 @@ func (w *Workers) ImplicitForward(g Geometry, o int, x, wts, bias, y []float32) 
 	if bias != nil {
 		_ = bias[o-1]
 	}
-	off := w.forwardOffsets(g)
-	w.run(job{kind: jobImplicitForward, g: g, a: x, b: y, c: bias, d: wts, o: o, offsets: off}, g.N, g.N*o*oh*ow*g.Cols())
+	k := g.gridImages()
+	var off []int
+	if k == 1 {
+		off = w.forwardOffsets(g)
+	} else {
+		off = w.fieldOffsets(g.C, g.KH, g.KW, g.H+2*g.Pad, g.canvasWidth(k))
+	}
+	w.run(job{kind: jobImplicitForward, g: g, a: x, b: y, c: bias, d: wts, o: o, k: k, offsets: off}, (g.N+k-1)/k, g.N*o*oh*ow*g.Cols())
 }
 
-// implicitForwardImages does ImplicitForward's work for images n0 ≤ n < n1
-// with goroutine worker's scratch buffer.
-func (w *Workers) implicitForwardImages(j *job, worker, n0, n1 int) {
-	g, o := j.g, j.o
+// implicitForwardImages does ImplicitForward's work for the grids (groups
+// of j.k images) g0 ≤ i < g1 with goroutine worker's scratch buffer.
+func (w *Workers) implicitForwardImages(j *job, worker, g0, g1 int) {
+	g, o, k := j.g, j.o, j.k
 	oh, ow := g.OutH(), g.OutW()
 	_, _, pw := g.phases() // the grid's width: the padded width at stride 1
 	padded := g.phasedImage(g.C)
+	slot := 0 // grid columns from one image's outputs to the next's
+	if k > 1 {
+		pw = g.canvasWidth(k)
+		padded = g.C*(g.H+2*g.Pad)*pw + g.KW - 1
+		slot = g.W + g.Pad
+	}
 	gridLen := oh * pw
 	buf := w.pad(worker, padded+o*gridLen)
 	xpad, grid := buf[:padded], buf[padded:]
 	image, out := g.C*g.H*g.W, o*oh*ow
-	for n := n0; n < n1; n++ {
-		phaseImage(g, j.a[n*image:(n+1)*image], xpad, g.C)
+	for gi := g0; gi < g1; gi++ {
+		n0 := gi * k
+		count := min(k, g.N-n0)
+		if k == 1 {
+			phaseImage(g, j.a[n0*image:(n0+1)*image], xpad, g.C)
+		} else {
+			padCanvas(g, j.a[n0*image:(n0+count)*image], count, k, xpad)
+		}
 		clear(xpad[padded-(g.KW-1):])
 		gemm.SgemmRowsB(false, false, o, gridLen, g.Cols(), 1, j.d, g.Cols(), xpad, j.offsets, 0, grid, gridLen)
-		yn := j.b[n*out : (n+1)*out]
-		for ch := 0; ch < o; ch++ {
-			for oy := 0; oy < oh; oy++ {
-				src := grid[ch*gridLen+oy*pw : ch*gridLen+oy*pw+ow]
-				dst := yn[(ch*oh+oy)*ow : (ch*oh+oy+1)*ow]
-				if j.c == nil {
-					copy(dst, src)
-					continue
+		for i := 0; i < count; i++ {
+			yn := j.b[(n0+i)*out : (n0+i+1)*out]
+			for ch := 0; ch < o; ch++ {
+				for oy := 0; oy < oh; oy++ {
+					at := ch*gridLen + oy*pw + i*slot
+					src := grid[at : at+ow]
+					dst := yn[(ch*oh+oy)*ow : (ch*oh+oy+1)*ow]
+					if j.c == nil {
+						copy(dst, src)
+						continue
+					}
+					vec.Axpb(dst, src, 1, j.c[ch]) // v·1 + bias: exactly v + bias
 				}
-				vec.Axpb(dst, src, 1, j.c[ch]) // v·1 + bias: exactly v + bias
 			}
 		}
 	}
@@ -151,7 +172,14 @@ func (w *Workers) ImplicitInputGrad(g Geometry, o int, dy, wts, dx []float32, as
 		return
 	}
 	flipped, off := w.prepareInputGrad(g, o, dy, wts, dx)
-	w.run(job{kind: jobImplicitInputGrad, g: g, b: dy, e: dx, d: flipped, o: o, assign: assign, offsets: off}, g.N, g.N*o*g.OutH()*g.OutW()*g.Cols())
+	k := g.gridImages()
+	w.run(job{kind: jobImplicitInputGrad, g: g, b: dy, e: dx, d: flipped, o: o, k: k, assign: assign, offsets: off}, (g.N+k-1)/k, g.N*o*g.OutH()*g.OutW()*g.Cols())
+}
+
+// gradGeometry returns the geometry of the stride-1 input gradient's
+// products: a convolution of dy (O planes of OH×OW) padded by KH−1−Pad.
+func (g Geometry) gradGeometry(o int) Geometry {
+	return Geometry{N: 1, C: o, H: g.OutH(), W: g.OutW(), KH: g.KH, KW: g.KW, Stride: 1, Pad: g.KH - 1 - g.Pad}
 }
 
 // prepareInputGrad checks the operands of an input gradient and returns
@@ -167,8 +195,8 @@ func (w *Workers) prepareInputGrad(g Geometry, o int, dy, wts, dx []float32) (fl
 	if g.Stride > 1 {
 		return w.prepareStridedInputGrad(g, o, wts)
 	}
-	q := g.KH - 1 - g.Pad
-	off = w.fieldOffsets(o, g.KH, g.KW, oh+2*q, ow+2*q)
+	dg := g.gradGeometry(o)
+	off = w.fieldOffsets(o, g.KH, g.KW, oh+2*dg.Pad, dg.canvasWidth(g.gridImages()))
 	kk := g.KH * g.KW
 	if cap(w.flipped) < o*g.C*kk {
 		w.flipped = make([]float32, o*g.C*kk)
@@ -186,57 +214,63 @@ func (w *Workers) prepareInputGrad(g Geometry, o int, dy, wts, dx []float32) (fl
 	return flipped, off
 }
 
-// inputGradScratch is the scratch size of inputGradImage.
+// inputGradScratch is the scratch size of inputGradGroup.
 func inputGradScratch(g Geometry, o int) int {
 	if g.Stride > 1 {
 		return stridedInputGradScratch(g, o)
 	}
-	q := g.KH - 1 - g.Pad
-	pw := g.OutW() + 2*q
-	return o*(g.OutH()+2*q)*pw + g.KW - 1 + g.C*g.H*pw
+	dg := g.gradGeometry(o)
+	cw := dg.canvasWidth(g.gridImages())
+	return o*(dg.H+2*dg.Pad)*cw + g.KW - 1 + g.C*g.H*cw
 }
 
-// implicitInputGradImages does ImplicitInputGrad's work for images
-// n0 ≤ n < n1 with goroutine worker's scratch buffer.
-func (w *Workers) implicitInputGradImages(j *job, worker, n0, n1 int) {
+// implicitInputGradImages does ImplicitInputGrad's work for the grids
+// (groups of j.k images) g0 ≤ i < g1 with goroutine worker's scratch
+// buffer.
+func (w *Workers) implicitInputGradImages(j *job, worker, g0, g1 int) {
 	buf := w.pad(worker, inputGradScratch(j.g, j.o))
-	for n := n0; n < n1; n++ {
-		inputGradImage(j, buf, n)
+	for gi := g0; gi < g1; gi++ {
+		inputGradGroup(j, buf, gi*j.k, min(j.k, j.g.N-gi*j.k))
 	}
 }
 
-// inputGradImage computes image n's input gradient into j.e (dx) from
-// j.b (dy), j.d (the rearranged weights) and j.offsets, with scratch buf
-// (len inputGradScratch).
-func inputGradImage(j *job, buf []float32, n int) {
+// inputGradGroup computes the input gradients of the count ≤ j.k images
+// from n0 on, one grid (j.k = 1: one image at a time at stride > 1), into
+// j.e (dx) from j.b (dy), j.d (the rearranged weights) and j.offsets, with
+// scratch buf (len inputGradScratch).
+func inputGradGroup(j *job, buf []float32, n0, count int) {
 	if j.g.Stride > 1 {
-		stridedInputGradImage(j, buf, n)
+		for n := n0; n < n0+count; n++ {
+			stridedInputGradImage(j, buf, n)
+		}
 		return
 	}
-	g, o := j.g, j.o
-	oh, ow := g.OutH(), g.OutW()
-	q := g.KH - 1 - g.Pad
-	dg := Geometry{N: 1, C: o, H: oh, W: ow, KH: g.KH, KW: g.KW, Stride: 1, Pad: q}
-	ph, pw := oh+2*q, ow+2*q
+	g, o, k := j.g, j.o, j.k
+	dg := g.gradGeometry(o)
+	ph, pw := dg.H+2*dg.Pad, dg.canvasWidth(k)
+	slot := dg.W + dg.Pad // grid columns from one image's pixels to the next's
 	padded := o*ph*pw + g.KW - 1
 	gridLen := g.H * pw
 	dypad, grid := buf[:padded], buf[padded:padded+g.C*gridLen]
-	k := o * g.KH * g.KW
-	image, out := g.C*g.H*g.W, o*oh*ow
-	padImage(dg, j.b[n*out:(n+1)*out], dypad)
+	kk := o * g.KH * g.KW
+	image, out := g.C*g.H*g.W, o*dg.H*dg.W
+	padCanvas(dg, j.b[n0*out:(n0+count)*out], count, k, dypad)
 	clear(dypad[o*ph*pw:])
-	gemm.SgemmRowsB(false, false, g.C, gridLen, k, 1, j.d, k, dypad, j.offsets, 0, grid, gridLen)
-	dxn := j.e[n*image : (n+1)*image]
-	for c := 0; c < g.C; c++ {
-		for iy := 0; iy < g.H; iy++ {
-			src := grid[c*gridLen+iy*pw : c*gridLen+iy*pw+g.W]
-			dst := dxn[(c*g.H+iy)*g.W : (c*g.H+iy+1)*g.W]
-			if j.assign {
-				copy(dst, src)
-				continue
-			}
-			for i, v := range src {
-				dst[i] += v
+	gemm.SgemmRowsB(false, false, g.C, gridLen, kk, 1, j.d, kk, dypad, j.offsets, 0, grid, gridLen)
+	for i := 0; i < count; i++ {
+		dxn := j.e[(n0+i)*image : (n0+i+1)*image]
+		for c := 0; c < g.C; c++ {
+			for iy := 0; iy < g.H; iy++ {
+				at := c*gridLen + iy*pw + i*slot
+				src := grid[at : at+g.W]
+				dst := dxn[(c*g.H+iy)*g.W : (c*g.H+iy+1)*g.W]
+				if j.assign {
+					copy(dst, src)
+					continue
+				}
+				for x, v := range src {
+					dst[x] += v
+				}
 			}
 		}
 	}

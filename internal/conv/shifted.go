@@ -68,7 +68,7 @@ func weightGradShifted(j *job, buf []float32, n int, part []float32, beta float3
 		copy(copies[s*segment:(s+1)*segment-s], copies[s:segment])
 		clear(copies[(s+1)*segment-s : (s+1)*segment])
 	}
-	transposeOntoGrid(dyT, dyn, o, oh, ow, pw)
+	transposeOntoGrid(dyT, dyn, o, oh, ow, pw, pw)
 	rows := g.KW * g.C
 	for ky := 0; ky < g.KH; ky++ {
 		gemm.SgemmSerial(false, false, rows, o, grid, 1, copies[ky*pw:], plane, dyT, o, beta, part[ky*rows*o:(ky+1)*rows*o], o)

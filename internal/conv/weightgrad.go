@@ -89,7 +89,7 @@ func (w *Workers) Backward(g Geometry, o int, x, dy, wts, dx, dw []float32, assi
 		w.partials = make([]float32, chunks*size)
 	}
 	partials := w.partials[:chunks*size]
-	w.run(job{kind: jobBackward, g: g, a: x, b: dy, c: partials, d: flipped, e: dx, o: o, n: chunks, p: rows, offsets: off, assign: assign}, chunks, parallelMin)
+	w.run(job{kind: jobBackward, g: g, a: x, b: dy, c: partials, d: flipped, e: dx, o: o, n: chunks, p: rows, k: g.gridImages(), offsets: off, assign: assign}, chunks, parallelMin)
 	if rows == 0 {
 		for c := 0; c < chunks; c++ {
 			part := partials[c*size : (c+1)*size]
@@ -147,8 +147,8 @@ func weightGradScratch(g Geometry, o, rows int) int {
 		return shiftedScratch(g, o)
 	}
 	if rows > 0 {
-		_, _, qw := g.phases()
-		return g.phasedImage(rows) + g.OutH()*qw*o
+		sp, qh, qw := g.weightGrid()
+		return sp*sp*rows*qh*qw + g.KW - 1 + g.OutH()*qw*o
 	}
 	padded := 0
 	if g.Pad > 0 {
@@ -177,28 +177,49 @@ func (w *Workers) backwardChunk(j *job, worker, c int) {
 	dxBuf, dwBuf := buf[:dxLen], buf[dxLen:]
 	if rows > 0 {
 		// The planes past C of each phase, and the slack, stay zero
-		// (phaseImage writes only the first C planes).
-		sp, qh, qw := g.phases()
+		// (phaseImage and padCanvas write only the first C planes).
+		sp, qh, qw := g.weightGrid()
 		plane := qh * qw
 		for ph := 0; ph < sp*sp; ph++ {
 			clear(dwBuf[(ph*rows+g.C)*plane : (ph+1)*rows*plane])
 		}
-		clear(dwBuf[sp*sp*rows*plane : g.phasedImage(rows)])
+		clear(dwBuf[sp*sp*rows*plane : sp*sp*rows*plane+g.KW-1])
 	}
 	var beta float32
-	for n := n0; n < n1; n++ {
+	for n := n0; n < n1; n += j.k {
+		count := min(j.k, n1-n)
 		if j.e != nil {
-			inputGradImage(j, dxBuf, n)
+			inputGradGroup(j, dxBuf, n, count)
 		}
-		weightGradImage(j, dwBuf, n, part, beta)
-		beta = 1
+		if rows > 0 && !shiftedWeightRows(g, o) {
+			weightGradGrid(j, dwBuf, n, count, part, beta)
+			beta = 1
+			continue
+		}
+		for i := n; i < n+count; i++ {
+			weightGradImage(j, dwBuf, i, part, beta)
+			beta = 1
+		}
 	}
 }
 
+// weightGrid returns the layout of the image the implicit weight gradient
+// reads: phases per axis, and the height and width of one plane (at
+// stride 1 the canvas of gridImages images, at stride > 1 the phases).
+func (g Geometry) weightGrid() (sp, qh, qw int) {
+	sp, qh, qw = g.phases()
+	if g.Stride == 1 {
+		qw = g.canvasWidth(g.gridImages())
+	}
+	return sp, qh, qw
+}
+
 // weightGradImage computes image n's weight gradient into part (beta = 0)
-// or adds it (beta = 1), with scratch buf (len weightGradScratch).
+// or adds it (beta = 1), with scratch buf (len weightGradScratch), for the
+// geometries without a grid of several images: with cols (j.p = 0 rows),
+// or with shifted copies.
 func weightGradImage(j *job, buf []float32, n int, part []float32, beta float32) {
-	g, o, rows := j.g, j.o, j.p
+	g, o := j.g, j.o
 	oh, ow := g.OutH(), g.OutW()
 	image, out := g.C*g.H*g.W, o*oh*ow
 	xn, dyn := j.a[n*image:(n+1)*image], j.b[n*out:(n+1)*out]
@@ -206,46 +227,78 @@ func weightGradImage(j *job, buf []float32, n int, part []float32, beta float32)
 		weightGradShifted(j, buf, n, part, beta)
 		return
 	}
-	if rows == 0 {
-		k := g.Cols()
-		positions := oh * ow
-		padded := 0
-		if g.Pad > 0 {
-			padded = g.paddedImage()
-		}
-		pad, cols := buf[:padded], buf[padded:padded+positions*k]
-		one := g
-		one.N = 1
-		if g.Pad > 0 {
-			im2colPadded(one, xn, cols, pad, 0, 1)
-		} else {
-			im2colImages(one, xn, cols, 0, 1)
-		}
-		gemm.SgemmSerial(false, false, o, k, positions, 1, dyn, positions, cols, k, beta, part, k)
-		return
+	k := g.Cols()
+	positions := oh * ow
+	padded := 0
+	if g.Pad > 0 {
+		padded = g.paddedImage()
 	}
-	_, qh, qw := g.phases()
+	pad, cols := buf[:padded], buf[padded:padded+positions*k]
+	one := g
+	one.N = 1
+	if g.Pad > 0 {
+		im2colPadded(one, xn, cols, pad, 0, 1)
+	} else {
+		im2colImages(one, xn, cols, 0, 1)
+	}
+	gemm.SgemmSerial(false, false, o, k, positions, 1, dyn, positions, cols, k, beta, part, k)
+}
+
+// weightGradGrid computes the weight gradient of the count ≤ j.k images
+// from n0 on without cols, on one grid (one image at stride > 1, whose
+// grid is on its phases; a canvas of j.k at stride 1), into part (beta =
+// 0) or added to it (beta = 1), with scratch buf (len weightGradScratch).
+func weightGradGrid(j *job, buf []float32, n0, count int, part []float32, beta float32) {
+	g, o, rows, k := j.g, j.o, j.p, j.k
+	oh, ow := g.OutH(), g.OutW()
+	image, out := g.C*g.H*g.W, o*oh*ow
+	sp, qh, qw := g.weightGrid()
 	plane := qh * qw
 	grid := oh * qw
-	padded := g.phasedImage(rows)
+	padded := sp*sp*rows*plane + g.KW - 1
 	xpad, dyT := buf[:padded], buf[padded:padded+grid*o]
-	phaseImage(g, xn, xpad, rows)
-	transposeOntoGrid(dyT, dyn, o, oh, ow, qw)
+	xs, dys := j.a[n0*image:(n0+count)*image], j.b[n0*out:(n0+count)*out]
+	if g.Stride > 1 {
+		phaseImage(g, xs, xpad, rows)
+		transposeOntoGrid(dyT, dys, o, oh, ow, qw, qw)
+	} else {
+		padCanvas(g, xs, count, k, xpad)
+		// Slot i of the canvas grid: columns [i·(W+Pad), (i+1)·(W+Pad)),
+		// the last one up to the grid's width.
+		slot := g.W + g.Pad
+		for i := 0; i < k; i++ {
+			width := slot
+			if i == k-1 {
+				width = qw - i*slot
+			}
+			at := dyT[i*slot*o:]
+			if i < count {
+				transposeOntoGrid(at, dys[i*out:(i+1)*out], o, oh, ow, width, qw)
+				continue
+			}
+			for oy := 0; oy < oh; oy++ {
+				clear(at[oy*qw*o : (oy*qw+width)*o])
+			}
+		}
+	}
 	kk := g.KH * g.KW
 	for e := 0; e < kk; e++ {
 		off := g.phaseOffset(e/g.KW, e%g.KW, rows)
+		if g.Stride == 1 {
+			off = e/g.KW*qw + e%g.KW
+		}
 		gemm.SgemmSerial(false, false, rows, o, grid, 1, xpad[off:], plane, dyT, o, beta, part[e*rows*o:(e+1)*rows*o], o)
 	}
 }
 
-// transposeOntoGrid writes dyT[(oy·pw + ox)·o + oc] = dy[oc][oy][ox] for
-// ox < ow, and zero for ow ≤ ox < pw. Eight channels at a time: each
-// position gets eight consecutive floats from eight rows read in order,
-// rather than one float per cache line.
-func transposeOntoGrid(dyT, dy []float32, o, oh, ow, pw int) {
+// transposeOntoGrid writes dyT[(oy·stride + ox)·o + oc] = dy[oc][oy][ox]
+// for ox < ow, and zero for ow ≤ ox < width. Eight channels at a time:
+// each position gets eight consecutive floats from eight rows read in
+// order, rather than one float per cache line.
+func transposeOntoGrid(dyT, dy []float32, o, oh, ow, width, stride int) {
 	plane := oh * ow
 	for oy := 0; oy < oh; oy++ {
-		row := dyT[oy*pw*o : (oy+1)*pw*o]
+		row := dyT[oy*stride*o : (oy*stride+width)*o]
 		oc := 0
 		for ; oc+8 <= o; oc += 8 {
 			base := oc*plane + oy*ow

@@ -65,6 +65,7 @@ type job struct {
 	g             Geometry
 	a, b, c, d, e []float32
 	n, o, p       int
+	k             int // images per grid (canvas) of the implicit kernels
 	offsets       []int
 	assign        bool
 }
