@@ -28,6 +28,19 @@
 // indexed variants that read such rows in place through the table, one
 // more load per k step, and other kernel sets pack them.
 //
+// On AVX-512 machines packing uses assembly too: a B block, or a
+// transposed A, is copied row by row in one sequential pass (packStrips),
+// and the panels of a row-major A are transposed by gathering one column
+// of mr floats per step (packGatherA).
+//
+// An operand streamed once from memory is prefetched from inside the
+// kernels, a few lines per k step, so that its transfer overlaps the
+// arithmetic: the next tile's rows of an A read in place (a convolution's
+// forward product, prefetchKernelFunc) or the next panel of a B read in
+// place (a weight gradient). Prefetching a whole tile in one burst before
+// the kernel stalls the core until the line fill buffers drain, so memory
+// and arithmetic took turns.
+//
 // Packing is skipped when it cannot pay for itself: an operand that is
 // reused by only a few tiles (the tall-skinny products of convolutions) is
 // read in place, since the kernel takes A with arbitrary row and step

@@ -34,6 +34,14 @@ type kernelFunc func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *f
 // SgemmRowsB, whose rows are runs of a padded image.
 type indexedKernelFunc func(kc int, a *float32, rsa, psa int, b *float32, offsets *int, c *float32, ldc, rows, cols int, alpha, beta float32)
 
+// prefetchKernelFunc is kernelFunc for an A read in place from row-major
+// storage (psa = 1; the argument is ignored) that also prefetches, while
+// it runs, the rows pf floats after its own (the next tile's rows, with
+// pf = mr·lda), so that an A streamed once from memory arrives while the
+// arithmetic goes on. Prefetches are hints: they never fault, whatever
+// pf is.
+type prefetchKernelFunc func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc, rows, cols int, alpha, beta float32, pf int)
+
 // kernelSpec is a micro-kernel and its register-tile shape.
 type kernelSpec struct {
 	name   string
@@ -49,6 +57,16 @@ type kernelSpec struct {
 	// indexed, if set, is fn reading B through a table of row offsets
 	// (all such kernels also have maskedB).
 	indexed indexedKernelFunc
+	// prefetching, if set, is fn for a row-major A read in place that
+	// prefetches the next tile's rows (all such kernels also have maskedB).
+	prefetching prefetchKernelFunc
+	// prefetchingB, if set, is fn that also prefetches, at each step, the
+	// cache line pf floats after the row of B it reads (its pf argument
+	// is relative to B instead of A); all such kernels have maskedB.
+	prefetchingB prefetchKernelFunc
+	// vecPack is set when packing may use the AVX-512 routines
+	// packStrips and packGatherA (the kernels' own instruction set).
+	vecPack bool
 }
 
 // kernelSet is the family of micro-kernels used on one CPU. Every kernel

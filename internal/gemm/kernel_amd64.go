@@ -54,7 +54,42 @@ func kernelAVX512x12x32i(kc int, a *float32, rsa int, psa int, b *float32, offse
 //go:noescape
 func kernelAVX512x8x32i(kc int, a *float32, rsa int, psa int, b *float32, offsets *int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
 
+// kernelAVX512x12x32r computes an 12×32 tile with AVX512+FMA from a row-major A in place, prefetching the rows pf floats further; see prefetchKernelFunc.
+//
+//go:noescape
+func kernelAVX512x12x32r(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32, pf int)
+
+// kernelAVX512x24x16r computes an 24×16 tile with AVX512+FMA from a row-major A in place, prefetching the rows pf floats further; see prefetchKernelFunc.
+//
+//go:noescape
+func kernelAVX512x24x16r(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32, pf int)
+
+// kernelAVX512x8x32r computes an 8×32 tile with AVX512+FMA from a row-major A in place, prefetching the rows pf floats further; see prefetchKernelFunc.
+//
+//go:noescape
+func kernelAVX512x8x32r(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32, pf int)
+
+// kernelAVX512x12x32b computes an 12×32 tile with AVX512+FMA, prefetching the line pf floats after each row of B; see prefetchKernelFunc.
+//
+//go:noescape
+func kernelAVX512x12x32b(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32, pf int)
+
+// kernelAVX512x8x32b computes an 8×32 tile with AVX512+FMA, prefetching the line pf floats after each row of B; see prefetchKernelFunc.
+//
+//go:noescape
+func kernelAVX512x8x32b(kc int, a *float32, rsa int, psa int, b *float32, psb int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32, pf int)
+
 // prefetchRows prefetches rows rows of n floats, ld floats apart, from p.
 //
 //go:noescape
 func prefetchRows(p *float32, ld int, rows int, n int)
+
+// packStrips copies rows rows of panels strips of w ≤ 32 floats from src (rows ld apart) to panels pstride apart in dst (rows w apart).
+//
+//go:noescape
+func packStrips(dst *float32, src *float32, ld int, rows int, w int, panels int, pstride int)
+
+// packGatherA writes dst[p·mr + r] = src[r·lda + p] for r < rows ≤ mr ≤ 32, p < kc.
+//
+//go:noescape
+func packGatherA(dst *float32, src *float32, lda int, kc int, rows int, mr int)

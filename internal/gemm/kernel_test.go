@@ -55,3 +55,67 @@ func TestPackedKernelsMatchGeneral(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefetchingKernelsMatchGeneral calls each prefetching kernel (of A's
+// next rows or of B's next lines) and the general kernel of its shape on
+// the same A, read in place from row-major storage with a row stride
+// larger than kc, and B in place with a row stride larger than the tile,
+// for reduction lengths around the unrolling (16) and for full and edge
+// tiles, with and without reading C, and prefetch distances inside and far
+// outside the operands: the two must write bit-identical tiles and nothing
+// else. Random operands make a dropped, repeated or swapped element (of A,
+// B or C) show as a different sum.
+func TestPrefetchingKernelsMatchGeneral(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, set := range availableKernels() {
+		for _, spec := range set.specs {
+			for _, pfk := range []struct {
+				name string
+				fn   prefetchKernelFunc
+			}{{"A", spec.prefetching}, {"B", spec.prefetchingB}} {
+				if pfk.fn == nil {
+					continue
+				}
+				testPrefetchingKernel(t, rng, spec, pfk.name, pfk.fn)
+			}
+		}
+	}
+}
+
+func testPrefetchingKernel(t *testing.T, rng *rand.Rand, spec kernelSpec, which string, prefetching prefetchKernelFunc) {
+	mr, nr := spec.mr, spec.nr
+	for _, kc := range []int{1, 3, 4, 15, 16, 17, 31, 33, 48, 150} {
+		lda := kc + 5
+		for _, edge := range [][2]int{{mr, nr}, {1, 1}, {mr - 1, nr - 3}, {mr, 5}} {
+			for _, beta := range []float32{0, 0.75} {
+				for _, pf := range []int{0, mr * lda, 1 << 40} {
+					name := fmt.Sprintf("%s/%s/kc%d/rows%d_cols%d/beta%g/pf%d", spec.name, which, kc, edge[0], edge[1], beta, pf)
+					a := randomMatrix(rng, 2*mr, lda)
+					const ldb = 37 // B in place, rows wider than the tile
+					b := randomMatrix(rng, kc, ldb)
+					const ldc = 40
+					c0 := randomMatrix(rng, mr, ldc)
+					if beta == 0 {
+						for i := range c0 {
+							if i%ldc < edge[1] {
+								c0[i] = float32(math.NaN())
+							}
+						}
+					}
+					want := append([]float32(nil), c0...)
+					got := append([]float32(nil), c0...)
+					spec.fn(kc, &a[2], lda, 1, &b[1], ldb, &want[0], ldc, edge[0], edge[1], 1.5, beta)
+					prefetching(kc, &a[2], lda, 1, &b[1], ldb, &got[0], ldc, edge[0], edge[1], 1.5, beta, pf)
+					require.Equal(t, fmt.Sprint(want), fmt.Sprint(got), name)
+					for i, v := range got {
+						if i/ldc >= edge[0] || i%ldc >= edge[1] {
+							require.Equal(t, math.Float32bits(c0[i]), math.Float32bits(v), "%s: element %d outside the tile was written", name, i)
+						} else {
+							require.False(t, math.IsNaN(float64(v)), "%s: element %d not written", name, i)
+						}
+					}
+				}
+			}
+		}
+	}
+}

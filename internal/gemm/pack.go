@@ -23,6 +23,12 @@ func (pr *problem) packPanelA(dst []float32, i0, rows, p0, kc, mr int) {
 		return
 	}
 	// op(A)(i, p) = a[i·lda + p]: each row is contiguous; interleave them.
+	if pr.spec.vecPack {
+		// Bounds-check the last element read before the assembly reads it.
+		_ = pr.a[(i0+rows-1)*pr.lda+p0+kc-1]
+		packGatherA(&dst[0], &pr.a[i0*pr.lda+p0], pr.lda, kc, rows, mr)
+		return
+	}
 	for r := 0; r < rows; r++ {
 		src := pr.a[(i0+r)*pr.lda+p0 : (i0+r)*pr.lda+p0+kc]
 		for p, v := range src {
@@ -79,9 +85,18 @@ func (pr *problem) packBlockA(dst []float32, i0, rows, p0, kc, mr int) {
 		return
 	}
 	full := rows / mr
+	if pr.spec.vecPack && full > 0 {
+		// The full panels in one pass, the tail panel below.
+		_ = pr.a[(p0+kc-1)*pr.lda+i0+full*mr-1]
+		_ = dst[(full-1)*kc*mr+kc*mr-1]
+		packStrips(&dst[0], &pr.a[p0*pr.lda+i0], pr.lda, kc, mr, full, kc*mr)
+		if full*mr == rows {
+			return
+		}
+	}
 	for p := 0; p < kc; p++ {
 		src := pr.a[(p0+p)*pr.lda+i0 : (p0+p)*pr.lda+i0+rows]
-		for q := 0; q < full; q++ {
+		for q := 0; q < full && !pr.spec.vecPack; q++ {
 			copyShort(dst[q*kc*mr+p*mr:q*kc*mr+p*mr+mr], src[q*mr:q*mr+mr])
 		}
 		if tail := rows - full*mr; tail > 0 {
@@ -93,13 +108,16 @@ func (pr *problem) packBlockA(dst []float32, i0, rows, p0, kc, mr int) {
 }
 
 // copyShort copies src into dst (of equal length). Packing copies rows of
-// one tile width, or less at an edge, millions of times; at these sizes a
-// call to memmove costs more than the copy. Copies of the tile widths are
-// fixed-size array copies (a few vector moves), other short ones a loop.
+// one tile width, or less at an edge, millions of times. Copies of the
+// tile widths are fixed-size array copies, other short ones a loop. (The
+// compiler turns array copies of 32 bytes and more into memmove calls, so
+// the AVX-512 kernel sets pack with packStrips instead.)
 func copyShort(dst, src []float32) {
 	switch len(src) {
 	case 6:
 		*(*[6]float32)(dst) = *(*[6]float32)(src)
+	case 8:
+		*(*[8]float32)(dst) = *(*[8]float32)(src)
 	case 12:
 		*(*[12]float32)(dst) = *(*[12]float32)(src)
 	case 16:
@@ -125,7 +143,38 @@ func copyShort(dst, src []float32) {
 // dst[q·kc·nr:].
 func (pr *problem) packBlockB(dst []float32, j0, nc, p0, kc, q0, q1 int) {
 	nr := pr.spec.nr
+	if pr.spec.vecPack && !pr.transB && pr.rowsB == nil {
+		// The full panels row by row, each row of B read in one
+		// sequential run (which the hardware prefetchers follow, where
+		// panel by panel they would see one short run per row).
+		if full := min(q1, nc/nr); full > q0 {
+			_ = pr.b[(p0+kc-1)*pr.ldb+j0+full*nr-1]
+			_ = dst[(full-1)*kc*nr+kc*nr-1]
+			packStrips(&dst[q0*kc*nr], &pr.b[p0*pr.ldb+j0+q0*nr], pr.ldb, kc, nr, full-q0, kc*nr)
+			q0 = full
+		}
+	}
 	for q := q0; q < q1; q++ {
 		pr.packPanelB(dst[q*kc*nr:], p0, kc, j0+q*nr, min(nr, nc-q*nr), nr)
+	}
+}
+
+// packStripsGo is the portable packStrips: for p < rows and q < panels,
+// dst[q·pstride + p·w + j] = src[p·ld + q·w + j] for j < w.
+func packStripsGo(dst, src []float32, ld, rows, w, panels, pstride int) {
+	for p := 0; p < rows; p++ {
+		for q := 0; q < panels; q++ {
+			copy(dst[q*pstride+p*w:q*pstride+p*w+w], src[p*ld+q*w:p*ld+q*w+w])
+		}
+	}
+}
+
+// packGatherAGo is the portable packGatherA: dst[p·mr + r] = src[r·lda + p]
+// for r < rows and p < kc.
+func packGatherAGo(dst, src []float32, lda, kc, rows, mr int) {
+	for r := 0; r < rows; r++ {
+		for p := 0; p < kc; p++ {
+			dst[p*mr+r] = src[r*lda+p]
+		}
 	}
 }

@@ -10,9 +10,9 @@ var (
 	avx512Set = kernelSet{
 		name: "avx512",
 		specs: []kernelSpec{
-			{name: "avx512-12x32", mr: 12, nr: 32, fn: kernelAVX512x12x32, packed: kernelAVX512x12x32p, maskedB: true, indexed: kernelAVX512x12x32i},
-			{name: "avx512-24x16", mr: 24, nr: 16, fn: kernelAVX512x24x16, packed: kernelAVX512x24x16p, maskedB: true},
-			{name: "avx512-8x32", mr: 8, nr: 32, fn: kernelAVX512x8x32, packed: kernelAVX512x8x32p, maskedB: true, indexed: kernelAVX512x8x32i},
+			{name: "avx512-12x32", mr: 12, nr: 32, fn: kernelAVX512x12x32, packed: kernelAVX512x12x32p, maskedB: true, indexed: kernelAVX512x12x32i, prefetching: kernelAVX512x12x32r, prefetchingB: kernelAVX512x12x32b, vecPack: true},
+			{name: "avx512-24x16", mr: 24, nr: 16, fn: kernelAVX512x24x16, packed: kernelAVX512x24x16p, maskedB: true, prefetching: kernelAVX512x24x16r, vecPack: true},
+			{name: "avx512-8x32", mr: 8, nr: 32, fn: kernelAVX512x8x32, packed: kernelAVX512x8x32p, maskedB: true, indexed: kernelAVX512x8x32i, prefetching: kernelAVX512x8x32r, prefetchingB: kernelAVX512x8x32b, vecPack: true},
 		},
 	}
 	avx2Set = kernelSet{

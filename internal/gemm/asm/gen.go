@@ -35,6 +35,7 @@ const (
 	general = 0 // A by two strides, B rows psb apart
 	packed  = 1 // packed panels: fixed displacements
 	indexed = 2 // A by two strides, B row p at offsets[p]
+	pfB     = 3 // general, prefetching one line pf floats after each row of B
 )
 
 // isa describes the vector unit a kernel targets.
@@ -87,7 +88,20 @@ func main() {
 	// step, from a table in L1).
 	kernelVariant("kernelAVX512x12x32i", avx512, 12, 2, indexed)
 	kernelVariant("kernelAVX512x8x32i", avx512, 8, 2, indexed)
+	// Every AVX-512 shape also reads a row-major A in place while
+	// prefetching the rows of the next tile, spread over its k loop (see
+	// prefetchingKernel).
+	prefetchingKernel("kernelAVX512x12x32r", avx512, 12, 2)
+	prefetchingKernel("kernelAVX512x24x16r", avx512, 24, 1)
+	prefetchingKernel("kernelAVX512x8x32r", avx512, 8, 2)
+	// The 12×32 and 8×32 shapes also read B in place while prefetching a
+	// line further along each of its rows (the next panel), for weight
+	// gradients whose long B streams from memory through few tiles.
+	kernelVariant("kernelAVX512x12x32b", avx512, 12, 2, pfB)
+	kernelVariant("kernelAVX512x8x32b", avx512, 8, 2, pfB)
 	prefetchRows()
+	packStrips()
+	packGather()
 	Generate()
 }
 
@@ -106,6 +120,9 @@ func kernelVariant(name string, v isa, mr, nvec int, mode int) {
 	case packed:
 		TEXT(name, NOSPLIT, signature)
 		Doc(fmt.Sprintf("%s computes an %d×%d tile from packed panels with %s+FMA; see kernelFunc.", name, mr, nr, v.name))
+	case pfB:
+		TEXT(name, NOSPLIT, prefetchSignature)
+		Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA, prefetching the line pf floats after each row of B; see prefetchKernelFunc.", name, mr, nr, v.name))
 	case indexed:
 		TEXT(name, NOSPLIT, indexedSignature)
 		Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA, B row p at b+offsets[p]; see indexedKernelFunc.", name, mr, nr, v.name))
@@ -156,6 +173,11 @@ func kernelVariant(name string, v isa, mr, nvec int, mode int) {
 		} else {
 			stepB = Load(Param("psb"), GP64())
 			SHLQ(U8(2), stepB)
+		}
+		if mode == pfB {
+			pf := Load(Param("pf"), GP64())
+			SHLQ(U8(2), pf)
+			beginStep = func() { PREFETCHT0(Mem{Base: bp, Index: pf, Scale: 1}) }
 		}
 
 		// Rows of A are reached from bases four rows apart: row 4i+j is at
@@ -296,6 +318,160 @@ func kernelVariant(name string, v isa, mr, nvec int, mode int) {
 		advance(1)
 	}
 	DECQ(kc)
+	JNZ(LabelRef(name + "_loop1"))
+
+	Label(name + "_store")
+	epilogue(name, v, acc, kmask)
+}
+
+// prefetchSignature is the signature of the kernels that prefetch the
+// rows of the next tile of A: kernelFunc's, plus the distance pf from a row
+// of A to the row to prefetch, in floats.
+const prefetchSignature = "func(kc int, a *float32, rsa, psa int, b *float32, psb int, c *float32, ldc, rows, cols int, alpha, beta float32, pf int)"
+
+// prefetchingKernel emits a kernel for an A read in place from row-major
+// storage (psa = 1; the psa argument is ignored) that also prefetches, for
+// each row r of its tile, the floats pf further (the rows of the next
+// tile, pf = mr·lda), as far along the row as it has itself got.
+//
+// An A streamed once from memory (a convolution's forward product, whose
+// few columns make one panel of B) is bound by how fast its rows arrive.
+// Prefetching a whole tile ahead in one burst before the kernel (the
+// prefetchRows function) stalls the core until the line fill buffers
+// drain, so the memory transfers and the arithmetic take turns; spread
+// over the loop, one prefetch every few steps, they overlap. The loop is
+// unrolled sixteen steps (one cache line of each row of A): each group of
+// four steps prefetches a quarter of the rows, so each row gets one
+// prefetch per line. The remainder (kc mod 16 steps) prefetches nothing.
+func prefetchingKernel(name string, v isa, mr, nvec int) {
+	nr := nvec * v.lanes
+	TEXT(name, NOSPLIT, prefetchSignature)
+	Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA from a row-major A in place, prefetching the rows pf floats further; see prefetchKernelFunc.", name, mr, nr, v.name))
+	Pragma("noescape")
+
+	kmask := columnMasks(Load(Param("cols"), GP64()), nvec)
+	bp := Load(Param("b"), GP64())
+	stepB := Load(Param("psb"), GP64())
+	SHLQ(U8(2), stepB)
+	rowStride := Load(Param("rsa"), GP64())
+	SHLQ(U8(2), rowStride)
+	pf := Load(Param("pf"), GP64())
+	SHLQ(U8(2), pf)
+	// Rows from bases four rows apart, as in kernelVariant.
+	nb := (mr + 3) / 4
+	three := GP64()
+	LEAQ(Mem{Base: rowStride, Index: rowStride, Scale: 2}, three)
+	bases := make([]GPVirtual, nb)
+	bases[0] = GP64()
+	Load(Param("a"), bases[0])
+	for i := 1; i < nb; i++ {
+		bases[i] = GP64()
+		LEAQ(Mem{Base: bases[i-1], Index: rowStride, Scale: 4}, bases[i])
+	}
+	rowA := func(r, u int) Mem {
+		m := Mem{Base: bases[r/4], Disp: 4 * u}
+		switch r % 4 {
+		case 1:
+			m.Index, m.Scale = rowStride, 1
+		case 2:
+			m.Index, m.Scale = rowStride, 2
+		case 3:
+			m.Index, m.Scale = three, 1
+		}
+		return m
+	}
+
+	// Prefetch the C tile, as kernelVariant does.
+	{
+		p := Load(Param("c"), GP64())
+		ld := Load(Param("ldc"), GP64())
+		SHLQ(U8(2), ld)
+		for r := 0; r < mr; r++ {
+			for off := 0; off < nr*4; off += 64 {
+				PREFETCHT0(Mem{Base: p, Disp: off})
+			}
+			if r+1 < mr {
+				ADDQ(ld, p)
+			}
+		}
+	}
+
+	acc := make([][]VecVirtual, mr)
+	for r := range acc {
+		acc[r] = make([]VecVirtual, nvec)
+		for j := range acc[r] {
+			acc[r][j] = v.vec()
+			VPXORD(acc[r][j], acc[r][j], acc[r][j])
+		}
+	}
+
+	// step emits one k step at displacement u steps from the bases; B's
+	// pointer moves after every step (its stride is only known at run
+	// time).
+	step := func(u int) {
+		bv := make([]VecVirtual, nvec)
+		for j := range bv {
+			bv[j] = v.vec()
+			VMOVUPS_Z(Mem{Base: bp, Disp: 4 * j * v.lanes}, kmask[j], bv[j])
+		}
+		for r := 0; r < mr; r++ {
+			if nvec == 1 {
+				VFMADD231PS_BCST(rowA(r, u), bv[0], acc[r][0])
+				continue
+			}
+			t := v.vec()
+			VBROADCASTSS(rowA(r, u), t)
+			for j := range bv {
+				VFMADD231PS(t, bv[j], acc[r][j])
+			}
+		}
+		ADDQ(stepB, bp)
+	}
+
+	const unroll = 16
+	n := GP64()
+	Load(Param("kc"), n)
+	SHRQ(U8(4), n)
+	JZ(LabelRef(name + "_tail"))
+	Label(name + "_loop16")
+	for u := 0; u < unroll; u++ {
+		// Steps 4s..4s+3 prefetch rows 4i+s, spread over the four steps.
+		s := u / 4
+		for i := 0; i < nb; i++ {
+			if i*4/nb != u%4 {
+				continue
+			}
+			r := 4*i + s
+			if r >= mr {
+				continue
+			}
+			m := rowA(r, 4*s)
+			if m.Index == nil {
+				PREFETCHT0(Mem{Base: m.Base, Index: pf, Scale: 1, Disp: m.Disp})
+				continue
+			}
+			t := GP64()
+			LEAQ(m, t)
+			PREFETCHT0(Mem{Base: t, Index: pf, Scale: 1})
+		}
+		step(u)
+	}
+	for _, b := range bases {
+		ADDQ(U8(4*unroll), b)
+	}
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop16"))
+	Label(name + "_tail")
+	rest := GP64()
+	Load(Param("kc"), rest)
+	ANDQ(U8(unroll-1), rest)
+	JZ(LabelRef(name + "_store"))
+	Label(name + "_loop1")
+	step(0)
+	for _, b := range bases {
+		ADDQ(U8(4), b)
+	}
+	DECQ(rest)
 	JNZ(LabelRef(name + "_loop1"))
 
 	Label(name + "_store")
@@ -482,5 +658,107 @@ func prefetchRows() {
 	DECQ(rows)
 	JNZ(LabelRef("prefetch_row"))
 	Label("prefetch_done")
+	RET()
+}
+
+// packStrips emits the copy that packs an operand whose panels are strips
+// of its stored rows (B, or a transposed A): for each of rows rows of src
+// (ld floats apart), its first panels·w floats go, w at a time, to panels
+// pstride floats apart, row p of each at p·w. Widths up to 32 floats are
+// copied under masks as one or two vectors, so no width needs a short loop.
+func packStrips() {
+	TEXT("packStrips", NOSPLIT, "func(dst, src *float32, ld, rows, w, panels, pstride int)")
+	Doc("packStrips copies rows rows of panels strips of w ≤ 32 floats from src (rows ld apart) to panels pstride apart in dst (rows w apart).")
+	Pragma("noescape")
+	w := Load(Param("w"), GP64())
+	k := columnMasks(w, 2)
+	SHLQ(U8(2), w)
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	pstride := Load(Param("pstride"), GP64())
+	SHLQ(U8(2), pstride)
+	rows := Load(Param("rows"), GP64())
+	panels := Load(Param("panels"), GP64())
+	TESTQ(rows, rows)
+	JZ(LabelRef("strips_done"))
+	TESTQ(panels, panels)
+	JZ(LabelRef("strips_done"))
+	Label("strips_row")
+	s, d, q := GP64(), GP64(), GP64()
+	MOVQ(src, s)
+	MOVQ(dst, d)
+	MOVQ(panels, q)
+	Label("strips_panel")
+	lo, hi := ZMM(), ZMM()
+	VMOVUPS_Z(Mem{Base: s}, k[0], lo)
+	VMOVUPS_Z(Mem{Base: s, Disp: 64}, k[1], hi)
+	VMOVUPS(lo, k[0], Mem{Base: d})
+	VMOVUPS(hi, k[1], Mem{Base: d, Disp: 64})
+	ADDQ(w, s)
+	ADDQ(pstride, d)
+	DECQ(q)
+	JNZ(LabelRef("strips_panel"))
+	ADDQ(ld, src)
+	ADDQ(w, dst)
+	DECQ(rows)
+	JNZ(LabelRef("strips_row"))
+	Label("strips_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packGather emits the transposing copy that packs a micro-panel of a
+// row-major A: dst[p·mr + r] = src[r·lda + p] for r < rows ≤ mr ≤ 32 and
+// p < kc, leaving dst[p·mr + r] for rows ≤ r < mr untouched. Each step p
+// gathers its rows floats (one column of the panel) with one or two
+// gathers and stores them as one or two masked vectors: a few cycles per
+// column, where interleaving the rows one float at a time costs one store
+// per float.
+func packGather() {
+	TEXT("packGatherA", NOSPLIT, "func(dst, src *float32, lda, kc, rows, mr int)")
+	Doc("packGatherA writes dst[p·mr + r] = src[r·lda + p] for r < rows ≤ mr ≤ 32, p < kc.")
+	Pragma("noescape")
+	rows := Load(Param("rows"), GP64())
+	k := columnMasks(rows, 2)
+	// Row offsets as int32 lane indices: idx0 = r·lda, idx1 = (16+r)·lda.
+	lda := Load(Param("lda"), GP64())
+	ldaX := XMM()
+	MOVQ(lda, ldaX)
+	ldaV := ZMM()
+	VPBROADCASTD(ldaX, ldaV)
+	idx0, idx1 := ZMM(), ZMM()
+	VPMULLD(iota, ldaV, idx0)
+	SHLQ(U8(4), lda)
+	MOVQ(lda, ldaX)
+	VPBROADCASTD(ldaX, idx1)
+	VPADDD(idx0, idx1, idx1)
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	mr := Load(Param("mr"), GP64())
+	SHLQ(U8(2), mr)
+	kc := Load(Param("kc"), GP64())
+	TESTQ(kc, kc)
+	JZ(LabelRef("gather_done"))
+	Label("gather_step")
+	g, lo, hi := K(), ZMM(), ZMM()
+	KMOVW(k[0], g)
+	VPXORD(lo, lo, lo)
+	VGATHERDPS(Mem{Base: src, Index: idx0, Scale: 4}, g, lo)
+	VMOVUPS(lo, k[0], Mem{Base: dst})
+	KORTESTW(k[1], k[1])
+	JZ(LabelRef("gather_next"))
+	KMOVW(k[1], g)
+	VPXORD(hi, hi, hi)
+	VGATHERDPS(Mem{Base: src, Index: idx1, Scale: 4}, g, hi)
+	VMOVUPS(hi, k[1], Mem{Base: dst, Disp: 64})
+	Label("gather_next")
+	ADDQ(U8(4), src)
+	ADDQ(mr, dst)
+	DECQ(kc)
+	JNZ(LabelRef("gather_step"))
+	Label("gather_done")
+	VZEROUPPER()
 	RET()
 }
