@@ -82,8 +82,8 @@ func TestPadCanvas(t *testing.T) {
 func TestCanvasKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 31))
 	var w Workers
-	for _, g := range canvasGeometries {
-		o := 16 + rng.IntN(5)
+	for _, tc := range canvasCases() {
+		g, o := tc.g, tc.o
 		image, out := g.C*g.H*g.W, o*g.OutH()*g.OutW()
 		x := randSlice(rng, g.N*image)
 		wts := randSlice(rng, o*g.Cols())
@@ -142,14 +142,39 @@ func TestCanvasKernels(t *testing.T) {
 	}
 }
 
-// The weight gradient of a layer computed on canvases without cols must
-// be among the cases above (16 or more channels each way).
-func TestCanvasWeightGradWithoutCols(t *testing.T) {
-	n := 0
+// canvasCases pairs every canvas geometry with 16 and 20 output
+// channels: tiles of 24 and of 8 rows for the weight gradient.
+func canvasCases() []struct {
+	g Geometry
+	o int
+} {
+	var cases []struct {
+		g Geometry
+		o int
+	}
 	for _, g := range canvasGeometries {
-		if implicitWeightRows(g, 16) > 0 && !shiftedWeightRows(g, 16) {
-			n++
+		for _, o := range []int{16, 20} {
+			cases = append(cases, struct {
+				g Geometry
+				o int
+			}{g, o})
 		}
 	}
-	require.GreaterOrEqual(t, n, 2)
+	return cases
+}
+
+// The weight gradients on canvases must include cases computed without
+// cols on canvas grids, and with shifted copies one image at a time.
+func TestCanvasWeightGradPaths(t *testing.T) {
+	grids, shifted := 0, 0
+	for _, tc := range canvasCases() {
+		if implicitWeightRows(tc.g, tc.o) > 0 && !shiftedWeightRows(tc.g, tc.o) {
+			grids++
+		}
+		if shiftedWeightRows(tc.g, tc.o) {
+			shifted++
+		}
+	}
+	require.GreaterOrEqual(t, grids, 3)
+	require.GreaterOrEqual(t, shifted, 1)
 }

@@ -175,7 +175,8 @@ func (w *Workers) backwardChunk(j *job, worker, c int) {
 	}
 	buf := w.pad(worker, dxLen+weightGradScratch(g, o, rows))
 	dxBuf, dwBuf := buf[:dxLen], buf[dxLen:]
-	if rows > 0 {
+	grids := rows > 0 && !shiftedWeightRows(g, o) // weightGradGrid, not weightGradImage
+	if grids {
 		// The planes past C of each phase, and the slack, stay zero
 		// (phaseImage and padCanvas write only the first C planes).
 		sp, qh, qw := g.weightGrid()
@@ -191,7 +192,7 @@ func (w *Workers) backwardChunk(j *job, worker, c int) {
 		if j.e != nil {
 			inputGradGroup(j, dxBuf, n, count)
 		}
-		if rows > 0 && !shiftedWeightRows(g, o) {
+		if grids {
 			weightGradGrid(j, dwBuf, n, count, part, beta)
 			beta = 1
 			continue
