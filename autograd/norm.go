@@ -148,10 +148,14 @@ func (t *Tape) batchNormSkip(x, gamma, beta, runningMean, runningVar *Tensor, tr
 	})
 	t.record(out, func(g []float32) {
 		// With the fused ReLU, the gradient reaching the normalisation is g
-		// where the output is positive and 0 elsewhere; mask (the output)
-		// selects it inside the kernels below.
+		// where the output is positive and 0 elsewhere. Without skip the
+		// kernels recompute that mask from x, scale and shift exactly as
+		// the forward pass computed the output (reading x, which they read
+		// anyway, rather than the output too); with skip, mask (the
+		// output) selects it.
 		var mask []float32
-		if relu {
+		reluOf := relu && skip == nil
+		if relu && !reluOf {
 			mask = out.data
 		}
 		gg, gb := gradOf(gamma), gradOf(beta)
@@ -168,7 +172,12 @@ func (t *Tape) batchNormSkip(x, gamma, beta, runningMean, runningVar *Tensor, tr
 					if mask != nil {
 						mb = plane(mask, b, ch)
 					}
-					ps, psx := sumAndDot(plane(g, b, ch), plane(xd, b, ch), mb)
+					var ps, psx float64
+					if reluOf {
+						ps, psx = vec.SumAndDotReLUOf(plane(g, b, ch), plane(xd, b, ch), scale[ch], shift[ch])
+					} else {
+						ps, psx = sumAndDot(plane(g, b, ch), plane(xd, b, ch), mb)
+					}
 					sg += ps
 					sgx += psx
 					if gs != nil {
@@ -203,11 +212,19 @@ func (t *Tape) batchNormSkip(x, gamma, beta, runningMean, runningVar *Tensor, tr
 					bb = -sc*mg + sc*m*is*mgx
 				}
 				for b := 0; b < n; b++ {
-					var mb []float32
-					if mask != nil {
-						mb = plane(mask, b, ch)
+					dst, gp, xp := plane(gx, b, ch), plane(g, b, ch), plane(xd, b, ch)
+					switch {
+					case reluOf && fresh:
+						vec.Affine2ReLUOf(dst, gp, xp, scale[ch], shift[ch], float32(sc), float32(a), float32(bb))
+					case reluOf:
+						vec.AddAffine2ReLUOf(dst, gp, xp, scale[ch], shift[ch], float32(sc), float32(a), float32(bb))
+					default:
+						var mb []float32
+						if mask != nil {
+							mb = plane(mask, b, ch)
+						}
+						addAffine2(dst, gp, xp, mb, float32(sc), float32(a), float32(bb), fresh)
 					}
-					addAffine2(plane(gx, b, ch), plane(g, b, ch), plane(xd, b, ch), mb, float32(sc), float32(a), float32(bb), fresh)
 				}
 			}
 		})

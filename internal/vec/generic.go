@@ -89,6 +89,79 @@ func addAffine2MaskedGo(dst, g, x, m []float32, p, q, r float32) {
 	}
 }
 
+// The ReLUOf loops recompute the mask AxpbReLU(y, a, b) from y: the sign
+// of t = float32(y[i]*a) + b decides it. Where no NaN is involved, the
+// order of the operands of each product and sum does not matter, but when
+// both are NaN the result is the first source's NaN (on x86, quieted), and
+// its sign then decides a mask. The other loops leave that order to the
+// compiler, which for them happens to match the assembly; here it does
+// not (with y[i] live after y[i]*a, Go 1.26 multiplies a by y[i], and it
+// adds g·p + y·q rather than y·q + g·p), so these loops compute the usual
+// way and, only when a NaN comes out, once more with the order explicit:
+// y·a then + b for the mask (AxpbReLU's order), and y·q + g'·p then + r for
+// the output (Affine2Masked's), as the assembly does.
+
+// firstProduct returns x·y with x's NaN, quieted, when x is NaN: what x86
+// returns with x as the first source. With x not NaN, x·y does not depend
+// on the order.
+func firstProduct(x, y float32) float32 {
+	if x != x {
+		return quiet(x)
+	}
+	return x * y
+}
+
+// firstSum is firstProduct for x + y.
+func firstSum(x, y float32) float32 {
+	if x != x {
+		return quiet(x)
+	}
+	return x + y
+}
+
+// quiet sets the quiet bit of NaN x, as an arithmetic instruction does.
+func quiet(x float32) float32 { return math.Float32frombits(math.Float32bits(x) | 1<<22) }
+
+// reluOf returns t = float32(y·a) + b, the value whose sign is the mask of
+// AxpbReLU(y, a, b), with AxpbReLU's NaN.
+func reluOf(y, a, b float32) float32 {
+	t := float32(y*a) + b
+	if t != t {
+		t = firstSum(firstProduct(y, a), b)
+	}
+	return t
+}
+
+// affine2NaN returns g·p + y·q + r, NaN, with Affine2Masked's NaN: the
+// order of the assembly, y·q + g·p, then + r.
+func affine2NaN(g, y, p, q, r float32) float32 {
+	return firstSum(firstSum(firstProduct(y, q), firstProduct(g, p)), r)
+}
+
+func affine2ReLUOfGo(dst, g, y []float32, a, b, p, q, r float32) {
+	g, y = g[:len(dst)], y[:len(dst)]
+	for i, v := range y {
+		gm := positive(g[i], reluOf(v, a, b))
+		e := float32(gm*p) + float32(v*q) + r
+		if e != e {
+			e = affine2NaN(gm, v, p, q, r)
+		}
+		dst[i] = e
+	}
+}
+
+func addAffine2ReLUOfGo(dst, g, y []float32, a, b, p, q, r float32) {
+	g, y = g[:len(dst)], y[:len(dst)]
+	for i, v := range y {
+		gm := positive(g[i], reluOf(v, a, b))
+		e := float32(gm*p) + float32(v*q) + r
+		if e != e {
+			e = affine2NaN(gm, v, p, q, r)
+		}
+		dst[i] += e
+	}
+}
+
 // shiftedSumsGo keeps four independent accumulators so the additions
 // pipeline. The products of float32 values are exact in float64, so
 // whether the compiler fuses them does not matter.
@@ -143,6 +216,29 @@ func sumAndDotMaskedGo(g, x, m []float32) (sum, dot float64) {
 		g0 := float64(positive(g[i], m[i]))
 		s0 += g0
 		d0 += g0 * float64(x[i])
+	}
+	return s0 + s1, d0 + d1
+}
+
+// sumAndDotReLUOfGo is sumAndDotMaskedGo with the mask recomputed by
+// reluOf: the same terms, added in the same order.
+func sumAndDotReLUOfGo(g, y []float32, a, b float32) (sum, dot float64) {
+	y = y[:len(g)]
+	var s0, s1, d0, d1 float64
+	i := 0
+	for ; i+2 <= len(g); i += 2 {
+		y0, y1 := y[i], y[i+1]
+		g0 := float64(positive(g[i], reluOf(y0, a, b)))
+		g1 := float64(positive(g[i+1], reluOf(y1, a, b)))
+		s0, s1 = s0+g0, s1+g1
+		d0 += g0 * float64(y0)
+		d1 += g1 * float64(y1)
+	}
+	if i < len(g) {
+		y0 := y[i]
+		g0 := float64(positive(g[i], reluOf(y0, a, b)))
+		s0 += g0
+		d0 += g0 * float64(y0)
 	}
 	return s0 + s1, d0 + d1
 }

@@ -54,6 +54,16 @@ func affine2MaskedAVX2(dst *float32, gr *float32, x *float32, m *float32, n int,
 //go:noescape
 func addAffine2MaskedAVX2(dst *float32, gr *float32, x *float32, m *float32, n int, p float32, q float32, r float32)
 
+// affine2ReLUOfAVX2 sets dst[i] = pos(gr[i], y[i]·a + b)·p + y[i]·q + r over i < n with AVX2, where pos(g, m) is g if m > 0, else +0; n must be a positive multiple of 8.
+//
+//go:noescape
+func affine2ReLUOfAVX2(dst *float32, gr *float32, y *float32, n int, a float32, b float32, p float32, q float32, r float32)
+
+// addAffine2ReLUOfAVX2 adds pos(gr[i], y[i]·a + b)·p + y[i]·q + r to dst[i] over i < n with AVX2, where pos(g, m) is g if m > 0, else +0; n must be a positive multiple of 8.
+//
+//go:noescape
+func addAffine2ReLUOfAVX2(dst *float32, gr *float32, y *float32, n int, a float32, b float32, p float32, q float32, r float32)
+
 // shiftedSumsAVX2 returns Σ(x[i]−k) and Σ(x[i]−k)² (x[i]−k rounded to float32) over i < n with AVX2; n must be a positive multiple of 8.
 //
 //go:noescape
@@ -68,6 +78,16 @@ func shiftedSumsAVX512(x *float32, n int, k float32) (float64, float64)
 //
 //go:noescape
 func sumAndDotAVX2(gr *float32, x *float32, n int) (float64, float64)
+
+// sumAndDotReLUOfAVX2 returns Σpos(gr[i], y[i]·a + b) and Σpos(gr[i], y[i]·a + b)·y[i] over i < n with AVX2, where pos(g, m) is g if m > 0, else +0; n must be a positive multiple of 8.
+//
+//go:noescape
+func sumAndDotReLUOfAVX2(gr *float32, y *float32, n int, a float32, b float32) (float64, float64)
+
+// sumAndDotReLUOfAVX512 returns Σpos(gr[i], y[i]·a + b) and Σpos(gr[i], y[i]·a + b)·y[i] over i < n with AVX512, where pos(g, m) is g if m > 0, else +0; n must be a positive multiple of 16.
+//
+//go:noescape
+func sumAndDotReLUOfAVX512(gr *float32, y *float32, n int, a float32, b float32) (float64, float64)
 
 // sumAndDotMaskedAVX2 returns Σpos(gr[i], m[i]) and Σpos(gr[i], m[i])·x[i] over i < n with AVX2, where pos(g, m) is g if m > 0, else +0; n must be a positive multiple of 8.
 //

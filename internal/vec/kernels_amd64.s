@@ -679,6 +679,195 @@ addAffine2MaskedAVX2_done:
 	VZEROUPPER
 	RET
 
+// func affine2ReLUOfAVX2(dst *float32, gr *float32, y *float32, n int, a float32, b float32, p float32, q float32, r float32)
+// Requires: AVX, AVX2
+TEXT ·affine2ReLUOfAVX2(SB), NOSPLIT, $0-52
+	MOVQ         dst+0(FP), AX
+	MOVQ         gr+8(FP), CX
+	MOVQ         y+16(FP), DX
+	VBROADCASTSS a+32(FP), Y0
+	VBROADCASTSS b+36(FP), Y1
+	VBROADCASTSS p+40(FP), Y2
+	VBROADCASTSS q+44(FP), Y3
+	VBROADCASTSS r+48(FP), Y4
+	VPXOR        Y5, Y5, Y5
+	MOVQ         n+24(FP), BX
+	MOVQ         BX, SI
+	SHRQ         $0x05, SI
+	SHRQ         $0x03, BX
+	ANDQ         $0x03, BX
+	TESTQ        SI, SI
+	JZ           affine2ReLUOfAVX2_tail
+
+affine2ReLUOfAVX2_loop:
+	VMOVUPS  (DX), Y6
+	VMULPS   Y0, Y6, Y7
+	VADDPS   Y1, Y7, Y7
+	VPCMPGTD Y5, Y7, Y7
+	VPAND    (CX), Y7, Y7
+	VMULPS   Y2, Y7, Y7
+	VMULPS   Y3, Y6, Y6
+	VADDPS   Y7, Y6, Y6
+	VADDPS   Y4, Y6, Y6
+	VMOVUPS  Y6, (AX)
+	VMOVUPS  32(DX), Y6
+	VMULPS   Y0, Y6, Y7
+	VADDPS   Y1, Y7, Y7
+	VPCMPGTD Y5, Y7, Y7
+	VPAND    32(CX), Y7, Y7
+	VMULPS   Y2, Y7, Y7
+	VMULPS   Y3, Y6, Y6
+	VADDPS   Y7, Y6, Y6
+	VADDPS   Y4, Y6, Y6
+	VMOVUPS  Y6, 32(AX)
+	VMOVUPS  64(DX), Y6
+	VMULPS   Y0, Y6, Y7
+	VADDPS   Y1, Y7, Y7
+	VPCMPGTD Y5, Y7, Y7
+	VPAND    64(CX), Y7, Y7
+	VMULPS   Y2, Y7, Y7
+	VMULPS   Y3, Y6, Y6
+	VADDPS   Y7, Y6, Y6
+	VADDPS   Y4, Y6, Y6
+	VMOVUPS  Y6, 64(AX)
+	VMOVUPS  96(DX), Y6
+	VMULPS   Y0, Y6, Y7
+	VADDPS   Y1, Y7, Y7
+	VPCMPGTD Y5, Y7, Y7
+	VPAND    96(CX), Y7, Y7
+	VMULPS   Y2, Y7, Y7
+	VMULPS   Y3, Y6, Y6
+	VADDPS   Y7, Y6, Y6
+	VADDPS   Y4, Y6, Y6
+	VMOVUPS  Y6, 96(AX)
+	ADDQ     $0x00000080, AX
+	ADDQ     $0x00000080, CX
+	ADDQ     $0x00000080, DX
+	DECQ     SI
+	JNZ      affine2ReLUOfAVX2_loop
+
+affine2ReLUOfAVX2_tail:
+	TESTQ BX, BX
+	JZ    affine2ReLUOfAVX2_done
+
+affine2ReLUOfAVX2_loop1:
+	VMOVUPS  (DX), Y6
+	VMULPS   Y0, Y6, Y7
+	VADDPS   Y1, Y7, Y7
+	VPCMPGTD Y5, Y7, Y7
+	VPAND    (CX), Y7, Y7
+	VMULPS   Y2, Y7, Y7
+	VMULPS   Y3, Y6, Y6
+	VADDPS   Y7, Y6, Y6
+	VADDPS   Y4, Y6, Y6
+	VMOVUPS  Y6, (AX)
+	ADDQ     $0x00000020, AX
+	ADDQ     $0x00000020, CX
+	ADDQ     $0x00000020, DX
+	DECQ     BX
+	JNZ      affine2ReLUOfAVX2_loop1
+
+affine2ReLUOfAVX2_done:
+	VZEROUPPER
+	RET
+
+// func addAffine2ReLUOfAVX2(dst *float32, gr *float32, y *float32, n int, a float32, b float32, p float32, q float32, r float32)
+// Requires: AVX, AVX2
+TEXT ·addAffine2ReLUOfAVX2(SB), NOSPLIT, $0-52
+	MOVQ         dst+0(FP), AX
+	MOVQ         gr+8(FP), CX
+	MOVQ         y+16(FP), DX
+	VBROADCASTSS a+32(FP), Y0
+	VBROADCASTSS b+36(FP), Y1
+	VBROADCASTSS p+40(FP), Y2
+	VBROADCASTSS q+44(FP), Y3
+	VBROADCASTSS r+48(FP), Y4
+	VPXOR        Y5, Y5, Y5
+	MOVQ         n+24(FP), BX
+	MOVQ         BX, SI
+	SHRQ         $0x05, SI
+	SHRQ         $0x03, BX
+	ANDQ         $0x03, BX
+	TESTQ        SI, SI
+	JZ           addAffine2ReLUOfAVX2_tail
+
+addAffine2ReLUOfAVX2_loop:
+	VMOVUPS  (DX), Y6
+	VMULPS   Y0, Y6, Y7
+	VADDPS   Y1, Y7, Y7
+	VPCMPGTD Y5, Y7, Y7
+	VPAND    (CX), Y7, Y7
+	VMULPS   Y2, Y7, Y7
+	VMULPS   Y3, Y6, Y6
+	VADDPS   Y7, Y6, Y6
+	VADDPS   Y4, Y6, Y6
+	VADDPS   (AX), Y6, Y6
+	VMOVUPS  Y6, (AX)
+	VMOVUPS  32(DX), Y6
+	VMULPS   Y0, Y6, Y7
+	VADDPS   Y1, Y7, Y7
+	VPCMPGTD Y5, Y7, Y7
+	VPAND    32(CX), Y7, Y7
+	VMULPS   Y2, Y7, Y7
+	VMULPS   Y3, Y6, Y6
+	VADDPS   Y7, Y6, Y6
+	VADDPS   Y4, Y6, Y6
+	VADDPS   32(AX), Y6, Y6
+	VMOVUPS  Y6, 32(AX)
+	VMOVUPS  64(DX), Y6
+	VMULPS   Y0, Y6, Y7
+	VADDPS   Y1, Y7, Y7
+	VPCMPGTD Y5, Y7, Y7
+	VPAND    64(CX), Y7, Y7
+	VMULPS   Y2, Y7, Y7
+	VMULPS   Y3, Y6, Y6
+	VADDPS   Y7, Y6, Y6
+	VADDPS   Y4, Y6, Y6
+	VADDPS   64(AX), Y6, Y6
+	VMOVUPS  Y6, 64(AX)
+	VMOVUPS  96(DX), Y6
+	VMULPS   Y0, Y6, Y7
+	VADDPS   Y1, Y7, Y7
+	VPCMPGTD Y5, Y7, Y7
+	VPAND    96(CX), Y7, Y7
+	VMULPS   Y2, Y7, Y7
+	VMULPS   Y3, Y6, Y6
+	VADDPS   Y7, Y6, Y6
+	VADDPS   Y4, Y6, Y6
+	VADDPS   96(AX), Y6, Y6
+	VMOVUPS  Y6, 96(AX)
+	ADDQ     $0x00000080, AX
+	ADDQ     $0x00000080, CX
+	ADDQ     $0x00000080, DX
+	DECQ     SI
+	JNZ      addAffine2ReLUOfAVX2_loop
+
+addAffine2ReLUOfAVX2_tail:
+	TESTQ BX, BX
+	JZ    addAffine2ReLUOfAVX2_done
+
+addAffine2ReLUOfAVX2_loop1:
+	VMOVUPS  (DX), Y6
+	VMULPS   Y0, Y6, Y7
+	VADDPS   Y1, Y7, Y7
+	VPCMPGTD Y5, Y7, Y7
+	VPAND    (CX), Y7, Y7
+	VMULPS   Y2, Y7, Y7
+	VMULPS   Y3, Y6, Y6
+	VADDPS   Y7, Y6, Y6
+	VADDPS   Y4, Y6, Y6
+	VADDPS   (AX), Y6, Y6
+	VMOVUPS  Y6, (AX)
+	ADDQ     $0x00000020, AX
+	ADDQ     $0x00000020, CX
+	ADDQ     $0x00000020, DX
+	DECQ     BX
+	JNZ      addAffine2ReLUOfAVX2_loop1
+
+addAffine2ReLUOfAVX2_done:
+	VZEROUPPER
+	RET
+
 // func shiftedSumsAVX2(x *float32, n int, k float32) (float64, float64)
 // Requires: AVX, AVX2, FMA3, SSE2
 TEXT ·shiftedSumsAVX2(SB), NOSPLIT, $0-40
@@ -932,6 +1121,238 @@ sumAndDotAVX2_done:
 	VZEROUPPER
 	MOVSD        X1, ret+24(FP)
 	MOVSD        X0, ret1+32(FP)
+	RET
+
+// func sumAndDotReLUOfAVX2(gr *float32, y *float32, n int, a float32, b float32) (float64, float64)
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·sumAndDotReLUOfAVX2(SB), NOSPLIT, $0-48
+	MOVQ         gr+0(FP), AX
+	MOVQ         y+8(FP), CX
+	VBROADCASTSS a+24(FP), X0
+	VBROADCASTSS b+28(FP), X1
+	VPXOR        X2, X2, X2
+	MOVQ         n+16(FP), DX
+	VPXOR        Y3, Y3, Y3
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VPXOR        Y8, Y8, Y8
+	VPXOR        Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	MOVQ         DX, BX
+	SHRQ         $0x04, BX
+	SHRQ         $0x03, DX
+	ANDQ         $0x01, DX
+	TESTQ        BX, BX
+	JZ           sumAndDotReLUOfAVX2_tail
+
+sumAndDotReLUOfAVX2_loop:
+	VMOVUPS     (CX), X11
+	VMULPS      X0, X11, X12
+	VADDPS      X1, X12, X12
+	VPCMPGTD    X2, X12, X12
+	VPAND       (AX), X12, X12
+	VCVTPS2PD   X12, Y12
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y12, Y3, Y3
+	VFMADD231PD Y12, Y11, Y7
+	VMOVUPS     16(CX), X11
+	VMULPS      X0, X11, X12
+	VADDPS      X1, X12, X12
+	VPCMPGTD    X2, X12, X12
+	VPAND       16(AX), X12, X12
+	VCVTPS2PD   X12, Y12
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y12, Y4, Y4
+	VFMADD231PD Y12, Y11, Y8
+	VMOVUPS     32(CX), X11
+	VMULPS      X0, X11, X12
+	VADDPS      X1, X12, X12
+	VPCMPGTD    X2, X12, X12
+	VPAND       32(AX), X12, X12
+	VCVTPS2PD   X12, Y12
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y12, Y5, Y5
+	VFMADD231PD Y12, Y11, Y9
+	VMOVUPS     48(CX), X11
+	VMULPS      X0, X11, X12
+	VADDPS      X1, X12, X12
+	VPCMPGTD    X2, X12, X12
+	VPAND       48(AX), X12, X12
+	VCVTPS2PD   X12, Y12
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y12, Y6, Y6
+	VFMADD231PD Y12, Y11, Y10
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, CX
+	DECQ        BX
+	JNZ         sumAndDotReLUOfAVX2_loop
+
+sumAndDotReLUOfAVX2_tail:
+	TESTQ DX, DX
+	JZ    sumAndDotReLUOfAVX2_done
+
+sumAndDotReLUOfAVX2_loop1:
+	VMOVUPS     (CX), X11
+	VMULPS      X0, X11, X12
+	VADDPS      X1, X12, X12
+	VPCMPGTD    X2, X12, X12
+	VPAND       (AX), X12, X12
+	VCVTPS2PD   X12, Y12
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y12, Y3, Y3
+	VFMADD231PD Y12, Y11, Y7
+	VMOVUPS     16(CX), X11
+	VMULPS      X0, X11, X12
+	VADDPS      X1, X12, X12
+	VPCMPGTD    X2, X12, X12
+	VPAND       16(AX), X12, X12
+	VCVTPS2PD   X12, Y12
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y12, Y4, Y4
+	VFMADD231PD Y12, Y11, Y8
+	ADDQ        $0x00000020, AX
+	ADDQ        $0x00000020, CX
+	DECQ        DX
+	JNZ         sumAndDotReLUOfAVX2_loop1
+
+sumAndDotReLUOfAVX2_done:
+	VADDPD       Y4, Y3, Y3
+	VADDPD       Y6, Y5, Y5
+	VADDPD       Y5, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPD       X0, X3, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	VADDPD       Y8, Y7, Y7
+	VADDPD       Y10, Y9, Y9
+	VADDPD       Y9, Y7, Y7
+	VEXTRACTF128 $0x01, Y7, X1
+	VADDPD       X1, X7, X1
+	VPERMILPD    $0x01, X1, X2
+	VADDSD       X2, X1, X1
+	VZEROUPPER
+	MOVSD        X0, ret+32(FP)
+	MOVSD        X1, ret1+40(FP)
+	RET
+
+// func sumAndDotReLUOfAVX512(gr *float32, y *float32, n int, a float32, b float32) (float64, float64)
+// Requires: AVX, AVX2, AVX512F, SSE2
+TEXT ·sumAndDotReLUOfAVX512(SB), NOSPLIT, $0-48
+	MOVQ         gr+0(FP), AX
+	MOVQ         y+8(FP), CX
+	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS b+28(FP), Y1
+	VPXORD       Z2, Z2, Z2
+	MOVQ         n+16(FP), DX
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	VPXORD       Z9, Z9, Z9
+	VPXORD       Z10, Z10, Z10
+	MOVQ         DX, BX
+	SHRQ         $0x05, BX
+	SHRQ         $0x04, DX
+	ANDQ         $0x01, DX
+	TESTQ        BX, BX
+	JZ           sumAndDotReLUOfAVX512_tail
+
+sumAndDotReLUOfAVX512_loop:
+	VMOVUPS     (CX), Y11
+	VMULPS      Y0, Y11, Y12
+	VADDPS      Y1, Y12, Y12
+	VPCMPGTD    Y2, Y12, Y12
+	VPAND       (AX), Y12, Y12
+	VCVTPS2PD   Y12, Z12
+	VCVTPS2PD   Y11, Z11
+	VADDPD      Z12, Z3, Z3
+	VFMADD231PD Z12, Z11, Z7
+	VMOVUPS     32(CX), Y11
+	VMULPS      Y0, Y11, Y12
+	VADDPS      Y1, Y12, Y12
+	VPCMPGTD    Y2, Y12, Y12
+	VPAND       32(AX), Y12, Y12
+	VCVTPS2PD   Y12, Z12
+	VCVTPS2PD   Y11, Z11
+	VADDPD      Z12, Z4, Z4
+	VFMADD231PD Z12, Z11, Z8
+	VMOVUPS     64(CX), Y11
+	VMULPS      Y0, Y11, Y12
+	VADDPS      Y1, Y12, Y12
+	VPCMPGTD    Y2, Y12, Y12
+	VPAND       64(AX), Y12, Y12
+	VCVTPS2PD   Y12, Z12
+	VCVTPS2PD   Y11, Z11
+	VADDPD      Z12, Z5, Z5
+	VFMADD231PD Z12, Z11, Z9
+	VMOVUPS     96(CX), Y11
+	VMULPS      Y0, Y11, Y12
+	VADDPS      Y1, Y12, Y12
+	VPCMPGTD    Y2, Y12, Y12
+	VPAND       96(AX), Y12, Y12
+	VCVTPS2PD   Y12, Z12
+	VCVTPS2PD   Y11, Z11
+	VADDPD      Z12, Z6, Z6
+	VFMADD231PD Z12, Z11, Z10
+	ADDQ        $0x00000080, AX
+	ADDQ        $0x00000080, CX
+	DECQ        BX
+	JNZ         sumAndDotReLUOfAVX512_loop
+
+sumAndDotReLUOfAVX512_tail:
+	TESTQ DX, DX
+	JZ    sumAndDotReLUOfAVX512_done
+
+sumAndDotReLUOfAVX512_loop1:
+	VMOVUPS     (CX), Y11
+	VMULPS      Y0, Y11, Y12
+	VADDPS      Y1, Y12, Y12
+	VPCMPGTD    Y2, Y12, Y12
+	VPAND       (AX), Y12, Y12
+	VCVTPS2PD   Y12, Z12
+	VCVTPS2PD   Y11, Z11
+	VADDPD      Z12, Z3, Z3
+	VFMADD231PD Z12, Z11, Z7
+	VMOVUPS     32(CX), Y11
+	VMULPS      Y0, Y11, Y12
+	VADDPS      Y1, Y12, Y12
+	VPCMPGTD    Y2, Y12, Y12
+	VPAND       32(AX), Y12, Y12
+	VCVTPS2PD   Y12, Z12
+	VCVTPS2PD   Y11, Z11
+	VADDPD      Z12, Z4, Z4
+	VFMADD231PD Z12, Z11, Z8
+	ADDQ        $0x00000040, AX
+	ADDQ        $0x00000040, CX
+	DECQ        DX
+	JNZ         sumAndDotReLUOfAVX512_loop1
+
+sumAndDotReLUOfAVX512_done:
+	VADDPD        Z4, Z3, Z3
+	VADDPD        Z6, Z5, Z5
+	VADDPD        Z5, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y0, Y3, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDSD        X0, X1, X1
+	VADDPD        Z8, Z7, Z7
+	VADDPD        Z10, Z9, Z9
+	VADDPD        Z9, Z7, Z7
+	VEXTRACTF64X4 $0x01, Z7, Y0
+	VADDPD        Y0, Y7, Y0
+	VEXTRACTF128  $0x01, Y0, X2
+	VADDPD        X2, X0, X2
+	VPERMILPD     $0x01, X2, X0
+	VADDSD        X0, X2, X2
+	VZEROUPPER
+	MOVSD         X1, ret+32(FP)
+	MOVSD         X2, ret1+40(FP)
 	RET
 
 // func sumAndDotMaskedAVX2(gr *float32, x *float32, m *float32, n int) (float64, float64)

@@ -6,7 +6,7 @@ import "golang.org/x/sys/cpu"
 
 // The assembly kernel sets (see asm/gen.go for the measurements behind
 // them): both use the AVX2 elementwise kernels and SumAndDot; the AVX-512
-// set has its own ShiftedSums and masked SumAndDot.
+// set has its own ShiftedSums, masked SumAndDot and SumAndDotReLUOf.
 var (
 	avx2Elementwise = asmKernels{
 		relu:             reluAVX2,
@@ -19,15 +19,20 @@ var (
 		addAffine2:       addAffine2AVX2,
 		affine2Masked:    affine2MaskedAVX2,
 		addAffine2Masked: addAffine2MaskedAVX2,
+		affine2ReLUOf:    affine2ReLUOfAVX2,
+		addAffine2ReLUOf: addAffine2ReLUOfAVX2,
 	}
-	avx2Set   = kernels{name: "avx2", lanes: 8, reduceLanes: 8, asm: withReductions(avx2Elementwise, shiftedSumsAVX2, sumAndDotAVX2, sumAndDotMaskedAVX2)}
-	avx512Set = kernels{name: "avx512", lanes: 8, reduceLanes: 16, asm: withReductions(avx2Elementwise, shiftedSumsAVX512, sumAndDotAVX2, sumAndDotMaskedAVX512)}
+	avx2Set = kernels{name: "avx2", lanes: 8, reduceLanes: 8, asm: withReductions(avx2Elementwise,
+		shiftedSumsAVX2, sumAndDotAVX2, sumAndDotMaskedAVX2, sumAndDotReLUOfAVX2)}
+	avx512Set = kernels{name: "avx512", lanes: 8, reduceLanes: 16, asm: withReductions(avx2Elementwise,
+		shiftedSumsAVX512, sumAndDotAVX2, sumAndDotMaskedAVX512, sumAndDotReLUOfAVX512)}
 )
 
 // withReductions returns k with the given reductions.
 func withReductions(k asmKernels, shifted func(*float32, int, float32) (float64, float64),
-	dot func(*float32, *float32, int) (float64, float64), dotMasked func(*float32, *float32, *float32, int) (float64, float64)) asmKernels {
-	k.shiftedSums, k.sumAndDot, k.sumAndDotMasked = shifted, dot, dotMasked
+	dot func(*float32, *float32, int) (float64, float64), dotMasked func(*float32, *float32, *float32, int) (float64, float64),
+	dotReLUOf func(*float32, *float32, int, float32, float32) (float64, float64)) asmKernels {
+	k.shiftedSums, k.sumAndDot, k.sumAndDotMasked, k.sumAndDotReLUOf = shifted, dot, dotMasked, dotReLUOf
 	return k
 }
 

@@ -26,9 +26,22 @@
 // +0, passes a NaN with the sign bit clear (as PyTorch's ReLU passes NaN)
 // and zeroes one with the sign bit set.
 //
-// The reductions (ShiftedSums, SumAndDot, SumAndDotMasked) sum float64
+// The reductions (ShiftedSums, SumAndDot, SumAndDotReLUOf) sum float64
 // terms in an order that depends on the kernel set, so their last bits
 // differ between sets; each term is the same.
+//
+// # Masks recomputed
+//
+// Batch norm followed by ReLU keeps its output out = AxpbReLU(y, a, b) as
+// the mask of its gradient, but the backward pass need not read it: out > 0
+// exactly where y·a + b, rounded as AxpbReLU rounds it, is positive. So
+// SumAndDotReLUOf, Affine2ReLUOf and AddAffine2ReLUOf take y, a and b
+// instead of a mask and recompute it, a multiply and an add per element,
+// and read two streams where the masked kernels read three: that is faster
+// wherever memory bandwidth, not arithmetic, bounds them. Their results are
+// those of the masked kernels with m = AxpbReLU(y, a, b), bit for bit for
+// the elementwise ones, NaNs included (a NaN of y, a or b decides the mask
+// as it decides AxpbReLU's output).
 //
 // # Lengths
 //
@@ -93,6 +106,26 @@ func ShiftedSums(x []float32, k float32) (sum, sumSq float64) { return active.sh
 // m not nil, only the terms where m[i] > 0 count.
 func SumAndDot(g, x, m []float32) (sum, dot float64) { return active.sumAndDot(g, x, m) }
 
+// SumAndDotReLUOf returns SumAndDot(g, y, m) with m = AxpbReLU(y, a, b)
+// (the terms where float32(y[i]·a) + b > 0), without m: see "Masks
+// recomputed" above.
+func SumAndDotReLUOf(g, y []float32, a, b float32) (sum, dot float64) {
+	return active.sumAndDotReLUOf(g, y, a, b)
+}
+
+// Affine2ReLUOf sets dst[i] = g'[i]·p + y[i]·q + r where g'[i] is g[i]
+// where float32(y[i]·a) + b > 0 and +0 elsewhere: Affine2(dst, g, y, m, p,
+// q, r) with m = AxpbReLU(y, a, b), without m (see "Masks recomputed").
+func Affine2ReLUOf(dst, g, y []float32, a, b, p, q, r float32) {
+	active.affine2ReLUOf(dst, g, y, a, b, p, q, r)
+}
+
+// AddAffine2ReLUOf adds what Affine2ReLUOf would set to dst[i]:
+// AddAffine2(dst, g, y, m, p, q, r) with m = AxpbReLU(y, a, b).
+func AddAffine2ReLUOf(dst, g, y []float32, a, b, p, q, r float32) {
+	active.addAffine2ReLUOf(dst, g, y, a, b, p, q, r)
+}
+
 // kernels is one implementation of every kernel: assembly functions that
 // handle a multiple of lanes elements (elementwise kernels) or of
 // reduceLanes (reductions), or none (lanes 0) for the Go loops.
@@ -116,9 +149,12 @@ type asmKernels struct {
 	addAffine2       func(dst, g, x *float32, n int, p, q, r float32)
 	affine2Masked    func(dst, g, x, m *float32, n int, p, q, r float32)
 	addAffine2Masked func(dst, g, x, m *float32, n int, p, q, r float32)
+	affine2ReLUOf    func(dst, g, y *float32, n int, a, b, p, q, r float32)
+	addAffine2ReLUOf func(dst, g, y *float32, n int, a, b, p, q, r float32)
 	shiftedSums      func(x *float32, n int, k float32) (float64, float64)
 	sumAndDot        func(g, x *float32, n int) (float64, float64)
 	sumAndDotMasked  func(g, x, m *float32, n int) (float64, float64)
+	sumAndDotReLUOf  func(g, y *float32, n int, a, b float32) (float64, float64)
 }
 
 // portable is the kernel set of Go loops.
@@ -262,5 +298,34 @@ func (k *kernels) sumAndDot(g, x, m []float32) (sum, dot float64) {
 	}
 	sum, dot = k.asm.sumAndDot(&g[0], &x[0], s)
 	ts, td := sumAndDotGo(g[s:], x[s:])
+	return sum + ts, dot + td
+}
+
+func (k *kernels) affine2ReLUOf(dst, g, y []float32, a, b, p, q, r float32) {
+	g, y = g[:len(dst)], y[:len(dst)]
+	if s := k.split(len(dst)); s > 0 {
+		k.asm.affine2ReLUOf(&dst[0], &g[0], &y[0], s, a, b, p, q, r)
+		dst, g, y = dst[s:], g[s:], y[s:]
+	}
+	affine2ReLUOfGo(dst, g, y, a, b, p, q, r)
+}
+
+func (k *kernels) addAffine2ReLUOf(dst, g, y []float32, a, b, p, q, r float32) {
+	g, y = g[:len(dst)], y[:len(dst)]
+	if s := k.split(len(dst)); s > 0 {
+		k.asm.addAffine2ReLUOf(&dst[0], &g[0], &y[0], s, a, b, p, q, r)
+		dst, g, y = dst[s:], g[s:], y[s:]
+	}
+	addAffine2ReLUOfGo(dst, g, y, a, b, p, q, r)
+}
+
+func (k *kernels) sumAndDotReLUOf(g, y []float32, a, b float32) (sum, dot float64) {
+	y = y[:len(g)]
+	s := k.splitReduce(len(g))
+	if s == 0 {
+		return sumAndDotReLUOfGo(g, y, a, b)
+	}
+	sum, dot = k.asm.sumAndDotReLUOf(&g[0], &y[0], s, a, b)
+	ts, td := sumAndDotReLUOfGo(g[s:], y[s:], a, b)
 	return sum + ts, dot + td
 }

@@ -170,6 +170,31 @@ var elementwiseKernels = []elementwise{
 			refAddAffine2(d, in[0], in[1], in[2], s[0], s[1], s[2], false)
 		},
 	},
+	// The ReLUOf kernels against the composition they replace, in the
+	// reference loops: the mask materialised by AxpbReLU, then the masked
+	// Affine2 (s holds a, b, p, q, r).
+	{
+		name: "Affine2ReLUOf", inputs: 2, scalars: 5,
+		run: func(k *kernels, d []float32, in [][]float32, s []float32) {
+			k.affine2ReLUOf(d, in[0], in[1], s[0], s[1], s[2], s[3], s[4])
+		},
+		ref: func(d []float32, in [][]float32, s []float32) {
+			m := make([]float32, len(d))
+			refAxpb(m, in[1][:len(d)], s[0], s[1], true)
+			refAddAffine2(d, in[0], in[1], m, s[2], s[3], s[4], true)
+		},
+	},
+	{
+		name: "AddAffine2ReLUOf", accumulates: true, inputs: 2, scalars: 5,
+		run: func(k *kernels, d []float32, in [][]float32, s []float32) {
+			k.addAffine2ReLUOf(d, in[0], in[1], s[0], s[1], s[2], s[3], s[4])
+		},
+		ref: func(d []float32, in [][]float32, s []float32) {
+			m := make([]float32, len(d))
+			refAxpb(m, in[1][:len(d)], s[0], s[1], true)
+			refAddAffine2(d, in[0], in[1], m, s[2], s[3], s[4], false)
+		},
+	},
 }
 
 // Every kernel set gives the reference loops' bits on every length, start
@@ -335,6 +360,29 @@ var reductions = []reduction{
 		terms: func(in [][]float32, _ float32) (a, b []float64) {
 			for i, v := range in[0] {
 				if !(in[2][i] > 0) {
+					v = 0
+				}
+				a, b = append(a, float64(v)), append(b, float64(v)*float64(in[1][i]))
+			}
+			return a, b
+		},
+	},
+	{
+		// SumAndDotReLUOf(g, y, a, b) with a = c and b = c/4, so that about
+		// half the terms count; the reference is SumAndDot with the mask
+		// materialised by the Go loop of AxpbReLU (which cannot fuse).
+		name: "SumAndDotReLUOf", inputs: 2,
+		run: func(k *kernels, in [][]float32, c float32) (float64, float64) {
+			return k.sumAndDotReLUOf(in[0], in[1], c, c/4)
+		},
+		ref: func(in [][]float32, c float32) (float64, float64) {
+			m := make([]float32, len(in[0]))
+			axpbReLUGo(m, in[1][:len(m)], c, c/4)
+			return refSumAndDot(in[0], in[1], m)
+		},
+		terms: func(in [][]float32, c float32) (a, b []float64) {
+			for i, v := range in[0] {
+				if !(float32(in[1][i]*c)+c/4 > 0) {
 					v = 0
 				}
 				a, b = append(a, float64(v)), append(b, float64(v)*float64(in[1][i]))

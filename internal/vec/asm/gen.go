@@ -120,6 +120,32 @@ func (e *env) positiveHalf(g, m string, off int) VecVirtual {
 	return t
 }
 
+// positiveOf returns g where y·a + b > 0 and +0 elsewhere, for the vector
+// at off, y loaded already: the mask of AxpbReLU, recomputed with its
+// instructions and operand order (y·a with y the first source, then + b),
+// so a NaN in y, a or b decides it exactly as it decides AxpbReLU's output.
+// The AVX2 comparison serves both units: these kernels are AVX2 only.
+func (e *env) positiveOf(g string, y VecVirtual, off int) VecVirtual {
+	t := e.v.vec()
+	VMULPS(e.scalar["a"], y, t) // y·a, first source y
+	VADDPS(e.scalar["b"], t, t)
+	VPCMPGTD(e.zero, t, t) // t = y·a + b > 0 as int32
+	VPAND(e.at(g, off), t, t)
+	return t
+}
+
+// positiveOfHalf is positiveOf for half a vector (the scalars and zero are
+// half vectors in the reductions), with VEX-encoded AVX2 instructions on
+// either unit, as positiveHalf.
+func (e *env) positiveOfHalf(g string, y VecVirtual, off int) VecVirtual {
+	t := e.v.half()
+	VMULPS(e.scalar["a"], y, t) // y·a, first source y
+	VADDPS(e.scalar["b"], t, t)
+	VPCMPGTD(e.zero, t, t)
+	VPAND(e.at(g, off), t, t)
+	return t
+}
+
 func main() {
 	ConstraintExpr("!purego")
 	// The elementwise kernels are AVX2 only: they stream their operands
@@ -131,11 +157,13 @@ func main() {
 	for _, k := range elementwise() {
 		emitElementwise(avx2, k)
 	}
-	// Two of the reductions pay for AVX-512 (converting to float64 halves
+	// Three of the reductions pay for AVX-512 (converting to float64 halves
 	// the lanes): on the same core, with 64 KiB of data, zmm ShiftedSums
 	// took 0.71 of the ymm time and SumAndDotMasked 0.84 (from memory
 	// 0.9 and 1.0), while zmm SumAndDot was 7% slower than ymm (1.0 from
-	// memory), so it has no AVX-512 version.
+	// memory), so it has no AVX-512 version. SumAndDotReLUOf, SumAndDotMasked
+	// with the mask recomputed, has both too: zmm took 0.81 of the ymm
+	// time with 64 KiB of data (on this project's Xeon with AVX-512).
 	for _, k := range reductions() {
 		emitReduction(avx2, k)
 		if k.avx512 {
@@ -163,12 +191,19 @@ func elementwise() []kernel {
 		xq := e.v.vec()
 		VMOVUPS(e.at("x", off), xq)
 		VMULPS(e.scalar["q"], xq, xq) // x·q, first source x
-		VADDPS(gp, xq, xq)            // x·q + g·p: Go's code has x·q first
-		VADDPS(e.scalar["r"], xq, xq)
-		if add {
-			VADDPS(e.at("dst", off), xq, xq) // expression + dst, expression first
-		}
-		VMOVUPS(xq, e.at("dst", off))
+		affine2End(e, off, gp, xq, add)
+	}
+	// affine2ReLUOf emits g'·p + y·q + r with g' = pos(g, y·a + b), added
+	// to dst when add is set, for one vector: affine2 with the mask of
+	// AxpbReLU recomputed from y, which stays in a register for both uses.
+	affine2ReLUOf := func(e *env, off int, add bool) {
+		y := e.v.vec()
+		VMOVUPS(e.at("y", off), y)
+		gp := e.positiveOf("gr", y, off)
+		VMULPS(e.scalar["p"], gp, gp) // g·p, first source g
+		yq := e.v.vec()
+		VMULPS(e.scalar["q"], y, yq) // y·q, first source y
+		affine2End(e, off, gp, yq, add)
 	}
 	// axpb emits x·a + b, then ReLU when relu is set.
 	axpb := func(e *env, off int, relu bool) {
@@ -250,7 +285,28 @@ func elementwise() []kernel {
 			ptrs: []string{"dst", "gr", "x", "m"}, scalars: []string{"p", "q", "r"}, zero: true,
 			body: func(e *env, off int) { affine2(e, off, "m", true) },
 		},
+		{
+			name: "affine2ReLUOf", doc: "sets dst[i] = pos(gr[i], y[i]·a + b)·p + y[i]·q + r",
+			ptrs: []string{"dst", "gr", "y"}, scalars: []string{"a", "b", "p", "q", "r"}, zero: true,
+			body: func(e *env, off int) { affine2ReLUOf(e, off, false) },
+		},
+		{
+			name: "addAffine2ReLUOf", doc: "adds pos(gr[i], y[i]·a + b)·p + y[i]·q + r to dst[i]",
+			ptrs: []string{"dst", "gr", "y"}, scalars: []string{"a", "b", "p", "q", "r"}, zero: true,
+			body: func(e *env, off int) { affine2ReLUOf(e, off, true) },
+		},
 	}
+}
+
+// affine2End emits gp + xq + r (gp = g·p and xq = x·q already computed),
+// added to dst when add is set, and stores it at dst plus off bytes.
+func affine2End(e *env, off int, gp, xq VecVirtual, add bool) {
+	VADDPS(gp, xq, xq) // x·q + g·p: Go's code has x·q first
+	VADDPS(e.scalar["r"], xq, xq)
+	if add {
+		VADDPS(e.at("dst", off), xq, xq) // expression + dst, expression first
+	}
+	VMOVUPS(xq, e.at("dst", off))
 }
 
 // reductions lists the float64 reductions.
@@ -278,6 +334,19 @@ func reductions() []kernel {
 				VCVTPS2PD(e.at("x", off), x)
 				VADDPD(g, s, s)
 				VFMADD231PD(g, x, d)
+			},
+		},
+		{
+			name: "sumAndDotReLUOf", doc: "returns Σpos(gr[i], y[i]·a + b) and Σpos(gr[i], y[i]·a + b)·y[i]",
+			ptrs: []string{"gr", "y"}, scalars: []string{"a", "b"}, zero: true, avx512: true,
+			step: func(e *env, off int, s, d VecVirtual) {
+				y := e.v.half()
+				VMOVUPS(e.at("y", off), y)
+				g, yd := e.v.vec(), e.v.vec()
+				VCVTPS2PD(e.positiveOfHalf("gr", y, off), g)
+				VCVTPS2PD(y, yd)
+				VADDPD(g, s, s)
+				VFMADD231PD(g, yd, d)
 			},
 		},
 		{
