@@ -229,6 +229,11 @@ func measureShape(impls []Impl, s Shape, opt Options) []Result {
 	samples := make([][]float64, len(impls))
 	for range opt.Reps {
 		for i, impl := range impls {
+			// One untimed call first: each implementation starts its
+			// repetition warm, after the previous one's pause (a
+			// repetition of one or two calls would otherwise time the
+			// wake-up of its threads and the refill of its caches).
+			call(impl.Sgemm)
 			start := time.Now()
 			for range calls[i] {
 				call(impl.Sgemm)
