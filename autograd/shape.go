@@ -3,6 +3,8 @@ package autograd
 import (
 	"fmt"
 	"slices"
+
+	"github.com/mirage-go/mirage/internal/vec"
 )
 
 // Reshape returns x with a new shape holding the same elements in the same
@@ -223,12 +225,7 @@ func (t *Tape) Slice(x *Tensor, axis, start, end int) *Tensor {
 }
 
 // addTo adds src into dst elementwise (len(dst) == len(src)).
-func addTo(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] += v
-	}
-}
+func addTo(dst, src []float32) { vec.Add(dst[:len(src)], src) }
 
 // PadChannels returns x (N, C, ...) with before zero channels prepended and
 // after zero channels appended: (N, before+C+after, ...). It is the

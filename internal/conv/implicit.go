@@ -268,9 +268,7 @@ func inputGradGroup(j *job, buf []float32, n0, count int) {
 					copy(dst, src)
 					continue
 				}
-				for x, v := range src {
-					dst[x] += v
-				}
+				vec.Add(dst, src)
 			}
 		}
 	}

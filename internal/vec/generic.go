@@ -24,6 +24,13 @@ func reluGo(y, x []float32) {
 	}
 }
 
+func addGo(dst, x []float32) {
+	x = x[:len(dst)]
+	for i, v := range x {
+		dst[i] += v
+	}
+}
+
 func addReLUGo(y, a, b []float32) {
 	a, b = a[:len(y)], b[:len(y)]
 	for i, v := range a {

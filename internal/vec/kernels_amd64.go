@@ -24,6 +24,11 @@ func maskPositiveAVX2(dst *float32, gr *float32, m *float32, n int)
 //go:noescape
 func addMaskPositiveAVX2(dst *float32, gr *float32, m *float32, n int)
 
+// addAVX2 adds x[i] to dst[i] over i < n with AVX2; n must be a positive multiple of 8.
+//
+//go:noescape
+func addAVX2(dst *float32, x *float32, n int)
+
 // axpbAVX2 sets y[i] = x[i]·a + b over i < n with AVX2; n must be a positive multiple of 8.
 //
 //go:noescape

@@ -229,6 +229,54 @@ addMaskPositiveAVX2_done:
 	VZEROUPPER
 	RET
 
+// func addAVX2(dst *float32, x *float32, n int)
+// Requires: AVX
+TEXT ·addAVX2(SB), NOSPLIT, $0-24
+	MOVQ  dst+0(FP), AX
+	MOVQ  x+8(FP), CX
+	MOVQ  n+16(FP), DX
+	MOVQ  DX, BX
+	SHRQ  $0x05, BX
+	SHRQ  $0x03, DX
+	ANDQ  $0x03, DX
+	TESTQ BX, BX
+	JZ    addAVX2_tail
+
+addAVX2_loop:
+	VMOVUPS (AX), Y0
+	VADDPS  (CX), Y0, Y0
+	VMOVUPS Y0, (AX)
+	VMOVUPS 32(AX), Y0
+	VADDPS  32(CX), Y0, Y0
+	VMOVUPS Y0, 32(AX)
+	VMOVUPS 64(AX), Y0
+	VADDPS  64(CX), Y0, Y0
+	VMOVUPS Y0, 64(AX)
+	VMOVUPS 96(AX), Y0
+	VADDPS  96(CX), Y0, Y0
+	VMOVUPS Y0, 96(AX)
+	ADDQ    $0x00000080, AX
+	ADDQ    $0x00000080, CX
+	DECQ    BX
+	JNZ     addAVX2_loop
+
+addAVX2_tail:
+	TESTQ DX, DX
+	JZ    addAVX2_done
+
+addAVX2_loop1:
+	VMOVUPS (AX), Y0
+	VADDPS  (CX), Y0, Y0
+	VMOVUPS Y0, (AX)
+	ADDQ    $0x00000020, AX
+	ADDQ    $0x00000020, CX
+	DECQ    DX
+	JNZ     addAVX2_loop1
+
+addAVX2_done:
+	VZEROUPPER
+	RET
+
 // func axpbAVX2(y *float32, x *float32, n int, a float32, b float32)
 // Requires: AVX
 TEXT ·axpbAVX2(SB), NOSPLIT, $0-32

@@ -34,6 +34,12 @@ func refReLUBackward(gx, g, x []float32, assign bool) {
 	}
 }
 
+func refAdd(out, x []float32) {
+	for i, v := range x[:len(out)] {
+		out[i] += v
+	}
+}
+
 func refAddReLU(out, a, b []float32) {
 	xs, ys, os := a, b, out
 	ys, os = ys[:len(xs)], os[:len(xs)]

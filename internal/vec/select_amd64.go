@@ -13,6 +13,7 @@ var (
 		addReLU:          addReLUAVX2,
 		maskPositive:     maskPositiveAVX2,
 		addMaskPositive:  addMaskPositiveAVX2,
+		add:              addAVX2,
 		axpb:             axpbAVX2,
 		axpbReLU:         axpbReLUAVX2,
 		affine2:          affine2AVX2,

@@ -71,6 +71,9 @@ func PositiveMask(v float32) uint32 {
 // ReLU sets y[i] = max(x[i], 0) for i < len(y).
 func ReLU(y, x []float32) { active.reLU(y, x) }
 
+// Add adds x[i] to dst[i] for i < len(dst).
+func Add(dst, x []float32) { active.add(dst, x) }
+
 // AddReLU sets y[i] = max(a[i] + b[i], 0) for i < len(y).
 func AddReLU(y, a, b []float32) { active.addReLU(y, a, b) }
 
@@ -143,6 +146,7 @@ type asmKernels struct {
 	addReLU          func(y, a, b *float32, n int)
 	maskPositive     func(dst, g, m *float32, n int)
 	addMaskPositive  func(dst, g, m *float32, n int)
+	add              func(dst, x *float32, n int)
 	axpb             func(y, x *float32, n int, a, b float32)
 	axpbReLU         func(y, x *float32, n int, a, b float32)
 	affine2          func(dst, g, x *float32, n int, p, q, r float32)
@@ -187,6 +191,15 @@ func (k *kernels) reLU(y, x []float32) {
 		y, x = y[s:], x[s:]
 	}
 	reluGo(y, x)
+}
+
+func (k *kernels) add(dst, x []float32) {
+	x = x[:len(dst)]
+	if s := k.split(len(dst)); s > 0 {
+		k.asm.add(&dst[0], &x[0], s)
+		dst, x = dst[s:], x[s:]
+	}
+	addGo(dst, x)
 }
 
 func (k *kernels) addReLU(y, a, b []float32) {

@@ -110,6 +110,11 @@ var elementwiseKernels = []elementwise{
 		ref: func(d []float32, in [][]float32, _ []float32) { refReLU(d, in[0]) },
 	},
 	{
+		name: "Add", accumulates: true, inputs: 1, fmaSafe: true,
+		run: func(k *kernels, d []float32, in [][]float32, _ []float32) { k.add(d, in[0]) },
+		ref: func(d []float32, in [][]float32, _ []float32) { refAdd(d, in[0]) },
+	},
+	{
 		name: "AddReLU", inputs: 2, fmaSafe: true,
 		run: func(k *kernels, d []float32, in [][]float32, _ []float32) { k.addReLU(d, in[0], in[1]) },
 		ref: func(d []float32, in [][]float32, _ []float32) { refAddReLU(d, in[0], in[1]) },

@@ -256,6 +256,16 @@ func elementwise() []kernel {
 			},
 		},
 		{
+			name: "add", doc: "adds x[i] to dst[i]",
+			ptrs: []string{"dst", "x"},
+			body: func(e *env, off int) {
+				d := e.v.vec()
+				VMOVUPS(e.at("dst", off), d)
+				VADDPS(e.at("x", off), d, d) // dst + x: Go's dst[i] += x[i] has dst first
+				VMOVUPS(d, e.at("dst", off))
+			},
+		},
+		{
 			name: "axpb", doc: "sets y[i] = x[i]·a + b",
 			ptrs: []string{"y", "x"}, scalars: []string{"a", "b"},
 			body: func(e *env, off int) { axpb(e, off, false) },
