@@ -32,8 +32,9 @@ import (
 // products, whatever the operands' layout) the products skip MatMul and
 // cols: convolutions with square kernels run their forward and
 // input-gradient products as implicit GEMMs on padded images (split into
-// phases at stride > 1), and every convolution's weight gradient is
-// reduced per chunk of images (conv.Workers.Backward). The forward result is bit-identical to the
+// phases at stride > 1, several small images side by side), and every
+// convolution's weight gradient is reduced per chunk of images
+// (conv.Workers.Backward). The forward result is bit-identical to the
 // im2col product on one goroutine; the gradients sum in another order.
 // Quantising backends (bfp, rns, analog) and wrappers that observe MatMul
 // keep the im2col path described next, which gives them the column matrix
