@@ -4,6 +4,7 @@ import (
 	"runtime"
 
 	"github.com/mirage-go/mirage/internal/gemm"
+	"github.com/mirage-go/mirage/internal/vec"
 )
 
 // WeightGrad adds into dw (O, C, KH, KW) the weight gradient of the
@@ -293,25 +294,15 @@ func weightGradGrid(j *job, buf []float32, n0, count int, part []float32, beta f
 }
 
 // transposeOntoGrid writes dyT[(oy·stride + ox)·o + oc] = dy[oc][oy][ox]
-// for ox < ow, and zero for ow ≤ ox < width. Eight channels at a time:
-// each position gets eight consecutive floats from eight rows read in
-// order, rather than one float per cache line.
+// for ox < ow, and zero for ow ≤ ox < width: eight channels at a time
+// with vec.Transpose8 (8×8 blocks in registers).
 func transposeOntoGrid(dyT, dy []float32, o, oh, ow, width, stride int) {
 	plane := oh * ow
 	for oy := 0; oy < oh; oy++ {
 		row := dyT[oy*stride*o : (oy*stride+width)*o]
 		oc := 0
 		for ; oc+8 <= o; oc += 8 {
-			base := oc*plane + oy*ow
-			r0, r1 := dy[base:base+ow], dy[base+plane:base+plane+ow]
-			r2, r3 := dy[base+2*plane:base+2*plane+ow], dy[base+3*plane:base+3*plane+ow]
-			r4, r5 := dy[base+4*plane:base+4*plane+ow], dy[base+5*plane:base+5*plane+ow]
-			r6, r7 := dy[base+6*plane:base+6*plane+ow], dy[base+7*plane:base+7*plane+ow]
-			for ox := 0; ox < ow; ox++ {
-				d := (*[8]float32)(row[ox*o+oc:])
-				d[0], d[1], d[2], d[3] = r0[ox], r1[ox], r2[ox], r3[ox]
-				d[4], d[5], d[6], d[7] = r4[ox], r5[ox], r6[ox], r7[ox]
-			}
+			vec.Transpose8(row[oc:], o, dy[oc*plane+oy*ow:], plane, ow)
 		}
 		for ; oc < o; oc++ {
 			src := dy[oc*plane+oy*ow : oc*plane+(oy+1)*ow]

@@ -31,6 +31,15 @@ func addGo(dst, x []float32) {
 	}
 }
 
+func transpose8Go(dst []float32, ldd int, src []float32, lds, n int) {
+	for r := 0; r < 8; r++ {
+		row := src[r*lds : r*lds+n]
+		for x, v := range row {
+			dst[x*ldd+r] = v
+		}
+	}
+}
+
 func addReLUGo(y, a, b []float32) {
 	a, b = a[:len(y)], b[:len(y)]
 	for i, v := range a {

@@ -103,3 +103,8 @@ func sumAndDotMaskedAVX2(gr *float32, x *float32, m *float32, n int) (float64, f
 //
 //go:noescape
 func sumAndDotMaskedAVX512(gr *float32, x *float32, m *float32, n int) (float64, float64)
+
+// transpose8AVX2 sets dst[x·ldd + r] = src[r·lds + x] for r < 8 and x < n with AVX2; n must be a positive multiple of 8.
+//
+//go:noescape
+func transpose8AVX2(dst *float32, ldd int, src *float32, lds int, n int)

@@ -14,6 +14,7 @@ var (
 		maskPositive:     maskPositiveAVX2,
 		addMaskPositive:  addMaskPositiveAVX2,
 		add:              addAVX2,
+		transpose8:       transpose8AVX2,
 		axpb:             axpbAVX2,
 		axpbReLU:         axpbReLUAVX2,
 		affine2:          affine2AVX2,

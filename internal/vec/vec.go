@@ -74,6 +74,15 @@ func ReLU(y, x []float32) { active.reLU(y, x) }
 // Add adds x[i] to dst[i] for i < len(dst).
 func Add(dst, x []float32) { active.add(dst, x) }
 
+// Transpose8 sets dst[x·ldd + r] = src[r·lds + x] for r < 8 and x < n:
+// eight rows of n floats, lds apart, become n rows of eight floats, ldd
+// apart (a convolution's output gradient, channel-major, turned
+// position-major eight channels at a time). It panics if src or dst is
+// too short.
+func Transpose8(dst []float32, ldd int, src []float32, lds, n int) {
+	active.transpose8(dst, ldd, src, lds, n)
+}
+
 // AddReLU sets y[i] = max(a[i] + b[i], 0) for i < len(y).
 func AddReLU(y, a, b []float32) { active.addReLU(y, a, b) }
 
@@ -147,6 +156,7 @@ type asmKernels struct {
 	maskPositive     func(dst, g, m *float32, n int)
 	addMaskPositive  func(dst, g, m *float32, n int)
 	add              func(dst, x *float32, n int)
+	transpose8       func(dst *float32, ldd int, src *float32, lds, n int)
 	axpb             func(y, x *float32, n int, a, b float32)
 	axpbReLU         func(y, x *float32, n int, a, b float32)
 	affine2          func(dst, g, x *float32, n int, p, q, r float32)
@@ -200,6 +210,22 @@ func (k *kernels) add(dst, x []float32) {
 		dst, x = dst[s:], x[s:]
 	}
 	addGo(dst, x)
+}
+
+func (k *kernels) transpose8(dst []float32, ldd int, src []float32, lds, n int) {
+	if n <= 0 {
+		return
+	}
+	_ = src[7*lds+n-1] // bounds, before any assembly runs
+	_ = dst[(n-1)*ldd+7]
+	if s := k.split(n); s > 0 && k.asm.transpose8 != nil {
+		k.asm.transpose8(&dst[0], ldd, &src[0], lds, s)
+		if s == n {
+			return
+		}
+		dst, src, n = dst[s*ldd:], src[s:], n-s
+	}
+	transpose8Go(dst, ldd, src, lds, n)
 }
 
 func (k *kernels) addReLU(y, a, b []float32) {

@@ -170,7 +170,81 @@ func main() {
 			emitReduction(avx512, k)
 		}
 	}
+	transpose8()
 	Generate()
+}
+
+// transpose8 emits the transposition of 8 rows: n floats of each of 8
+// rows of src, lds floats apart, go to n rows of 8 floats of dst, ldd
+// floats apart (dst[x·ldd + r] = src[r·lds + x]), one 8×8 block at a time
+// in ymm registers (unpack, shuffle, then swap 128-bit halves). Pure data
+// movement, so the result is exact.
+func transpose8() {
+	TEXT("transpose8AVX2", NOSPLIT, "func(dst *float32, ldd int, src *float32, lds int, n int)")
+	Doc("transpose8AVX2 sets dst[x·ldd + r] = src[r·lds + x] for r < 8 and x < n with AVX2; n must be a positive multiple of 8.")
+	Pragma("noescape")
+	dst := Load(Param("dst"), GP64())
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(U8(2), ldd)
+	src := Load(Param("src"), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(U8(2), lds)
+	n := Load(Param("n"), GP64())
+	SHRQ(U8(3), n)
+	// Row pointers of src: src + r·lds for r < 8.
+	rowp := make([]GPVirtual, 8)
+	for r := range rowp {
+		rowp[r] = GP64()
+		if r == 0 {
+			MOVQ(src, rowp[r])
+			continue
+		}
+		MOVQ(rowp[r-1], rowp[r])
+		ADDQ(lds, rowp[r])
+	}
+	Label("transpose8_block")
+	rows := make([]VecVirtual, 8)
+	for r := range rows {
+		rows[r] = YMM()
+		VMOVUPS(Mem{Base: rowp[r]}, rows[r])
+	}
+	t := make([]VecVirtual, 8)
+	for i := 0; i < 4; i++ {
+		t[2*i], t[2*i+1] = YMM(), YMM()
+		VUNPCKLPS(rows[2*i+1], rows[2*i], t[2*i])   // a0 b0 a1 b1 | a4 b4 a5 b5
+		VUNPCKHPS(rows[2*i+1], rows[2*i], t[2*i+1]) // a2 b2 a3 b3 | a6 b6 a7 b7
+	}
+	q := make([]VecVirtual, 8)
+	for h := 0; h < 2; h++ { // rows 0–3, then rows 4–7
+		for i := 0; i < 2; i++ {
+			lo, hi := t[4*h+i], t[4*h+2+i]
+			q[4*h+2*i], q[4*h+2*i+1] = YMM(), YMM()
+			VSHUFPS(U8(0x44), hi, lo, q[4*h+2*i])   // a b c d of column 4i·… (even)
+			VSHUFPS(U8(0xEE), hi, lo, q[4*h+2*i+1]) // … (odd)
+		}
+	}
+	// q[c] (c < 4) holds columns c and c+4 of rows 0–3, q[4+c] those of
+	// rows 4–7; the 128-bit halves make the columns.
+	d := GP64()
+	MOVQ(dst, d)
+	for c := 0; c < 8; c++ {
+		out := YMM()
+		imm := U8(0x20)
+		if c >= 4 {
+			imm = U8(0x31)
+		}
+		VPERM2F128(imm, q[4+c%4], q[c%4], out)
+		VMOVUPS(out, Mem{Base: d})
+		ADDQ(ldd, d)
+	}
+	MOVQ(d, dst)
+	for r := range rowp {
+		ADDQ(U8(32), rowp[r])
+	}
+	DECQ(n)
+	JNZ(LabelRef("transpose8_block"))
+	VZEROUPPER()
+	RET()
 }
 
 // elementwise lists the elementwise kernels. The comments give the Go
