@@ -106,25 +106,10 @@ func TestCanvasKernels(t *testing.T) {
 			require.Equal(t, yn, y[n*out:(n+1)*out], "%+v image %d", g, n)
 		}
 
-		dy := randSlice(rng, g.N*out)
 		for _, assign := range []bool{true, false} {
-			dx := randSlice(rng, len(x))
-			before := append([]float32(nil), dx...)
-			if assign {
-				for i := range dx {
-					dx[i] = float32(math.NaN())
-				}
-			}
-			w.ImplicitInputGrad(g, o, dy, wts, dx, assign)
-			want, bound := inputGradReference(g, o, dy, wts)
-			if !assign {
-				for i := range want {
-					want[i] += float64(before[i])
-					bound[i] += math.Abs(float64(before[i]))
-				}
-			}
-			requireClose(t, want, bound, dx, "input gradient")
+			requireInputGrad(t, &w, rng, g, o, assign)
 		}
+		dy := randSlice(rng, g.N*out)
 
 		dw := make([]float32, len(wts))
 		w.WeightGrad(g, o, x, dy, dw)

@@ -175,27 +175,34 @@ func TestImplicitInputGradMatchesDefinition(t *testing.T) {
 	var w Workers
 	for _, g := range implicitGeometries {
 		for _, assign := range []bool{true, false} {
-			o := 1 + rng.IntN(20)
-			dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
-			wts := randSlice(rng, o*g.Cols())
-			dx := randSlice(rng, g.N*g.C*g.H*g.W)
-			before := append([]float32(nil), dx...)
-			if assign {
-				for i := range dx {
-					dx[i] = float32(math.NaN()) // must be overwritten
-				}
-			}
-			w.ImplicitInputGrad(g, o, dy, wts, dx, assign)
-			want, bound := inputGradReference(g, o, dy, wts)
-			if !assign {
-				for i := range want {
-					want[i] += float64(before[i])
-					bound[i] += math.Abs(float64(before[i]))
-				}
-			}
-			requireClose(t, want, bound, dx, "input gradient")
+			requireInputGrad(t, &w, rng, g, 1+rng.IntN(20), assign)
 		}
 	}
+}
+
+// requireInputGrad checks ImplicitInputGrad on random operands of g with o
+// output channels against its definition: written over NaN with assign,
+// else added to what dx held.
+func requireInputGrad(t *testing.T, w *Workers, rng *rand.Rand, g Geometry, o int, assign bool) {
+	t.Helper()
+	dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
+	wts := randSlice(rng, o*g.Cols())
+	dx := randSlice(rng, g.N*g.C*g.H*g.W)
+	before := append([]float32(nil), dx...)
+	if assign {
+		for i := range dx {
+			dx[i] = float32(math.NaN()) // must be overwritten
+		}
+	}
+	w.ImplicitInputGrad(g, o, dy, wts, dx, assign)
+	want, bound := inputGradReference(g, o, dy, wts)
+	if !assign {
+		for i := range want {
+			want[i] += float64(before[i])
+			bound[i] += math.Abs(float64(before[i]))
+		}
+	}
+	requireClose(t, want, bound, dx, "input gradient")
 }
 
 // TestImplicitParallelMatchesSerial checks that splitting the images

@@ -88,25 +88,7 @@ func TestStridedInputGradMatchesDefinition(t *testing.T) {
 	var w Workers
 	for _, g := range stridedGeometries() {
 		for _, assign := range []bool{true, false} {
-			o := stridedChannels(rng, g)
-			dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
-			wts := randSlice(rng, o*g.Cols())
-			dx := randSlice(rng, g.N*g.C*g.H*g.W)
-			before := append([]float32(nil), dx...)
-			if assign {
-				for i := range dx {
-					dx[i] = float32(math.NaN()) // must be overwritten
-				}
-			}
-			w.ImplicitInputGrad(g, o, dy, wts, dx, assign)
-			want, bound := inputGradReference(g, o, dy, wts)
-			if !assign {
-				for i := range want {
-					want[i] += float64(before[i])
-					bound[i] += math.Abs(float64(before[i]))
-				}
-			}
-			requireClose(t, want, bound, dx, "input gradient")
+			requireInputGrad(t, &w, rng, g, stridedChannels(rng, g), assign)
 		}
 	}
 }
