@@ -155,7 +155,7 @@ func (t *Tape) batchNormSkip(x, gamma, beta, runningMean, runningVar *Tensor, tr
 		// output) selects it.
 		var mask []float32
 		reluOf := relu && skip == nil
-		if relu && !reluOf {
+		if skip != nil {
 			mask = out.data
 		}
 		gg, gb := gradOf(gamma), gradOf(beta)

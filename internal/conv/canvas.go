@@ -64,13 +64,9 @@ func (g Geometry) canvasWidth(k int) int { return k*(g.W+g.Pad) + g.Pad }
 // padCanvas writes the canvas of k slots of g (C planes of (H+2·Pad)×CW)
 // into buf: slot i holds image i of imgs for i < count (imgs holds count
 // whole images, one after the other) and zeros for count ≤ i < k. With
-// k = 1 it is padImage.
+// k = 1 (and so count = 1) it is padImage.
 func padCanvas(g Geometry, imgs []float32, count, k int, buf []float32) {
 	if k == 1 {
-		if count == 0 {
-			clear(buf[:g.paddedImage()])
-			return
-		}
 		padImage(g, imgs, buf)
 		return
 	}

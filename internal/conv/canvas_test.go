@@ -111,10 +111,7 @@ func TestCanvasKernels(t *testing.T) {
 		}
 		dy := randSlice(rng, g.N*out)
 
-		dw := make([]float32, len(wts))
-		w.WeightGrad(g, o, x, dy, dw)
-		want, bound := weightGradReference(g, o, x, dy)
-		requireClose(t, want, bound, dw, "weight gradient")
+		requireWeightGrad(t, &w, rng, g, o)
 
 		// One pass for both gradients gives what the separate calls give.
 		dx1, dw1 := make([]float32, len(x)), make([]float32, len(wts))

@@ -205,6 +205,25 @@ func requireInputGrad(t *testing.T, w *Workers, rng *rand.Rand, g Geometry, o in
 	requireClose(t, want, bound, dx, "input gradient")
 }
 
+// requireWeightGrad checks WeightGrad on random operands of g with o output
+// channels against its definition, added to what dw held. Sums of up to
+// N·OH·OW = 1,792 products, in chunks: 1e-5 of the absolute sum is about
+// 40 float32 roundings of it.
+func requireWeightGrad(t *testing.T, w *Workers, rng *rand.Rand, g Geometry, o int) {
+	t.Helper()
+	x := randSlice(rng, g.N*g.C*g.H*g.W)
+	dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
+	dw := randSlice(rng, o*g.Cols())
+	before := append([]float32(nil), dw...)
+	w.WeightGrad(g, o, x, dy, dw)
+	want, bound := weightGradReference(g, o, x, dy)
+	for i := range want {
+		want[i] += float64(before[i])
+		bound[i] += math.Abs(float64(before[i]))
+	}
+	requireClose(t, want, bound, dw, "weight gradient")
+}
+
 // TestImplicitParallelMatchesSerial checks that splitting the images
 // between goroutines does not change any result.
 func TestImplicitParallelMatchesSerial(t *testing.T) {
@@ -290,19 +309,7 @@ func TestWeightGradMatchesDefinition(t *testing.T) {
 		if shiftedWeightRows(g, o) {
 			shifted++
 		}
-		x := randSlice(rng, g.N*g.C*g.H*g.W)
-		dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
-		dw := randSlice(rng, o*g.Cols())
-		before := append([]float32(nil), dw...)
-		w.WeightGrad(g, o, x, dy, dw)
-		want, bound := weightGradReference(g, o, x, dy)
-		for i := range want {
-			want[i] += float64(before[i])
-			bound[i] += math.Abs(float64(before[i]))
-		}
-		// Sums of up to N·OH·OW = 1,792 products, in chunks: 1e-5 of the
-		// absolute sum is about 40 float32 roundings of it.
-		requireClose(t, want, bound, dw, "weight gradient")
+		requireWeightGrad(t, &w, rng, g, o)
 	}
 	require.GreaterOrEqual(t, chunked, 3, "large cases must be split into chunks")
 	require.Equal(t, 6, withoutCols, "six cases (one of stride 2) must be computed without cols")

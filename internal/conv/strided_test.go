@@ -105,17 +105,7 @@ func TestStridedWeightGradMatchesDefinition(t *testing.T) {
 		if implicitWeightRows(g, o) > 0 {
 			withoutCols++
 		}
-		x := randSlice(rng, g.N*g.C*g.H*g.W)
-		dy := randSlice(rng, g.N*o*g.OutH()*g.OutW())
-		dw := randSlice(rng, o*g.Cols())
-		before := append([]float32(nil), dw...)
-		w.WeightGrad(g, o, x, dy, dw)
-		want, bound := weightGradReference(g, o, x, dy)
-		for i := range want {
-			want[i] += float64(before[i])
-			bound[i] += math.Abs(float64(before[i]))
-		}
-		requireClose(t, want, bound, dw, "weight gradient")
+		requireWeightGrad(t, &w, rng, g, o)
 	}
 	require.GreaterOrEqual(t, chunked, 2, "large cases must be split into chunks")
 	require.Equal(t, 4, withoutCols, "the layers of 16 or more channels must be computed without cols")

@@ -285,9 +285,9 @@ func weightGradGrid(j *job, buf []float32, n0, count int, part []float32, beta f
 	}
 	kk := g.KH * g.KW
 	for e := 0; e < kk; e++ {
-		off := g.phaseOffset(e/g.KW, e%g.KW, rows)
-		if g.Stride == 1 {
-			off = e/g.KW*qw + e%g.KW
+		off := e/g.KW*qw + e%g.KW // the canvas at stride 1
+		if g.Stride > 1 {
+			off = g.phaseOffset(e/g.KW, e%g.KW, rows)
 		}
 		gemm.SgemmSerial(false, false, rows, o, grid, 1, xpad[off:], plane, dyT, o, beta, part[e*rows*o:(e+1)*rows*o], o)
 	}

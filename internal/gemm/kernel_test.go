@@ -27,28 +27,12 @@ func TestPackedKernelsMatchGeneral(t *testing.T) {
 						name := fmt.Sprintf("%s/kc%d/rows%d_cols%d/beta%g", spec.name, kc, edge[0], edge[1], beta)
 						a := randomMatrix(rng, kc, mr)
 						b := randomMatrix(rng, kc, nr)
-						const ldc = 40 // wider than any tile: the gap must stay untouched
-						c0 := randomMatrix(rng, mr, ldc)
-						if beta == 0 {
-							for i := range c0 {
-								if i%ldc < edge[1] {
-									c0[i] = float32(math.NaN())
-								}
-							}
-						}
+						c0 := tileC(rng, mr, edge, beta)
 						want := append([]float32(nil), c0...)
 						got := append([]float32(nil), c0...)
-						spec.fn(kc, &a[0], 1, mr, &b[0], nr, &want[0], ldc, edge[0], edge[1], 1.5, beta)
-						spec.packed(kc, &a[0], 1, mr, &b[0], nr, &got[0], ldc, edge[0], edge[1], 1.5, beta)
-						// As text, so that the NaNs left outside the tile compare equal.
-						require.Equal(t, fmt.Sprint(want), fmt.Sprint(got), name)
-						for i, v := range got {
-							if i/ldc >= edge[0] || i%ldc >= edge[1] {
-								require.Equal(t, math.Float32bits(c0[i]), math.Float32bits(v), "%s: element %d outside the tile was written", name, i)
-							} else {
-								require.False(t, math.IsNaN(float64(v)), "%s: element %d not written", name, i)
-							}
-						}
+						spec.fn(kc, &a[0], 1, mr, &b[0], nr, &want[0], tileLdc, edge[0], edge[1], 1.5, beta)
+						spec.packed(kc, &a[0], 1, mr, &b[0], nr, &got[0], tileLdc, edge[0], edge[1], 1.5, beta)
+						requireSameTile(t, name, c0, want, got, edge)
 					}
 				}
 			}
@@ -93,27 +77,12 @@ func testPrefetchingKernel(t *testing.T, rng *rand.Rand, spec kernelSpec, which 
 					a := randomMatrix(rng, 2*mr, lda)
 					const ldb = 37 // B in place, rows wider than the tile
 					b := randomMatrix(rng, kc, ldb)
-					const ldc = 40
-					c0 := randomMatrix(rng, mr, ldc)
-					if beta == 0 {
-						for i := range c0 {
-							if i%ldc < edge[1] {
-								c0[i] = float32(math.NaN())
-							}
-						}
-					}
+					c0 := tileC(rng, mr, edge, beta)
 					want := append([]float32(nil), c0...)
 					got := append([]float32(nil), c0...)
-					spec.fn(kc, &a[2], lda, 1, &b[1], ldb, &want[0], ldc, edge[0], edge[1], 1.5, beta)
-					prefetching(kc, &a[2], lda, 1, &b[1], ldb, &got[0], ldc, edge[0], edge[1], 1.5, beta, pf)
-					require.Equal(t, fmt.Sprint(want), fmt.Sprint(got), name)
-					for i, v := range got {
-						if i/ldc >= edge[0] || i%ldc >= edge[1] {
-							require.Equal(t, math.Float32bits(c0[i]), math.Float32bits(v), "%s: element %d outside the tile was written", name, i)
-						} else {
-							require.False(t, math.IsNaN(float64(v)), "%s: element %d not written", name, i)
-						}
-					}
+					spec.fn(kc, &a[2], lda, 1, &b[1], ldb, &want[0], tileLdc, edge[0], edge[1], 1.5, beta)
+					prefetching(kc, &a[2], lda, 1, &b[1], ldb, &got[0], tileLdc, edge[0], edge[1], 1.5, beta, pf)
+					requireSameTile(t, name, c0, want, got, edge)
 				}
 			}
 		}
@@ -148,30 +117,50 @@ func TestIndexedKernelsMatchGeneral(t *testing.T) {
 							offsets[p] = rng.IntN(7*kc + 1)
 							copy(dense[p*nr:(p+1)*nr], src[offsets[p]:])
 						}
-						const ldc = 40
-						c0 := randomMatrix(rng, mr, ldc)
-						if beta == 0 {
-							for i := range c0 {
-								if i%ldc < edge[1] {
-									c0[i] = float32(math.NaN())
-								}
-							}
-						}
+						c0 := tileC(rng, mr, edge, beta)
 						want := append([]float32(nil), c0...)
 						got := append([]float32(nil), c0...)
-						spec.fn(kc, &a[1], lda, 1, &dense[0], nr, &want[0], ldc, edge[0], edge[1], 1.5, beta)
-						spec.indexed(kc, &a[1], lda, 1, &src[0], &offsets[0], &got[0], ldc, edge[0], edge[1], 1.5, beta)
-						require.Equal(t, fmt.Sprint(want), fmt.Sprint(got), name)
-						for i, v := range got {
-							if i/ldc >= edge[0] || i%ldc >= edge[1] {
-								require.Equal(t, math.Float32bits(c0[i]), math.Float32bits(v), "%s: element %d outside the tile was written", name, i)
-							} else {
-								require.False(t, math.IsNaN(float64(v)), "%s: element %d not written", name, i)
-							}
-						}
+						spec.fn(kc, &a[1], lda, 1, &dense[0], nr, &want[0], tileLdc, edge[0], edge[1], 1.5, beta)
+						spec.indexed(kc, &a[1], lda, 1, &src[0], &offsets[0], &got[0], tileLdc, edge[0], edge[1], 1.5, beta)
+						requireSameTile(t, name, c0, want, got, edge)
 					}
 				}
 			}
+		}
+	}
+}
+
+// tileLdc is the row stride of the C of the kernel tests: wider than any
+// tile, so that the gap after a tile must stay untouched.
+const tileLdc = 40
+
+// tileC returns a random C of mr rows for a tile of edge rows and columns.
+// With beta 0 the tile's columns hold NaN, which a kernel must overwrite
+// without reading.
+func tileC(rng *rand.Rand, mr int, edge [2]int, beta float32) []float32 {
+	c := randomMatrix(rng, mr, tileLdc)
+	if beta == 0 {
+		for i := range c {
+			if i%tileLdc < edge[1] {
+				c[i] = float32(math.NaN())
+			}
+		}
+	}
+	return c
+}
+
+// requireSameTile checks that a kernel wrote got exactly as the reference
+// kernel wrote want, from the same C c0: inside the tile a value (no NaN
+// left), outside it nothing.
+func requireSameTile(t *testing.T, name string, c0, want, got []float32, edge [2]int) {
+	t.Helper()
+	// As text, so that the NaNs left outside the tile compare equal.
+	require.Equal(t, fmt.Sprint(want), fmt.Sprint(got), name)
+	for i, v := range got {
+		if i/tileLdc >= edge[0] || i%tileLdc >= edge[1] {
+			require.Equal(t, math.Float32bits(c0[i]), math.Float32bits(v), "%s: element %d outside the tile was written", name, i)
+		} else {
+			require.False(t, math.IsNaN(float64(v)), "%s: element %d not written", name, i)
 		}
 	}
 }

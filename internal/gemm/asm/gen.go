@@ -229,34 +229,8 @@ func kernelVariant(name string, v isa, mr, nvec int, mode int) {
 		}
 	}
 
-	// Prefetch the C tile: it is written once at the end, and its lines
-	// arrive while the FMAs run.
-	{
-		p := Load(Param("c"), GP64())
-		ld := Load(Param("ldc"), GP64())
-		SHLQ(U8(2), ld)
-		for r := 0; r < mr; r++ {
-			for off := 0; off < nr*4; off += 64 {
-				PREFETCHT0(Mem{Base: p, Disp: off})
-			}
-			if r+1 < mr {
-				ADDQ(ld, p)
-			}
-		}
-	}
-
-	acc := make([][]VecVirtual, mr)
-	for r := range acc {
-		acc[r] = make([]VecVirtual, nvec)
-		for j := range acc[r] {
-			acc[r][j] = v.vec()
-			if v.bcast {
-				VPXORD(acc[r][j], acc[r][j], acc[r][j])
-			} else {
-				VXORPS(acc[r][j], acc[r][j], acc[r][j])
-			}
-		}
-	}
+	prefetchC(mr, nr)
+	acc := zeroAccumulators(v, mr, nvec)
 
 	// step emits one k step, the u-th of an unrolled block. The general
 	// kernel advances its pointers after each step, the packed one after
@@ -399,29 +373,8 @@ func prefetchingKernel(name string, v isa, mr, nvec int) {
 		return m
 	}
 
-	// Prefetch the C tile, as kernelVariant does.
-	{
-		p := Load(Param("c"), GP64())
-		ld := Load(Param("ldc"), GP64())
-		SHLQ(U8(2), ld)
-		for r := 0; r < mr; r++ {
-			for off := 0; off < nr*4; off += 64 {
-				PREFETCHT0(Mem{Base: p, Disp: off})
-			}
-			if r+1 < mr {
-				ADDQ(ld, p)
-			}
-		}
-	}
-
-	acc := make([][]VecVirtual, mr)
-	for r := range acc {
-		acc[r] = make([]VecVirtual, nvec)
-		for j := range acc[r] {
-			acc[r][j] = v.vec()
-			VPXORD(acc[r][j], acc[r][j], acc[r][j])
-		}
-	}
+	prefetchC(mr, nr)
+	acc := zeroAccumulators(v, mr, nvec)
 
 	// step emits one k step at displacement u steps from the bases; B's
 	// pointer moves after every step (its stride is only known at run
@@ -512,6 +465,41 @@ func prefetchingKernel(name string, v isa, mr, nvec int) {
 
 // columnMasks returns one opmask per vector of a row, with the lanes below
 // cols set.
+// prefetchC emits prefetches of the mr×nr tile of C (at Param c, rows
+// ldc floats apart): it is written once at the end, and its lines arrive
+// while the FMAs run.
+func prefetchC(mr, nr int) {
+	p := Load(Param("c"), GP64())
+	ld := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ld)
+	for r := 0; r < mr; r++ {
+		for off := 0; off < nr*4; off += 64 {
+			PREFETCHT0(Mem{Base: p, Disp: off})
+		}
+		if r+1 < mr {
+			ADDQ(ld, p)
+		}
+	}
+}
+
+// zeroAccumulators returns the mr×nvec accumulator registers of a tile,
+// zeroed.
+func zeroAccumulators(v isa, mr, nvec int) [][]VecVirtual {
+	acc := make([][]VecVirtual, mr)
+	for r := range acc {
+		acc[r] = make([]VecVirtual, nvec)
+		for j := range acc[r] {
+			acc[r][j] = v.vec()
+			if v.bcast {
+				VPXORD(acc[r][j], acc[r][j], acc[r][j])
+			} else {
+				VXORPS(acc[r][j], acc[r][j], acc[r][j])
+			}
+		}
+	}
+	return acc
+}
+
 func columnMasks(cols Register, nvec int) []OpmaskVirtual {
 	bits := GP64()
 	ones := GP64()
