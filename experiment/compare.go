@@ -17,6 +17,7 @@ import (
 	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/checkpoint"
 	"github.com/mirage-go/mirage/internal/atomicfile"
+	"github.com/mirage-go/mirage/internal/outdir"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/train"
 )
@@ -134,6 +135,9 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 	if probeBatch == 0 {
 		probeBatch = base.BatchSize
 	}
+	if err := env.CheckBatch("--probe-batch", probeBatch); err != nil {
+		return nil, err
+	}
 	// Probe at the initial weights now, so that a backend that cannot run
 	// the model's GEMMs shows before hours of training, and so this copy of
 	// the data set is garbage by the time the arms load theirs.
@@ -143,9 +147,13 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 		return nil, fmt.Errorf("error probe at the initial weights: %w", err)
 	}
 	cmp.Probes = append(cmp.Probes, probe)
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create output directory: %w", err)
+	// One writer per directory: a second compare on the same --out would
+	// train every arm again and race on the report.
+	lock, err := outdir.Acquire(cfg.Out, "mirage compare")
+	if err != nil {
+		return nil, err
 	}
+	defer lock.Release()
 
 	for i, a := range cfg.Arms {
 		fmt.Fprintf(log, "experiment: arm %d/%d: %s (backend %s)\n", i+1, len(cfg.Arms), a.Label, a.Backend)

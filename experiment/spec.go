@@ -288,6 +288,7 @@ func Plan(s *Spec) ([]Row, error) {
 		groups = []Group{{}}
 	}
 	var rows []Row
+	var planned int64 // rows of the groups seen so far, counted before expansion
 	var problems []string
 	seen := map[string]int{}
 	usedShared := map[string]bool{}
@@ -344,6 +345,9 @@ func Plan(s *Spec) ([]Row, error) {
 		}
 		if backendName == "" && grid["backend"] == nil {
 			return nil, fmt.Errorf("%s: no backend: set backend: (one of %s) or sweep it in the grid", where, strings.Join(k.reg.Names(), ", "))
+		}
+		if planned = addRows(planned, values); planned > MaxSweepRows {
+			return nil, fmt.Errorf("%s: the grid has %s rows, more than the limit of %d a sweep may have; sweep fewer values or split the spec into several sweeps", where, rowCountText(planned), MaxSweepRows)
 		}
 		// Odometer over the value lists, last knob fastest.
 		pos := make([]int, len(names))

@@ -17,6 +17,7 @@ import (
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
 	"github.com/mirage-go/mirage/internal/atomicfile"
+	"github.com/mirage-go/mirage/internal/outdir"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -133,6 +134,13 @@ func Sweep(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 		}
 		classes[key] = len(env.Train.Classes())
 	}
+	// One writer per directory: a second sweep on the same --out would
+	// train the same rows again and append duplicate results.
+	lock, err := outdir.Acquire(cfg.Out, "mirage sweep")
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
 	if err := os.MkdirAll(filepath.Join(cfg.Out, "runs"), 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create output directory: %w", err)
 	}
@@ -176,6 +184,11 @@ func Sweep(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 		}
 		res.Results[r.ID] = row
 		res.Ran++
+	}
+	// A row that failed and then succeeded has two lines; keep the last
+	// line of each row so the file says what the report says.
+	if err := compactResults(resultsPath); err != nil {
+		return nil, err
 	}
 	if err := writeSweepReport(cfg, res); err != nil {
 		return nil, err

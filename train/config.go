@@ -64,35 +64,22 @@ var (
 	scheduleNames  = []string{"constant", "cosine", "step", "onecycle"}
 )
 
-// Validate checks values that do not depend on the model or data.
+// Validate checks values that do not depend on the model or data: every
+// number is finite and in the range documented in limits.go, and every name is
+// one mirage knows. Sizes that depend on the model and data (batch
+// tensors within memory) are checked by [Setup].
 func (c *Config) Validate() error {
-	switch {
-	case c.Epochs < 1:
-		return fmt.Errorf("invalid --epochs %d: must be at least 1", c.Epochs)
-	case c.BatchSize < 1:
-		return fmt.Errorf("invalid --batch-size %d: must be at least 1", c.BatchSize)
-	case c.EvalBatchSize < 1:
-		return fmt.Errorf("invalid eval batch size %d: must be at least 1", c.EvalBatchSize)
-	case !(c.LR > 0):
-		return fmt.Errorf("invalid --lr %g: must be positive", c.LR)
-	case c.Momentum < 0 || c.Momentum >= 1:
-		return fmt.Errorf("invalid --momentum %g: must be in [0, 1)", c.Momentum)
-	case c.WeightDecay < 0:
-		return fmt.Errorf("invalid --weight-decay %g: must be ≥ 0", c.WeightDecay)
-	case c.LabelSmoothing < 0 || c.LabelSmoothing >= 1:
-		return fmt.Errorf("invalid --label-smoothing %g: must be in [0, 1)", c.LabelSmoothing)
-	case c.WarmupEpochs < 0:
-		return fmt.Errorf("invalid --warmup %g: must be ≥ 0", c.WarmupEpochs)
-	case c.ClipGradNorm < 0:
-		return fmt.Errorf("invalid --clip-grad %g: must be ≥ 0 (0 disables clipping)", c.ClipGradNorm)
-	case c.TrainLimit < 0 || c.TestLimit < 0:
-		return fmt.Errorf("invalid example limit: must be ≥ 0")
+	if err := checkNumbers(c); err != nil {
+		return err
 	}
 	if !contains(models.Names(), c.Model) {
 		return fmt.Errorf("unknown model %q (valid: %s)", c.Model, strings.Join(models.Names(), ", "))
 	}
 	if !contains(catalog.Names(), c.Dataset) {
 		return fmt.Errorf("unknown dataset %q (valid: %s)", c.Dataset, strings.Join(catalog.Names(), ", "))
+	}
+	if err := checkPair(c.Model, c.Dataset); err != nil {
+		return err
 	}
 	if !contains(registry.New().Names(), c.Backend) {
 		return fmt.Errorf("unknown backend %q (valid: %s)", c.Backend, strings.Join(registry.New().Names(), ", "))

@@ -15,6 +15,7 @@ import (
 	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/datasets/catalog"
 	"github.com/mirage-go/mirage/datasets/imdb"
+	"github.com/mirage-go/mirage/internal/limits"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/models"
 )
@@ -27,12 +28,24 @@ type Env struct {
 	Skipped     []string
 
 	exampleSize int
+	probe       *modelProbe   // what one training step costs (see checkLoaded)
+	memory      limits.Memory // the budget batches are checked against
 }
 
 // Setup loads the data, builds the model and checks that the backend
 // configuration is valid, all before any training starts.
 func Setup(cfg Config, log io.Writer) (*Env, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if _, err := newBackend(cfg); err != nil {
+		return nil, err
+	}
+	mem, err := limits.ReadMemory()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBeforeLoad(cfg, mem); err != nil {
 		return nil, err
 	}
 	split, err := catalog.OpenWith(cfg.Dataset, cfg.DataDir, catalog.Options{
@@ -53,13 +66,17 @@ func Setup(cfg Config, log io.Writer) (*Env, error) {
 	for _, d := range env.Train.Shape() {
 		env.exampleSize *= d
 	}
-	env.Model, err = models.New(cfg.Model, models.Spec{
+	spec := models.Spec{
 		InputShape: env.Train.Shape(),
 		NumClasses: len(env.Train.Classes()),
 		VocabSize:  split.VocabSize,
 		Seed:       cfg.Seed,
-	})
+	}
+	env.Model, err = models.New(cfg.Model, spec)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkLoaded(env, spec, mem); err != nil {
 		return nil, err
 	}
 	return env, nil

@@ -1,0 +1,237 @@
+package train
+
+import (
+	"fmt"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/mirage-go/mirage/autograd"
+	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/fp32"
+	"github.com/mirage-go/mirage/internal/limits"
+	"github.com/mirage-go/mirage/layers"
+	"github.com/mirage-go/mirage/models"
+)
+
+// Which models take which kind of input, for the model/data-set check.
+// Images are (C, H, W) arrays, text data sets hold token sequences.
+func datasetKind(dataset string) string {
+	if dataset == "imdb" {
+		return "text"
+	}
+	return "image"
+}
+
+func modelKind(model string) string {
+	if model == "bert" {
+		return "text"
+	}
+	return "image"
+}
+
+// checkPair refuses a model that cannot read the data set's examples (an
+// MLP would happily train on token ids), listing the valid choices.
+func checkPair(model, dataset string) error {
+	want := modelKind(model)
+	if datasetKind(dataset) == want {
+		return nil
+	}
+	var ms, ds []string
+	for _, m := range models.Names() {
+		if modelKind(m) == datasetKind(dataset) {
+			ms = append(ms, m)
+		}
+	}
+	for _, d := range []string{"mnist", "fashion-mnist", "cifar10", "imdb"} {
+		if datasetKind(d) == want {
+			ds = append(ds, d)
+		}
+	}
+	return fmt.Errorf("model %s takes %s input but data set %s holds %s; use --dataset %s, or --model %s",
+		model, want, dataset, datasetKind(dataset), strings.Join(ds, " or "), strings.Join(ms, " or "))
+}
+
+// textExamples is the number of reviews IMDB holds (train and test), for
+// the memory estimate of its token arrays before they are built.
+const textExamples = 50_000
+
+// checkBeforeLoad refuses settings whose data alone would not fit, before
+// the data is read: a text data set stores max-len tokens per review.
+func checkBeforeLoad(cfg Config, mem limits.Memory) error {
+	if datasetKind(cfg.Dataset) != "text" || cfg.MaxLen == 0 {
+		return nil
+	}
+	tokens := limits.Size(textExamples, int64(cfg.MaxLen), 4)
+	bert := models.DefaultBERTConfig()
+	// Attention keeps scores, probabilities and their gradient: three
+	// (heads, L, L) arrays per layer and example.
+	attention := limits.Size(int64(cfg.BatchSize), int64(bert.Layers), int64(bert.Heads), int64(cfg.MaxLen), int64(cfg.MaxLen), 4, 3)
+	return mem.Check(fmt.Sprintf("--max-len %d", cfg.MaxLen), limits.Add(tokens, attention),
+		fmt.Sprintf("%d reviews of %d tokens, and attention over %d×%d positions per head and layer for a batch of %d; lower --max-len or --batch-size",
+			textExamples, cfg.MaxLen, cfg.MaxLen, cfg.MaxLen, cfg.BatchSize))
+}
+
+// checkLoaded checks what needs the data and the model: a training and a
+// test set that are not empty, --fp32-layers patterns that name layers of
+// the model, and batch sizes whose tensors fit in memory.
+func checkLoaded(env *Env, spec models.Spec, mem limits.Memory) error {
+	cfg := env.Config
+	if env.Train.Len() == 0 {
+		return fmt.Errorf("the %s training set has 0 examples; check the files in --data-dir (or --train-limit)", cfg.Dataset)
+	}
+	if env.Test.Len() == 0 {
+		return fmt.Errorf("the %s test set has 0 examples; check the files in --data-dir (or --test-limit)", cfg.Dataset)
+	}
+	// Tensors of one example, without any batch: too large a --max-len
+	// or image would make even the probe below run out of memory.
+	example := limits.Size(int64(env.exampleSize), 4)
+	if err := mem.Check("one example", example, "use smaller inputs"); err != nil {
+		return err
+	}
+	probe, err := probeModel(cfg.Model, spec)
+	if err != nil {
+		return err
+	}
+	if err := checkFP32Layers(cfg, probe.layers); err != nil {
+		return err
+	}
+	// The loader keeps three batches (two prefetched); a training step
+	// keeps every activation and its gradient; weights carry a gradient
+	// and up to two optimizer moments.
+	loaderBatch := func(n int) int64 { return limits.Size(3, int64(n), limits.Add(example, 8)) }
+	weights := limits.Size(probe.paramBytes, 4)
+	train := limits.Add(weights, loaderBatch(cfg.BatchSize), limits.Size(int64(cfg.BatchSize), probe.perExample))
+	if err := mem.Check(fmt.Sprintf("--batch-size %d", cfg.BatchSize), train,
+		fmt.Sprintf("%s per example for %s on %s; lower --batch-size", limits.FormatBytes(probe.perExample+3*example), cfg.Model, cfg.Dataset)); err != nil {
+		return err
+	}
+	env.probe, env.memory = probe, mem
+	return env.CheckBatch("eval batch size", cfg.EvalBatchSize)
+}
+
+// CheckBatch refuses a batch of n examples (named by flag in the message)
+// whose forward and backward tensors, with the loader's buffers, would not
+// fit in the memory available. Evaluation and probes use it for their
+// batch sizes; Setup has already checked the training batch.
+func (e *Env) CheckBatch(flag string, n int) error {
+	if n < 1 {
+		return fmt.Errorf("invalid %s %d: must be at least 1", flag, n)
+	}
+	if e.probe == nil {
+		return nil
+	}
+	example := limits.Size(int64(e.exampleSize), 4)
+	need := limits.Add(e.probe.paramBytes, limits.Size(3, int64(n), limits.Add(example, 8)), limits.Size(int64(n), e.probe.perExample))
+	return e.memory.Check(fmt.Sprintf("%s %d", flag, n), need,
+		fmt.Sprintf("%s per example for %s on %s; lower %s", limits.FormatBytes(e.probe.perExample+3*example), e.Config.Model, e.Config.Dataset, flag))
+}
+
+// modelProbe is what one training step of a model on one and two examples
+// shows: the bytes each example adds, the parameters' bytes and the names
+// of the layers whose products go through the backend.
+type modelProbe struct {
+	perExample int64
+	paramBytes int64
+	layers     []string
+}
+
+// probeModel builds a fresh copy of the model (so that the real one's
+// batch-norm statistics are untouched) and runs a forward and backward
+// pass on one and on two dummy examples through a backend that records
+// the layers it sees. The difference of the bytes allocated is the memory
+// an example costs, measured rather than modelled, so it is right for
+// every model and input shape. Fixed costs (packing buffers) cancel out.
+func probeModel(model string, spec models.Spec) (*modelProbe, error) {
+	m, err := models.New(model, spec)
+	if err != nil {
+		return nil, err
+	}
+	rec := &layerRecorder{Backend: fp32.New(), seen: map[string]bool{}}
+	p := &modelProbe{paramBytes: limits.Size(int64(layers.CountParams(m)), 4)}
+	m.SetTraining(true)
+	var allocated [2]int64
+	for i, n := range []int{1, 2} {
+		allocated[i], err = stepBytes(m, rec, spec.InputShape, n, spec.NumClasses)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: a training step on %d dummy examples failed: %w", model, n, err)
+		}
+	}
+	p.perExample = allocated[1] - allocated[0]
+	if p.perExample <= 0 {
+		p.perExample = allocated[0]
+	}
+	for l := range rec.seen {
+		p.layers = append(p.layers, l)
+	}
+	slices.Sort(p.layers)
+	return p, nil
+}
+
+// stepBytes returns the bytes a training step on n dummy examples allocates.
+func stepBytes(m layers.Module, b backend.Backend, shape []int, n, classes int) (int64, error) {
+	size := n
+	for _, d := range shape {
+		size *= d
+	}
+	data := make([]float32, size)
+	if len(shape) == 1 {
+		for i := range data {
+			data[i] = 1 // a token id other than padding
+		}
+	}
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = i % classes
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	tape := autograd.NewTape(b)
+	x := autograd.New(data, append([]int{n}, shape...)...)
+	loss := tape.CrossEntropy(m.Forward(tape, x), labels, 0)
+	err := tape.Backward(loss)
+	runtime.ReadMemStats(&after)
+	return int64(after.TotalAlloc - before.TotalAlloc), err
+}
+
+// layerRecorder is an fp32 backend that records the layer of every
+// product. It does not implement backend.ImplicitConv, so convolutions
+// pass through MatMul and show their names (and their column matrices
+// count in the estimate, as on the emulated backends).
+type layerRecorder struct {
+	backend.Backend
+	seen map[string]bool
+}
+
+func (r *layerRecorder) MatMul(call backend.Call, g backend.GEMM) error {
+	r.seen[call.Layer] = true
+	return r.Backend.MatMul(call, g)
+}
+
+// checkFP32Layers refuses --fp32-layers patterns that match no layer of
+// the model: a typo would otherwise keep every layer on the emulated core
+// without a word.
+func checkFP32Layers(cfg Config, names []string) error {
+	v, ok := cfg.BackendOptions["fp32-layers"]
+	if !ok {
+		return nil
+	}
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		matched := false
+		for _, n := range names {
+			if ok, _ := path.Match(p, n); ok || p == n {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			return fmt.Errorf("--fp32-layers %q matches no layer of %s (its layers: %s)", p, cfg.Model, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
