@@ -186,6 +186,9 @@ func Eval(path, dataDir, backendName string, backendOptions backend.Options, log
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
 		return nil, fmt.Errorf("%s: bad %s metadata: %w", path, configMetadataKey, err)
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: its %s metadata is not a valid configuration: %w", path, configMetadataKey, err)
+	}
 	if dataDir != "" {
 		cfg.DataDir = dataDir
 	}
@@ -197,6 +200,9 @@ func Eval(path, dataDir, backendName string, backendOptions backend.Options, log
 		return nil, err
 	}
 	if err := checkpoint.LoadInto(path, layers.StateDict(env.Model)); err != nil {
+		return nil, err
+	}
+	if err := checkFinite(path, layers.StateDict(env.Model)); err != nil {
 		return nil, err
 	}
 	loss, acc, err := env.Evaluate(env.Model, cfg.EvalBatchSize)

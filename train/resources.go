@@ -2,8 +2,8 @@ package train
 
 import (
 	"fmt"
+	"math"
 	"path"
-	"runtime"
 	"slices"
 	"strings"
 
@@ -108,41 +108,48 @@ func checkLoaded(env *Env, spec models.Spec, mem limits.Memory) error {
 		return err
 	}
 	env.probe, env.memory = probe, mem
-	return env.CheckBatch("eval batch size", cfg.EvalBatchSize)
+	return env.checkBatch("eval batch size", cfg.EvalBatchSize, probe.forward)
 }
 
 // CheckBatch refuses a batch of n examples (named by flag in the message)
 // whose forward and backward tensors, with the loader's buffers, would not
-// fit in the memory available. Evaluation and probes use it for their
-// batch sizes; Setup has already checked the training batch.
+// fit in the memory available; compare's error probe uses it for
+// --probe-batch. Setup has already checked the training and evaluation
+// batches.
 func (e *Env) CheckBatch(flag string, n int) error {
-	if n < 1 {
-		return fmt.Errorf("invalid %s %d: must be at least 1", flag, n)
-	}
 	if e.probe == nil {
 		return nil
 	}
+	return e.checkBatch(flag, n, e.probe.perExample)
+}
+
+func (e *Env) checkBatch(flag string, n int, perExample int64) error {
+	if n < 1 {
+		return fmt.Errorf("invalid %s %d: must be at least 1", flag, n)
+	}
 	example := limits.Size(int64(e.exampleSize), 4)
-	need := limits.Add(e.probe.paramBytes, limits.Size(3, int64(n), limits.Add(example, 8)), limits.Size(int64(n), e.probe.perExample))
+	need := limits.Add(e.probe.paramBytes, limits.Size(3, int64(n), limits.Add(example, 8)), limits.Size(int64(n), perExample))
 	return e.memory.Check(fmt.Sprintf("%s %d", flag, n), need,
-		fmt.Sprintf("%s per example for %s on %s; lower %s", limits.FormatBytes(e.probe.perExample+3*example), e.Config.Model, e.Config.Dataset, flag))
+		fmt.Sprintf("%s per example for %s on %s; lower %s", limits.FormatBytes(perExample+3*example), e.Config.Model, e.Config.Dataset, flag))
 }
 
 // modelProbe is what one training step of a model on one and two examples
 // shows: the bytes each example adds, the parameters' bytes and the names
 // of the layers whose products go through the backend.
 type modelProbe struct {
-	perExample int64
+	perExample int64 // training step
+	forward    int64 // evaluation (no gradients kept)
 	paramBytes int64
 	layers     []string
 }
 
 // probeModel builds a fresh copy of the model (so that the real one's
-// batch-norm statistics are untouched) and runs a forward and backward
-// pass on one and on two dummy examples through a backend that records
-// the layers it sees. The difference of the bytes allocated is the memory
-// an example costs, measured rather than modelled, so it is right for
-// every model and input shape. Fixed costs (packing buffers) cancel out.
+// batch-norm statistics are untouched) and runs a training step on one and
+// on two dummy examples through a backend that records every matrix
+// product: its layer and the sizes of its result and left operand. The
+// difference between the two steps is what one example adds. It follows
+// the model's own shapes, so it holds for every model and input, and it is
+// exact arithmetic rather than a noisy reading of the allocator.
 func probeModel(model string, spec models.Spec) (*modelProbe, error) {
 	m, err := models.New(model, spec)
 	if err != nil {
@@ -151,17 +158,19 @@ func probeModel(model string, spec models.Spec) (*modelProbe, error) {
 	rec := &layerRecorder{Backend: fp32.New(), seen: map[string]bool{}}
 	p := &modelProbe{paramBytes: limits.Size(int64(layers.CountParams(m)), 4)}
 	m.SetTraining(true)
-	var allocated [2]int64
+	var outputs, operand [2]int64
 	for i, n := range []int{1, 2} {
-		allocated[i], err = stepBytes(m, rec, spec.InputShape, n, spec.NumClasses)
-		if err != nil {
+		rec.outputs, rec.operand = 0, 0
+		if err := trainStep(m, rec, spec.InputShape, n, spec.NumClasses); err != nil {
 			return nil, fmt.Errorf("model %s: a training step on %d dummy examples failed: %w", model, n, err)
 		}
+		outputs[i], operand[i] = rec.outputs, rec.operand
 	}
-	p.perExample = allocated[1] - allocated[0]
-	if p.perExample <= 0 {
-		p.perExample = allocated[0]
-	}
+	// Per example: each product's result, its gradient and about one
+	// element-wise tensor after it (ReLU, normalisation), plus the largest
+	// column matrix.
+	p.perExample = 3*max(outputs[1]-outputs[0], 0) + max(operand[1]-operand[0], 0)
+	p.forward = max(outputs[1]-outputs[0], 0) + max(operand[1]-operand[0], 0)
 	for l := range rec.seen {
 		p.layers = append(p.layers, l)
 	}
@@ -169,8 +178,8 @@ func probeModel(model string, spec models.Spec) (*modelProbe, error) {
 	return p, nil
 }
 
-// stepBytes returns the bytes a training step on n dummy examples allocates.
-func stepBytes(m layers.Module, b backend.Backend, shape []int, n, classes int) (int64, error) {
+// trainStep runs one forward and backward pass on n dummy examples.
+func trainStep(m layers.Module, b backend.Backend, shape []int, n, classes int) error {
 	size := n
 	for _, d := range shape {
 		size *= d
@@ -185,27 +194,31 @@ func stepBytes(m layers.Module, b backend.Backend, shape []int, n, classes int) 
 	for i := range labels {
 		labels[i] = i % classes
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
 	tape := autograd.NewTape(b)
 	x := autograd.New(data, append([]int{n}, shape...)...)
 	loss := tape.CrossEntropy(m.Forward(tape, x), labels, 0)
-	err := tape.Backward(loss)
-	runtime.ReadMemStats(&after)
-	return int64(after.TotalAlloc - before.TotalAlloc), err
+	return tape.Backward(loss)
 }
 
-// layerRecorder is an fp32 backend that records the layer of every
-// product. It does not implement backend.ImplicitConv, so convolutions
-// pass through MatMul and show their names (and their column matrices
-// count in the estimate, as on the emulated backends).
+// layerRecorder is an fp32 backend that records the layer of every product
+// and adds up the bytes of its operands and result. It does not implement
+// backend.ImplicitConv, so convolutions pass through MatMul and show their
+// names (and their column matrices count, as on the emulated backends).
 type layerRecorder struct {
 	backend.Backend
 	seen map[string]bool
+	// outputs adds up the forward products' results (the activations a
+	// step keeps); operand is the largest left operand of any product (a
+	// column matrix, live only during its product).
+	outputs, operand int64
 }
 
 func (r *layerRecorder) MatMul(call backend.Call, g backend.GEMM) error {
 	r.seen[call.Layer] = true
+	if call.Role == backend.Forward {
+		r.outputs += 4 * int64(g.M) * int64(g.N)
+	}
+	r.operand = max(r.operand, 4*int64(g.M)*int64(g.K))
 	return r.Backend.MatMul(call, g)
 }
 
@@ -232,6 +245,27 @@ func checkFP32Layers(cfg Config, names []string) error {
 		if !matched {
 			return fmt.Errorf("--fp32-layers %q matches no layer of %s (its layers: %s)", p, cfg.Model, strings.Join(names, ", "))
 		}
+	}
+	return nil
+}
+
+// checkFinite refuses weights with NaN or ±Inf entries: such a model
+// evaluates to "loss NaN" and an accuracy that means nothing (the run that
+// wrote it diverged).
+func checkFinite(path string, tensors []*autograd.Tensor) error {
+	bad, first := 0, ""
+	for _, t := range tensors {
+		for _, v := range t.Data() {
+			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+				if bad == 0 {
+					first = t.Name
+				}
+				bad++
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%s holds %d NaN/Inf weights (first in %s): the run that wrote it diverged, so its accuracy would mean nothing; evaluate a checkpoint of a run that did not diverge", path, bad, first)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
+	"github.com/mirage-go/mirage/internal/limits"
+	"github.com/mirage-go/mirage/internal/rns"
 )
 
 // Options shared by the bfp, rns and analog backends. They have the same
@@ -128,14 +130,16 @@ func Int(opts backend.Options, specs []backend.OptionSpec, name string) (int, er
 	return n, nil
 }
 
-// Float parses the non-negative, finite number option name.
+// MaxNoiseSigma is the largest --noise-sigma accepted, in steps (residue
+// steps for rns, ADC steps for analog). Far below it a readout is already
+// uniformly random (see rns.MaxStepSigma), so larger values would change
+// nothing but the arithmetic's ability to represent them.
+const MaxNoiseSigma = rns.MaxStepSigma
+
+// Float parses the number option name: finite (NaN and ±Inf are refused),
+// non-negative and at most MaxNoiseSigma.
 func Float(opts backend.Options, specs []backend.OptionSpec, name string) (float64, error) {
-	v := Value(opts, specs, name)
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 1e300 {
-		return 0, fmt.Errorf("--%s %q must be a non-negative number", name, v)
-	}
-	return f, nil
+	return limits.Float{Min: 0, Max: MaxNoiseSigma}.Parse("--"+name, Value(opts, specs, name))
 }
 
 // List splits the comma list option name, dropping empty items.

@@ -115,7 +115,7 @@ var (
 	moduliSpec = backend.OptionSpec{Name: "rns-moduli", Default: "special-k6",
 		Help: "RNS moduli: a comma list of pairwise coprime integers (e.g. 63,64,65) or a preset special-k4 .. special-k8 = {2^k-1, 2^k, 2^k+1}"}
 	redundantSpec = backend.OptionSpec{Name: "rrns-redundant", Default: "0",
-		Help: "redundant RNS moduli for error detection/correction: a count 0..8 (the smallest suitable moduli are chosen) or an explicit comma list"}
+		Help: "redundant RNS moduli for error detection/correction: a count R (the R smallest suitable moduli are chosen; at most 5 with special-k6, fewer or more with other moduli, as long as the product fits) or an explicit comma list of moduli (67,71; a single one as 67,)"}
 	modeSpec = backend.OptionSpec{Name: "rns-mode", Default: "fast",
 		Help: "RNS emulation: fast (exact BFP GEMM + sampled residue errors, about FP32 cost) or reference (literal per-modulus phase readouts, slow)"}
 	unitSpec = backend.OptionSpec{Name: "noise-unit", Default: "step",
@@ -218,6 +218,15 @@ func Factory(opts backend.Options) (backend.Backend, error) {
 	if unit != "step" && unit != "phase" {
 		return nil, fmt.Errorf("--noise-unit %q: use step (residue steps) or phase (radians)", unit)
 	}
+	for _, m := range set.Moduli() {
+		step := sigma
+		if unit == "phase" {
+			step = rns.StepSigma(sigma, m)
+		}
+		if step > rns.MaxStepSigma {
+			return nil, fmt.Errorf("--noise-sigma %g is %g residue steps for modulus %d, beyond %g, where every readout is already uniformly random; use a smaller --noise-sigma", sigma, step, m, rns.MaxStepSigma)
+		}
+	}
 	roles, err := bfp.ParseRoles(opts, specs)
 	if err != nil {
 		return nil, err
@@ -225,20 +234,43 @@ func Factory(opts backend.Options) (backend.Backend, error) {
 	return New(s, set, mode == "reference", sigma, unit == "phase", roles), nil
 }
 
-// parseRedundant reads --rrns-redundant: a count 0..8 or a list of moduli.
+// parseRedundant reads --rrns-redundant: a plain integer is always a count
+// (never a modulus: "99" must not become the modulus 99), from 0 up to the
+// largest count whose moduli product the emulator can hold; a comma list
+// gives the moduli themselves ("67," for a single one).
 func parseRedundant(v string, base []int64) ([]int64, error) {
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= 8 {
+	if !strings.Contains(v, ",") {
+		n, err := strconv.Atoi(v)
+		limit := maxRedundantCount(base)
+		if err != nil || n < 0 || n > limit {
+			return nil, fmt.Errorf("--rrns-redundant %q: give a count 0..%d (the most whose moduli product fits with moduli %s) or a comma list of moduli such as 67,71", v, limit, setString(base))
+		}
 		return rns.AutoRedundant(base, n), nil
 	}
 	var out []int64
 	for _, f := range strings.Split(v, ",") {
-		m, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		m, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("--rrns-redundant %q: give a count 0..8 or a comma list of moduli such as 67,71", v)
+			return nil, fmt.Errorf("--rrns-redundant %q: %q is not an integer; give a count or a comma list of moduli such as 67,71", v, f)
 		}
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// maxRedundantCount is the largest count of automatically chosen redundant
+// moduli that still forms a valid set with base.
+func maxRedundantCount(base []int64) int {
+	n := 0
+	for ; n < 64; n++ {
+		if _, err := rns.NewSet(base, rns.AutoRedundant(base, n+1)); err != nil {
+			break
+		}
+	}
+	return n
 }
 
 // checkRange refuses a format whose tile dot products can wrap around the

@@ -13,6 +13,18 @@ import (
 // δ = round(z), z ~ N(0, σ²), which is nonzero with probability
 // erfc(1/(2σ√2)).
 
+// MaxStepSigma is the largest noise σ, in residue steps, the readout model
+// accepts. A wrong readout is off by δ = round(z) mod m; once σ is a few
+// times m, δ mod m is uniform over the residues to within a total-variation
+// distance of 2·exp(-2π²σ²/m²) (the wrapped normal's Fourier series), so
+// every σ ≥ 10·m gives readouts that are indistinguishable from uniformly
+// random ones (about 1e-1996 for m ≤ 2^16, this package's largest
+// modulus, at σ = 1e6). The limit also keeps σ·x exactly
+// representable as an int64 for any normal deviate x: beyond about 1e18,
+// int64(math.Round(σx)) saturates and the error would become a fixed offset
+// instead of noise. Backends refuse larger σ.
+const MaxStepSigma = 1e6
+
 // StepSigma converts a phase noise σ_φ (radians) into residue steps of
 // modulus m.
 func StepSigma(phaseSigma float64, m int64) float64 {
