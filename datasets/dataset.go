@@ -37,4 +37,8 @@ type Split struct {
 	// image, a malformed review), one entry per skipped item or a summary.
 	// Loaders never skip silently: the CLI prints these.
 	Skipped []string
+	// Warnings are problems found in input that was used anyway, such as
+	// a file that does not match its published checksum; the CLI prints
+	// them.
+	Warnings []string
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mirage-go/mirage/internal/bench"
+	"github.com/mirage-go/mirage/internal/limits"
 	"github.com/mirage-go/mirage/internal/gemm"
 )
 
@@ -35,6 +36,15 @@ func benchGEMMCommand(args []string, stdout, stderr io.Writer) error {
 	if *shapeList != "" {
 		var err error
 		if shapes, err = bench.ParseShapes(*shapeList); err != nil {
+			return usageError{err}
+		}
+	}
+	mem, err := limits.ReadMemory()
+	if err != nil {
+		return err
+	}
+	for _, s := range shapes {
+		if err := mem.Check("shape "+s.String(), s.Bytes(), "give smaller sizes to --shapes"); err != nil {
 			return usageError{err}
 		}
 	}

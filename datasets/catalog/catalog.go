@@ -113,7 +113,7 @@ func OpenWith(name, dataDir string, opts Options) (*Data, error) {
 	}
 	fmt.Fprintf(opts.Log, "%s: %d training and %d test examples from %s (%.1fs)\n",
 		name, d.Train.Len(), d.Test.Len(), d.Source, time.Since(start).Seconds())
-	for _, s := range d.Skipped {
+	for _, s := range slices.Concat(d.Skipped, d.Warnings) {
 		fmt.Fprintf(opts.Log, "%s: %s\n", name, s)
 	}
 	return d, nil

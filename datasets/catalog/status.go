@@ -119,6 +119,16 @@ func Verify(dataDir string, opts Options) ([]Status, error) {
 			if s.Name == "fashion-mnist" {
 				load = mnist.LoadFashion
 			}
+			if dataDir != "" {
+				checks, err := mnist.VerifyDir(s.Name, dataDir)
+				if err != nil {
+					s.Checks = append(s.Checks, Check{"checksum", false, err.Error()})
+					continue
+				}
+				for _, c := range checks {
+					s.Checks = append(s.Checks, Check{"checksum", c.OK, c.Path + ": " + c.Detail})
+				}
+			}
 			split, err := load(dataDir)
 			if err != nil {
 				s.Checks = append(s.Checks, Check{"read", false, err.Error()})

@@ -190,7 +190,16 @@ func load(ctx context.Context, v *variant, dataDir string, cacheDir func(string)
 		if err != nil {
 			return datasets.Split{}, "", err
 		}
+		checks, err := v.checkDir(dir)
+		if err != nil {
+			return datasets.Split{}, "", err
+		}
 		split, err := v.read(dir)
+		for _, c := range checks {
+			if !c.OK {
+				split.Warnings = append(split.Warnings, fmt.Sprintf("WARNING: %s %s; continuing with it", c.Path, c.Detail))
+			}
+		}
 		return split, dir, err
 	}
 	var tried []string
