@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/mirage-go/mirage/internal/bench"
-	"github.com/mirage-go/mirage/internal/limits"
 	"github.com/mirage-go/mirage/internal/gemm"
+	"github.com/mirage-go/mirage/internal/limits"
 )
 
 // benchGEMMCommand implements `mirage bench gemm`: the median GFLOP/s of
