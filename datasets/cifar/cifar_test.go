@@ -36,14 +36,14 @@ func testImage(pix []byte) *image.NRGBA {
 	return img
 }
 
-func encodePNG(t *testing.T, img image.Image) []byte {
+func encodePNG(t testing.TB, img image.Image) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	require.NoError(t, png.Encode(&buf, img))
 	return buf.Bytes()
 }
 
-func encodeJPEG(t *testing.T, img image.Image) []byte {
+func encodeJPEG(t testing.TB, img image.Image) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	require.NoError(t, jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}))
@@ -57,7 +57,7 @@ type file struct {
 
 // imageFiles returns PNG image folders: perSplit images per split, spread
 // over the classes, under prefix.
-func imageFiles(t *testing.T, prefix string, train, test int) []file {
+func imageFiles(t testing.TB, prefix string, train, test int) []file {
 	var files []file
 	for split, n := range map[string]int{"train": train, "test": test} {
 		for k := range n {
@@ -69,7 +69,7 @@ func imageFiles(t *testing.T, prefix string, train, test int) []file {
 	return files
 }
 
-func binaryBatch(t *testing.T, n, offset int) []byte {
+func binaryBatch(t testing.TB, n, offset int) []byte {
 	var im Images
 	for k := range n {
 		im.Labels = append(im.Labels, uint8((k+offset)%NumClasses))
@@ -82,7 +82,7 @@ func binaryBatch(t *testing.T, n, offset int) []byte {
 
 // binaryFiles returns the six batch files (3 records each, test 2) plus the
 // official archive's extra files, under prefix.
-func binaryFiles(t *testing.T, prefix string) []file {
+func binaryFiles(t testing.TB, prefix string) []file {
 	var files []file
 	for i, name := range TrainBatchNames() {
 		files = append(files, file{filepath.ToSlash(filepath.Join(prefix, name)), binaryBatch(t, 3, 3*i)})
@@ -103,7 +103,7 @@ func writeDir(t *testing.T, dir string, files []file) {
 	}
 }
 
-func tarBytes(t *testing.T, files []file, gz bool) []byte {
+func tarBytes(t testing.TB, files []file, gz bool) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	var w *tar.Writer

@@ -84,16 +84,20 @@ func decodeParallel(workers int, produce func(submit func(decodeJob)) error) ([]
 // decodeImage decodes a 32×32 PNG or JPEG (chosen by the name's extension)
 // into ImageBytes bytes, planes R, G, B.
 func decodeImage(name string, data []byte) ([]byte, error) {
-	var (
-		img image.Image
-		err error
-	)
-	switch strings.ToLower(path.Ext(name)) {
-	case ".png":
-		img, err = png.Decode(bytes.NewReader(data))
-	default:
-		img, err = jpeg.Decode(bytes.NewReader(data))
+	decode, decodeConfig := jpeg.Decode, jpeg.DecodeConfig
+	if strings.ToLower(path.Ext(name)) == ".png" {
+		decode, decodeConfig = png.Decode, png.DecodeConfig
 	}
+	// Read the header first: a file that claims 50000×50000 pixels would
+	// make the decoder allocate gigabytes before the size check below.
+	cfg, err := decodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("cannot decode: %v", err)
+	}
+	if cfg.Width != Width || cfg.Height != Height {
+		return nil, fmt.Errorf("image is %dx%d, want %dx%d", cfg.Width, cfg.Height, Width, Height)
+	}
+	img, err := decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("cannot decode: %v", err)
 	}
