@@ -161,6 +161,25 @@ func checkpointMetadata(cfg Config) (map[string]string, error) {
 	}, nil
 }
 
+// configFromMetadata reads the training configuration a checkpoint
+// records and validates it like a command line: a checkpoint is user
+// input, and a hand-edited eval_batch_size of 0 or 1e8 must be refused
+// here rather than crash the loader.
+func configFromMetadata(path string, meta map[string]string) (Config, error) {
+	var cfg Config
+	raw, ok := meta[configMetadataKey]
+	if !ok {
+		return cfg, fmt.Errorf("%s was not written by mirage train (no %q metadata); cannot tell which model it holds", path, configMetadataKey)
+	}
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		return cfg, fmt.Errorf("%s: bad %s metadata: %w", path, configMetadataKey, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: its %s metadata is not a valid configuration: %w", path, configMetadataKey, err)
+	}
+	return cfg, nil
+}
+
 // EvalResult is what Eval reports.
 type EvalResult struct {
 	Model    string  `json:"model"`
@@ -178,16 +197,9 @@ func Eval(path, dataDir, backendName string, backendOptions backend.Options, log
 	if err != nil {
 		return nil, err
 	}
-	raw, ok := meta[configMetadataKey]
-	if !ok {
-		return nil, fmt.Errorf("%s was not written by mirage train (no %q metadata); cannot tell which model it holds", path, configMetadataKey)
-	}
-	var cfg Config
-	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-		return nil, fmt.Errorf("%s: bad %s metadata: %w", path, configMetadataKey, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: its %s metadata is not a valid configuration: %w", path, configMetadataKey, err)
+	cfg, err := configFromMetadata(path, meta)
+	if err != nil {
+		return nil, err
 	}
 	if dataDir != "" {
 		cfg.DataDir = dataDir

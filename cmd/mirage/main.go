@@ -20,7 +20,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 func main() {
@@ -65,10 +67,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.As(err, new(usageError)):
-			fmt.Fprintf(stderr, "mirage %s: %v\n", c.name, err)
+			fmt.Fprintf(stderr, "mirage %s: %s\n", c.name, oneLine(err.Error()))
 			return 2
 		default:
-			fmt.Fprintf(stderr, "mirage %s: %v\n", c.name, err)
+			fmt.Fprintf(stderr, "mirage %s: %s\n", c.name, oneLine(err.Error()))
 			return 1
 		}
 	}
@@ -118,10 +120,30 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			printUsage()
 			return err
 		}
-		return usageError{fmt.Errorf("%v (see mirage %s --help)", err, fs.Name())}
+		return usageError{fmt.Errorf("%s (see mirage %s --help)", oneLine(err.Error()), fs.Name())}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q (see mirage %s --help)", fs.Arg(0), fs.Name())}
 	}
 	return nil
+}
+
+// oneLine escapes line breaks and other control characters in an error
+// message, so that a flag or file name carrying them (the flag package
+// echoes unknown flags verbatim) cannot split the one-line error a script
+// reads.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

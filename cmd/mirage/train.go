@@ -14,21 +14,9 @@ import (
 )
 
 func trainCommand(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("train", "train [flags]", stdout)
-	backendName := fs.String("backend", "fp32", "matrix-product backend: "+strings.Join(registry.New().Names(), ", "))
-	out := fs.String("out", "", "directory for metrics.jsonl, summary.json and model.safetensors")
-	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
-	training := trainingFlags(fs)
-	backendOptions := backendFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	cfg, err := parseTrainArgs(args, stdout, stderr)
+	if err != nil {
 		return err
-	}
-	cfg := training()
-	cfg.Backend, cfg.BackendOptions = *backendName, backendOptions()
-	cfg.OutDir = *out
-	cfg.Progress = !*quiet && isTerminal(stderr)
-	if err := cfg.Validate(); err != nil {
-		return usageError{err}
 	}
 	res, err := train.Run(cfg, stderr)
 	if err != nil {
@@ -36,6 +24,29 @@ func trainCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "test accuracy: %.2f%%\n", 100*res.FinalTestAcc)
 	return nil
+}
+
+// parseTrainArgs turns train's command line into a validated
+// configuration, without loading data or training (FuzzTrainFlags runs it
+// on arbitrary command lines).
+func parseTrainArgs(args []string, stdout, stderr io.Writer) (train.Config, error) {
+	fs := newFlagSet("train", "train [flags]", stdout)
+	backendName := fs.String("backend", "fp32", "matrix-product backend: "+strings.Join(registry.New().Names(), ", "))
+	out := fs.String("out", "", "directory for metrics.jsonl, summary.json and model.safetensors")
+	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
+	training := trainingFlags(fs)
+	backendOptions := backendFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return train.Config{}, err
+	}
+	cfg := training()
+	cfg.Backend, cfg.BackendOptions = *backendName, backendOptions()
+	cfg.OutDir = *out
+	cfg.Progress = !*quiet && isTerminal(stderr)
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError{err}
+	}
+	return cfg, nil
 }
 
 // isTerminal reports whether w is a terminal, where a progress bar that

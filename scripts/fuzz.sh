@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Run every Go fuzz target in the repository for FUZZTIME (default 10s).
+#
+# The targets are found by looking for `func FuzzXxx(` in the test files,
+# so a new target runs in CI without being listed here. A failing target
+# leaves its input under the package's testdata/fuzz/FuzzXxx/; commit that
+# file with the fix so that `go test` replays it from then on.
+#
+#   scripts/fuzz.sh                 every target, 10 s each
+#   FUZZTIME=1m scripts/fuzz.sh     longer
+#   scripts/fuzz.sh ./datasets/...  only targets under these packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime=${FUZZTIME:-10s}
+roots=("$@")
+[ ${#roots[@]} -gt 0 ] || roots=(.)
+
+targets=0
+failed=()
+while IFS=: read -r file name; do
+  pkg=./$(dirname "$file")
+  echo "fuzz: $pkg $name ($fuzztime)"
+  targets=$((targets + 1))
+  if ! go test -run XXX_NO_TESTS -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"; then
+    failed+=("$pkg $name")
+  fi
+done < <(
+  for root in "${roots[@]}"; do
+    grep -rEo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' "${root%/...}" |
+      sed -E 's#^\./##; s#\($##; s#:func #:#'
+  done | sort -u
+)
+
+if [ "$targets" -eq 0 ]; then
+  echo "fuzz: no fuzz targets found" >&2
+  exit 1
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'fuzz: FAILED %s\n' "${failed[@]}" >&2
+  echo "fuzz: the failing inputs are under each package's testdata/fuzz/; commit them with the fix" >&2
+  exit 1
+fi
+echo "fuzz: $targets targets passed"
