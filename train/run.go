@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/mirage-go/mirage/checkpoint"
 	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/internal/atomicfile"
+	"github.com/mirage-go/mirage/internal/outdir"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/optim"
 )
@@ -76,8 +76,9 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 		return nil, err
 	}
 	if cfg.OutDir != "" {
-		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
-			return nil, fmt.Errorf("cannot create output directory: %w", err)
+		// Find out now, not after the first epoch, that nothing can be saved.
+		if err := outdir.CheckWritable(cfg.OutDir); err != nil {
+			return nil, err
 		}
 	}
 	model := env.Model

@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 
 	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/experiment"
+	"github.com/mirage-go/mirage/internal/limits"
 )
 
 func compareCommand(args []string, stdout, stderr io.Writer) error {
@@ -15,7 +17,8 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	backends := fs.String("backends", "fp32,rns,analog",
 		"backends to compare, comma-separated; per-arm options after colons, e.g. fp32,rns:noise-sigma=0.12:rrns-redundant=2,analog:adc-bits=8 (the same backend twice is an A/A test). Valid: "+strings.Join(registry.New().Names(), ", "))
 	out := fs.String("out", "", "output directory: one run directory per backend, report.md, report.json, accuracy.png, loss.png (required); run again with the same flags to resume")
-	probeBatch := fs.Int("probe-batch", 0, "test examples in the per-layer error probe (default: the batch size)")
+	probeBatch := &limits.IntFlag{Name: "--probe-batch", Range: limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = the batch size; upper limit: the memory available"}}
+	fs.Var(probeBatch, "probe-batch", "`N` test examples in the per-layer error probe (0 = the batch size)")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
 	training := trainingFlags(fs)
 	backendOptions := backendFlags(fs)
@@ -35,7 +38,7 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 	cmp, err := experiment.Compare(experiment.CompareConfig{
-		Base: cfg, Arms: arms, Out: *out, ProbeBatch: *probeBatch,
+		Base: cfg, Arms: arms, Out: *out, ProbeBatch: probeBatch.Value,
 		Command: commandLine("compare", args),
 	}, stderr)
 	if cmp != nil {

@@ -3,17 +3,20 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
 	"github.com/mirage-go/mirage/experiment"
+	"github.com/mirage-go/mirage/internal/limits"
 )
 
 func sweepCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("sweep", "sweep --spec FILE --out DIR [flags]", stdout)
 	specPath := fs.String("spec", "", "sweep spec, YAML or JSON (see sweeps/ for examples) (required)")
 	out := fs.String("out", "", "output directory: results.jsonl, plan.json, report.md, plots, runs/ (required); run again to resume")
-	maxRuns := fs.Int("max-runs", 0, "train at most this many rows now and stop (0 = all); run again to continue")
+	maxRuns := &limits.IntFlag{Name: "--max-runs", Range: limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = all"}}
+	fs.Var(maxRuns, "max-runs", "train at most `N` rows now and stop (0 = all); run again to continue")
 	dataDir := fs.String("data-dir", "", "read every row's data set from this directory")
 	dryRun := fs.Bool("dry-run", false, "validate the spec and list its rows without running anything")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
@@ -22,9 +25,6 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	if *specPath == "" {
 		return usageError{fmt.Errorf("--spec is required (a YAML or JSON sweep spec, e.g. sweeps/noise.yaml)")}
-	}
-	if *maxRuns < 0 {
-		return usageError{fmt.Errorf("invalid --max-runs %d: must be ≥ 0", *maxRuns)}
 	}
 	data, err := os.ReadFile(*specPath)
 	if err != nil {
@@ -49,7 +49,7 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--out is required (the directory for results.jsonl, the report and the runs)")}
 	}
 	res, err := experiment.Sweep(experiment.SweepConfig{
-		Spec: spec, Out: *out, DataDir: *dataDir, MaxRuns: *maxRuns,
+		Spec: spec, Out: *out, DataDir: *dataDir, MaxRuns: maxRuns.Value,
 		Progress: !*quiet && isTerminal(stderr), Command: commandLine("sweep", args),
 	}, stderr)
 	if res != nil {
