@@ -29,9 +29,18 @@ func (*Backend) MatMul(_ backend.Call, g backend.GEMM) error {
 	return nil
 }
 
-// Factory builds an FP32 backend; it takes no options.
 // ImplicitConv marks the backend as [backend.ImplicitConv]: its products
 // are plain float32 GEMMs, so convolutions may run as implicit GEMMs.
 func (*Backend) ImplicitConv() {}
 
+// Config is the fp32 backend's configuration, written to summary.json
+// under backend_config like every backend's: it has no settings.
+type Config struct {
+	Backend string `json:"backend"`
+}
+
+// Config implements backend.Configurer.
+func (*Backend) Config() any { return Config{Backend: "fp32"} }
+
+// Factory builds an FP32 backend; it takes no options.
 func Factory(backend.Options) (backend.Backend, error) { return New(), nil }

@@ -35,6 +35,16 @@
 // in FP32's range, 2^(ea+eb) ≥ 2^-149: only blocks whose largest
 // magnitudes are around 1e-20 and below violate it.)
 //
+// At the other end, every product and partial sum must stay below FP32's
+// largest value, about 3.4e38. The backends that multiply dequantised
+// values in an FP32 GEMM (bfp, rns --rns-mode fast, analog) overflow to
+// ±Inf as soon as one product |qa·2^ea · qb·2^eb| exceeds it — operands
+// of magnitude about 2e19 each — even when the exact sum is small: with
+// A = [2e19, 2e19] and B = [2e19, -2e19] they return +Inf, as FP32 does,
+// while rns --rns-mode reference, which forms each tile's integer sum
+// exactly and scales it once, returns 0. Reference mode overflows only
+// when a tile value or the running FP32 sum itself leaves the range.
+//
 // Across tiles the scales differ, and the tile values T_t = 2^(ea+eb)·P_t
 // are added in FP32, the job of the accelerator's digital accumulator.
 // [Product] offers two orders: tile by tile, one GEMM per tile, bit for
@@ -706,7 +716,15 @@ func TileValue(p int64, exp int) float32 {
 //   - not ordered: one FP32 GEMM over all of K. The GEMM kernel chooses
 //     the order of the FP32 additions across tiles (and adds C in between
 //     when accumulating), so the result can differ from the ordered one by
-//     FP32 rounding: at most about 2·T·2^-24·(|C| + Σ|T_t|) for T tiles.
+//     FP32 rounding: at most about (K+T)·2^-24·(|C| + Σ_k |qa_k·qb_k|)
+//     for T tiles, where qa_k·qb_k are the individual dequantised
+//     products. The sum is over products, not over the tile sums |T_t|:
+//     the GEMM adds the products of a tile one at a time, so a tile whose
+//     products cancel (+1 and -1, T_t = 0) can still absorb the other
+//     tiles' small contributions. With A = [1e-4, 0…, 1, 1] and
+//     B = [1e-4, 0…, 1, -1], K = 130, tile 128, the ordered sum is
+//     9.84e-9 and the unordered one 0 (TestUnorderedBoundUsesProductMagnitudes),
+//     far beyond 2·T·2^-24·Σ|T_t| ≈ 2.3e-15 and within the bound above.
 //     When every partial sum is a representable multiple of the smallest
 //     tile scale (tiles of similar exponents), there is no rounding at all
 //     and both agree exactly. It costs one FP32 GEMM.
