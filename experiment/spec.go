@@ -263,11 +263,25 @@ func gridValues(v any) []any {
 // backend's factory sees them (invalid moduli, a tile that overflows the
 // RNS range, an option the backend does not have) — before anything runs.
 // The error names each bad row and what is wrong, up to a handful of rows.
+// A spec of more than MaxSweepRows rows is refused before it is expanded.
 func Plan(s *Spec) ([]Row, error) {
+	var rows []Row
+	if err := WalkPlan(s, func(r Row) { rows = append(rows, r) }); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// WalkPlan expands and validates a spec like Plan, handing each row to
+// visit as it is made instead of keeping them: memory stays proportional
+// to one row (plus each row's 12-character ID, to find duplicates), which is
+// what `mirage sweep --dry-run` lists rows with. visit sees every row,
+// valid or not; the error, after the last row, says which ones were bad.
+func WalkPlan(s *Spec, visit func(Row)) error {
 	k := newKnobs()
 	model, _ := s.Base["model"].(string)
 	if model == "" {
-		return nil, fmt.Errorf("spec: base.model is required (valid: %s)", strings.Join(models.Names(), ", "))
+		return fmt.Errorf("spec: base.model is required (valid: %s)", strings.Join(models.Names(), ", "))
 	}
 	dataset, _ := s.Base["dataset"].(string)
 	base := train.Recipe(model, dataset)
@@ -277,17 +291,17 @@ func Plan(s *Spec) ([]Row, error) {
 			continue
 		}
 		if k.kind(name) != trainingKnob {
-			return nil, fmt.Errorf("spec: base.%s is not a training setting (valid: %s)", name, k.valid())
+			return fmt.Errorf("spec: base.%s is not a training setting (valid: %s)", name, k.valid())
 		}
 		if err := k.set(&base, name, s.Base[name]); err != nil {
-			return nil, fmt.Errorf("spec: base.%v", err)
+			return fmt.Errorf("spec: base.%v", err)
 		}
 	}
 	groups := s.Groups
 	if len(groups) == 0 {
 		groups = []Group{{}}
 	}
-	var rows []Row
+	rows := 0         // rows expanded so far
 	var planned int64 // rows of the groups seen so far, counted before expansion
 	var problems []string
 	seen := map[string]int{}
@@ -308,7 +322,7 @@ func Plan(s *Spec) ([]Row, error) {
 		for level, src := range []map[string]any{s.Options, g.Options} {
 			for _, name := range sortedKeys(src) {
 				if k.kind(name) != optionKnob {
-					return nil, fmt.Errorf("%s: options.%s is not a backend option (valid: %s)", where, name, k.valid())
+					return fmt.Errorf("%s: options.%s is not a backend option (valid: %s)", where, name, k.valid())
 				}
 				// Top-level options are shared: each applies to the groups
 				// whose backend has it (noise-sigma to rns and analog, say).
@@ -317,7 +331,7 @@ func Plan(s *Spec) ([]Row, error) {
 				}
 				v, err := valueText(src[name])
 				if err != nil {
-					return nil, fmt.Errorf("%s: options.%s: %v", where, name, err)
+					return fmt.Errorf("%s: options.%s: %v", where, name, err)
 				}
 				options[name] = v
 				usedShared[name] = usedShared[name] || level == 0
@@ -336,23 +350,23 @@ func Plan(s *Spec) ([]Row, error) {
 		values := make([][]any, len(names))
 		for i, name := range names {
 			if k.kind(name) == unknownKnob {
-				return nil, fmt.Errorf("%s: unknown knob %q in grid (valid: %s)", where, name, k.valid())
+				return fmt.Errorf("%s: unknown knob %q in grid (valid: %s)", where, name, k.valid())
 			}
 			values[i] = gridValues(grid[name])
 			if len(values[i]) == 0 {
-				return nil, fmt.Errorf("%s: grid knob %q has no values", where, name)
+				return fmt.Errorf("%s: grid knob %q has no values", where, name)
 			}
 		}
 		if backendName == "" && grid["backend"] == nil {
-			return nil, fmt.Errorf("%s: no backend: set backend: (one of %s) or sweep it in the grid", where, strings.Join(k.reg.Names(), ", "))
+			return fmt.Errorf("%s: no backend: set backend: (one of %s) or sweep it in the grid", where, strings.Join(k.reg.Names(), ", "))
 		}
 		if planned = addRows(planned, values); planned > MaxSweepRows {
-			return nil, fmt.Errorf("%s: the grid has %s rows, more than the limit of %d a sweep may have; sweep fewer values or split the spec into several sweeps", where, rowCountText(planned), MaxSweepRows)
+			return fmt.Errorf("%s: the grid has %s rows, more than the limit of %d a sweep may have; sweep fewer values or split the spec into several sweeps", where, rowCountText(planned), MaxSweepRows)
 		}
 		// Odometer over the value lists, last knob fastest.
 		pos := make([]int, len(names))
 		for {
-			row := Row{Index: len(rows), Group: g.Name, Config: base}
+			row := Row{Index: rows, Group: g.Name, Config: base}
 			row.Config.Backend = backendName
 			opts := backend.Options{}
 			for o, v := range options {
@@ -379,7 +393,7 @@ func Plan(s *Spec) ([]Row, error) {
 				}
 			}
 			if bad != nil {
-				return nil, bad
+				return bad
 			}
 			if len(opts) > 0 {
 				row.Config.BackendOptions = opts
@@ -392,7 +406,8 @@ func Plan(s *Spec) ([]Row, error) {
 				problems = append(problems, fmt.Sprintf("row %d (%s) is the same run as row %d; remove one of the duplicate grid values", row.Index+1, row.Label(), first+1))
 			}
 			seen[row.ID] = row.Index
-			rows = append(rows, row)
+			visit(row)
+			rows++
 			if !advance(pos, values) {
 				break
 			}
@@ -411,9 +426,9 @@ func Plan(s *Spec) ([]Row, error) {
 		if len(problems) > show {
 			msg += fmt.Sprintf("; and %d more", len(problems)-show)
 		}
-		return nil, fmt.Errorf("the sweep has %d problem(s) in %d rows; nothing was run: %s", len(problems), len(rows), msg)
+		return fmt.Errorf("the sweep has %d problem(s) in %d rows; nothing was run: %s", len(problems), rows, msg)
 	}
-	return rows, nil
+	return nil
 }
 
 func validateRow(k *knobs, r Row) error {

@@ -42,7 +42,7 @@ func TestBadInputIsAOneLineError(t *testing.T) {
 		{"unknown model", []string{"train", "--model", "vgg"}, []string{`"vgg"`, "lenet", "resnet20"}},
 		{"unknown backend", []string{"train", "--backend", "tpu"}, []string{`"tpu"`, "fp32"}},
 		{"unknown dataset", []string{"train", "--dataset", "svhn"}, []string{`"svhn"`, "mnist", "cifar10"}},
-		{"negative epochs", []string{"train", "--epochs", "-1"}, []string{"--epochs", "at least 1"}},
+		{"negative epochs", []string{"train", "--epochs", "-1"}, []string{"--epochs", "must be in [1, "}},
 		{"non-numeric batch", []string{"train", "--batch-size", "many"}, []string{"batch-size", "many"}},
 		{"unknown flag", []string{"train", "--learning-rate", "1"}, []string{"learning-rate"}},
 		{"bad schedule", []string{"train", "--schedule", "zigzag"}, []string{`"zigzag"`, "cosine"}},

@@ -35,14 +35,17 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *dryRun {
-		rows, err := experiment.Plan(spec)
+		// Rows are listed as they are expanded, never all held at once;
+		// the error after the list names the invalid ones.
+		n := 0
+		err := experiment.WalkPlan(spec, func(r experiment.Row) {
+			fmt.Fprintf(stdout, "%3d  %s  %-7s %s\n", r.Index+1, r.ID, r.Config.Backend, r.Label())
+			n++
+		})
 		if err != nil {
 			return err
 		}
-		for _, r := range rows {
-			fmt.Fprintf(stdout, "%3d  %s  %-7s %s\n", r.Index+1, r.ID, r.Config.Backend, r.Label())
-		}
-		fmt.Fprintf(stdout, "%d runs, all valid\n", len(rows))
+		fmt.Fprintf(stdout, "%d runs, all valid\n", n)
 		return nil
 	}
 	if *out == "" {
