@@ -138,6 +138,11 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 	if err := env.CheckBatch("--probe-batch", probeBatch); err != nil {
 		return nil, err
 	}
+	for _, a := range cfg.Arms {
+		if err := train.CheckFP32Layers(armConfig(base, a), env.Layers()); err != nil {
+			return nil, fmt.Errorf("arm %s: %w", a.Label, err)
+		}
+	}
 	// Probe at the initial weights now, so that a backend that cannot run
 	// the model's GEMMs shows before hours of training, and so this copy of
 	// the data set is garbage by the time the arms load theirs.

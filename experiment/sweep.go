@@ -123,16 +123,19 @@ func Sweep(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	// Open each distinct data set and model once, so missing data or a
 	// model that does not fit it is reported before the first run.
 	classes := map[string]int{}
+	layers := map[string][]string{}
 	for _, r := range rows {
 		key := dataKey(r.Config)
-		if _, ok := classes[key]; ok {
-			continue
+		if _, ok := classes[key]; !ok {
+			env, err := train.Setup(r.Config, log)
+			if err != nil {
+				return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
+			}
+			classes[key], layers[key] = len(env.Train.Classes()), env.Layers()
 		}
-		env, err := train.Setup(r.Config, log)
-		if err != nil {
+		if err := train.CheckFP32Layers(r.Config, layers[key]); err != nil {
 			return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
 		}
-		classes[key] = len(env.Train.Classes())
 	}
 	// One writer per directory: a second sweep on the same --out would
 	// train the same rows again and append duplicate results.

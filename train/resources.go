@@ -222,6 +222,21 @@ func (r *layerRecorder) MatMul(call backend.Call, g backend.GEMM) error {
 	return r.Backend.MatMul(call, g)
 }
 
+// Layers returns the names of the model's layers whose products go
+// through the backend, sorted: the names --fp32-layers patterns match.
+func (e *Env) Layers() []string {
+	if e.probe == nil {
+		return nil
+	}
+	return slices.Clone(e.probe.layers)
+}
+
+// CheckFP32Layers refuses a configuration whose --fp32-layers patterns
+// match none of layers (from Env.Layers of the same model and data), for
+// callers that check several backend configurations against one Env
+// (compare's arms, a sweep's rows).
+func CheckFP32Layers(cfg Config, layers []string) error { return checkFP32Layers(cfg, layers) }
+
 // checkFP32Layers refuses --fp32-layers patterns that match no layer of
 // the model: a typo would otherwise keep every layer on the emulated core
 // without a word.

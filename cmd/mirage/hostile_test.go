@@ -109,6 +109,8 @@ func TestHostileCommands(t *testing.T) {
 		{"analog noise inf", append([]string{"train", "--backend", "analog", "--noise-sigma", "inf", "--out", out}, tiny...), []string{"--noise-sigma +Inf"}},
 		{"fp32-layers typo", append([]string{"train", "--backend", "rns", "--fp32-layers", "conv1,nosuchlayer", "--out", out}, tiny...),
 			[]string{`--fp32-layers "nosuchlayer" matches no layer of lenet`, "conv1, conv2, fc1, fc2, fc3"}},
+		{"fp32-layers typo in a compare arm", append([]string{"compare", "--backends", "fp32,rns:fp32-layers=fc9", "--out", out}, tiny...),
+			[]string{`arm rns_fp32-layers=fc9: --fp32-layers "fc9" matches no layer of lenet`}},
 		{"mlp on imdb", append([]string{"train", "--model", "mlp", "--dataset", "imdb", "--out", out}, tiny...), []string{"model mlp takes image input", "imdb", "--model bert"}},
 		{"bert on mnist", append([]string{"train", "--model", "bert", "--dataset", "mnist", "--out", out}, tiny...), []string{"model bert takes text input", "--dataset imdb"}},
 		{"0 training images", []string{"train", "--data-dir", empty, "--epochs", "1", "--out", out}, []string{"training set has 0 examples"}},
