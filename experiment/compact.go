@@ -25,6 +25,7 @@ func compactResults(path string) error {
 		return err
 	}
 	var lines [][]byte
+	var ids []string
 	last := map[string]int{} // row ID → index of its last line
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 1<<16), 1<<26)
@@ -41,17 +42,14 @@ func compactResults(path string) error {
 		}
 		last[r.ID] = len(lines)
 		lines = append(lines, append([]byte(nil), line...))
+		ids = append(ids, r.ID)
 	}
 	if err := sc.Err(); err != nil || len(last) == len(lines) {
 		return err
 	}
 	return atomicfile.Write(path, func(w io.Writer) error {
 		for i, line := range lines {
-			var r struct {
-				ID string `json:"id"`
-			}
-			_ = json.Unmarshal(line, &r)
-			if last[r.ID] != i {
+			if last[ids[i]] != i {
 				continue
 			}
 			if _, err := w.Write(append(line, '\n')); err != nil {
