@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mirage-go/mirage/datasets"
 )
 
 func TestReadReviews(t *testing.T) {
@@ -294,6 +296,9 @@ func TestBuild(t *testing.T) {
 	require.Equal(t, []int{8}, d.Train.Shape())
 	require.Equal(t, []string{"negative", "positive"}, d.Test.Classes())
 	require.Equal(t, "imdb", d.Split().Name)
+	// The sets are tokenized: their batches become integer tensors.
+	require.Equal(t, d.Tokenizer.Size(), datasets.VocabSize(d.Train))
+	require.Equal(t, d.Tokenizer.Size(), datasets.VocabSize(d.Test))
 	train, _ := SplitReviews(reviews)
 	dst := make([]float32, 8)
 	for i, k := range train {
