@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,49 +39,6 @@ type ResultsConfig struct {
 	Created time.Time
 	// Machine is the computer named in the header; nil means this one.
 	Machine *Machine
-}
-
-// Machine describes the computer a document was generated on.
-type Machine struct {
-	// CPUModel is the processor's name from /proc/cpuinfo, "" when unknown.
-	CPUModel   string
-	NumCPU     int
-	GOMAXPROCS int
-	OS, Arch   string
-	GoVersion  string
-}
-
-// ThisMachine describes the computer the program runs on.
-func ThisMachine() Machine {
-	return Machine{
-		CPUModel: cpuModel(), NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-		OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version(),
-	}
-}
-
-// cpuModel reads the first "model name" of /proc/cpuinfo; "" when there is
-// none (not Linux, or an architecture that names its CPUs otherwise).
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.Join(strings.Fields(v), " ")
-		}
-	}
-	return ""
-}
-
-func (m Machine) String() string {
-	cpu := m.CPUModel
-	if cpu == "" {
-		cpu = "CPU model unknown (no /proc/cpuinfo)"
-	}
-	return fmt.Sprintf("%s; %d logical CPUs (runtime.NumCPU), GOMAXPROCS %d; %s/%s; %s",
-		cpu, m.NumCPU, m.GOMAXPROCS, m.OS, m.Arch, m.GoVersion)
 }
 
 // Within is the largest loss of accuracy, in percentage points against
