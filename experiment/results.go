@@ -876,87 +876,46 @@ func widthText(m []int64) string {
 // Within points of FP32.
 func (a *bitsAnalysis) answers() []string {
 	var out []string
-	missing := func(rows []rowResult) string {
-		n := 0
-		for _, r := range rows {
-			if r.got == nil || r.got.Status == Failed {
-				n++
-			}
-		}
-		if n == 0 {
+	missing := func(w widthAnswer) string {
+		if w.Missing == 0 {
 			return ""
 		}
-		return fmt.Sprintf(" (%d of these runs have no result; the answer may change when they do)", n)
+		return fmt.Sprintf(" (%d of these runs have no result; the answer may change when they do)", w.Missing)
 	}
-	noBaseline := func(rows []rowResult) bool {
-		for _, r := range rows {
-			if r.fp != nil {
-				return false
-			}
-		}
-		return true
-	}
-	best := func(rows []rowResult) string {
-		var b *rowResult
-		for i := range rows {
-			if d := rows[i].delta(); rows[i].got != nil && rows[i].got.Status == OK && finite(d) && (b == nil || d > b.delta()) {
-				b = &rows[i]
-			}
-		}
-		if b == nil {
+	closest := func(w widthAnswer) string {
+		if w.Closest == nil {
 			return "no run trained normally"
 		}
-		return fmt.Sprintf("the closest normal run, row %d (%s), is at %s points", b.row.Index+1, b.row.Label(), b.deltaText())
+		return fmt.Sprintf("the closest normal run, row %d (%s), is at %s points", w.Closest.row.Index+1, w.Closest.row.Label(), w.Closest.deltaText())
 	}
 	if len(a.rns) > 0 {
-		if noBaseline(a.rns) {
+		w := analyseWidths(a.rns, a.bits)
+		switch {
+		case w.NoBaseline:
 			out = append(out, "RNS: cannot be answered, the sweep has no finished FP32 run with the same training settings")
-		} else {
-			var first *rowResult
-			minBits := math.MaxInt
-			var bitsRow *rowResult
-			for i := range a.rns {
-				r := &a.rns[i]
-				if !r.within() {
-					continue
-				}
-				if first == nil {
-					first = r
-				}
-				if a.bits(*r) < minBits {
-					minBits, bitsRow = a.bits(*r), r
-				}
-			}
-			if first == nil {
-				out = append(out, fmt.Sprintf("RNS: narrowest moduli set within %g points of FP32: **none**; %s%s", Within, best(a.rns), missing(a.rns)))
-				out = append(out, fmt.Sprintf("RNS: narrowest BFP width within %g points of FP32: **none**%s", Within, missing(a.rns)))
-			} else {
-				m := maxModulus(a.moduli[first.row.ID])
-				out = append(out, fmt.Sprintf("RNS: narrowest moduli set within %g points of FP32: **%s** (largest modulus %d, %.2f bits), row %d with bfp-bits %s: %s (%s)%s",
-					Within, a.moduliText(*first), m, math.Log2(float64(m)), first.row.Index+1, a.d.option(first.row, "bfp-bits"),
-					first.accText(), first.deltaText(), missing(a.rns)))
-				out = append(out, fmt.Sprintf("RNS: narrowest BFP width within %g points of FP32: **%d bits**, row %d with moduli %s: %s (%s)%s",
-					Within, minBits, bitsRow.row.Index+1, a.moduliText(*bitsRow), bitsRow.accText(), bitsRow.deltaText(), missing(a.rns)))
-			}
+		case w.First == nil:
+			out = append(out, fmt.Sprintf("RNS: narrowest moduli set within %g points of FP32: **none**; %s%s", Within, closest(w), missing(w)))
+			out = append(out, fmt.Sprintf("RNS: narrowest BFP width within %g points of FP32: **none**%s", Within, missing(w)))
+		default:
+			first, fewest := w.First, w.FewestBits
+			m := maxModulus(a.moduli[first.row.ID])
+			out = append(out, fmt.Sprintf("RNS: narrowest moduli set within %g points of FP32: **%s** (largest modulus %d, %.2f bits), row %d with bfp-bits %s: %s (%s)%s",
+				Within, a.moduliText(*first), m, math.Log2(float64(m)), first.row.Index+1, a.d.option(first.row, "bfp-bits"),
+				first.accText(), first.deltaText(), missing(w)))
+			out = append(out, fmt.Sprintf("RNS: narrowest BFP width within %g points of FP32: **%d bits**, row %d with moduli %s: %s (%s)%s",
+				Within, a.bits(*fewest), fewest.row.Index+1, a.moduliText(*fewest), fewest.accText(), fewest.deltaText(), missing(w)))
 		}
 	}
 	if len(a.bfp) > 0 {
-		if noBaseline(a.bfp) {
+		w := analyseWidths(a.bfp, a.bits)
+		switch {
+		case w.NoBaseline:
 			out = append(out, "BFP without noise: cannot be answered, the sweep has no finished FP32 run with the same training settings")
-		} else {
-			var first *rowResult
-			for i := range a.bfp {
-				if a.bfp[i].within() {
-					first = &a.bfp[i]
-					break
-				}
-			}
-			if first == nil {
-				out = append(out, fmt.Sprintf("BFP without noise: narrowest width within %g points of FP32: **none**; %s%s", Within, best(a.bfp), missing(a.bfp)))
-			} else {
-				out = append(out, fmt.Sprintf("BFP without noise: narrowest width within %g points of FP32: **%d bits**, row %d: %s (%s)%s",
-					Within, a.bits(*first), first.row.Index+1, first.accText(), first.deltaText(), missing(a.bfp)))
-			}
+		case w.First == nil:
+			out = append(out, fmt.Sprintf("BFP without noise: narrowest width within %g points of FP32: **none**; %s%s", Within, closest(w), missing(w)))
+		default:
+			out = append(out, fmt.Sprintf("BFP without noise: narrowest width within %g points of FP32: **%d bits**, row %d: %s (%s)%s",
+				Within, a.bits(*w.First), w.First.row.Index+1, w.First.accText(), w.First.deltaText(), missing(w)))
 		}
 	}
 	return out
