@@ -29,19 +29,18 @@ func (b *int8SR) MatMul(_ backend.Call, g backend.GEMM) error {
 	if err := g.Validate(); err != nil {
 		return err
 	}
-	a, sa := b.quantise(g.M, g.K, g.AtA)                                          // rows of op(A)
-	bt, sb := b.quantise(g.N, g.K, func(j, p int) float32 { return g.AtB(p, j) }) // columns of op(B)
+	a, sa := b.quantise(g.M, g.K, g.AtA) // the rows of op(A), then the columns of op(B)
+	bt, sb := b.quantise(g.N, g.K, func(j, p int) float32 { return g.AtB(p, j) })
 	for i := range g.M {
 		for j := range g.N {
-			var sum int32
+			var sum int32 // exact for K below 2^31/127² ≈ 133,000
 			for p := range g.K {
 				sum += int32(a[i*g.K+p]) * int32(bt[j*g.K+p])
 			}
-			v := float32(sum) * sa[i] * sb[j]
-			if g.Accumulate {
-				v += g.C[i*g.LDC+j]
+			if !g.Accumulate {
+				g.C[i*g.LDC+j] = 0 // C holds garbage unless accumulating
 			}
-			g.C[i*g.LDC+j] = v
+			g.C[i*g.LDC+j] += float32(sum) * sa[i] * sb[j]
 		}
 	}
 	return nil
