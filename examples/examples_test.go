@@ -3,6 +3,7 @@
 package examples_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,17 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	// The examples are built by the go command in a child process, which
+	// go test's result cache does not see. Linking the packages they use
+	// into this test, and reading their sources (run), makes a change to
+	// either invalidate a cached pass.
+	_ "github.com/mirage-go/mirage/autograd"
+	_ "github.com/mirage-go/mirage/backend/fp32"
+	_ "github.com/mirage-go/mirage/datasets"
+	_ "github.com/mirage-go/mirage/layers"
+	_ "github.com/mirage-go/mirage/models"
+	_ "github.com/mirage-go/mirage/optim"
 )
 
 // run builds the example in dir and runs it with args, returning its
@@ -20,6 +32,8 @@ func run(t *testing.T, dir string, args ...string) string {
 	if err != nil {
 		t.Skip("no go command to build the examples with")
 	}
+	_, err = os.ReadFile(filepath.Join(dir, "main.go")) // for the test cache (see the imports)
+	require.NoError(t, err)
 	bin := filepath.Join(t.TempDir(), dir)
 	out, err := exec.Command(gotool, "build", "-o", bin, "./"+dir).CombinedOutput()
 	require.NoError(t, err, "go build ./%s:\n%s", dir, out)
