@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -84,6 +85,14 @@ func (a *ArmResult) status() Status {
 // still run; Compare then returns the comparison and an error saying which
 // arms failed.
 func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
+	return CompareContext(context.Background(), cfg, log)
+}
+
+// CompareContext is Compare with cancellation: when ctx is cancelled, the
+// arm in training finishes its step, saves its state and CompareContext
+// returns its *train.InterruptedError; running the same comparison again
+// reuses the finished arms and resumes that one where it stopped.
+func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Comparison, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -150,7 +159,10 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 	for i, a := range cfg.Arms {
 		fmt.Fprintf(log, "experiment: arm %d/%d: %s (backend %s)\n", i+1, len(cfg.Arms), a.Label, a.Backend)
 		r := ArmResult{Arm: a}
-		out, err := runOrReuse(armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
+		out, err := runOrReuse(ctx, armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
+		if errors.As(err, new(*train.InterruptedError)) {
+			return nil, fmt.Errorf("arm %s: %w", a.Label, err)
+		}
 		if err != nil {
 			r.Error = err.Error()
 			fmt.Fprintf(log, "experiment: arm %s failed: %v\n", a.Label, err)
