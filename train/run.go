@@ -104,24 +104,17 @@ func RunContext(ctx context.Context, cfg Config, log io.Writer) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	trainBackend, err := env.NewBackend()
-	if err != nil {
-		return nil, err
-	}
 	if cfg.OutDir != "" {
 		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 			return nil, fmt.Errorf("cannot create output directory: %w", err)
 		}
 	}
-	model := env.Model
-	params := model.Params()
-	loader := datasets.NewLoader(env.Train, cfg.BatchSize, true, cfg.Augment, cfg.Seed)
-	stepsPerEpoch := loader.Len()
-	opt, sched, err := newOptimizer(cfg, params, cfg.Epochs*stepsPerEpoch)
+	tr, loader, sched, err := newTrainer(cfg, env)
 	if err != nil {
 		return nil, err
 	}
-	tr := &trainer{cfg: cfg, env: env, model: model, params: params, opt: opt, backend: trainBackend}
+	model, params, opt, trainBackend := tr.model, tr.params, tr.opt, tr.backend
+	stepsPerEpoch := loader.Len()
 	snap := snapshot{pos: datasets.Position{Epoch: 1}}
 	if saved != nil {
 		if snap, err = tr.restore(saved, stepsPerEpoch); err != nil {
@@ -304,6 +297,22 @@ func RunContext(ctx context.Context, cfg Config, log io.Writer) (*Result, error)
 		}
 	}
 	return res, nil
+}
+
+// newTrainer builds the training backend, the loader and the optimizer
+// with its learning-rate schedule for env's model.
+func newTrainer(cfg Config, env *Env) (*trainer, *datasets.Loader, func(step int) float64, error) {
+	b, err := env.NewBackend()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	params := env.Model.Params()
+	loader := datasets.NewLoader(env.Train, cfg.BatchSize, true, cfg.Augment, cfg.Seed)
+	opt, sched, err := newOptimizer(cfg, params, cfg.Epochs*loader.Len())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &trainer{cfg: cfg, env: env, model: env.Model, params: params, opt: opt, backend: b}, loader, sched, nil
 }
 
 func appendMetrics(lines []byte, m EpochMetrics) ([]byte, error) {

@@ -45,7 +45,7 @@ func TestResumedEqualsUninterrupted(t *testing.T) {
 	cifarDir := writeTinyCIFAR(t)
 
 	lenet := []string{"--model", "lenet", "--train-limit", "320", "--test-limit", "200", "--batch-size", "16", "--epochs", "2"}
-	resnet := []string{"--model", "resnet20", "--dataset", "cifar10", "--data-dir", cifarDir, "--batch-size", "8", "--epochs", "2", "--test-limit", "16"}
+	resnet := []string{"--model", "resnet20", "--dataset", "cifar10", "--data-dir", cifarDir, "--train-limit", "40", "--batch-size", "8", "--epochs", "2", "--test-limit", "16"}
 	rns := []string{"--backend", "rns", "--noise-sigma", "0.12", "--rounding", "stochastic"}
 	rng := rand.New(rand.NewPCG(13, 16)) // the kill points: reproducible, and different for every case
 	for _, tc := range []struct {
