@@ -259,3 +259,38 @@ func writeTinyCIFAR(t *testing.T) string {
 	batch(cifar.TestBatchName, 20)
 	return dir
 }
+
+// Flag combinations around resuming that cannot work are refused before
+// anything is trained or written.
+func TestTrainResumeFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	finished := filepath.Join(dir, "finished")
+	require.NoError(t, os.MkdirAll(finished, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(finished, "summary.json"), []byte(`{"model":"lenet","final_test_acc":0.99}`), 0o644))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"nothing to resume", []string{"train", "--resume", filepath.Join(dir, "empty")}, 1, "holds no resumable state"},
+		{"finished", []string{"train", "--resume", finished}, 1, "holds a finished run: there is nothing to resume"},
+		{"resume and overwrite", []string{"train", "--resume", finished, "--overwrite"}, 2, "--resume and --overwrite contradict"},
+		{"resume and another out", []string{"train", "--resume", finished, "--out", dir}, 2, "name different directories"},
+		{"negative checkpoint interval", []string{"train", "--checkpoint-every", "-1", "--out", dir}, 2, "invalid --checkpoint-every -1"},
+		{"checkpoints without out", []string{"train", "--checkpoint-every", "5"}, 2, "--checkpoint-every needs --out"},
+		{"compare: negative interval", []string{"compare", "--checkpoint-every", "-2", "--out", dir}, 2, "invalid --checkpoint-every -2"},
+		{"sweep: negative interval", []string{"sweep", "--checkpoint-every", "-3", "--spec", "x.yaml", "--out", dir}, 2, "invalid --checkpoint-every -3"},
+		{"finished run is not overwritten", []string{"train", "--out", finished, "--train-limit", "10", "--test-limit", "10"}, 1, "holds a finished run"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(tc.args...)
+			require.Equal(t, tc.code, code, stderr)
+			require.Contains(t, stderr, tc.want)
+			require.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+		})
+	}
+	data, err := os.ReadFile(filepath.Join(finished, "summary.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(data), "0.99", "the finished run is untouched")
+}
