@@ -81,7 +81,8 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 // (timings aside) and summary as one that was never interrupted.
 //
 // When ctx is cancelled, the step in progress finishes, the state is
-// written and an *InterruptedError is returned.
+// written and an *InterruptedError is returned (without OutDir, an error
+// saying that nothing was saved).
 func RunContext(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	sessionStart := time.Now()
 	if err := cfg.Validate(); err != nil {
@@ -215,6 +216,10 @@ func RunContext(ctx context.Context, cfg Config, log io.Writer) (*Result, error)
 			// end of the epoch is saved below, after the evaluation.
 			done := batch.Index + 1
 			stop := ctx.Err() != nil
+			if stop && cfg.OutDir == "" {
+				it.Close()
+				return nil, fmt.Errorf("interrupted at epoch %d step %d; nothing saved (no output directory)", epoch, done)
+			}
 			if cfg.OutDir == "" || done == stepsPerEpoch || !stop && (cfg.CheckpointEvery == 0 || step%cfg.CheckpointEvery != 0) {
 				continue
 			}

@@ -104,6 +104,42 @@ func TestResumedEqualsUninterrupted(t *testing.T) {
 		mustRun(t, bin, fields[2:]...)
 		requireSameRun(t, ref, dir)
 	})
+
+	t.Run("sigterm-compare", func(t *testing.T) {
+		root := t.TempDir()
+		args := func(out string) []string {
+			return []string{"compare", "--backends", "fp32,bfp:rounding=stochastic", "--out", out, "--no-progress", "--checkpoint-every", "1",
+				"--model", "mlp", "--train-limit", "320", "--test-limit", "100", "--batch-size", "16", "--epochs", "2"}
+		}
+		ref := filepath.Join(root, "uninterrupted")
+		cmd := exec.Command(bin, args(ref)...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+
+		dir := filepath.Join(root, "interrupted")
+		cmd = exec.Command(bin, args(dir)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		arm := filepath.Join(dir, "bfp_rounding=stochastic")
+		waitForState(t, cmd, arm, 3)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		var exit *exec.ExitError
+		require.True(t, errors.As(cmd.Wait(), &exit), stderr.String())
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		last := lines[len(lines)-1]
+		require.Contains(t, last, "mirage compare: arm bfp_rounding=stochastic: interrupted at epoch")
+		_, resume, ok := strings.Cut(last, "resume with: ")
+		require.True(t, ok, last)
+		require.Equal(t, "mirage "+strings.Join(args(dir), " "), strings.ReplaceAll(resume, "'", ""))
+		cmd = exec.Command(bin, args(dir)...)
+		out, err = cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Contains(t, string(out), "resuming "+arm)
+		for _, label := range []string{"fp32", "bfp_rounding=stochastic"} {
+			requireSameRun(t, filepath.Join(ref, label), filepath.Join(dir, label))
+		}
+	})
 }
 
 // mustRun runs the binary's train command and returns its stderr.

@@ -24,7 +24,7 @@ func trainCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", "train [flags]", stdout)
 	backendName := fs.String("backend", "fp32", "matrix-product backend: "+strings.Join(registry.New().Names(), ", "))
 	out := fs.String("out", "", "directory for metrics.jsonl, summary.json, model.safetensors and, until the run finishes, its resumable state.safetensors; rerunning the same command resumes an unfinished run")
-	resume := fs.String("resume", "", "continue the unfinished run in this directory with its saved settings")
+	resume := fs.String("resume", "", "continue the unfinished run in this directory with its saved settings (give no run settings, or exactly those of the original command)")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "also save the resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	overwrite := fs.Bool("overwrite", false, "train from scratch in --out even if it holds a finished run or another run's state, replacing them")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
