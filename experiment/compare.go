@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mirage-go/mirage/backend/registry"
@@ -126,6 +127,8 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
+		} else if err := checkSavedState(filepath.Join(cfg.Out, a.Label), armConfig(base, a)); err != nil {
+			return nil, err
 		}
 	}
 	env, err := train.Setup(armConfig(base, cfg.Arms[0]), log)
@@ -206,6 +209,22 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 		return cmp, fmt.Errorf("%d of %d arms failed (%v); see %s", len(failed), len(cmp.Arms), failed, filepath.Join(cfg.Out, "report.md"))
 	}
 	return cmp, nil
+}
+
+// checkSavedState refuses a run directory whose resumable state belongs to
+// another configuration, before anything is trained.
+func checkSavedState(dir string, cfg train.Config) error {
+	if _, err := os.Stat(filepath.Join(dir, train.StateFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	saved, err := train.SavedConfig(dir)
+	if err != nil {
+		return err
+	}
+	if diff := train.ConfigDiff(saved, cfg); len(diff) > 0 {
+		return fmt.Errorf("%s holds an unfinished run with other settings (%s); use another --out directory or delete that one", dir, strings.Join(diff, "; "))
+	}
+	return nil
 }
 
 // armConfig is base with the arm's backend.

@@ -58,6 +58,13 @@ func TestCompareResumesAnInterruptedArm(t *testing.T) {
 	require.FileExists(t, filepath.Join(out, "bfp_rounding=stochastic", train.StateFile))
 	require.NoFileExists(t, filepath.Join(out, "report.md"), "no report of a comparison that did not finish")
 
+	// The interrupted arm's state belongs to these settings: others are
+	// refused before anything trains.
+	longer := tinyConfig()
+	longer.Epochs = 3
+	_, err = Compare(CompareConfig{Base: longer, Arms: arms[1:], Out: out, ProbeBatch: 32}, io.Discard)
+	require.ErrorContains(t, err, "holds an unfinished run with other settings (epochs: 2 → 3)")
+
 	var again strings.Builder
 	cmp, err := Compare(CompareConfig{Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, &again)
 	require.NoError(t, err)

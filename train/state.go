@@ -234,8 +234,11 @@ func stateError(path string, err error) error {
 }
 
 // restore checks s against the run tr is set up for and, if it all fits,
-// loads it into tr's model, optimizer, backend and generators. Nothing is
-// changed on error. It returns the run's progress.
+// loads it into tr's model, optimizer, backend and generators, and returns
+// the run's progress. Everything is checked before anything is changed,
+// except the optimizer's and the backend's own parts, which they check
+// themselves: a backend state refused after the optimizer took its own
+// leaves the optimizer changed, in a run that then stops with the error.
 func (tr *trainer) restore(s *savedState, stepsPerEpoch int) (snapshot, error) {
 	snap, err := tr.checkAndRestore(s, stepsPerEpoch)
 	if err != nil {
