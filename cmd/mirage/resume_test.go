@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -19,7 +21,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mirage-go/mirage/checkpoint"
 	"github.com/mirage-go/mirage/datasets/cifar"
 	"github.com/mirage-go/mirage/train"
 )
@@ -168,16 +169,33 @@ type statePosition struct {
 	Epoch, Batch, Step int
 }
 
+// Only the header is read, so that polling does not compete with the run
+// for the CPU.
 func readPosition(dir string) (statePosition, error) {
-	_, meta, err := checkpoint.Load(filepath.Join(dir, train.StateFile))
+	f, err := os.Open(filepath.Join(dir, train.StateFile))
 	if err != nil {
+		return statePosition{}, err
+	}
+	defer f.Close()
+	var size [8]byte
+	if _, err := io.ReadFull(f, size[:]); err != nil {
+		return statePosition{}, err
+	}
+	header := make([]byte, binary.LittleEndian.Uint64(size[:]))
+	if _, err := io.ReadFull(f, header); err != nil {
+		return statePosition{}, err
+	}
+	var meta struct {
+		Metadata map[string]string `json:"__metadata__"`
+	}
+	if err := json.Unmarshal(header, &meta); err != nil {
 		return statePosition{}, err
 	}
 	var st struct {
 		Position struct{ Epoch, Batch int }
 		Step     int
 	}
-	if err := json.Unmarshal([]byte(meta["mirage.state"]), &st); err != nil {
+	if err := json.Unmarshal([]byte(meta.Metadata["mirage.state"]), &st); err != nil {
 		return statePosition{}, err
 	}
 	return statePosition{st.Position.Epoch, st.Position.Batch, st.Step}, nil
@@ -195,7 +213,7 @@ func waitForState(t *testing.T, cmd *exec.Cmd, dir string, step int) statePositi
 		if _, err := os.Stat(filepath.Join(dir, "summary.json")); err == nil {
 			t.Fatalf("the run finished before a state of step %d inside an epoch was seen", step)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 	t.Fatalf("no state of step %d in %s after two minutes", step, dir)
 	return statePosition{}
