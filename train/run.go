@@ -379,8 +379,6 @@ func countCorrect(logits *autograd.Tensor, labels []int) int {
 	return n
 }
 
-func ceilDiv(a, b int) int { return (a + b - 1) / b }
-
 // plural returns "1 epoch", "3 epochs".
 func plural(n int, noun string) string {
 	if n == 1 {

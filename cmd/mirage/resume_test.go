@@ -333,6 +333,7 @@ func TestTrainResumeFlagErrors(t *testing.T) {
 		{"resume and another out", []string{"train", "--resume", finished, "--out", dir}, 2, "name different directories"},
 		{"negative checkpoint interval", []string{"train", "--checkpoint-every", "-1", "--out", dir}, 2, "invalid --checkpoint-every -1"},
 		{"checkpoints without out", []string{"train", "--checkpoint-every", "5"}, 2, "--checkpoint-every needs --out"},
+		{"overwrite without out", []string{"train", "--overwrite"}, 2, "--overwrite needs --out"},
 		{"compare: negative interval", []string{"compare", "--checkpoint-every", "-2", "--out", dir}, 2, "invalid --checkpoint-every -2"},
 		{"sweep: negative interval", []string{"sweep", "--checkpoint-every", "-3", "--spec", "x.yaml", "--out", dir}, 2, "invalid --checkpoint-every -3"},
 		{"finished run is not overwritten", []string{"train", "--out", finished, "--train-limit", "10", "--test-limit", "10"}, 1, "holds a finished run"},

@@ -68,6 +68,9 @@ func trainCommand(args []string, stdout, stderr io.Writer) error {
 	if *checkpointEvery > 0 && cfg.OutDir == "" {
 		return usageError{fmt.Errorf("--checkpoint-every needs --out (the directory the state is saved in)")}
 	}
+	if *overwrite && cfg.OutDir == "" {
+		return usageError{fmt.Errorf("--overwrite needs --out (the directory whose run it replaces)")}
+	}
 	ctx, stop := interruptible(cfg.OutDir != "")
 	defer stop()
 	res, err := train.RunContext(ctx, cfg, stderr)
