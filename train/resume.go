@@ -42,6 +42,9 @@ func (e *FinishedError) Error() string {
 // afresh (nil) or resume from the state returned.
 func prepareOutDir(cfg Config) (*savedState, error) {
 	dir := cfg.OutDir
+	if info, err := os.Stat(dir); err == nil && !info.IsDir() {
+		return nil, fmt.Errorf("--out %s is a file, not a directory", dir)
+	}
 	if cfg.Overwrite {
 		for _, f := range []string{"summary.json", StateFile} {
 			if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {

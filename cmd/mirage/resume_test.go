@@ -334,6 +334,7 @@ func TestTrainResumeFlagErrors(t *testing.T) {
 		{"negative checkpoint interval", []string{"train", "--checkpoint-every", "-1", "--out", dir}, 2, "invalid --checkpoint-every -1"},
 		{"checkpoints without out", []string{"train", "--checkpoint-every", "5"}, 2, "--checkpoint-every needs --out"},
 		{"overwrite without out", []string{"train", "--overwrite"}, 2, "--overwrite needs --out"},
+		{"out is a file", []string{"train", "--out", filepath.Join(finished, "summary.json")}, 1, "is a file, not a directory"},
 		{"compare: negative interval", []string{"compare", "--checkpoint-every", "-2", "--out", dir}, 2, "invalid --checkpoint-every -2"},
 		{"sweep: negative interval", []string{"sweep", "--checkpoint-every", "-3", "--spec", "x.yaml", "--out", dir}, 2, "invalid --checkpoint-every -3"},
 		{"finished run is not overwritten", []string{"train", "--out", finished, "--train-limit", "10", "--test-limit", "10"}, 1, "holds a finished run"},
