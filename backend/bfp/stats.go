@@ -139,8 +139,8 @@ func (s *Stats) Report(backendName string) Report {
 		rb, _ := backend.ParseRole(b.Role)
 		return ra < rb
 	})
-	// Sum in the sorted order, not the map's random one: the float sum of
-	// relative errors must be the same in every run of the same seed.
+	// Summed in the sorted order, not the map's random one, so that the
+	// floating-point total is the same in every run.
 	for i := range r.Entries {
 		r.Total.add(&r.Entries[i].Counters)
 	}

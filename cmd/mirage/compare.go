@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/experiment"
 	"github.com/mirage-go/mirage/internal/limits"
+	"github.com/mirage-go/mirage/train"
 )
 
 func compareCommand(args []string, stdout, stderr io.Writer) error {
@@ -20,6 +22,7 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	probeBatch := &limits.IntFlag{Name: "--probe-batch", Range: limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = the batch size; upper limit: the memory available"}}
 	fs.Var(probeBatch, "probe-batch", "`N` test examples in the per-layer error probe (0 = the batch size)")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
+	checkpointEvery := fs.Int("checkpoint-every", 0, "also save an arm's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	training := trainingFlags(fs)
 	backendOptions := backendFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -28,8 +31,12 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return usageError{fmt.Errorf("--out is required (the directory for the runs and the report)")}
 	}
+	if *checkpointEvery < 0 {
+		return usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
+	}
 	cfg := training()
 	cfg.Progress = !*quiet && isTerminal(stderr)
+	cfg.CheckpointEvery = *checkpointEvery
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -37,10 +44,15 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	cmp, err := experiment.Compare(experiment.CompareConfig{
+	ctx, stop := interruptible(true)
+	defer stop()
+	cmp, err := experiment.CompareContext(ctx, experiment.CompareConfig{
 		Base: cfg, Arms: arms, Out: *out, ProbeBatch: probeBatch.Value,
 		Command: commandLine("compare", args),
 	}, stderr)
+	if errors.As(err, new(*train.InterruptedError)) {
+		return fmt.Errorf("%w; resume with: %s", err, commandLine("compare", args))
+	}
 	if cmp != nil {
 		for _, a := range cmp.Arms {
 			if a.Outcome == nil {

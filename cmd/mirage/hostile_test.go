@@ -70,6 +70,14 @@ func TestHostileCommands(t *testing.T) {
 
 	out := filepath.Join(dir, "out")
 	tiny := []string{"--epochs", "1", "--train-limit", "300", "--test-limit", "100", "--no-progress"}
+	// mirage train commands pass --overwrite, the worst case: the finished
+	// run in out must survive every refused command all the same.
+	overwrite := func(args ...string) []string {
+		if args[0] == "train" {
+			return append(args, "--overwrite")
+		}
+		return args
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -122,7 +130,7 @@ func TestHostileCommands(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			seedFinishedRun(t, out)
 			before := snapshot(t, out)
-			code, _, stderr := runCLI(tc.args...)
+			code, _, stderr := runCLI(overwrite(tc.args...)...)
 			require.NotEqual(t, 0, code, "exit code; stderr %q", stderr)
 			line := lastLine(stderr)
 			require.NotContains(t, stderr, "goroutine", "looks like a panic")

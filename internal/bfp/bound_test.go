@@ -22,9 +22,7 @@ func TestUnorderedBoundUsesProductMagnitudes(t *testing.T) {
 	f := Format{Bits: 6, Tile: 128, Rounding: Nearest}
 	g := backend.GEMM{M: 1, N: 1, K: k, A: a, LDA: k, B: b, LDB: 1, C: make([]float32, 1), LDC: 1}
 	var qa, qb Matrix
-	if err := NewQuantiser(f, 1).Operands(&g, &qa, &qb); err != nil {
-		t.Fatal(err)
-	}
+	quantise(t, NewQuantiser(f, 1), &g, &qa, &qb)
 	ordered, unordered := make([]float32, 1), make([]float32, 1)
 	Product(&qa, &qb, ordered, 1, false, true, nil)
 	Product(&qa, &qb, unordered, 1, false, false, nil)
@@ -52,9 +50,7 @@ func TestProductOverflowsLikeFP32(t *testing.T) {
 	a, b := []float32{2e19, 2e19}, []float32{2e19, -2e19}
 	g := backend.GEMM{M: 1, N: 1, K: 2, A: a, LDA: 2, B: b, LDB: 1, C: make([]float32, 1), LDC: 1}
 	var qa, qb Matrix
-	if err := NewQuantiser(Format{Bits: 6, Tile: 128, Rounding: Nearest}, 1).Operands(&g, &qa, &qb); err != nil {
-		t.Fatal(err)
-	}
+	quantise(t, NewQuantiser(Format{Bits: 6, Tile: 128, Rounding: Nearest}, 1), &g, &qa, &qb)
 	c := make([]float32, 1)
 	Product(&qa, &qb, c, 1, false, false, nil)
 	if !math.IsInf(float64(c[0]), 1) {
@@ -62,5 +58,16 @@ func TestProductOverflowsLikeFP32(t *testing.T) {
 	}
 	if p, _ := TileDot(&qa, &qb, 0, 0, 0); p != 0 {
 		t.Fatalf("exact tile sum = %d, want 0", p)
+	}
+}
+
+// quantise quantises op(A) by rows and op(B) by columns, along K.
+func quantise(t *testing.T, q *Quantiser, g *backend.GEMM, a, b *Matrix) {
+	t.Helper()
+	if err := q.Quantise(a, g.A, g.LDA, g.M, g.K, g.TransA); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Quantise(b, g.B, g.LDB, g.N, g.K, !g.TransB); err != nil {
+		t.Fatal(err)
 	}
 }
