@@ -139,7 +139,7 @@ const MaxNoiseSigma = rns.MaxStepSigma
 // Float parses the number option name: finite (NaN and ±Inf are refused),
 // non-negative and at most MaxNoiseSigma.
 func Float(opts backend.Options, specs []backend.OptionSpec, name string) (float64, error) {
-	return limits.Float{Min: 0, Max: MaxNoiseSigma}.Parse("--"+name, Value(opts, specs, name))
+	return limits.Float{Min: 0, Max: MaxNoiseSigma, Hint: "in steps; far below the limit every readout is already uniformly random"}.Parse("--"+name, Value(opts, specs, name))
 }
 
 // List splits the comma list option name, dropping empty items.
