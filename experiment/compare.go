@@ -37,6 +37,10 @@ type CompareConfig struct {
 	// Command is the command line that produced the comparison, recorded in
 	// the report so it can be regenerated.
 	Command string
+	// ReportOnly builds the report from the arms' finished runs and
+	// trains nothing: an arm without one is reported as failed (the
+	// arms of a comparison run on Slurm are trained by the array's tasks).
+	ReportOnly bool
 }
 
 // Comparison is the result of Compare, also written to report.json.
@@ -150,7 +154,11 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 	for i, a := range cfg.Arms {
 		fmt.Fprintf(log, "experiment: arm %d/%d: %s (backend %s)\n", i+1, len(cfg.Arms), a.Label, a.Backend)
 		r := ArmResult{Arm: a}
-		out, err := runOrReuse(armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
+		run := runOrReuse
+		if cfg.ReportOnly {
+			run = finishedRun
+		}
+		out, err := run(armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
 		if err != nil {
 			r.Error = err.Error()
 			fmt.Fprintf(log, "experiment: arm %s failed: %v\n", a.Label, err)

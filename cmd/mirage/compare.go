@@ -11,7 +11,10 @@ import (
 )
 
 func compareCommand(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("compare", "compare --backends fp32,rns,analog --out DIR [flags]", stdout)
+	if isSlurmSubcommand(args) {
+		return slurmSubcommand("compare", args, stdout)
+	}
+	fs := newFlagSet("compare", "compare --backends fp32,rns,analog --out DIR [flags] | compare status DIR | compare cancel DIR", stdout)
 	backends := fs.String("backends", "fp32,rns,analog",
 		"backends to compare, comma-separated; per-arm options after colons, e.g. fp32,rns:noise-sigma=0.12:rrns-redundant=2,analog:adc-bits=8 (the same backend twice is an A/A test). Valid: "+strings.Join(registry.New().Names(), ", "))
 	out := fs.String("out", "", "output directory: one run directory per backend, report.md, report.json, accuracy.png, loss.png (required); run again with the same flags to resume")
@@ -19,7 +22,12 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
 	training := trainingFlags(fs)
 	backendOptions := backendFlags(fs)
+	executor := newExecutorFlags(fs, "arm")
+	arm := fs.Int("arm", -1, "train only this arm (from 0) of the comparison planned in DIR/slurm: what each Slurm array task runs")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := executor.check(fs); err != nil {
 		return err
 	}
 	if *out == "" {
@@ -34,10 +42,14 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	cmp, err := experiment.Compare(experiment.CompareConfig{
+	ccfg := experiment.CompareConfig{
 		Base: cfg, Arms: arms, Out: *out, ProbeBatch: *probeBatch,
 		Command: commandLine("compare", args),
-	}, stderr)
+	}
+	if handled, err := compareOnSlurm(fs, executor, *arm, &ccfg, stdout, stderr); handled {
+		return err
+	}
+	cmp, err := experiment.Compare(ccfg, stderr)
 	if cmp != nil {
 		for _, a := range cmp.Arms {
 			if a.Outcome == nil {

@@ -10,14 +10,22 @@ import (
 )
 
 func sweepCommand(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sweep", "sweep --spec FILE --out DIR [flags]", stdout)
+	if isSlurmSubcommand(args) {
+		return slurmSubcommand("sweep", args, stdout)
+	}
+	fs := newFlagSet("sweep", "sweep --spec FILE --out DIR [flags] | sweep status DIR | sweep cancel DIR", stdout)
 	specPath := fs.String("spec", "", "sweep spec, YAML or JSON (see sweeps/ for examples) (required)")
 	out := fs.String("out", "", "output directory: results.jsonl, plan.json, report.md, plots, runs/ (required); run again to resume")
 	maxRuns := fs.Int("max-runs", 0, "train at most this many rows now and stop (0 = all); run again to continue")
 	dataDir := fs.String("data-dir", "", "read every row's data set from this directory")
 	dryRun := fs.Bool("dry-run", false, "validate the spec and list its rows without running anything")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
+	executor := newExecutorFlags(fs, "row")
+	row := fs.Int("row", -1, "run only this row (from 0) and write its result to DIR/slurm/rows: what each Slurm array task runs")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := executor.check(fs); err != nil {
 		return err
 	}
 	if *specPath == "" {
@@ -48,10 +56,17 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return usageError{fmt.Errorf("--out is required (the directory for results.jsonl, the report and the runs)")}
 	}
-	res, err := experiment.Sweep(experiment.SweepConfig{
+	cfg := experiment.SweepConfig{
 		Spec: spec, Out: *out, DataDir: *dataDir, MaxRuns: *maxRuns,
 		Progress: !*quiet && isTerminal(stderr), Command: commandLine("sweep", args),
-	}, stderr)
+	}
+	if *maxRuns > 0 && (executor.slurm() || *row >= 0 || *executor.reportOnly) {
+		return usageError{fmt.Errorf("--max-runs applies to the local executor only")}
+	}
+	if handled, err := sweepOnSlurm(executor, *row, cfg, stdout, stderr); handled {
+		return err
+	}
+	res, err := experiment.Sweep(cfg, stderr)
 	if res != nil {
 		fmt.Fprintf(stdout, "%d runs: %d trained now, %d finished earlier, %d still to do\n", len(res.Rows), res.Ran, res.Skipped, res.Remaining)
 		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, "report.md"))
