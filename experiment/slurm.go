@@ -51,8 +51,8 @@ func (o SlurmOptions) Validate() error {
 	for _, f := range []struct{ name, v string }{
 		{"--slurm-partition", o.Partition}, {"--slurm-time", o.Time}, {"--slurm-mem", o.Mem}, {"--slurm-account", o.Account},
 	} {
-		if strings.ContainsAny(f.v, " \t\r\n'\"\\$`") {
-			return fmt.Errorf("invalid %s %q: must not contain spaces, quotes or shell characters", f.name, f.v)
+		if f.v != "" && !slurmWordPattern.MatchString(f.v) {
+			return fmt.Errorf("invalid %s %q: use letters, digits and - _ . : , = + @ only", f.name, f.v)
 		}
 	}
 	if o.Time != "" && !slurmTimePattern.MatchString(o.Time) {
@@ -80,6 +80,7 @@ func (o SlurmOptions) Validate() error {
 var (
 	slurmTimePattern = regexp.MustCompile(`^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2}|UNLIMITED|INFINITE)$`)
 	slurmMemPattern  = regexp.MustCompile(`^\d+[KMGT]?$`)
+	slurmWordPattern = regexp.MustCompile(`^[A-Za-z0-9_.:,=+@-]+$`)
 )
 
 // unsafePathChars may not appear in an output directory run through Slurm:
@@ -274,8 +275,10 @@ type queueKey struct {
 
 // parseSqueue reads `squeue -h -r -t all -o %i|%T` output: one line per
 // job or array task ("12_3|RUNNING", "13|PENDING"), or per group of array
-// tasks not yet started ("12_[4-7%2]|PENDING").
-func parseSqueue(out string) (map[queueKey]queueState, error) {
+// tasks not yet started ("12_[4-7%2]|PENDING"). Only jobs for which keep
+// returns true are kept (nil keeps all), so other users' huge arrays are
+// never expanded.
+func parseSqueue(out string, keep func(job string) bool) (map[queueKey]queueState, error) {
 	states := map[queueKey]queueState{}
 	for n, line := range strings.Split(out, "\n") {
 		line = strings.TrimSpace(line)
@@ -289,6 +292,9 @@ func parseSqueue(out string) (map[queueKey]queueState, error) {
 		job, task, isTask := strings.Cut(id, "_")
 		if job == "" || strings.TrimLeft(job, "0123456789") != "" {
 			return nil, fmt.Errorf("squeue line %d: bad job id %q", n+1, id)
+		}
+		if keep != nil && !keep(job) {
+			continue
 		}
 		if !isTask {
 			states[queueKey{job, -1}] = queueState(state)
@@ -469,21 +475,11 @@ func (c slurmCLI) queue(jobs []string) (map[queueKey]queueState, error) {
 	if err != nil {
 		return nil, err
 	}
-	all, err := parseSqueue(out)
-	if err != nil {
-		return nil, err
-	}
 	want := map[string]bool{}
 	for _, j := range jobs {
 		want[j] = true
 	}
-	states := map[queueKey]queueState{}
-	for k, s := range all {
-		if want[k.Job] {
-			states[k] = s
-		}
-	}
-	return states, nil
+	return parseSqueue(out, func(job string) bool { return want[job] })
 }
 
 // TaskState is a row's or arm's state as Slurm and the files in the output
@@ -597,44 +593,16 @@ func slurmStatus(out string, result taskResult) (*ArrayStatus, error) {
 		st.ReportState = string(queue[queueKey{st.Report, -1}])
 	}
 	for _, t := range rec.Tasks {
-		ts := TaskStatus{Index: t.Index, ID: t.ID, Label: t.Label, ExitCode: -1, State: TaskMissing}
 		done, failure := result(t)
-		job := rec.lastJob(t.Index)
-		var files taskFiles
-		if job != nil {
-			ts.Job = job.Array
-			ts.Slurm = string(queue[queueKey{job.Array, t.Index}])
-			files = readTaskFiles(out, t.Index, job.Array)
-			ts.Start, ts.End = files.Start, files.End
-			if files.Ended {
-				ts.ExitCode = files.ExitCode
-			}
+		var ts TaskStatus
+		if job := rec.lastJob(t.Index); job != nil {
+			ts = taskState(t, job.Array, queue[queueKey{job.Array, t.Index}], readTaskFiles(out, t.Index, job.Array), done, failure)
 			ts.Log = logPath(out, t.Index, job.Array)
-		}
-		switch {
-		case done:
-			ts.State = TaskDone
-		case queueState(ts.Slurm).active() && !files.Ended:
-			ts.State = TaskPending
-			if ts.Slurm != "PENDING" {
-				ts.State = TaskRunning
+			if ts.State == TaskFailed {
+				ts.LogTail = tail(ts.Log, 10)
 			}
-		case failure != "":
-			ts.State, ts.Error = TaskFailed, failure
-		case files.Ended && files.ExitCode != 0:
-			ts.State, ts.Error = TaskFailed, fmt.Sprintf("exit code %d", files.ExitCode)
-			if files.ExitCode > 128 {
-				ts.Error += fmt.Sprintf(" (killed by signal %d)", files.ExitCode-128)
-			}
-		case files.Ended:
-			ts.State, ts.Error = TaskFailed, "exited 0 without writing a result"
-		case ts.Slurm != "":
-			ts.State, ts.Error = TaskFailed, "Slurm ended it ("+ts.Slurm+") before its job script recorded an exit code"
-		case files.Started:
-			ts.State, ts.Error = TaskFailed, "started but recorded no exit code (killed, or its node failed)"
-		}
-		if ts.State == TaskFailed && ts.Log != "" {
-			ts.LogTail = tail(ts.Log, 10)
+		} else {
+			ts = taskState(t, "", "", taskFiles{}, done, failure)
 		}
 		st.Tasks = append(st.Tasks, ts)
 	}
@@ -642,6 +610,45 @@ func slurmStatus(out string, result taskResult) (*ArrayStatus, error) {
 		return st, fmt.Errorf("cannot ask Slurm about the jobs (%v); states are from the files alone", qerr)
 	}
 	return st, nil
+}
+
+// taskState decides a task's state from its result in the output
+// directory (done, or the failure it recorded), what squeue says about it
+// in its latest array job (q, "" when Slurm does not know it) and the
+// files its job script wrote. A result wins over everything; a task Slurm
+// still runs is running or pending; anything else that has no result
+// failed, with the most specific reason known.
+func taskState(t slurmTask, job string, q queueState, files taskFiles, done bool, failure string) TaskStatus {
+	ts := TaskStatus{Index: t.Index, ID: t.ID, Label: t.Label, Job: job, Slurm: string(q),
+		Start: files.Start, End: files.End, ExitCode: -1, State: TaskMissing}
+	if files.Ended {
+		ts.ExitCode = files.ExitCode
+	}
+	switch {
+	case done:
+		ts.State = TaskDone
+	case job == "":
+		// never submitted
+	case q.active() && !files.Ended:
+		ts.State = TaskPending
+		if q != "PENDING" {
+			ts.State = TaskRunning
+		}
+	case failure != "":
+		ts.State, ts.Error = TaskFailed, failure
+	case files.Ended && files.ExitCode != 0:
+		ts.State, ts.Error = TaskFailed, fmt.Sprintf("exit code %d", files.ExitCode)
+		if files.ExitCode > 128 {
+			ts.Error += fmt.Sprintf(" (killed by signal %d)", files.ExitCode-128)
+		}
+	case files.Ended:
+		ts.State, ts.Error = TaskFailed, "exited 0 without writing a result"
+	case q != "":
+		ts.State, ts.Error = TaskFailed, "Slurm ended it ("+string(q)+") before its job script recorded an exit code"
+	case files.Started:
+		ts.State, ts.Error = TaskFailed, "started but recorded no exit code (killed, or its node failed)"
+	}
+	return ts
 }
 
 // WriteStatus prints every task's state and, for failed ones, the tail of
@@ -664,7 +671,7 @@ func (a *ArrayStatus) WriteStatus(w io.Writer) {
 			job = "-"
 		}
 		id := t.ID
-		if len(id) > 12 {
+		if a.Kind == "sweep" && len(id) > 12 {
 			id = id[:12]
 		}
 		fmt.Fprintf(w, "%4d  %-12s %-8s %-10s %-8s %-5s %s\n", t.Index+1, id, t.State, slurm, job, exit, t.Label)
