@@ -97,6 +97,9 @@ func slurmDir(out string) string { return filepath.Join(out, "slurm") }
 type slurmRecord struct {
 	// Kind is "sweep" or "compare".
 	Kind string `json:"kind"`
+	// Command is the latest submitting command line, which the report
+	// names as the command that generated it.
+	Command string `json:"command,omitempty"`
 	// Tasks are the rows or arms, by array index.
 	Tasks []slurmTask `json:"tasks"`
 	// Jobs are the submissions, oldest first.
@@ -654,12 +657,21 @@ func taskState(t slurmTask, job string, q queueState, files taskFiles, done bool
 // WriteStatus prints every task's state and, for failed ones, the tail of
 // their log.
 func (a *ArrayStatus) WriteStatus(w io.Writer) {
-	unit := "row"
+	unit, idName, labelName := "row", "id", "knobs"
 	if a.Kind == "compare" {
-		unit = "arm"
+		unit, idName, labelName = "arm", "label", "backend"
 	}
-	fmt.Fprintf(w, "%4s  %-12s %-8s %-10s %-8s %-5s %s\n", unit, "id", "state", "slurm", "job", "exit", "label")
-	for _, t := range a.Tasks {
+	ids := make([]string, len(a.Tasks))
+	width := len(idName)
+	for i, t := range a.Tasks {
+		ids[i] = t.ID
+		if a.Kind == "sweep" && len(ids[i]) > 12 {
+			ids[i] = ids[i][:12]
+		}
+		width = max(width, len(ids[i]))
+	}
+	fmt.Fprintf(w, "%4s  %-*s %-8s %-10s %-8s %-5s %s\n", unit, width, idName, "state", "slurm", "job", "exit", labelName)
+	for i, t := range a.Tasks {
 		exit, slurm, job := "", t.Slurm, t.Job
 		if t.ExitCode >= 0 {
 			exit = strconv.Itoa(t.ExitCode)
@@ -670,11 +682,7 @@ func (a *ArrayStatus) WriteStatus(w io.Writer) {
 		if job == "" {
 			job = "-"
 		}
-		id := t.ID
-		if a.Kind == "sweep" && len(id) > 12 {
-			id = id[:12]
-		}
-		fmt.Fprintf(w, "%4d  %-12s %-8s %-10s %-8s %-5s %s\n", t.Index+1, id, t.State, slurm, job, exit, t.Label)
+		fmt.Fprintf(w, "%4d  %-*s %-8s %-10s %-8s %-5s %s\n", t.Index+1, width, ids[i], t.State, slurm, job, exit, t.Label)
 	}
 	for _, t := range a.Tasks {
 		if t.State != TaskFailed {
@@ -808,9 +816,10 @@ func shellQuote(s string) string {
 // submission is one experiment to put on Slurm: the tasks still to run
 // and the commands that run a task and build the report.
 type submission struct {
-	kind  string
-	out   string
-	tasks []slurmTask
+	kind    string
+	command string
+	out     string
+	tasks   []slurmTask
 	// todo are the indices to submit.
 	todo []int
 	// task is the command of one task, with "$SLURM_ARRAY_TASK_ID" for
@@ -868,7 +877,7 @@ func (s *submission) submit(o SlurmOptions) (sub *SlurmSubmission, err error) {
 	if err != nil {
 		rec = &slurmRecord{}
 	}
-	rec.Kind, rec.Tasks = s.kind, s.tasks
+	rec.Kind, rec.Tasks, rec.Command = s.kind, s.tasks, s.command
 	names := make([]string, 0, len(s.files))
 	for name := range s.files {
 		names = append(names, name)

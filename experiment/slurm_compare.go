@@ -160,7 +160,7 @@ func SubmitCompare(cfg CompareConfig, o SlurmOptions, log io.Writer) (*SlurmSubm
 	if err != nil {
 		return nil, err
 	}
-	s := &submission{kind: "compare", out: out, files: map[string][]byte{slurmCompareFile: append(plan, '\n')}}
+	s := &submission{kind: "compare", command: cfg.Command, out: out, files: map[string][]byte{slurmCompareFile: append(plan, '\n')}}
 	for i, a := range cfg.Arms {
 		s.tasks = append(s.tasks, slurmTask{Index: i, ID: a.Label, Label: a.Backend})
 		if _, err := readSummary(filepath.Join(out, a.Label)); err == nil {

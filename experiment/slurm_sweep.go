@@ -197,7 +197,7 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	if err != nil {
 		return nil, err
 	}
-	s := &submission{kind: "sweep", out: out, files: map[string][]byte{slurmSpecFile: append(spec, '\n')}}
+	s := &submission{kind: "sweep", command: cfg.Command, out: out, files: map[string][]byte{slurmSpecFile: append(spec, '\n')}}
 	for _, r := range rows {
 		s.tasks = append(s.tasks, slurmTask{Index: r.Index, ID: r.ID, Label: r.Label()})
 		if f := finished[r.ID]; f != nil && f.Status != Failed {
@@ -252,6 +252,9 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	rows, err := Plan(cfg.Spec)
 	if err != nil {
 		return nil, err
+	}
+	if rec, err := readSlurmRecord(cfg.Out); err == nil && rec.Command != "" {
+		cfg.Command = rec.Command // the report names the submitting command
 	}
 	resultsPath := filepath.Join(cfg.Out, "results.jsonl")
 	inFile, err := loadResults(resultsPath, log)
