@@ -992,9 +992,11 @@ func activeTasks(out string) (map[int]string, error) {
 }
 
 // waitSlurm polls status until nothing is queued or running, printing
-// progress to w whenever it changes.
+// progress to w whenever it changes. Slurm not answering is waited out,
+// for up to maxQueueErrors polls in a row.
 func waitSlurm(poll time.Duration, w io.Writer, status func() (*ArrayStatus, error)) (*ArrayStatus, error) {
-	last := ""
+	const maxQueueErrors = 30
+	last, errors := "", 0
 	for {
 		st, err := status()
 		if st == nil {
@@ -1004,8 +1006,19 @@ func waitSlurm(poll time.Duration, w io.Writer, status func() (*ArrayStatus, err
 			fmt.Fprintf(w, "%s  %s\n", time.Now().Format("15:04:05"), p)
 			last = p
 		}
-		if err == nil && !st.Active() {
+		switch {
+		case err == nil && !st.Active():
 			return st, nil
+		case err == nil:
+			errors = 0
+		default:
+			errors++
+			if errors == 1 {
+				fmt.Fprintf(w, "%s  %v; still waiting\n", time.Now().Format("15:04:05"), err)
+			}
+			if errors >= maxQueueErrors {
+				return nil, fmt.Errorf("gave up waiting: %w (the jobs may still run; see mirage %s status %s)", err, st.Kind, st.Out)
+			}
 		}
 		time.Sleep(poll)
 	}

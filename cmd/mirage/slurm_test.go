@@ -375,3 +375,22 @@ func TestExecutorFlagErrors(t *testing.T) {
 	err = sweepCommand([]string{"status"}, &stdout, &stdout)
 	require.ErrorContains(t, err, "exactly one output directory")
 }
+
+// --report-only builds a local comparison's report from its finished arms
+// and trains nothing; an arm without a finished run is reported as failed.
+func TestCompareReportOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ab")
+	flags := []string{"--model", "mlp", "--epochs", "1", "--train-limit", "256", "--test-limit", "128", "--backends", "fp32,bfp:bfp-bits=5", "--out", dir}
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, compareCommand(flags, &stdout, &stderr), stderr.String())
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, "bfp_bfp-bits=5")))
+	stdout.Reset()
+	stderr.Reset()
+	err := compareCommand(append(flags, "--report-only"), &stdout, &stderr)
+	require.ErrorContains(t, err, "1 of 2 arms failed")
+	require.Contains(t, stdout.String(), "bfp_bfp-bits=5           failed: no finished run in")
+	require.NoDirExists(t, filepath.Join(dir, "bfp_bfp-bits=5"), "nothing was trained")
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(md), "bfp_bfp-bits=5 FAILED")
+}
