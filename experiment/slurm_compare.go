@@ -26,7 +26,6 @@ type comparePlan struct {
 	Base       train.Config `json:"base"`
 	Arms       []Arm        `json:"arms"`
 	ProbeBatch int          `json:"probe_batch,omitempty"`
-	Command    string       `json:"command,omitempty"`
 }
 
 // finishedRun loads an arm's finished run, without training one: the run
@@ -95,7 +94,11 @@ func ComparePlan(out string) (CompareConfig, error) {
 	if err := json.Unmarshal(data, &p); err != nil {
 		return CompareConfig{}, fmt.Errorf("%s is unreadable (%v); submit the comparison again", path, err)
 	}
-	return CompareConfig{Base: p.Base, Arms: p.Arms, Out: out, ProbeBatch: p.ProbeBatch, Command: p.Command}, nil
+	cfg := CompareConfig{Base: p.Base, Arms: p.Arms, Out: out, ProbeBatch: p.ProbeBatch}
+	if rec, err := readSlurmRecord(out); err == nil {
+		cfg.Command = rec.Command // the report names the submitting command
+	}
+	return cfg, nil
 }
 
 // CompareArm trains arm index (from 0) of a comparison — the work of one
@@ -152,15 +155,16 @@ func SubmitCompare(cfg CompareConfig, o SlurmOptions, log io.Writer) (*SlurmSubm
 	}
 	base := cfg.Base
 	base.OutDir, base.Progress = "", false
-	plan, err := json.MarshalIndent(comparePlan{Base: base, Arms: cfg.Arms, ProbeBatch: cfg.ProbeBatch, Command: cfg.Command}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	active, err := activeTasks(out)
+	plan, err := json.MarshalIndent(comparePlan{Base: base, Arms: cfg.Arms, ProbeBatch: cfg.ProbeBatch}, "", "  ")
 	if err != nil {
 		return nil, err
 	}
 	s := &submission{kind: "compare", command: cfg.Command, out: out, files: map[string][]byte{slurmCompareFile: append(plan, '\n')}}
+	active, fresh, err := activeTasks(out, s.files)
+	if err != nil {
+		return nil, err
+	}
+	s.fresh = fresh
 	for i, a := range cfg.Arms {
 		s.tasks = append(s.tasks, slurmTask{Index: i, ID: a.Label, Label: a.Backend})
 		if _, err := readSummary(filepath.Join(out, a.Label)); err == nil {

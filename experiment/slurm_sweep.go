@@ -193,11 +193,12 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	if err != nil {
 		return nil, err
 	}
-	active, err := activeTasks(out)
+	s := &submission{kind: "sweep", command: cfg.Command, out: out, files: map[string][]byte{slurmSpecFile: append(spec, '\n')}}
+	active, fresh, err := activeTasks(out, s.files)
 	if err != nil {
 		return nil, err
 	}
-	s := &submission{kind: "sweep", command: cfg.Command, out: out, files: map[string][]byte{slurmSpecFile: append(spec, '\n')}}
+	s.fresh = fresh
 	for _, r := range rows {
 		s.tasks = append(s.tasks, slurmTask{Index: r.Index, ID: r.ID, Label: r.Label()})
 		if f := finished[r.ID]; f != nil && f.Status != Failed {

@@ -238,9 +238,19 @@ func TestSlurmSweep(t *testing.T) {
 		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
 		require.Contains(t, stdout, "follow it with: mirage sweep status")
 		job := readRecord(t, dir).Jobs[0].Array
+		// While it is queued or runs, the same spec submits nothing, and a
+		// changed spec is refused: the task reads its row from the saved plan.
+		stdout, stderr, code = mirageCmd(t, bin, "sweep", "--spec", spec, "--out", dir, "--executor", "slurm")
+		require.Equal(t, 0, code, stderr)
+		require.Contains(t, stdout, "nothing to submit")
+		require.Contains(t, stderr, "row 1 is still queued or running in job "+job)
+		changed := writeSpec(t, "name: long\nbase: {model: lenet, epochs: 2, batch_size: 32, train_limit: 4000, test_limit: 200}\nbackend: fp32\n")
+		_, stderr, code = mirageCmd(t, bin, "sweep", "--spec", changed, "--out", dir, "--executor", "slurm")
+		require.Equal(t, 1, code)
+		require.Contains(t, stderr, "array job "+job+" of "+dir+" is still queued or running with another plan")
+
 		metrics, err := filepath.Glob(filepath.Join(dir, "runs", "*", "metrics.jsonl"))
 		require.NoError(t, err)
-		require.Empty(t, metrics)
 		// Cancel once the row is training (its first epoch is written).
 		deadline := time.Now().Add(60 * time.Second)
 		for len(metrics) == 0 {
