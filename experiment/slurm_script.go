@@ -85,7 +85,7 @@ func readTaskFiles(out string, i int, job string) taskFiles {
 func jobScript(o SlurmOptions, name, out, array string, command []string) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/bash\n")
-	b.WriteString("# Submitted by mirage; kept for reading and resubmitting by hand (sbatch THIS).\n")
+	b.WriteString("# Submitted by mirage and kept for reading; to resubmit what is missing or\n# failed, run the same mirage command again (it records the jobs it submits).\n")
 	fmt.Fprintf(&b, "#SBATCH --job-name=%s\n", name)
 	if array != "" {
 		fmt.Fprintf(&b, "#SBATCH --array=%s\n", array)
@@ -95,6 +95,9 @@ func jobScript(o SlurmOptions, name, out, array string, command []string) string
 	}
 	writeSbatchOptions(&b, o)
 	b.WriteString("\nset -u\n")
+	// Without cgroups a task sees every core of its node; use the ones it
+	// was given (results do not depend on the thread count).
+	b.WriteString("if [ -n \"${SLURM_CPUS_PER_TASK:-}\" ]; then export GOMAXPROCS=\"$SLURM_CPUS_PER_TASK\"; fi\n")
 	if array == "" {
 		fmt.Fprintf(&b, "exec %s\n", shellJoin(command))
 		return b.String()

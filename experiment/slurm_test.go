@@ -245,6 +245,7 @@ func TestJobScriptRecordsExitCodes(t *testing.T) {
 	script := jobScript(o, "mirage-test", out, "0-3%1", []string{"/opt/mirage", "sweep", "--out", out, "--row", "$SLURM_ARRAY_TASK_ID"})
 	for _, line := range []string{"#SBATCH --array=0-3%1", "#SBATCH --partition=debug", "#SBATCH --time=10", "#SBATCH --cpus-per-task=2",
 		"#SBATCH --mem=1G", "#SBATCH --qos=low", "#SBATCH --output=" + filepath.Join(out, "slurm", "logs", "%a.%A.log"),
+		`if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export GOMAXPROCS="$SLURM_CPUS_PER_TASK"; fi`,
 		`/opt/mirage sweep --out ` + out + ` --row "$SLURM_ARRAY_TASK_ID" &`} {
 		require.Contains(t, script, line+"\n")
 	}
