@@ -81,11 +81,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
+	"github.com/mirage-go/mirage/internal/parallel"
 )
 
 var adcBitsSpec = backend.OptionSpec{Name: "adc-bits", Default: "6",
@@ -123,6 +125,15 @@ type Backend struct {
 	invB, scB   []float64
 	// zeroA, zeroB flag the operand blocks flushed to zero (Rows×Tiles).
 	zeroA, zeroB []bool
+	// The parallel readout (see product): live rows and columns per tile,
+	// each row's first noise draw in its tile, the noise of the current
+	// and the next tile, and ADC clips per chunk.
+	liveRows, liveCols []int
+	firstDraw          []int
+	noise              [2][]float64
+	clipped            []int64
+	read               tileRead
+	team               parallel.Team
 }
 
 // Factory builds an analog backend from options.
@@ -167,6 +178,7 @@ func New(s bfp.Settings, adcBits int, sigma float64, noisy bfp.RoleSet) *Backend
 	}
 	b.cfg.TileAcc = "ordered" // every tile passes the ADC on its own
 	b.productFunc = b.product
+	b.read.runFunc = b.read.run
 	return b
 }
 
@@ -181,6 +193,19 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 
 // product computes every tile exactly with one FP32 GEMM per tile (see
 // internal/bfp), passes each tile value through the ADC, and accumulates.
+//
+// The readouts of a tile are independent of each other but for the noise,
+// which is drawn from one generator in a fixed order: tile by tile, row by
+// row, and along each row for the live outputs only. So the draws stay on
+// one goroutine and keep that order, and the readouts, the expensive part,
+// run on all cores, each row finding its first draw by counting: in tile t
+// a live row i holds liveB(t) draws (its live columns), so its first is
+// the number of live rows before it times liveB(t). Tile t+1's draws are
+// made while the readouts of tile t run (chunk 0 of the parallel loop), so
+// the generator costs no wall time when it is not the larger part. Every
+// readout is the same float64 arithmetic as on one goroutine, in the same
+// order along the tiles: the result and the counters do not depend on the
+// split.
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
 	m, n := g.M, g.N
 	tiles := qa.Tiles()
@@ -208,10 +233,40 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 	// and scaling the ADC noise by it was once a bug that made every noisy
 	// run diverge.
 	b.zeroA, b.zeroB = qa.ZeroBlocks(b.zeroA), qb.ZeroBlocks(b.zeroB)
-	step := b.cfg.Step
-	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
+	// Live rows and columns per tile, and each live row's first draw.
+	b.liveRows, b.liveCols = grow(b.liveRows, tiles), grow(b.liveCols, tiles)
+	clear(b.liveRows)
+	clear(b.liveCols)
+	for i := range m {
+		for t, z := range b.zeroA[i*tiles : (i+1)*tiles] {
+			if !z {
+				b.liveRows[t]++
+			}
+		}
+	}
+	for j := range n {
+		for t, z := range b.zeroB[j*tiles : (j+1)*tiles] {
+			if !z {
+				b.liveCols[t]++
+			}
+		}
+	}
+	b.firstDraw = grow(b.firstDraw, m)
 	b.invB, b.scB = grow(b.invB, n), grow(b.scB, n)
+	rd := &b.read
+	runFunc := rd.runFunc // made once, in New: a method value allocates
+	*rd = tileRead{runFunc: runFunc, b: b, tile: tile, r: r, ldr: ldr, m: m, n: n, tiles: tiles, qa: qa}
+	chunks := 1
+	if m*n >= parallelReadouts && m > 1 {
+		chunks = min(m, readChunks*runtime.GOMAXPROCS(0))
+	}
+	rd.chunks = chunks
+	b.clipped = grow(b.clipped, chunks)
+	clear(b.clipped)
 	var readouts int64
+	if b.noisyNow {
+		b.noise[0] = b.draw(b.noise[0], 0)
+	}
 	for t := range tiles {
 		ibfp.TileGEMM(qa, qb, t, tile, n)
 		// Powers of two, multiplied in float64: exact, and cheaper than
@@ -223,43 +278,31 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 				b.scB[j] = 0
 			}
 		}
+		live := 0
 		for i := range m {
-			ri := r[i*ldr : i*ldr+n]
-			if b.zeroA[i*tiles+t] {
-				if t == 0 {
-					clear(ri)
-				}
-				continue
-			}
-			e := int(qa.Exp[i*tiles+t])
-			invA, scA := pow2(-e), pow2(e)
-			ti := tile[i*n : (i+1)*n]
-			for j := range ri {
-				if b.scB[j] == 0 {
-					if t == 0 {
-						ri[j] = 0
-					}
-					continue
-				}
-				readouts++
-				p := float64(ti[j]) * invA * b.invB[j] // the exact integer P
-				code := p / step
-				if b.noisyNow {
-					code += b.rng.NormFloat64() * b.cfg.NoiseSigma
-				}
-				code = math.RoundToEven(code)
-				if code < lo || code > hi {
-					c.ADCClipped++
-					code = max(lo, min(hi, code))
-				}
-				v := float32(code * step * scA * b.scB[j])
-				if t == 0 {
-					ri[j] = v
-				} else {
-					ri[j] += v
-				}
+			b.firstDraw[i] = live * b.liveCols[t]
+			if !b.zeroA[i*tiles+t] {
+				live++
 			}
 		}
+		readouts += int64(live) * int64(b.liveCols[t])
+		rd.t = t
+		rd.noise = nil
+		if b.noisyNow {
+			rd.noise = b.noise[t%2]
+		}
+		rd.drawNext = b.noisyNow && t+1 < tiles
+		if chunks == 1 {
+			if rd.drawNext {
+				rd.run(0, 0)
+			}
+			rd.run(0, 1)
+			continue
+		}
+		b.team.Run(runtime.GOMAXPROCS(0), chunks+1, rd.runFunc)
+	}
+	for _, k := range b.clipped {
+		c.ADCClipped += k
 	}
 	c.Readouts += readouts
 	if g.Accumulate {
@@ -271,6 +314,93 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 		}
 	}
 	return nil
+}
+
+// parallelReadouts is the number of tile outputs from which the readouts
+// of a tile are shared among goroutines; readChunks is the number of row
+// ranges per goroutine, so that one the OS runs late leaves little work.
+const (
+	parallelReadouts = 1 << 12
+	readChunks       = 4
+)
+
+// draw fills buf with the noise of tile t's live readouts, in ADC steps,
+// in the order the readouts consume it, and returns it.
+func (b *Backend) draw(buf []float64, t int) []float64 {
+	buf = grow(buf, b.liveRows[t]*b.liveCols[t])
+	for k := range buf {
+		buf[k] = b.rng.NormFloat64() * b.cfg.NoiseSigma
+	}
+	return buf
+}
+
+// tileRead is the parallel loop over the rows of one tile's readouts:
+// chunk 0 draws the next tile's noise, chunks 1… read ranges of rows.
+type tileRead struct {
+	b        *Backend
+	qa       *ibfp.Matrix
+	tile, r  []float32
+	ldr      int
+	m, n     int
+	t, tiles int
+	chunks   int
+	noise    []float64 // this tile's draws, nil without noise
+	drawNext bool
+	runFunc  func(worker, chunk int)
+}
+
+func (rd *tileRead) run(_, chunk int) {
+	b := rd.b
+	if chunk == 0 {
+		if rd.drawNext {
+			b.noise[(rd.t+1)%2] = b.draw(b.noise[(rd.t+1)%2], rd.t+1)
+		}
+		return
+	}
+	i0, i1 := rd.m*(chunk-1)/rd.chunks, rd.m*chunk/rd.chunks
+	t, n, tiles := rd.t, rd.n, rd.tiles
+	step := b.cfg.Step
+	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
+	var clipped int64
+	for i := i0; i < i1; i++ {
+		ri := rd.r[i*rd.ldr : i*rd.ldr+n]
+		if b.zeroA[i*tiles+t] {
+			if t == 0 {
+				clear(ri)
+			}
+			continue
+		}
+		e := int(rd.qa.Exp[i*tiles+t])
+		invA, scA := pow2(-e), pow2(e)
+		ti := rd.tile[i*n : (i+1)*n]
+		next := b.firstDraw[i]
+		for j := range ri {
+			if b.scB[j] == 0 {
+				if t == 0 {
+					ri[j] = 0
+				}
+				continue
+			}
+			p := float64(ti[j]) * invA * b.invB[j] // the exact integer P
+			code := p / step
+			if rd.noise != nil {
+				code += rd.noise[next]
+				next++
+			}
+			code = math.RoundToEven(code)
+			if code < lo || code > hi {
+				clipped++
+				code = max(lo, min(hi, code))
+			}
+			v := float32(code * step * scA * b.scB[j])
+			if t == 0 {
+				ri[j] = v
+			} else {
+				ri[j] += v
+			}
+		}
+	}
+	b.clipped[chunk-1] += clipped
 }
 
 // Config implements backend.Configurer.
