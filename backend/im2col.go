@@ -155,11 +155,7 @@ func (c *Im2col) Backward(b Backend, layer string, g ConvGeometry, x, w, dy []fl
 	for n0 := 0; n0 < g.N; n0 += block {
 		n1 := min(n0+block, g.N)
 		rb := (n1 - n0) * positions
-		for ch := 0; ch < o; ch++ {
-			for n := n0; n < n1; n++ {
-				copy(c.dyT[ch*rb+(n-n0)*positions:ch*rb+(n-n0+1)*positions], dy[(n*o+ch)*positions:(n*o+ch+1)*positions])
-			}
-		}
+		c.workers.ChannelRows(dy[n0*o*positions:n1*o*positions], c.dyT[:o*rb], n1-n0, o, positions)
 		blk := cg
 		blk.N = n1 - n0
 		if gx != nil {
@@ -170,9 +166,10 @@ func (c *Im2col) Backward(b Backend, layer string, g ConvGeometry, x, w, dy []fl
 			}
 			gxb := gx[n0*imageIn : n1*imageIn]
 			if grads.AssignDX {
-				clear(gxb) // zeroed block by block, while it is in cache
+				c.workers.Col2imAssign(blk, db, gxb) // zeroed image by image, while in cache
+			} else {
+				c.workers.Col2im(blk, db, gxb)
 			}
-			c.workers.Col2im(blk, db, gxb)
 		}
 		if gw != nil {
 			c.workers.Im2col(blk, x[n0*imageIn:n1*imageIn], c.cols[:rb*k])
