@@ -129,7 +129,6 @@ func (s *Stats) Report(backendName string) Report {
 	r := Report{Backend: backendName, Entries: []Entry{}}
 	for call, c := range s.per {
 		r.Entries = append(r.Entries, Entry{Layer: call.Layer, Role: call.Role.String(), Counters: *c})
-		r.Total.add(c)
 	}
 	sort.Slice(r.Entries, func(i, j int) bool {
 		a, b := r.Entries[i], r.Entries[j]
@@ -140,6 +139,11 @@ func (s *Stats) Report(backendName string) Report {
 		rb, _ := backend.ParseRole(b.Role)
 		return ra < rb
 	})
+	// The total sums the entries in their sorted order, not the map's
+	// random one: its float64 means must not change from run to run.
+	for i := range r.Entries {
+		r.Total.add(&r.Entries[i].Counters)
+	}
 	r.Total.FP32 = false
 	return r
 }
