@@ -179,3 +179,32 @@ func serialProduct(b *Backend, g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Coun
 	}
 	return nil
 }
+
+// BenchmarkReadout times one noisy forward GEMM the size of a LeNet-5
+// conv1 block (12,544 × 6 over 25) and of a ResNet-20 stage-1 block
+// (4,096 × 16 over 144): the parallel readout against the serial loop.
+func BenchmarkReadout(b *testing.B) {
+	for _, size := range [][3]int{{12544, 6, 25}, {4096, 16, 144}} {
+		rng := rand.New(rand.NewPCG(1, 2))
+		g := bfptest.RandomGEMM(rng, size[0], size[1], size[2], false, true, false, 0)
+		for _, serial := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%dx%dx%d/serial=%v", size[0], size[1], size[2], serial), func(b *testing.B) {
+				be, err := Factory(backend.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				a := be.(*Backend)
+				if serial {
+					a.productFunc = func(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
+						return serialProduct(a, g, qa, qb, c)
+					}
+				}
+				for b.Loop() {
+					if err := a.MatMul(fwd, g); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
