@@ -83,6 +83,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync/atomic"
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
@@ -125,15 +126,15 @@ type Backend struct {
 	invB, scB   []float64
 	// zeroA, zeroB flag the operand blocks flushed to zero (Rows×Tiles).
 	zeroA, zeroB []bool
-	// The parallel readout (see product): live rows and columns per tile,
-	// each row's first noise draw in its tile, the noise of the current
-	// and the next tile, and ADC clips per chunk.
-	liveRows, liveCols []int
-	firstDraw          []int
-	noise              [2][]float64
-	clipped            []int64
-	read               tileRead
-	team               parallel.Team
+	// The parallel readout (see product): live columns per tile, each
+	// row's first noise draw in its tile (and the tile's total), the
+	// tile's noise, and ADC clips per chunk.
+	liveCols  []int
+	firstDraw []int
+	noise     []float64
+	clipped   []int64
+	read      tileRead
+	team      parallel.Team
 }
 
 // Factory builds an analog backend from options.
@@ -200,9 +201,11 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 // one goroutine and keep that order, and the readouts, the expensive part,
 // run on all cores, each row finding its first draw by counting: in tile t
 // a live row i holds liveB(t) draws (its live columns), so its first is
-// the number of live rows before it times liveB(t). Tile t+1's draws are
-// made while the readouts of tile t run (chunk 0 of the parallel loop), so
-// the generator costs no wall time when it is not the larger part. Every
+// the number of live rows before it times liveB(t). The draws are made by
+// chunk 0 of the parallel loop, range of rows after range of rows, while
+// the other chunks read out the ranges already drawn (each waits for its
+// own), so the generator and the readouts overlap. Chunks are handed out
+// in order, so chunk 0 is always running when a readout chunk waits. Every
 // readout is the same float64 arithmetic as on one goroutine, in the same
 // order along the tiles: the result and the counters do not depend on the
 // split.
@@ -233,17 +236,9 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 	// and scaling the ADC noise by it was once a bug that made every noisy
 	// run diverge.
 	b.zeroA, b.zeroB = qa.ZeroBlocks(b.zeroA), qb.ZeroBlocks(b.zeroB)
-	// Live rows and columns per tile, and each live row's first draw.
-	b.liveRows, b.liveCols = grow(b.liveRows, tiles), grow(b.liveCols, tiles)
-	clear(b.liveRows)
+	// Live columns per tile, and each live row's first draw.
+	b.liveCols = grow(b.liveCols, tiles)
 	clear(b.liveCols)
-	for i := range m {
-		for t, z := range b.zeroA[i*tiles : (i+1)*tiles] {
-			if !z {
-				b.liveRows[t]++
-			}
-		}
-	}
 	for j := range n {
 		for t, z := range b.zeroB[j*tiles : (j+1)*tiles] {
 			if !z {
@@ -251,7 +246,7 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 			}
 		}
 	}
-	b.firstDraw = grow(b.firstDraw, m)
+	b.firstDraw = grow(b.firstDraw, m+1)
 	b.invB, b.scB = grow(b.invB, n), grow(b.scB, n)
 	rd := &b.read
 	runFunc := rd.runFunc // made once, in New: a method value allocates
@@ -264,9 +259,6 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 	b.clipped = grow(b.clipped, chunks)
 	clear(b.clipped)
 	var readouts int64
-	if b.noisyNow {
-		b.noise[0] = b.draw(b.noise[0], 0)
-	}
 	for t := range tiles {
 		ibfp.TileGEMM(qa, qb, t, tile, n)
 		// Powers of two, multiplied in float64: exact, and cheaper than
@@ -285,17 +277,17 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 				live++
 			}
 		}
+		b.firstDraw[m] = live * b.liveCols[t]
 		readouts += int64(live) * int64(b.liveCols[t])
 		rd.t = t
 		rd.noise = nil
 		if b.noisyNow {
-			rd.noise = b.noise[t%2]
+			b.noise = grow(b.noise, b.firstDraw[m])
+			rd.noise = b.noise
 		}
-		rd.drawNext = b.noisyNow && t+1 < tiles
+		rd.drawn.Store(0)
 		if chunks == 1 {
-			if rd.drawNext {
-				rd.run(0, 0)
-			}
+			rd.run(0, 0)
 			rd.run(0, 1)
 			continue
 		}
@@ -324,18 +316,8 @@ const (
 	readChunks       = 4
 )
 
-// draw fills buf with the noise of tile t's live readouts, in ADC steps,
-// in the order the readouts consume it, and returns it.
-func (b *Backend) draw(buf []float64, t int) []float64 {
-	buf = grow(buf, b.liveRows[t]*b.liveCols[t])
-	for k := range buf {
-		buf[k] = b.rng.NormFloat64() * b.cfg.NoiseSigma
-	}
-	return buf
-}
-
 // tileRead is the parallel loop over the rows of one tile's readouts:
-// chunk 0 draws the next tile's noise, chunks 1… read ranges of rows.
+// chunk 0 draws the tile's noise, chunks 1… read ranges of rows.
 type tileRead struct {
 	b        *Backend
 	qa       *ibfp.Matrix
@@ -345,17 +327,33 @@ type tileRead struct {
 	t, tiles int
 	chunks   int
 	noise    []float64 // this tile's draws, nil without noise
-	drawNext bool
-	runFunc  func(worker, chunk int)
+	// drawn is the number of row ranges whose noise chunk 0 has drawn.
+	drawn   atomic.Int64
+	runFunc func(worker, chunk int)
 }
 
 func (rd *tileRead) run(_, chunk int) {
 	b := rd.b
 	if chunk == 0 {
-		if rd.drawNext {
-			b.noise[(rd.t+1)%2] = b.draw(b.noise[(rd.t+1)%2], rd.t+1)
+		if rd.noise == nil {
+			return
+		}
+		// In readout order: the generator's stream is that of the serial
+		// loop.
+		for c := range rd.chunks {
+			i0, i1 := rd.m*c/rd.chunks, rd.m*(c+1)/rd.chunks
+			buf := rd.noise[b.firstDraw[i0]:b.firstDraw[i1]]
+			for k := range buf {
+				buf[k] = b.rng.NormFloat64() * b.cfg.NoiseSigma
+			}
+			rd.drawn.Store(int64(c + 1))
 		}
 		return
+	}
+	if rd.noise != nil {
+		for rd.drawn.Load() < int64(chunk) {
+			runtime.Gosched() // chunk 0 runs on another goroutine
+		}
 	}
 	i0, i1 := rd.m*(chunk-1)/rd.chunks, rd.m*chunk/rd.chunks
 	t, n, tiles := rd.t, rd.n, rd.tiles
