@@ -83,7 +83,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"sync/atomic"
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
@@ -126,15 +125,11 @@ type Backend struct {
 	invB, scB   []float64
 	// zeroA, zeroB flag the operand blocks flushed to zero (Rows×Tiles).
 	zeroA, zeroB []bool
-	// The parallel readout (see product): live columns per tile, each
-	// row's first noise draw in its tile (and the tile's total), the
-	// tile's noise, and ADC clips per chunk.
-	liveCols  []int
-	firstDraw []int
-	noise     []float64
-	clipped   []int64
-	read      tileRead
-	team      parallel.Team
+	// The readout loop (see product) and its readouts and ADC clips per
+	// chunk.
+	counts []int64
+	read   tileRead
+	team   parallel.Team
 }
 
 // Factory builds an analog backend from options.
@@ -195,20 +190,17 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 // product computes every tile exactly with one FP32 GEMM per tile (see
 // internal/bfp), passes each tile value through the ADC, and accumulates.
 //
-// The readouts of a tile are independent of each other but for the noise,
-// which is drawn from one generator in a fixed order: tile by tile, row by
-// row, and along each row for the live outputs only. So the draws stay on
-// one goroutine and keep that order, and the readouts, the expensive part,
-// run on all cores, each row finding its first draw by counting: in tile t
-// a live row i holds liveB(t) draws (its live columns), so its first is
-// the number of live rows before it times liveB(t). The draws are made by
-// chunk 0 of the parallel loop, range of rows after range of rows, while
-// the other chunks read out the ranges already drawn (each waits for its
-// own), so the generator and the readouts overlap. Chunks are handed out
-// in order, so chunk 0 is always running when a readout chunk waits. Every
-// readout is the same float64 arithmetic as on one goroutine, in the same
-// order along the tiles: the result and the counters do not depend on the
-// split.
+// Without noise, the readouts of a tile are independent of each other and
+// run on all cores, by ranges of rows; every readout is the same float64
+// arithmetic as on one goroutine, in the same order along the tiles, so
+// the result and the counters do not depend on the split. With noise they
+// stay on one goroutine: the noise is drawn from one generator in readout
+// order (tile, row, live column), and the draws, which cost more than the
+// rest of a readout, would have to stay serial anyway. (Drawing them into
+// a buffer on one goroutine while another read out the rows already drawn
+// gave the same results and was slower on the shared two-core machine:
+// the readouts left to share are the smaller part, and the waiting
+// goroutine competed with the drawing one for a core.)
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
 	m, n := g.M, g.N
 	tiles := qa.Tiles()
@@ -236,29 +228,16 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 	// and scaling the ADC noise by it was once a bug that made every noisy
 	// run diverge.
 	b.zeroA, b.zeroB = qa.ZeroBlocks(b.zeroA), qb.ZeroBlocks(b.zeroB)
-	// Live columns per tile, and each live row's first draw.
-	b.liveCols = grow(b.liveCols, tiles)
-	clear(b.liveCols)
-	for j := range n {
-		for t, z := range b.zeroB[j*tiles : (j+1)*tiles] {
-			if !z {
-				b.liveCols[t]++
-			}
-		}
-	}
-	b.firstDraw = grow(b.firstDraw, m+1)
 	b.invB, b.scB = grow(b.invB, n), grow(b.scB, n)
 	rd := &b.read
 	runFunc := rd.runFunc // made once, in New: a method value allocates
-	*rd = tileRead{runFunc: runFunc, b: b, tile: tile, r: r, ldr: ldr, m: m, n: n, tiles: tiles, qa: qa}
-	chunks := 1
-	if m*n >= parallelReadouts && m > 1 {
-		chunks = min(m, readChunks*runtime.GOMAXPROCS(0))
+	*rd = tileRead{b: b, runFunc: runFunc, tile: tile, r: r, ldr: ldr, m: m, n: n, tiles: tiles, qa: qa, chunks: 1}
+	procs := runtime.GOMAXPROCS(0)
+	if !b.noisyNow && m*n >= parallelReadouts && m > 1 && procs > 1 {
+		rd.chunks = min(m, readChunks*procs)
 	}
-	rd.chunks = chunks
-	b.clipped = grow(b.clipped, chunks)
-	clear(b.clipped)
-	var readouts int64
+	b.counts = grow(b.counts, 2*rd.chunks)
+	clear(b.counts)
 	for t := range tiles {
 		ibfp.TileGEMM(qa, qb, t, tile, n)
 		// Powers of two, multiplied in float64: exact, and cheaper than
@@ -270,33 +249,17 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 				b.scB[j] = 0
 			}
 		}
-		live := 0
-		for i := range m {
-			b.firstDraw[i] = live * b.liveCols[t]
-			if !b.zeroA[i*tiles+t] {
-				live++
-			}
-		}
-		b.firstDraw[m] = live * b.liveCols[t]
-		readouts += int64(live) * int64(b.liveCols[t])
 		rd.t = t
-		rd.noise = nil
-		if b.noisyNow {
-			b.noise = grow(b.noise, b.firstDraw[m])
-			rd.noise = b.noise
-		}
-		rd.drawn.Store(0)
-		if chunks == 1 {
+		if rd.chunks == 1 {
 			rd.run(0, 0)
-			rd.run(0, 1)
 			continue
 		}
-		b.team.Run(runtime.GOMAXPROCS(0), chunks+1, rd.runFunc)
+		b.team.Run(procs, rd.chunks, rd.runFunc)
 	}
-	for _, k := range b.clipped {
-		c.ADCClipped += k
+	for k := 0; k < len(b.counts); k += 2 {
+		c.Readouts += b.counts[k]
+		c.ADCClipped += b.counts[k+1]
 	}
-	c.Readouts += readouts
 	if g.Accumulate {
 		for i := range m {
 			ci := g.C[i*g.LDC : i*g.LDC+n]
@@ -309,15 +272,15 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 }
 
 // parallelReadouts is the number of tile outputs from which the readouts
-// of a tile are shared among goroutines; readChunks is the number of row
-// ranges per goroutine, so that one the OS runs late leaves little work.
+// of a noise-free tile are shared among goroutines; readChunks is the
+// number of row ranges per goroutine, so that one the OS runs late leaves
+// little work behind.
 const (
 	parallelReadouts = 1 << 12
 	readChunks       = 4
 )
 
-// tileRead is the parallel loop over the rows of one tile's readouts:
-// chunk 0 draws the tile's noise, chunks 1… read ranges of rows.
+// tileRead is the loop over one tile's readouts, by ranges of rows.
 type tileRead struct {
 	b        *Backend
 	qa       *ibfp.Matrix
@@ -326,71 +289,53 @@ type tileRead struct {
 	m, n     int
 	t, tiles int
 	chunks   int
-	noise    []float64 // this tile's draws, nil without noise
-	// drawn is the number of row ranges whose noise chunk 0 has drawn.
-	drawn   atomic.Int64
-	runFunc func(worker, chunk int)
+	runFunc  func(worker, chunk int)
 }
 
+// run reads out rows [m·chunk/chunks, m·(chunk+1)/chunks) of tile t,
+// counting readouts and clips into b.counts[2·chunk], b.counts[2·chunk+1].
 func (rd *tileRead) run(_, chunk int) {
 	b := rd.b
-	if chunk == 0 {
-		if rd.noise == nil {
-			return
-		}
-		// In readout order: the generator's stream is that of the serial
-		// loop.
-		for c := range rd.chunks {
-			i0, i1 := rd.m*c/rd.chunks, rd.m*(c+1)/rd.chunks
-			buf := rd.noise[b.firstDraw[i0]:b.firstDraw[i1]]
-			for k := range buf {
-				buf[k] = b.rng.NormFloat64() * b.cfg.NoiseSigma
-			}
-			rd.drawn.Store(int64(c + 1))
-		}
-		return
-	}
-	if rd.noise != nil {
-		for rd.drawn.Load() < int64(chunk) {
-			runtime.Gosched() // chunk 0 runs on another goroutine
-		}
-	}
-	i0, i1 := rd.m*(chunk-1)/rd.chunks, rd.m*chunk/rd.chunks
+	i0, i1 := rd.m*chunk/rd.chunks, rd.m*(chunk+1)/rd.chunks
+	// Everything the inner loop reads, in locals (registers), not through
+	// rd and b.
 	t, n, tiles := rd.t, rd.n, rd.tiles
+	r, ldr, tile, zeroA, exps := rd.r, rd.ldr, rd.tile, b.zeroA, rd.qa.Exp
+	scB, invB := b.scB[:n], b.invB[:n]
+	noisy, rng, sigma := b.noisyNow, b.rng, b.cfg.NoiseSigma
 	step := b.cfg.Step
 	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
-	var clipped int64
+	var readouts, clipped int64
 	for i := i0; i < i1; i++ {
-		ri := rd.r[i*rd.ldr : i*rd.ldr+n]
-		if b.zeroA[i*tiles+t] {
+		ri := r[i*ldr : i*ldr+n]
+		if zeroA[i*tiles+t] {
 			if t == 0 {
 				clear(ri)
 			}
 			continue
 		}
-		e := int(rd.qa.Exp[i*tiles+t])
+		e := int(exps[i*tiles+t])
 		invA, scA := pow2(-e), pow2(e)
-		ti := rd.tile[i*n : (i+1)*n]
-		next := b.firstDraw[i]
+		ti := tile[i*n : (i+1)*n]
 		for j := range ri {
-			if b.scB[j] == 0 {
+			if scB[j] == 0 {
 				if t == 0 {
 					ri[j] = 0
 				}
 				continue
 			}
-			p := float64(ti[j]) * invA * b.invB[j] // the exact integer P
+			readouts++
+			p := float64(ti[j]) * invA * invB[j] // the exact integer P
 			code := p / step
-			if rd.noise != nil {
-				code += rd.noise[next]
-				next++
+			if noisy {
+				code += rng.NormFloat64() * sigma
 			}
 			code = math.RoundToEven(code)
 			if code < lo || code > hi {
 				clipped++
 				code = max(lo, min(hi, code))
 			}
-			v := float32(code * step * scA * b.scB[j])
+			v := float32(code * step * scA * scB[j])
 			if t == 0 {
 				ri[j] = v
 			} else {
@@ -398,7 +343,8 @@ func (rd *tileRead) run(_, chunk int) {
 			}
 		}
 	}
-	b.clipped[chunk-1] += clipped
+	b.counts[2*chunk] += readouts
+	b.counts[2*chunk+1] += clipped
 }
 
 // Config implements backend.Configurer.

@@ -15,9 +15,9 @@ import (
 	"github.com/mirage-go/mirage/internal/bfp/bfptest"
 )
 
-// The parallel readout (product) gives what the one-goroutine loop it
-// replaced gives, bit for bit, with the same noise draws and the same
-// counters (readouts, ADC clips), call after call: products large enough
+// product gives what the one-goroutine loop it replaced gives, bit for
+// bit, with the same noise draws and the same counters (readouts, ADC
+// clips), call after call, noise-free products running in parallel: products large enough
 // to run in parallel and small ones, K a multiple of the tile or not,
 // zero blocks on both sides (rows and columns whose blocks are skipped),
 // accumulation, noise on and off, a converter that clips.
@@ -180,31 +180,36 @@ func serialProduct(b *Backend, g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Coun
 	return nil
 }
 
-// BenchmarkReadout times one noisy forward GEMM the size of a LeNet-5
-// conv1 block (12,544 × 6 over 25) and of a ResNet-20 stage-1 block
-// (4,096 × 16 over 144): the parallel readout against the serial loop.
+// BenchmarkReadout times one forward GEMM the size of a LeNet-5 conv1
+// block (12,544 × 6 over 25) and of a ResNet-20 stage-1 block (4,096 × 16
+// over 144), noisy (the default σ) and noise-free: the parallel readout
+// against the serial loop. Run each in its own process when comparing
+// (the first benchmark of a process pays for its warm-up), e.g.
+// -test.bench 'Readout/4096x16x144/sigma=0$/serial=false'.
 func BenchmarkReadout(b *testing.B) {
 	for _, size := range [][3]int{{12544, 6, 25}, {4096, 16, 144}} {
 		rng := rand.New(rand.NewPCG(1, 2))
 		g := bfptest.RandomGEMM(rng, size[0], size[1], size[2], false, true, false, 0)
-		for _, serial := range []bool{false, true} {
-			b.Run(fmt.Sprintf("%dx%dx%d/serial=%v", size[0], size[1], size[2], serial), func(b *testing.B) {
-				be, err := Factory(backend.Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				a := be.(*Backend)
-				if serial {
-					a.productFunc = func(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
-						return serialProduct(a, g, qa, qb, c)
-					}
-				}
-				for b.Loop() {
-					if err := a.MatMul(fwd, g); err != nil {
+		for _, sigma := range []string{"0.08", "0"} {
+			for _, serial := range []bool{false, true} {
+				b.Run(fmt.Sprintf("%dx%dx%d/sigma=%s/serial=%v", size[0], size[1], size[2], sigma, serial), func(b *testing.B) {
+					be, err := Factory(backend.Options{"noise-sigma": sigma})
+					if err != nil {
 						b.Fatal(err)
 					}
-				}
-			})
+					a := be.(*Backend)
+					if serial {
+						a.productFunc = func(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
+							return serialProduct(a, g, qa, qb, c)
+						}
+					}
+					for b.Loop() {
+						if err := a.MatMul(fwd, g); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
 		}
 	}
 }
