@@ -14,11 +14,10 @@ import (
 // (N, O, OH, OW) with OH = ⌊(H + 2·padding − KH)/stride⌋ + 1, likewise OW.
 //
 // Every product goes through the tape's backend, tagged with layer and
-// its role. A backend that implements backend.Convolver (fp32, the
-// quantising backends) gets each convolution whole, with its geometry:
-// fp32 computes it as implicit GEMMs that read the image in place, the
-// quantising backends quantise while packing. Any other backend (and
-// wrappers that observe MatMul) gets the im2col products of
+// its role. A backend that implements backend.Convolver (fp32) gets each
+// convolution whole, with its geometry: fp32 computes it as implicit GEMMs
+// that read the image in place. Any other backend (today the quantising
+// ones, and wrappers that observe MatMul) gets the im2col products of
 // backend.Im2col: every receptive field becomes a row of cols,
 // (N·OH·OW) × (C·KH·KW), and
 //
@@ -48,7 +47,7 @@ func (t *Tape) Conv2d(x, w, bias *Tensor, stride, padding int, layer string) *Te
 	if err := g.Validate(); err != nil {
 		panic(fmt.Sprintf("autograd.Conv2d %s: %v (x %v, w %v)", layer, err, x.shape, w.shape))
 	}
-	o, oh, ow := w.shape[0], g.OutH(), g.OutW()
+	oh, ow := g.OutH(), g.OutW()
 	positions := oh * ow
 	out := t.resultUninit([]int{g.N, o, oh, ow}, x, w, bias)
 	var biasData []float32
