@@ -139,8 +139,8 @@ func (s *Stats) Report(backendName string) Report {
 		rb, _ := backend.ParseRole(b.Role)
 		return ra < rb
 	})
-	// The total sums the entries in their sorted order, not the map's
-	// random one: its float64 means must not change from run to run.
+	// Summed in the sorted order, not the map's random one, so that the
+	// floating-point total is the same in every run.
 	for i := range r.Entries {
 		r.Total.add(&r.Entries[i].Counters)
 	}

@@ -51,7 +51,6 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/internal/gemm"
 )
 
@@ -252,6 +251,7 @@ func grow[T any](s []T, n int) []T {
 type Quantiser struct {
 	format Format
 	rng    *rand.Rand
+	src    *rand.PCG // rng's source, saved and restored by state.go
 	work   []worker
 	wg     sync.WaitGroup
 	// fusedColumns selects the whole-tile SIMD kernels for vectors stored
@@ -279,23 +279,12 @@ const parallelMin = 1 << 15
 // NewQuantiser returns a quantiser for f; seed drives stochastic rounding.
 // f must be valid (see Format.Validate).
 func NewQuantiser(f Format, seed uint64) *Quantiser {
-	return &Quantiser{format: f, rng: rand.New(rand.NewPCG(seed, 0x6266705f726e6421)), fusedColumns: hasAVX2}
+	src := rand.NewPCG(seed, 0x6266705f726e6421)
+	return &Quantiser{format: f, rng: rand.New(src), src: src, fusedColumns: hasAVX2}
 }
 
 // Format returns the quantiser's format.
 func (q *Quantiser) Format() Format { return q.format }
-
-// Operands quantises op(A) by rows into a and op(B) by columns into b, both
-// along the reduction dimension K of g.
-func (q *Quantiser) Operands(g *backend.GEMM, a, b *Matrix) error {
-	if err := q.Quantise(a, g.A, g.LDA, g.M, g.K, g.TransA); err != nil {
-		return fmt.Errorf("operand A: %w", err)
-	}
-	if err := q.Quantise(b, g.B, g.LDB, g.N, g.K, !g.TransB); err != nil {
-		return fmt.Errorf("operand B: %w", err)
-	}
-	return nil
-}
 
 const (
 	signMask    = 0x7fffffff
