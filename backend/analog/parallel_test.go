@@ -11,8 +11,8 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/backend/bfp/bfptest"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
-	"github.com/mirage-go/mirage/internal/bfp/bfptest"
 )
 
 // product gives what the one-goroutine loop it replaced gives, bit for
