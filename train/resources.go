@@ -201,9 +201,10 @@ func trainStep(m layers.Module, b backend.Backend, shape []int, n, classes int) 
 }
 
 // layerRecorder is an fp32 backend that records the layer of every product
-// and adds up the bytes of its operands and result. It does not implement
-// backend.ImplicitConv, so convolutions pass through MatMul and show their
-// names (and their column matrices count, as on the emulated backends).
+// and the sizes of its result and left operand. It is not a
+// backend.Convolver, so convolutions pass through MatMul as im2col GEMMs
+// and show their names (and their column matrices count, as on the
+// emulated backends, which are not Convolvers either).
 type layerRecorder struct {
 	backend.Backend
 	seen map[string]bool
