@@ -1,6 +1,7 @@
 package cost
 
 import (
+	"fmt"
 	"math"
 )
 
@@ -76,6 +77,9 @@ func (m *Mirage) GEMM(r Record, f *Format) (Cost, error) {
 	if err := r.Validate(); err != nil {
 		return Cost{}, err
 	}
+	if lw := m.LaserWatts(f); math.IsInf(lw, 0) || lw > 1e15 {
+		return Cost{}, fmt.Errorf("%s: optical loss of %.4g dB at tile %d needs a laser power beyond any model (%.3g W)", m.P.Source, m.LossDB(f.Tile), f.Tile, lw)
+	}
 	if r.FP32 {
 		c := m.Host(2 * r.MACs())
 		c.count("fp32_macs", r.MACs())
@@ -121,8 +125,12 @@ func (m *Mirage) GEMM(r Record, f *Format) (Cost, error) {
 
 	elements := M*K + K*N
 	s := d.TechnologyScale
-	c.energy("bfp_convert", calls*elements*d.BFPConvertPJ*s*pJ)
-	c.energy("rns_convert", calls*elements*nmod*d.RNSConvertPJ*s*pJ)
+	// The conversions work on b-bit mantissas; their energies are given
+	// for 8 bits and scale with the width (adders and shifters are linear
+	// in it).
+	width := float64(f.Bits) / 8
+	c.energy("bfp_convert", calls*elements*d.BFPConvertPJ*width*s*pJ)
+	c.energy("rns_convert", calls*elements*nmod*d.RNSConvertPJ*width*s*pJ)
 	c.energy("crt", calls*live*nmod*d.CRTPJ*s*pJ)
 	if len(f.Redundant) > 0 {
 		c.energy("rrns", calls*live*float64(len(f.Redundant))*d.RRNSPJ*s*pJ)

@@ -99,7 +99,9 @@ type OpticsParams struct {
 }
 
 // DigitalParams are the digital operations around the core, in pJ at the
-// 45 nm node of the sources, multiplied by TechnologyScale.
+// 45 nm node of the sources, multiplied by TechnologyScale. The BFP and RNS
+// conversion energies are per element at 8-bit mantissas and scale with
+// the mantissa width.
 type DigitalParams struct {
 	TechnologyScale float64 `yaml:"technology_scale" cost:"positive"`
 	BFPConvertPJ    float64 `yaml:"bfp_convert_pj"`
@@ -211,13 +213,37 @@ func Parse(data []byte, source string) (*Params, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("%s: %s", source, oneLine(err))
+		msg := oneLine(err)
+		var line int
+		if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
+			if field := fieldAt(root.Content[0], line, ""); field != "" {
+				msg = "field " + field + ": " + msg
+			}
+		}
+		return nil, fmt.Errorf("%s: %s", source, msg)
 	}
 	p.Source = source
 	if err := p.validate(root.Content[0]); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	return &p, nil
+}
+
+// fieldAt returns the dotted path of the key on line, or "".
+func fieldAt(n *yaml.Node, line int, prefix string) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Line == line {
+			return prefix + k.Value
+		}
+		if f := fieldAt(v, line, prefix+k.Value+"."); f != "" {
+			return f
+		}
+	}
+	return ""
 }
 
 // oneLine turns yaml's multi-line error lists into one line.

@@ -1,6 +1,7 @@
 package cost
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 
@@ -114,4 +115,71 @@ func EstimateNonGEMM(records []Record, params int64, steps int64, opsPerParam fl
 		Basis: fmt.Sprintf("estimate: %d FP32 ops per forward GEMM output element (%.3g elements) + %g per parameter per step (%d parameters, %d steps)",
 			OpsPerForwardOutput, outputs, opsPerParam, params, steps),
 	}
+}
+
+// FromShapes turns a backend's per-shape counts into records.
+func FromShapes(shapes []backend.LiveShapeCount) []Record {
+	out := make([]Record, len(shapes))
+	for i, s := range shapes {
+		out[i] = Record{Layer: s.Layer, Role: s.Role, M: s.M, N: s.N, K: s.K, Count: s.Calls,
+			TileOutputs: s.TileOutputs, LiveTileOutputs: s.LiveTileOutputs, FP32: s.FP32}
+	}
+	return out
+}
+
+// Sub returns the records of after that are not in before: the calls made
+// between two snapshots of cumulative counts (for per-epoch costs).
+func Sub(after, before []Record) []Record {
+	type key struct {
+		layer   string
+		role    backend.Role
+		m, n, k int
+	}
+	prev := map[key]Record{}
+	for _, r := range before {
+		prev[key{r.Layer, r.Role, r.M, r.N, r.K}] = r
+	}
+	var out []Record
+	for _, r := range after {
+		p := prev[key{r.Layer, r.Role, r.M, r.N, r.K}]
+		r.Count -= p.Count
+		r.TileOutputs -= p.TileOutputs
+		r.LiveTileOutputs -= p.LiveTileOutputs
+		if r.Count > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// recordJSON is Record with its role as text.
+type recordJSON struct {
+	Layer           string `json:"layer"`
+	Role            string `json:"role"`
+	M               int    `json:"m"`
+	N               int    `json:"n"`
+	K               int    `json:"k"`
+	Count           int64  `json:"count"`
+	TileOutputs     int64  `json:"tile_outputs,omitempty"`
+	LiveTileOutputs int64  `json:"live_tile_outputs,omitempty"`
+	FP32            bool   `json:"fp32,omitempty"`
+}
+
+// MarshalJSON writes the role as forward, dX or dW.
+func (r Record) MarshalJSON() ([]byte, error) {
+	return json.Marshal(recordJSON{r.Layer, r.Role.String(), r.M, r.N, r.K, r.Count, r.TileOutputs, r.LiveTileOutputs, r.FP32})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes and validates it.
+func (r *Record) UnmarshalJSON(data []byte) error {
+	var j recordJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	role, err := backend.ParseRole(j.Role)
+	if err != nil {
+		return err
+	}
+	*r = Record{j.Layer, role, j.M, j.N, j.K, j.Count, j.TileOutputs, j.LiveTileOutputs, j.FP32}
+	return r.Validate()
 }
