@@ -106,7 +106,8 @@ func ParseIso(s string) (Iso, error) {
 }
 
 // Ratios are baseline over accelerator: above 1 the accelerator is faster,
-// spends less energy, has a lower EDP, draws less power.
+// spends less energy, has a lower EDP, draws less power. A ratio whose
+// accelerator figure is 0 (no work) is 0.
 type Ratios struct {
 	Speedup float64 `json:"speedup"`
 	Energy  float64 `json:"energy"`
@@ -117,7 +118,7 @@ type Ratios struct {
 func ratios(base, acc Cost) Ratios {
 	div := func(a, b float64) float64 {
 		if b == 0 {
-			return math.NaN()
+			return 0 // undefined (no work): 0 keeps the JSON valid
 		}
 		return a / b
 	}

@@ -34,12 +34,13 @@ func (m *Mirage) Host(ops float64) Cost { return host(m.P.Host, ops) }
 
 // LossDB returns the optical loss from the laser to a photodetector for
 // tile length h: edge couplers, microrings, and the phase shifters a
-// lane's light crosses (phase_shifters_per_tile_element per element of the
-// tile, since phases add along one waveguide).
+// lane's light crosses: phase_shifters_in_path, plus
+// phase_shifters_per_tile_element per element of the tile (when phases are
+// added along one waveguide, one shifter per element in series).
 func (m *Mirage) LossDB(h int) float64 {
 	o := m.P.Optics
 	return o.EdgeCouplerDB*float64(o.EdgeCouplers) + o.MicroringDB*float64(o.Microrings) +
-		o.PhaseShifterDB*o.PhaseShiftersTiles*float64(h)
+		o.PhaseShifterDB*(o.PhaseShifters+o.PhaseShiftersTiles*float64(h))
 }
 
 // LaserWatts returns the electrical power of the lasers of all arrays for

@@ -93,6 +93,7 @@ type OpticsParams struct {
 	MicroringDB        float64 `yaml:"microring_db"`
 	Microrings         int     `yaml:"microrings"`
 	PhaseShifterDB     float64 `yaml:"phase_shifter_db"`
+	PhaseShifters      float64 `yaml:"phase_shifters_in_path"`
 	PhaseShiftersTiles float64 `yaml:"phase_shifters_per_tile_element"`
 	Wavelengths        int     `yaml:"wavelengths" cost:"positive"`
 	LaserPowerFactor   float64 `yaml:"laser_power_factor" cost:"positive"`

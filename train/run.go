@@ -102,6 +102,10 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 	fmt.Fprintf(log, "mirage: %s on %s (%d train / %d test), backend %s, %d parameters, %s\n",
 		cfg.Model, cfg.Dataset, env.Train.Len(), env.Test.Len(), trainBackend.Name(), res.Params, plural(cfg.Epochs, "epoch"))
 
+	costs, err := newCostLog(trainBackend, cfg, int64(res.Params)) // cost.json, see cost.go
+	if err != nil {
+		return nil, err
+	}
 	var metricsLines []byte
 	step := 0
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
@@ -147,6 +151,9 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 		}
 		it.Close()
 		trainSeconds := time.Since(epochStart).Seconds()
+		if err := costs.epochDone(epoch, step, cfg.OutDir); err != nil {
+			return nil, err
+		}
 		if bar != nil {
 			_ = bar.Finish()
 		}
