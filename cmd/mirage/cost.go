@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/mirage-go/mirage/internal/bench"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/models"
+	"github.com/mirage-go/mirage/train"
 )
 
 func costCommand(args []string, stdout, stderr io.Writer) error {
@@ -28,6 +30,7 @@ func costCommand(args []string, stdout, stderr io.Writer) error {
 	baselineParams := fs.String("baseline-params", "", "baseline parameter file (YAML); overrides --baseline")
 	isoName := fs.String("iso", "none", "scale the baseline's number of arrays before comparing: none, energy (equal power on the GEMMs) or area (equal area)")
 	asJSON := fs.Bool("json", false, "print the comparison as JSON")
+	from := fs.String("from", "", "price the GEMMs of a training run instead: its cost.json (written by mirage train --out DIR)")
 	showPreset := fs.String("show-preset", "", "print a preset's parameter file (with the sources of its numbers) and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -66,7 +69,13 @@ func costCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	w, err := recordStep(*model, *batch, accP.Format)
+	var w cost.Workload
+	if *from != "" {
+		w, err = readRunCost(*from)
+		*model, *batch = *from, 0
+	} else {
+		w, err = recordStep(*model, *batch, accP.Format)
+	}
 	if err != nil {
 		return err
 	}
@@ -75,14 +84,18 @@ func costCommand(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		data, err := json.MarshalIndent(costReport{Model: *model, Batch: *batch, Steps: 1, Records: w.Records, NonGEMM: w.NonGEMM, Comparison: cmp}, "", "  ")
+		data, err := json.MarshalIndent(costReport{Model: *model, Batch: *batch, Steps: w.Steps, Records: w.Records, NonGEMM: w.NonGEMM, Comparison: cmp}, "", "  ")
 		if err != nil {
 			return err
 		}
 		_, err = fmt.Fprintln(stdout, string(data))
 		return err
 	}
-	fmt.Fprintf(stdout, "%s, batch %d, one training step: %d GEMM calls in %d shapes\n", *model, *batch, countCalls(w.Records), len(w.Records))
+	if *from != "" {
+		fmt.Fprintf(stdout, "%s: %d training steps, %d GEMM calls in %d shapes\n", *from, w.Steps, countCalls(w.Records), len(w.Records))
+	} else {
+		fmt.Fprintf(stdout, "%s, batch %d, one training step: %d GEMM calls in %d shapes\n", *model, *batch, countCalls(w.Records), len(w.Records))
+	}
 	writeComparison(stdout, cmp, w.NonGEMM)
 	return nil
 }
@@ -91,10 +104,35 @@ func costCommand(args []string, stdout, stderr io.Writer) error {
 type costReport struct {
 	Model   string        `json:"model"`
 	Batch   int           `json:"batch"`
-	Steps   int           `json:"steps"`
+	Steps   int64         `json:"steps"`
 	Records []cost.Record `json:"records"`
 	NonGEMM cost.NonGEMM  `json:"non_gemm_work"`
 	cost.Comparison
+}
+
+// readRunCost reads the records of a run's cost.json.
+func readRunCost(file string) (cost.Workload, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return cost.Workload{}, fmt.Errorf("--from: %w", err)
+	}
+	var cf train.CostFile
+	if err := json.Unmarshal(data, &cf); err != nil {
+		return cost.Workload{}, fmt.Errorf("--from %s: not a cost.json: %v", file, err)
+	}
+	if len(cf.Records) == 0 {
+		return cost.Workload{}, fmt.Errorf("--from %s: no GEMM records", file)
+	}
+	if cf.Format != nil {
+		if err := cf.Format.Validate(); err != nil {
+			return cost.Workload{}, fmt.Errorf("--from %s: format: %w", file, err)
+		}
+	}
+	var steps int64
+	for _, e := range cf.Epochs {
+		steps += e.Steps
+	}
+	return cost.Workload{Records: cf.Records, Format: cf.Format, NonGEMM: cf.NonGEMM, Steps: steps}, nil
 }
 
 // loadParams reads file if set, else the preset.
