@@ -127,3 +127,68 @@ func writeEnergyChart(dir string, c *Comparison) error {
 	}
 	return atomicfile.WriteFile(filepath.Join(dir, "accuracy-vs-energy.png"), img)
 }
+
+// CostColumns are a sweep row's cost columns: the run's training GEMMs
+// (and the estimated non-GEMM work) on the accelerator and the baseline.
+type CostColumns struct {
+	Accelerator string  `json:"accelerator"`
+	Baseline    string  `json:"baseline"`
+	Seconds     float64 `json:"seconds"`
+	Joules      float64 `json:"joules"`
+	EDP         float64 `json:"edp"`
+	BaseSeconds float64 `json:"baseline_seconds"`
+	BaseJoules  float64 `json:"baseline_joules"`
+	Speedup     float64 `json:"speedup"`
+	EnergyRatio float64 `json:"energy_ratio"`
+	EDPRatio    float64 `json:"edp_ratio"`
+}
+
+// costColumns reads a run directory's cost.json into columns; nil when
+// there is none or it is unreadable (the row is still reported).
+func costColumns(dir string) *CostColumns {
+	cf, err := readCost(dir)
+	if err != nil || cf == nil {
+		return nil
+	}
+	a, b, r := cf.Total.Accelerator.Total, cf.Total.Baseline.Total, cf.Total.Total
+	return &CostColumns{Accelerator: cf.Accelerator, Baseline: cf.Baseline, Seconds: a.Seconds, Joules: a.Joules, EDP: a.EDP(),
+		BaseSeconds: b.Seconds, BaseJoules: b.Joules, Speedup: r.Speedup, EnergyRatio: r.Energy, EDPRatio: r.EDP}
+}
+
+// sweepCostMarkdown is the sweep report's cost table: accuracy against
+// the energy of every run that has costs.
+func sweepCostMarkdown(res *SweepResult) string {
+	var b strings.Builder
+	knobs := sweptKnobs(res.Rows)
+	for _, r := range res.Rows {
+		got := res.Results[r.ID]
+		if got == nil || got.Cost == nil {
+			continue
+		}
+		if b.Len() == 0 {
+			fmt.Fprintf(&b, "\n## Hardware cost\n\nWhat each run's training steps would have cost on %s and on %s "+
+				"(package cost, see COST.md), from the GEMMs it made; totals include the estimated non-GEMM work. "+
+				"Ratios are baseline / accelerator.\n\n| # | backend |", got.Cost.Accelerator, got.Cost.Baseline)
+			for _, k := range knobs {
+				fmt.Fprintf(&b, " %s |", k)
+			}
+			b.WriteString(" final test acc | time | energy | EDP (J·s) | baseline time | baseline energy | speedup | energy ratio | EDP ratio |\n|---:|---|")
+			for range knobs {
+				b.WriteString("---|")
+			}
+			b.WriteString("---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		}
+		fmt.Fprintf(&b, "| %d | %s |", r.Index+1, r.Config.Backend)
+		for _, k := range knobs {
+			v, ok := knobValue(r, k)
+			if !ok {
+				v = "—"
+			}
+			fmt.Fprintf(&b, " %s |", v)
+		}
+		c := got.Cost
+		fmt.Fprintf(&b, " %s | %.3g s | %.3g J | %.3g | %.3g s | %.3g J | %.3gx | %.3gx | %.3gx |\n",
+			pct(float64(got.FinalTestAcc)), c.Seconds, c.Joules, c.EDP, c.BaseSeconds, c.BaseJoules, c.Speedup, c.EnergyRatio, c.EDPRatio)
+	}
+	return b.String()
+}
