@@ -10,7 +10,6 @@
 //	mirage compare --backends fp32,rns   A/B comparison of backends with a report
 //	mirage sweep --spec FILE             a grid over backend knobs with a report
 //	mirage results --compare DIR,...     RESULTS.md from compare and sweep outputs
-//	mirage cost --model resnet20         time, energy, EDP, power of a step: Mirage vs a systolic array
 //
 // Run `mirage COMMAND --help` for the flags of a command.
 package main
