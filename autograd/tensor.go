@@ -8,8 +8,12 @@ import (
 
 // Tensor is a float32 array that may take part in automatic differentiation.
 //
-// Its value is a gorgonia.org/tensor Dense (see [Tensor.Dense]); kernels work on
-// the backing slice returned by [Tensor.Data]. A tensor with RequiresGrad set
+// Its value is a row-major []float32 ([Tensor.Data]) that the kernels work
+// on directly; an op's output lives in its tape's arena and is recycled by
+// [Tape.Reset]. At the boundary with other Go code a tensor converts to and
+// from a gorgonia.org/tensor Dense without copying: [FromDense] wraps a
+// float32 Dense, [Tensor.Dense] and [Tensor.GradDense] view the value and
+// the gradient as one. A tensor with RequiresGrad set
 // receives a gradient of the same shape when [Tape.Backward] runs; gradients
 // accumulate across backward passes until [Tensor.ZeroGrad], as in PyTorch.
 type Tensor struct {
@@ -61,39 +65,37 @@ func Param(name string, shape ...int) *Tensor {
 	return t
 }
 
-// FromDense wraps a float32 Dense without copying its data.
+// FromDense wraps a float32 Dense as a tensor. A contiguous Dense shares
+// its storage with the result (writes to one show in the other); a view
+// (a slice or transpose) is materialised into a new array first. A scalar
+// Dense becomes a tensor of shape (). Any other dtype is an error.
 func FromDense(d *tensor.Dense) (*Tensor, error) {
-	data, ok := d.Data().([]float32)
-	if !ok {
+	if d.Dtype() != tensor.Float32 {
 		return nil, fmt.Errorf("autograd: tensor has dtype %v, need float32", d.Dtype())
 	}
 	if !d.IsNativelyAccessible() || d.RequiresIterator() {
 		d = d.Materialize().(*tensor.Dense)
-		data = d.Data().([]float32)
 	}
-	shape := d.Shape()
-	if len(shape) == 0 || (len(shape) == 1 && shape[0] == 1 && len(data) == 1 && d.IsScalar()) {
-		shape = []int{}
+	data := d.Float32s()
+	if shape := d.Shape(); numel(shape) != len(data) {
+		return nil, fmt.Errorf("autograd: a Dense of shape %v holds %d values", shape, len(data))
 	}
-	return New(data, shape...), nil
+	return New(data, d.Shape()...), nil
 }
 
-// Dense returns the value as a gorgonia.org/tensor Dense sharing t's storage.
+// Dense returns the value as a gorgonia.org/tensor Dense sharing t's
+// storage: no copy is made. The value of an op's output is recycled by its
+// tape's next Reset, so clone the Dense (its Clone method) to keep it
+// longer.
 func (t *Tensor) Dense() *tensor.Dense {
-	shape := t.shape
-	if len(shape) == 0 {
-		return tensor.New(tensor.FromScalar(t.data[0]))
-	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(t.data))
+	return tensor.New(tensor.WithShape(t.shape...), tensor.WithBacking(t.data))
 }
 
-// GradDense returns the gradient as a Dense, or nil if there is none.
+// GradDense returns the gradient as a Dense sharing t's gradient buffer,
+// or nil if there is none (see [Tensor.Grad]).
 func (t *Tensor) GradDense() *tensor.Dense {
 	if t.grad == nil {
 		return nil
-	}
-	if len(t.shape) == 0 {
-		return tensor.New(tensor.FromScalar(t.grad[0]))
 	}
 	return tensor.New(tensor.WithShape(t.shape...), tensor.WithBacking(t.grad))
 }

@@ -16,6 +16,11 @@
 // Mirage writes tensors in name order, which is also what the reference
 // implementation does for tensors of one dtype, and reads only F32.
 //
+// [Save], [Load] and [LoadInto] work on the tape's tensors (a model's
+// Params and Buffers); [SaveDense] and [LoadDense] do the same for named
+// gorgonia.org/tensor Dense tensors, for programs that use mirage as a
+// library.
+//
 // Why a small codec of our own rather than a library: mirage needs one
 // dtype, the format fits in a page, and owning the reader lets every check
 // on an untrusted file (header size, offsets, sizes against shapes,

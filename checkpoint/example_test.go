@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"gorgonia.org/tensor"
+
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/checkpoint"
 )
@@ -36,4 +38,29 @@ func Example() {
 	// Output:
 	// [1 2 3 4]
 	// true
+}
+
+// Programs that keep their weights as gorgonia.org/tensor Dense tensors
+// save and load them by name.
+func ExampleSaveDense() {
+	dir, _ := os.MkdirTemp("", "checkpoint-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "weights.safetensors")
+
+	weights := map[string]*tensor.Dense{
+		"fc.weight": tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float32{1, 2, 3, 4})),
+		"fc.bias":   tensor.New(tensor.WithShape(2), tensor.WithBacking([]float32{0, 1})),
+	}
+	if err := checkpoint.SaveDense(path, weights, nil); err != nil {
+		fmt.Println(err)
+		return
+	}
+	loaded, _, err := checkpoint.LoadDense(path)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	w := loaded["fc.weight"]
+	fmt.Println(w.Shape(), w.Data())
+	// Output: (2, 2) [1 2 3 4]
 }

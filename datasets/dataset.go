@@ -6,6 +6,10 @@
 // (C, H, W) and already normalised; token sequences are stored as float32
 // token ids (exact below 2^24), with 0 as the padding id, so one interface
 // and one batching path serve images and text.
+//
+// Code outside mirage takes batches as gorgonia.org/tensor Dense tensors:
+// [Batch.Inputs] gives the examples (float32 images, or int token ids for a
+// [Tokenized] data set) and [Batch.Targets] the labels.
 package datasets
 
 import "math/rand/v2"

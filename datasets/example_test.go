@@ -35,3 +35,18 @@ func ExampleLoader() {
 	// 1 2 [4 9] [0 1]
 	// 2 1 [16] [0]
 }
+
+// A batch converts to gorgonia.org/tensor Dense tensors for code outside
+// mirage: (N, example shape...) inputs and (N) integer labels.
+func ExampleBatch_Inputs() {
+	loader := datasets.NewLoader(squares{}, 2, false, false, 1)
+	epoch := loader.Epoch(0)
+	defer epoch.Close()
+	batch, _ := epoch.Next()
+	x, y := batch.Inputs(), batch.Targets()
+	fmt.Println(x.Shape(), x.Dtype(), x.Data())
+	fmt.Println(y.Shape(), y.Dtype(), y.Data())
+	// Output:
+	// (2, 1) float32 [0 1]
+	// (2) int [0 1]
+}

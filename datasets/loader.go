@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -23,6 +24,9 @@ type Batch struct {
 	N int
 	// Index is the batch's position in its epoch, from 0.
 	Index int
+
+	shape  []int // the data set's example shape, for Inputs
+	tokens bool  // the examples are token ids (a Tokenized data set)
 }
 
 // defaultPrefetch is how many batches the background goroutine may fill
@@ -57,6 +61,8 @@ type Loader struct {
 	augment     bool
 	seed        uint64
 	exampleSize int
+	shape       []int
+	tokens      bool
 	prefetch    int
 
 	perm    []int
@@ -97,6 +103,8 @@ func NewLoader(ds Dataset, batchSize int, shuffle, augment bool, seed uint64) *L
 		augment:     augment,
 		seed:        seed,
 		exampleSize: size,
+		shape:       slices.Clone(ds.Shape()),
+		tokens:      VocabSize(ds) > 0,
 		prefetch:    defaultPrefetch,
 	}
 }
@@ -135,6 +143,9 @@ func (l *Loader) Epoch(epoch int) *Epoch {
 		free:  make(chan *slot, len(l.slots)),
 		stop:  &stopSignal{ch: make(chan struct{})},
 		done:  make(chan struct{}),
+
+		shape:  l.shape,
+		tokens: l.tokens,
 	}
 	// A safety net for a caller that drops an epoch and its loader without
 	// closing: once the epoch is garbage, the goroutine is told to stop.
@@ -180,6 +191,9 @@ type Epoch struct {
 
 	held     *slot // the batch the caller holds, returned to free by Next
 	finished bool
+
+	shape  []int // the data set's example shape
+	tokens bool  // the examples are token ids
 }
 
 // stopSignal closes its channel once, from Close or from the cleanup.
@@ -206,7 +220,7 @@ func (e *Epoch) Next() (Batch, bool) {
 		return Batch{}, false
 	}
 	e.held = s
-	return Batch{X: s.x[:s.n*s.size], Labels: s.labels[:s.n], N: s.n, Index: s.index}, true
+	return Batch{X: s.x[:s.n*s.size], Labels: s.labels[:s.n], N: s.n, Index: s.index, shape: e.shape, tokens: e.tokens}, true
 }
 
 // Close stops the background goroutine and waits for it to return. It is

@@ -30,3 +30,7 @@ func (s subset) index(i int) int { return i * s.Dataset.Len() / s.n }
 func (s subset) Example(i int, dst []float32, rng *rand.Rand) int {
 	return s.Dataset.Example(s.index(i), dst, rng)
 }
+
+// VocabSize forwards the whole set's vocabulary size (see [Tokenized]), 0
+// for examples that are not token ids.
+func (s subset) VocabSize() int { return VocabSize(s.Dataset) }

@@ -1,15 +1,11 @@
 package experiment
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,49 +36,6 @@ type ResultsConfig struct {
 	Created time.Time
 	// Machine is the computer named in the header; nil means this one.
 	Machine *Machine
-}
-
-// Machine describes the computer a document was generated on.
-type Machine struct {
-	// CPUModel is the processor's name from /proc/cpuinfo, "" when unknown.
-	CPUModel   string
-	NumCPU     int
-	GOMAXPROCS int
-	OS, Arch   string
-	GoVersion  string
-}
-
-// ThisMachine describes the computer the program runs on.
-func ThisMachine() Machine {
-	return Machine{
-		CPUModel: cpuModel(), NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
-		OS: runtime.GOOS, Arch: runtime.GOARCH, GoVersion: runtime.Version(),
-	}
-}
-
-// cpuModel reads the first "model name" of /proc/cpuinfo; "" when there is
-// none (not Linux, or an architecture that names its CPUs otherwise).
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if ok && strings.TrimSpace(k) == "model name" {
-			return strings.Join(strings.Fields(v), " ")
-		}
-	}
-	return ""
-}
-
-func (m Machine) String() string {
-	cpu := m.CPUModel
-	if cpu == "" {
-		cpu = "CPU model unknown (no /proc/cpuinfo)"
-	}
-	return fmt.Sprintf("%s; %d logical CPUs (runtime.NumCPU), GOMAXPROCS %d; %s/%s; %s",
-		cpu, m.NumCPU, m.GOMAXPROCS, m.OS, m.Arch, m.GoVersion)
 }
 
 // Within is the largest loss of accuracy, in percentage points against
@@ -154,140 +107,6 @@ func WriteResults(cfg ResultsConfig) error {
 		return fmt.Errorf("cannot create the directory of %s: %w", cfg.Out, err)
 	}
 	return atomicfile.WriteFile(cfg.Out, []byte(doc.markdown()))
-}
-
-type compareInput struct {
-	dir string
-	cmp *Comparison
-}
-
-type sweepInput struct {
-	dir  string
-	spec *Spec
-	res  *SweepResult
-	// stale counts results of rows that plan.json no longer has (the spec
-	// changed); partial reports an unfinished last line of results.jsonl.
-	stale   int
-	partial bool
-}
-
-// sweepPlan is the content of plan.json.
-type sweepPlan struct {
-	Spec *Spec `json:"spec"`
-	Rows []Row `json:"rows"`
-}
-
-// checkDir returns an error unless dir is an existing directory.
-func checkDir(dir, makeIt string) error {
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s: no such directory; %s", dir, makeIt)
-	case err != nil:
-		return fmt.Errorf("%s: %v", dir, err)
-	case !fi.IsDir():
-		return fmt.Errorf("%s is a file, not an experiment output directory", dir)
-	}
-	return nil
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-func loadCompareDir(dir string) (*Comparison, error) {
-	makeIt := fmt.Sprintf("run mirage compare --out %s first", dir)
-	if err := checkDir(dir, makeIt); err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		if exists(filepath.Join(dir, "plan.json")) {
-			return nil, fmt.Errorf("%s: no report.json; it holds a sweep (plan.json): pass it with --sweep, not --compare", dir)
-		}
-		return nil, fmt.Errorf("%s: no report.json; %s (an interrupted compare writes its report only at the end: run the same command again)", dir, makeIt)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read report.json: %v", dir, err)
-	}
-	var c Comparison
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("%s: report.json is not a comparison report (%v); run mirage compare again to rewrite it", dir, err)
-	}
-	if len(c.Arms) == 0 {
-		return nil, fmt.Errorf("%s: report.json lists no arms; run mirage compare again to rewrite it", dir)
-	}
-	return &c, nil
-}
-
-func loadSweepDir(dir string) (*sweepInput, error) {
-	makeIt := fmt.Sprintf("run mirage sweep --spec FILE --out %s first", dir)
-	if err := checkDir(dir, makeIt); err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "plan.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		if exists(filepath.Join(dir, "report.json")) {
-			return nil, fmt.Errorf("%s: no plan.json; it holds a comparison (report.json): pass it with --compare, not --sweep", dir)
-		}
-		return nil, fmt.Errorf("%s: no plan.json; %s", dir, makeIt)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read plan.json: %v", dir, err)
-	}
-	var plan sweepPlan
-	if err := json.Unmarshal(data, &plan); err != nil {
-		return nil, fmt.Errorf("%s: plan.json is not a sweep plan (%v); run mirage sweep again to rewrite it", dir, err)
-	}
-	if plan.Spec == nil || len(plan.Rows) == 0 {
-		return nil, fmt.Errorf("%s: plan.json has no spec or no rows; run mirage sweep again to rewrite it", dir)
-	}
-	in := &sweepInput{dir: dir, spec: plan.Spec, res: &SweepResult{Rows: plan.Rows, Results: map[string]*ResultRow{}}}
-	results, partial, err := readResults(filepath.Join(dir, "results.jsonl"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no results.jsonl: none of the sweep's %d runs has finished; run mirage sweep --spec FILE --out %s (again) to run them", dir, len(plan.Rows), dir)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v", dir, err)
-	}
-	in.partial = partial
-	planned := map[string]bool{}
-	for _, r := range plan.Rows {
-		planned[r.ID] = true
-		if got := results[r.ID]; got != nil {
-			in.res.Results[r.ID] = got
-		}
-	}
-	for id := range results {
-		if !planned[id] {
-			in.stale++
-		}
-	}
-	if len(in.res.Results) == 0 {
-		return nil, fmt.Errorf("%s: results.jsonl holds no result of the %d runs in plan.json; run mirage sweep --spec FILE --out %s (again) to run them", dir, len(plan.Rows), dir)
-	}
-	return in, nil
-}
-
-// readResults reads results.jsonl like loadResults, the last line per row
-// winning, but never changes the file: a partial last line (a sweep
-// interrupted while appending) is ignored and reported, not cut off.
-func readResults(path string) (map[string]*ResultRow, bool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, false, err
-	}
-	partial := false
-	if n := len(data); n > 0 && data[n-1] != '\n' {
-		var r ResultRow
-		last := data[bytes.LastIndexByte(data, '\n')+1:]
-		if json.Unmarshal(last, &r) != nil || r.ID == "" {
-			data, partial = data[:n-len(last)], true
-		}
-	}
-	out, err := parseResultRows(data, "results.jsonl")
-	return out, partial, err
 }
 
 // resultsDoc renders the document.
@@ -920,87 +739,46 @@ func widthText(m []int64) string {
 // Within points of FP32.
 func (a *bitsAnalysis) answers() []string {
 	var out []string
-	missing := func(rows []rowResult) string {
-		n := 0
-		for _, r := range rows {
-			if r.got == nil || r.got.Status == Failed {
-				n++
-			}
-		}
-		if n == 0 {
+	missing := func(w widthAnswer) string {
+		if w.Missing == 0 {
 			return ""
 		}
-		return fmt.Sprintf(" (%d of these runs have no result; the answer may change when they do)", n)
+		return fmt.Sprintf(" (%d of these runs have no result; the answer may change when they do)", w.Missing)
 	}
-	noBaseline := func(rows []rowResult) bool {
-		for _, r := range rows {
-			if r.fp != nil {
-				return false
-			}
-		}
-		return true
-	}
-	best := func(rows []rowResult) string {
-		var b *rowResult
-		for i := range rows {
-			if d := rows[i].delta(); rows[i].got != nil && rows[i].got.Status == OK && finite(d) && (b == nil || d > b.delta()) {
-				b = &rows[i]
-			}
-		}
-		if b == nil {
+	closest := func(w widthAnswer) string {
+		if w.Closest == nil {
 			return "no run trained normally"
 		}
-		return fmt.Sprintf("the closest normal run, row %d (%s), is at %s points", b.row.Index+1, b.row.Label(), b.deltaText())
+		return fmt.Sprintf("the closest normal run, row %d (%s), is at %s points", w.Closest.row.Index+1, w.Closest.row.Label(), w.Closest.deltaText())
 	}
 	if len(a.rns) > 0 {
-		if noBaseline(a.rns) {
+		w := analyseWidths(a.rns, a.bits)
+		switch {
+		case w.NoBaseline:
 			out = append(out, "RNS: cannot be answered, the sweep has no finished FP32 run with the same training settings")
-		} else {
-			var first *rowResult
-			minBits := math.MaxInt
-			var bitsRow *rowResult
-			for i := range a.rns {
-				r := &a.rns[i]
-				if !r.within() {
-					continue
-				}
-				if first == nil {
-					first = r
-				}
-				if a.bits(*r) < minBits {
-					minBits, bitsRow = a.bits(*r), r
-				}
-			}
-			if first == nil {
-				out = append(out, fmt.Sprintf("RNS: narrowest moduli set within %g points of FP32: **none**; %s%s", Within, best(a.rns), missing(a.rns)))
-				out = append(out, fmt.Sprintf("RNS: narrowest BFP width within %g points of FP32: **none**%s", Within, missing(a.rns)))
-			} else {
-				m := maxModulus(a.moduli[first.row.ID])
-				out = append(out, fmt.Sprintf("RNS: narrowest moduli set within %g points of FP32: **%s** (largest modulus %d, %.2f bits), row %d with bfp-bits %s: %s (%s)%s",
-					Within, a.moduliText(*first), m, math.Log2(float64(m)), first.row.Index+1, a.d.option(first.row, "bfp-bits"),
-					first.accText(), first.deltaText(), missing(a.rns)))
-				out = append(out, fmt.Sprintf("RNS: narrowest BFP width within %g points of FP32: **%d bits**, row %d with moduli %s: %s (%s)%s",
-					Within, minBits, bitsRow.row.Index+1, a.moduliText(*bitsRow), bitsRow.accText(), bitsRow.deltaText(), missing(a.rns)))
-			}
+		case w.First == nil:
+			out = append(out, fmt.Sprintf("RNS: narrowest moduli set within %g points of FP32: **none**; %s%s", Within, closest(w), missing(w)))
+			out = append(out, fmt.Sprintf("RNS: narrowest BFP width within %g points of FP32: **none**%s", Within, missing(w)))
+		default:
+			first, fewest := w.First, w.FewestBits
+			m := maxModulus(a.moduli[first.row.ID])
+			out = append(out, fmt.Sprintf("RNS: narrowest moduli set within %g points of FP32: **%s** (largest modulus %d, %.2f bits), row %d with bfp-bits %s: %s (%s)%s",
+				Within, a.moduliText(*first), m, math.Log2(float64(m)), first.row.Index+1, a.d.option(first.row, "bfp-bits"),
+				first.accText(), first.deltaText(), missing(w)))
+			out = append(out, fmt.Sprintf("RNS: narrowest BFP width within %g points of FP32: **%d bits**, row %d with moduli %s: %s (%s)%s",
+				Within, a.bits(*fewest), fewest.row.Index+1, a.moduliText(*fewest), fewest.accText(), fewest.deltaText(), missing(w)))
 		}
 	}
 	if len(a.bfp) > 0 {
-		if noBaseline(a.bfp) {
+		w := analyseWidths(a.bfp, a.bits)
+		switch {
+		case w.NoBaseline:
 			out = append(out, "BFP without noise: cannot be answered, the sweep has no finished FP32 run with the same training settings")
-		} else {
-			var first *rowResult
-			for i := range a.bfp {
-				if a.bfp[i].within() {
-					first = &a.bfp[i]
-					break
-				}
-			}
-			if first == nil {
-				out = append(out, fmt.Sprintf("BFP without noise: narrowest width within %g points of FP32: **none**; %s%s", Within, best(a.bfp), missing(a.bfp)))
-			} else {
-				out = append(out, fmt.Sprintf("BFP without noise: narrowest width within %g points of FP32: **%d bits**, row %d: %s (%s)%s",
-					Within, a.bits(*first), first.row.Index+1, first.accText(), first.deltaText(), missing(a.bfp)))
-			}
+		case w.First == nil:
+			out = append(out, fmt.Sprintf("BFP without noise: narrowest width within %g points of FP32: **none**; %s%s", Within, closest(w), missing(w)))
+		default:
+			out = append(out, fmt.Sprintf("BFP without noise: narrowest width within %g points of FP32: **%d bits**, row %d: %s (%s)%s",
+				Within, a.bits(*w.First), w.First.row.Index+1, w.First.accText(), w.First.deltaText(), missing(w)))
 		}
 	}
 	return out

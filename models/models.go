@@ -10,7 +10,8 @@
 //
 // Image models take (N, C, H, W) batches; BERT takes (N, L) batches of
 // float32-encoded token ids with 0 as padding. All return (N, classes)
-// logits.
+// logits. [Predict] runs a model on a gorgonia.org/tensor Dense (float32
+// images, or integer token ids) and returns the logits as one.
 package models
 
 import (

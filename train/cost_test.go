@@ -11,7 +11,7 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/fp32"
-	"github.com/mirage-go/mirage/internal/bench"
+	"github.com/mirage-go/mirage/bench"
 )
 
 // TestCostJSON: a run on an emulated backend writes cost.json whose epochs

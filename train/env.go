@@ -82,15 +82,17 @@ func newBackend(cfg Config) (backend.Backend, error) {
 		opts = backend.Options{}
 	}
 	for _, o := range reg.Options(cfg.Backend) {
-		if _, set := opts[o.Name]; o.Name == noiseSeedOption && !set {
+		if _, set := opts[o.Name]; o.Name == NoiseSeedOption && !set {
 			opts[o.Name] = strconv.FormatUint(cfg.Seed, 10)
 		}
 	}
 	return reg.New(cfg.Backend, opts)
 }
 
-// noiseSeedOption is the backend option that seeds a backend's randomness.
-const noiseSeedOption = "noise-seed"
+// NoiseSeedOption is the backend option that seeds a backend's randomness.
+// A run that does not set it gives the backend its own --seed (Config.Seed),
+// so that one seed fixes the whole run.
+const NoiseSeedOption = "noise-seed"
 
 // Evaluate returns the mean loss and the accuracy of model on the test set,
 // in evaluation mode and without recording gradients.

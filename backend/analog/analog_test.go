@@ -11,7 +11,7 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
-	"github.com/mirage-go/mirage/internal/bfp/bfptest"
+	"github.com/mirage-go/mirage/backend/bfp/bfptest"
 )
 
 func newBackend(t *testing.T, opts backend.Options) *Backend {

@@ -148,7 +148,7 @@ func (e *Engine) splitK(g *backend.GEMM, product ProductFunc, d *Counters) error
 		} else {
 			block.B = g.B[k0*g.LDB:]
 		}
-		if err := e.quant.Operands(block, &e.a, &e.b); err != nil {
+		if err := quantiseOperands(e.quant, block, &e.a, &e.b); err != nil {
 			return err
 		}
 		d.NonFinite += int64(e.a.NonFinite + e.b.NonFinite)
@@ -208,4 +208,16 @@ func grow[T any](s []T, n int) []T {
 		return make([]T, n)
 	}
 	return s[:n]
+}
+
+// quantiseOperands quantises op(A) by rows into a and op(B) by columns into
+// b, both along the reduction dimension K of g.
+func quantiseOperands(q *ibfp.Quantiser, g *backend.GEMM, a, b *ibfp.Matrix) error {
+	if err := q.Quantise(a, g.A, g.LDA, g.M, g.K, g.TransA); err != nil {
+		return fmt.Errorf("operand A: %w", err)
+	}
+	if err := q.Quantise(b, g.B, g.LDB, g.N, g.K, !g.TransB); err != nil {
+		return fmt.Errorf("operand B: %w", err)
+	}
+	return nil
 }

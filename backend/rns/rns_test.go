@@ -14,8 +14,8 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/backend/bfp/bfptest"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
-	"github.com/mirage-go/mirage/internal/bfp/bfptest"
 	"github.com/mirage-go/mirage/internal/gemm"
 	"github.com/mirage-go/mirage/internal/rns"
 )

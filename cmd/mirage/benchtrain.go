@@ -9,7 +9,7 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/registry"
-	"github.com/mirage-go/mirage/internal/bench"
+	"github.com/mirage-go/mirage/bench"
 )
 
 // benchTrainCommand implements `mirage bench train`: training examples per

@@ -13,8 +13,8 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/rns"
+	"github.com/mirage-go/mirage/bench"
 	"github.com/mirage-go/mirage/cost"
-	"github.com/mirage-go/mirage/internal/bench"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/models"
 	"github.com/mirage-go/mirage/train"

@@ -109,7 +109,11 @@ func backendFlags(fs *flag.FlagSet) func() backend.Options {
 	values := map[string]*string{}
 	for _, n := range names {
 		o := specs[n]
-		values[n] = fs.String(n, o.Default, fmt.Sprintf("%s [backend %s]", o.Help, strings.Join(users[n], ", ")))
+		def, help := o.Default, o.Help
+		if n == train.NoiseSeedOption { // train gives the backend the run's seed, not the option's default
+			def, help = "", help+" (default: the value of --seed)"
+		}
+		values[n] = fs.String(n, def, fmt.Sprintf("%s [backend %s]", help, strings.Join(users[n], ", ")))
 	}
 	return func() backend.Options {
 		opts := backend.Options{}

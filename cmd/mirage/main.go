@@ -6,7 +6,7 @@
 //	mirage eval --checkpoint FILE        evaluate a saved model on its test set
 //	mirage bench gemm [--json]           GEMM throughput of every kernel
 //	mirage bench train                   training images/s per model and backend
-//	mirage data [list|verify]            where each data set is and whether it checks out
+//	mirage data [list|verify|fetch NAME] where each data set is, whether it checks out; download one
 //	mirage compare --backends fp32,rns   A/B comparison of backends with a report
 //	mirage sweep --spec FILE             a grid over backend knobs with a report
 //	mirage results --compare DIR,...     RESULTS.md from compare and sweep outputs
@@ -37,7 +37,7 @@ func commands() []command {
 		{"train", "train a model and report its test accuracy", trainCommand},
 		{"eval", "evaluate a checkpoint written by train", evalCommand},
 		{"bench", "measure GEMM throughput (bench gemm) and training speed (bench train)", benchCommand},
-		{"data", "list the data sets, where they are found, and verify checksums", dataCommand},
+		{"data", "list the data sets and where they are found (list), verify checksums (verify), download one (fetch NAME)", dataCommand},
 		{"compare", "train one model on several backends from the same start and report", compareCommand},
 		{"sweep", "train over a grid of backend knobs from a YAML/JSON spec and report", sweepCommand},
 		{"results", "gather compare and sweep reports into one RESULTS.md", resultsCommand},

@@ -75,6 +75,19 @@ func TestHelpExitsZero(t *testing.T) {
 	code, stdout, _ := runCLI("help")
 	require.Equal(t, 0, code)
 	require.Contains(t, stdout, "train")
+	require.Contains(t, stdout, "fetch NAME", "the usage names every data action")
+}
+
+// The backends' noise seed defaults to the run's --seed (train.NewBackend),
+// and the help must say so rather than print the option's own default.
+func TestNoiseSeedHelpNamesTheRunSeed(t *testing.T) {
+	code, stdout, _ := runCLI("train", "--help")
+	require.Equal(t, 0, code)
+	i := strings.Index(stdout, "-noise-seed")
+	require.GreaterOrEqual(t, i, 0, stdout)
+	entry, _, _ := strings.Cut(stdout[i:], "\n  -")
+	require.Contains(t, entry, "default: the value of --seed")
+	require.NotContains(t, entry, "(default 1)")
 }
 
 func writeGz(t *testing.T, path string, data []byte) {

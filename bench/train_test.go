@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend/fp32"
+	gemmbench "github.com/mirage-go/mirage/internal/bench"
 )
 
 // BenchmarkTrainStep measures full FP32 training steps (forward, loss,
@@ -63,7 +64,7 @@ func TestMeasureTrain(t *testing.T) {
 	res, err := MeasureTrain(TrainCase{"lenet", 2}, fp32.New(), TrainOptions{Warmup: 1, Steps: 2, Reps: 3})
 	require.NoError(t, err)
 	require.Len(t, res.Reps, 3)
-	require.Equal(t, Median(res.Reps), res.ExamplesPerSec)
+	require.Equal(t, gemmbench.Median(res.Reps), res.ExamplesPerSec)
 	require.Greater(t, res.ExamplesPerSec, 0.0)
 	require.InDelta(t, 1000*2/res.ExamplesPerSec, res.StepMillis, 1e-9)
 

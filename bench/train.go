@@ -12,6 +12,7 @@ import (
 
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/backend"
+	gemmbench "github.com/mirage-go/mirage/internal/bench"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/models"
 	"github.com/mirage-go/mirage/optim"
@@ -204,9 +205,9 @@ func MeasureTrainInterleaved(c TrainCase, backends []backend.Backend, opts Train
 	for i, b := range backends {
 		r := &results[i]
 		r.Model, r.Batch, r.Backend = c.Model, c.Batch, b.Name()
-		r.ExamplesPerSec = Median(r.Reps)
+		r.ExamplesPerSec = gemmbench.Median(r.Reps)
 		r.StepMillis = 1000 * float64(c.Batch) / r.ExamplesPerSec
-		r.CPUMillis = Median(cpu[i])
+		r.CPUMillis = gemmbench.Median(cpu[i])
 	}
 	return results, nil
 }
