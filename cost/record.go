@@ -30,9 +30,6 @@ type Record struct {
 	FP32 bool `json:"fp32,omitempty"`
 }
 
-// RoleName is the role as text, for JSON.
-func (r Record) RoleName() string { return r.Role.String() }
-
 // MACs returns the multiply-accumulates of the record's calls.
 func (r Record) MACs() float64 { return float64(r.M) * float64(r.N) * float64(r.K) * float64(r.Count) }
 
