@@ -125,6 +125,33 @@ func (l *Loader) BatchSize() int { return l.batchSize }
 // another epoch closes the previous one. (An epoch dropped without Close is
 // stopped once garbage collected, a safety net not to rely on.)
 func (l *Loader) Epoch(epoch int) *Epoch {
+	return l.start(Position{Epoch: epoch})
+}
+
+// Position is where an epoch stands: the epoch's number and the index of
+// the next batch it returns. Because the order and the augmentation of a
+// batch depend only on (seed, epoch, batch), a position is all a training
+// run needs to save to continue the data stream exactly where it stopped,
+// whatever the prefetching goroutine had filled ahead.
+type Position struct {
+	Epoch int `json:"epoch"`
+	Batch int `json:"batch"`
+}
+
+// Resume starts epoch p.Epoch at batch p.Batch: the batches it returns are
+// exactly those an epoch started with [Loader.Epoch] returns from that index
+// on (same examples, same augmentation), without producing the earlier
+// ones. p.Batch = Len() gives an epoch that is already over. A batch index
+// outside [0, Len()] is an error.
+func (l *Loader) Resume(p Position) (*Epoch, error) {
+	if p.Batch < 0 || p.Batch > l.Len() {
+		return nil, fmt.Errorf("datasets: cannot resume at batch %d: an epoch has %d batches of %d", p.Batch, l.Len(), l.batchSize)
+	}
+	return l.start(p), nil
+}
+
+func (l *Loader) start(p Position) *Epoch {
+	epoch := p.Epoch
 	if l.current != nil {
 		l.current.Close()
 	}
@@ -139,6 +166,7 @@ func (l *Loader) Epoch(epoch int) *Epoch {
 		rand.New(rand.NewPCG(hi, lo)).Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
 	}
 	e := &Epoch{
+		pos:   p,
 		ready: make(chan *slot, len(l.slots)),
 		free:  make(chan *slot, len(l.slots)),
 		stop:  &stopSignal{ch: make(chan struct{})},
@@ -156,7 +184,7 @@ func (l *Loader) Epoch(epoch int) *Epoch {
 	l.current = e
 	go fill(fillJob{
 		ds: l.ds, order: order, batchSize: l.batchSize, exampleSize: l.exampleSize,
-		augment: l.augment, seed: l.seed, epoch: uint64(epoch),
+		augment: l.augment, seed: l.seed, epoch: uint64(epoch), first: p.Batch,
 		ready: e.ready, free: e.free, stop: e.stop.ch, done: e.done,
 	})
 	return e
@@ -191,10 +219,15 @@ type Epoch struct {
 
 	held     *slot // the batch the caller holds, returned to free by Next
 	finished bool
+	pos      Position // of the next batch
 
 	shape  []int // the data set's example shape
 	tokens bool  // the examples are token ids
 }
+
+// Position returns the epoch's position: the index of the batch the next
+// call to Next returns (or the number of batches, once all were returned).
+func (e *Epoch) Position() Position { return e.pos }
 
 // stopSignal closes its channel once, from Close or from the cleanup.
 type stopSignal struct {
@@ -220,6 +253,7 @@ func (e *Epoch) Next() (Batch, bool) {
 		return Batch{}, false
 	}
 	e.held = s
+	e.pos.Batch = s.index + 1
 	return Batch{X: s.x[:s.n*s.size], Labels: s.labels[:s.n], N: s.n, Index: s.index, shape: e.shape, tokens: e.tokens}, true
 }
 
@@ -243,6 +277,7 @@ type fillJob struct {
 	batchSize, exampleSize int
 	augment                bool
 	seed, epoch            uint64
+	first                  int // index of the first batch to produce
 	ready, free            chan *slot
 	stop, done             chan struct{}
 }
@@ -251,7 +286,7 @@ type fillJob struct {
 func fill(j fillJob) {
 	defer close(j.done)
 	n := len(j.order)
-	for b, start := 0, 0; start < n; b, start = b+1, start+j.batchSize {
+	for b, start := j.first, j.first*j.batchSize; start < n; b, start = b+1, start+j.batchSize {
 		var s *slot
 		select {
 		case s = <-j.free:

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mirage-go/mirage/backend/registry"
@@ -84,6 +86,14 @@ func (a *ArmResult) status() Status {
 // still run; Compare then returns the comparison and an error saying which
 // arms failed.
 func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
+	return CompareContext(context.Background(), cfg, log)
+}
+
+// CompareContext is Compare with cancellation: when ctx is cancelled, the
+// arm in training finishes its step, saves its state and CompareContext
+// returns its *train.InterruptedError; running the same comparison again
+// reuses the finished arms and resumes that one where it stopped.
+func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Comparison, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -116,6 +126,8 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 				return nil, fmt.Errorf("%s holds a finished run with a different configuration (%s); use another --out directory or delete that one", filepath.Join(cfg.Out, a.Label), diff)
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		} else if err := checkSavedState(filepath.Join(cfg.Out, a.Label), armConfig(base, a)); err != nil {
 			return nil, err
 		}
 	}
@@ -150,7 +162,10 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 	for i, a := range cfg.Arms {
 		fmt.Fprintf(log, "experiment: arm %d/%d: %s (backend %s)\n", i+1, len(cfg.Arms), a.Label, a.Backend)
 		r := ArmResult{Arm: a}
-		out, err := runOrReuse(armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
+		out, err := runOrReuse(ctx, armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
+		if errors.As(err, new(*train.InterruptedError)) {
+			return nil, fmt.Errorf("arm %s: %w", a.Label, err)
+		}
 		if err != nil {
 			r.Error = err.Error()
 			fmt.Fprintf(log, "experiment: arm %s failed: %v\n", a.Label, err)
@@ -194,6 +209,22 @@ func Compare(cfg CompareConfig, log io.Writer) (*Comparison, error) {
 		return cmp, fmt.Errorf("%d of %d arms failed (%v); see %s", len(failed), len(cmp.Arms), failed, filepath.Join(cfg.Out, "report.md"))
 	}
 	return cmp, nil
+}
+
+// checkSavedState refuses a run directory whose resumable state belongs to
+// another configuration, before anything is trained.
+func checkSavedState(dir string, cfg train.Config) error {
+	if _, err := os.Stat(filepath.Join(dir, train.StateFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	saved, err := train.SavedConfig(dir)
+	if err != nil {
+		return err
+	}
+	if diff := train.ConfigDiff(saved, cfg); len(diff) > 0 {
+		return fmt.Errorf("%s holds an unfinished run with other settings (%s); use another --out directory or delete that one", dir, strings.Join(diff, "; "))
+	}
+	return nil
 }
 
 // armConfig is base with the arm's backend.

@@ -53,9 +53,12 @@
 //
 // Both experiments can be interrupted and started again with the same
 // command. A run whose directory holds a summary.json written for the same
-// configuration is finished and is not run again; any other run is started
-// from scratch (a half-finished run cannot be continued: the optimizer state
-// is not saved). A sweep also skips every row already in results.jsonl.
+// configuration is finished and is not run again. A run that was
+// interrupted continues from the state it saved (train.StateFile: at the
+// end of every epoch, every CheckpointEvery steps, and on cancellation,
+// which CompareContext and SweepContext pass on), ending exactly as it
+// would have without the interruption; a run that saved no state starts
+// from scratch. A sweep also skips every row already in results.jsonl.
 //
 // # Diverged and collapsed runs
 //

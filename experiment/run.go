@@ -3,6 +3,7 @@ package experiment
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,8 +97,12 @@ type Outcome struct {
 // runOrReuse trains cfg in dir, unless dir already holds a finished run of
 // the same configuration, which it loads instead. A finished run of a
 // different configuration is an error: silently replacing someone's result
-// would be worse than asking them to pick another directory.
-func runOrReuse(cfg train.Config, dir string, classes int, log io.Writer) (*Outcome, error) {
+// would be worse than asking them to pick another directory. An unfinished
+// run that saved its state (train.StateFile) continues from it, through
+// train.RunContext. When ctx is cancelled the run saves its state and a
+// *train.InterruptedError is returned, which callers pass on rather than
+// record as a failure.
+func runOrReuse(ctx context.Context, cfg train.Config, dir string, classes int, log io.Writer) (*Outcome, error) {
 	cfg.OutDir = dir
 	out := &Outcome{Dir: dir}
 	prev, err := readSummary(dir)
@@ -116,18 +121,21 @@ func runOrReuse(cfg train.Config, dir string, classes int, log io.Writer) (*Outc
 		out.Reused, out.Summary, out.Metrics = true, *prev, metrics
 		fmt.Fprintf(log, "experiment: %s is finished, reusing it\n", dir)
 	case errors.Is(err, fs.ErrNotExist):
-		// Not started, or interrupted: start from scratch. Files of an
-		// interrupted attempt are removed so none can be mistaken for this
-		// run's.
-		for _, f := range []string{"metrics.jsonl", "model.safetensors"} {
-			if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return nil, err
+		// Not started, or interrupted. An interrupted run that saved its
+		// state resumes from it (train.RunContext does that); files of an
+		// attempt that left no state are removed so none can be mistaken
+		// for this run's.
+		if _, err := os.Stat(filepath.Join(dir, train.StateFile)); errors.Is(err, fs.ErrNotExist) {
+			for _, f := range []string{"metrics.jsonl", "model.safetensors"} {
+				if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return nil, err
+				}
 			}
 		}
 		start := time.Now()
-		res, err := train.Run(cfg, log)
+		res, err := train.RunContext(ctx, cfg, log)
 		if err != nil {
-			if !stoppedByDivergence(err) {
+			if errors.As(err, new(*train.InterruptedError)) || !stoppedByDivergence(err) {
 				return nil, err
 			}
 			// The backend refused to go on with NaN or infinite values:
@@ -153,6 +161,9 @@ func runOrReuse(cfg train.Config, dir string, classes int, log io.Writer) (*Outc
 				return nil, err
 			}
 			if err := atomicfile.WriteFile(filepath.Join(dir, "summary.json"), append(data, '\n')); err != nil {
+				return nil, err
+			}
+			if err := os.Remove(filepath.Join(dir, train.StateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, err
 			}
 			return out, nil

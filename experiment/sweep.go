@@ -3,6 +3,7 @@ package experiment
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,9 @@ type SweepConfig struct {
 	MaxRuns int
 	// Progress draws progress bars during training.
 	Progress bool
+	// CheckpointEvery saves each row's resumable state every N steps
+	// within an epoch as well as at its end (see train.Config).
+	CheckpointEvery int
 	// Command is the command line recorded in the report.
 	Command string
 }
@@ -105,6 +109,14 @@ type SweepResult struct {
 // how resuming works. A row that fails is recorded as failed (and retried
 // by the next invocation); Sweep then returns an error after the report.
 func Sweep(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
+	return SweepContext(context.Background(), cfg, log)
+}
+
+// SweepContext is Sweep with cancellation: when ctx is cancelled, the row
+// in training finishes its step, saves its state and SweepContext returns
+// its *train.InterruptedError without recording the row; running the same
+// sweep again resumes that row where it stopped.
+func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -117,6 +129,7 @@ func Sweep(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	}
 	for i := range rows {
 		rows[i].Config.Progress = cfg.Progress
+		rows[i].Config.CheckpointEvery = cfg.CheckpointEvery
 		if cfg.DataDir != "" {
 			rows[i].Config.DataDir = cfg.DataDir
 		}
@@ -167,7 +180,10 @@ func Sweep(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 		}
 		fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, len(rows), r.Label(), r.Config.Backend)
 		dir := filepath.Join(cfg.Out, "runs", r.ID)
-		out, err := runOrReuse(r.Config, dir, classes[dataKey(r.Config)], log)
+		out, err := runOrReuse(ctx, r.Config, dir, classes[dataKey(r.Config)], log)
+		if errors.As(err, new(*train.InterruptedError)) {
+			return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
+		}
 		row := newResultRow(r, dir, out, err)
 		if err != nil {
 			failed++

@@ -199,6 +199,9 @@ func addTo(dst, src []float32) {
 	}
 }
 
+// Generators implements Stochastic.
+func (a *MultiHeadAttention) Generators() []*rand.PCG { return CollectGenerators(a.parts()...) }
+
 func (a *MultiHeadAttention) parts() []Module {
 	return []Module{a.Query, a.Key, a.Value, a.Out, a.AttnDropout}
 }

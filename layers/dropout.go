@@ -16,6 +16,7 @@ type Dropout struct {
 	P float32
 
 	rng      *rand.Rand
+	src      *rand.PCG // rng's source, see Generators
 	training bool
 }
 
@@ -26,7 +27,12 @@ func NewDropout(p float32, rng *rand.Rand) *Dropout {
 	if p < 0 || p >= 1 {
 		panic(fmt.Sprintf("layers.NewDropout: probability %g is outside [0, 1)", p))
 	}
-	return &Dropout{P: p, rng: childRNG(rng), training: true}
+	// An independent generator derived from rng, so that a layer that keeps
+	// drawing random numbers has its own stream and does not shift the draws
+	// of other layers when its use changes. Its source is kept so that its
+	// position can be saved (see Stochastic).
+	src := rand.NewPCG(rng.Uint64(), rng.Uint64())
+	return &Dropout{P: p, rng: rand.New(src), src: src, training: true}
 }
 
 // Forward implements Module.

@@ -49,13 +49,6 @@ func InitConstant(w *autograd.Tensor, v float32) {
 	}
 }
 
-// childRNG derives an independent generator from rng, so a layer that keeps
-// drawing random numbers (dropout) has its own stream and does not shift
-// the draws of other layers when its use changes.
-func childRNG(rng *rand.Rand) *rand.Rand {
-	return rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))
-}
-
 // buffer returns a named tensor that does not require a gradient.
 func buffer(name string, shape ...int) *autograd.Tensor {
 	b := autograd.Zeros(shape...)

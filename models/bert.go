@@ -205,6 +205,9 @@ func (m *BERT) Params() []*autograd.Tensor {
 	return layers.Collect(layers.Module.Params, m.parts()...)
 }
 
+// Generators implements layers.Stochastic: the dropout layers' generators.
+func (m *BERT) Generators() []*rand.PCG { return layers.CollectGenerators(m.parts()...) }
+
 // Buffers implements layers.Module.
 func (m *BERT) Buffers() []*autograd.Tensor { return nil }
 

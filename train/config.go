@@ -7,9 +7,25 @@
 //	metrics.jsonl      one JSON object per epoch
 //	summary.json       the configuration and the final result
 //	model.safetensors  the trained weights and buffers (PyTorch state_dict names)
+//	state.safetensors  while the run is unfinished: its resumable state
 //
 // Runs are deterministic: the same Config (seed included) gives the same
 // weights, data order and metrics; only the timing fields differ.
+//
+// # Resuming
+//
+// A run with an output directory saves its complete state (weights and
+// buffers, optimizer buffers and step counts, the position in the data
+// stream and in the learning-rate schedule, the partial sums of the epoch
+// in progress, the metrics so far, the positions of every random generator
+// (dropout, backend noise, stochastic rounding) and the backend's
+// statistics) at the end of every epoch and every Config.CheckpointEvery
+// steps, and continues from it when run again on the same directory. The
+// data order needs no generator state: the loader derives the order and
+// augmentation of a batch from (seed, epoch, batch) alone (see
+// datasets.Loader), so the position is enough. A resumed run therefore
+// ends with the same weights, metrics.jsonl (timing fields aside) and
+// summary.json as one that was never interrupted.
 package train
 
 import (
@@ -56,6 +72,15 @@ type Config struct {
 
 	OutDir   string `json:"-"`
 	Progress bool   `json:"-"`
+
+	// CheckpointEvery saves the resumable state every N optimizer steps
+	// within an epoch as well as at its end (0: at the end of each epoch
+	// only). It needs OutDir and does not change the run's results.
+	CheckpointEvery int `json:"-"`
+	// Overwrite starts afresh in an OutDir that holds a finished run or
+	// the resumable state of another run, replacing them. Without it Run
+	// refuses a finished run and resumes an unfinished one.
+	Overwrite bool `json:"-"`
 }
 
 // Optimizers, schedules: the valid names.

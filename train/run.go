@@ -1,9 +1,12 @@
 package train
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -59,19 +62,46 @@ type Result struct {
 	Model layers.Module
 }
 
-// Run trains the model described by cfg and returns the final metrics.
-// Progress and the end-of-run report go to log. With cfg.OutDir set it writes
-// metrics.jsonl, summary.json and model.safetensors there.
+// Run trains the model described by cfg and returns the final metrics; it
+// is RunContext without cancellation.
 func Run(cfg Config, log io.Writer) (*Result, error) {
-	start := time.Now()
+	return RunContext(context.Background(), cfg, log)
+}
+
+// RunContext trains the model described by cfg and returns the final
+// metrics. Progress and the end-of-run report go to log.
+//
+// With cfg.OutDir set it writes metrics.jsonl, summary.json and
+// model.safetensors there, and keeps a resumable state (StateFile) from
+// which an interrupted run continues: at the end of every epoch, every
+// cfg.CheckpointEvery steps, and when ctx is cancelled. A directory that
+// holds a resumable state of the same configuration is resumed; one of
+// another configuration, or one that holds a finished run, is refused
+// unless cfg.Overwrite. A resumed run ends with the same weights, metrics
+// (timings aside) and summary as one that was never interrupted.
+//
+// When ctx is cancelled, the step in progress finishes, the state is
+// written and an *InterruptedError is returned (without OutDir, an error
+// saying that nothing was saved).
+func RunContext(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
+	sessionStart := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	env, err := Setup(cfg, log)
-	if err != nil {
-		return nil, err
+	if cfg.CheckpointEvery < 0 {
+		return nil, fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", cfg.CheckpointEvery)
 	}
-	trainBackend, err := env.NewBackend()
+	if cfg.CheckpointEvery > 0 && cfg.OutDir == "" {
+		return nil, fmt.Errorf("--checkpoint-every needs --out (the directory the state is saved in)")
+	}
+	var saved *savedState
+	if cfg.OutDir != "" {
+		var err error
+		if saved, err = prepareOutDir(cfg); err != nil {
+			return nil, err
+		}
+	}
+	env, err := Setup(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -80,14 +110,18 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 			return nil, fmt.Errorf("cannot create output directory: %w", err)
 		}
 	}
-	model := env.Model
-	params := model.Params()
-	steps := cfg.Epochs * ceilDiv(env.Train.Len(), cfg.BatchSize)
-	opt, sched, err := newOptimizer(cfg, params, steps)
+	tr, loader, sched, err := newTrainer(cfg, env)
 	if err != nil {
 		return nil, err
 	}
-	loader := datasets.NewLoader(env.Train, cfg.BatchSize, true, cfg.Augment, cfg.Seed)
+	model, params, opt, trainBackend := tr.model, tr.params, tr.opt, tr.backend
+	stepsPerEpoch := loader.Len()
+	snap := snapshot{pos: datasets.Position{Epoch: 1}}
+	if saved != nil {
+		if snap, err = tr.restore(saved, stepsPerEpoch); err != nil {
+			return nil, err
+		}
+	}
 	tape := autograd.NewTape(trainBackend)
 	shape := append([]int{0}, env.Train.Shape()...)
 
@@ -107,15 +141,49 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 		return nil, err
 	}
 	var metricsLines []byte
-	step := 0
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
-		epochStart := time.Now()
+	for _, m := range snap.metrics {
+		if metricsLines, err = appendMetrics(metricsLines, m); err != nil {
+			return nil, err
+		}
+		res.Metrics = append(res.Metrics, m)
+		res.BestTestAcc = math.Max(res.BestTestAcc, m.TestAcc)
+		res.Diverged = res.Diverged || m.Diverged
+	}
+	if saved != nil {
+		fmt.Fprintf(log, "resuming %s from epoch %d step %d (of %d)\n", cfg.OutDir, snap.pos.Epoch, snap.pos.Batch, stepsPerEpoch)
+		// The state is written before metrics.jsonl; rewrite the file in
+		// case the run stopped between the two.
+		if err := atomicfile.WriteFile(filepath.Join(cfg.OutDir, "metrics.jsonl"), metricsLines); err != nil {
+			return nil, fmt.Errorf("cannot write metrics: %w", err)
+		}
+	} else if cfg.OutDir != "" {
+		// Lines of an earlier attempt that left no state would be
+		// mistaken for this run's.
+		if err := os.Remove(filepath.Join(cfg.OutDir, "metrics.jsonl")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	elapsed := func() float64 { return snap.elapsed + time.Since(sessionStart).Seconds() }
+	step := snap.step
+	for epoch := snap.pos.Epoch; epoch <= cfg.Epochs; epoch++ {
+		var lossSum float64
+		var correct, seen, first int
+		var epochOffset time.Duration
+		diverged := false
+		if epoch == snap.pos.Epoch {
+			first, lossSum, correct, seen, diverged = snap.pos.Batch, snap.lossSum, snap.correct, snap.seen, snap.diverged
+			epochOffset = time.Duration(snap.epochSeconds * float64(time.Second))
+		}
+		epochStart := time.Now().Add(-epochOffset)
 		model.SetTraining(true)
 		bar := newBar(cfg, log, env.Train.Len(), epoch)
-		var lossSum float64
-		var correct, seen int
-		diverged := false
-		it := loader.Epoch(epoch - 1)
+		if bar != nil && seen > 0 {
+			_ = bar.Add(seen)
+		}
+		it, err := loader.Resume(datasets.Position{Epoch: epoch - 1, Batch: first})
+		if err != nil {
+			return nil, err
+		}
 		for {
 			batch, ok := it.Next()
 			if !ok {
@@ -148,6 +216,33 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 				bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f acc %.2f%%", epoch, cfg.Epochs, lossSum/float64(seen), 100*float64(correct)/float64(seen)))
 				_ = bar.Add(batch.N)
 			}
+			// Within the epoch, save on request and when interrupted; the
+			// end of the epoch is saved below, after the evaluation.
+			done := batch.Index + 1
+			stop := ctx.Err() != nil
+			if stop && cfg.OutDir == "" {
+				it.Close()
+				return nil, fmt.Errorf("interrupted at epoch %d step %d; nothing saved (no output directory)", epoch, done)
+			}
+			if cfg.OutDir == "" || done == stepsPerEpoch || !stop && (cfg.CheckpointEvery == 0 || step%cfg.CheckpointEvery != 0) {
+				continue
+			}
+			err = tr.save(cfg.OutDir, snapshot{
+				pos: datasets.Position{Epoch: epoch, Batch: done}, step: step, metrics: res.Metrics,
+				lossSum: lossSum, correct: correct, seen: seen, diverged: diverged,
+				epochSeconds: time.Since(epochStart).Seconds(), elapsed: elapsed(),
+			})
+			if err != nil {
+				it.Close()
+				return nil, err
+			}
+			if stop {
+				it.Close()
+				if bar != nil {
+					_ = bar.Exit()
+				}
+				return nil, &InterruptedError{Dir: cfg.OutDir, Epoch: epoch, Step: done, Steps: stepsPerEpoch}
+			}
 		}
 		it.Close()
 		trainSeconds := time.Since(epochStart).Seconds()
@@ -173,21 +268,28 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 		fmt.Fprintf(log, "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1fs  %.0f img/s\n",
 			epoch, cfg.Epochs, m.TrainLoss, 100*m.TrainAcc, m.TestLoss, 100*m.TestAcc, m.Seconds, m.ImagesPerSec)
 		if cfg.OutDir != "" {
-			// Rewritten whole after every epoch so that an interrupted run
-			// leaves a complete file with the epochs finished so far.
-			line, err := json.Marshal(m)
+			// The state first: it holds these metrics too, and a resumed
+			// run rewrites metrics.jsonl from it.
+			err := tr.save(cfg.OutDir, snapshot{pos: datasets.Position{Epoch: epoch + 1}, step: step, metrics: res.Metrics, elapsed: elapsed()})
 			if err != nil {
 				return nil, err
 			}
-			metricsLines = append(append(metricsLines, line...), '\n')
+			// Rewritten whole after every epoch so that an interrupted run
+			// leaves a complete file with the epochs finished so far.
+			if metricsLines, err = appendMetrics(metricsLines, m); err != nil {
+				return nil, err
+			}
 			if err := atomicfile.WriteFile(filepath.Join(cfg.OutDir, "metrics.jsonl"), metricsLines); err != nil {
 				return nil, fmt.Errorf("cannot write metrics: %w", err)
+			}
+			if ctx.Err() != nil && epoch < cfg.Epochs {
+				return nil, &InterruptedError{Dir: cfg.OutDir, Epoch: epoch + 1, Step: 0, Steps: stepsPerEpoch}
 			}
 		}
 	}
 	last := res.Metrics[len(res.Metrics)-1]
 	res.FinalTestAcc, res.FinalTestLoss = last.TestAcc, last.TestLoss
-	res.WallSeconds = time.Since(start).Seconds()
+	res.WallSeconds = elapsed()
 	if s, ok := trainBackend.(backend.StatsReporter); ok {
 		res.BackendStats = s.Stats()
 		fmt.Fprintln(log, s.Summary())
@@ -200,8 +302,37 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 		if err := writeRun(cfg.OutDir, model, &res.Summary); err != nil {
 			return nil, err
 		}
+		// summary.json marks the run finished; the state is of no further
+		// use and is as large as the model and its optimizer together.
+		if err := os.Remove(filepath.Join(cfg.OutDir, StateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
 	}
 	return res, nil
+}
+
+// newTrainer builds the training backend, the loader and the optimizer
+// with its learning-rate schedule for env's model.
+func newTrainer(cfg Config, env *Env) (*trainer, *datasets.Loader, func(step int) float64, error) {
+	b, err := env.NewBackend()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	params := env.Model.Params()
+	loader := datasets.NewLoader(env.Train, cfg.BatchSize, true, cfg.Augment, cfg.Seed)
+	opt, sched, err := newOptimizer(cfg, params, cfg.Epochs*loader.Len())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &trainer{cfg: cfg, env: env, model: env.Model, params: params, opt: opt, backend: b}, loader, sched, nil
+}
+
+func appendMetrics(lines []byte, m EpochMetrics) ([]byte, error) {
+	line, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(lines, line...), '\n'), nil
 }
 
 func writeRun(dir string, model layers.Module, s *Summary) error {
@@ -254,8 +385,6 @@ func countCorrect(logits *autograd.Tensor, labels []int) int {
 	}
 	return n
 }
-
-func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // plural returns "1 epoch", "3 epochs".
 func plural(n int, noun string) string {

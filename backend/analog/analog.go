@@ -116,6 +116,7 @@ type Backend struct {
 	engine *bfp.Engine
 	noisy  bfp.RoleSet
 	rng    *rand.Rand
+	src    *rand.PCG // rng's source, saved and restored by state.go
 
 	noisyNow    bool
 	productFunc bfp.ProductFunc
@@ -156,9 +157,10 @@ func Factory(opts backend.Options) (backend.Backend, error) {
 // New returns an analog backend for valid settings; sigma is in ADC steps.
 func New(s bfp.Settings, adcBits int, sigma float64, noisy bfp.RoleSet) *Backend {
 	full := 2 * s.Format.MaxTileDot()
+	src := rand.NewPCG(s.NoiseSeed, 0x616e616c6f67)
 	b := &Backend{
 		engine: bfp.NewEngine(s), noisy: noisy,
-		rng: rand.New(rand.NewPCG(s.NoiseSeed, 0x616e616c6f67)),
+		rng: rand.New(src), src: src,
 		cfg: Config{
 			Backend: "analog", ADCBits: adcBits, FullRange: full,
 			Step:       float64(full) / math.Ldexp(1, adcBits),

@@ -130,7 +130,6 @@ func (s *Stats) Report(backendName string) Report {
 	r := Report{Backend: backendName, Entries: []Entry{}}
 	for call, c := range s.per {
 		r.Entries = append(r.Entries, Entry{Layer: call.Layer, Role: call.Role.String(), Counters: *c})
-		r.Total.add(c)
 	}
 	sort.Slice(r.Entries, func(i, j int) bool {
 		a, b := r.Entries[i], r.Entries[j]
@@ -141,6 +140,11 @@ func (s *Stats) Report(backendName string) Report {
 		rb, _ := backend.ParseRole(b.Role)
 		return ra < rb
 	})
+	// Summed in the sorted order, not the map's random one, so that the
+	// floating-point total is the same in every run.
+	for i := range r.Entries {
+		r.Total.add(&r.Entries[i].Counters)
+	}
 	r.Total.FP32 = false
 	return r
 }

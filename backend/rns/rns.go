@@ -153,6 +153,7 @@ type Backend struct {
 	noisy     bfp.RoleSet
 	reference bool
 	rng       *rand.Rand
+	src       *rand.PCG // rng's source, saved and restored by state.go
 
 	stepSigma  []float64 // per modulus, in residue steps
 	phaseSigma []float64 // per modulus, in radians
@@ -283,9 +284,10 @@ func setString(m []int64) string {
 // (Factory checks both). sigma is in radians when phaseUnit, else in
 // residue steps; noisy selects the roles that get noise.
 func New(s bfp.Settings, set *rns.Set, reference bool, sigma float64, phaseUnit bool, noisy bfp.RoleSet) *Backend {
+	src := rand.NewPCG(s.NoiseSeed, 0x726e735f6e6f6973)
 	b := &Backend{
 		set: set, engine: bfp.NewEngine(s), noisy: noisy, reference: reference,
-		rng: rand.New(rand.NewPCG(s.NoiseSeed, 0x726e735f6e6f6973)),
+		rng: rand.New(src), src: src,
 	}
 	b.productFunc = b.product
 	b.engine.KSplit = !reference && !s.Ordered

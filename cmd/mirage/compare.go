@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/experiment"
+	"github.com/mirage-go/mirage/train"
 )
 
 func compareCommand(args []string, stdout, stderr io.Writer) error {
@@ -17,6 +19,7 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output directory: one run directory per backend, report.md, report.json, accuracy.png, loss.png (required); run again with the same flags to resume")
 	probeBatch := fs.Int("probe-batch", 0, "test examples in the per-layer error probe (default: the batch size)")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
+	checkpointEvery := fs.Int("checkpoint-every", 0, "also save an arm's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	training := trainingFlags(fs)
 	backendOptions := backendFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -25,8 +28,12 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return usageError{fmt.Errorf("--out is required (the directory for the runs and the report)")}
 	}
+	if *checkpointEvery < 0 {
+		return usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
+	}
 	cfg := training()
 	cfg.Progress = !*quiet && isTerminal(stderr)
+	cfg.CheckpointEvery = *checkpointEvery
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -34,10 +41,15 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	cmp, err := experiment.Compare(experiment.CompareConfig{
+	ctx, stop := interruptible(true)
+	defer stop()
+	cmp, err := experiment.CompareContext(ctx, experiment.CompareConfig{
 		Base: cfg, Arms: arms, Out: *out, ProbeBatch: *probeBatch,
 		Command: commandLine("compare", args),
 	}, stderr)
+	if errors.As(err, new(*train.InterruptedError)) {
+		return fmt.Errorf("%w; resume with: %s", err, commandLine("compare", args))
+	}
 	if cmp != nil {
 		for _, a := range cmp.Arms {
 			if a.Outcome == nil {

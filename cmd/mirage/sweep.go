@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/mirage-go/mirage/experiment"
+	"github.com/mirage-go/mirage/train"
 )
 
 func sweepCommand(args []string, stdout, stderr io.Writer) error {
@@ -17,8 +19,12 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", "", "read every row's data set from this directory")
 	dryRun := fs.Bool("dry-run", false, "validate the spec and list its rows without running anything")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
+	checkpointEvery := fs.Int("checkpoint-every", 0, "also save a row's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *checkpointEvery < 0 {
+		return usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
 	}
 	if *specPath == "" {
 		return usageError{fmt.Errorf("--spec is required (a YAML or JSON sweep spec, e.g. sweeps/noise.yaml)")}
@@ -48,10 +54,15 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return usageError{fmt.Errorf("--out is required (the directory for results.jsonl, the report and the runs)")}
 	}
-	res, err := experiment.Sweep(experiment.SweepConfig{
-		Spec: spec, Out: *out, DataDir: *dataDir, MaxRuns: *maxRuns,
+	ctx, stop := interruptible(true)
+	defer stop()
+	res, err := experiment.SweepContext(ctx, experiment.SweepConfig{
+		Spec: spec, Out: *out, DataDir: *dataDir, MaxRuns: *maxRuns, CheckpointEvery: *checkpointEvery,
 		Progress: !*quiet && isTerminal(stderr), Command: commandLine("sweep", args),
 	}, stderr)
+	if errors.As(err, new(*train.InterruptedError)) {
+		return fmt.Errorf("%w; resume with: %s", err, commandLine("sweep", args))
+	}
 	if res != nil {
 		fmt.Fprintf(stdout, "%d runs: %d trained now, %d finished earlier, %d still to do\n", len(res.Rows), res.Ran, res.Skipped, res.Remaining)
 		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, "report.md"))

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/term"
 
@@ -16,26 +23,110 @@ import (
 func trainCommand(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", "train [flags]", stdout)
 	backendName := fs.String("backend", "fp32", "matrix-product backend: "+strings.Join(registry.New().Names(), ", "))
-	out := fs.String("out", "", "directory for metrics.jsonl, summary.json and model.safetensors")
+	out := fs.String("out", "", "directory for metrics.jsonl, summary.json, model.safetensors and, until the run finishes, its resumable state.safetensors; rerunning the same command resumes an unfinished run")
+	resume := fs.String("resume", "", "continue the unfinished run in this directory with its saved settings (give no run settings, or exactly those of the original command)")
+	checkpointEvery := fs.Int("checkpoint-every", 0, "also save the resumable state every N steps within an epoch (0 = at the end of each epoch only)")
+	overwrite := fs.Bool("overwrite", false, "train from scratch in --out even if it holds a finished run or another run's state, replacing them")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
 	training := trainingFlags(fs)
 	backendOptions := backendFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *checkpointEvery < 0 {
+		return usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
+	}
 	cfg := training()
 	cfg.Backend, cfg.BackendOptions = *backendName, backendOptions()
+	if *resume != "" {
+		switch {
+		case *overwrite:
+			return usageError{fmt.Errorf("--resume and --overwrite contradict each other: --resume continues the run in %s, --overwrite would replace it", *resume)}
+		case *out != "" && filepath.Clean(*out) != filepath.Clean(*resume):
+			return usageError{fmt.Errorf("--resume %s and --out %s name different directories; give only --resume", *resume, *out)}
+		}
+		if !setsRunFlags(fs) {
+			// No settings given: continue with the saved ones (and the
+			// data directory given now, if any).
+			saved, err := train.SavedConfig(*resume)
+			if err != nil {
+				return err
+			}
+			if set(fs, "data-dir") {
+				saved.DataDir = cfg.DataDir
+			}
+			cfg = saved
+		}
+		*out = *resume
+	}
 	cfg.OutDir = *out
+	cfg.CheckpointEvery, cfg.Overwrite = *checkpointEvery, *overwrite
 	cfg.Progress = !*quiet && isTerminal(stderr)
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
-	res, err := train.Run(cfg, stderr)
+	if *checkpointEvery > 0 && cfg.OutDir == "" {
+		return usageError{fmt.Errorf("--checkpoint-every needs --out (the directory the state is saved in)")}
+	}
+	if *overwrite && cfg.OutDir == "" {
+		return usageError{fmt.Errorf("--overwrite needs --out (the directory whose run it replaces)")}
+	}
+	ctx, stop := interruptible(cfg.OutDir != "")
+	defer stop()
+	res, err := train.RunContext(ctx, cfg, stderr)
+	if ie := (*train.InterruptedError)(nil); errors.As(err, &ie) {
+		again := []string{"--resume", cfg.OutDir}
+		if *checkpointEvery > 0 {
+			again = append(again, "--checkpoint-every", strconv.Itoa(*checkpointEvery))
+		}
+		return fmt.Errorf("%w; resume with: %s", err, commandLine("train", again))
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "test accuracy: %.2f%%\n", 100*res.FinalTestAcc)
 	return nil
+}
+
+// interruptible returns a context that SIGINT and SIGTERM cancel, when
+// there is a run directory to save the state in (without one, the signals
+// keep their default effect of ending the process at once). After the
+// first signal the default is restored, so a second one ends the process
+// without waiting for the step to finish; the state written last is then
+// still complete, being replaced atomically.
+func interruptible(enabled bool) (context.Context, context.CancelFunc) {
+	if !enabled {
+		return context.WithCancel(context.Background())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
+}
+
+// setsRunFlags reports whether the user set a flag that is part of a
+// run's configuration (model, data, optimizer, backend and its options),
+// as opposed to where and how the run is kept (--resume, --out,
+// --checkpoint-every, --no-progress, --data-dir).
+func setsRunFlags(fs *flag.FlagSet) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "resume", "out", "checkpoint-every", "no-progress", "data-dir", "overwrite":
+		default:
+			found = true
+		}
+	})
+	return found
+}
+
+// set reports whether the flag called name was given.
+func set(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
 
 // isTerminal reports whether w is a terminal, where a progress bar that

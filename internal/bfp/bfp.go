@@ -251,6 +251,7 @@ func grow[T any](s []T, n int) []T {
 type Quantiser struct {
 	format Format
 	rng    *rand.Rand
+	src    *rand.PCG // rng's source, saved and restored by state.go
 	work   []worker
 	wg     sync.WaitGroup
 	// fusedColumns selects the whole-tile SIMD kernels for vectors stored
@@ -278,7 +279,8 @@ const parallelMin = 1 << 15
 // NewQuantiser returns a quantiser for f; seed drives stochastic rounding.
 // f must be valid (see Format.Validate).
 func NewQuantiser(f Format, seed uint64) *Quantiser {
-	return &Quantiser{format: f, rng: rand.New(rand.NewPCG(seed, 0x6266705f726e6421)), fusedColumns: hasAVX2}
+	src := rand.NewPCG(seed, 0x6266705f726e6421)
+	return &Quantiser{format: f, rng: rand.New(src), src: src, fusedColumns: hasAVX2}
 }
 
 // Format returns the quantiser's format.
