@@ -291,4 +291,6 @@ func TestSub(t *testing.T) {
 		{Layer: "a", Role: fwd, M: 2, N: 3, K: 4, Count: 3, TileOutputs: 30, LiveTileOutputs: 20},
 		{Layer: "a", Role: fwd, M: 1, N: 3, K: 4, Count: 1, TileOutputs: 5, LiveTileOutputs: 5},
 	}, Sub(after, before))
+	// Merge undoes Sub (sorted by shape).
+	require.Equal(t, []Record{after[1], after[0]}, Merge(before, Sub(after, before)))
 }

@@ -1,9 +1,11 @@
 package cost
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/mirage-go/mirage/backend"
 )
@@ -145,6 +147,42 @@ func Sub(after, before []Record) []Record {
 		if r.Count > 0 {
 			out = append(out, r)
 		}
+	}
+	return out
+}
+
+// Merge adds records of the same layer, role and shape together: the
+// inverse of Sub. The result is sorted by layer, role and shape.
+func Merge(sets ...[]Record) []Record {
+	type key struct {
+		layer   string
+		role    backend.Role
+		m, n, k int
+	}
+	sum := map[key]*Record{}
+	var keys []key
+	for _, set := range sets {
+		for _, r := range set {
+			k := key{r.Layer, r.Role, r.M, r.N, r.K}
+			if sum[k] == nil {
+				c := r
+				c.Count, c.TileOutputs, c.LiveTileOutputs = 0, 0, 0
+				sum[k] = &c
+				keys = append(keys, k)
+			}
+			t := sum[k]
+			t.Count += r.Count
+			t.TileOutputs += r.TileOutputs
+			t.LiveTileOutputs += r.LiveTileOutputs
+			t.FP32 = t.FP32 || r.FP32
+		}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.layer, b.layer), cmp.Compare(a.role, b.role), cmp.Compare(a.m, b.m), cmp.Compare(a.n, b.n), cmp.Compare(a.k, b.k))
+	})
+	out := make([]Record, len(keys))
+	for i, k := range keys {
+		out[i] = *sum[k]
 	}
 	return out
 }

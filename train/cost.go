@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/mirage-go/mirage/backend"
@@ -31,6 +32,9 @@ type CostFile struct {
 	// that fits the run's mantissa width and tile.
 	FormatSource string      `json:"format_source"`
 	Epochs       []CostEpoch `json:"epochs"`
+	// Note says when the history is incomplete (a run resumed without
+	// the cost.json of its earlier epochs).
+	Note string `json:"note,omitempty"`
 	// Total is the whole run, per layer and role; Records its GEMMs.
 	Total   cost.Comparison `json:"total"`
 	Records []cost.Record   `json:"records"`
@@ -44,6 +48,9 @@ type CostEpoch struct {
 	Accelerator cost.Cost   `json:"accelerator"`
 	Baseline    cost.Cost   `json:"baseline"`
 	Ratios      cost.Ratios `json:"ratios"`
+	// Records are the epoch's GEMMs; a resumed run rebuilds its history
+	// from them.
+	Records []cost.Record `json:"records"`
 }
 
 // costLog turns a backend's per-shape GEMM counts into cost.json after
@@ -58,9 +65,11 @@ type costLog struct {
 	prevStep    int
 }
 
-// newCostLog prepares cost.json for a run on b, or returns nil when b does
-// not count its GEMM shapes.
-func newCostLog(b backend.Backend, cfg Config, params int64) (*costLog, error) {
+// newCostLog prepares cost.json for a run on b that starts (or resumes) at
+// epoch start, or returns nil when b does not count its GEMM shapes. A
+// resumed run keeps the epochs before start from the existing cost.json;
+// the backend's restored counts carry on from them.
+func newCostLog(b backend.Backend, cfg Config, params int64, start int) (*costLog, error) {
 	sr, ok := b.(backend.ShapeReporter)
 	if !ok {
 		return nil, nil
@@ -88,7 +97,35 @@ func newCostLog(b backend.Backend, cfg Config, params int64) (*costLog, error) {
 	if err != nil {
 		return nil, err
 	}
+	if start > 1 && cfg.OutDir != "" {
+		l.resume(filepath.Join(cfg.OutDir, "cost.json"), start)
+	}
 	return l, nil
+}
+
+// resume keeps the epochs before start from an earlier cost.json, or notes
+// that they are missing (then the first epoch priced holds every GEMM
+// since the start of the run).
+func (l *costLog) resume(file string, start int) {
+	var old CostFile
+	data, err := os.ReadFile(file)
+	if err == nil {
+		err = json.Unmarshal(data, &old)
+	}
+	if err != nil {
+		l.file.Note = fmt.Sprintf("resumed at epoch %d without the cost of the earlier epochs (%v): the first epoch listed includes them", start, err)
+		return
+	}
+	var sets [][]cost.Record
+	for _, e := range old.Epochs {
+		if e.Epoch < start {
+			l.file.Epochs = append(l.file.Epochs, e)
+			sets = append(sets, e.Records)
+			l.prevStep += int(e.Steps)
+		}
+	}
+	l.prev = cost.Merge(sets...)
+	l.file.Note = old.Note
 }
 
 // runFormat reads the number format from the backend's configuration.
@@ -138,7 +175,7 @@ func (l *costLog) epochDone(epoch, step int, dir string) error {
 		return fmt.Errorf("cost of epoch %d: %w", epoch, err)
 	}
 	l.file.Epochs = append(l.file.Epochs, CostEpoch{Epoch: epoch, Steps: steps,
-		Accelerator: c.Accelerator.Total, Baseline: c.Baseline.Total, Ratios: c.Total})
+		Accelerator: c.Accelerator.Total, Baseline: c.Baseline.Total, Ratios: c.Total, Records: w.Records})
 	total := cost.Workload{Records: all, Format: l.file.Format, Steps: int64(step)}
 	total.NonGEMM = cost.EstimateNonGEMM(all, l.params, int64(step), l.opsPerParam)
 	if l.file.Total, err = cost.Compare(l.acc, l.base, total, cost.IsoNone); err != nil {

@@ -1,7 +1,9 @@
 package train
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,7 +13,9 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/fp32"
+	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/bench"
+	"github.com/mirage-go/mirage/cost"
 )
 
 // TestCostJSON: a run on an emulated backend writes cost.json whose epochs
@@ -62,4 +66,74 @@ func TestCostJSON(t *testing.T) {
 	_, err = Run(cfg, io.Discard)
 	require.NoError(t, err)
 	require.NoFileExists(t, filepath.Join(fp32Dir, "cost.json"))
+}
+
+// TestCostJSONSurvivesResume: a run interrupted after its first step and
+// resumed writes the cost.json of the uninterrupted run (the backend's
+// shape counts are part of its saved state).
+func TestCostJSONSurvivesResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small MLP twice")
+	}
+	rnsRun := func(dir string) Config {
+		cfg := tinyRun(dir)
+		cfg.Backend = "rns"
+		return cfg
+	}
+	refDir := filepath.Join(t.TempDir(), "ref")
+	_, err := Run(rnsRun(refDir), io.Discard)
+	require.NoError(t, err)
+
+	dir := filepath.Join(t.TempDir(), "run")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the run stops after its first step
+	_, err = RunContext(ctx, rnsRun(dir), io.Discard)
+	var ie *InterruptedError
+	require.True(t, errors.As(err, &ie), "%v", err)
+	_, err = Run(rnsRun(dir), io.Discard)
+	require.NoError(t, err)
+
+	read := func(dir string) CostFile {
+		data, err := os.ReadFile(filepath.Join(dir, "cost.json"))
+		require.NoError(t, err)
+		var cf CostFile
+		require.NoError(t, json.Unmarshal(data, &cf))
+		return cf
+	}
+	ref, got := read(refDir), read(dir)
+	require.Len(t, got.Epochs, 2)
+	require.Equal(t, ref.Records, got.Records)
+	for i := range ref.Epochs {
+		require.Equal(t, ref.Epochs[i].Steps, got.Epochs[i].Steps)
+		require.Equal(t, ref.Epochs[i].Records, got.Epochs[i].Records)
+		require.Equal(t, ref.Epochs[i].Accelerator.Joules, got.Epochs[i].Accelerator.Joules)
+	}
+	require.Empty(t, got.Note)
+}
+
+// TestCostLogResume: resuming at epoch 3 keeps epochs 1 and 2 of the
+// existing cost.json and starts counting from their records; without the
+// file, a note says the history is missing.
+func TestCostLogResume(t *testing.T) {
+	dir := t.TempDir()
+	b, err := registry.New().New("rns", nil)
+	require.NoError(t, err)
+	cfg := Config{OutDir: dir, Optimizer: "sgd"}
+	l, err := newCostLog(b, cfg, 10, 3)
+	require.NoError(t, err)
+	require.Contains(t, l.file.Note, "resumed at epoch 3 without the cost of the earlier epochs")
+
+	rec := func(n int64) []cost.Record {
+		return []cost.Record{{Layer: "fc", Role: backend.Forward, M: 2, N: 3, K: 4, Count: n}}
+	}
+	old := CostFile{Epochs: []CostEpoch{{Epoch: 1, Steps: 4, Records: rec(4)}, {Epoch: 2, Steps: 4, Records: rec(4)}, {Epoch: 3, Steps: 1, Records: rec(1)}}}
+	data, err := json.Marshal(old)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cost.json"), data, 0o644))
+	l, err = newCostLog(b, cfg, 10, 3)
+	require.NoError(t, err)
+	require.Empty(t, l.file.Note)
+	require.Len(t, l.file.Epochs, 2)
+	require.Equal(t, 8, l.prevStep)
+	require.Equal(t, rec(8), l.prev)
 }

@@ -136,7 +136,7 @@ func RunContext(ctx context.Context, cfg Config, log io.Writer) (*Result, error)
 	fmt.Fprintf(log, "mirage: %s on %s (%d train / %d test), backend %s, %d parameters, %s\n",
 		cfg.Model, cfg.Dataset, env.Train.Len(), env.Test.Len(), trainBackend.Name(), res.Params, plural(cfg.Epochs, "epoch"))
 
-	costs, err := newCostLog(trainBackend, cfg, int64(res.Params)) // cost.json, see cost.go
+	costs, err := newCostLog(trainBackend, cfg, int64(res.Params), snap.pos.Epoch) // cost.json, see cost.go
 	if err != nil {
 		return nil, err
 	}

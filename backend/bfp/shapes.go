@@ -2,6 +2,7 @@ package bfp
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/mirage-go/mirage/backend"
@@ -71,3 +72,49 @@ func (s *Stats) LiveShapes(readoutsPerTile int64) []backend.LiveShapeCount {
 // GEMMShapes implements backend.ShapeReporter: the BFP backend reads every
 // tile output once (it skips none).
 func (b *Backend) GEMMShapes() []backend.LiveShapeCount { return b.engine.Stats.LiveShapes(1) }
+
+// shapeState is one shape's tally in a saved engine state.
+type shapeState struct {
+	Layer       string `json:"layer"`
+	Role        string `json:"role"`
+	M           int    `json:"m"`
+	N           int    `json:"n"`
+	K           int    `json:"k"`
+	Calls       int64  `json:"calls"`
+	TileOutputs int64  `json:"tile_outputs"`
+	Readouts    int64  `json:"readouts"`
+	FP32        bool   `json:"fp32,omitempty"`
+}
+
+// shapeStates returns the tallies for a saved state; s.mu must be held.
+func (s *Stats) shapeStates() []shapeState {
+	out := make([]shapeState, 0, len(s.shapes))
+	for k, t := range s.shapes {
+		out = append(out, shapeState{Layer: k.call.Layer, Role: k.call.Role.String(), M: k.m, N: k.n, K: k.k,
+			Calls: t.calls, TileOutputs: t.tileOutputs, Readouts: t.readouts, FP32: t.fp32})
+	}
+	slices.SortFunc(out, func(a, b shapeState) int {
+		return cmp.Or(cmp.Compare(a.Layer, b.Layer), cmp.Compare(a.Role, b.Role), cmp.Compare(a.M, b.M), cmp.Compare(a.N, b.N), cmp.Compare(a.K, b.K))
+	})
+	return out
+}
+
+// parseShapeStates validates saved tallies and rebuilds the map.
+func parseShapeStates(states []shapeState) (map[shapeKey]*shapeTally, error) {
+	shapes := make(map[shapeKey]*shapeTally, len(states))
+	for _, st := range states {
+		role, err := backend.ParseRole(st.Role)
+		if err != nil {
+			return nil, fmt.Errorf("GEMM shape: %w", err)
+		}
+		key := shapeKey{backend.Call{Layer: st.Layer, Role: role}, st.M, st.N, st.K}
+		if st.M < 0 || st.N < 0 || st.K < 0 || st.Calls < 0 || st.TileOutputs < 0 || st.Readouts < 0 {
+			return nil, fmt.Errorf("GEMM shape %s %dx%dx%d has a negative count", key.call, st.M, st.N, st.K)
+		}
+		if shapes[key] != nil {
+			return nil, fmt.Errorf("GEMM shape %s %dx%dx%d appears twice", key.call, st.M, st.N, st.K)
+		}
+		shapes[key] = &shapeTally{calls: st.Calls, tileOutputs: st.TileOutputs, readouts: st.Readouts, fp32: st.FP32}
+	}
+	return shapes, nil
+}
