@@ -109,14 +109,24 @@ func TestConv2dSendsThreeGEMMsThroughBackend(t *testing.T) {
 			{Call: backend.Call{Layer: "conv1", Role: backend.GradWeight}, M: o, N: k, K: rows},
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := &backend.Recorder{Inner: fp32.New()}
-			x := randn(rng, n, c, 6, 5).SetRequiresGrad(tc.inputGrad)
-			w, b := randn(rng, o, c, 3, 3), randn(rng, o)
-			tp := NewTape(rec)
-			require.NoError(t, tp.Backward(tp.Sum(tp.Conv2d(x, w, b, 2, 1, "conv1"))))
-			require.Equal(t, tc.want, rec.Calls())
-		})
+		// fp32 is a Convolver and gets each product whole; hidden behind
+		// matmulOnly it gets the same products as im2col GEMMs (one block
+		// here).
+		for _, inner := range []backend.Backend{fp32.New(), matmulOnly{fp32.New()}} {
+			_, whole := inner.(backend.Convolver)
+			t.Run(fmt.Sprintf("%s/convolver=%v", tc.name, whole), func(t *testing.T) {
+				rec := &backend.Recorder{Inner: inner}
+				x := randn(rng, n, c, 6, 5).SetRequiresGrad(tc.inputGrad)
+				w, b := randn(rng, o, c, 3, 3), randn(rng, o)
+				tp := NewTape(rec)
+				require.NoError(t, tp.Backward(tp.Sum(tp.Conv2d(x, w, b, 2, 1, "conv1"))))
+				want := slices.Clone(tc.want)
+				for i := range want {
+					want[i].Conv = whole
+				}
+				require.Equal(t, want, rec.Calls())
+			})
+		}
 	}
 }
 
@@ -452,12 +462,12 @@ func TestConv2dScratchReuseAfterReset(t *testing.T) {
 func TestConv2dNoGradDoesNotHoldScratch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 2))
 	x, w := constant(rng, 2, 1, 6, 6), constant(rng, 3, 1, 3, 3)
-	// The recorder hides fp32's ImplicitConv, so the convolution builds
-	// its column matrix; on fp32 itself it needs no scratch at all.
+	// Neither fp32's implicit convolutions nor the im2col path (whose
+	// scratch lives in the tape's backend.Im2col) take tape scratch.
 	for _, tc := range []struct {
 		backend backend.Backend
 		free    int
-	}{{&backend.Recorder{Inner: fp32.New()}, 2}, {fp32.New(), 0}} {
+	}{{&backend.Recorder{Inner: matmulOnly{fp32.New()}}, 0}, {fp32.New(), 0}} {
 		tp := NewTape(tc.backend)
 		tp.SetNoGrad(true)
 		for i := 0; i < 5; i++ { // an evaluation loop that never calls Reset
@@ -468,7 +478,7 @@ func TestConv2dNoGradDoesNotHoldScratch(t *testing.T) {
 		for _, bufs := range tp.mem.floats.free {
 			free += len(bufs)
 		}
-		require.Equal(t, tc.free, free, "%s: cols and the GEMM output, reused by every call", tc.backend.Name())
+		require.Equal(t, tc.free, free, "%s", tc.backend.Name())
 	}
 }
 
@@ -644,12 +654,12 @@ func TestArenaReuseIgnoresStaleContents(t *testing.T) {
 func TestConv2dImageBlocksMatchPerImageConvolutions(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 3))
 	const n, c, h, o = 3, 64, 32, 4
-	require.Equal(t, 1, imagesPerBlock(h*h, c*9), "the test needs one image per block")
+	require.Equal(t, 1, backend.ConvGeometry{N: n, C: c, H: h, W: h, O: o, KH: 3, KW: 3, Stride: 1, Pad: 1}.ImagesPerBlock(), "the test needs one image per block")
 	x := randn(rng, n, c, h, h)
 	w, bias := randn(rng, o, c, 3, 3), randn(rng, o)
 	r := randn(rng, n, o, h, h).SetRequiresGrad(false) // projection of the output
 
-	rec := &backend.Recorder{Inner: fp32.New()}
+	rec := &backend.Recorder{Inner: matmulOnly{fp32.New()}} // the im2col path
 	tp := NewTape(rec)
 	y := tp.Conv2d(x, w, bias, 1, 1, "conv")
 	require.NoError(t, tp.Backward(tp.Sum(tp.Mul(y, r))))
@@ -670,7 +680,7 @@ func TestConv2dImageBlocksMatchPerImageConvolutions(t *testing.T) {
 	for i := 0; i < n; i++ {
 		xi := New(x.data[i*imageIn:(i+1)*imageIn], 1, c, h, h).SetRequiresGrad(true)
 		ri := New(r.data[i*imageOut:(i+1)*imageOut], 1, o, h, h)
-		tp := NewTape(&backend.Recorder{Inner: fp32.New()}) // the explicit path, as above
+		tp := NewTape(&backend.Recorder{Inner: matmulOnly{fp32.New()}}) // the im2col path, as above
 		yi := tp.Conv2d(xi, w, bias, 1, 1, "conv")
 		require.NoError(t, tp.Backward(tp.Sum(tp.Mul(yi, ri))))
 		require.Equal(t, yi.Data(), gotY[i*imageOut:(i+1)*imageOut], "image %d output", i)
@@ -772,18 +782,6 @@ func TestMaxPoolTiesGoToFirstMaximum(t *testing.T) {
 	}
 }
 
-// Blocks hold whole images and, but for the last, a multiple of
-// convTileAlign rows, whatever the image size.
-func TestImagesPerBlockAlignment(t *testing.T) {
-	for _, positions := range []int{1, 64, 100, 256, 784, 1024, 4096, 12544} {
-		for _, width := range []int{1, 25, 144, 576, 4608} {
-			n := imagesPerBlock(positions, width)
-			require.GreaterOrEqual(t, n, 1)
-			require.Zero(t, n*positions%convTileAlign, "positions %d width %d: %d images", positions, width, n)
-		}
-	}
-}
-
 // With an emulating backend the blocked dW product must tile the reduction
 // exactly as one GEMM over the batch does: the block floating-point
 // backend (tile 128, 6-bit mantissas, tiles summed in order) gives the same
@@ -794,7 +792,7 @@ func TestConv2dBlocksKeepBFPTiles(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 4))
 	const n, c, h, o = 6, 64, 16, 4 // 256 positions per image, 2 images per block
 	g := conv.Geometry{N: n, C: c, H: h, W: h, KH: 3, KW: 3, Stride: 1, Pad: 1}
-	require.Less(t, imagesPerBlock(h*h, c*9), n, "the test needs several blocks")
+	require.Less(t, backend.ConvGeometry{N: n, C: c, H: h, W: h, O: o, KH: 3, KW: 3, Stride: 1, Pad: 1}.ImagesPerBlock(), n, "the test needs several blocks")
 	x := randn(rng, n, c, h, h).SetRequiresGrad(false)
 	w := randn(rng, o, c, 3, 3)
 	r := randn(rng, n, o, h, h).SetRequiresGrad(false)
@@ -839,3 +837,7 @@ func TestConv2dBlocksKeepBFPTiles(t *testing.T) {
 	}
 	require.Greater(t, worst, 1e-3*scale, "misaligned tiles should change the quantised product")
 }
+
+// matmulOnly hides every optional capability of a backend (Convolver):
+// the tape then runs convolutions as im2col GEMMs.
+type matmulOnly struct{ backend.Backend }

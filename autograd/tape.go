@@ -71,7 +71,6 @@ import (
 	"fmt"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/internal/conv"
 	"github.com/mirage-go/mirage/internal/parallel"
 )
 
@@ -85,12 +84,11 @@ type Tape struct {
 	// mem recycles op outputs, gradients and op-internal buffers from one
 	// step to the next (see arena.go for the lifetime contract).
 	mem arena
-	// team runs the parallel loops of the ops (kernels.go) and of the
-	// convolution kernels on all cores; its helper goroutines spin between
-	// loops, so one set serves both.
+	// team runs the parallel loops of the ops (kernels.go) on all cores;
+	// its helper goroutines spin between loops.
 	team parallel.Team
-	// conv runs the convolution kernels on all cores without allocating.
-	conv conv.Workers
+	// im2col computes the convolutions of backends that are not Convolvers.
+	im2col backend.Im2col
 }
 
 type node struct {
@@ -101,7 +99,6 @@ type node struct {
 // NewTape returns a tape whose matrix products run on b.
 func NewTape(b backend.Backend) *Tape {
 	t := &Tape{backend: b}
-	t.conv.UseTeam(&t.team)
 	return t
 }
 

@@ -147,20 +147,6 @@ type Backend interface {
 	MatMul(call Call, g GEMM) error
 }
 
-// ImplicitConv is implemented by backends whose products are plain float32
-// arithmetic that does not depend on how the operands are stored (fp32).
-// A stride-1 convolution on such a backend may compute its forward and
-// input-gradient products without calling MatMul, as implicit GEMMs that
-// read the image in place instead of building the column matrix (see
-// internal/conv); the sums are the same float32 products. Backends that
-// quantise, add noise or count their calls, and wrappers that observe
-// MatMul (recorders, probes), must not implement it.
-type ImplicitConv interface {
-	Backend
-	// ImplicitConv is a marker; it does nothing.
-	ImplicitConv()
-}
-
 // StatsReporter is implemented by backends that keep per-layer, per-role
 // statistics (GEMM counts, readouts, residue errors, ...).
 type StatsReporter interface {

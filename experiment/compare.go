@@ -39,6 +39,10 @@ type CompareConfig struct {
 	// Command is the command line that produced the comparison, recorded in
 	// the report so it can be regenerated.
 	Command string
+	// ReportOnly builds the report from the arms' finished runs and
+	// trains nothing: an arm without one is reported as failed (the
+	// arms of a comparison run on Slurm are trained by the array's tasks).
+	ReportOnly bool
 }
 
 // Comparison is the result of Compare, also written to report.json.
@@ -162,9 +166,15 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 	for i, a := range cfg.Arms {
 		fmt.Fprintf(log, "experiment: arm %d/%d: %s (backend %s)\n", i+1, len(cfg.Arms), a.Label, a.Backend)
 		r := ArmResult{Arm: a}
-		out, err := runOrReuse(ctx, armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
-		if errors.As(err, new(*train.InterruptedError)) {
-			return nil, fmt.Errorf("arm %s: %w", a.Label, err)
+		var out *Outcome
+		var err error
+		if cfg.ReportOnly {
+			out, err = finishedRun(armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
+		} else {
+			out, err = runOrReuse(ctx, armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
+			if errors.As(err, new(*train.InterruptedError)) {
+				return nil, fmt.Errorf("arm %s: %w", a.Label, err)
+			}
 		}
 		if err != nil {
 			r.Error = err.Error()

@@ -66,4 +66,18 @@
 // whose final test accuracy is within [CollapseMargin] of chance (one over
 // the number of classes) is reported as collapsed. Reports name such runs
 // plainly and never average them with healthy ones.
+//
+// # Running on a Slurm cluster
+//
+// [SubmitSweep] and [SubmitCompare] run the same experiments as one Slurm
+// job array, a task per unfinished row or arm, and a job that depends on
+// the array (afterany) and writes the report. Each task runs one row
+// ([SweepRow]) or arm ([CompareArm]) through the same code as the local
+// executor, so the results are the same numbers; it writes its run
+// directory and its result by rename into the output directory, which must
+// be on a file system the nodes share. The job script records each task's
+// start time and exit code in the output directory, so failures are known
+// without an accounting database; [SweepStatus] and [CompareStatus]
+// combine those files with squeue. Submitting again submits only the rows
+// or arms that are missing or failed.
 package experiment

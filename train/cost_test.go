@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/fp32"
 	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/bench"
 	"github.com/mirage-go/mirage/cost"
@@ -53,8 +52,11 @@ func TestCostJSON(t *testing.T) {
 		require.LessOrEqual(t, r.LiveTileOutputs, r.TileOutputs)
 	}
 	// Every step makes the GEMMs a recorder sees in one LeNet step at
-	// batch 64.
-	rec := &backend.Recorder{Inner: fp32.New()}
+	// batch 64 on the same backend (not a Convolver: its convolutions are
+	// im2col GEMMs through MatMul, which the recorder counts one by one).
+	inner, err := registry.New().New("rns", backend.Options{"tile": "64"})
+	require.NoError(t, err)
+	rec := &backend.Recorder{Inner: inner}
 	step, err := bench.NewTrainStep(bench.TrainCase{Model: "lenet", Batch: 64}, rec, 1)
 	require.NoError(t, err)
 	require.NoError(t, step.Run())

@@ -81,11 +81,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
+	"github.com/mirage-go/mirage/internal/parallel"
 )
 
 var adcBitsSpec = backend.OptionSpec{Name: "adc-bits", Default: "6",
@@ -124,6 +126,11 @@ type Backend struct {
 	invB, scB   []float64
 	// zeroA, zeroB flag the operand blocks flushed to zero (Rows×Tiles).
 	zeroA, zeroB []bool
+	// The readout loop (see product) and its readouts and ADC clips per
+	// chunk.
+	counts []int64
+	read   tileRead
+	team   parallel.Team
 }
 
 // Factory builds an analog backend from options.
@@ -169,6 +176,7 @@ func New(s bfp.Settings, adcBits int, sigma float64, noisy bfp.RoleSet) *Backend
 	}
 	b.cfg.TileAcc = "ordered" // every tile passes the ADC on its own
 	b.productFunc = b.product
+	b.read.runFunc = b.read.run
 	return b
 }
 
@@ -183,6 +191,18 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 
 // product computes every tile exactly with one FP32 GEMM per tile (see
 // internal/bfp), passes each tile value through the ADC, and accumulates.
+//
+// Without noise, the readouts of a tile are independent of each other and
+// run on all cores, by ranges of rows; every readout is the same float64
+// arithmetic as on one goroutine, in the same order along the tiles, so
+// the result and the counters do not depend on the split. With noise they
+// stay on one goroutine: the noise is drawn from one generator in readout
+// order (tile, row, live column), and the draws, which cost more than the
+// rest of a readout, would have to stay serial anyway. (Drawing them into
+// a buffer on one goroutine while another read out the rows already drawn
+// gave the same results and was slower on the shared two-core machine:
+// the readouts left to share are the smaller part, and the waiting
+// goroutine competed with the drawing one for a core.)
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
 	m, n := g.M, g.N
 	tiles := qa.Tiles()
@@ -210,10 +230,16 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 	// and scaling the ADC noise by it was once a bug that made every noisy
 	// run diverge.
 	b.zeroA, b.zeroB = qa.ZeroBlocks(b.zeroA), qb.ZeroBlocks(b.zeroB)
-	step := b.cfg.Step
-	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
 	b.invB, b.scB = grow(b.invB, n), grow(b.scB, n)
-	var readouts int64
+	rd := &b.read
+	runFunc := rd.runFunc // made once, in New: a method value allocates
+	*rd = tileRead{b: b, runFunc: runFunc, tile: tile, r: r, ldr: ldr, m: m, n: n, tiles: tiles, qa: qa, chunks: 1}
+	procs := runtime.GOMAXPROCS(0)
+	if !b.noisyNow && m*n >= parallelReadouts && m > 1 && procs > 1 {
+		rd.chunks = min(m, readChunks*procs)
+	}
+	b.counts = grow(b.counts, 2*rd.chunks)
+	clear(b.counts)
 	for t := range tiles {
 		ibfp.TileGEMM(qa, qb, t, tile, n)
 		// Powers of two, multiplied in float64: exact, and cheaper than
@@ -225,45 +251,17 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 				b.scB[j] = 0
 			}
 		}
-		for i := range m {
-			ri := r[i*ldr : i*ldr+n]
-			if b.zeroA[i*tiles+t] {
-				if t == 0 {
-					clear(ri)
-				}
-				continue
-			}
-			e := int(qa.Exp[i*tiles+t])
-			invA, scA := pow2(-e), pow2(e)
-			ti := tile[i*n : (i+1)*n]
-			for j := range ri {
-				if b.scB[j] == 0 {
-					if t == 0 {
-						ri[j] = 0
-					}
-					continue
-				}
-				readouts++
-				p := float64(ti[j]) * invA * b.invB[j] // the exact integer P
-				code := p / step
-				if b.noisyNow {
-					code += b.rng.NormFloat64() * b.cfg.NoiseSigma
-				}
-				code = math.RoundToEven(code)
-				if code < lo || code > hi {
-					c.ADCClipped++
-					code = max(lo, min(hi, code))
-				}
-				v := float32(code * step * scA * b.scB[j])
-				if t == 0 {
-					ri[j] = v
-				} else {
-					ri[j] += v
-				}
-			}
+		rd.t = t
+		if rd.chunks == 1 {
+			rd.run(0, 0)
+			continue
 		}
+		b.team.Run(procs, rd.chunks, rd.runFunc)
 	}
-	c.Readouts += readouts
+	for k := 0; k < len(b.counts); k += 2 {
+		c.Readouts += b.counts[k]
+		c.ADCClipped += b.counts[k+1]
+	}
 	if g.Accumulate {
 		for i := range m {
 			ci := g.C[i*g.LDC : i*g.LDC+n]
@@ -273,6 +271,82 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 		}
 	}
 	return nil
+}
+
+// parallelReadouts is the number of tile outputs from which the readouts
+// of a noise-free tile are shared among goroutines; readChunks is the
+// number of row ranges per goroutine, so that one the OS runs late leaves
+// little work behind.
+const (
+	parallelReadouts = 1 << 12
+	readChunks       = 4
+)
+
+// tileRead is the loop over one tile's readouts, by ranges of rows.
+type tileRead struct {
+	b        *Backend
+	qa       *ibfp.Matrix
+	tile, r  []float32
+	ldr      int
+	m, n     int
+	t, tiles int
+	chunks   int
+	runFunc  func(worker, chunk int)
+}
+
+// run reads out rows [m·chunk/chunks, m·(chunk+1)/chunks) of tile t,
+// counting readouts and clips into b.counts[2·chunk], b.counts[2·chunk+1].
+func (rd *tileRead) run(_, chunk int) {
+	b := rd.b
+	i0, i1 := rd.m*chunk/rd.chunks, rd.m*(chunk+1)/rd.chunks
+	// Everything the inner loop reads, in locals (registers), not through
+	// rd and b.
+	t, n, tiles := rd.t, rd.n, rd.tiles
+	r, ldr, tile, zeroA, exps := rd.r, rd.ldr, rd.tile, b.zeroA, rd.qa.Exp
+	scB, invB := b.scB[:n], b.invB[:n]
+	noisy, rng, sigma := b.noisyNow, b.rng, b.cfg.NoiseSigma
+	step := b.cfg.Step
+	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
+	var readouts, clipped int64
+	for i := i0; i < i1; i++ {
+		ri := r[i*ldr : i*ldr+n]
+		if zeroA[i*tiles+t] {
+			if t == 0 {
+				clear(ri)
+			}
+			continue
+		}
+		e := int(exps[i*tiles+t])
+		invA, scA := pow2(-e), pow2(e)
+		ti := tile[i*n : (i+1)*n]
+		for j := range ri {
+			if scB[j] == 0 {
+				if t == 0 {
+					ri[j] = 0
+				}
+				continue
+			}
+			readouts++
+			p := float64(ti[j]) * invA * invB[j] // the exact integer P
+			code := p / step
+			if noisy {
+				code += rng.NormFloat64() * sigma
+			}
+			code = math.RoundToEven(code)
+			if code < lo || code > hi {
+				clipped++
+				code = max(lo, min(hi, code))
+			}
+			v := float32(code * step * scA * scB[j])
+			if t == 0 {
+				ri[j] = v
+			} else {
+				ri[j] += v
+			}
+		}
+	}
+	b.counts[2*chunk] += readouts
+	b.counts[2*chunk+1] += clipped
 }
 
 // Config implements backend.Configurer.

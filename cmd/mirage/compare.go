@@ -13,7 +13,10 @@ import (
 )
 
 func compareCommand(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("compare", "compare --backends fp32,rns,analog --out DIR [flags]", stdout)
+	if isSlurmSubcommand(args) {
+		return slurmSubcommand("compare", args, stdout)
+	}
+	fs := newFlagSet("compare", "compare --backends fp32,rns,analog --out DIR [flags] | compare status DIR | compare cancel DIR", stdout)
 	backends := fs.String("backends", "fp32,rns,analog",
 		"backends to compare, comma-separated; per-arm options after colons, e.g. fp32,rns:noise-sigma=0.12:rrns-redundant=2,analog:adc-bits=8 (the same backend twice is an A/A test). Valid: "+strings.Join(registry.New().Names(), ", "))
 	out := fs.String("out", "", "output directory: one run directory per backend, report.md, report.json, accuracy.png, loss.png (required); run again with the same flags to resume")
@@ -22,7 +25,12 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	checkpointEvery := fs.Int("checkpoint-every", 0, "also save an arm's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	training := trainingFlags(fs)
 	backendOptions := backendFlags(fs)
+	executor := newExecutorFlags(fs, "arm")
+	arm := fs.Int("arm", -1, "train only this arm (from 0) of the comparison planned in DIR/slurm: what each Slurm array task runs")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := executor.check(fs); err != nil {
 		return err
 	}
 	if *out == "" {
@@ -43,10 +51,18 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := interruptible(true)
 	defer stop()
-	cmp, err := experiment.CompareContext(ctx, experiment.CompareConfig{
+	ccfg := experiment.CompareConfig{
 		Base: cfg, Arms: arms, Out: *out, ProbeBatch: *probeBatch,
 		Command: commandLine("compare", args),
-	}, stderr)
+	}
+	handled, err := compareOnSlurm(ctx, fs, executor, *arm, &ccfg, stdout, stderr)
+	if errors.As(err, new(*train.InterruptedError)) {
+		return fmt.Errorf("%w; resume with: %s", err, commandLine("compare", args))
+	}
+	if handled {
+		return err
+	}
+	cmp, err := experiment.CompareContext(ctx, ccfg, stderr)
 	if errors.As(err, new(*train.InterruptedError)) {
 		return fmt.Errorf("%w; resume with: %s", err, commandLine("compare", args))
 	}

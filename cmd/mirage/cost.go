@@ -149,9 +149,10 @@ func loadParams(preset, file string) (*cost.Params, error) {
 
 // recordStep runs one training step of model on synthetic data through the
 // rns backend (noise-free) in format f (the default rns format when nil)
-// and returns its GEMM records. The backend is wrapped in a recorder, which
-// implements MatMul only, so every product (convolutions included, as
-// im2col GEMMs) goes through MatMul and is counted.
+// and returns its GEMM records, from the backend's per-shape counts. A
+// recorder around the backend counts the calls independently, and the two
+// must agree: the rns backend is not a Convolver, so convolutions reach it
+// as im2col GEMMs through MatMul, which the recorder sees one by one.
 func recordStep(model string, batch int, f *cost.Format) (cost.Workload, error) {
 	opts := backend.Options{"noise-sigma": "0", "stats-every": "0"}
 	if f != nil {

@@ -9,6 +9,7 @@
 //	mirage data [list|verify|fetch NAME] where each data set is, whether it checks out; download one
 //	mirage compare --backends fp32,rns   A/B comparison of backends with a report
 //	mirage sweep --spec FILE             a grid over backend knobs with a report
+//	mirage sweep ... --executor slurm    the same as a Slurm job array (also compare)
 //	mirage results --compare DIR,...     RESULTS.md from compare and sweep outputs
 //
 // Run `mirage COMMAND --help` for the flags of a command.

@@ -12,7 +12,10 @@ import (
 )
 
 func sweepCommand(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sweep", "sweep --spec FILE --out DIR [flags]", stdout)
+	if isSlurmSubcommand(args) {
+		return slurmSubcommand("sweep", args, stdout)
+	}
+	fs := newFlagSet("sweep", "sweep --spec FILE --out DIR [flags] | sweep status DIR | sweep cancel DIR", stdout)
 	specPath := fs.String("spec", "", "sweep spec, YAML or JSON (see sweeps/ for examples) (required)")
 	out := fs.String("out", "", "output directory: results.jsonl, plan.json, report.md, plots, runs/ (required); run again to resume")
 	maxRuns := fs.Int("max-runs", 0, "train at most this many rows now and stop (0 = all); run again to continue")
@@ -20,11 +23,16 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 	dryRun := fs.Bool("dry-run", false, "validate the spec and list its rows without running anything")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "also save a row's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
+	executor := newExecutorFlags(fs, "row")
+	row := fs.Int("row", -1, "run only this row (from 0) and write its result to DIR/slurm/rows: what each Slurm array task runs")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *checkpointEvery < 0 {
 		return usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
+	}
+	if err := executor.check(fs); err != nil {
+		return err
 	}
 	if *specPath == "" {
 		return usageError{fmt.Errorf("--spec is required (a YAML or JSON sweep spec, e.g. sweeps/noise.yaml)")}
@@ -54,12 +62,23 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return usageError{fmt.Errorf("--out is required (the directory for results.jsonl, the report and the runs)")}
 	}
-	ctx, stop := interruptible(true)
-	defer stop()
-	res, err := experiment.SweepContext(ctx, experiment.SweepConfig{
+	cfg := experiment.SweepConfig{
 		Spec: spec, Out: *out, DataDir: *dataDir, MaxRuns: *maxRuns, CheckpointEvery: *checkpointEvery,
 		Progress: !*quiet && isTerminal(stderr), Command: commandLine("sweep", args),
-	}, stderr)
+	}
+	if *maxRuns > 0 && (executor.slurm() || *row >= 0 || *executor.reportOnly) {
+		return usageError{fmt.Errorf("--max-runs applies to the local executor only")}
+	}
+	ctx, stop := interruptible(true)
+	defer stop()
+	handled, err := sweepOnSlurm(ctx, executor, *row, cfg, stdout, stderr)
+	if errors.As(err, new(*train.InterruptedError)) {
+		return fmt.Errorf("%w; resume with: %s", err, commandLine("sweep", args))
+	}
+	if handled {
+		return err
+	}
+	res, err := experiment.SweepContext(ctx, cfg, stderr)
 	if errors.As(err, new(*train.InterruptedError)) {
 		return fmt.Errorf("%w; resume with: %s", err, commandLine("sweep", args))
 	}

@@ -376,6 +376,20 @@ func (w *Workers) Col2im(g Geometry, cols, dx []float32) {
 	w.run(job{kind: jobCol2im, g: g, a: cols, b: dx}, g.N, g.Rows()*g.Cols())
 }
 
+// Col2imAssign is Col2im writing dx instead of adding into it: dx is
+// cleared image by image, by the goroutine that then adds that image's
+// columns into it (while it is in that core's cache), so the result is
+// bit for bit that of clearing dx and calling Col2im.
+func (w *Workers) Col2imAssign(g Geometry, cols, dx []float32) {
+	if g.Rows() == 0 || g.Cols() == 0 {
+		clear(dx[:g.N*g.C*g.H*g.W])
+		return
+	}
+	_ = dx[g.N*g.C*g.H*g.W-1]
+	_ = cols[g.Rows()*g.Cols()-1]
+	w.run(job{kind: jobCol2im, g: g, a: cols, b: dx, assign: true}, g.N, g.Rows()*g.Cols())
+}
+
 // col2imImages does Col2im's work for images n0 ≤ n < n1, which write
 // disjoint parts of dx.
 func col2imImages(g Geometry, cols, dx []float32, n0, n1 int) {
@@ -521,6 +535,27 @@ func (w *Workers) NCHWToRows(y, rows []float32, n, o, p int) {
 	_ = rows[n*p*o-1]
 	_ = y[n*o*p-1]
 	w.run(job{kind: jobNCHWToRows, a: y, b: rows, n: n, o: o, p: p}, n, n*p*o)
+}
+
+// ChannelRows rearranges y (N, O, P) into the O × (N·P) matrix dst whose
+// row ch holds channel ch of every image in turn:
+// dst[ch·N·P + n·P + p] = y[(n·O + ch)·P + p]. It overwrites dst.
+func (w *Workers) ChannelRows(y, dst []float32, n, o, p int) {
+	if n*p*o == 0 {
+		return
+	}
+	_ = y[n*o*p-1]
+	_ = dst[n*o*p-1]
+	w.run(job{kind: jobChannelRows, a: y, b: dst, n: n, o: o, p: p}, n, n*p*o)
+}
+
+// channelRowsImages does ChannelRows's work for images b0 ≤ b < b1.
+func channelRowsImages(y, dst []float32, n, o, p, b0, b1 int) {
+	for b := b0; b < b1; b++ {
+		for ch := 0; ch < o; ch++ {
+			copy(dst[(ch*n+b)*p:(ch*n+b+1)*p], y[(b*o+ch)*p:(b*o+ch+1)*p])
+		}
+	}
 }
 
 // nchwToRowsImages does NCHWToRows's work for images b0 ≤ b < b1.

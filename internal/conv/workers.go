@@ -75,6 +75,7 @@ const (
 	jobCol2im
 	jobRowsToNCHW
 	jobNCHWToRows
+	jobChannelRows
 	jobImplicitForward
 	jobImplicitInputGrad
 	jobBackward
@@ -90,6 +91,10 @@ func (w *Workers) do(j *job, worker, n0, n1 int) {
 			im2colImages(j.g, j.a, j.b, n0, n1)
 		}
 	case jobCol2im:
+		if j.assign {
+			image := j.g.C * j.g.H * j.g.W
+			clear(j.b[n0*image : n1*image])
+		}
 		if j.g.Pad > 0 {
 			col2imPadded(j.g, j.a, j.b, w.pad(worker, j.g.paddedImage()), n0, n1)
 		} else {
@@ -99,6 +104,8 @@ func (w *Workers) do(j *job, worker, n0, n1 int) {
 		rowsToNCHWImages(j.a, j.c, j.b, j.o, j.p, n0, n1)
 	case jobNCHWToRows:
 		nchwToRowsImages(j.a, j.b, j.o, j.p, n0, n1)
+	case jobChannelRows:
+		channelRowsImages(j.a, j.b, j.n, j.o, j.p, n0, n1)
 	case jobImplicitForward:
 		w.implicitForwardImages(j, worker, n0, n1)
 	case jobBackward:

@@ -1,0 +1,183 @@
+package backend
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/mirage-go/mirage/internal/conv"
+)
+
+// Im2col computes convolutions as im2col matrix products sent to a
+// backend's MatMul: the reference path of the Convolver contract, which
+// autograd runs for backends that do not implement Convolver, and which
+// wrappers and tests use to compare a Convolver with.
+//
+// The products run on blocks of whole images (see ImagesPerBlock), each
+// block's part of cols sized to stay in the CPU cache between im2col
+// writing it and the GEMM reading it; the backward pass recomputes it (in
+// cache) instead of keeping the whole matrix. What each backend computes
+// does not change:
+//
+//   - forward and dX: a block is a block of rows of the product, and a row
+//     block of a product is exactly the product of the row block (block
+//     floating point quantises each row, and each column of the other
+//     operand, independently);
+//   - dW reduces over the batch: each block adds its part into dw
+//     (Accumulate), and blocks hold a multiple of 512 rows (all but the
+//     last), so a backend that tiles the reduction in tiles of any length
+//     dividing 512 (BFP and RNS tiles of 1, 2, 4, …, 512) sees exactly the
+//     tiles of one GEMM over the batch, summed in order.
+//
+// Only the number of calls a backend sees grows (one per block and role).
+//
+// The zero value is ready to use; it keeps its scratch buffers from one
+// call to the next. An Im2col is used by one goroutine at a time.
+type Im2col struct {
+	workers                conv.Workers
+	cols, rows, dyT, dcols []float32
+}
+
+// convBlockElems is the size, in float32s, of the largest per-block matrix
+// of a convolution (its part of cols, usually): 512 Ki elements, 2 MiB,
+// about one core's L2 cache, so that the GEMM reads what im2col just wrote
+// (and col2im what the GEMM just wrote) from cache.
+const convBlockElems = 1 << 19
+
+// ConvTileAlign is what the number of rows (positions) of every block of
+// Im2col but the last is a multiple of, so that the dW product's reduction
+// is cut at the same places as the tiles of any backend tiling it in
+// lengths dividing 512.
+const ConvTileAlign = 512
+
+// ImagesPerBlock returns how many images Im2col puts in one block for
+// geometry g: about convBlockElems in the largest per-block matrix, at
+// least one image, and a count whose rows (images·positions) are a
+// multiple of ConvTileAlign — rounded down, or up to the smallest such
+// count when that is above the cache budget (then blocks are larger than
+// the cache, never misaligned). Among aligned counts within the budget it
+// prefers multiples of GOMAXPROCS, so the parallel kernels split a block
+// evenly.
+func (g ConvGeometry) ImagesPerBlock() int {
+	return imagesPerBlock(g.OutH()*g.OutW(), max(g.Field(), g.O))
+}
+
+func imagesPerBlock(positions, width int) int {
+	step := ConvTileAlign / gcd(ConvTileAlign, max(positions, 1)) // smallest aligned image count
+	n := convBlockElems / max(positions*width, 1)
+	n -= n % step
+	if n < step {
+		return step
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if m := n - n%lcm(step, workers); m >= step {
+		n = m
+	}
+	return n
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func lcm(a, b int) int { return a / gcd(a, b) * b }
+
+func (g ConvGeometry) internal() conv.Geometry {
+	return conv.Geometry{N: g.N, C: g.C, H: g.H, W: g.W, KH: g.KH, KW: g.KW, Stride: g.Stride, Pad: g.Pad}
+}
+
+func growFloats(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+// Forward computes b's forward product of the convolution of layer as
+// im2col GEMMs through b.MatMul, block by block, into y (N, O, OutH, OutW),
+// adding bias when it is not nil. On an error y is all zeros.
+func (c *Im2col) Forward(b Backend, layer string, g ConvGeometry, x, w, bias, y []float32) error {
+	call := Call{Layer: layer, Role: Forward}
+	if err := g.CheckForward(x, w, bias, y); err != nil {
+		return fmt.Errorf("%s %s: %w", layer, Forward, err)
+	}
+	cg := g.internal()
+	k, o := g.Field(), g.O
+	positions := g.OutH() * g.OutW()
+	imageIn := g.C * g.H * g.W
+	block := g.ImagesPerBlock()
+	blockRows := min(block, g.N) * positions
+	c.cols, c.rows = growFloats(c.cols, blockRows*k), growFloats(c.rows, blockRows*o)
+	for n0 := 0; n0 < g.N; n0 += block {
+		n1 := min(n0+block, g.N)
+		blk := cg // the geometry of this block of images
+		blk.N = n1 - n0
+		rb := (n1 - n0) * positions
+		c.workers.Im2col(blk, x[n0*imageIn:n1*imageIn], c.cols[:rb*k])
+		err := b.MatMul(call, GEMM{M: rb, N: o, K: k, A: c.cols, LDA: k, B: w, LDB: k, TransB: true, C: c.rows, LDC: o})
+		if err != nil {
+			clear(y[:g.N*o*positions])
+			return fmt.Errorf("%s %s: %w", layer, Forward, err)
+		}
+		c.workers.RowsToNCHW(c.rows[:rb*o], bias, y[n0*o*positions:n1*o*positions], n1-n0, o, positions)
+	}
+	return nil
+}
+
+// Backward computes b's gradient products of the convolution of layer as
+// im2col GEMMs through b.MatMul, block by block: per block, dyT, the
+// block's output gradient as an O × rows matrix (row ch is channel ch of
+// each image in turn, copied from dy); for dX, dcols = dyTᵀ·w then col2im;
+// for dW, cols recomputed and dw += dyT·cols.
+func (c *Im2col) Backward(b Backend, layer string, g ConvGeometry, x, w, dy []float32, grads ConvGrads) error {
+	if err := g.CheckBackward(x, w, dy, grads); err != nil {
+		return fmt.Errorf("%s backward: %w", layer, err)
+	}
+	gx, gw := grads.DX, grads.DW
+	if gx == nil && gw == nil {
+		return nil
+	}
+	cg := g.internal()
+	k, o := g.Field(), g.O
+	positions := g.OutH() * g.OutW()
+	imageIn := g.C * g.H * g.W
+	block := g.ImagesPerBlock()
+	blockRows := min(block, g.N) * positions
+	c.dyT = growFloats(c.dyT, o*blockRows)
+	if gw != nil {
+		c.cols = growFloats(c.cols, blockRows*k)
+	}
+	if gx != nil {
+		c.dcols = growFloats(c.dcols, blockRows*k)
+	}
+	for n0 := 0; n0 < g.N; n0 += block {
+		n1 := min(n0+block, g.N)
+		rb := (n1 - n0) * positions
+		c.workers.ChannelRows(dy[n0*o*positions:n1*o*positions], c.dyT[:o*rb], n1-n0, o, positions)
+		blk := cg
+		blk.N = n1 - n0
+		if gx != nil {
+			db := c.dcols[:rb*k]
+			err := b.MatMul(Call{Layer: layer, Role: GradInput}, GEMM{M: rb, N: k, K: o, A: c.dyT[:o*rb], LDA: rb, TransA: true, B: w, LDB: k, C: db, LDC: k})
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", layer, GradInput, err)
+			}
+			gxb := gx[n0*imageIn : n1*imageIn]
+			if grads.AssignDX {
+				c.workers.Col2imAssign(blk, db, gxb) // zeroed image by image, while in cache
+			} else {
+				c.workers.Col2im(blk, db, gxb)
+			}
+		}
+		if gw != nil {
+			c.workers.Im2col(blk, x[n0*imageIn:n1*imageIn], c.cols[:rb*k])
+			err := b.MatMul(Call{Layer: layer, Role: GradWeight}, GEMM{M: o, N: k, K: rb, A: c.dyT[:o*rb], LDA: rb, B: c.cols[:rb*k], LDB: k, C: gw, LDC: k, Accumulate: true})
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", layer, GradWeight, err)
+			}
+		}
+	}
+	return nil
+}

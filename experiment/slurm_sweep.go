@@ -1,0 +1,354 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mirage-go/mirage/internal/atomicfile"
+	"github.com/mirage-go/mirage/train"
+)
+
+// A sweep on Slurm keeps, besides what a local sweep writes:
+//
+//	DIR/slurm/spec.json         the spec every task plans from
+//	DIR/slurm/rows/ID.json      each row's result, written by its task
+//	DIR/slurm/record.json       the rows and every submission's job ids
+//	DIR/slurm/sweep-N.sh        the job scripts (and sweep-N-report.sh)
+//	DIR/slurm/logs, state/      the tasks' logs, start times and exit codes
+//
+// Tasks never append to results.jsonl: many nodes appending to one file on
+// a network file system can interleave. Each writes its row to its own
+// file by rename, and the report job (or --wait, or --report-only) merges
+// the rows into results.jsonl.
+
+const slurmSpecFile = "spec.json"
+
+func rowResultPath(out, id string) string {
+	return filepath.Join(slurmDir(out), "rows", id+".json")
+}
+
+// planSweep expands and validates the sweep exactly as [Sweep] does before
+// its first run: every row's configuration, and each distinct data set and
+// model opened once. It returns the rows and the class count per data key.
+func planSweep(cfg SweepConfig, log io.Writer) ([]Row, map[string]int, error) {
+	rows, err := Plan(cfg.Spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range rows {
+		rows[i].Config.Progress = cfg.Progress
+		if cfg.DataDir != "" {
+			rows[i].Config.DataDir = cfg.DataDir
+		}
+	}
+	classes := map[string]int{}
+	for _, r := range rows {
+		key := dataKey(r.Config)
+		if _, ok := classes[key]; ok {
+			continue
+		}
+		env, err := train.Setup(r.Config, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
+		}
+		classes[key] = len(env.Train.Classes())
+	}
+	return rows, classes, nil
+}
+
+// SweepRow runs row index (from 0) of the sweep — the work one Slurm array
+// task does — through the same code as [Sweep] runs each row with, and
+// writes the row's result to DIR/slurm/rows/ID.json by rename. A row that
+// fails is written as failed, and SweepRow returns its error.
+func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*ResultRow, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	rows, err := Plan(cfg.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if index < 0 || index >= len(rows) {
+		return nil, fmt.Errorf("row %d does not exist: the sweep has rows 0 to %d", index, len(rows)-1)
+	}
+	r := rows[index]
+	r.Config.Progress = cfg.Progress
+	r.Config.CheckpointEvery = cfg.CheckpointEvery
+	if cfg.DataDir != "" {
+		r.Config.DataDir = cfg.DataDir
+	}
+	env, err := train.Setup(r.Config, log)
+	if err != nil {
+		return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
+	}
+	classes := len(env.Train.Classes())
+	env = nil
+	if err := os.MkdirAll(filepath.Join(cfg.Out, "runs"), 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create output directory: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(slurmDir(cfg.Out), "rows"), 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create output directory: %w", err)
+	}
+	fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, len(rows), r.Label(), r.Config.Backend)
+	dir := filepath.Join(cfg.Out, "runs", r.ID)
+	out, runErr := runOrReuse(ctx, r.Config, dir, classes, log)
+	if errors.As(runErr, new(*train.InterruptedError)) {
+		// Stopped (scancel sends SIGTERM): the state is saved and no row
+		// is written, so the row counts as unfinished and resubmitting
+		// resumes it.
+		return nil, fmt.Errorf("row %d: %w", r.Index+1, runErr)
+	}
+	row := newResultRow(r, dir, out, runErr)
+	data, err := json.Marshal(row)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(rowResultPath(cfg.Out, r.ID), append(data, '\n')); err != nil {
+		return nil, err
+	}
+	if runErr != nil {
+		return row, fmt.Errorf("row %d failed: %w", r.Index+1, runErr)
+	}
+	return row, nil
+}
+
+// readRowResult reads a row file written by SweepRow; nil when there is
+// none or it is unreadable (the row then runs again).
+func readRowResult(out, id string) *ResultRow {
+	data, err := os.ReadFile(rowResultPath(out, id))
+	if err != nil {
+		return nil
+	}
+	var r ResultRow
+	if json.Unmarshal(data, &r) != nil || r.ID != id {
+		return nil
+	}
+	return &r
+}
+
+// finishedRows merges results.jsonl and the row files: for each row ID,
+// the newer of the two.
+func finishedRows(out string, rows []Row, log io.Writer) (map[string]*ResultRow, error) {
+	results, err := loadResults(filepath.Join(out, "results.jsonl"), log)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if f := readRowResult(out, r.ID); f != nil {
+			if prev := results[r.ID]; prev == nil || prev.Finished < f.Finished || prev.Status == Failed && f.Status != Failed {
+				results[r.ID] = f
+			}
+		}
+	}
+	return results, nil
+}
+
+// SubmitSweep validates the whole sweep, then submits one Slurm job array
+// with a task per row that is not finished (missing from results.jsonl and
+// the row files, or failed) and not still queued or running from an
+// earlier submission, and a job that writes the report when the array has
+// ended. It returns nil and no error when there is nothing to submit.
+//
+// When the Slurm commands are missing or the controller does not answer,
+// it returns one error and writes nothing.
+func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmission, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	if cfg.Out == "" {
+		return nil, fmt.Errorf("no output directory given (--out)")
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	out, err := checkOutDir(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Out = out
+	if err := (slurmCLI{}).check(); err != nil {
+		return nil, err
+	}
+	rows, _, err := planSweep(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := json.MarshalIndent(cfg.Spec, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// The tasks plan from the saved spec: it must give the same rows.
+	saved, err := ParseSpec(spec, slurmSpecFile)
+	if err != nil {
+		return nil, fmt.Errorf("the spec does not survive saving as JSON (%v); please report this", err)
+	}
+	again, err := Plan(saved)
+	if err != nil || len(again) != len(rows) {
+		return nil, fmt.Errorf("the saved spec plans differently (%v); please report this", err)
+	}
+	for i := range rows {
+		if again[i].ID != rows[i].ID {
+			return nil, fmt.Errorf("the saved spec plans row %d differently; please report this", i+1)
+		}
+	}
+	finished, err := finishedRows(out, rows, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	s := &submission{kind: "sweep", command: cfg.Command, out: out, files: map[string][]byte{slurmSpecFile: append(spec, '\n')}}
+	active, fresh, err := activeTasks(out, s.files)
+	if err != nil {
+		return nil, err
+	}
+	s.fresh = fresh
+	for _, r := range rows {
+		s.tasks = append(s.tasks, slurmTask{Index: r.Index, ID: r.ID, Label: r.Label()})
+		if f := finished[r.ID]; f != nil && f.Status != Failed {
+			continue
+		}
+		if job, ok := active[r.Index]; ok {
+			fmt.Fprintf(log, "experiment: row %d is still queued or running in job %s; not submitting it again\n", r.Index+1, job)
+			continue
+		}
+		s.todo = append(s.todo, r.Index)
+	}
+	if len(s.todo) == 0 {
+		return nil, nil
+	}
+	specPath := filepath.Join(slurmDir(out), slurmSpecFile)
+	common := []string{o.Executable, "sweep", "--spec", specPath, "--out", out, "--no-progress"}
+	if cfg.DataDir != "" {
+		dataDir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		common = append(common, "--data-dir", dataDir)
+	}
+	s.task = append(append([]string{}, common...), "--row", "$SLURM_ARRAY_TASK_ID")
+	s.report = append(append([]string{}, common...), "--report-only")
+	plan, err := json.MarshalIndent(struct {
+		Spec *Spec `json:"spec"`
+		Rows []Row `json:"rows"`
+	}{cfg.Spec, rows}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	sub, err := s.submit(o)
+	if err != nil {
+		return nil, err
+	}
+	// plan.json is what a local sweep writes too; written after submitting,
+	// so a refused submission leaves the directory as it was.
+	if err := atomicfile.WriteFile(filepath.Join(out, "plan.json"), append(plan, '\n')); err != nil {
+		return sub, err
+	}
+	return sub, nil
+}
+
+// SweepReport merges the rows that tasks wrote into results.jsonl and
+// writes the report, as a local sweep does at its end; it trains nothing.
+// It returns an error naming the rows that failed or are missing.
+func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	rows, err := Plan(cfg.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if rec, err := readSlurmRecord(cfg.Out); err == nil && rec.Command != "" {
+		cfg.Command = rec.Command // the report names the submitting command
+	}
+	resultsPath := filepath.Join(cfg.Out, "results.jsonl")
+	inFile, err := loadResults(resultsPath, log)
+	if err != nil {
+		return nil, err
+	}
+	res := &SweepResult{Rows: rows, Results: map[string]*ResultRow{}}
+	failed, missing := 0, 0
+	for _, r := range rows {
+		got := inFile[r.ID]
+		if f := readRowResult(cfg.Out, r.ID); f != nil && (got == nil || got.Finished < f.Finished || got.Status == Failed && f.Status != Failed) {
+			if err := appendResult(resultsPath, f); err != nil {
+				return nil, err
+			}
+			got = f
+		}
+		switch {
+		case got == nil:
+			missing++
+			res.Remaining++
+			continue
+		case got.Status == Failed:
+			failed++
+		}
+		res.Results[r.ID] = got
+		res.Skipped++
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeSweepReport(cfg, res); err != nil {
+		return nil, err
+	}
+	if failed+missing > 0 {
+		return res, fmt.Errorf("%d row(s) failed and %d have no result; see mirage sweep status %s (submitting again reruns them)", failed, missing, cfg.Out)
+	}
+	return res, nil
+}
+
+// SweepStatus reports every row of a sweep submitted to Slurm, from squeue
+// and from the files in out. When Slurm cannot be asked, the states come
+// from the files alone and the error says so.
+func SweepStatus(out string) (*ArrayStatus, error) {
+	// Read-only: a partial last line of results.jsonl is left for the
+	// report to cut.
+	results := map[string]*ResultRow{}
+	if data, err := os.ReadFile(filepath.Join(out, "results.jsonl")); err == nil {
+		if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+			if r, err := parseResultRows(data[:i+1], "results.jsonl"); err == nil {
+				results = r
+			}
+		}
+	}
+	return slurmStatus(out, func(t slurmTask) (bool, string) {
+		r := results[t.ID]
+		if f := readRowResult(out, t.ID); f != nil && (r == nil || r.Finished < f.Finished || r.Status == Failed && f.Status != Failed) {
+			r = f
+		}
+		switch {
+		case r == nil:
+			return false, ""
+		case r.Status == Failed:
+			return false, r.Error
+		}
+		return true, ""
+	})
+}
+
+// WaitSweep polls every poll until no row of the latest submission is
+// queued or running and its report job has ended, printing progress to w.
+func WaitSweep(out string, poll time.Duration, w io.Writer) (*ArrayStatus, error) {
+	return waitSlurm(poll, w, func() (*ArrayStatus, error) { return SweepStatus(out) })
+}
+
+// CancelSlurm cancels the jobs of a sweep or comparison submitted to Slurm
+// that are still queued or running, and returns their ids.
+func CancelSlurm(out string) ([]string, error) { return slurmCancel(out) }
+
+// SlurmKind returns "sweep" or "compare" for an output directory that an
+// experiment was submitted to Slurm from.
+func SlurmKind(out string) (string, error) {
+	rec, err := readSlurmRecord(out)
+	if err != nil {
+		return "", err
+	}
+	return rec.Kind, nil
+}
