@@ -271,7 +271,7 @@ func (d *resultsDoc) seedSection(group []*fullInput) string {
 	ref := referenceArm(group[0].plan.Arms)
 	sums, spread := seedSpread(runs, ref)
 	fmt.Fprintf(&b, "### Full length over seeds: %s on %s, seeds %s\n\n", base.Model, base.Dataset, strings.Join(seeds, ", "))
-	fmt.Fprintf(&b, "Final test accuracy per arm over the seeds (each seed is its own comparison above: its own initial weights and data order, "+
+	fmt.Fprintf(&b, "Final test accuracy per arm over the seeds (each seed is its own comparison, in the sections below: its own initial weights and data order, "+
 		"shared by that seed's arms). %s's spread over seeds (max − min) is the yardstick: a Δ of the means no larger than it cannot be told from "+
 		"seed-to-seed noise with this many seeds. ", ref)
 	if finite(spread) {
@@ -434,6 +434,12 @@ func (d *resultsDoc) fullPart() string {
 			"trained normally with a short-run final test accuracy within %g points of the short FP32 run (Δ ≥ −%g); an incomplete "+
 			"sweep chooses nothing. The margin is wider than the %g points of parity because short runs move by about a point from "+
 			"seed to seed. scripts/results.sh reads the choice with `mirage results --narrowest-adc DIR`.\n\n", WidthWithin, WidthWithin, Within)
+		for _, w := range d.widths {
+			if !w.choice.Found {
+				b.WriteString("**At least one width sweep has chosen no width yet, so the full-length comparisons above list (and scripts/results.sh trains) no analog arm at the narrowest width for its model yet.**\n\n")
+				break
+			}
+		}
 		for _, w := range d.widths {
 			b.WriteString(d.widthSection(w))
 		}
