@@ -85,6 +85,17 @@ func loadArm(base train.Config, a Arm, dir string, classes int) (armProgress, er
 		if p.StateSaved || p.EpochsDone > 0 {
 			p.State = armUnfinished
 		}
+		if p.StateSaved {
+			// The run resumes from this state only if it has the planned
+			// settings; one of other settings would be refused.
+			saved, err := train.SavedConfig(dir)
+			switch {
+			case err != nil:
+				p.Note = fmt.Sprintf("its resumable state is unreadable (%v)", err)
+			case len(train.ConfigDiff(saved, cfg)) > 0:
+				p.State, p.Note = armOther, fmt.Sprintf("%s holds an unfinished run with other settings (%s)", dir, strings.Join(train.ConfigDiff(saved, cfg), "; "))
+			}
+		}
 		return p, nil
 	case err != nil:
 		return p, err
@@ -128,6 +139,9 @@ func (a armProgress) progressText() string {
 		s := fmt.Sprintf("**unfinished**: %d of %d epochs done", a.EpochsDone, a.Epochs)
 		if a.StateSaved {
 			s += ", resumable state saved"
+		}
+		if a.Note != "" {
+			s += "; " + a.Note
 		}
 		return s
 	case armOther:
