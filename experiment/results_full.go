@@ -434,7 +434,9 @@ func (d *resultsDoc) fullPart() string {
 	b.WriteString("## Full-length parity\n\n")
 	b.WriteString("Each comparison below trains the model's recipe for its full length on the full data set, one arm per backend, " +
 		"every arm from the same initial weights with the same data order. An arm counts only once it has finished: arms still " +
-		"training (or not started) are shown with how far they got and have no accuracy in the tables, and no parity is claimed from them.\n\n")
+		"training (or not started) are shown with how far they got and have no accuracy in the tables, and no parity is claimed from them. " +
+		"scripts/results.sh runs these commands (each resumes an interrupted arm from its saved state) and regenerates this document; " +
+		"scripts/results.sh --report-only only regenerates it.\n\n")
 	for _, g := range seedGroups(d.full) {
 		b.WriteString(d.seedSection(g))
 	}
