@@ -333,5 +333,8 @@ func writeComparison(dir string, c *Comparison) error {
 			return err
 		}
 	}
+	if err := writeEnergyChart(dir, c); err != nil { // see cost.go
+		return err
+	}
 	return atomicfile.WriteFile(filepath.Join(dir, "report.md"), []byte(c.markdown()))
 }

@@ -63,6 +63,7 @@ func (c *Comparison) markdown() string {
 			num(lastTrainLoss(o.Metrics)), seconds(o.Summary.WallSeconds), reused, rate(o.ImagesPerSec), statsText(o.Summary.BackendStats))
 	}
 
+	b.WriteString(c.costMarkdown()) // see cost.go
 	b.WriteString("\n## Curves\n\n![test accuracy per epoch](accuracy.png)\n\n![training loss per epoch](loss.png)\n")
 	b.WriteString("\n| epoch |")
 	for _, a := range c.Arms {

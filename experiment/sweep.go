@@ -65,9 +65,11 @@ type ResultRow struct {
 	// BackendStats is the total of the backend's own statistics, when it
 	// keeps any.
 	BackendStats *bfp.Counters `json:"backend_stats,omitempty"`
-	Dir          string        `json:"dir"`
-	Finished     string        `json:"finished"`
-	Config       train.Config  `json:"config"`
+	// Cost is what the run's GEMMs would have cost (from its cost.json).
+	Cost     *CostColumns `json:"cost,omitempty"`
+	Dir      string       `json:"dir"`
+	Finished string       `json:"finished"`
+	Config   train.Config `json:"config"`
 }
 
 // jsonFloat writes NaN and ±Inf as null and reads null as NaN.
@@ -230,6 +232,7 @@ func newResultRow(r Row, dir string, out *Outcome, err error) *ResultRow {
 		row.TrainLossCurve = append(row.TrainLossCurve, jsonFloat(m.TrainLoss))
 	}
 	row.BackendStats = backendTotals(s.BackendStats)
+	row.Cost = costColumns(dir) // see cost.go
 	return row
 }
 

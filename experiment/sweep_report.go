@@ -308,6 +308,7 @@ func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string) string {
 			seconds(float64(got.WallSeconds)), rate(float64(got.ImagesPerSec)), stats)
 	}
 
+	b.WriteString(sweepCostMarkdown(res)) // see cost.go
 	b.WriteString("\n## Files\n\n")
 	b.WriteString("- `results.jsonl`: one JSON object per finished run (accuracies as fractions; null for NaN)\n")
 	b.WriteString("- `plan.json`: the spec and every row it expands to, with its configuration\n")

@@ -136,6 +136,10 @@ func RunContext(ctx context.Context, cfg Config, log io.Writer) (*Result, error)
 	fmt.Fprintf(log, "mirage: %s on %s (%d train / %d test), backend %s, %d parameters, %s\n",
 		cfg.Model, cfg.Dataset, env.Train.Len(), env.Test.Len(), trainBackend.Name(), res.Params, plural(cfg.Epochs, "epoch"))
 
+	costs, err := newCostLog(trainBackend, cfg, int64(res.Params), snap.pos.Epoch) // cost.json, see cost.go
+	if err != nil {
+		return nil, err
+	}
 	var metricsLines []byte
 	for _, m := range snap.metrics {
 		if metricsLines, err = appendMetrics(metricsLines, m); err != nil {
@@ -242,6 +246,9 @@ func RunContext(ctx context.Context, cfg Config, log io.Writer) (*Result, error)
 		}
 		it.Close()
 		trainSeconds := time.Since(epochStart).Seconds()
+		if err := costs.epochDone(epoch, step, cfg.OutDir); err != nil {
+			return nil, err
+		}
 		if bar != nil {
 			_ = bar.Finish()
 		}

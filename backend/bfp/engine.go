@@ -76,6 +76,7 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 		}
 	}
 	e.Stats.Add(call, d)
+	e.Stats.AddShape(call, req.M, req.N, req.K, d)
 	return nil
 }
 

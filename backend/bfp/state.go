@@ -14,6 +14,7 @@ import (
 type engineState struct {
 	Rounding []byte       `json:"rounding_rng"`
 	Stats    []statsState `json:"stats"`
+	Shapes   []shapeState `json:"shapes,omitempty"` // see shapes.go
 }
 
 // statsState is one layer and role's Counters. The floating-point sums are
@@ -59,6 +60,7 @@ func (e *Engine) MarshalState() ([]byte, error) {
 			RelErrSum: math.Float64bits(c.relErrSum), RelErrMax: math.Float64bits(c.RelErrMax),
 		})
 	}
+	st.Shapes = e.Stats.shapeStates()
 	e.Stats.mu.Unlock()
 	return json.Marshal(st)
 }
@@ -107,9 +109,14 @@ func (e *Engine) UnmarshalState(data []byte) error {
 		}
 		per[call] = c
 	}
+	shapes, err := parseShapeStates(st.Shapes)
+	if err != nil {
+		return fmt.Errorf("engine state: %w", err)
+	}
 	*e.quant.Generator() = rounding
 	e.Stats.mu.Lock()
 	e.Stats.per = per
+	e.Stats.shapes = shapes
 	e.Stats.mu.Unlock()
 	return nil
 }

@@ -93,8 +93,9 @@ type Report struct {
 // Stats accumulates Counters per layer and role. It is safe for concurrent
 // use, so a progress display may read it while training runs.
 type Stats struct {
-	mu  sync.Mutex
-	per map[backend.Call]*Counters
+	mu     sync.Mutex
+	per    map[backend.Call]*Counters
+	shapes map[shapeKey]*shapeTally // see shapes.go
 }
 
 // NewStats returns empty statistics.

@@ -42,6 +42,7 @@ func commands() []command {
 		{"compare", "train one model on several backends from the same start and report", compareCommand},
 		{"sweep", "train over a grid of backend knobs from a YAML/JSON spec and report", sweepCommand},
 		{"results", "gather compare and sweep reports into one RESULTS.md", resultsCommand},
+		{"cost", "price a training step's GEMMs on Mirage and a systolic array: time, energy, EDP, power", costCommand},
 	}
 }
 
