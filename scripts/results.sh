@@ -31,7 +31,8 @@
 # full-length comparisons are listed without that arm.
 set -eu
 cd "$(dirname "$0")/.."
-mirage="go run ./cmd/mirage"
+# MIRAGE overrides the command (e.g. a built binary).
+mirage="${MIRAGE:-go run ./cmd/mirage}"
 
 train=yes
 case "${1:-}" in
