@@ -67,7 +67,10 @@ func TestResultsCommandBadInput(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"no directories", []string{"results"}, 2, []string{"--compare or --sweep"}},
+		{"no directories", []string{"results"}, 2, []string{"--compare, --sweep, --full or --width-sweep"}},
+		{"narrowest-adc with a document", []string{"results", "--narrowest-adc", dir, "--sweep", dir}, 2, []string{"--narrowest-adc only prints a width"}},
+		{"narrowest-adc of a directory that is no sweep", []string{"results", "--narrowest-adc", dir}, 1, []string{dir + ": no plan.json"}},
+		{"full command without --out", []string{"results", "--full", "mirage compare --model lenet"}, 2, []string{"--full", "--out is required"}},
 		{"unknown flag", []string{"results", "--compares", dir}, 2, []string{"compares"}},
 		{"stray argument", []string{"results", "--sweep", dir, "extra"}, 2, []string{`"extra"`}},
 		{"missing directory", []string{"results", "--compare", missing}, 1, []string{missing + ": no such directory", "mirage compare"}},
