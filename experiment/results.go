@@ -57,6 +57,14 @@ const Within = 0.5
 //
 //   - a header naming the command that generates it, when, and on which
 //     machine;
+//   - when cfg.Full or cfg.WidthSweeps are given, a full-length part: per
+//     planned comparison its command and a table of final and best test
+//     accuracy, Δ to FP32, wall time and images/s of every finished arm,
+//     with unfinished arms shown as such (epochs done of N) and a missing
+//     directory as not run yet; for comparisons that differ only in their
+//     seed, each arm's mean and range over seeds against FP32's spread;
+//     and the ADC width each width sweep chooses (NarrowestADCWidth); the
+//     other inputs then follow under "Short runs";
 //   - an overview: final test accuracy of every compared backend against
 //     FP32, every run that diverged, collapsed or failed, and the narrowest
 //     RNS moduli set and BFP width within [Within] points of FP32;
