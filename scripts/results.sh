@@ -10,7 +10,9 @@
 # of a comparison from the same initial weights with the same data order):
 #   - LeNet-5 on MNIST, seeds 1-3 x {fp32, rns, bfp}  (minutes)
 #   - short sweeps choosing the narrowest analog ADC width that trains, for
-#     ResNet-20 and BERT (sweeps/adc-*.yaml; about 1 and 1.5 hours)
+#     ResNet-20 and BERT (sweeps/adc-*.yaml; an estimate from the short
+#     comparisons' analog arms, 384 s and 885 s a run in results/*-parity:
+#     about 1 hour and 1.3 hours)
 #   - ResNet-20 on CIFAR-10, 20 epochs: fp32, rns, bfp, analog at 6 bits,
 #     analog at the narrowest width                   (many hours)
 #   - BERT-small on IMDB, 25k/25k, 2 epochs: fp32, rns, bfp, rns at
