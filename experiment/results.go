@@ -25,6 +25,15 @@ type ResultsConfig struct {
 	// Sweep lists output directories of Sweep (each with plan.json and
 	// results.jsonl).
 	Sweep []string
+	// Full lists the full-length comparisons, as the commands that run
+	// them describe them. Unlike Compare, each is read arm by arm from its
+	// run directories, so one still in training is shown with how far
+	// each arm got, and one not started as not run yet.
+	Full []CompareConfig
+	// WidthSweeps lists short sweeps over the analog backend's adc-bits
+	// that choose the narrowest ADC width that trains (NarrowestADCWidth);
+	// one that does not exist yet is shown as not run yet.
+	WidthSweeps []string
 	// Out is the Markdown file to write. Links and images in it are
 	// relative to its directory, so the document can be moved together
 	// with the result directories.
@@ -48,6 +57,14 @@ const Within = 0.5
 //
 //   - a header naming the command that generates it, when, and on which
 //     machine;
+//   - when cfg.Full or cfg.WidthSweeps are given, a full-length part: per
+//     planned comparison its command and a table of final and best test
+//     accuracy, Δ to FP32, wall time and images/s of every finished arm,
+//     with unfinished arms shown as such (epochs done of N) and a missing
+//     directory as not run yet; for comparisons that differ only in their
+//     seed, each arm's mean and range over seeds against FP32's spread;
+//     and the ADC width each width sweep chooses (NarrowestADCWidth); the
+//     other inputs then follow under "Short runs";
 //   - an overview: final test accuracy of every compared backend against
 //     FP32, every run that diverged, collapsed or failed, and the narrowest
 //     RNS moduli set and BFP width within [Within] points of FP32;
@@ -67,11 +84,27 @@ func WriteResults(cfg ResultsConfig) error {
 	if cfg.Out == "" {
 		return fmt.Errorf("no output file given (--out)")
 	}
-	if len(cfg.Compare) == 0 && len(cfg.Sweep) == 0 {
+	if len(cfg.Compare) == 0 && len(cfg.Sweep) == 0 && len(cfg.Full) == 0 && len(cfg.WidthSweeps) == 0 {
 		return fmt.Errorf("nothing to report: give at least one compare or sweep output directory")
 	}
 	doc := &resultsDoc{cfg: cfg, reg: registry.New()}
 	var problems []string
+	for _, plan := range cfg.Full {
+		in, err := loadFull(plan)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		doc.full = append(doc.full, in)
+	}
+	for _, dir := range cfg.WidthSweeps {
+		in, err := loadWidthSweep(dir)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		doc.widths = append(doc.widths, in)
+	}
 	for _, dir := range cfg.Compare {
 		c, err := loadCompareDir(dir)
 		if err != nil {
@@ -116,6 +149,8 @@ type resultsDoc struct {
 	outDir   string // absolute directory of cfg.Out
 	compares []compareInput
 	sweeps   []*sweepInput
+	full     []*fullInput
+	widths   []*widthInput
 }
 
 // link returns path (a file in an input directory) relative to the
@@ -163,7 +198,15 @@ func (d *resultsDoc) markdown() string {
 		"NaN or infinite, *collapsed* when its final test accuracy is within %g points of chance, *failed* when it stopped "+
 		"with an error; such runs are shown as measured and never averaged with the others.\n\n", Within, Within, 100*CollapseMargin)
 
-	b.WriteString(d.overview())
+	b.WriteString(d.fullPart())
+	if len(d.full) > 0 && (len(d.compares) > 0 || len(d.sweeps) > 0) {
+		b.WriteString("# Short runs\n\n")
+		b.WriteString("Everything below this point was trained for fewer epochs or on less data than the full-length comparisons above " +
+			"(each section says how much). These runs answer quick questions; they are not the parity result.\n\n")
+	}
+	if len(d.compares) > 0 || len(d.sweeps) > 0 {
+		b.WriteString(d.overview())
+	}
 	for _, c := range d.compares {
 		b.WriteString(d.compareSection(c))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -14,10 +15,18 @@ import (
 	"github.com/mirage-go/mirage/train"
 )
 
-func compareCommand(args []string, stdout, stderr io.Writer) error {
-	if isSlurmSubcommand(args) {
-		return slurmSubcommand("compare", args, stdout)
-	}
+// compareArgs is a parsed compare command line.
+type compareArgs struct {
+	fs       *flag.FlagSet
+	executor *executorFlags
+	arm      int
+	cfg      experiment.CompareConfig
+}
+
+// parseCompare parses compare's flags into the comparison they describe,
+// without running anything; mirage results uses it to read the planned
+// full-length comparisons from the commands that run them.
+func parseCompare(args []string, stdout, stderr io.Writer) (*compareArgs, error) {
 	fs := newFlagSet("compare", "compare --backends fp32,rns,analog --out DIR [flags] | compare status DIR | compare cancel DIR", stdout)
 	backends := fs.String("backends", "fp32,rns,analog",
 		"backends to compare, comma-separated; per-arm options after colons, e.g. fp32,rns:noise-sigma=0.12:rrns-redundant=2,analog:adc-bits=8 (the same backend twice is an A/A test). Valid: "+strings.Join(registry.New().Names(), ", "))
@@ -31,33 +40,45 @@ func compareCommand(args []string, stdout, stderr io.Writer) error {
 	executor := newExecutorFlags(fs, "arm")
 	arm := fs.Int("arm", -1, "train only this arm (from 0) of the comparison planned in DIR/slurm: what each Slurm array task runs")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if err := executor.check(fs); err != nil {
-		return err
+		return nil, err
 	}
 	if *out == "" {
-		return usageError{fmt.Errorf("--out is required (the directory for the runs and the report)")}
+		return nil, usageError{fmt.Errorf("--out is required (the directory for the runs and the report)")}
 	}
 	if *checkpointEvery < 0 {
-		return usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
+		return nil, usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
 	}
 	cfg := training()
 	cfg.Progress = !*quiet && isTerminal(stderr)
 	cfg.CheckpointEvery = *checkpointEvery
 	if err := cfg.Validate(); err != nil {
-		return usageError{err}
+		return nil, usageError{err}
 	}
 	arms, err := experiment.ParseArms(*backends, backendOptions(), registry.New())
 	if err != nil {
-		return usageError{err}
+		return nil, usageError{err}
 	}
-	ctx, stop := interruptible(true)
-	defer stop()
-	ccfg := experiment.CompareConfig{
+	return &compareArgs{fs: fs, executor: executor, arm: *arm, cfg: experiment.CompareConfig{
 		Base: cfg, Arms: arms, Out: *out, ProbeBatch: probeBatch.Value,
 		Command: commandLine("compare", args),
+	}}, nil
+}
+
+func compareCommand(args []string, stdout, stderr io.Writer) error {
+	if isSlurmSubcommand(args) {
+		return slurmSubcommand("compare", args, stdout)
 	}
+	p, err := parseCompare(args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	fs, executor, ccfg, out := p.fs, p.executor, p.cfg, &p.cfg.Out
+	arm := &p.arm
+	ctx, stop := interruptible(true)
+	defer stop()
 	handled, err := compareOnSlurm(ctx, fs, executor, *arm, &ccfg, stdout, stderr)
 	if errors.As(err, new(*train.InterruptedError)) {
 		return fmt.Errorf("%w; resume with: %s", err, commandLine("compare", args))

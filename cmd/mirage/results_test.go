@@ -67,7 +67,10 @@ func TestResultsCommandBadInput(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"no directories", []string{"results"}, 2, []string{"--compare or --sweep"}},
+		{"no directories", []string{"results"}, 2, []string{"--compare, --sweep, --full or --width-sweep"}},
+		{"narrowest-adc with a document", []string{"results", "--narrowest-adc", dir, "--sweep", dir}, 2, []string{"--narrowest-adc only prints a width"}},
+		{"narrowest-adc of a directory that is no sweep", []string{"results", "--narrowest-adc", dir}, 1, []string{dir + ": no plan.json"}},
+		{"full command without --out", []string{"results", "--full", "mirage compare --model lenet"}, 2, []string{"--full", "--out is required"}},
 		{"unknown flag", []string{"results", "--compares", dir}, 2, []string{"compares"}},
 		{"stray argument", []string{"results", "--sweep", dir, "extra"}, 2, []string{`"extra"`}},
 		{"missing directory", []string{"results", "--compare", missing}, 1, []string{missing + ": no such directory", "mirage compare"}},
@@ -86,4 +89,42 @@ func TestResultsCommandBadInput(t *testing.T) {
 		})
 	}
 	require.NoFileExists(t, "RESULTS.md", "a failed command writes nothing")
+}
+
+// --full reads a comparison from the command that runs it: the arms that
+// ran are shown with their accuracy; an arm the command adds later (here
+// two analog arms at different ADC widths, whose labels must differ) is
+// shown as not started, and a directory that does not exist as not run yet.
+func TestResultsFullFromCommands(t *testing.T) {
+	root := t.TempDir()
+	cmpDir := filepath.Join(root, "runs", "full")
+	args := []string{"--model", "mlp", "--epochs", "1", "--train-limit", "256", "--test-limit", "128"}
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, compareCommand(append(args, "--backends", "fp32", "--out", cmpDir, "--checkpoint-every", "2"), &stdout, &stderr), stderr.String())
+
+	later := "mirage compare " + strings.Join(args, " ") + " --backends fp32,analog:adc-bits=6,analog:adc-bits=10 --checkpoint-every 2 --out " + cmpDir
+	missing := "mirage compare " + strings.Join(args, " ") + " --backends fp32 --out " + filepath.Join(root, "runs", "absent")
+	out := filepath.Join(root, "RESULTS.md")
+	code, so, se := runCLI("results", "--full", later, "--full", missing, "--width-sweep", filepath.Join(root, "runs", "adc"), "--out", out)
+	require.Equal(t, 0, code, se)
+	require.Contains(t, so, "wrote "+out)
+	data, err := os.ReadFile(out)
+	require.NoError(t, err)
+	md := string(data)
+	require.Contains(t, md, "1 of 3 arms finished")
+	require.Regexp(t, `\| fp32 \| fp32 \| defaults \| (finished|\*\*COLLAPSED\*\*) \| 1/1 \| \d+\.\d\d% \|`, md)
+	require.Contains(t, md, "| analog_adc-bits=6 | analog | `adc-bits=6` | not started | 0/1 |")
+	require.Contains(t, md, "| analog_adc-bits=10 | analog | `adc-bits=10` | not started | 0/1 |")
+	require.Contains(t, md, "does not exist. Arms: fp32.")
+
+	// The width of a sweep that has not run cannot be chosen: one line, non-zero.
+	code, so, se = runCLI("results", "--narrowest-adc", filepath.Join(root, "runs", "adc"))
+	require.NotEqual(t, 0, code)
+	require.Empty(t, so)
+	require.Contains(t, se, "no ADC width chosen: the sweep has not been run yet")
+	require.Equal(t, 1, strings.Count(strings.TrimSpace(se), "\n")+1, se)
+
+	code, _, se = runCLI("results", "--full", "mirage compare --model nosuch --out x", "--out", out)
+	require.NotEqual(t, 0, code)
+	require.Contains(t, se, "--full")
 }
