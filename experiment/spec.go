@@ -115,6 +115,9 @@ func (r Row) Label() string {
 // errors, so a misspelt "grids:" does not silently sweep nothing.
 func ParseSpec(data []byte, filename string) (*Spec, error) {
 	var s Spec
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%s is empty: a sweep spec needs a base and groups (see sweeps/README.md and sweeps/quick.yaml)", filename)
+	}
 	if strings.EqualFold(filepath.Ext(filename), ".json") {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()

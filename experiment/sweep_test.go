@@ -246,6 +246,15 @@ func TestParseSpecJSON(t *testing.T) {
 	require.ErrorContains(t, err, "extra")
 }
 
+func TestParseSpecEmpty(t *testing.T) {
+	for _, data := range []string{"", "  \n\t\n"} {
+		for _, name := range []string{"empty.yaml", "empty.json"} {
+			_, err := ParseSpec([]byte(data), name)
+			require.ErrorContains(t, err, name+" is empty", "%q", data)
+		}
+	}
+}
+
 func TestClassify(t *testing.T) {
 	nan := math.NaN()
 	tests := []struct {
