@@ -236,27 +236,7 @@ func configDiff(a, b train.Config) string {
 	return strings.Join(diff, ", ") + " differ"
 }
 
-func configMap(c train.Config) map[string]json.RawMessage {
-	c.DataDir = ""
-	data, err := json.Marshal(c)
-	if err != nil {
-		// Config holds only plain values; failing to marshal it is a bug.
-		panic(err)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		panic(err)
-	}
-	for k, v := range m {
-		// Canonicalise nested objects (backend options) so key order does
-		// not matter.
-		var x any
-		if json.Unmarshal(v, &x) == nil {
-			m[k], _ = json.Marshal(x)
-		}
-	}
-	return m
-}
+func configMap(c train.Config) map[string]json.RawMessage { return train.Settings(c) }
 
 func dedupe(sorted []string) []string {
 	out := sorted[:0]

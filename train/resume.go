@@ -116,7 +116,7 @@ func SavedConfig(dir string) (Config, error) {
 // are the fields that are not part of a run's identity (OutDir, Progress,
 // CheckpointEvery, Overwrite).
 func ConfigDiff(old, cur Config) []string {
-	ma, mb := settings(old), settings(cur)
+	ma, mb := Settings(old), Settings(cur)
 	keys := map[string]bool{}
 	for k := range ma {
 		keys[k] = true
@@ -135,9 +135,11 @@ func ConfigDiff(old, cur Config) []string {
 	return diff
 }
 
-// settings returns cfg's JSON fields, canonicalised so that the order of
-// keys in nested objects (backend options) does not matter.
-func settings(cfg Config) map[string]json.RawMessage {
+// Settings returns cfg's JSON fields without DataDir (where the data is
+// read from is not part of a run's configuration), canonicalised so that
+// the order of keys in nested objects (backend options) does not matter.
+// Comparing two configurations field by field starts from it.
+func Settings(cfg Config) map[string]json.RawMessage {
 	cfg.DataDir = ""
 	data, err := json.Marshal(cfg)
 	if err != nil {
