@@ -279,6 +279,7 @@ type worker struct {
 	wide        bool      // some block of the current tile needs the float64 path
 	clamp       bool      // some block of the current tile may round past qmax
 	nonFinite   int       // blocks holding Inf or NaN
+	rows, fill  []float32 // QuantiseSource: rows filled by the Source, and its scratch
 }
 
 // parallelMin is the operand size (elements) from which quantisation is
@@ -393,7 +394,7 @@ const fewColumns = 64
 // stored as rows are always quantised whole (t0 = 0, t1 = Tiles).
 func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1, t0, t1 int, w *worker) {
 	if dst.KMajor {
-		q.quantiseColumns(dst, src, ld, v0, v1, t0, t1, w)
+		q.quantiseColumns(dst, src, ld, 0, v0, v1, t0, t1, w)
 		return
 	}
 	k, h, tiles := dst.K, dst.Tile, dst.Tiles()
@@ -438,7 +439,8 @@ func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1, t0, t1
 }
 
 // quantiseColumns handles tiles t0..t1-1 of vectors v0..v1-1 stored as
-// columns of a k×rows source: it walks the source row by row (contiguous
+// columns of a k×rows source whose row p is at src[(p-row0)·ld] (row0 > 0
+// when src holds only the rows of these tiles): it walks the source row by row (contiguous
 // memory), keeping one running maximum per column, and writes the result
 // in the same layout. Rounding uses the magic-number identity of the row
 // kernel (see quant_amd64.s), with one constant per column; the clamp runs
@@ -446,7 +448,7 @@ func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1, t0, t1
 // With fusedColumns each of the two passes over a tile is one SIMD call;
 // otherwise each is one call per row of the tile, which for short rows (a
 // convolution's 6 to 25 columns) costs more than the arithmetic.
-func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1, t0, t1 int, w *worker) {
+func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, row0, v0, v1, t0, t1 int, w *worker) {
 	rows, k, h, tiles := dst.Rows, dst.K, dst.Tile, dst.Tiles()
 	n := v1 - v0
 	w.maxBits = grow(w.maxBits, n)
@@ -458,7 +460,7 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1, t0, 
 		k0, k1 := t*h, min((t+1)*h, k)
 		// The tile's source and output, rows k0..k1-1, columns v0..v1-1;
 		// slicing them checks the bounds the SIMD kernels rely on.
-		in := src[k0*ld+v0 : (k1-1)*ld+v1]
+		in := src[(k0-row0)*ld+v0 : (k1-1-row0)*ld+v1]
 		out := dst.Values[k0*rows+v0 : (k1-1)*rows+v1]
 		mb := w.maxBits
 		clear(mb)
@@ -466,7 +468,7 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1, t0, 
 			maxAbsBitsColsAVX2(mb, in, ld, k1-k0)
 		} else {
 			for p := k0; p < k1; p++ {
-				maxAbsBitsRow(mb, src[p*ld+v0:p*ld+v1])
+				maxAbsBitsRow(mb, src[(p-row0)*ld+v0:(p-row0)*ld+v1])
 			}
 		}
 		w.wide, w.clamp = q.format.Rounding == Stochastic, false
@@ -507,7 +509,7 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, v0, v1, t0, 
 			continue
 		}
 		for p := k0; p < k1; p++ {
-			in := src[p*ld+v0 : p*ld+v1]
+			in := src[(p-row0)*ld+v0 : (p-row0)*ld+v1]
 			out := dst.Values[p*rows+v0 : p*rows+v1]
 			switch {
 			case q.format.Rounding == Stochastic:

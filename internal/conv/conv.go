@@ -143,64 +143,113 @@ func (g Geometry) kyRange(ih0 int) (lo, hi int) {
 
 // im2colImages does Im2col's work for images n0 ≤ n < n1.
 func im2colImages(g Geometry, x, cols []float32, n0, n1 int) {
-	oh, ow := g.OutH(), g.OutW()
+	positions := g.OutH() * g.OutW()
+	k := g.Cols()
+	image := g.C * g.H * g.W
+	for n := n0; n < n1; n++ {
+		im2colPositions(g, x[n*image:(n+1)*image], cols[n*positions*k:(n+1)*positions*k], 0, positions)
+	}
+}
+
+// im2colPositions fills the rows of output positions q0 ≤ q < q1 of one
+// image xn (C·H·W) into cols, whose first row is position q0's.
+func im2colPositions(g Geometry, xn, cols []float32, q0, q1 int) {
+	ow := g.OutW()
 	k := g.Cols()
 	plane := g.H * g.W
 	inLo, inHi := g.interior()
 	kw := g.KW
-	for n := n0; n < n1; n++ {
-		xn := x[n*g.C*plane : (n+1)*g.C*plane]
-		for oy := 0; oy < oh; oy++ {
-			ih0 := oy*g.Stride - g.Pad
-			kyLo, kyHi := g.kyRange(ih0)
-			for ox := 0; ox < ow; ox++ {
-				row := cols[((n*oh+oy)*ow+ox)*k : ((n*oh+oy)*ow+ox+1)*k]
-				iw0 := ox*g.Stride - g.Pad
-				if ox < inLo || ox >= inHi {
-					im2colEdgeRow(g, row, xn, ih0, iw0, kyLo, kyHi)
-					continue
-				}
-				if kw == 3 && g.KH == 3 && kyLo == 0 && kyHi == 3 {
-					im2colRow3x3(row, xn, plane, ih0*g.W+iw0, g.W)
-					continue
-				}
-				if kw == 5 && g.KH == 5 && kyLo == 0 && kyHi == 5 {
-					im2colRow5x5(row, xn, plane, ih0*g.W+iw0, g.W)
-					continue
-				}
-				seg := 0
-				for c := 0; c < g.C; c++ {
-					// Rows above and below the input are padding.
-					zeroShort(row[seg : seg+kyLo*kw])
-					seg += kyLo * kw
-					src := c*plane + (ih0+kyLo)*g.W + iw0
-					switch kw {
-					case 3:
-						for ky := kyLo; ky < kyHi; ky++ {
-							d, s := row[seg:seg+3:seg+3], xn[src:src+3:src+3]
-							d[0], d[1], d[2] = s[0], s[1], s[2]
-							seg += 3
-							src += g.W
-						}
-					case 5:
-						for ky := kyLo; ky < kyHi; ky++ {
-							d, s := row[seg:seg+5:seg+5], xn[src:src+5:src+5]
-							d[0], d[1], d[2], d[3], d[4] = s[0], s[1], s[2], s[3], s[4]
-							seg += 5
-							src += g.W
-						}
-					default:
-						for ky := kyLo; ky < kyHi; ky++ {
-							copyShort(row[seg:seg+kw], xn[src:src+kw])
-							seg += kw
-							src += g.W
-						}
+	for q := q0; q < q1; {
+		oy := q / ow
+		ih0 := oy*g.Stride - g.Pad
+		kyLo, kyHi := g.kyRange(ih0)
+		ox1 := min(ow, q1-oy*ow)
+		for ox := q - oy*ow; ox < ox1; ox++ {
+			row := cols[(q-q0)*k : (q-q0+1)*k]
+			q++
+			iw0 := ox*g.Stride - g.Pad
+			if ox < inLo || ox >= inHi {
+				im2colEdgeRow(g, row, xn, ih0, iw0, kyLo, kyHi)
+				continue
+			}
+			if kw == 3 && g.KH == 3 && kyLo == 0 && kyHi == 3 {
+				im2colRow3x3(row, xn, plane, ih0*g.W+iw0, g.W)
+				continue
+			}
+			if kw == 5 && g.KH == 5 && kyLo == 0 && kyHi == 5 {
+				im2colRow5x5(row, xn, plane, ih0*g.W+iw0, g.W)
+				continue
+			}
+			seg := 0
+			for c := 0; c < g.C; c++ {
+				// Rows above and below the input are padding.
+				zeroShort(row[seg : seg+kyLo*kw])
+				seg += kyLo * kw
+				src := c*plane + (ih0+kyLo)*g.W + iw0
+				switch kw {
+				case 3:
+					for ky := kyLo; ky < kyHi; ky++ {
+						d, s := row[seg:seg+3:seg+3], xn[src:src+3:src+3]
+						d[0], d[1], d[2] = s[0], s[1], s[2]
+						seg += 3
+						src += g.W
 					}
-					zeroShort(row[seg : seg+(g.KH-kyHi)*kw])
-					seg += (g.KH - kyHi) * kw
+				case 5:
+					for ky := kyLo; ky < kyHi; ky++ {
+						d, s := row[seg:seg+5:seg+5], xn[src:src+5:src+5]
+						d[0], d[1], d[2], d[3], d[4] = s[0], s[1], s[2], s[3], s[4]
+						seg += 5
+						src += g.W
+					}
+				default:
+					for ky := kyLo; ky < kyHi; ky++ {
+						copyShort(row[seg:seg+kw], xn[src:src+kw])
+						seg += kw
+						src += g.W
+					}
 				}
+				zeroShort(row[seg : seg+(g.KH-kyHi)*kw])
+				seg += (g.KH - kyHi) * kw
 			}
 		}
+	}
+}
+
+// Im2colRows fills dst with rows r0 ≤ r < r1 of the column matrix of
+// Im2col(g, x, ·), row r0 first: the receptive fields of a range of output
+// positions, which may start and end inside an image. It runs on the
+// calling goroutine; pad is the caller's scratch buffer, grown as needed,
+// for the zero-padded copy of an image (see im2colPadded), so that
+// callers on several goroutines can fill disjoint ranges at once.
+func Im2colRows(g Geometry, x, dst []float32, r0, r1 int, pad *[]float32) {
+	positions := g.OutH() * g.OutW()
+	k := g.Cols()
+	if r1 <= r0 || k == 0 || positions == 0 {
+		return
+	}
+	image := g.C * g.H * g.W
+	_ = x[(r1-1)/positions*image+image-1]
+	_ = dst[(r1-r0)*k-1]
+	pg, padded := g, g.Pad > 0
+	if padded {
+		pg = g.padded()
+		if cap(*pad) < g.paddedImage() {
+			*pad = make([]float32, g.paddedImage())
+		}
+	}
+	for r := r0; r < r1; {
+		n := r / positions
+		q0, q1 := r-n*positions, min(positions, r1-n*positions)
+		xn := x[n*image : (n+1)*image]
+		out := dst[(r-r0)*k : (r-r0+q1-q0)*k]
+		if padded {
+			buf := (*pad)[:g.paddedImage()]
+			padImage(g, xn, buf)
+			im2colPositions(pg, buf, out, q0, q1)
+		} else {
+			im2colPositions(g, xn, out, q0, q1)
+		}
+		r += q1 - q0
 	}
 }
 

@@ -193,3 +193,26 @@ func TestParallelMatchesSerial(t *testing.T) {
 	col2imImages(g, par, dxSer, 0, g.N)
 	require.Equal(t, dxSer, dxPar)
 }
+
+// TestIm2colRowsMatchesIm2col fills every range of rows, including ones
+// that start and end inside an image, and compares them with Im2col's.
+func TestIm2colRowsMatchesIm2col(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 1))
+	for _, g := range geometries {
+		x := randSlice(rng, g.N*g.C*g.H*g.W)
+		rows, k := g.Rows(), g.Cols()
+		want := make([]float32, rows*k)
+		Im2col(g, x, want)
+		var pad []float32
+		for r0 := 0; r0 < rows; r0++ {
+			for r1 := r0 + 1; r1 <= rows; r1 += 1 + rows/7 {
+				got := make([]float32, (r1-r0)*k)
+				for i := range got {
+					got[i] = float32(math.NaN())
+				}
+				Im2colRows(g, x, got, r0, r1, &pad)
+				require.Equal(t, want[r0*k:r1*k], got, "%+v rows [%d, %d)", g, r0, r1)
+			}
+		}
+	}
+}
