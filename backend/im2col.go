@@ -30,11 +30,17 @@ import (
 //
 // Only the number of calls a backend sees grows (one per block and role).
 //
+// A backend that implements ColsMultiplier gets the cols operand of the
+// forward and weight-gradient products as a Cols, which it fills as it
+// needs it, instead of built: the same products in the same blocks, without
+// writing out the im2col matrix.
+//
 // The zero value is ready to use; it keeps its scratch buffers from one
 // call to the next. An Im2col is used by one goroutine at a time.
 type Im2col struct {
 	workers                conv.Workers
 	cols, rows, dyT, dcols []float32
+	desc                   Cols // the block's cols, for a ColsMultiplier
 }
 
 // convBlockElems is the size, in float32s, of the largest per-block matrix
@@ -109,14 +115,25 @@ func (c *Im2col) Forward(b Backend, layer string, g ConvGeometry, x, w, bias, y 
 	imageIn := g.C * g.H * g.W
 	block := g.ImagesPerBlock()
 	blockRows := min(block, g.N) * positions
-	c.cols, c.rows = growFloats(c.cols, blockRows*k), growFloats(c.rows, blockRows*o)
+	cm, described := b.(ColsMultiplier)
+	if !described {
+		c.cols = growFloats(c.cols, blockRows*k)
+	}
+	c.rows = growFloats(c.rows, blockRows*o)
 	for n0 := 0; n0 < g.N; n0 += block {
 		n1 := min(n0+block, g.N)
 		blk := cg // the geometry of this block of images
 		blk.N = n1 - n0
 		rb := (n1 - n0) * positions
-		c.workers.Im2col(blk, x[n0*imageIn:n1*imageIn], c.cols[:rb*k])
-		err := b.MatMul(call, GEMM{M: rb, N: o, K: k, A: c.cols, LDA: k, B: w, LDB: k, TransB: true, C: c.rows, LDC: o})
+		var err error
+		if req := (GEMM{M: rb, N: o, K: k, LDA: k, B: w, LDB: k, TransB: true, C: c.rows, LDC: o}); described {
+			c.desc = Cols{g: blk, x: x[n0*imageIn : n1*imageIn], workers: &c.workers}
+			err = cm.MatMulCols(call, req, &c.desc)
+		} else {
+			c.workers.Im2col(blk, x[n0*imageIn:n1*imageIn], c.cols[:rb*k])
+			req.A = c.cols
+			err = b.MatMul(call, req)
+		}
 		if err != nil {
 			clear(y[:g.N*o*positions])
 			return fmt.Errorf("%s %s: %w", layer, Forward, err)
@@ -146,7 +163,8 @@ func (c *Im2col) Backward(b Backend, layer string, g ConvGeometry, x, w, dy []fl
 	block := g.ImagesPerBlock()
 	blockRows := min(block, g.N) * positions
 	c.dyT = growFloats(c.dyT, o*blockRows)
-	if gw != nil {
+	cm, described := b.(ColsMultiplier)
+	if gw != nil && !described {
 		c.cols = growFloats(c.cols, blockRows*k)
 	}
 	if gx != nil {
@@ -172,8 +190,17 @@ func (c *Im2col) Backward(b Backend, layer string, g ConvGeometry, x, w, dy []fl
 			}
 		}
 		if gw != nil {
-			c.workers.Im2col(blk, x[n0*imageIn:n1*imageIn], c.cols[:rb*k])
-			err := b.MatMul(Call{Layer: layer, Role: GradWeight}, GEMM{M: o, N: k, K: rb, A: c.dyT[:o*rb], LDA: rb, B: c.cols[:rb*k], LDB: k, C: gw, LDC: k, Accumulate: true})
+			call := Call{Layer: layer, Role: GradWeight}
+			req := GEMM{M: o, N: k, K: rb, A: c.dyT[:o*rb], LDA: rb, LDB: k, C: gw, LDC: k, Accumulate: true}
+			var err error
+			if described {
+				c.desc = Cols{g: blk, x: x[n0*imageIn : n1*imageIn], workers: &c.workers}
+				err = cm.MatMulCols(call, req, &c.desc)
+			} else {
+				c.workers.Im2col(blk, x[n0*imageIn:n1*imageIn], c.cols[:rb*k])
+				req.B = c.cols[:rb*k]
+				err = b.MatMul(call, req)
+			}
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", layer, GradWeight, err)
 			}

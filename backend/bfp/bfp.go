@@ -16,6 +16,22 @@
 // every tile's sum is exact whatever the kernel's summation order (see
 // internal/bfp). With --tile-accumulation ordered it is one GEMM per tile
 // instead, adding the tiles in order, reproducible bit for bit.
+//
+// # Convolutions
+//
+// The backends here are backend.Convolvers: a convolution runs as the
+// im2col products of backend.Im2col, in the same blocks, but the im2col
+// matrix (the forward product's op(A) and the weight gradient's op(B)) is
+// never built: the backend is a backend.ColsMultiplier, and
+// Engine.MatMulCols quantises that operand from rows of receptive fields
+// filled a cache-sized chunk at a time, straight from the image, on all
+// cores (internal/bfp's QuantiseSource). The quantised operand is the
+// same, bit for bit, as the one quantised from the built matrix, so every
+// product, noise draw and statistics counter is that of the im2col path,
+// with every option (rounding, tile accumulation, the RNS modes). Only
+// two kinds of call build the matrix after all, since they need it in
+// FP32: layers kept in FP32 (--fp32-layers) and the calls sampled for the
+// relative error (--stats-every).
 package bfp
 
 import (
@@ -27,6 +43,7 @@ import (
 type Backend struct {
 	engine  *Engine
 	scratch []float32
+	conv    backend.Im2col
 }
 
 // Config is the effective configuration of a BFP backend.
@@ -61,6 +78,21 @@ func (*Backend) Name() string { return "bfp" }
 // MatMul implements backend.Backend.
 func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 	return b.engine.MatMul(call, g, b.product)
+}
+
+// MatMulCols implements backend.ColsMultiplier.
+func (b *Backend) MatMulCols(call backend.Call, g backend.GEMM, cols *backend.Cols) error {
+	return b.engine.MatMulCols(call, g, cols, b.product)
+}
+
+// ConvForward implements backend.Convolver (see the package documentation).
+func (b *Backend) ConvForward(layer string, g backend.ConvGeometry, x, w, bias, y []float32) error {
+	return b.conv.Forward(b, layer, g, x, w, bias, y)
+}
+
+// ConvBackward implements backend.Convolver.
+func (b *Backend) ConvBackward(layer string, g backend.ConvGeometry, x, w, dy []float32, grads backend.ConvGrads) error {
+	return b.conv.Backward(b, layer, g, x, w, dy, grads)
 }
 
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *Counters) error {

@@ -34,6 +34,10 @@ type Engine struct {
 	gemm     backend.GEMM
 	block    backend.GEMM
 	counters Counters
+	// aSrc and bSrc give op(A) or op(B) for MatMulCols (nil otherwise);
+	// cols holds a built im2col matrix where one is needed after all.
+	aSrc, bSrc ibfp.Source
+	cols       []float32
 }
 
 // NewEngine returns an engine for valid settings.
@@ -80,6 +84,52 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 	return nil
 }
 
+// MatMulCols is MatMul with one operand given as an im2col matrix
+// described by cols (see backend.ColsMultiplier): the operand is
+// quantised from rows filled on demand (ibfp.Quantiser.QuantiseSource)
+// instead of from the built matrix, everything else as MatMul does it, so
+// the result, the statistics and the random generators are those of
+// MatMul on the built matrix, bit for bit.
+//
+// Calls that need the operand in FP32 build it and run MatMul: layers kept
+// in FP32 (--fp32-layers), the calls sampled for the relative error
+// (--stats-every, which need an FP32 reference product), and the rare
+// products that quantised would split along K with cols as op(A) (a
+// Source gives whole rows, not a range of columns).
+func (e *Engine) MatMulCols(call backend.Call, req backend.GEMM, cols *backend.Cols, product ProductFunc) error {
+	if err := req.ValidateCols(cols); err != nil {
+		return fmt.Errorf("%s: %w", call, err)
+	}
+	sample := e.Settings.StatsEvery > 0 && e.Stats.Calls(call)%int64(e.Settings.StatsEvery) == 0 && req.M > 0 && req.N > 0
+	if sample || e.Settings.KeepsFP32(call.Layer) || req.A == nil && e.splitsK(&req) {
+		e.cols = grow(e.cols, cols.Rows()*cols.Width())
+		cols.Build(e.cols)
+		if req.A == nil {
+			req.A = e.cols
+		} else {
+			req.B = e.cols
+		}
+		return e.MatMul(call, req, product)
+	}
+	e.gemm = req
+	g := &e.gemm
+	d := &e.counters
+	*d = Counters{Calls: 1}
+	if req.A == nil {
+		e.aSrc = cols
+	} else {
+		e.bSrc = cols
+	}
+	err := e.quantised(g, product, d)
+	e.aSrc, e.bSrc = nil, nil
+	if err != nil {
+		return fmt.Errorf("%s: %w", call, err)
+	}
+	e.Stats.Add(call, d)
+	e.Stats.AddShape(call, req.M, req.N, req.K, d)
+	return nil
+}
+
 // chunkElements bounds the part of an operand quantised at a time: 1 MiB
 // of FP32, so that the quantised copy is still in the L2 cache when the
 // GEMM reads it. Quantising all of a large operand first (a convolution's
@@ -100,11 +150,10 @@ const chunkElements = 1 << 18
 //     unchanged, only the FP32 order of the additions across tiles
 //     differs, which --tile-accumulation gemm leaves to the kernel anyway.
 func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) error {
-	h := e.Settings.Format.Tile
-	if e.KSplit && g.N*g.K > chunkElements && g.K > h && (g.TransA || g.M*g.K <= chunkElements) {
+	if e.splitsK(g) {
 		return e.splitK(g, product, d)
 	}
-	if err := e.quant.Quantise(&e.b, g.B, g.LDB, g.N, g.K, !g.TransB); err != nil {
+	if err := e.quantiseB(g, 0); err != nil {
 		return fmt.Errorf("operand B: %w", err)
 	}
 	d.NonFinite += int64(e.b.NonFinite)
@@ -116,9 +165,15 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) er
 	for m0 := 0; m0 < g.M; m0 += rows {
 		*block = *g
 		block.M = min(rows, g.M-m0)
-		block.A = g.A[m0*g.LDA:]
 		block.C = g.C[m0*g.LDC:]
-		if err := e.quant.Quantise(&e.a, block.A, block.LDA, block.M, block.K, block.TransA); err != nil {
+		var err error
+		if e.aSrc != nil { // rows m0… of cols (never TransA)
+			err = e.quant.QuantiseSource(&e.a, e.aSrc, m0, block.M, block.K, false)
+		} else {
+			block.A = g.A[m0*g.LDA:]
+			err = e.quant.Quantise(&e.a, block.A, block.LDA, block.M, block.K, block.TransA)
+		}
+		if err != nil {
 			return fmt.Errorf("operand A: %w", err)
 		}
 		d.NonFinite += int64(e.a.NonFinite)
@@ -127,6 +182,21 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) er
 		}
 	}
 	return nil
+}
+
+// splitsK reports whether quantised splits g along K.
+func (e *Engine) splitsK(g *backend.GEMM) bool {
+	return e.KSplit && g.N*g.K > chunkElements && g.K > e.Settings.Format.Tile && (g.TransA || g.M*g.K <= chunkElements)
+}
+
+// quantiseB quantises op(B) rows k0… along K into e.b: from g.B (already
+// offset to k0 by the caller), or from e.bSrc, whose stored rows are
+// op(B)'s rows (never TransB).
+func (e *Engine) quantiseB(g *backend.GEMM, k0 int) error {
+	if e.bSrc != nil {
+		return e.quant.QuantiseSource(&e.b, e.bSrc, k0, g.N, g.K, true)
+	}
+	return e.quant.Quantise(&e.b, g.B, g.LDB, g.N, g.K, !g.TransB)
 }
 
 // splitK runs product on blocks of whole tiles along K (see quantised).
@@ -143,13 +213,18 @@ func (e *Engine) splitK(g *backend.GEMM, product ProductFunc, d *Counters) error
 		} else {
 			block.A = g.A[k0:]
 		}
-		if g.TransB { // B stored N×K
+		if e.bSrc != nil { // rows k0… of cols, quantised by quantiseB
+			block.B = nil
+		} else if g.TransB { // B stored N×K
 			block.B = g.B[k0:]
 		} else {
 			block.B = g.B[k0*g.LDB:]
 		}
-		if err := quantiseOperands(e.quant, block, &e.a, &e.b); err != nil {
-			return err
+		if err := e.quant.Quantise(&e.a, block.A, block.LDA, block.M, block.K, block.TransA); err != nil {
+			return fmt.Errorf("operand A: %w", err)
+		}
+		if err := e.quantiseB(block, k0); err != nil {
+			return fmt.Errorf("operand B: %w", err)
 		}
 		d.NonFinite += int64(e.a.NonFinite + e.b.NonFinite)
 		if err := product(block, &e.a, &e.b, d); err != nil {
@@ -208,16 +283,4 @@ func grow[T any](s []T, n int) []T {
 		return make([]T, n)
 	}
 	return s[:n]
-}
-
-// quantiseOperands quantises op(A) by rows into a and op(B) by columns into
-// b, both along the reduction dimension K of g.
-func quantiseOperands(q *ibfp.Quantiser, g *backend.GEMM, a, b *ibfp.Matrix) error {
-	if err := q.Quantise(a, g.A, g.LDA, g.M, g.K, g.TransA); err != nil {
-		return fmt.Errorf("operand A: %w", err)
-	}
-	if err := q.Quantise(b, g.B, g.LDB, g.N, g.K, !g.TransB); err != nil {
-		return fmt.Errorf("operand B: %w", err)
-	}
-	return nil
 }

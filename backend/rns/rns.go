@@ -170,6 +170,7 @@ type Backend struct {
 	resA, resB   []int32   // residues of the mantissas, one block per modulus
 	fresA, fresB []float32 // the same as FP32, for the modular GEMMs
 	sums, acc    []float32
+	conv         backend.Im2col
 }
 
 // readoutError is one wrong readout drawn by the fast mode: the index of
@@ -359,6 +360,25 @@ func (*Backend) Name() string { return "rns" }
 func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
 	return b.engine.MatMul(call, g, b.productFunc)
+}
+
+// MatMulCols implements backend.ColsMultiplier: MatMul with the im2col
+// operand quantised as it is filled (see bfp.Engine.MatMulCols).
+func (b *Backend) MatMulCols(call backend.Call, g backend.GEMM, cols *backend.Cols) error {
+	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
+	return b.engine.MatMulCols(call, g, cols, b.productFunc)
+}
+
+// ConvForward implements backend.Convolver: backend.Im2col's products
+// without the im2col matrix (see package bfp's documentation), so the
+// same results, noise draws and statistics as the im2col path.
+func (b *Backend) ConvForward(layer string, g backend.ConvGeometry, x, w, bias, y []float32) error {
+	return b.conv.Forward(b, layer, g, x, w, bias, y)
+}
+
+// ConvBackward implements backend.Convolver.
+func (b *Backend) ConvBackward(layer string, g backend.ConvGeometry, x, w, dy []float32, grads backend.ConvGrads) error {
+	return b.conv.Backward(b, layer, g, x, w, dy, grads)
 }
 
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {

@@ -1,0 +1,83 @@
+package backend
+
+import (
+	"fmt"
+
+	"github.com/mirage-go/mirage/internal/conv"
+)
+
+// Cols is the im2col matrix of a block of images, described rather than
+// built: Rows() × Width() (positions × receptive field, columns in
+// (c, ky, kx) order), row r being the receptive field of output position
+// r. Im2col hands it to a ColsMultiplier, which asks for the rows it needs
+// when it needs them (Fill), so that the matrix is never written out whole.
+type Cols struct {
+	g       conv.Geometry
+	x       []float32
+	workers *conv.Workers
+}
+
+// Rows returns the number of rows, the block's output positions.
+func (c *Cols) Rows() int { return c.g.Rows() }
+
+// Width returns the number of columns, the length of a receptive field.
+func (c *Cols) Width() int { return c.g.Cols() }
+
+// RowBlock returns the rows of one image, the unit Fill produces most
+// cheaply.
+func (c *Cols) RowBlock() int { return c.g.OutH() * c.g.OutW() }
+
+// Fill writes rows [r0, r1) into dst (Width() floats per row), row r0
+// first, on the calling goroutine. Several goroutines may fill disjoint
+// ranges at once, each with its own scratch buffer (grown as needed).
+func (c *Cols) Fill(dst []float32, r0, r1 int, scratch *[]float32) {
+	conv.Im2colRows(c.g, c.x, dst, r0, r1, scratch)
+}
+
+// Build writes the whole matrix into dst (Rows()·Width() floats), on all
+// cores: for the products that need it in FP32 after all.
+func (c *Cols) Build(dst []float32) { c.workers.Im2col(c.g, c.x, dst) }
+
+// ColsMultiplier is an optional capability of a Backend that Im2col uses:
+// a backend that can multiply by an im2col matrix given as Cols (filling
+// the rows it needs as it goes) instead of a built one. Im2col then
+// computes exactly the products it would send to MatMul, in the same
+// blocks, with the cols operand described instead of built; the backend
+// must return what MatMul returns on the built matrix, bit for bit, with
+// the same statistics and random-generator state.
+type ColsMultiplier interface {
+	Backend
+	// MatMulCols is MatMul with one operand given as cols: either g.A is
+	// nil and op(A) = cols (role Forward: M = Rows(), K = Width(), not
+	// TransA), or g.B is nil and op(B) = cols (role GradWeight:
+	// K = Rows(), N = Width(), not TransB). Nothing else of cols is read.
+	MatMulCols(call Call, g GEMM, cols *Cols) error
+}
+
+// ValidateCols is Validate for a GEMM of MatMulCols: exactly one of g.A
+// and g.B nil, standing for cols, which must have the shape of that
+// operand; the other operands as Validate checks them.
+func (g *GEMM) ValidateCols(cols *Cols) error {
+	v := *g
+	switch {
+	case g.A == nil && g.B != nil:
+		if g.TransA || cols.Rows() != g.M || cols.Width() != g.K {
+			return fmt.Errorf("gemm: cols of %dx%d cannot be op(A) of %dx%d (transposed %v)", cols.Rows(), cols.Width(), g.M, g.K, g.TransA)
+		}
+		v.M = 0 // A is cols; check B alone ...
+		if err := v.Validate(); err != nil {
+			return err
+		}
+		return checkOperand("C", g.C, g.M, g.N, g.LDC) // ... and C in full
+	case g.B == nil && g.A != nil:
+		if g.TransB || cols.Rows() != g.K || cols.Width() != g.N {
+			return fmt.Errorf("gemm: cols of %dx%d cannot be op(B) of %dx%d (transposed %v)", cols.Rows(), cols.Width(), g.K, g.N, g.TransB)
+		}
+		v.N = 0
+		if err := v.Validate(); err != nil {
+			return err
+		}
+		return checkOperand("C", g.C, g.M, g.N, g.LDC)
+	}
+	return fmt.Errorf("gemm: exactly one of A and B must be nil to stand for cols")
+}

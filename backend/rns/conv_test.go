@@ -1,0 +1,219 @@
+package rns_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/backend/rns"
+)
+
+// This file checks the Convolver of the BFP-based backends (bfp and rns,
+// which quantise the im2col operand while filling it) against the im2col
+// path through MatMul that it replaces: the same outputs, input and weight
+// gradients bit for bit, the same statistics (per layer and role, per
+// shape), and the same backend state (random generators included).
+
+// matMulOnly hides every optional capability of a backend: Im2col then
+// builds cols and sends every product to MatMul.
+type matMulOnly struct{ backend.Backend }
+
+// convCase is a convolution and the kind of data it runs on.
+type convCase struct {
+	name string
+	g    backend.ConvGeometry
+	data string // "normal", "relu" (about half zeros), "zeros" (zero channels and images), "nonfinite"
+}
+
+var convCases = []convCase{
+	{"1x1 stride 1", backend.ConvGeometry{N: 3, C: 5, H: 4, W: 4, O: 3, KH: 1, KW: 1, Stride: 1, Pad: 0}, "normal"},
+	{"1x1 stride 2 projection", backend.ConvGeometry{N: 2, C: 16, H: 8, W: 8, O: 32, KH: 1, KW: 1, Stride: 2, Pad: 0}, "relu"},
+	{"3x3 pad 1", backend.ConvGeometry{N: 2, C: 3, H: 7, W: 6, O: 4, KH: 3, KW: 3, Stride: 1, Pad: 1}, "normal"},
+	{"3x3 stride 2 pad 1", backend.ConvGeometry{N: 3, C: 7, H: 9, W: 10, O: 5, KH: 3, KW: 3, Stride: 2, Pad: 1}, "relu"},
+	{"3x3 pad 2", backend.ConvGeometry{N: 2, C: 2, H: 5, W: 5, O: 3, KH: 3, KW: 3, Stride: 1, Pad: 2}, "zeros"},
+	{"5x5 pad 0 LeNet", backend.ConvGeometry{N: 4, C: 1, H: 28, W: 28, O: 6, KH: 5, KW: 5, Stride: 1, Pad: 0}, "zeros"},
+	{"5x5 pad 2 stride 2", backend.ConvGeometry{N: 2, C: 3, H: 11, W: 9, O: 4, KH: 5, KW: 5, Stride: 2, Pad: 2}, "normal"},
+	{"tiny image", backend.ConvGeometry{N: 2, C: 3, H: 1, W: 2, O: 2, KH: 3, KW: 3, Stride: 1, Pad: 1}, "normal"},
+	{"non-finite", backend.ConvGeometry{N: 2, C: 4, H: 6, W: 6, O: 3, KH: 3, KW: 3, Stride: 1, Pad: 1}, "nonfinite"},
+	// Large enough for several image blocks, row chunks of the engine
+	// that start inside an image, a K-split weight gradient and parallel
+	// quantisation.
+	{"ResNet stage 1", backend.ConvGeometry{N: 6, C: 16, H: 32, W: 32, O: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}, "relu"},
+	{"ResNet stage 3", backend.ConvGeometry{N: 20, C: 64, H: 8, W: 8, O: 64, KH: 3, KW: 3, Stride: 1, Pad: 1}, "relu"},
+}
+
+// convData returns n values of the given kind; images of imageLen values
+// and planes of planeLen values are zeroed for "zeros".
+func convData(rng *rand.Rand, kind string, n, imageLen, planeLen int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		v := rng.NormFloat64() * math.Ldexp(1, rng.IntN(6)-3)
+		if kind == "relu" {
+			v = max(v, 0)
+		}
+		x[i] = float32(v)
+	}
+	switch kind {
+	case "zeros":
+		clear(x[:imageLen]) // a whole image
+		for p := planeLen; p+planeLen <= n; p += 3 * planeLen {
+			clear(x[p : p+planeLen]) // every third channel
+		}
+	case "nonfinite":
+		x[rng.IntN(n)] = float32(math.Inf(1))
+		x[rng.IntN(n)] = float32(math.NaN())
+	}
+	return x
+}
+
+// sameBits requires bit-identical slices, NaNs and the sign of zeros
+// included.
+func sameBits(t *testing.T, want, got []float32, msg string) {
+	t.Helper()
+	require.Len(t, got, len(want), msg)
+	for i := range want {
+		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+			require.Failf(t, "differ", "%s: element %d: want %v, got %v", msg, i, want[i], got[i])
+		}
+	}
+}
+
+type stateful interface {
+	backend.Convolver
+	backend.StatsReporter
+	GEMMShapes() []backend.LiveShapeCount
+	MarshalState() ([]byte, error)
+}
+
+// runConv runs two training steps of one convolution layer (forward, then
+// dX added into and written over a buffer, and dW accumulated) on b,
+// through b's Convolver if fused, else through Im2col and MatMul alone.
+func runConv(t *testing.T, b stateful, fused bool, c convCase, seed uint64) (outs [][]float32) {
+	g := c.g
+	rng := rand.New(rand.NewPCG(seed, 1))
+	in, out := g.N*g.C*g.H*g.W, g.N*g.O*g.OutH()*g.OutW()
+	var im2col backend.Im2col
+	forward := func(x, w, bias, y []float32) error {
+		if fused {
+			return b.ConvForward("conv", g, x, w, bias, y)
+		}
+		return im2col.Forward(matMulOnly{b}, "conv", g, x, w, bias, y)
+	}
+	backward := func(x, w, dy []float32, grads backend.ConvGrads) error {
+		if fused {
+			return b.ConvBackward("conv", g, x, w, dy, grads)
+		}
+		return im2col.Backward(matMulOnly{b}, "conv", g, x, w, dy, grads)
+	}
+	for step := range 2 {
+		x := convData(rng, c.data, in, g.C*g.H*g.W, g.H*g.W)
+		w := convData(rng, "normal", g.O*g.Field(), g.Field(), g.KH*g.KW)
+		bias := convData(rng, "normal", g.O, 1, 1)
+		dy := convData(rng, map[string]string{"nonfinite": "normal"}[c.data]+"relu", out, g.O*g.OutH()*g.OutW(), g.OutH()*g.OutW())
+		y := make([]float32, out)
+		require.NoError(t, forward(x, w, bias, y))
+		dx := convData(rng, "normal", in, 1, 1)
+		dw := convData(rng, "normal", len(w), 1, 1)
+		require.NoError(t, backward(x, w, dy, backend.ConvGrads{DX: dx, DW: dw}))
+		dxAssigned := make([]float32, in)
+		require.NoError(t, backward(x, w, dy, backend.ConvGrads{DX: dxAssigned, AssignDX: true}))
+		dwOnly := make([]float32, len(w))
+		require.NoError(t, backward(x, w, dy, backend.ConvGrads{DW: dwOnly}))
+		outs = append(outs, y, dx, dw, dxAssigned, dwOnly)
+		_ = step
+	}
+	return outs
+}
+
+// TestConvolverMatchesIm2col compares, per backend configuration and
+// geometry, the fused Convolver with the im2col path bit for bit:
+// outputs, gradients, statistics counters (per layer and role, and per
+// GEMM shape), and the backend's state (noise generators, quantiser).
+func TestConvolverMatchesIm2col(t *testing.T) {
+	configs := []struct {
+		name    string
+		factory backend.Factory
+		opts    backend.Options
+		big     bool // also run the large geometries
+	}{
+		{"bfp", bfp.Factory, backend.Options{"tile": "16"}, true},
+		{"bfp default tile", bfp.Factory, backend.Options{}, true},
+		{"bfp stochastic", bfp.Factory, backend.Options{"tile": "8", "rounding": "stochastic"}, true},
+		{"bfp ordered", bfp.Factory, backend.Options{"tile": "16", "tile-accumulation": "ordered", "stats-every": "3"}, false},
+		{"bfp fp32 layer", bfp.Factory, backend.Options{"tile": "16", "fp32-layers": "conv"}, false},
+		{"rns noise off", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0"}, true},
+		{"rns noise", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.25", "noise-seed": "7", "stats-every": "1"}, true},
+		{"rns noise default tile", rns.Factory, backend.Options{"noise-sigma": "0.3", "noise-seed": "9"}, true},
+		{"rns noise rrns", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.3", "rrns-redundant": "2"}, false},
+		{"rns noise stochastic ordered", rns.Factory, backend.Options{"tile": "8", "noise-sigma": "0.3", "rounding": "stochastic", "tile-accumulation": "ordered"}, false},
+		{"rns reference", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.3", "rns-mode": "reference"}, false},
+	}
+	var errorsSeen int64
+	for _, cfg := range configs {
+		for ci, c := range convCases {
+			if c.g.N*c.g.C*c.g.H*c.g.W > 4096 && !cfg.big {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/%s", cfg.name, c.name), func(t *testing.T) {
+				newBackend := func() stateful {
+					b, err := cfg.factory(cfg.opts)
+					require.NoError(t, err)
+					return b.(stateful)
+				}
+				fused, plain := newBackend(), newBackend()
+				got := runConv(t, fused, true, c, uint64(ci))
+				want := runConv(t, plain, false, c, uint64(ci))
+				for i := range want {
+					sameBits(t, want[i], got[i], fmt.Sprintf("output %d", i))
+				}
+				require.Equal(t, plain.Stats(), fused.Stats())
+				require.Equal(t, plain.GEMMShapes(), fused.GEMMShapes())
+				ws, err := plain.MarshalState()
+				require.NoError(t, err)
+				gs, err := fused.MarshalState()
+				require.NoError(t, err)
+				require.Equal(t, canonicalState(t, ws), canonicalState(t, gs), "backend state")
+				if r, ok := fused.Stats().(bfp.Report); ok {
+					errorsSeen += r.Total.ResidueErrors
+				}
+			})
+		}
+	}
+	require.NotZero(t, errorsSeen, "no configuration drew a wrong readout: the noise cases test nothing")
+}
+
+// canonicalState decodes a backend state and sorts its lists (the
+// statistics are written in map order), so that equal states compare
+// equal.
+func canonicalState(t *testing.T, data []byte) any {
+	var v any
+	require.NoError(t, json.Unmarshal(data, &v))
+	var sortLists func(v any) any
+	sortLists = func(v any) any {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				v[k] = sortLists(e)
+			}
+		case []any:
+			keys := make([]string, len(v))
+			for i, e := range v {
+				e = sortLists(e)
+				b, err := json.Marshal(e)
+				require.NoError(t, err)
+				keys[i] = string(b)
+			}
+			slices.Sort(keys)
+			return keys
+		}
+		return v
+	}
+	return sortLists(v)
+}
