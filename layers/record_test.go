@@ -16,7 +16,7 @@ import (
 // TestBasicBlockCalls records one training step of a ResNet basic block
 // with a strided projection shortcut and lists every product that reaches
 // the backend, in order, with its im2col shape: nothing bypasses it, on
-// fp32 or on an emulated accelerator. fp32 is a Convolver, so each
+// fp32 or on an emulated accelerator. fp32 and rns are Convolvers, so each
 // convolution product arrives whole ("conv"); a backend that is not gets
 // the same products as im2col GEMMs (one block of images here).
 func TestBasicBlockCalls(t *testing.T) {
@@ -36,8 +36,9 @@ func TestBasicBlockCalls(t *testing.T) {
 		kind  string
 	}{
 		{fp32.New(), "conv"},
-		{rns, "gemm"}, // not a Convolver yet: its products arrive as im2col GEMMs
+		{rns, "conv"},
 		{matmulOnly{fp32.New()}, "gemm"},
+		{matmulOnly{rns}, "gemm"},
 	} {
 		t.Run(tc.inner.Name(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 3))
