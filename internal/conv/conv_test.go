@@ -216,3 +216,23 @@ func TestIm2colRowsMatchesIm2col(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkIm2colRows fills the im2col rows of one image at a time into a
+// buffer that stays in cache, as a quantiser filling chunks does.
+func BenchmarkIm2colRows(b *testing.B) {
+	for _, bg := range benchGeometries {
+		b.Run(bg.name, func(b *testing.B) {
+			g := bg.g
+			x := make([]float32, g.N*g.C*g.H*g.W)
+			per := g.OutH() * g.OutW()
+			dst := make([]float32, per*g.Cols())
+			var pad []float32
+			b.SetBytes(int64(4 * len(dst)))
+			n := 0
+			for b.Loop() {
+				Im2colRows(g, x, dst, n*per, (n+1)*per, &pad)
+				n = (n + 1) % g.N
+			}
+		})
+	}
+}
