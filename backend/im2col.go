@@ -5,6 +5,7 @@ import (
 	"runtime"
 
 	"github.com/mirage-go/mirage/internal/conv"
+	"github.com/mirage-go/mirage/internal/parallel"
 )
 
 // Im2col computes convolutions as im2col matrix products sent to a
@@ -42,6 +43,11 @@ type Im2col struct {
 	cols, rows, dyT, dcols []float32
 	desc                   Cols // the block's cols, for a ColsMultiplier
 }
+
+// UseTeam makes c run its loops (im2col, col2im, the rearrangements) on
+// team's goroutines, shared with the caller's other loops, instead of a
+// team of its own.
+func (c *Im2col) UseTeam(team *parallel.Team) { c.workers.UseTeam(team) }
 
 // convBlockElems is the size, in float32s, of the largest per-block matrix
 // of a convolution (its part of cols, usually): 512 Ki elements, 2 MiB,

@@ -56,6 +56,7 @@ type Config struct {
 func New(s Settings) *Backend {
 	b := &Backend{engine: NewEngine(s)}
 	b.engine.KSplit = !s.Ordered
+	b.conv.UseTeam(b.engine.Team())
 	return b
 }
 

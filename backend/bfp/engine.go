@@ -7,6 +7,7 @@ import (
 	"github.com/mirage-go/mirage/backend"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
 	"github.com/mirage-go/mirage/internal/gemm"
+	"github.com/mirage-go/mirage/internal/parallel"
 )
 
 // Engine is the part every BFP-based backend shares: it validates a GEMM,
@@ -38,12 +39,23 @@ type Engine struct {
 	// cols holds a built im2col matrix where one is needed after all.
 	aSrc, bSrc ibfp.Source
 	cols       []float32
+	// team runs the quantiser's loops, and those of the backend's
+	// convolutions (see Team), on one set of spinning helpers.
+	team parallel.Team
 }
 
 // NewEngine returns an engine for valid settings.
 func NewEngine(s Settings) *Engine {
-	return &Engine{Settings: s, Stats: NewStats(), quant: ibfp.NewQuantiser(s.Format, s.NoiseSeed^0x9e3779b97f4a7c15)}
+	e := &Engine{Settings: s, Stats: NewStats(), quant: ibfp.NewQuantiser(s.Format, s.NoiseSeed^0x9e3779b97f4a7c15)}
+	e.quant.UseTeam(&e.team)
+	return e
 }
+
+// Team returns the parallel.Team on which the engine quantises, for the
+// backend's other loops (its backend.Im2col): one set of helpers spinning
+// between the loops of a product instead of one per kind of loop, each
+// slowing the others down on a machine with few cores.
+func (e *Engine) Team() *parallel.Team { return &e.team }
 
 // ProductFunc computes g (C = op(A)·op(B), plus C when g.Accumulate) from
 // the quantised operands a (rows of op(A)) and b (columns of op(B)), and

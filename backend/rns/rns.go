@@ -324,6 +324,7 @@ func New(s bfp.Settings, set *rns.Set, reference bool, sigma float64, phaseUnit 
 	}
 	b.productFunc = b.product
 	b.engine.KSplit = !reference && !s.Ordered
+	b.conv.UseTeam(b.engine.Team())
 	unit, mode := "step", "fast"
 	if phaseUnit {
 		unit = "phase"

@@ -59,9 +59,9 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"runtime"
-	"sync"
 
 	"github.com/mirage-go/mirage/internal/gemm"
+	"github.com/mirage-go/mirage/internal/parallel"
 )
 
 // Rounding selects how values are rounded to mantissas.
@@ -257,13 +257,19 @@ func grow[T any](s []T, n int) []T {
 // and the random generator of stochastic rounding, so a Quantiser must be
 // used by one goroutine at a time. Large operands are quantised by up to
 // GOMAXPROCS goroutines (with nearest rounding; stochastic rounding stays
-// on one goroutine so that its random stream is deterministic).
+// on one goroutine so that its random stream is deterministic): those of
+// a parallel.Team, its own or one shared with the caller's other loops
+// (UseTeam), whose helpers spin between loops, so that the many short
+// quantisations of a training step start on every core at once.
 type Quantiser struct {
 	format Format
 	rng    *rand.Rand
 	src    *rand.PCG // rng's source, saved and restored by state.go
 	work   []worker
-	wg     sync.WaitGroup
+	team   *parallel.Team // shared, if UseTeam was called, else &own
+	own    parallel.Team
+	job    quantJob               // the quantisation being run, for its chunks
+	chunk  func(worker, part int) // q.runPart, made once so handing it to the team allocates nothing
 	// fusedColumns selects the whole-tile SIMD kernels for vectors stored
 	// as columns (one call per tile rather than two per row of the tile).
 	// It is set where the kernels exist; tests clear it to compare them
@@ -292,6 +298,87 @@ const parallelMin = 1 << 15
 func NewQuantiser(f Format, seed uint64) *Quantiser {
 	src := rand.NewPCG(seed, 0x6266705f726e6421)
 	return &Quantiser{format: f, rng: rand.New(src), src: src, fusedColumns: hasAVX2}
+}
+
+// UseTeam makes q run its parallel loops on team's goroutines instead of a
+// team of its own (two teams whose helpers spin on the cores that the
+// other needs slow each other down).
+func (q *Quantiser) UseTeam(team *parallel.Team) { q.team = team }
+
+// quantJob is one parallel quantisation: nw parts, each a range of
+// vectors (or of tiles) of dst, from a stored operand (src, ld) or from a
+// Source.
+type quantJob struct {
+	dst        *Matrix
+	src        []float32
+	ld         int
+	source     Source
+	r0         int
+	nw, tiles  int
+	byTiles    bool // parts are ranges of tiles, not of vectors
+	fromSource bool
+	rows       int
+}
+
+// part returns the range of part w: tiles [lo, hi) of every vector when
+// byTiles, else vectors [lo, hi) (multiples of 8 but the last).
+func (j *quantJob) part(w int) (lo, hi int) {
+	if j.byTiles {
+		return j.tiles * w / j.nw, j.tiles * (w + 1) / j.nw
+	}
+	lo, hi = j.rows*w/j.nw&^7, j.rows*(w+1)/j.nw&^7
+	if w == j.nw-1 {
+		hi = j.rows
+	}
+	return lo, hi
+}
+
+// runParts runs the nw parts of q.job on the team (all on the calling
+// goroutine when nw is 1), each worker with its own scratch, and returns
+// the number of non-finite blocks found.
+func (q *Quantiser) runParts() int {
+	nw := q.job.nw
+	for len(q.work) < nw {
+		q.work = append(q.work, worker{})
+	}
+	for w := range q.work {
+		q.work[w].nonFinite = 0
+	}
+	if nw == 1 {
+		q.runPart(0, 0)
+	} else {
+		if q.chunk == nil {
+			q.chunk = q.runPart
+		}
+		team := q.team
+		if team == nil {
+			team = &q.own
+		}
+		team.Run(nw, nw, q.chunk)
+	}
+	q.job = quantJob{} // keep no reference to the caller's operands
+	n := 0
+	for w := range q.work {
+		n += q.work[w].nonFinite
+	}
+	return n
+}
+
+// runPart quantises part p of q.job with worker w's scratch space.
+func (q *Quantiser) runPart(w, p int) {
+	j := &q.job
+	lo, hi := j.part(p)
+	wk := &q.work[w]
+	switch {
+	case j.fromSource && j.byTiles:
+		q.sourceTiles(j.dst, j.source, j.r0, lo, hi, wk)
+	case j.fromSource:
+		q.sourceRows(j.dst, j.source, j.r0, lo, hi, wk)
+	case j.byTiles:
+		q.quantiseRange(j.dst, j.src, j.ld, 0, j.rows, lo, hi, wk)
+	default:
+		q.quantiseRange(j.dst, j.src, j.ld, lo, hi, 0, j.tiles, wk)
+	}
 }
 
 // Format returns the quantiser's format.
@@ -345,44 +432,8 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 			nw = min(runtime.GOMAXPROCS(0), tiles)
 		}
 	}
-	for len(q.work) < nw {
-		q.work = append(q.work, worker{})
-	}
-	for w := range q.work {
-		q.work[w].nonFinite = 0
-	}
-	defer func() {
-		for w := range q.work {
-			dst.NonFinite += q.work[w].nonFinite
-		}
-	}()
-	if nw == 1 {
-		q.quantiseRange(dst, src, ld, 0, rows, 0, tiles, &q.work[0])
-		return nil
-	}
-	wg := &q.wg
-	// part returns worker w's vectors and tiles.
-	part := func(w int) (v0, v1, t0, t1 int) {
-		if byTiles {
-			return 0, rows, tiles * w / nw, tiles * (w + 1) / nw
-		}
-		v0, v1 = rows*w/nw&^7, rows*(w+1)/nw&^7
-		if w == nw-1 {
-			v1 = rows
-		}
-		return v0, v1, 0, tiles
-	}
-	for w := 1; w < nw; w++ {
-		v0, v1, t0, t1 := part(w)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			q.quantiseRange(dst, src, ld, v0, v1, t0, t1, &q.work[w])
-		}()
-	}
-	v0, v1, t0, t1 := part(0)
-	q.quantiseRange(dst, src, ld, v0, v1, t0, t1, &q.work[0])
-	wg.Wait()
+	q.job = quantJob{dst: dst, src: src, ld: ld, nw: nw, tiles: tiles, byTiles: byTiles, rows: rows}
+	dst.NonFinite = q.runParts()
 	return nil
 }
 

@@ -60,44 +60,8 @@ func (q *Quantiser) QuantiseSource(dst *Matrix, src Source, r0, rows, k int, str
 			nw = min(runtime.GOMAXPROCS(0), tiles)
 		}
 	}
-	for len(q.work) < nw {
-		q.work = append(q.work, worker{})
-	}
-	for w := range q.work {
-		q.work[w].nonFinite = 0
-	}
-	// part returns worker w's range: of vectors, or of tiles when strided.
-	part := func(w int) (lo, hi int) {
-		if strided {
-			return tiles * w / nw, tiles * (w + 1) / nw
-		}
-		lo, hi = rows*w/nw&^7, rows*(w+1)/nw&^7
-		if w == nw-1 {
-			hi = rows
-		}
-		return lo, hi
-	}
-	run := func(w int) {
-		lo, hi := part(w)
-		if strided {
-			q.sourceTiles(dst, src, r0, lo, hi, &q.work[w])
-		} else {
-			q.sourceRows(dst, src, r0, lo, hi, &q.work[w])
-		}
-	}
-	wg := &q.wg
-	for w := 1; w < nw; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run(w)
-		}()
-	}
-	run(0)
-	wg.Wait()
-	for w := range q.work {
-		dst.NonFinite += q.work[w].nonFinite
-	}
+	q.job = quantJob{dst: dst, source: src, r0: r0, nw: nw, tiles: tiles, byTiles: strided, fromSource: true, rows: rows}
+	dst.NonFinite = q.runParts()
 	return nil
 }
 
