@@ -6,10 +6,9 @@
 //
 //	mirage train --backend bfp --bfp-bits 7 --tile 64
 //
-// The package is also the base of those two backends: the shared options
-// (--bfp-bits, --tile, --rounding, --fp32-layers, --noise-seed,
-// --stats-every and the noise flags), the per-layer FP32 policy and the
-// per-layer, per-role statistics live here ([Engine], [Stats]).
+// The machinery it shares with those two backends (the shared options,
+// the per-layer FP32 policy, quantisation and the per-layer, per-role
+// statistics) lives in package bfpengine.
 //
 // Cost: quantising both operands (one pass to find the block maxima, one to
 // round, in SIMD) plus one FP32 GEMM over the dequantised values, in which
@@ -17,31 +16,21 @@
 // internal/bfp). With --tile-accumulation ordered it is one GEMM per tile
 // instead, adding the tiles in order, reproducible bit for bit.
 //
-// # Convolutions
-//
-// The backends here are backend.Convolvers: a convolution runs as the
-// im2col products of backend.Im2col, in the same blocks, but the im2col
-// matrix (the forward product's op(A) and the weight gradient's op(B)) is
-// never built: the backend is a backend.ColsMultiplier, and
-// Engine.MatMulCols quantises that operand from rows of receptive fields
-// filled a cache-sized chunk at a time, straight from the image, on all
-// cores (internal/bfp's QuantiseSource). The quantised operand is the
-// same, bit for bit, as the one quantised from the built matrix, so every
-// product, noise draw and statistics counter is that of the im2col path,
-// with every option (rounding, tile accumulation, the RNS modes). Only
-// two kinds of call build the matrix after all, since they need it in
-// FP32: layers kept in FP32 (--fp32-layers) and the calls sampled for the
-// relative error (--stats-every).
+// Convolutions are handed to it whole (it is a backend.Convolver) and run
+// as backend.Im2col's products with the im2col matrix quantised as it is
+// filled, never built (see package bfpengine, "Convolutions"): the same
+// results, bit for bit, as through MatMul.
 package bfp
 
 import (
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/bfpengine"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
 )
 
 // Backend is the BFP backend.
 type Backend struct {
-	engine  *Engine
+	engine  *bfpengine.Engine
 	scratch []float32
 	conv    backend.Im2col
 }
@@ -49,12 +38,12 @@ type Backend struct {
 // Config is the effective configuration of a BFP backend.
 type Config struct {
 	Backend string `json:"backend"`
-	SettingsConfig
+	bfpengine.SettingsConfig
 }
 
 // New returns a BFP backend for valid settings.
-func New(s Settings) *Backend {
-	b := &Backend{engine: NewEngine(s)}
+func New(s bfpengine.Settings) *Backend {
+	b := &Backend{engine: bfpengine.NewEngine(s)}
 	b.engine.KSplit = !s.Ordered
 	b.conv.UseTeam(b.engine.Team())
 	return b
@@ -63,14 +52,20 @@ func New(s Settings) *Backend {
 // Factory builds a BFP backend from options; see Options.
 func Factory(opts backend.Options) (backend.Backend, error) {
 	specs := Options()
-	if err := CheckKnown(opts, specs, "bfp"); err != nil {
+	if err := bfpengine.CheckKnown(opts, specs, "bfp"); err != nil {
 		return nil, err
 	}
-	s, err := ParseSettings(opts, specs)
+	s, err := bfpengine.ParseSettings(opts, specs)
 	if err != nil {
 		return nil, err
 	}
 	return New(s), nil
+}
+
+// Options returns the options of the bfp backend: the shared BFP options
+// and --tile-accumulation.
+func Options() []backend.OptionSpec {
+	return append(bfpengine.SharedOptions(), bfpengine.TileAccumulationOption())
 }
 
 // Name implements backend.Backend.
@@ -96,7 +91,7 @@ func (b *Backend) ConvBackward(layer string, g backend.ConvGeometry, x, w, dy []
 	return b.conv.Backward(b, layer, g, x, w, dy, grads)
 }
 
-func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *Counters) error {
+func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
 	b.scratch = ibfp.Product(qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
 	tiles := int64(qa.Tiles()) * int64(g.M) * int64(g.N)
 	c.TileOutputs += tiles
@@ -114,3 +109,13 @@ func (b *Backend) Stats() any { return b.engine.Stats.Report("bfp") }
 
 // Summary implements backend.StatsReporter.
 func (b *Backend) Summary() string { return b.engine.Stats.Report("bfp").Summary() }
+
+// GEMMShapes implements backend.ShapeReporter: the BFP backend reads every
+// tile output once (it skips none).
+func (b *Backend) GEMMShapes() []backend.LiveShapeCount { return b.engine.Stats.LiveShapes(1) }
+
+// MarshalState implements backend.Stateful.
+func (b *Backend) MarshalState() ([]byte, error) { return b.engine.MarshalState() }
+
+// UnmarshalState implements backend.Stateful.
+func (b *Backend) UnmarshalState(data []byte) error { return b.engine.UnmarshalState(data) }

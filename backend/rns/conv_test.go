@@ -12,6 +12,7 @@ import (
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/backend/bfpengine"
 	"github.com/mirage-go/mirage/backend/rns"
 )
 
@@ -180,7 +181,7 @@ func TestConvolverMatchesIm2col(t *testing.T) {
 				gs, err := fused.MarshalState()
 				require.NoError(t, err)
 				require.Equal(t, canonicalState(t, ws), canonicalState(t, gs), "backend state")
-				if r, ok := fused.Stats().(bfp.Report); ok {
+				if r, ok := fused.Stats().(bfpengine.Report); ok {
 					errorsSeen += r.Total.ResidueErrors
 				}
 			})

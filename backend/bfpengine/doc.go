@@ -1,0 +1,59 @@
+// Package bfpengine is the machinery the block-floating-point backends
+// share: bfp (quantisation only), rns (the Mirage emulation: BFP tiles
+// computed in residue arithmetic, with phase noise and optional RRNS) and
+// analog (BFP tiles read by one ADC). It is not a backend itself; it lets
+// those three stay independent packages that import none of each other.
+//
+// A BFP backend is an [Engine] plus a product function. The engine does
+// everything that does not depend on how a tile's dot product is computed:
+//
+//   - it validates the GEMM and sends layers listed in --fp32-layers to the
+//     exact FP32 kernel;
+//   - it quantises op(A) by rows and op(B) by columns into BFP blocks of
+//     one tile along the reduction dimension (see internal/bfp for the
+//     format), in cache-sized chunks, into buffers it reuses;
+//   - it calls the backend's [ProductFunc] on the quantised operands; the
+//     backend computes C from them (exactly, through residues, or through
+//     a noisy converter) and counts what it did in [Counters];
+//   - every StatsEvery-th call of a layer and role it also computes the
+//     exact FP32 product and records the relative error;
+//   - it keeps the counters per layer and role ([Stats], reported as a
+//     [Report]) and per GEMM shape (for cost estimates), and saves and
+//     restores them with the rounding generator's position, so that a
+//     resumed run continues bit for bit (see [Engine.MarshalState]).
+//
+// The options every BFP backend accepts (--bfp-bits, --tile, --rounding,
+// --fp32-layers, --noise-seed, --stats-every, and --tile-accumulation and
+// the noise flags where they apply) are defined here once, so that they
+// have the same name, default, help text and validation in every backend;
+// [ParseSettings] reads them into [Settings].
+//
+// # Convolutions
+//
+// A convolution's products are those of backend.Im2col: the im2col matrix
+// cols (positions × receptive field) is the forward product's op(A) and
+// the weight gradient's op(B), and the other products use the output
+// gradient and the weights. Building cols, 9× the activation for a 3×3
+// kernel, only to quantise it, would write and read it once more than
+// needed. A backend that is a backend.ColsMultiplier gets cols described
+// instead (backend.Cols), and [Engine.MatMulCols] quantises it from rows
+// of receptive fields filled a cache-sized chunk at a time straight from
+// the image, on all cores (internal/bfp's Quantiser.QuantiseSource): the
+// same quantised operand, bit for bit, as from the built matrix, in the
+// same chunks, so every product, noise draw and counter is that of the
+// im2col path through MatMul, whatever the options (both roundings, both
+// tile accumulations, the RNS modes). Two kinds of call build cols after
+// all, since they need it in FP32: layers in --fp32-layers, and the calls
+// sampled for the relative error (--stats-every, one in 50 by default).
+// bfp and rns are Convolvers this way, each with three short methods
+// (ConvForward and ConvBackward run their backend.Im2col with themselves,
+// MatMulCols calls the engine's); analog can be one the same way.
+//
+// The engine's quantiser and the backend's Im2col share one
+// parallel.Team ([Engine.Team]), so that the short loops of a product
+// (fill and quantise, the GEMM, the rearrangements) do not leave one set
+// of helpers spinning on the cores that another needs.
+//
+// Package bfptest, below this one, is an independent slow reference of the
+// BFP GEMM for the backends' tests.
+package bfpengine
