@@ -42,6 +42,9 @@ var convCases = []convCase{
 	{"5x5 pad 0 LeNet", backend.ConvGeometry{N: 4, C: 1, H: 28, W: 28, O: 6, KH: 5, KW: 5, Stride: 1, Pad: 0}, "zeros"},
 	{"5x5 pad 2 stride 2", backend.ConvGeometry{N: 2, C: 3, H: 11, W: 9, O: 4, KH: 5, KW: 5, Stride: 2, Pad: 2}, "normal"},
 	{"tiny image", backend.ConvGeometry{N: 2, C: 3, H: 1, W: 2, O: 2, KH: 3, KW: 3, Stride: 1, Pad: 1}, "normal"},
+	// O·Field above the engine's chunk and few positions: the forward
+	// product is split along K, which builds cols (see MatMulCols).
+	{"wide layer", backend.ConvGeometry{N: 2, C: 32, H: 4, W: 4, O: 1024, KH: 3, KW: 3, Stride: 1, Pad: 1}, "relu"},
 	{"non-finite", backend.ConvGeometry{N: 2, C: 4, H: 6, W: 6, O: 3, KH: 3, KW: 3, Stride: 1, Pad: 1}, "nonfinite"},
 	// Large enough for several image blocks, row chunks of the engine
 	// that start inside an image, a K-split weight gradient and parallel
