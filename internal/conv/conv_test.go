@@ -108,6 +108,49 @@ func TestRowsNCHWRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRowsToNCHWBits checks RowsToNCHW bit for bit against rows + bias
+// computed element by element, with the sizes around the 8×8 transpose's
+// (channels and positions not multiples of 8) and values whose bits an
+// addition can change (-0, which + 0 turns into +0) or keep (NaN, Inf).
+func TestRowsToNCHWBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	for _, tc := range []struct{ n, o, p int }{
+		{1, 1, 1}, {2, 3, 7}, {2, 8, 8}, {3, 10, 17}, {2, 16, 64}, {1, 5, 9}, {40, 16, 130}, {2, 19, 1024}, {1, 4, 2048},
+	} {
+		n, o, p := tc.n, tc.o, tc.p
+		rows := randSlice(rng, n*p*o)
+		for i := range rows {
+			switch rng.IntN(8) {
+			case 0:
+				rows[i] = float32(math.Copysign(0, -1))
+			case 1:
+				rows[i] = float32(math.NaN())
+			case 2:
+				rows[i] = float32(math.Inf(-1))
+			}
+		}
+		bias := randSlice(rng, o)
+		bias[0] = 0
+		y := make([]float32, len(rows))
+		for _, b := range [][]float32{bias, nil} {
+			RowsToNCHW(rows, b, y, n, o, p)
+			for img := 0; img < n; img++ {
+				for ch := 0; ch < o; ch++ {
+					var add float32
+					if b != nil {
+						add = b[ch]
+					}
+					for i := 0; i < p; i++ {
+						want := rows[(img*p+i)*o+ch] + add
+						got := y[(img*o+ch)*p+i]
+						require.Equal(t, math.Float32bits(want), math.Float32bits(got), "%+v image %d channel %d position %d", tc, img, ch, i)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestGeometryValidate(t *testing.T) {
 	ok := Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1}
 	for _, tc := range []struct {
@@ -232,6 +275,25 @@ func BenchmarkIm2colRows(b *testing.B) {
 			for b.Loop() {
 				Im2colRows(g, x, dst, n*per, (n+1)*per, &pad)
 				n = (n + 1) % g.N
+			}
+		})
+	}
+}
+
+// BenchmarkRowsToNCHW moves a forward product's rows of one block of
+// ResNet-20 images into NCHW order, bias added, on one goroutine.
+func BenchmarkRowsToNCHW(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		n, o, p int
+	}{{"stage1", 2, 16, 1024}, {"stage2", 8, 32, 256}, {"stage3", 28, 64, 64}} {
+		b.Run(tc.name, func(b *testing.B) {
+			rows := make([]float32, tc.n*tc.o*tc.p)
+			y := make([]float32, len(rows))
+			bias := make([]float32, tc.o)
+			b.SetBytes(int64(8 * len(rows)))
+			for b.Loop() {
+				rowsToNCHWImages(rows, bias, y, tc.o, tc.p, 0, tc.n)
 			}
 		})
 	}
