@@ -49,6 +49,10 @@ type Im2col struct {
 // team of its own.
 func (c *Im2col) UseTeam(team *parallel.Team) { c.workers.UseTeam(team) }
 
+// dropDesc forgets the last block's Cols, so that c keeps no reference to
+// the caller's images.
+func (c *Im2col) dropDesc() { c.desc = Cols{} }
+
 // convBlockElems is the size, in float32s, of the largest per-block matrix
 // of a convolution (its part of cols, usually): 512 Ki elements, 2 MiB,
 // about one core's L2 cache, so that the GEMM reads what im2col just wrote
@@ -122,6 +126,7 @@ func (c *Im2col) Forward(b Backend, layer string, g ConvGeometry, x, w, bias, y 
 	block := g.ImagesPerBlock()
 	blockRows := min(block, g.N) * positions
 	cm, described := b.(ColsMultiplier)
+	defer c.dropDesc()
 	if !described {
 		c.cols = growFloats(c.cols, blockRows*k)
 	}
@@ -170,6 +175,7 @@ func (c *Im2col) Backward(b Backend, layer string, g ConvGeometry, x, w, dy []fl
 	blockRows := min(block, g.N) * positions
 	c.dyT = growFloats(c.dyT, o*blockRows)
 	cm, described := b.(ColsMultiplier)
+	defer c.dropDesc()
 	if gw != nil && !described {
 		c.cols = growFloats(c.cols, blockRows*k)
 	}
