@@ -507,3 +507,31 @@ func TestEmptyShapes(t *testing.T) {
 		require.NoError(t, b.MatMul(fwd, g))
 	}
 }
+
+// TestConvNoGarbageInSteadyState: a convolution through the Convolver
+// (cols filled and quantised on demand, in parallel) allocates nothing
+// once its buffers have grown.
+func TestConvNoGarbageInSteadyState(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates by itself")
+	}
+	rng := rand.New(rand.NewPCG(73, 74))
+	g := backend.ConvGeometry{N: 8, C: 16, H: 16, W: 16, O: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}
+	rnd := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(rng.NormFloat64())
+		}
+		return s
+	}
+	x, w, bias := rnd(g.N*g.C*g.H*g.W), rnd(g.O*g.Field()), rnd(g.O)
+	y, dy := make([]float32, g.N*g.O*g.OutH()*g.OutW()), rnd(g.N*g.O*g.OutH()*g.OutW())
+	grads := backend.ConvGrads{DX: make([]float32, len(x)), DW: make([]float32, len(w))}
+	b := newBackend(t, backend.Options{"stats-every": "0"})
+	step := func() {
+		require.NoError(t, b.ConvForward("conv", g, x, w, bias, y))
+		require.NoError(t, b.ConvBackward("conv", g, x, w, dy, grads))
+	}
+	step()
+	require.Zero(t, testing.AllocsPerRun(5, step))
+}
