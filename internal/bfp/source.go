@@ -94,15 +94,20 @@ func (q *Quantiser) sourceRows(dst *Matrix, src Source, r0, v0, v1 int, w *worke
 }
 
 // sourceTiles quantises tiles [t0, t1) of every vector of a KMajor dst
-// (stored rows r0+t0·Tile … of src), a few whole tiles at a time.
+// (stored rows r0+t0·Tile … of src), a few whole tiles at a time. Chunks
+// end where a multiple of chunkRows in stored rows falls on a tile
+// boundary when one does (whole images, so that no image is padded for
+// two chunks), else after at least one tile.
 func (q *Quantiser) sourceTiles(dst *Matrix, src Source, r0, t0, t1 int, w *worker) {
 	width, k, h := src.Width(), dst.K, dst.Tile
-	per := max(1, chunkRows(src, width)/h)
-	for t := t0; t < t1; t += per {
-		te := min(t+per, t1)
+	chunk := chunkRows(src, width)
+	for t := t0; t < t1; {
+		end := ((r0+t*h)/chunk + 1) * chunk // the next aligned stored row
+		te := min(t1, max(t+1, (end-r0)/h))
 		p0, p1 := t*h, min(te*h, k)
 		w.rows = grow(w.rows, (p1-p0)*width)
 		src.Fill(w.rows, r0+p0, r0+p1, &w.fill)
 		q.quantiseColumns(dst, w.rows, width, p0, 0, dst.Rows, t, te, w)
+		t = te
 	}
 }
