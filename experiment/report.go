@@ -3,10 +3,8 @@ package experiment
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
-	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -141,50 +139,7 @@ func probeMarkdown(p *ProbeReport) string {
 }
 
 func settingsTable(cfg train.Config) string {
-	var b strings.Builder
-	b.WriteString("| setting | value |\n|---|---|\n")
-	limit := func(n int) string {
-		if n == 0 {
-			return "all"
-		}
-		return fmt.Sprintf("%d (spread evenly through the set)", n)
-	}
-	rows := [][2]string{
-		{"model", cfg.Model}, {"data set", cfg.Dataset},
-		{"training examples", limit(cfg.TrainLimit)}, {"test examples", limit(cfg.TestLimit)},
-		{"epochs", fmt.Sprint(cfg.Epochs)}, {"batch size", fmt.Sprint(cfg.BatchSize)},
-		{"optimizer", fmt.Sprintf("%s, lr %g, momentum %g, weight decay %g", cfg.Optimizer, cfg.LR, cfg.Momentum, cfg.WeightDecay)},
-		{"schedule", fmt.Sprintf("%s, warm-up %g epochs", cfg.Schedule, cfg.WarmupEpochs)},
-		{"augmentation", fmt.Sprint(cfg.Augment)}, {"label smoothing", fmt.Sprint(cfg.LabelSmoothing)},
-		{"gradient clipping", fmt.Sprint(cfg.ClipGradNorm)}, {"seed", fmt.Sprint(cfg.Seed)},
-	}
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s |\n", r[0], r[1])
-	}
-	return b.String()
-}
-
-func optionsText(opts backend.Options) string {
-	if len(opts) == 0 {
-		return "defaults"
-	}
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%s", k, opts[k])
-	}
-	return "`" + strings.Join(parts, " ") + "`"
-}
-
-func statusText(s Status) string {
-	if s == OK {
-		return "ok"
-	}
-	return "**" + strings.ToUpper(string(s)) + "**"
+	return mustRender("settings", cfg)
 }
 
 func lastTrainLoss(ms []train.EpochMetrics) float64 {
@@ -192,28 +147,4 @@ func lastTrainLoss(ms []train.EpochMetrics) float64 {
 		return math.NaN()
 	}
 	return ms[len(ms)-1].TrainLoss
-}
-
-func pct(x float64) string {
-	if !finite(x) {
-		return "NaN"
-	}
-	return fmt.Sprintf("%.2f%%", 100*x)
-}
-
-func num(x float64) string {
-	switch {
-	case !finite(x):
-		return "NaN"
-	case math.Abs(x) >= 1e4:
-		return fmt.Sprintf("%.3g", x) // a loss that blew up
-	}
-	return fmt.Sprintf("%.4f", x)
-}
-
-func short(hash string) string {
-	if len(hash) > 16 {
-		return hash[:16]
-	}
-	return hash
 }

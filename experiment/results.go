@@ -323,34 +323,6 @@ func sweepTitle(s *sweepInput) string {
 	return "Sweep " + name
 }
 
-// anchor is the GitHub anchor of a heading.
-func anchor(heading string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(heading) {
-		switch {
-		case r == ' ':
-			b.WriteRune('-')
-		case r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r > 127:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// cellText keeps a value from breaking a Markdown table.
-func cellText(s string) string {
-	return strings.ReplaceAll(s, "|", `\|`)
-}
-
-// deltaText is a−ref in percentage points, "—" when either is unknown.
-func deltaText(a, ref float64) string {
-	d := 100 * (a - ref)
-	if !finite(d) {
-		return "—"
-	}
-	return fmt.Sprintf("%+.2f", d)
-}
-
 // armCell is an arm's accuracy, Δ and status for the overview table.
 func armCell(a *ArmResult, ref *ArmResult) string {
 	st := a.status()

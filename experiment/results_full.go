@@ -153,13 +153,6 @@ func (a armProgress) progressText() string {
 	return "finished"
 }
 
-func pointsText(d float64) string {
-	if !finite(d) {
-		return "—"
-	}
-	return fmt.Sprintf("%+.2f", d)
-}
-
 func (d *resultsDoc) fullSection(in *fullInput) string {
 	var b strings.Builder
 	p := in.plan
@@ -220,13 +213,6 @@ func armLabels(arms []Arm) string {
 		l[i] = a.Label
 	}
 	return strings.Join(l, ", ")
-}
-
-func pctOrDash(x float64) string {
-	if !finite(x) {
-		return "—"
-	}
-	return pct(x)
 }
 
 func secondsOrDash(x float64) string {
