@@ -349,5 +349,5 @@ func writeComparison(dir string, c *Comparison) error {
 	if err := writeEnergyChart(dir, c); err != nil { // see cost.go
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, "report.md"), []byte(c.markdown()))
+	return atomicfile.WriteFile(filepath.Join(dir, "report.md"), []byte(compareMarkdown(c, c.armCosts())))
 }
