@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -174,4 +175,155 @@ func resultStats(got *ResultRow) string {
 		return "—"
 	}
 	return statsText(map[string]any{"backend": got.Backend, "total": got.BackendStats})
+}
+
+// resultFuncs are the cells of the results document's sweep and
+// comparison tables.
+func resultFuncs() template.FuncMap {
+	return template.FuncMap{
+		"rowStatus":  rowStatusText,
+		"rowAcc":     rowAccText,
+		"rowDelta":   func(r rowResult) string { return pointsText(r.Delta()) },
+		"rowCell":    rowCell,
+		"rowWithin":  rowWithinText,
+		"armCell":    armCell,
+		"progress":   progressText,
+		"moduli":     func(a *bitsAnalysis, r rowResult) string { return moduliText(a.ModuliName(r), a.Moduli(r)) },
+		"widthText":  widthText,
+		"maxModulus": maxModulus,
+		"log2":       func(m int64) float64 { return math.Log2(float64(m)) },
+		"otherKnobs": otherKnobs,
+		"knobs": func(r Row) string {
+			if len(r.Knobs) == 0 {
+				return "—"
+			}
+			return r.Label()
+		},
+		"title":  compareTitle,
+		"within": func() float64 { return Within },
+		"answers": func(prefix string, a *bitsAnalysis) bitsAnswers {
+			return bitsAnswers{Prefix: prefix, Within: Within, A: a}
+		},
+	}
+}
+
+func rowStatusText(r rowResult) string {
+	if r.Got == nil {
+		return "not run yet"
+	}
+	return statusText(r.Got.Status)
+}
+
+func rowAccText(r rowResult) string {
+	if !r.HasOutcome() {
+		return "—"
+	}
+	return pct(float64(r.Got.FinalTestAcc))
+}
+
+// rowCell is the row as one table cell: accuracy, Δ, and any bad status;
+// "—" for no row.
+func rowCell(r *rowResult) string {
+	switch {
+	case r == nil:
+		return "—"
+	case r.Got == nil:
+		return "not run yet"
+	}
+	var parts []string
+	if acc := float64(r.Got.FinalTestAcc); r.Got.Status != Failed && finite(acc) {
+		parts = append(parts, pct(acc))
+		if d := r.Delta(); finite(d) && !r.IsBaseline() {
+			parts = append(parts, "("+pointsText(d)+")")
+		}
+	}
+	if r.Got.Status != OK {
+		parts = append(parts, statusText(r.Got.Status))
+	}
+	return strings.Join(parts, " ")
+}
+
+// rowWithinText answers "within Within points of FP32?" for a table: no
+// for a run that did not train normally, — when Δ is unknown.
+func rowWithinText(r rowResult) string {
+	switch {
+	case r.Got != nil && r.Got.Status != OK:
+		return "no"
+	case !finite(r.Delta()):
+		return "—"
+	case r.Within():
+		return "yes"
+	}
+	return "no"
+}
+
+// armCell is an arm's accuracy, Δ and status for the overview table.
+func armCell(a *ArmResult, ref *ArmResult) string {
+	st := a.status()
+	if a.Outcome == nil {
+		return statusText(st)
+	}
+	var parts []string
+	if acc := a.Outcome.Summary.FinalTestAcc; finite(acc) {
+		parts = append(parts, pct(acc))
+		switch {
+		case ref != nil && ref.Label == a.Label:
+			parts = append(parts, "(reference)")
+		case ref != nil && ref.Outcome != nil:
+			parts = append(parts, "("+deltaText(acc, ref.Outcome.Summary.FinalTestAcc)+")")
+		}
+	}
+	if st != OK {
+		parts = append(parts, statusText(st))
+	}
+	return strings.Join(parts, " ")
+}
+
+// progressText is a planned arm's status cell.
+func progressText(a armProgress) string {
+	switch a.State {
+	case armNotStarted:
+		return "not started"
+	case armUnfinished:
+		s := fmt.Sprintf("**unfinished**: %d of %d epochs done", a.EpochsDone, a.Epochs)
+		if a.StateSaved {
+			s += ", resumable state saved"
+		}
+		if a.Note != "" {
+			s += "; " + a.Note
+		}
+		return s
+	case armOther:
+		return "**other settings**: " + a.Note
+	}
+	if a.Outcome.Status != OK {
+		return statusText(a.Outcome.Status)
+	}
+	return "finished"
+}
+
+// moduliText names a moduli set: "special-k6 = {63, 64, 65}", or the set
+// alone when name lists it.
+func moduliText(name string, m []int64) string {
+	if m == nil {
+		return name + " (unparsable)"
+	}
+	parts := make([]string, len(m))
+	for i, v := range m {
+		parts[i] = strconv.FormatInt(v, 10)
+	}
+	set := "{" + strings.Join(parts, ", ") + "}"
+	if strings.ReplaceAll(name, " ", "") == strings.Join(parts, ",") {
+		return set
+	}
+	return name + " = " + set
+}
+
+// widthText is the bit width of the largest modulus, log2 of it: 6.02
+// for 65, so the special-kK sets are about K bits wide.
+func widthText(m []int64) string {
+	if m == nil {
+		return "?"
+	}
+	return fmt.Sprintf("%d (%.2f bits)", maxModulus(m), math.Log2(float64(maxModulus(m))))
 }

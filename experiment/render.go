@@ -21,7 +21,7 @@ var templateFiles embed.FS
 // render executes the template name (a file of templates/, which may use
 // the templates defined by every other file there) on data.
 func render(name string, data any) (string, error) {
-	t, err := template.New(name).Funcs(formatFuncs()).Option("missingkey=error").ParseFS(templateFiles, "templates/*.md.tmpl")
+	t, err := template.New(name).Funcs(formatFuncs()).Funcs(resultFuncs()).Option("missingkey=error").ParseFS(templateFiles, "templates/*.md.tmpl")
 	if err != nil {
 		return "", fmt.Errorf("templates: %w", err)
 	}

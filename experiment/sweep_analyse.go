@@ -6,6 +6,7 @@ package experiment
 
 import (
 	"math"
+	"strings"
 
 	"github.com/mirage-go/mirage/train"
 )
@@ -117,4 +118,18 @@ func sweepRuns(res *SweepResult) []sweepRun {
 		out = append(out, s)
 	}
 	return out
+}
+
+// otherKnobs is the row's knobs except the named ones, "—" when none.
+func otherKnobs(r Row, except ...string) string {
+	var parts []string
+	for _, k := range r.Knobs {
+		if !contains(except, k.Name) {
+			parts = append(parts, k.Name+"="+k.Value)
+		}
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, " ")
 }
