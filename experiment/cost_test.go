@@ -40,7 +40,8 @@ func TestCostReport(t *testing.T) {
 	require.Len(t, rows, 1)
 	require.Equal(t, "rns", rows[0].Label)
 	require.Equal(t, 2.5, rows[0].Watts) // 5 J in 2 s
-	md := compareMarkdown(c, c.armCosts())
+	md, err := compareMarkdown(c, c.armCosts())
+	require.NoError(t, err)
 	require.Contains(t, md, "## Hardware cost")
 	require.Contains(t, md, "| rns | moduli [63 64 65], 6 bits, tile 128 |")
 	require.Contains(t, md, "| 3x | 2.4x | 7.2x |")
@@ -63,7 +64,9 @@ func TestCostReport(t *testing.T) {
 	// No arm with costs: no section, no chart.
 	c.Arms = c.Arms[:1]
 	require.Empty(t, armCostRows(c, c.armCosts()))
-	require.NotContains(t, compareMarkdown(c, c.armCosts()), "## Hardware cost")
+	md, err = compareMarkdown(c, c.armCosts())
+	require.NoError(t, err)
+	require.NotContains(t, md, "## Hardware cost")
 	_, ok = c.energyChart()
 	require.False(t, ok)
 }

@@ -186,3 +186,11 @@ func TestGoldenDocuments(t *testing.T) {
 		checkGolden(t, golden[name], md)
 	}
 }
+
+// A template that fails is an error of the writer, never a panic.
+func TestRenderErrorsAreErrors(t *testing.T) {
+	_, err := render("no-such-template", nil)
+	require.ErrorContains(t, err, "no-such-template")
+	_, err = render("sweep_report.md.tmpl", struct{}{})
+	require.ErrorContains(t, err, "rendering sweep_report.md.tmpl")
+}

@@ -31,14 +31,3 @@ func render(name string, data any) (string, error) {
 	}
 	return b.String(), nil
 }
-
-// mustRender is render for the templates of this package, which the
-// golden tests execute on every kind of input: an error is a bug in a
-// template, not in the data.
-func mustRender(name string, data any) string {
-	s, err := render(name, data)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}

@@ -33,7 +33,11 @@ func writeSweepReport(cfg SweepConfig, res *SweepResult) error {
 			}
 		}
 	}
-	return atomicfile.WriteFile(filepath.Join(cfg.Out, "report.md"), []byte(sweepMarkdown(cfg, res, names, time.Now())))
+	md, err := sweepMarkdown(cfg, res, names, time.Now())
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(cfg.Out, "report.md"), []byte(md))
 }
 
 // sweepReport is what a sweep's report.md shows.
@@ -59,7 +63,7 @@ type sweepReport struct {
 
 // sweepMarkdown renders a sweep's report.md, generated at when, with the
 // given plots (file names in the sweep's directory).
-func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string, when time.Time) string {
+func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string, when time.Time) (string, error) {
 	v := sweepReport{Title: cfg.Spec.Name, Description: cfg.Spec.Description, Command: cfg.Command,
 		Generated: when.UTC().Format("2006-01-02 15:04 UTC"), Done: len(res.Results), Total: len(res.Rows),
 		Warnings: badRuns(res.Rows, res.Results), Plots: plots, Knobs: sweptKnobs(res.Rows),
@@ -77,5 +81,5 @@ func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string, when time.
 			v.Costs = append(v.Costs, r)
 		}
 	}
-	return mustRender("sweep_report.md.tmpl", v)
+	return render("sweep_report.md.tmpl", v)
 }
