@@ -311,18 +311,3 @@ func loadWidthSweep(dir string) (*widthInput, error) {
 	}
 	return in, nil
 }
-
-// NarrowestADCWidth applies the width rule (see [WidthWithin]) to the
-// finished short sweep in dir, a sweep over the analog backend's adc-bits
-// with a plain FP32 row: it returns the chosen width and a sentence
-// explaining it, or an error saying why none can be chosen yet.
-func NarrowestADCWidth(dir string) (int, string, error) {
-	in, err := loadWidthSweep(dir)
-	if err != nil {
-		return 0, "", err
-	}
-	if !in.choice.Found {
-		return 0, "", fmt.Errorf("%s: no ADC width chosen: %s", dir, in.choice.Why)
-	}
-	return in.choice.Bits, in.choice.Why, nil
-}
