@@ -12,7 +12,7 @@ import (
 // A program that uses mirage as a library hands a model a
 // gorgonia.org/tensor Dense and gets the logits back as one.
 func ExamplePredict() {
-	m, err := models.New("mlp", models.Spec{InputShape: []int{4}, NumClasses: 3, MLPHidden: []int{8}, Seed: 1})
+	m, err := models.MLPModel().New(models.Spec{InputShape: []int{4}, NumClasses: 3, MLPHidden: []int{8}, Seed: 1})
 	if err != nil {
 		fmt.Println(err)
 		return
