@@ -2,6 +2,12 @@
 // model, data and backend a Config names, trains with the chosen optimizer
 // and schedule, evaluates after every epoch, and writes the run's files.
 //
+// The model, data set and backend a Config names are looked up in the
+// registries passed to [Run], [Setup], [Eval] and [Config.Validate]:
+// mirage.Default() for what mirage ships, plus whatever a program
+// registers. [Recipe] takes a model's default settings from its
+// descriptor.
+//
 // A run directory holds
 //
 //	metrics.jsonl      one JSON object per epoch
