@@ -90,9 +90,6 @@ func (e *Env) NewBackend() (backend.Backend, error) {
 	return newBackend(e.Config, e.reg)
 }
 
-// Registries returns the registries the environment was set up with.
-func (e *Env) Registries() mirage.Registries { return e.reg }
-
 // newBackend builds the configured backend. A backend with a noise seed
 // that the user did not set takes the run's --seed, so that one seed fixes
 // the whole run.
