@@ -2,6 +2,7 @@ package mnist
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/mirage-go/mirage/datasets"
@@ -89,5 +90,6 @@ func (s Source) Fetch(ctx context.Context, opts catalog.Options) (string, error)
 	if err != nil {
 		return "", err
 	}
+	fmt.Fprintf(opts.Log, "%s: %d training and %d test examples from %s\n", s.name, d.Train.Len(), d.Test.Len(), d.Source)
 	return d.Source, nil
 }
