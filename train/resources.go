@@ -157,7 +157,7 @@ func probeModel(d models.Descriptor, spec models.Spec) (*modelProbe, error) {
 	var outputs, operand [2]int64
 	for i, n := range []int{1, 2} {
 		rec.outputs, rec.operand = 0, 0
-		if err := trainStep(m, rec, spec.InputShape, n, spec.NumClasses); err != nil {
+		if err := trainStep(m, rec, d.Input, spec.InputShape, n, spec.NumClasses); err != nil {
 			return nil, fmt.Errorf("model %s: a training step on %d dummy examples failed: %w", model, n, err)
 		}
 		outputs[i], operand[i] = rec.outputs, rec.operand
@@ -175,13 +175,13 @@ func probeModel(d models.Descriptor, spec models.Spec) (*modelProbe, error) {
 }
 
 // trainStep runs one forward and backward pass on n dummy examples.
-func trainStep(m layers.Module, b backend.Backend, shape []int, n, classes int) error {
+func trainStep(m layers.Module, b backend.Backend, kind datasets.InputKind, shape []int, n, classes int) error {
 	size := n
 	for _, d := range shape {
 		size *= d
 	}
 	data := make([]float32, size)
-	if len(shape) == 1 {
+	if kind == datasets.Tokens {
 		for i := range data {
 			data[i] = 1 // a token id other than padding
 		}
