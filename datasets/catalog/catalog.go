@@ -54,7 +54,9 @@ type Data struct {
 	Source string
 }
 
-// Options tune Open. The zero value uses the defaults.
+// Options tune how a Registry opens, lists, verifies and fetches data sets,
+// and are what each Source receives (with the defaults filled in). The zero
+// value uses the defaults.
 type Options struct {
 	// CacheDir is where downloads are kept; "" means $MIRAGE_CACHE, or the
 	// mirage folder of the user cache directory.
