@@ -52,11 +52,12 @@ func TestCostJSON(t *testing.T) {
 		require.LessOrEqual(t, r.LiveTileOutputs, r.TileOutputs)
 	}
 	// Every step makes the GEMMs a recorder sees in one LeNet step at
-	// batch 64 on the same backend (not a Convolver: its convolutions are
-	// im2col GEMMs through MatMul, which the recorder counts one by one).
+	// batch 64 on the same backend seen through MatMul alone: rns is a
+	// Convolver that counts a convolution's im2col GEMMs one by one, as
+	// the recorder counts them when the convolutions go through MatMul.
 	inner, err := testReg().Backends.New("rns", backend.Options{"tile": "64"})
 	require.NoError(t, err)
-	rec := &backend.Recorder{Inner: inner}
+	rec := &backend.Recorder{Inner: struct{ backend.Backend }{inner}}
 	step, err := bench.NewTrainStep(bench.TrainCase{Model: models.LeNetModel(), Batch: 64}, rec, 1)
 	require.NoError(t, err)
 	require.NoError(t, step.Run())

@@ -153,8 +153,10 @@ func loadParams(preset, file string) (*cost.Params, error) {
 // rns backend (noise-free) in format f (the default rns format when nil)
 // and returns its GEMM records, from the backend's per-shape counts. A
 // recorder around the backend counts the calls independently, and the two
-// must agree: the rns backend is not a Convolver, so convolutions reach it
-// as im2col GEMMs through MatMul, which the recorder sees one by one.
+// must agree: the recorder wraps the backend seen through MatMul alone (rns
+// is a Convolver, which the recorder would count once per convolution
+// product), so convolutions reach it as the im2col GEMMs, which the
+// recorder sees one by one and the backend counts the same way.
 func recordStep(model models.Descriptor, batch int, f *cost.Format) (cost.Workload, error) {
 	opts := backend.Options{"noise-sigma": "0", "stats-every": "0"}
 	if f != nil {
@@ -169,7 +171,7 @@ func recordStep(model models.Descriptor, batch int, f *cost.Format) (cost.Worklo
 	if err != nil {
 		return cost.Workload{}, fmt.Errorf("the accelerator's format: %w", err)
 	}
-	rec := &backend.Recorder{Inner: b}
+	rec := &backend.Recorder{Inner: struct{ backend.Backend }{b}}
 	step, err := bench.NewTrainStep(bench.TrainCase{Model: model, Batch: batch}, rec, 1)
 	if err != nil {
 		return cost.Workload{}, err

@@ -52,6 +52,19 @@ func TestCostCommand(t *testing.T) {
 	require.Contains(t, out, "[T4]")
 }
 
+// TestCostCommandSeveralImageBlocks: at batch 64 LeNet's first
+// convolution runs as two blocks of images, so each of its products is two
+// GEMMs; the backend's counts and the recorder's still agree (the rns
+// backend is a Convolver, which the recorder must not see as one call
+// per product).
+func TestCostCommandSeveralImageBlocks(t *testing.T) {
+	code, out, errs := runCLI("cost", "--model", "lenet", "--batch-size", "64")
+	require.Equal(t, 0, code, errs)
+	// conv1: forward and dW in 2 blocks each (4 calls); conv2: forward,
+	// dX and dW in one block; 3 fully connected layers × 3 products.
+	require.Contains(t, out, "lenet, batch 64, one training step: 16 GEMM calls")
+}
+
 // TestCostCommandBadInput: one line naming the problem, non-zero exit.
 func TestCostCommandBadInput(t *testing.T) {
 	dir := t.TempDir()
