@@ -199,8 +199,10 @@ func trainStep(m layers.Module, b backend.Backend, kind datasets.InputKind, shap
 // layerRecorder is an fp32 backend that records the layer of every product
 // and the sizes of its result and left operand. It is not a
 // backend.Convolver, so convolutions pass through MatMul as im2col GEMMs
-// and show their names (and their column matrices count, as on the
-// emulated backends, which are not Convolvers either).
+// and show their names (and their column matrices count: the emulated
+// backends, Convolvers that quantise cols as they fill it, still build one
+// block's column matrix for the calls sampled for the relative error and
+// for layers kept in FP32).
 type layerRecorder struct {
 	backend.Backend
 	seen map[string]bool
