@@ -9,8 +9,8 @@
 // forward pass) and report statistics at that granularity.
 //
 // Backends are plain values chosen per model or per run; the package keeps no
-// mutable state. Adding a backend means one new package and one call to
-// [Registry.Register].
+// mutable state. Adding a backend means one new package, with a typed
+// [Config] and a [Descriptor], and one call to [Registry.Add].
 package backend
 
 import (
@@ -187,7 +187,8 @@ type Registry struct {
 type entry struct {
 	help    string
 	options []OptionSpec
-	factory Factory
+	factory Factory     // a backend registered with Register
+	desc    *Descriptor // a backend registered with Add
 }
 
 // NewRegistry returns an empty registry.
@@ -195,8 +196,9 @@ func NewRegistry() *Registry {
 	return &Registry{entries: map[string]entry{}}
 }
 
-// Register adds a backend under name with its options. It returns an error
-// if the name is taken.
+// Register adds a backend under name with its options and a factory that
+// parses them itself. It returns an error if the name is taken. [Registry.Add]
+// is the typed way: the options come from the backend's [Config].
 func (r *Registry) Register(name, help string, options []OptionSpec, f Factory) error {
 	if _, ok := r.entries[name]; ok {
 		return fmt.Errorf("backend %q registered twice", name)
@@ -225,7 +227,14 @@ func (r *Registry) Help(name string) string { return r.entries[name].help }
 func (r *Registry) New(name string, opts Options) (Backend, error) {
 	e, ok := r.entries[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown backend %q (valid: %s)", name, strings.Join(r.Names(), ", "))
+		return nil, r.unknown(name)
+	}
+	if e.desc != nil {
+		cfg := e.desc.NewConfig()
+		if err := DecodeOptions(cfg, opts, name); err != nil {
+			return nil, err
+		}
+		return e.desc.New(cfg)
 	}
 	known := map[string]bool{}
 	for _, o := range e.options {
