@@ -60,7 +60,7 @@ func (c *Comparison) markdown() string {
 		}
 		fmt.Fprintf(&b, " %s | %s | %s | %s | %s | %s%s | %s | %s |\n",
 			pct(o.Summary.FinalTestAcc), delta, pct(o.Summary.BestTestAcc), num(o.Summary.FinalTestLoss),
-			num(lastTrainLoss(o.Metrics)), seconds(o.Summary.WallSeconds), reused, rate(o.ImagesPerSec), statsText(o.Summary.BackendStats))
+			num(lastTrainLoss(o.Metrics)), seconds(o.Summary.WallSeconds), reused, rate(o.ImagesPerSec), statsText(backendTotals(o.Summary.BackendStats)))
 	}
 
 	b.WriteString(c.costMarkdown()) // see cost.go

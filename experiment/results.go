@@ -14,7 +14,7 @@ import (
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/internal/atomicfile"
-	"github.com/mirage-go/mirage/internal/rns"
+	ibfp "github.com/mirage-go/mirage/internal/bfp"
 )
 
 // ResultsConfig describes a results document: the experiment outputs it
@@ -98,7 +98,7 @@ func WriteResults(cfg ResultsConfig) error {
 		doc.full = append(doc.full, in)
 	}
 	for _, dir := range cfg.WidthSweeps {
-		in, err := loadWidthSweep(dir)
+		in, err := loadWidthSweep(dir, doc.reg)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -674,6 +674,27 @@ func baselineText(rows []rowResult) string {
 	return b.String()
 }
 
+// The analyses below recognise a row's hardware model by what its
+// backend's typed configuration can tell, not by the backend's name.
+type (
+	// rnsConfig is the configuration of a residue-number-system backend.
+	rnsConfig interface{ RNSModuli() []int64 }
+	// adcConfig is the configuration of an analog backend that reads each
+	// tile through one ADC of the given width.
+	adcConfig interface{ ADCWidth() int }
+	// bfpConfig is the configuration of a block-floating-point backend.
+	bfpConfig interface{ BFPFormat() ibfp.Format }
+)
+
+// isExactBFP reports whether cfg is a BFP backend that reads its tiles
+// exactly: neither through residues nor through an ADC.
+func isExactBFP(cfg backend.Config) bool {
+	_, isBFP := cfg.(bfpConfig)
+	_, isRNS := cfg.(rnsConfig)
+	_, isADC := cfg.(adcConfig)
+	return isBFP && !isRNS && !isADC
+}
+
 // bitsAnalysis answers how narrow the converters can be: rows that vary
 // rns-moduli or bfp-bits, RNS and plain BFP separately.
 type bitsAnalysis struct {
@@ -690,14 +711,13 @@ func (d *resultsDoc) bitsAnalysis(s *sweepInput) *bitsAnalysis {
 		_, moduli := knobValue(r, "rns-moduli")
 		_, bits := knobValue(r, "bfp-bits")
 		rr := rowResult{row: r, got: s.res.Results[r.ID], fp: base[trainingKey(r.Config)]}
+		cfg, _ := d.reg.NewConfig(r.Config.Backend, r.Config.BackendOptions) // nil when it does not decode
+		rnsCfg, isRNS := cfg.(rnsConfig)
 		switch {
-		case r.Config.Backend == "rns" && (moduli || bits):
-			m, err := rns.ParseModuli(d.option(r, "rns-moduli"))
-			if err == nil {
-				a.moduli[r.ID] = m
-			}
+		case isRNS && (moduli || bits):
+			a.moduli[r.ID] = rnsCfg.RNSModuli()
 			a.rns = append(a.rns, rr)
-		case r.Config.Backend == "bfp" && bits:
+		case isExactBFP(cfg) && bits:
 			a.bfp = append(a.bfp, rr)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -332,7 +333,7 @@ type widthInput struct {
 
 // loadWidthSweep reads a sweep over analog adc-bits and applies the width
 // rule; a directory that does not exist is "not run yet", not an error.
-func loadWidthSweep(dir string) (*widthInput, error) {
+func loadWidthSweep(dir string, reg *backend.Registry) (*widthInput, error) {
 	in := &widthInput{dir: dir, fp32: math.NaN()}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		in.choice = widthChoice{Why: "the sweep has not been run yet"}
@@ -356,14 +357,18 @@ func loadWidthSweep(dir string) (*widthInput, error) {
 			continue
 		}
 		v, ok := knobValue(r, "adc-bits")
-		if !ok || r.Config.Backend != "analog" {
+		if !ok {
 			continue
 		}
-		bits, err := strconv.Atoi(v)
+		cfg, err := reg.NewConfig(r.Config.Backend, r.Config.BackendOptions)
 		if err != nil {
-			return nil, fmt.Errorf("%s: row %d has adc-bits %q, not a whole number", dir, r.Index+1, v)
+			return nil, fmt.Errorf("%s: row %d (adc-bits %q): %v", dir, r.Index+1, v, err)
 		}
-		w := widthRun{Bits: bits, Acc: math.NaN()}
+		adc, ok := cfg.(adcConfig)
+		if !ok {
+			continue // an adc-bits knob of a backend that is not an ADC model
+		}
+		w := widthRun{Bits: adc.ADCWidth(), Acc: math.NaN()}
 		if got != nil {
 			w.Done, w.OK, w.Acc = true, got.Status == OK, float64(got.FinalTestAcc)
 		}
@@ -376,9 +381,10 @@ func loadWidthSweep(dir string) (*widthInput, error) {
 // NarrowestADCWidth applies the width rule (see [WidthWithin]) to the
 // finished short sweep in dir, a sweep over the analog backend's adc-bits
 // with a plain FP32 row: it returns the chosen width and a sentence
-// explaining it, or an error saying why none can be chosen yet.
-func NarrowestADCWidth(dir string) (int, string, error) {
-	in, err := loadWidthSweep(dir)
+// explaining it, or an error saying why none can be chosen yet. reg holds
+// the backends the sweep ran.
+func NarrowestADCWidth(dir string, reg *backend.Registry) (int, string, error) {
+	in, err := loadWidthSweep(dir, reg)
 	if err != nil {
 		return 0, "", err
 	}

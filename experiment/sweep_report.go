@@ -299,10 +299,7 @@ func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string) string {
 		if fp := base[trainingKey(r.Config)]; fp != nil && fp.ID != r.ID && got.Status != Failed {
 			delta = fmt.Sprintf("%+.2f", 100*float64(got.FinalTestAcc-fp.FinalTestAcc))
 		}
-		stats := "—"
-		if got.BackendStats != nil {
-			stats = statsText(map[string]any{"backend": got.Backend, "total": got.BackendStats})
-		}
+		stats := statsText(got.BackendStats)
 		fmt.Fprintf(&b, " %s | %s | %s | %s | %s | %s | %s | %s |\n", statusText(got.Status),
 			pct(float64(got.FinalTestAcc)), delta, pct(float64(got.BestTestAcc)), num(float64(got.FinalTestLoss)),
 			seconds(float64(got.WallSeconds)), rate(float64(got.ImagesPerSec)), stats)

@@ -320,7 +320,8 @@ func (rd *tileRead) run(_, chunk int) {
 // Config implements backend.Configurer.
 func (b *Backend) Config() any { return b.cfg }
 
-// Stats implements backend.StatsReporter.
+// Stats implements backend.StatsReporter: the statistics so far, a
+// *bfpengine.Report.
 func (b *Backend) Stats() any { return b.engine.Stats.Report("analog") }
 
 // Summary implements backend.StatsReporter.

@@ -75,3 +75,7 @@ func (c *Config) Validate() error {
 	}
 	return c.Noise.Validate()
 }
+
+// ADCWidth returns the converter width in bits: the capability by which
+// reports recognise an ADC configuration.
+func (c *Config) ADCWidth() int { return c.ADCBits }

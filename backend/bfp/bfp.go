@@ -118,7 +118,8 @@ func (b *Backend) Config() any {
 	return EffectiveConfig{Backend: "bfp", SettingsConfig: b.engine.Settings.Config()}
 }
 
-// Stats implements backend.StatsReporter.
+// Stats implements backend.StatsReporter: the statistics so far, a
+// *bfpengine.Report.
 func (b *Backend) Stats() any { return b.engine.Stats.Report("bfp") }
 
 // Summary implements backend.StatsReporter.

@@ -84,6 +84,11 @@ func (s Settings) Validate() error {
 	return nil
 }
 
+// BFPFormat returns the number format: the capability by which reports
+// recognise a BFP configuration (every backend whose configuration embeds
+// Settings has it).
+func (s *Settings) BFPFormat() ibfp.Format { return s.Format }
+
 // SettingsConfig is the JSON form of Settings, embedded in each backend's
 // effective configuration in summary.json.
 type SettingsConfig struct {

@@ -324,3 +324,7 @@ func joinInts(m []int64) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// RNSModuli returns the base moduli: the capability by which reports
+// recognise an RNS configuration.
+func (c *Config) RNSModuli() []int64 { return c.Moduli }

@@ -569,7 +569,8 @@ func residues(dst, mant []int32, set *rns.Set) []int32 {
 // Config implements backend.Configurer.
 func (b *Backend) Config() any { return b.cfg }
 
-// Stats implements backend.StatsReporter.
+// Stats implements backend.StatsReporter: the statistics so far, a
+// *bfpengine.Report.
 func (b *Backend) Stats() any { return b.engine.Stats.Report("rns") }
 
 // Summary implements backend.StatsReporter.

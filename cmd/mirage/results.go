@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/experiment"
 )
 
@@ -53,7 +54,7 @@ func resultsCommand(args []string, stdout, stderr io.Writer) error {
 		if len(compares)+len(sweeps)+len(full)+len(widths) > 0 {
 			return usageError{fmt.Errorf("--narrowest-adc only prints a width: give it alone")}
 		}
-		bits, why, err := experiment.NarrowestADCWidth(*narrowest)
+		bits, why, err := experiment.NarrowestADCWidth(*narrowest, registry.New())
 		if err != nil {
 			return err
 		}
