@@ -150,7 +150,10 @@ type Backend interface {
 // StatsReporter is implemented by backends that keep per-layer, per-role
 // statistics (GEMM counts, readouts, residue errors, ...).
 type StatsReporter interface {
-	// Stats returns a JSON-marshalable summary.
+	// Stats returns a JSON-marshalable snapshot of the statistics, written
+	// to summary.json under backend_stats. It is typed (the BFP backends
+	// return a *bfpengine.Report); readers use its capabilities, such as
+	// an ErrorStats method, rather than its JSON.
 	Stats() any
 	// Summary returns a short human-readable report.
 	Summary() string
@@ -164,10 +167,14 @@ type Configurer interface {
 
 // Factory builds a backend from string options (CLI flags such as
 // "bfp-bits" → "6"). Unknown or invalid options must be reported as errors
-// before any training starts.
+// before any training starts. A backend with a typed [Config] registers a
+// [Descriptor] instead, and its factory is DecodeOptions plus its New.
 type Factory func(opts Options) (Backend, error)
 
-// Options are backend settings by flag name, as given on the command line.
+// Options are backend settings by flag name, as given on the command line:
+// the serialised form of a [Config] (see [DecodeOptions] and
+// [EncodeOptions]), kept in compare arms, sweep rows and a run's
+// backend_options.
 type Options map[string]string
 
 // OptionSpec documents one backend option. The CLI turns every OptionSpec

@@ -14,7 +14,7 @@ import (
 // sweep specs and compare arms reach them through the flags:
 //
 //	cfg := rns.DefaultConfig()
-//	cfg.NoiseSigma = 0.12
+//	cfg.Noise.Sigma = 0.12
 //	b, err := rns.New(cfg)
 //
 // The implementation is a pointer to the struct, so that the flags it

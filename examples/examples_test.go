@@ -18,6 +18,7 @@ import (
 	// either invalidate a cached pass.
 	_ "github.com/mirage-go/mirage/autograd"
 	_ "github.com/mirage-go/mirage/backend/fp32"
+	_ "github.com/mirage-go/mirage/backend/registry"
 	_ "github.com/mirage-go/mirage/datasets"
 	_ "github.com/mirage-go/mirage/layers"
 	_ "github.com/mirage-go/mirage/models"
