@@ -130,7 +130,9 @@ const MaxNoiseSigma = rns.MaxStepSigma
 
 // sigmaRange is the range of --noise-sigma: finite (NaN and ±Inf are
 // refused), non-negative and at most MaxNoiseSigma.
-var sigmaRange = limits.Float{Min: 0, Max: MaxNoiseSigma, Hint: "in steps; far below the limit every readout is already uniformly random"}
+func sigmaRange() limits.Float {
+	return limits.Float{Min: 0, Max: MaxNoiseSigma, Hint: "in steps; far below the limit every readout is already uniformly random"}
+}
 
 // Noise is the readout noise of the rns and analog backends.
 type Noise struct {
@@ -152,7 +154,7 @@ func (n *Noise) BindFlags(fs *flag.FlagSet) {
 }
 
 // Validate checks that σ is finite and in range.
-func (n Noise) Validate() error { return sigmaRange.Check("--noise-sigma", n.Sigma) }
+func (n Noise) Validate() error { return sigmaRange().Check("--noise-sigma", n.Sigma) }
 
 // RoleSet says, per role, whether a setting applies. As a flag.Value its
 // text is a comma list of roles, or none.
@@ -323,7 +325,7 @@ func (v *sigmaValue) String() string {
 }
 
 func (v *sigmaValue) Set(text string) error {
-	x, err := sigmaRange.Parse("--noise-sigma", text)
+	x, err := sigmaRange().Parse("--noise-sigma", text)
 	if err != nil {
 		return err
 	}
