@@ -102,6 +102,12 @@ type SettingsConfig struct {
 	StatsEvery int      `json:"stats_every"`
 }
 
+// BFPTiles returns the mantissa width and tile length: the capability by
+// which a run's cost accounting reads a BFP backend's effective
+// configuration (every effective configuration that embeds SettingsConfig
+// has it).
+func (c SettingsConfig) BFPTiles() (bits, tile int) { return c.Bits, c.Tile }
+
 // Config returns the JSON form of s.
 func (s Settings) Config() SettingsConfig {
 	return SettingsConfig{

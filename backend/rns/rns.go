@@ -127,6 +127,10 @@ type EffectiveConfig struct {
 	bfpengine.SettingsConfig
 }
 
+// ResidueModuli returns the base and redundant moduli in effect: the
+// capability by which a run's cost accounting reads them.
+func (c EffectiveConfig) ResidueModuli() (base, redundant []int64) { return c.Moduli, c.Redundant }
+
 // Backend is the RNS backend.
 type Backend struct {
 	cfg       EffectiveConfig
