@@ -142,7 +142,9 @@ func runFormat(b backend.Backend) (*cost.Format, string, error) {
 	}
 	f := &cost.Format{}
 	f.Bits, f.Tile = bfpCfg.BFPTiles()
-	if rnsCfg, ok := c.Config().(interface{ ResidueModuli() (base, redundant []int64) }); ok {
+	if rnsCfg, ok := c.Config().(interface {
+		ResidueModuli() (base, redundant []int64)
+	}); ok {
 		f.Moduli, f.Redundant = rnsCfg.ResidueModuli()
 	}
 	if len(f.Moduli) > 0 {
