@@ -136,15 +136,15 @@ func runFormat(b backend.Backend) (*cost.Format, string, error) {
 	}
 	// The effective configuration's capabilities say what it is: a BFP
 	// format (bfpengine.SettingsConfig), and moduli for an RNS backend.
-	bfpCfg, ok := c.Config().(interface{ BFPTiles() (bits, tile int) })
+	type bfpConfig interface{ BFPTiles() (bits, tile int) }
+	type rnsConfig interface{ ResidueModuli() (base, redundant []int64) }
+	bfpCfg, ok := c.Config().(bfpConfig)
 	if !ok {
 		return nil, "", fmt.Errorf("backend %s counts GEMM shapes but its configuration has no BFP format", b.Name())
 	}
 	f := &cost.Format{}
 	f.Bits, f.Tile = bfpCfg.BFPTiles()
-	if rnsCfg, ok := c.Config().(interface {
-		ResidueModuli() (base, redundant []int64)
-	}); ok {
+	if rnsCfg, ok := c.Config().(rnsConfig); ok {
 		f.Moduli, f.Redundant = rnsCfg.ResidueModuli()
 	}
 	if len(f.Moduli) > 0 {
