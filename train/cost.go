@@ -137,7 +137,9 @@ func runFormat(b backend.Backend) (*cost.Format, string, error) {
 	// The effective configuration's capabilities say what it is: a BFP
 	// format (bfpengine.SettingsConfig), and moduli for an RNS backend.
 	type bfpConfig interface{ BFPTiles() (bits, tile int) }
-	type rnsConfig interface{ ResidueModuli() (base, redundant []int64) }
+	type rnsConfig interface {
+		ResidueModuli() (base, redundant []int64)
+	}
 	bfpCfg, ok := c.Config().(bfpConfig)
 	if !ok {
 		return nil, "", fmt.Errorf("backend %s counts GEMM shapes but its configuration has no BFP format", b.Name())
