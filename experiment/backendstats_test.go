@@ -9,8 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/analog"
+	"github.com/mirage-go/mirage/backend/bfp"
 	"github.com/mirage-go/mirage/backend/bfpengine"
+	"github.com/mirage-go/mirage/backend/fp32"
 	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage/backend/rns"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -50,4 +54,21 @@ func TestBackendStatsByCapability(t *testing.T) {
 	require.Equal(t, "—", statsText(backendTotals(map[string]any{"x": 1})))
 	own := ownStats{total: bfpengine.Counters{Calls: 3, ADCClipped: 2}}
 	require.Equal(t, "2 ADC clips", statsText(backendTotals(own)))
+}
+
+// The analyses know a backend's hardware model from its configuration's
+// capabilities: the shipped backends registered under other names are
+// recognised all the same.
+func TestModelsByCapability(t *testing.T) {
+	reg := backend.NewRegistry()
+	for name, d := range map[string]backend.Descriptor{"photonic": rns.Descriptor(), "adc": analog.Descriptor(), "quant": bfp.Descriptor(), "exact": fp32.Descriptor()} {
+		d.Name = name
+		require.NoError(t, reg.Add(d))
+	}
+	model := registryModels(reg)
+	require.Equal(t, rnsModel, model("photonic"))
+	require.Equal(t, adcModel, model("adc"))
+	require.Equal(t, exactBFPModel, model("quant"))
+	require.Equal(t, otherModel, model("exact"))
+	require.Equal(t, otherModel, model("rns"), "not registered here")
 }
