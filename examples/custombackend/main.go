@@ -13,10 +13,10 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/fp32"
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/models"
 	"github.com/mirage-go/mirage/optim"
 )
@@ -118,12 +118,12 @@ func main() {
 			labels[i] = 1
 		}
 	}
-	reg := registry.New()
+	reg := mirage.Default().Backends
 	must(reg.Add(int8Backend()))
 	for _, name := range []string{"fp32", "int8-sr"} {
 		b, err := reg.New(name, nil) // the defaults
 		must(err)
-		model, err := models.New("mlp", models.Spec{InputShape: []int{8}, NumClasses: 2, MLPHidden: []int{32}, Seed: 1})
+		model, err := models.MLPModel().New(models.Spec{InputShape: []int{8}, NumClasses: 2, MLPHidden: []int{32}, Seed: 1})
 		must(err)
 		opt, err := optim.NewSGD(model.Params(), optim.SGDConfig{LR: 0.05, Momentum: 0.9})
 		must(err)
