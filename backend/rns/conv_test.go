@@ -184,7 +184,7 @@ func TestConvolverMatchesIm2col(t *testing.T) {
 				gs, err := fused.MarshalState()
 				require.NoError(t, err)
 				require.Equal(t, canonicalState(t, ws), canonicalState(t, gs), "backend state")
-				if r, ok := fused.Stats().(bfpengine.Report); ok {
+				if r, ok := fused.Stats().(*bfpengine.Report); ok {
 					errorsSeen += r.Total.ResidueErrors
 				}
 			})
