@@ -160,7 +160,7 @@ func costColumns(dir string) *CostColumns {
 func sweepCostMarkdown(res *SweepResult) string {
 	var b strings.Builder
 	knobs := sweptKnobs(res.Rows)
-	for _, r := range res.Rows {
+	for r := range All(res.Rows) {
 		got := res.Results[r.ID]
 		if got == nil || got.Cost == nil {
 			continue

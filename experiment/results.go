@@ -277,7 +277,7 @@ func (d *resultsDoc) overview() string {
 	incomplete := 0
 	for _, s := range d.sweeps {
 		bad = append(bad, sweepWarnings(s, true)...)
-		if len(s.res.Results) < len(s.res.Rows) {
+		if len(s.res.Results) < s.res.Rows.Len() {
 			incomplete++
 		}
 	}
@@ -436,7 +436,7 @@ func (d *resultsDoc) compareSection(in compareInput) string {
 // the words of the sweep's own report; long prefixes them with the sweep.
 func sweepWarnings(s *sweepInput, long bool) []string {
 	var out []string
-	for _, r := range s.res.Rows {
+	for r := range All(s.res.Rows) {
 		got := s.res.Results[r.ID]
 		if got == nil {
 			continue
@@ -547,9 +547,9 @@ func (d *resultsDoc) sweepSection(s *sweepInput) string {
 		fmt.Fprintf(&b, "%s\n\n", strings.Join(strings.Fields(desc), " "))
 	}
 	fmt.Fprintf(&b, "Sweep in `%s`: [report](%s). %d of %d runs finished or failed.", s.dir,
-		d.link(filepath.Join(s.dir, "report.md")), len(res.Results), len(res.Rows))
-	if n := len(res.Rows) - len(res.Results); n > 0 {
-		fmt.Fprintf(&b, " **The sweep is incomplete: %d of %d runs have no result yet; run the sweep again to finish it, then regenerate this document.**", n, len(res.Rows))
+		d.link(filepath.Join(s.dir, "report.md")), len(res.Results), res.Rows.Len())
+	if n := res.Rows.Len() - len(res.Results); n > 0 {
+		fmt.Fprintf(&b, " **The sweep is incomplete: %d of %d runs have no result yet; run the sweep again to finish it, then regenerate this document.**", n, res.Rows.Len())
 	}
 	if s.partial {
 		b.WriteString(" The last line of its results.jsonl is unfinished (an interrupted write) and is ignored.")
@@ -558,7 +558,7 @@ func (d *resultsDoc) sweepSection(s *sweepInput) string {
 		fmt.Fprintf(&b, " %d results in results.jsonl belong to runs that plan.json no longer lists and are not shown.", s.stale)
 	}
 	b.WriteString("\n\nTraining settings of the first run (a swept training setting varies from run to run):\n\n")
-	b.WriteString(settingsTable(res.Rows[0].Config))
+	b.WriteString(settingsTable(res.Rows.Row(0).Config))
 	b.WriteString("\n")
 	if w := sweepWarnings(s, false); len(w) > 0 {
 		b.WriteString("Runs that did not train normally:\n\n")
@@ -571,7 +571,7 @@ func (d *resultsDoc) sweepSection(s *sweepInput) string {
 	covered := map[string]bool{}
 	base := baselines(res)
 	var rows []rowResult
-	for _, r := range res.Rows {
+	for r := range All(res.Rows) {
 		rows = append(rows, rowResult{row: r, got: res.Results[r.ID], fp: base[trainingKey(r.Config)]})
 	}
 	special := false
@@ -686,7 +686,7 @@ type bitsAnalysis struct {
 func (d *resultsDoc) bitsAnalysis(s *sweepInput) *bitsAnalysis {
 	a := &bitsAnalysis{d: d, moduli: map[string][]int64{}}
 	base := baselines(s.res)
-	for _, r := range s.res.Rows {
+	for r := range All(s.res.Rows) {
 		_, moduli := knobValue(r, "rns-moduli")
 		_, bits := knobValue(r, "bfp-bits")
 		rr := rowResult{row: r, got: s.res.Results[r.ID], fp: base[trainingKey(r.Config)]}

@@ -347,7 +347,7 @@ func loadWidthSweep(dir string) (*widthInput, error) {
 		return nil, err
 	}
 	in.sweep = s
-	for _, r := range s.res.Rows {
+	for r := range All(s.res.Rows) {
 		got := s.res.Results[r.ID]
 		if isFP32Baseline(r) {
 			if got != nil && got.Status == OK {

@@ -8,10 +8,10 @@ package experiment
 // missing, and the command that makes it.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,12 +30,6 @@ type sweepInput struct {
 	// changed); partial reports an unfinished last line of results.jsonl.
 	stale   int
 	partial bool
-}
-
-// sweepPlan is the content of plan.json.
-type sweepPlan struct {
-	Spec *Spec `json:"spec"`
-	Rows []Row `json:"rows"`
 }
 
 // checkDir returns an error unless dir is an existing directory.
@@ -87,46 +81,37 @@ func loadSweepDir(dir string) (*sweepInput, error) {
 	if err := checkDir(dir, makeIt); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "plan.json"))
+	spec, rows, err := readPlan(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		if exists(filepath.Join(dir, "report.json")) {
 			return nil, fmt.Errorf("%s: no plan.json; it holds a comparison (report.json): pass it with --compare, not --sweep", dir)
 		}
 		return nil, fmt.Errorf("%s: no plan.json; %s", dir, makeIt)
 	}
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return nil, fmt.Errorf("%s: cannot read plan.json: %v", dir, pathErr.Err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read plan.json: %v", dir, err)
+		return nil, err
 	}
-	var plan sweepPlan
-	if err := json.Unmarshal(data, &plan); err != nil {
-		return nil, fmt.Errorf("%s: plan.json is not a sweep plan (%v); run mirage sweep again to rewrite it", dir, err)
-	}
-	if plan.Spec == nil || len(plan.Rows) == 0 {
-		return nil, fmt.Errorf("%s: plan.json has no spec or no rows; run mirage sweep again to rewrite it", dir)
-	}
-	in := &sweepInput{dir: dir, spec: plan.Spec, res: &SweepResult{Rows: plan.Rows, Results: map[string]*ResultRow{}}}
+	in := &sweepInput{dir: dir, spec: spec, res: &SweepResult{Rows: rows, Results: map[string]*ResultRow{}}}
 	results, partial, err := readResults(filepath.Join(dir, "results.jsonl"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no results.jsonl: none of the sweep's %d runs has finished; run mirage sweep --spec FILE --out %s (again) to run them", dir, len(plan.Rows), dir)
+		return nil, fmt.Errorf("%s: no results.jsonl: none of the sweep's %d runs has finished; run mirage sweep --spec FILE --out %s (again) to run them", dir, rows.Len(), dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", dir, err)
 	}
 	in.partial = partial
-	planned := map[string]bool{}
-	for _, r := range plan.Rows {
-		planned[r.ID] = true
+	for r := range All(rows) {
 		if got := results[r.ID]; got != nil {
 			in.res.Results[r.ID] = got
 		}
 	}
-	for id := range results {
-		if !planned[id] {
-			in.stale++
-		}
-	}
+	in.stale = len(results) - len(in.res.Results)
 	if len(in.res.Results) == 0 {
-		return nil, fmt.Errorf("%s: results.jsonl holds no result of the %d runs in plan.json; run mirage sweep --spec FILE --out %s (again) to run them", dir, len(plan.Rows), dir)
+		return nil, fmt.Errorf("%s: results.jsonl holds no result of the %d runs in plan.json; run mirage sweep --spec FILE --out %s (again) to run them", dir, rows.Len(), dir)
 	}
 	return in, nil
 }
@@ -135,18 +120,31 @@ func loadSweepDir(dir string) (*sweepInput, error) {
 // winning, but never changes the file: a partial last line (a sweep
 // interrupted while appending) is ignored and reported, not cut off.
 func readResults(path string) (map[string]*ResultRow, bool, error) {
-	data, err := os.ReadFile(path)
+	keep, size, err := completeLines(path)
 	if err != nil {
 		return nil, false, err
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
 	partial := false
-	if n := len(data); n > 0 && data[n-1] != '\n' {
+	if keep < size {
+		// A last line without its newline may still be whole.
+		last := make([]byte, size-keep)
+		if _, err := f.ReadAt(last, keep); err != nil {
+			return nil, false, err
+		}
 		var r ResultRow
-		last := data[bytes.LastIndexByte(data, '\n')+1:]
 		if json.Unmarshal(last, &r) != nil || r.ID == "" {
-			data, partial = data[:n-len(last)], true
+			size, partial = keep, true
 		}
 	}
-	out, err := parseResultRows(data, "results.jsonl")
-	return out, partial, err
+	out := map[string]*ResultRow{}
+	err = scanResultRows(io.LimitReader(f, size), "results.jsonl", func(r *ResultRow) { out[r.ID] = r })
+	if err != nil {
+		return nil, false, err
+	}
+	return out, partial, nil
 }

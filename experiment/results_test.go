@@ -1,7 +1,6 @@
 package experiment
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -94,15 +93,13 @@ func writeFakeSweep(t *testing.T, dir, spec string, results map[string]fakeResul
 	t.Helper()
 	s, err := ParseSpec([]byte(spec), "fake.yaml")
 	require.NoError(t, err)
-	rows, err := Plan(s)
+	rows, digest, err := planGrid(s)
 	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	plan, err := json.Marshal(sweepPlan{Spec: s, Rows: rows})
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "plan.json"), plan, 0o644))
+	require.NoError(t, writePlan(dir, s, rows.Len(), digest))
 	res := &SweepResult{Rows: rows, Results: map[string]*ResultRow{}}
 	used := 0
-	for _, r := range rows {
+	for r := range All(rows) {
 		f, found := results[rowKey(r)]
 		if !found {
 			continue
@@ -124,7 +121,7 @@ func writeFakeSweep(t *testing.T, dir, spec string, results map[string]fakeResul
 		res.Results[r.ID] = got
 	}
 	var keys []string
-	for _, r := range rows {
+	for r := range All(rows) {
 		keys = append(keys, rowKey(r))
 	}
 	require.Equal(t, len(results), used, "every fake result names a row; the rows are %q", keys)

@@ -34,55 +34,42 @@ func rowResultPath(out, id string) string {
 	return filepath.Join(slurmDir(out), "rows", id+".json")
 }
 
-// planSweep expands and validates the sweep exactly as [Sweep] does before
-// its first run: every row's configuration, and each distinct data set and
-// model opened once. It returns the rows and the class count per data key.
-func planSweep(cfg SweepConfig, log io.Writer) ([]Row, map[string]int, error) {
-	rows, err := Plan(cfg.Spec)
+// planSweep validates the sweep exactly as [Sweep] does before its first
+// run: every row's configuration, and each distinct data set and model
+// opened once. It returns the rows (made on demand), the digest of their
+// IDs, and the class count per data key.
+func planSweep(cfg SweepConfig, log io.Writer) (Rows, string, map[string]int, error) {
+	grid, digest, err := planGrid(cfg.Spec)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
-	for i := range rows {
-		rows[i].Config.Progress = cfg.Progress
-		if cfg.DataDir != "" {
-			rows[i].Config.DataDir = cfg.DataDir
-		}
+	rows := sweepRows{grid, cfg}
+	classes, err := checkData(rows, false, log)
+	if err != nil {
+		return nil, "", nil, err
 	}
-	classes := map[string]int{}
-	for _, r := range rows {
-		key := dataKey(r.Config)
-		if _, ok := classes[key]; ok {
-			continue
-		}
-		env, err := train.Setup(r.Config, log)
-		if err != nil {
-			return nil, nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
-		}
-		classes[key] = len(env.Train.Classes())
-	}
-	return rows, classes, nil
+	return rows, digest, classes, nil
 }
 
 // SweepRow runs row index (from 0) of the sweep — the work one Slurm array
 // task does — through the same code as [Sweep] runs each row with, and
 // writes the row's result to DIR/slurm/rows/ID.json by rename. A row that
-// fails is written as failed, and SweepRow returns its error.
+// fails is written as failed, and SweepRow returns its error. Only that
+// row is made from the spec (the submission validated them all).
 func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*ResultRow, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	rows, err := Plan(cfg.Spec)
+	grid, err := NewGrid(cfg.Spec)
 	if err != nil {
 		return nil, err
 	}
-	if index < 0 || index >= len(rows) {
-		return nil, fmt.Errorf("row %d does not exist: the sweep has rows 0 to %d", index, len(rows)-1)
+	if index < 0 || index >= grid.Len() {
+		return nil, fmt.Errorf("row %d does not exist: the sweep has rows 0 to %d", index, grid.Len()-1)
 	}
-	r := rows[index]
-	r.Config.Progress = cfg.Progress
-	r.Config.CheckpointEvery = cfg.CheckpointEvery
-	if cfg.DataDir != "" {
-		r.Config.DataDir = cfg.DataDir
+	r := sweepRows{grid, cfg}.Row(index)
+	if err := validateRow(grid.k, r); err != nil {
+		return nil, fmt.Errorf("row %d (%s, backend %s): %w", r.Index+1, r.Label(), r.Config.Backend, err)
 	}
 	env, err := train.Setup(r.Config, log)
 	if err != nil {
@@ -96,7 +83,7 @@ func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*
 	if err := os.MkdirAll(filepath.Join(slurmDir(cfg.Out), "rows"), 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create output directory: %w", err)
 	}
-	fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, len(rows), r.Label(), r.Config.Backend)
+	fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, grid.Len(), r.Label(), r.Config.Backend)
 	dir := filepath.Join(cfg.Out, "runs", r.ID)
 	out, runErr := runOrReuse(ctx, r.Config, dir, classes, log)
 	if errors.As(runErr, new(*train.InterruptedError)) {
@@ -135,12 +122,12 @@ func readRowResult(out, id string) *ResultRow {
 
 // finishedRows merges results.jsonl and the row files: for each row ID,
 // the newer of the two.
-func finishedRows(out string, rows []Row, log io.Writer) (map[string]*ResultRow, error) {
+func finishedRows(out string, rows Rows, log io.Writer) (map[string]*ResultRow, error) {
 	results, err := loadResults(filepath.Join(out, "results.jsonl"), log)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range rows {
+	for r := range All(rows) {
 		if f := readRowResult(out, r.ID); f != nil {
 			if prev := results[r.ID]; prev == nil || prev.Finished < f.Finished || prev.Status == Failed && f.Status != Failed {
 				results[r.ID] = f
@@ -176,7 +163,7 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	if err := (slurmCLI{}).check(); err != nil {
 		return nil, err
 	}
-	rows, _, err := planSweep(cfg, log)
+	rows, digest, _, err := planSweep(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -189,12 +176,12 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	if err != nil {
 		return nil, fmt.Errorf("the spec does not survive saving as JSON (%v); please report this", err)
 	}
-	again, err := Plan(saved)
-	if err != nil || len(again) != len(rows) {
+	again, err := NewGrid(saved)
+	if err != nil || again.Len() != rows.Len() {
 		return nil, fmt.Errorf("the saved spec plans differently (%v); please report this", err)
 	}
-	for i := range rows {
-		if again[i].ID != rows[i].ID {
+	for i := range rows.Len() {
+		if again.Row(i).ID != rows.Row(i).ID {
 			return nil, fmt.Errorf("the saved spec plans row %d differently; please report this", i+1)
 		}
 	}
@@ -208,7 +195,7 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 		return nil, err
 	}
 	s.fresh = fresh
-	for _, r := range rows {
+	for r := range All(rows) {
 		s.tasks = append(s.tasks, slurmTask{Index: r.Index, ID: r.ID, Label: r.Label()})
 		if f := finished[r.ID]; f != nil && f.Status != Failed {
 			continue
@@ -233,20 +220,13 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	}
 	s.task = append(append([]string{}, common...), "--row", "$SLURM_ARRAY_TASK_ID")
 	s.report = append(append([]string{}, common...), "--report-only")
-	plan, err := json.MarshalIndent(struct {
-		Spec *Spec `json:"spec"`
-		Rows []Row `json:"rows"`
-	}{cfg.Spec, rows}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
 	sub, err := s.submit(o)
 	if err != nil {
 		return nil, err
 	}
 	// plan.json is what a local sweep writes too; written after submitting,
 	// so a refused submission leaves the directory as it was.
-	if err := atomicfile.WriteFile(filepath.Join(out, "plan.json"), append(plan, '\n')); err != nil {
+	if err := writePlan(out, cfg.Spec, rows.Len(), digest); err != nil {
 		return sub, err
 	}
 	return sub, nil
@@ -259,10 +239,11 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	rows, err := Plan(cfg.Spec)
+	grid, err := PlanGrid(cfg.Spec)
 	if err != nil {
 		return nil, err
 	}
+	rows := sweepRows{grid, cfg}
 	if rec, err := readSlurmRecord(cfg.Out); err == nil && rec.Command != "" {
 		cfg.Command = rec.Command // the report names the submitting command
 	}
@@ -273,7 +254,7 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	}
 	res := &SweepResult{Rows: rows, Results: map[string]*ResultRow{}}
 	failed, missing := 0, 0
-	for _, r := range rows {
+	for r := range All(rows) {
 		got := inFile[r.ID]
 		if f := readRowResult(cfg.Out, r.ID); f != nil && (got == nil || got.Finished < f.Finished || got.Status == Failed && f.Status != Failed) {
 			if err := appendResult(resultsPath, f); err != nil {

@@ -15,10 +15,10 @@ import (
 )
 
 // sweptKnobs lists the knob names of the rows, in first-seen order.
-func sweptKnobs(rows []Row) []string {
+func sweptKnobs(rows Rows) []string {
 	var names []string
 	seen := map[string]bool{}
-	for _, r := range rows {
+	for r := range All(rows) {
 		for _, k := range r.Knobs {
 			if !seen[k.Name] {
 				seen[k.Name] = true
@@ -43,7 +43,7 @@ func knobValue(r Row, name string) (string, bool) {
 // to FP32.
 func baselines(res *SweepResult) map[string]*ResultRow {
 	out := map[string]*ResultRow{}
-	for _, r := range res.Rows {
+	for r := range All(res.Rows) {
 		got := res.Results[r.ID]
 		if r.Config.Backend == "fp32" && len(r.Config.BackendOptions) == 0 && got != nil && got.Status != Failed {
 			out[trainingKey(r.Config)] = got
@@ -64,10 +64,13 @@ func trainingKey(c train.Config) string {
 // rns and in ADC steps for analog).
 func sweepCharts(res *SweepResult) map[string]chart {
 	charts := map[string]chart{}
+	base := baselines(res)
 	for _, knob := range sweptKnobs(res.Rows) {
-		byBackend := map[string][]Row{}
+		// Rows by index, not the rows themselves: a chart of a large
+		// sweep makes each row again rather than holding them all.
+		byBackend := map[string][]int{}
 		var backends []string
-		for _, r := range res.Rows {
+		for r := range All(res.Rows) {
 			if _, ok := knobValue(r, knob); !ok {
 				continue
 			}
@@ -78,14 +81,14 @@ func sweepCharts(res *SweepResult) map[string]chart {
 			if byBackend[b] == nil {
 				backends = append(backends, b)
 			}
-			byBackend[b] = append(byBackend[b], r)
+			byBackend[b] = append(byBackend[b], r.Index)
 		}
 		for _, b := range backends {
 			name, title := "accuracy-vs-"+sanitizeLabel(knob), "accuracy vs "+knob
 			if len(backends) > 1 {
 				name, title = name+"-"+sanitizeLabel(b), b+": "+title
 			}
-			if c, ok := knobChart(res, byBackend[b], knob, title); ok {
+			if c, ok := knobChart(res, base, byBackend[b], knob, title); ok {
 				charts[name+".png"] = c
 			}
 		}
@@ -93,15 +96,16 @@ func sweepCharts(res *SweepResult) map[string]chart {
 	return charts
 }
 
-// knobChart plots the rows' final test accuracy against knob, one line per
-// combination of their other knobs, with the sweep's FP32 baseline when it
-// has exactly one. It reports false when the rows hold fewer than two
-// values of the knob.
-func knobChart(res *SweepResult, rows []Row, knob, title string) (chart, bool) {
+// knobChart plots the final test accuracy of the rows at indexes against
+// knob, one line per combination of their other knobs, with the sweep's
+// FP32 baseline (fp, from baselines) when it has exactly one. It reports
+// false when the rows hold fewer than two values of the knob.
+func knobChart(res *SweepResult, fp map[string]*ResultRow, indexes []int, knob, title string) (chart, bool) {
 	var xs []string
 	seenX := map[string]bool{}
 	numeric := true
-	for _, r := range rows {
+	for _, i := range indexes {
+		r := res.Rows.Row(i)
 		if v, _ := knobValue(r, knob); !seenX[v] {
 			seenX[v] = true
 			xs = append(xs, v)
@@ -122,7 +126,8 @@ func knobChart(res *SweepResult, rows []Row, knob, title string) (chart, bool) {
 	}
 	lines := map[string]*series{}
 	var order []string
-	for _, r := range rows {
+	for _, i := range indexes {
+		r := res.Rows.Row(i)
 		v, _ := knobValue(r, knob)
 		got := res.Results[r.ID]
 		if got == nil || got.Status == Failed {
@@ -164,7 +169,7 @@ func knobChart(res *SweepResult, rows []Row, knob, title string) (chart, bool) {
 		}
 	}
 	// One FP32 baseline for the whole sweep: draw it across the plot.
-	if fp := baselines(res); len(fp) == 1 && knob != "backend" && lo < hi {
+	if len(fp) == 1 && knob != "backend" && lo < hi {
 		for _, b := range fp {
 			acc := 100 * float64(b.FinalTestAcc)
 			c.Series = append(c.Series, series{Label: "fp32 baseline", X: []float64{lo, hi}, Y: []float64{acc, acc}, Reference: true})
@@ -227,18 +232,18 @@ func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string) string {
 	}
 	done := len(res.Results)
 	fmt.Fprintf(&b, "%d of %d runs finished or failed; every run of one training setting uses the same seed, "+
-		"so it starts from the same weights and sees the same data order as the others.", done, len(res.Rows))
-	if res.Remaining > 0 || done < len(res.Rows) {
-		fmt.Fprintf(&b, " **The sweep is incomplete: %d runs are still to do; run the same command again to continue.**", len(res.Rows)-done)
+		"so it starts from the same weights and sees the same data order as the others.", done, res.Rows.Len())
+	if res.Remaining > 0 || done < res.Rows.Len() {
+		fmt.Fprintf(&b, " **The sweep is incomplete: %d runs are still to do; run the same command again to continue.**", res.Rows.Len()-done)
 	}
 	b.WriteString("\n\n")
-	if len(res.Rows) > 0 {
+	if res.Rows.Len() > 0 {
 		b.WriteString("Training settings of the first run (a swept training setting varies from run to run):\n\n")
-		b.WriteString(settingsTable(res.Rows[0].Config))
+		b.WriteString(settingsTable(res.Rows.Row(0).Config))
 	}
 
 	var warnings []string
-	for _, r := range res.Rows {
+	for r := range All(res.Rows) {
 		got := res.Results[r.ID]
 		if got == nil {
 			continue
@@ -281,7 +286,7 @@ func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string) string {
 		b.WriteString("---|")
 	}
 	b.WriteString("---|---:|---:|---:|---:|---:|---:|---|\n")
-	for _, r := range res.Rows {
+	for r := range All(res.Rows) {
 		fmt.Fprintf(&b, "| %d | %s |", r.Index+1, r.Config.Backend)
 		for _, k := range knobs {
 			v, ok := knobValue(r, k)
@@ -311,7 +316,7 @@ func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string) string {
 	b.WriteString(sweepCostMarkdown(res)) // see cost.go
 	b.WriteString("\n## Files\n\n")
 	b.WriteString("- `results.jsonl`: one JSON object per finished run (accuracies as fractions; null for NaN)\n")
-	b.WriteString("- `plan.json`: the spec and every row it expands to, with its configuration\n")
+	b.WriteString("- `plan.json`: the spec, its number of rows and a digest of their IDs; `mirage sweep --spec FILE --dry-run` lists the rows (older sweeps list them in plan.json)\n")
 	b.WriteString("- `runs/ID/`: each run's metrics.jsonl, summary.json and model.safetensors (ID is the row's `id`)\n")
 	return b.String()
 }
