@@ -104,7 +104,7 @@ func sweepOnSlurm(ctx context.Context, e *executorFlags, row int, cfg experiment
 	case *e.reportOnly:
 		res, err := experiment.SweepReport(cfg, stderr)
 		if res != nil {
-			fmt.Fprintf(stdout, "%d runs: %d with results, %d without\n", len(res.Rows), res.Skipped, res.Remaining)
+			fmt.Fprintf(stdout, "%d runs: %d with results, %d without\n", res.Rows.Len(), res.Skipped, res.Remaining)
 			fmt.Fprintf(stdout, "report: %s\n", filepath.Join(cfg.Out, "report.md"))
 		}
 		return true, err

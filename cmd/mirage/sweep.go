@@ -86,7 +86,7 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w; resume with: %s", err, commandLine("sweep", args))
 	}
 	if res != nil {
-		fmt.Fprintf(stdout, "%d runs: %d trained now, %d finished earlier, %d still to do\n", len(res.Rows), res.Ran, res.Skipped, res.Remaining)
+		fmt.Fprintf(stdout, "%d runs: %d trained now, %d finished earlier, %d still to do\n", res.Rows.Len(), res.Ran, res.Skipped, res.Remaining)
 		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, "report.md"))
 	}
 	return err
