@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/bfp"
-	"github.com/mirage-go/mirage/backend/bfp/bfptest"
+	"github.com/mirage-go/mirage/backend/bfpengine"
+	"github.com/mirage-go/mirage/backend/bfpengine/bfptest"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
 )
 
@@ -36,7 +36,7 @@ func TestParallelReadoutMatchesSerial(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%dx%dx%d acc=%v %v", tc.m, tc.n, tc.k, tc.accumulate, tc.opts), func(t *testing.T) {
 			fast, slow := newBackend(t, tc.opts), newBackend(t, tc.opts)
-			slow.productFunc = func(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
+			slow.productFunc = func(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
 				return serialProduct(slow, g, qa, qb, c)
 			}
 			rng := rand.New(rand.NewPCG(uint64(tc.m), uint64(tc.k)))
@@ -88,7 +88,7 @@ func math32bits(v []float32) []uint32 {
 
 // serialProduct is the readout loop product had before it ran in
 // parallel, kept as the reference.
-func serialProduct(b *Backend, g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
+func serialProduct(b *Backend, g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
 	m, n := g.M, g.N
 	tiles := qa.Tiles()
 	c.TileOutputs += int64(tiles) * int64(m) * int64(n)
@@ -199,7 +199,7 @@ func BenchmarkReadout(b *testing.B) {
 					}
 					a := be.(*Backend)
 					if serial {
-						a.productFunc = func(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
+						a.productFunc = func(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
 							return serialProduct(a, g, qa, qb, c)
 						}
 					}
