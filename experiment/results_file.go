@@ -114,14 +114,31 @@ func loadResults(path string, log io.Writer) (map[string]*ResultRow, error) {
 	return out, nil
 }
 
+// rowStatus is what is known of a row from its result without holding
+// the result: whether it failed and when it finished.
+type rowStatus struct {
+	Status   Status
+	Finished string
+}
+
+// statusOf returns r's rowStatus.
+func statusOf(r *ResultRow) rowStatus { return rowStatus{r.Status, r.Finished} }
+
+// replacedBy reports whether the result f (a Slurm task's row file)
+// replaces s, the row's result so far: f finished later, or it succeeded
+// where s failed.
+func (s rowStatus) replacedBy(f rowStatus) bool {
+	return s.Finished < f.Finished || s.Status == Failed && f.Status != Failed
+}
+
 // loadStatuses is loadResults keeping only each row's status: what a
 // resumed sweep needs to know which rows to skip.
-func loadStatuses(path string, log io.Writer) (map[string]Status, error) {
+func loadStatuses(path string, log io.Writer) (map[string]rowStatus, error) {
 	if err := cutPartialLine(path, log); err != nil {
 		return nil, err
 	}
-	out := map[string]Status{}
-	if err := scanResultsFile(path, func(r *ResultRow) { out[r.ID] = r.Status }); err != nil {
+	out := map[string]rowStatus{}
+	if err := scanResultsFile(path, func(r *ResultRow) { out[r.ID] = statusOf(r) }); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -120,31 +120,37 @@ func loadSweepDir(dir string) (*sweepInput, error) {
 // winning, but never changes the file: a partial last line (a sweep
 // interrupted while appending) is ignored and reported, not cut off.
 func readResults(path string) (map[string]*ResultRow, bool, error) {
-	keep, size, err := completeLines(path)
+	out := map[string]*ResultRow{}
+	partial, err := scanWholeResults(path, func(r *ResultRow) { out[r.ID] = r })
 	if err != nil {
 		return nil, false, err
+	}
+	return out, partial, nil
+}
+
+// scanWholeResults calls fn with each result row of results.jsonl in file
+// order, leaving the file as it is: a partial last line is skipped, and
+// reported as partial.
+func scanWholeResults(path string, fn func(*ResultRow)) (partial bool, err error) {
+	keep, size, err := completeLines(path)
+	if err != nil {
+		return false, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
 	defer f.Close()
-	partial := false
 	if keep < size {
 		// A last line without its newline may still be whole.
 		last := make([]byte, size-keep)
 		if _, err := f.ReadAt(last, keep); err != nil {
-			return nil, false, err
+			return false, err
 		}
 		var r ResultRow
 		if json.Unmarshal(last, &r) != nil || r.ID == "" {
 			size, partial = keep, true
 		}
 	}
-	out := map[string]*ResultRow{}
-	err = scanResultRows(io.LimitReader(f, size), "results.jsonl", func(r *ResultRow) { out[r.ID] = r })
-	if err != nil {
-		return nil, false, err
-	}
-	return out, partial, nil
+	return partial, scanResultRows(io.LimitReader(f, size), "results.jsonl", fn)
 }

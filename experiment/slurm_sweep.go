@@ -1,7 +1,6 @@
 package experiment
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,16 +120,17 @@ func readRowResult(out, id string) *ResultRow {
 }
 
 // finishedRows merges results.jsonl and the row files: for each row ID,
-// the newer of the two.
-func finishedRows(out string, rows Rows, log io.Writer) (map[string]*ResultRow, error) {
-	results, err := loadResults(filepath.Join(out, "results.jsonl"), log)
+// the status of the newer of the two (statuses, not results: a submission
+// needs only to know which rows to skip).
+func finishedRows(out string, rows Rows, log io.Writer) (map[string]rowStatus, error) {
+	results, err := loadStatuses(filepath.Join(out, "results.jsonl"), log)
 	if err != nil {
 		return nil, err
 	}
 	for r := range All(rows) {
 		if f := readRowResult(out, r.ID); f != nil {
-			if prev := results[r.ID]; prev == nil || prev.Finished < f.Finished || prev.Status == Failed && f.Status != Failed {
-				results[r.ID] = f
+			if prev, ok := results[r.ID]; !ok || prev.replacedBy(statusOf(f)) {
+				results[r.ID] = statusOf(f)
 			}
 		}
 	}
@@ -195,9 +195,11 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 		return nil, err
 	}
 	s.fresh = fresh
+	// The record keeps the number of rows, not the rows: status makes
+	// each from the saved spec (see sweepTasks).
+	s.count = rows.Len()
 	for r := range All(rows) {
-		s.tasks = append(s.tasks, slurmTask{Index: r.Index, ID: r.ID, Label: r.Label()})
-		if f := finished[r.ID]; f != nil && f.Status != Failed {
+		if f, ok := finished[r.ID]; ok && f.Status != Failed {
 			continue
 		}
 		if job, ok := active[r.Index]; ok {
@@ -256,7 +258,7 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	failed, missing := 0, 0
 	for r := range All(rows) {
 		got := inFile[r.ID]
-		if f := readRowResult(cfg.Out, r.ID); f != nil && (got == nil || got.Finished < f.Finished || got.Status == Failed && f.Status != Failed) {
+		if f := readRowResult(cfg.Out, r.ID); f != nil && (got == nil || statusOf(got).replacedBy(statusOf(f))) {
 			if err := appendResult(resultsPath, f); err != nil {
 				return nil, err
 			}
@@ -289,29 +291,71 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 // and from the files in out. When Slurm cannot be asked, the states come
 // from the files alone and the error says so.
 func SweepStatus(out string) (*ArrayStatus, error) {
-	// Read-only: a partial last line of results.jsonl is left for the
-	// report to cut.
-	results := map[string]*ResultRow{}
-	if data, err := os.ReadFile(filepath.Join(out, "results.jsonl")); err == nil {
-		if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
-			if r, err := parseResultRows(data[:i+1], "results.jsonl"); err == nil {
-				results = r
-			}
-		}
+	// Read-only, a line at a time, keeping each row's status and error: a
+	// partial last line of results.jsonl is left for the report to cut,
+	// and a file that does not read is as good as missing (the row files
+	// still tell).
+	type outcome struct {
+		rowStatus
+		err string
 	}
-	return slurmStatus(out, func(t slurmTask) (bool, string) {
-		r := results[t.ID]
-		if f := readRowResult(out, t.ID); f != nil && (r == nil || r.Finished < f.Finished || r.Status == Failed && f.Status != Failed) {
-			r = f
+	results := map[string]outcome{}
+	if _, err := scanWholeResults(filepath.Join(out, "results.jsonl"), func(r *ResultRow) {
+		results[r.ID] = outcome{statusOf(r), r.Error}
+	}); err != nil {
+		clear(results)
+	}
+	return slurmStatus(out, sweepTasks(out), func(t slurmTask) (bool, string) {
+		r, ok := results[t.ID]
+		if f := readRowResult(out, t.ID); f != nil && (!ok || r.replacedBy(statusOf(f))) {
+			r, ok = outcome{statusOf(f), f.Error}, true
 		}
 		switch {
-		case r == nil:
+		case !ok:
 			return false, ""
 		case r.Status == Failed:
-			return false, r.Error
+			return false, r.err
 		}
 		return true, ""
 	})
+}
+
+// sweepTasks returns the tasks of a sweep's Slurm record: the rows it
+// lists (a record written before sweeps were planned lazily), or else its
+// rows made one at a time from the spec the tasks read, DIR/slurm/spec.json.
+func sweepTasks(out string) func(*slurmRecord) (taskList, error) {
+	return func(rec *slurmRecord) (taskList, error) {
+		if len(rec.Tasks) > 0 {
+			return listedTasks(rec.Tasks), nil
+		}
+		path := filepath.Join(slurmDir(out), slurmSpecFile)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: cannot read the spec the tasks plan from (%v); submit the sweep again", out, err)
+		}
+		spec, err := ParseSpec(data, slurmSpecFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v; submit the sweep again", path, err)
+		}
+		grid, err := NewGrid(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%s no longer plans (%v); use the mirage that submitted it", path, err)
+		}
+		if grid.Len() != rec.TaskCount {
+			return nil, fmt.Errorf("%s plans %d rows but %d were submitted; use the mirage that submitted it", path, grid.Len(), rec.TaskCount)
+		}
+		return gridTasks{grid}, nil
+	}
+}
+
+// gridTasks are a sweep's rows as Slurm tasks, made on demand.
+type gridTasks struct{ rows Rows }
+
+func (g gridTasks) Len() int { return g.rows.Len() }
+
+func (g gridTasks) Task(i int) slurmTask {
+	r := g.rows.Row(i)
+	return slurmTask{Index: r.Index, ID: r.ID, Label: r.Label()}
 }
 
 // WaitSweep polls every poll until no row of the latest submission is

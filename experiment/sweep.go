@@ -155,7 +155,7 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 	failed := 0
 	for i := range rows.Len() {
 		r := rows.Row(i)
-		if st, ok := done[r.ID]; ok && st != Failed {
+		if st, ok := done[r.ID]; ok && st.Status != Failed {
 			res.Skipped++
 			continue
 		}
