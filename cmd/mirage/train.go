@@ -17,16 +17,32 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage/internal/outdir"
 	"github.com/mirage-go/mirage/train"
 )
 
-func trainCommand(args []string, stdout, stderr io.Writer) error {
+func trainCommand(args []string, stdout, stderr io.Writer) (err error) {
 	cfg, err := parseTrainArgs(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	ctx, stop := interruptible(cfg.OutDir != "")
 	defer stop()
+	if cfg.OutDir != "" {
+		// One writer per directory, as for compare and sweep: a second
+		// train into the same --out would interleave or replace the
+		// first's files. A refused run removes the lock file it made.
+		lock, lockErr := outdir.Acquire(cfg.OutDir, "mirage train")
+		if lockErr != nil {
+			return lockErr
+		}
+		defer lock.Release()
+		defer func() {
+			if err != nil && !errors.As(err, new(*train.InterruptedError)) {
+				lock.Discard()
+			}
+		}()
+	}
 	res, err := train.RunContext(ctx, cfg, stderr)
 	if ie := (*train.InterruptedError)(nil); errors.As(err, &ie) {
 		again := []string{"--resume", cfg.OutDir}
