@@ -127,11 +127,24 @@ func TestHostileCommands(t *testing.T) {
 		{"rrns-redundant 6", append([]string{"train", "--backend", "rns", "--rrns-redundant", "6", "--out", out}, tiny...), []string{"count 0..5"}},
 		{"out under a file", append([]string{"train", "--out", filepath.Join(bigGrid, "run")}, tiny...), []string{"big.yaml", "not a directory"}},
 		{"flag with a newline", []string{"train", "--\nrm", "x"}, []string{`\n`}},
+		{"train over a finished run", append([]string{"train", "--out", out}, tiny...), []string{"finished run", "--overwrite"}},
+		{"negative checkpoint interval", append([]string{"train", "--checkpoint-every", "-3", "--out", out}, tiny...), []string{"--checkpoint-every -3", "≥ 0"}},
+		{"sweep row out of range", []string{"sweep", "--spec", nanSpec, "--out", out, "--row", "100000"}, []string{"--row 100000", "[-1, 99999]"}},
+		{"zero poll", []string{"sweep", "--spec", nanSpec, "--out", out, "--executor", "slurm", "--wait", "--poll", "0s"}, []string{"--poll 0s", "> 0s"}},
+		{"NaN max-parallel", []string{"compare", "--backends", "fp32,rns", "--out", out, "--executor", "slurm", "--max-parallel", "NaN"}, []string{`--max-parallel "NaN"`, "not an integer"}},
+		{"cost batch 0", []string{"cost", "--batch-size", "0"}, []string{"--batch-size 0", "[1, 65536]"}},
+		{"bench reps 0", []string{"bench", "gemm", "--reps", "0"}, []string{"--reps 0", "≥ 1"}},
+		{"bench negative rep time", []string{"bench", "gemm", "--min-rep-time", "-1s"}, []string{"--min-rep-time -1s"}},
+		{"bench train steps inf", []string{"bench", "train", "--steps", "inf"}, []string{`--steps "inf"`, "not an integer"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seedFinishedRun(t, out)
 			before := snapshot(t, out)
-			code, _, stderr := runCLI(overwrite(tc.args...)...)
+			args := overwrite(tc.args...)
+			if tc.name == "train over a finished run" {
+				args = tc.args // the one train command without --overwrite
+			}
+			code, _, stderr := runCLI(args...)
 			require.NotEqual(t, 0, code, "exit code; stderr %q", stderr)
 			line := lastLine(stderr)
 			require.NotContains(t, stderr, "goroutine", "looks like a panic")

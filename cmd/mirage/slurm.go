@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/mirage-go/mirage/internal/limits"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,10 +33,10 @@ var slurmFlagNames = []string{"executor", "max-parallel", "slurm-partition", "sl
 func newExecutorFlags(fs *flag.FlagSet, unit string) *executorFlags {
 	e := &executorFlags{}
 	e.executor = fs.String("executor", "local", "where the "+unit+"s run: local (one after another in this process) or slurm (one job array task per "+unit+"; DIR must be on a file system the compute nodes share)")
-	fs.IntVar(&e.opts.MaxParallel, "max-parallel", 0, "slurm: run at most K "+unit+"s at once (--array=…%K; 0 = no cap)")
+	intVar(fs, &e.opts.MaxParallel, "max-parallel", limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = no cap"}, "slurm: run at most K "+unit+"s at once (--array=…%K; 0 = no cap)")
 	fs.StringVar(&e.opts.Partition, "slurm-partition", "", "slurm: partition (sbatch --partition)")
 	fs.StringVar(&e.opts.Time, "slurm-time", "", "slurm: time limit of each "+unit+" (sbatch --time, e.g. 2:00:00)")
-	fs.IntVar(&e.opts.CPUsPerTask, "slurm-cpus-per-task", 0, "slurm: CPUs of each "+unit+" (sbatch --cpus-per-task; 0 = the cluster's default)")
+	intVar(fs, &e.opts.CPUsPerTask, "slurm-cpus-per-task", limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = the cluster's default"}, "slurm: CPUs of each "+unit+" (sbatch --cpus-per-task; 0 = the cluster's default)")
 	fs.StringVar(&e.opts.Mem, "slurm-mem", "", "slurm: memory of each "+unit+" (sbatch --mem, e.g. 8G)")
 	fs.StringVar(&e.opts.Account, "slurm-account", "", "slurm: account to charge (sbatch --account)")
 	fs.Func("sbatch-arg", "slurm: one more sbatch option, e.g. --sbatch-arg=--qos=long (repeatable)", func(s string) error {
@@ -42,7 +44,9 @@ func newExecutorFlags(fs *flag.FlagSet, unit string) *executorFlags {
 		return nil
 	})
 	e.wait = fs.Bool("wait", false, "slurm: wait until the array and its report job end, printing progress (default: return after submitting)")
-	e.poll = fs.Duration("poll", 10*time.Second, "slurm: how often --wait asks Slurm for progress")
+	poll := &limits.DurationFlag{Name: "--poll", Range: limits.Duration{Min: 0, OpenMin: true}, Value: 10 * time.Second}
+	fs.Var(poll, "poll", "slurm: how often --wait asks Slurm for progress")
+	e.poll = &poll.Value
 	e.reportOnly = fs.Bool("report-only", false, "write the report from the finished "+unit+"s and train nothing (what the job that follows a Slurm array runs)")
 	return e
 }
@@ -64,9 +68,6 @@ func (e *executorFlags) check(fs *flag.FlagSet) error {
 	case "slurm":
 	default:
 		return usageError{fmt.Errorf("invalid --executor %q: must be local or slurm", *e.executor)}
-	}
-	if *e.poll <= 0 {
-		return usageError{fmt.Errorf("invalid --poll %v: must be positive", *e.poll)}
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -25,14 +25,11 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", "", "read every row's data set from this directory")
 	dryRun := fs.Bool("dry-run", false, "validate the spec and list its rows without running anything")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
-	checkpointEvery := fs.Int("checkpoint-every", 0, "also save a row's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
+	checkpointEvery := intFlag(fs, "checkpoint-every", 0, limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 saves at the end of each epoch only"}, "also save a row's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	executor := newExecutorFlags(fs, "row")
-	row := fs.Int("row", -1, "run only this row (from 0) and write its result to DIR/slurm/rows: what each Slurm array task runs")
+	row := intFlag(fs, "row", -1, limits.Int{Min: -1, Max: experiment.MaxSweepRows - 1, Hint: "-1 = every row"}, "run only this row (from 0) and write its result to DIR/slurm/rows: what each Slurm array task runs")
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if *checkpointEvery < 0 {
-		return usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
 	}
 	if err := executor.check(fs); err != nil {
 		return err

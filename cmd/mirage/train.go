@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mirage-go/mirage/internal/limits"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -66,16 +68,13 @@ func parseTrainArgs(args []string, stdout, stderr io.Writer) (train.Config, erro
 	backendName := fs.String("backend", "fp32", "matrix-product backend: "+strings.Join(registry.New().Names(), ", "))
 	out := fs.String("out", "", "directory for metrics.jsonl, summary.json, model.safetensors and, until the run finishes, its resumable state.safetensors; rerunning the same command resumes an unfinished run")
 	resume := fs.String("resume", "", "continue the unfinished run in this directory with its saved settings (give no run settings, or exactly those of the original command)")
-	checkpointEvery := fs.Int("checkpoint-every", 0, "also save the resumable state every N steps within an epoch (0 = at the end of each epoch only)")
+	checkpointEvery := intFlag(fs, "checkpoint-every", 0, limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 saves at the end of each epoch only"}, "also save the resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	overwrite := fs.Bool("overwrite", false, "train from scratch in --out even if it holds a finished run or another run's state, replacing them")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
 	training := trainingFlags(fs)
 	backendOptions := backendFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return train.Config{}, err
-	}
-	if *checkpointEvery < 0 {
-		return train.Config{}, usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
 	}
 	cfg := training()
 	cfg.Backend, cfg.BackendOptions = *backendName, backendOptions()
