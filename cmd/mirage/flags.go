@@ -24,7 +24,9 @@ import (
 func trainingFlags(fs *flag.FlagSet) func() train.Config {
 	model := fs.String("model", "lenet", "model: "+strings.Join(models.Names(), ", "))
 	dataset := fs.String("dataset", "", "data set: mnist, fashion-mnist, cifar10, imdb (default: the model's usual one: lenet/mlp mnist, resnet cifar10, bert imdb)")
-	seed := fs.Uint64("seed", 1, "random seed for weights, data order, augmentation and backend noise")
+	seedFlag := &limits.Uint64Flag{Name: "--seed", Value: 1}
+	fs.Var(seedFlag, "seed", "random seed for weights, data order, augmentation and backend noise")
+	seed := &seedFlag.Value
 	dataDir := fs.String("data-dir", "", "read the data set's files from this directory instead of locating them")
 	ranges := train.NumberRanges()
 	trainLimit := intFlag(fs, "train-limit", 0, ranges.TrainLimit, "use only N training examples, spread evenly through the set so that class-sorted sets keep every class (0 = all)")

@@ -78,6 +78,14 @@ func TestFlagValues(t *testing.T) {
 	require.ErrorContains(t, fs.Parse([]string{"-x", "NaN"}), "invalid --x NaN")
 	require.ErrorContains(t, fs.Parse([]string{"-n", "6"}), "invalid --n 6")
 
+	seed := &Uint64Flag{Name: "--seed", Value: 1}
+	fs.Var(seed, "seed", "")
+	require.NoError(t, fs.Parse([]string{"-seed", "18446744073709551615"}))
+	require.Equal(t, uint64(math.MaxUint64), seed.Value)
+	for _, bad := range []string{"-1", "18446744073709551616", "1.5", "NaN"} {
+		require.ErrorContains(t, fs.Parse([]string{"-seed", bad}), `invalid --seed "`+bad+`": must be an integer in [0, 18446744073709551615]`)
+	}
+
 	d := &DurationFlag{Name: "--poll", Range: Duration{Min: 0, OpenMin: true, Max: time.Hour}, Value: time.Second}
 	fs.Var(d, "poll", "")
 	require.NoError(t, fs.Parse([]string{"-poll", "1m30s"}))

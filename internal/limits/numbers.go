@@ -242,3 +242,29 @@ func (f *DurationFlag) Set(s string) error {
 	f.Value = v
 	return nil
 }
+
+// Uint64Flag is a flag.Value holding any uint64, such as a random seed:
+// every value is valid, and text that is not one gets a message in the
+// words of the other flags.
+type Uint64Flag struct {
+	Name  string
+	Value uint64
+}
+
+// String implements flag.Value.
+func (f *Uint64Flag) String() string {
+	if f == nil {
+		return ""
+	}
+	return strconv.FormatUint(f.Value, 10)
+}
+
+// Set implements flag.Value.
+func (f *Uint64Flag) Set(s string) error {
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return fmt.Errorf("invalid %s %q: must be an integer in [0, %d]", f.Name, s, uint64(math.MaxUint64))
+	}
+	f.Value = v
+	return nil
+}
