@@ -36,6 +36,9 @@ type Lock struct {
 // the lock, the error names it by pid and says what to do; it does not
 // wait. what names the command for the message ("mirage sweep").
 func Acquire(dir, what string) (*Lock, error) {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("--out %s is a file, not a directory; choose another --out", dir)
+	}
 	made, err := mkdirAll(dir)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create output directory: %w", err)

@@ -29,6 +29,8 @@ func TestAcquireRefusesAnUnusableDirectory(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
 	_, err := Acquire(filepath.Join(file, "out"), "mirage sweep")
 	require.ErrorContains(t, err, "cannot create output directory")
+	_, err = Acquire(file, "mirage train")
+	require.EqualError(t, err, "--out "+file+" is a file, not a directory; choose another --out")
 }
 
 func TestCheckWritable(t *testing.T) {
