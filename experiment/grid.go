@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"context"
 	"fmt"
 	"iter"
 	"sort"
@@ -243,6 +244,13 @@ func (g *Grid) Row(i int) Row {
 // and options that apply to no backend. Memory stays that of one row plus
 // each row's 12-character ID, to find duplicates.
 func (g *Grid) Walk(visit func(Row)) error {
+	return g.walk(context.Background(), visit)
+}
+
+// walk is Walk that stops, returning ctx's error, when ctx is cancelled:
+// validating 100,000 rows takes a while, and an interrupted sweep must
+// stop without waiting for it.
+func (g *Grid) walk(ctx context.Context, visit func(Row)) error {
 	// Only the first few problems are kept for the message: a grid whose
 	// every row is bad must not hold a message per row.
 	const show = 3
@@ -255,6 +263,9 @@ func (g *Grid) Walk(visit func(Row)) error {
 	}
 	seen := make(map[string]int32, g.n)
 	for i := range g.n {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		row := g.Row(i)
 		if err := validateRow(g.k, row); err != nil {
 			problem(fmt.Sprintf("row %d (%s, backend %s): %v", row.Index+1, row.Label(), row.Config.Backend, err))

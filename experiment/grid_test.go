@@ -1,7 +1,9 @@
 package experiment
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,4 +41,15 @@ func TestGridMakesTheRowsOfCommittedPlans(t *testing.T) {
 			require.Equal(t, i, got.Index)
 		}
 	}
+}
+
+// A sweep interrupted while its rows are still being checked stops there,
+// having run and written nothing.
+func TestSweepInterruptedWhilePlanningWritesNothing(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := SweepContext(ctx, SweepConfig{Spec: parseTiny(t), Out: out}, io.Discard)
+	require.EqualError(t, err, "interrupted while checking the sweep's rows; nothing was run or written")
+	require.NoDirExists(t, out)
 }

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -93,7 +94,7 @@ func writeFakeSweep(t *testing.T, dir, spec string, results map[string]fakeResul
 	t.Helper()
 	s, err := ParseSpec([]byte(spec), "fake.yaml")
 	require.NoError(t, err)
-	rows, digest, err := planGrid(s)
+	rows, digest, err := planGrid(context.Background(), s)
 	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	require.NoError(t, writePlan(dir, s, rows.Len(), digest))

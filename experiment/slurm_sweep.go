@@ -38,12 +38,12 @@ func rowResultPath(out, id string) string {
 // opened once. It returns the rows (made on demand), the digest of their
 // IDs, and the class count per data key.
 func planSweep(cfg SweepConfig, log io.Writer) (Rows, string, map[string]int, error) {
-	grid, digest, err := planGrid(cfg.Spec)
+	grid, digest, err := planGrid(context.Background(), cfg.Spec)
 	if err != nil {
 		return nil, "", nil, err
 	}
 	rows := sweepRows{grid, cfg}
-	classes, err := checkData(rows, false, log)
+	classes, err := checkData(context.Background(), rows, false, log)
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -124,14 +124,14 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 	// Rows are made from the spec when needed, one at a time: validated
 	// in one pass, checked against their data in another, and trained in
 	// a third, never all held.
-	grid, digest, err := planGrid(cfg.Spec)
+	grid, digest, err := planGrid(ctx, cfg.Spec)
 	if err != nil {
-		return nil, err
+		return nil, interruptedPlanning(err)
 	}
 	rows := sweepRows{grid, cfg}
-	classes, err := checkData(rows, true, log)
+	classes, err := checkData(ctx, rows, true, log)
 	if err != nil {
-		return nil, err
+		return nil, interruptedPlanning(err)
 	}
 	// One writer per directory: a second sweep on the same --out would
 	// train the same rows again and append duplicate results.
@@ -200,16 +200,24 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 
 // planGrid validates a spec (see Grid.Walk) and returns its grid and the
 // digest of its row IDs that plan.json records.
-func planGrid(spec *Spec) (*Grid, string, error) {
+func planGrid(ctx context.Context, spec *Spec) (*Grid, string, error) {
 	grid, err := NewGrid(spec)
 	if err != nil {
 		return nil, "", err
 	}
 	digest := newRowDigest()
-	if err := grid.Walk(digest.add); err != nil {
+	if err := grid.walk(ctx, digest.add); err != nil {
 		return nil, "", err
 	}
 	return grid, digest.String(), nil
+}
+
+// interruptedPlanning words a cancellation that came before any row ran.
+func interruptedPlanning(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted while checking the sweep's rows; nothing was run or written")
+	}
+	return err
 }
 
 // sweepRows are a sweep's rows with the invocation's settings that are not
@@ -235,10 +243,13 @@ func (s sweepRows) Row(i int) Row {
 // the first run, and (when layers is set) checks every row's
 // --fp32-layers patterns against its model. It returns the class count per
 // data key.
-func checkData(rows Rows, layers bool, log io.Writer) (map[string]int, error) {
+func checkData(ctx context.Context, rows Rows, layers bool, log io.Writer) (map[string]int, error) {
 	classes := map[string]int{}
 	names := map[string][]string{}
 	for r := range All(rows) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		key := dataKey(r.Config)
 		if _, ok := classes[key]; !ok {
 			env, err := train.Setup(r.Config, log)
