@@ -48,6 +48,11 @@
 // to the rows the results belong to; a plan.json written before sweeps
 // were planned this way lists every row, and is read as it is.
 //
+// The models, data sets and backends an experiment names are looked up in
+// the registries its configuration carries (CompareConfig.Registries,
+// SweepConfig.Registries): mirage.Default() for what mirage ships, plus
+// whatever a program registers.
+//
 // # Results: one document from many experiments
 //
 // [WriteResults] reads the output directories of several comparisons and

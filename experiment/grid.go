@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/models"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -48,6 +48,7 @@ func (l rowList) Row(i int) Row { return l[i] }
 // rows; [Grid.Walk] does.
 type Grid struct {
 	k      *knobs
+	reg    mirage.Registries
 	base   train.Config
 	groups []gridGroup
 	n      int
@@ -76,14 +77,17 @@ type gridValue struct {
 // NewGrid checks a spec's structure — the shared settings, every group's
 // backend, options and knob names, every knob value once — and counts its
 // rows, refusing a grid of more than MaxSweepRows before making any.
-func NewGrid(s *Spec) (*Grid, error) {
-	k := newKnobs()
+func NewGrid(s *Spec, reg mirage.Registries) (*Grid, error) {
+	if err := reg.Check(); err != nil {
+		return nil, err
+	}
+	k := newKnobs(reg)
 	model, _ := s.Base["model"].(string)
 	if model == "" {
-		return nil, fmt.Errorf("spec: base.model is required (valid: %s)", strings.Join(models.Names(), ", "))
+		return nil, fmt.Errorf("spec: base.model is required (valid: %s)", strings.Join(reg.Models.Names(), ", "))
 	}
 	dataset, _ := s.Base["dataset"].(string)
-	g := &Grid{k: k, base: train.Recipe(model, dataset)}
+	g := &Grid{k: k, reg: reg, base: train.Recipe(reg, model, dataset)}
 	g.base.Progress = false
 	for _, name := range sortedKeys(s.Base) {
 		if name == "model" || name == "dataset" {
@@ -267,7 +271,7 @@ func (g *Grid) walk(ctx context.Context, visit func(Row)) error {
 			return err
 		}
 		row := g.Row(i)
-		if err := validateRow(g.k, row); err != nil {
+		if err := validateRow(g.k, g.reg, row); err != nil {
 			problem(fmt.Sprintf("row %d (%s, backend %s): %v", row.Index+1, row.Label(), row.Config.Backend, err))
 		}
 		if first, dup := seen[row.ID]; dup {
@@ -295,8 +299,8 @@ func (g *Grid) walk(ctx context.Context, visit func(Row)) error {
 
 // PlanGrid is NewGrid followed by Walk: the spec's rows, validated, and
 // made again on demand.
-func PlanGrid(s *Spec) (*Grid, error) {
-	g, err := NewGrid(s)
+func PlanGrid(s *Spec, reg mirage.Registries) (*Grid, error) {
+	g, err := NewGrid(s, reg)
 	if err != nil {
 		return nil, err
 	}

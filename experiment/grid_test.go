@@ -30,7 +30,7 @@ func TestGridMakesTheRowsOfCommittedPlans(t *testing.T) {
 		if len(plan.Rows) == 0 {
 			continue // a plan written lazily lists no rows
 		}
-		g, err := PlanGrid(plan.Spec)
+		g, err := PlanGrid(plan.Spec, testReg())
 		require.NoError(t, err, path)
 		require.Equal(t, len(plan.Rows), g.Len(), path)
 		for i, want := range plan.Rows {

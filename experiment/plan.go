@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 )
 
@@ -79,7 +80,7 @@ func writePlan(out string, spec *Spec, n int, digest string) error {
 // readPlan reads dir/plan.json and returns the spec and its rows: those it
 // lists (an old plan), or a Grid of its spec after checking that the grid
 // makes the rows the plan recorded.
-func readPlan(dir string) (*Spec, Rows, error) {
+func readPlan(dir string, reg mirage.Registries) (*Spec, Rows, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "plan.json"))
 	if err != nil {
 		return nil, nil, err
@@ -94,7 +95,7 @@ func readPlan(dir string) (*Spec, Rows, error) {
 	if len(plan.Listed) > 0 {
 		return plan.Spec, rowList(plan.Listed), nil
 	}
-	g, err := NewGrid(plan.Spec)
+	g, err := NewGrid(plan.Spec, reg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: the spec in plan.json no longer plans (%v); run the sweep with the mirage that ran it", dir, err)
 	}

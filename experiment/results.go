@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 )
 
@@ -40,6 +40,11 @@ type ResultsConfig struct {
 	Created time.Time
 	// Machine is the computer named in the header; nil means this one.
 	Machine *Machine
+	// Registries give the backends whose option defaults the tables
+	// leave out and, for a sweep whose plan.json does not list its rows,
+	// the models and data sets its rows are made with (usually
+	// mirage.Default()).
+	Registries mirage.Registries
 }
 
 // Within is the largest loss of accuracy, in percentage points against
@@ -82,7 +87,10 @@ func WriteResults(cfg ResultsConfig) error {
 	if len(cfg.Compare) == 0 && len(cfg.Sweep) == 0 && len(cfg.Full) == 0 && len(cfg.WidthSweeps) == 0 {
 		return fmt.Errorf("nothing to report: give at least one compare or sweep output directory")
 	}
-	doc := &resultsDoc{cfg: cfg, option: registryOptions(registry.New())}
+	if cfg.Registries.Backends == nil {
+		return fmt.Errorf("experiment: ResultsConfig.Registries has no backend registry (use mirage.Default())")
+	}
+	doc := &resultsDoc{cfg: cfg, option: registryOptions(cfg.Registries.Backends)}
 	var problems []string
 	for _, plan := range cfg.Full {
 		in, err := loadFull(plan)
@@ -93,7 +101,7 @@ func WriteResults(cfg ResultsConfig) error {
 		doc.full = append(doc.full, in)
 	}
 	for _, dir := range cfg.WidthSweeps {
-		in, err := loadWidthSweep(dir)
+		in, err := loadWidthSweep(dir, cfg.Registries)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -109,7 +117,7 @@ func WriteResults(cfg ResultsConfig) error {
 		doc.compares = append(doc.compares, c)
 	}
 	for _, dir := range cfg.Sweep {
-		s, err := loadSweepDir(dir)
+		s, err := loadSweepDir(dir, cfg.Registries)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -144,9 +152,11 @@ func WriteResults(cfg ResultsConfig) error {
 // NarrowestADCWidth applies the width rule (see [WidthWithin]) to the
 // finished short sweep in dir, a sweep over the analog backend's adc-bits
 // with a plain FP32 row: it returns the chosen width and a sentence
-// explaining it, or an error saying why none can be chosen yet.
-func NarrowestADCWidth(dir string) (int, string, error) {
-	in, err := loadWidthSweep(dir)
+// explaining it, or an error saying why none can be chosen yet. reg is
+// what the sweep was planned with (usually mirage.Default()): a sweep's
+// rows are made from its spec.
+func NarrowestADCWidth(dir string, reg mirage.Registries) (int, string, error) {
+	in, err := loadWidthSweep(dir, reg)
 	if err != nil {
 		return 0, "", err
 	}

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -96,12 +97,12 @@ func loadCompareDir(dir string) (*Comparison, error) {
 	return &c, nil
 }
 
-func loadSweepDir(dir string) (*sweepInput, error) {
+func loadSweepDir(dir string, reg mirage.Registries) (*sweepInput, error) {
 	makeIt := fmt.Sprintf("run mirage sweep --spec FILE --out %s first", dir)
 	if err := checkDir(dir, makeIt); err != nil {
 		return nil, err
 	}
-	spec, rows, err := readPlan(dir)
+	spec, rows, err := readPlan(dir, reg)
 	if errors.Is(err, fs.ErrNotExist) {
 		if exists(filepath.Join(dir, "report.json")) {
 			return nil, fmt.Errorf("%s: no plan.json; it holds a comparison (report.json): pass it with --compare, not --sweep", dir)
@@ -297,13 +298,13 @@ type widthInput struct {
 
 // loadWidthSweep reads a sweep over analog adc-bits and applies the width
 // rule; a directory that does not exist is "not run yet", not an error.
-func loadWidthSweep(dir string) (*widthInput, error) {
+func loadWidthSweep(dir string, reg mirage.Registries) (*widthInput, error) {
 	in := &widthInput{dir: dir, fp32: math.NaN()}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		in.choice = widthChoice{Why: "the sweep has not been run yet"}
 		return in, nil
 	}
-	s, err := loadSweepDir(dir)
+	s, err := loadSweepDir(dir, reg)
 	if err != nil {
 		if exists(filepath.Join(dir, "plan.json")) && !exists(filepath.Join(dir, "results.jsonl")) {
 			in.choice = widthChoice{Why: "none of the sweep's runs has finished yet"}

@@ -49,7 +49,7 @@ func TestLoadSweepDirRefusesMalformedFiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := fixtureDir(t, root, strings.ReplaceAll(tc.name, " ", "-"), tc.files)
-			in, err := loadSweepDir(dir)
+			in, err := loadSweepDir(dir, testReg())
 			if tc.want == "" {
 				require.NoError(t, err)
 				require.Equal(t, 1, in.stale)
@@ -68,7 +68,7 @@ func TestLoadSweepDirNotesPlots(t *testing.T) {
 	dir := filepath.Join(root, "s")
 	writeFakeSweep(t, dir, bitsSpec, map[string]fakeResult{"fp32/fp32": ok(0.99), "bfp/bfp-bits=3": ok(0.9), "bfp/bfp-bits=4": ok(0.95)})
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "accuracy-vs-aaa.png"), nil, 0o644))
-	in, err := loadSweepDir(dir)
+	in, err := loadSweepDir(dir, testReg())
 	require.NoError(t, err)
 	require.Equal(t, "accuracy-vs-aaa.png", in.plots[0], "sorted")
 	require.Contains(t, in.plots, "accuracy-vs-bfp-bits-bfp.png")
@@ -149,7 +149,7 @@ groups:
 `
 	dir := filepath.Join(root, "adc")
 	writeFakeSweep(t, dir, spec, map[string]fakeResult{"fp32/fp32": ok(0.6), "analog/adc-bits=6": ok(0.1), "analog/adc-bits=8": ok(0.6)})
-	in, err := loadWidthSweep(dir)
+	in, err := loadWidthSweep(dir, testReg())
 	require.NoError(t, err)
 	require.True(t, in.choice.Found)
 	require.Equal(t, 8, in.choice.Bits)
@@ -157,7 +157,7 @@ groups:
 
 	// A plan without results yet is "not finished", not an error.
 	planOnly := fixtureDir(t, root, "plan-only", map[string]string{"plan.json": readFile(t, filepath.Join(dir, "plan.json"))})
-	in, err = loadWidthSweep(planOnly)
+	in, err = loadWidthSweep(planOnly, testReg())
 	require.NoError(t, err)
 	require.False(t, in.choice.Found)
 	require.Contains(t, in.choice.Why, "none of the sweep's runs has finished yet")

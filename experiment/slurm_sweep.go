@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/train"
 )
@@ -38,12 +39,12 @@ func rowResultPath(out, id string) string {
 // opened once. It returns the rows (made on demand), the digest of their
 // IDs, and the class count per data key.
 func planSweep(cfg SweepConfig, log io.Writer) (Rows, string, map[string]int, error) {
-	grid, digest, err := planGrid(context.Background(), cfg.Spec)
+	grid, digest, err := planGrid(context.Background(), cfg.Spec, cfg.Registries)
 	if err != nil {
 		return nil, "", nil, err
 	}
 	rows := sweepRows{grid, cfg}
-	classes, err := checkData(context.Background(), rows, false, log)
+	classes, err := checkData(context.Background(), rows, cfg.Registries, false, log)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -59,7 +60,7 @@ func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*
 	if log == nil {
 		log = io.Discard
 	}
-	grid, err := NewGrid(cfg.Spec)
+	grid, err := NewGrid(cfg.Spec, cfg.Registries)
 	if err != nil {
 		return nil, err
 	}
@@ -67,10 +68,10 @@ func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*
 		return nil, fmt.Errorf("row %d does not exist: the sweep has rows 0 to %d", index, grid.Len()-1)
 	}
 	r := sweepRows{grid, cfg}.Row(index)
-	if err := validateRow(grid.k, r); err != nil {
+	if err := validateRow(grid.k, grid.reg, r); err != nil {
 		return nil, fmt.Errorf("row %d (%s, backend %s): %w", r.Index+1, r.Label(), r.Config.Backend, err)
 	}
-	env, err := train.Setup(r.Config, log)
+	env, err := train.Setup(r.Config, cfg.Registries, log)
 	if err != nil {
 		return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
 	}
@@ -84,7 +85,7 @@ func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*
 	}
 	fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, grid.Len(), r.Label(), r.Config.Backend)
 	dir := filepath.Join(cfg.Out, "runs", r.ID)
-	out, runErr := runOrReuse(ctx, r.Config, dir, classes, log)
+	out, runErr := runOrReuse(ctx, r.Config, cfg.Registries, dir, classes, log)
 	if errors.As(runErr, new(*train.InterruptedError)) {
 		// Stopped (scancel sends SIGTERM): the state is saved and no row
 		// is written, so the row counts as unfinished and resubmitting
@@ -176,7 +177,7 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	if err != nil {
 		return nil, fmt.Errorf("the spec does not survive saving as JSON (%v); please report this", err)
 	}
-	again, err := NewGrid(saved)
+	again, err := NewGrid(saved, cfg.Registries)
 	if err != nil || again.Len() != rows.Len() {
 		return nil, fmt.Errorf("the saved spec plans differently (%v); please report this", err)
 	}
@@ -241,7 +242,7 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	grid, err := PlanGrid(cfg.Spec)
+	grid, err := PlanGrid(cfg.Spec, cfg.Registries)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +291,7 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 // SweepStatus reports every row of a sweep submitted to Slurm, from squeue
 // and from the files in out. When Slurm cannot be asked, the states come
 // from the files alone and the error says so.
-func SweepStatus(out string) (*ArrayStatus, error) {
+func SweepStatus(out string, reg mirage.Registries) (*ArrayStatus, error) {
 	// Read-only, a line at a time, keeping each row's status and error: a
 	// partial last line of results.jsonl is left for the report to cut,
 	// and a file that does not read is as good as missing (the row files
@@ -305,7 +306,7 @@ func SweepStatus(out string) (*ArrayStatus, error) {
 	}); err != nil {
 		clear(results)
 	}
-	return slurmStatus(out, sweepTasks(out), func(t slurmTask) (bool, string) {
+	return slurmStatus(out, sweepTasks(out, reg), func(t slurmTask) (bool, string) {
 		r, ok := results[t.ID]
 		if f := readRowResult(out, t.ID); f != nil && (!ok || r.replacedBy(statusOf(f))) {
 			r, ok = outcome{statusOf(f), f.Error}, true
@@ -323,7 +324,7 @@ func SweepStatus(out string) (*ArrayStatus, error) {
 // sweepTasks returns the tasks of a sweep's Slurm record: the rows it
 // lists (a record written before sweeps were planned lazily), or else its
 // rows made one at a time from the spec the tasks read, DIR/slurm/spec.json.
-func sweepTasks(out string) func(*slurmRecord) (taskList, error) {
+func sweepTasks(out string, reg mirage.Registries) func(*slurmRecord) (taskList, error) {
 	return func(rec *slurmRecord) (taskList, error) {
 		if len(rec.Tasks) > 0 {
 			return listedTasks(rec.Tasks), nil
@@ -337,7 +338,7 @@ func sweepTasks(out string) func(*slurmRecord) (taskList, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v; submit the sweep again", path, err)
 		}
-		grid, err := NewGrid(spec)
+		grid, err := NewGrid(spec, reg)
 		if err != nil {
 			return nil, fmt.Errorf("%s no longer plans (%v); use the mirage that submitted it", path, err)
 		}
@@ -360,8 +361,8 @@ func (g gridTasks) Task(i int) slurmTask {
 
 // WaitSweep polls every poll until no row of the latest submission is
 // queued or running and its report job has ended, printing progress to w.
-func WaitSweep(out string, poll time.Duration, w io.Writer) (*ArrayStatus, error) {
-	return waitSlurm(poll, w, func() (*ArrayStatus, error) { return SweepStatus(out) })
+func WaitSweep(out string, reg mirage.Registries, poll time.Duration, w io.Writer) (*ArrayStatus, error) {
+	return waitSlurm(poll, w, func() (*ArrayStatus, error) { return SweepStatus(out, reg) })
 }
 
 // CancelSlurm cancels the jobs of a sweep or comparison submitted to Slurm

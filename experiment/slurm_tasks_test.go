@@ -16,14 +16,14 @@ import (
 func TestSweepTasksAreMadeFromTheSavedSpec(t *testing.T) {
 	out := t.TempDir()
 	spec := parseTiny(t)
-	rows, err := Plan(spec)
+	rows, err := Plan(spec, testReg())
 	require.NoError(t, err)
 	data, err := json.Marshal(spec)
 	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll(slurmDir(out), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(slurmDir(out), slurmSpecFile), data, 0o644))
 
-	tasks, err := sweepTasks(out)(&slurmRecord{Kind: "sweep", TaskCount: len(rows)})
+	tasks, err := sweepTasks(out, testReg())(&slurmRecord{Kind: "sweep", TaskCount: len(rows)})
 	require.NoError(t, err)
 	require.Equal(t, len(rows), tasks.Len())
 	for i, r := range rows {
@@ -31,15 +31,15 @@ func TestSweepTasksAreMadeFromTheSavedSpec(t *testing.T) {
 	}
 
 	old := []slurmTask{{Index: 0, ID: "abc", Label: "old"}}
-	tasks, err = sweepTasks(out)(&slurmRecord{Kind: "sweep", Tasks: old})
+	tasks, err = sweepTasks(out, testReg())(&slurmRecord{Kind: "sweep", Tasks: old})
 	require.NoError(t, err)
 	require.Equal(t, listedTasks(old), tasks)
 
-	_, err = sweepTasks(out)(&slurmRecord{Kind: "sweep", TaskCount: len(rows) + 1})
+	_, err = sweepTasks(out, testReg())(&slurmRecord{Kind: "sweep", TaskCount: len(rows) + 1})
 	require.ErrorContains(t, err, "plans 4 rows but 5 were submitted")
 
 	require.NoError(t, os.Remove(filepath.Join(slurmDir(out), slurmSpecFile)))
-	_, err = sweepTasks(out)(&slurmRecord{Kind: "sweep", TaskCount: len(rows)})
+	_, err = sweepTasks(out, testReg())(&slurmRecord{Kind: "sweep", TaskCount: len(rows)})
 	require.ErrorContains(t, err, "submit the sweep again")
 }
 

@@ -14,8 +14,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/models"
 	"github.com/mirage-go/mirage/train"
 )
@@ -148,12 +148,13 @@ const (
 // knobs knows the names a spec may use.
 type knobs struct {
 	reg     *backend.Registry
+	models  *models.Registry
 	options map[string]bool
 	fields  map[string][]int // train.Config JSON name → field index
 }
 
-func newKnobs() *knobs {
-	k := &knobs{reg: registry.New(), options: map[string]bool{}, fields: map[string][]int{}}
+func newKnobs(reg mirage.Registries) *knobs {
+	k := &knobs{reg: reg.Backends, models: reg.Models, options: map[string]bool{}, fields: map[string][]int{}}
 	for _, name := range k.reg.Names() {
 		for _, o := range k.reg.Options(name) {
 			k.options[o.Name] = true
@@ -269,9 +270,9 @@ func gridValues(v any) []any {
 // A spec of more than MaxSweepRows rows is refused before it is expanded.
 // Plan holds every row; [PlanGrid] validates the same way and makes rows
 // on demand instead, which is what sweeps run from.
-func Plan(s *Spec) ([]Row, error) {
+func Plan(s *Spec, reg mirage.Registries) ([]Row, error) {
 	var rows []Row
-	if err := WalkPlan(s, func(r Row) { rows = append(rows, r) }); err != nil {
+	if err := WalkPlan(s, reg, func(r Row) { rows = append(rows, r) }); err != nil {
 		return nil, err
 	}
 	return rows, nil
@@ -280,20 +281,17 @@ func Plan(s *Spec) ([]Row, error) {
 // WalkPlan expands and validates a spec like Plan, handing each row to
 // visit as it is made instead of keeping them (see [Grid.Walk]): what
 // `mirage sweep --dry-run` lists rows with.
-func WalkPlan(s *Spec, visit func(Row)) error {
-	g, err := NewGrid(s)
+func WalkPlan(s *Spec, reg mirage.Registries, visit func(Row)) error {
+	g, err := NewGrid(s, reg)
 	if err != nil {
 		return err
 	}
 	return g.Walk(visit)
 }
 
-func validateRow(k *knobs, r Row) error {
-	if err := r.Config.Validate(); err != nil {
+func validateRow(k *knobs, reg mirage.Registries, r Row) error {
+	if err := r.Config.Validate(reg); err != nil {
 		return err
-	}
-	if models.Describe(r.Config.Model) == "" {
-		return fmt.Errorf("unknown model %q (valid: %s)", r.Config.Model, strings.Join(models.Names(), ", "))
 	}
 	_, err := k.reg.New(r.Config.Backend, r.Config.BackendOptions)
 	return err

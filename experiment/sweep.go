@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfpengine"
 	"github.com/mirage-go/mirage/internal/outdir"
@@ -36,6 +37,9 @@ type SweepConfig struct {
 	CheckpointEvery int
 	// Command is the command line recorded in the report.
 	Command string
+	// Registries are the models, data sets and backends the spec's names
+	// are looked up in (usually mirage.Default()).
+	Registries mirage.Registries
 }
 
 // ResultRow is one line of results.jsonl: a finished (or failed) row.
@@ -124,12 +128,12 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 	// Rows are made from the spec when needed, one at a time: validated
 	// in one pass, checked against their data in another, and trained in
 	// a third, never all held.
-	grid, digest, err := planGrid(ctx, cfg.Spec)
+	grid, digest, err := planGrid(ctx, cfg.Spec, cfg.Registries)
 	if err != nil {
 		return nil, interruptedPlanning(err)
 	}
 	rows := sweepRows{grid, cfg}
-	classes, err := checkData(ctx, rows, true, log)
+	classes, err := checkData(ctx, rows, cfg.Registries, true, log)
 	if err != nil {
 		return nil, interruptedPlanning(err)
 	}
@@ -165,7 +169,7 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 		}
 		fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, rows.Len(), r.Label(), r.Config.Backend)
 		dir := filepath.Join(cfg.Out, "runs", r.ID)
-		out, err := runOrReuse(ctx, r.Config, dir, classes[dataKey(r.Config)], log)
+		out, err := runOrReuse(ctx, r.Config, cfg.Registries, dir, classes[dataKey(r.Config)], log)
 		if errors.As(err, new(*train.InterruptedError)) {
 			return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
 		}
@@ -200,8 +204,8 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 
 // planGrid validates a spec (see Grid.Walk) and returns its grid and the
 // digest of its row IDs that plan.json records.
-func planGrid(ctx context.Context, spec *Spec) (*Grid, string, error) {
-	grid, err := NewGrid(spec)
+func planGrid(ctx context.Context, spec *Spec, reg mirage.Registries) (*Grid, string, error) {
+	grid, err := NewGrid(spec, reg)
 	if err != nil {
 		return nil, "", err
 	}
@@ -243,7 +247,7 @@ func (s sweepRows) Row(i int) Row {
 // the first run, and (when layers is set) checks every row's
 // --fp32-layers patterns against its model. It returns the class count per
 // data key.
-func checkData(ctx context.Context, rows Rows, layers bool, log io.Writer) (map[string]int, error) {
+func checkData(ctx context.Context, rows Rows, reg mirage.Registries, layers bool, log io.Writer) (map[string]int, error) {
 	classes := map[string]int{}
 	names := map[string][]string{}
 	for r := range All(rows) {
@@ -252,7 +256,7 @@ func checkData(ctx context.Context, rows Rows, layers bool, log io.Writer) (map[
 		}
 		key := dataKey(r.Config)
 		if _, ok := classes[key]; !ok {
-			env, err := train.Setup(r.Config, log)
+			env, err := train.Setup(r.Config, reg, log)
 			if err != nil {
 				return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
 			}

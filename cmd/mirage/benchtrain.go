@@ -9,8 +9,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/bench"
 )
 
@@ -19,9 +19,9 @@ import (
 // each model/batch case on each backend, the median of several timed
 // repetitions after untimed warm-up steps, the backends of a case measured
 // interleaved. args are the arguments after "bench train".
-func benchTrainCommand(args []string, stdout, stderr io.Writer) error {
+func benchTrainCommand(regs mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench train", "bench train [--cases LIST] [--backends LIST] [--json]", stdout)
-	caseList := fs.String("cases", "lenet:64,lenet:128,resnet20:128", "comma-separated MODEL:BATCH cases (models: lenet, resnet20, resnet18, mlp, bert)")
+	caseList := fs.String("cases", "lenet:64,lenet:128,resnet20:128", "comma-separated MODEL:BATCH cases (models: "+strings.Join(regs.Models.Names(), ", ")+")")
 	backendList := fs.String("backends", "fp32", "comma-separated backends, each with its default options (see mirage train --help)")
 	atLeast1 := limits.Int{Min: 1, Max: math.MaxInt}
 	warmup := intFlag(fs, "warmup", 3, atLeast1, "untimed steps before measuring")
@@ -32,11 +32,11 @@ func benchTrainCommand(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cases, err := bench.ParseTrainCases(*caseList)
+	cases, err := bench.ParseTrainCases(*caseList, regs.Models)
 	if err != nil {
 		return usageError{err}
 	}
-	reg := registry.New()
+	reg := regs.Backends
 	var names []string
 	for _, name := range strings.Split(*backendList, ",") {
 		if name = strings.TrimSpace(name); name == "" {

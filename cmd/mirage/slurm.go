@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/internal/limits"
 	"io"
 	"math"
@@ -128,7 +129,7 @@ func sweepOnSlurm(ctx context.Context, e *executorFlags, row int, cfg experiment
 		}
 		return true, nil
 	}
-	st, err := experiment.WaitSweep(out, *e.poll, stdout)
+	st, err := experiment.WaitSweep(out, cfg.Registries, *e.poll, stdout)
 	return true, finishWait(st, err, out, "sweep", stdout)
 }
 
@@ -152,7 +153,7 @@ func finishWait(st *experiment.ArrayStatus, err error, out, kind string, stdout 
 
 // sweepSubcommand runs `mirage sweep status DIR` and `mirage sweep cancel
 // DIR`, and the same for compare.
-func slurmSubcommand(kind string, args []string, stdout io.Writer) error {
+func slurmSubcommand(reg mirage.Registries, kind string, args []string, stdout io.Writer) error {
 	verb := args[0]
 	fs := newFlagSet(kind+" "+verb, kind+" "+verb+" DIR", stdout)
 	if err := fs.Parse(args[1:]); err != nil {
@@ -183,7 +184,7 @@ func slurmSubcommand(kind string, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "cancelled job(s) %s\n", strings.Join(jobs, ", "))
 		return nil
 	default: // status
-		status := experiment.SweepStatus
+		status := func(out string) (*experiment.ArrayStatus, error) { return experiment.SweepStatus(out, reg) }
 		if kind == "compare" {
 			status = experiment.CompareStatus
 		}
@@ -205,7 +206,7 @@ func isSlurmSubcommand(args []string) bool {
 // comparison planned for Slurm. It returns false when none applies.
 func compareOnSlurm(ctx context.Context, fs *flag.FlagSet, e *executorFlags, arm int, cfgp *experiment.CompareConfig, stdout, stderr io.Writer) (bool, error) {
 	cfg := *cfgp
-	planned, planErr := experiment.ComparePlan(cfg.Out)
+	planned, planErr := experiment.ComparePlan(cfg.Out, cfg.Registries)
 	if arm >= 0 || *e.reportOnly && planErr == nil {
 		if planErr != nil {
 			return true, planErr
