@@ -49,7 +49,7 @@ func TestSweepInterruptedWhilePlanningWritesNothing(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := SweepContext(ctx, SweepConfig{Spec: parseTiny(t), Out: out}, io.Discard)
+	_, err := SweepContext(ctx, SweepConfig{Spec: parseTiny(t), Out: out, Registries: testReg()}, io.Discard)
 	require.EqualError(t, err, "interrupted while checking the sweep's rows; nothing was run or written")
 	require.NoDirExists(t, out)
 }
