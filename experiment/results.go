@@ -90,7 +90,7 @@ func WriteResults(cfg ResultsConfig) error {
 	if cfg.Registries.Backends == nil {
 		return fmt.Errorf("experiment: ResultsConfig.Registries has no backend registry (use mirage.Default())")
 	}
-	doc := &resultsDoc{cfg: cfg, option: registryOptions(cfg.Registries.Backends)}
+	doc := &resultsDoc{cfg: cfg, option: registryOptions(cfg.Registries.Backends), model: registryModels(cfg.Registries.Backends)}
 	var problems []string
 	for _, plan := range cfg.Full {
 		in, err := loadFull(plan)
@@ -101,7 +101,7 @@ func WriteResults(cfg ResultsConfig) error {
 		doc.full = append(doc.full, in)
 	}
 	for _, dir := range cfg.WidthSweeps {
-		in, err := loadWidthSweep(dir, cfg.Registries)
+		in, err := loadWidthSweep(dir, cfg.Registries, doc.model)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -152,11 +152,12 @@ func WriteResults(cfg ResultsConfig) error {
 // NarrowestADCWidth applies the width rule (see [WidthWithin]) to the
 // finished short sweep in dir, a sweep over the analog backend's adc-bits
 // with a plain FP32 row: it returns the chosen width and a sentence
-// explaining it, or an error saying why none can be chosen yet. reg is
-// what the sweep was planned with (usually mirage.Default()): a sweep's
-// rows are made from its spec.
+// explaining it, or an error saying why none can be chosen yet. reg
+// holds the backends the sweep ran and, when its plan.json does not list
+// its rows, the models and data sets they are made with (usually
+// mirage.Default()).
 func NarrowestADCWidth(dir string, reg mirage.Registries) (int, string, error) {
-	in, err := loadWidthSweep(dir, reg)
+	in, err := loadWidthSweep(dir, reg, registryModels(reg.Backends))
 	if err != nil {
 		return 0, "", err
 	}

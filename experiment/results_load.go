@@ -298,7 +298,7 @@ type widthInput struct {
 
 // loadWidthSweep reads a sweep over analog adc-bits and applies the width
 // rule; a directory that does not exist is "not run yet", not an error.
-func loadWidthSweep(dir string, reg mirage.Registries) (*widthInput, error) {
+func loadWidthSweep(dir string, reg mirage.Registries, model modelOf) (*widthInput, error) {
 	in := &widthInput{dir: dir, fp32: math.NaN()}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		in.choice = widthChoice{Why: "the sweep has not been run yet"}
@@ -313,7 +313,7 @@ func loadWidthSweep(dir string, reg mirage.Registries) (*widthInput, error) {
 		return nil, err
 	}
 	in.sweep = s
-	if err := in.analyse(); err != nil {
+	if err := in.analyse(model); err != nil {
 		return nil, err
 	}
 	return in, nil
