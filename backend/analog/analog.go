@@ -87,6 +87,7 @@ import (
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfp"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
+	"github.com/mirage-go/mirage/internal/gemm"
 	"github.com/mirage-go/mirage/internal/parallel"
 )
 
@@ -120,17 +121,17 @@ type Backend struct {
 	rng    *rand.Rand
 	src    *rand.PCG // rng's source, saved and restored by state.go
 
+	noise       *noiseModel
 	noisyNow    bool
 	productFunc bfp.ProductFunc
-	scratch     []float32
-	invB, scB   []float64
 	// zeroA, zeroB flag the operand blocks flushed to zero (Rows×Tiles).
 	zeroA, zeroB []bool
-	// The readout loop (see product) and its readouts and ADC clips per
-	// chunk.
-	counts []int64
-	read   tileRead
-	team   parallel.Team
+	// The loop over output blocks (see product), its readouts and ADC
+	// clips per block, and per-goroutine scratch space.
+	counts  []int64
+	read    blockRead
+	workers []*worker
+	team    parallel.Team
 }
 
 // Factory builds an analog backend from options.
@@ -166,7 +167,7 @@ func New(s bfp.Settings, adcBits int, sigma float64, noisy bfp.RoleSet) *Backend
 	full := 2 * s.Format.MaxTileDot()
 	src := rand.NewPCG(s.NoiseSeed, 0x616e616c6f67)
 	b := &Backend{
-		engine: bfp.NewEngine(s), noisy: noisy,
+		engine: bfp.NewEngine(s), noisy: noisy, noise: newNoiseModel(sigma),
 		rng: rand.New(src), src: src,
 		cfg: Config{
 			Backend: "analog", ADCBits: adcBits, FullRange: full,
@@ -189,24 +190,22 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 	return b.engine.MatMul(call, g, b.productFunc)
 }
 
-// product computes every tile exactly with one FP32 GEMM per tile (see
-// internal/bfp), passes each tile value through the ADC, and accumulates.
-//
-// Without noise, the readouts of a tile are independent of each other and
-// run on all cores, by ranges of rows; every readout is the same float64
-// arithmetic as on one goroutine, in the same order along the tiles, so
-// the result and the counters do not depend on the split. With noise they
-// stay on one goroutine: the noise is drawn from one generator in readout
-// order (tile, row, live column), and the draws, which cost more than the
-// rest of a readout, would have to stay serial anyway. (Drawing them into
-// a buffer on one goroutine while another read out the rows already drawn
-// gave the same results and was slower on the shared two-core machine:
-// the readouts left to share are the smaller part, and the waiting
-// goroutine competed with the drawing one for a core.)
+// product computes every tile exactly with an FP32 GEMM (see
+// internal/bfp), passes each tile value through the ADC, and accumulates,
+// one output block at a time (see partition): for each tile in order, the
+// block's tile values are computed into a small buffer that stays in the
+// cache and read out at once. Blocks are independent (an output depends
+// only on its own tiles), so they run on all cores; every readout is the
+// same float64 arithmetic as on one goroutine, in the same order along the
+// tiles, and a block's noise comes from its own stream (see noise.go), so
+// neither the result nor the counters depend on the split.
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
 	m, n := g.M, g.N
 	tiles := qa.Tiles()
 	c.TileOutputs += int64(tiles) * int64(m) * int64(n)
+	if m == 0 || n == 0 {
+		return nil
+	}
 	if tiles == 0 {
 		if !g.Accumulate {
 			for i := range m {
@@ -215,138 +214,206 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters)
 		}
 		return nil
 	}
-	// Each tile's exact values land in tile; the ADC readouts are summed in
-	// tile order into r, which is C itself unless C's old values are needed.
-	if cap(b.scratch) < 2*m*n {
-		b.scratch = make([]float32, 2*m*n)
-	}
-	tile := b.scratch[:m*n]
-	r, ldr := g.C, g.LDC
-	if g.Accumulate {
-		r, ldr = b.scratch[m*n:2*m*n], n
-	}
 	// A tile with a zero block on either side is exactly 0 and is not read
 	// out (see the package documentation): its exponent is a placeholder,
 	// and scaling the ADC noise by it was once a bug that made every noisy
 	// run diverge.
 	b.zeroA, b.zeroB = qa.ZeroBlocks(b.zeroA), qb.ZeroBlocks(b.zeroB)
-	b.invB, b.scB = grow(b.invB, n), grow(b.scB, n)
 	rd := &b.read
 	runFunc := rd.runFunc // made once, in New: a method value allocates
-	*rd = tileRead{b: b, runFunc: runFunc, tile: tile, r: r, ldr: ldr, m: m, n: n, tiles: tiles, qa: qa, chunks: 1}
-	procs := runtime.GOMAXPROCS(0)
-	if !b.noisyNow && m*n >= parallelReadouts && m > 1 && procs > 1 {
-		rd.chunks = min(m, readChunks*procs)
+	*rd = blockRead{b: b, runFunc: runFunc, g: g, qa: qa, qb: qb, tiles: tiles, part: partition(m, n, tiles)}
+	if b.noisyNow {
+		rd.key = b.rng.Uint64()
 	}
-	b.counts = grow(b.counts, 2*rd.chunks)
-	clear(b.counts)
-	for t := range tiles {
-		ibfp.TileGEMM(qa, qb, t, tile, n)
-		// Powers of two, multiplied in float64: exact, and cheaper than
-		// math.Ldexp per element. A zero block of B gets scale 0.
-		for j := range n {
-			e := int(qb.Exp[j*tiles+t])
-			b.invB[j], b.scB[j] = pow2(-e), pow2(e)
-			if b.zeroB[j*tiles+t] {
-				b.scB[j] = 0
-			}
-		}
-		rd.t = t
-		if rd.chunks == 1 {
-			rd.run(0, 0)
-			continue
-		}
-		b.team.Run(procs, rd.chunks, rd.runFunc)
+	count := rd.part.count()
+	b.counts = grow(b.counts, 2*count)
+	procs := min(runtime.GOMAXPROCS(0), count)
+	for len(b.workers) < procs {
+		b.workers = append(b.workers, &worker{noise: newStream()})
 	}
-	for k := 0; k < len(b.counts); k += 2 {
+	if procs == 1 {
+		for blk := range count {
+			rd.run(0, blk)
+		}
+	} else {
+		b.team.Run(procs, count, rd.runFunc)
+	}
+	for k := 0; k < 2*count; k += 2 {
 		c.Readouts += b.counts[k]
 		c.ADCClipped += b.counts[k+1]
-	}
-	if g.Accumulate {
-		for i := range m {
-			ci := g.C[i*g.LDC : i*g.LDC+n]
-			for j := range ci {
-				ci[j] += r[i*ldr+j]
-			}
-		}
 	}
 	return nil
 }
 
-// parallelReadouts is the number of tile outputs from which the readouts
-// of a noise-free tile are shared among goroutines; readChunks is the
-// number of row ranges per goroutine, so that one the OS runs late leaves
-// little work behind.
-const (
-	parallelReadouts = 1 << 12
-	readChunks       = 4
-)
-
-// tileRead is the loop over one tile's readouts, by ranges of rows.
-type tileRead struct {
-	b        *Backend
-	qa       *ibfp.Matrix
-	tile, r  []float32
-	ldr      int
-	m, n     int
-	t, tiles int
-	chunks   int
-	runFunc  func(worker, chunk int)
+// blocks is a partition of an m×n output into blocks of rows×cols (the
+// last ones in each direction may be smaller).
+type blocks struct {
+	m, n                 int
+	rows, cols           int
+	rowBlocks, colBlocks int
 }
 
-// run reads out rows [m·chunk/chunks, m·(chunk+1)/chunks) of tile t,
-// counting readouts and clips into b.counts[2·chunk], b.counts[2·chunk+1].
-func (rd *tileRead) run(_, chunk int) {
-	b := rd.b
-	i0, i1 := rd.m*chunk/rd.chunks, rd.m*(chunk+1)/rd.chunks
-	// Everything the inner loop reads, in locals (registers), not through
-	// rd and b.
-	t, n, tiles := rd.t, rd.n, rd.tiles
-	r, ldr, tile, zeroA, exps := rd.r, rd.ldr, rd.tile, b.zeroA, rd.qa.Exp
-	scB, invB := b.scB[:n], b.invB[:n]
-	noisy, rng, sigma := b.noisyNow, b.rng, b.cfg.NoiseSigma
-	step := b.cfg.Step
+func (p blocks) count() int { return p.rowBlocks * p.colBlocks }
+
+// bounds returns block blk's rows [i0, i1) and columns [j0, j1).
+func (p blocks) bounds(blk int) (i0, i1, j0, j1 int) {
+	bi, bj := blk/p.colBlocks, blk%p.colBlocks
+	i0, j0 = bi*p.rows, bj*p.cols
+	return i0, min(p.m, i0+p.rows), j0, min(p.n, j0+p.cols)
+}
+
+// Block sizes: a block holds at most blockElements outputs, so that its
+// tile values and sums stay in the L1/L2 cache between the GEMM that
+// writes them and the readout that reads them; a product with at least
+// parallelReadouts tile outputs is cut into at least minBlocks blocks, so
+// that all cores get work even when the output is small and K long (a
+// weight gradient: 16×144 outputs over 1024 tiles). The partition depends
+// on the shape alone, never on the number of goroutines: it decides which
+// noise stream a readout draws from.
+const (
+	blockElements     = 1 << 12
+	parallelReadouts  = 1 << 12
+	minBlocks         = 8
+	columnGranularity = 16 // a multiple of the GEMM kernels' widths
+)
+
+// partition cuts an m×n output with the given number of tiles into blocks.
+func partition(m, n, tiles int) blocks {
+	cols := min(n, blockElements)
+	rows := max(1, min(m, blockElements/cols))
+	if tiles*m*n >= parallelReadouts && ceilDiv(m, rows)*ceilDiv(n, cols) < minBlocks {
+		// Few rows: cut the columns too, then the rows.
+		want := ceilDiv(minBlocks, ceilDiv(m, rows))
+		cols = min(n, max(columnGranularity, ceilDiv(ceilDiv(n, want), columnGranularity)*columnGranularity))
+		if ceilDiv(m, rows)*ceilDiv(n, cols) < minBlocks {
+			rows = max(1, ceilDiv(m, ceilDiv(minBlocks, ceilDiv(n, cols))))
+		}
+	}
+	return blocks{m: m, n: n, rows: rows, cols: cols, rowBlocks: ceilDiv(m, rows), colBlocks: ceilDiv(n, cols)}
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// worker is one goroutine's scratch space.
+type worker struct {
+	tile, acc []float32 // a block's tile values; its sums when accumulating
+	invB, scB []float64 // per column of the block: 2^-eb, and 2^eb or 0
+	noise     *stream
+}
+
+// blockRead is the loop over one product's output blocks.
+type blockRead struct {
+	b       *Backend
+	g       *backend.GEMM
+	qa, qb  *ibfp.Matrix
+	tiles   int
+	part    blocks
+	key     uint64 // the noise key of this product (see noise.go)
+	runFunc func(worker, chunk int)
+}
+
+// run computes output block blk: for each tile, its exact values, then
+// their readouts, summed in tile order; it stores the block's readouts and
+// ADC clips in b.counts[2·blk], b.counts[2·blk+1].
+func (rd *blockRead) run(wk, blk int) {
+	b, g, w := rd.b, rd.g, rd.b.workers[wk]
+	i0, i1, j0, j1 := rd.part.bounds(blk)
+	rows, cols, tiles := i1-i0, j1-j0, rd.tiles
+	w.tile = grow(w.tile, rows*cols)
+	w.invB, w.scB = grow(w.invB, cols), grow(w.scB, cols)
+	// The ADC readouts are summed in tile order into r, which is C itself
+	// unless C's old values are needed.
+	r, ldr := g.C[i0*g.LDC+j0:], g.LDC
+	if g.Accumulate {
+		w.acc = grow(w.acc, rows*cols)
+		r, ldr = w.acc, cols
+	}
+	noisy := b.noisyNow
+	if noisy {
+		w.noise.reset(rd.key, blk)
+	}
+	// Everything the inner loop reads, in locals (registers).
+	tile, zeroA, zeroB, expA, expB := w.tile, b.zeroA, b.zeroB, rd.qa.Exp, rd.qb.Exp
+	scB, invB := w.scB[:cols], w.invB[:cols]
+	nm, s, step := b.noise, w.noise, b.cfg.Step
 	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
 	var readouts, clipped int64
-	for i := i0; i < i1; i++ {
-		ri := r[i*ldr : i*ldr+n]
-		if zeroA[i*tiles+t] {
-			if t == 0 {
-				clear(ri)
+	for t := range tiles {
+		tileBlockGEMM(rd.qa, rd.qb, t, i0, i1, j0, j1, tile, cols)
+		// Powers of two, multiplied in float64: exact, and cheaper than
+		// math.Ldexp per element. A zero block of B gets scale 0.
+		for jj := range cols {
+			e := int(expB[(j0+jj)*tiles+t])
+			invB[jj], scB[jj] = pow2(-e), pow2(e)
+			if zeroB[(j0+jj)*tiles+t] {
+				scB[jj] = 0
 			}
-			continue
 		}
-		e := int(exps[i*tiles+t])
-		invA, scA := pow2(-e), pow2(e)
-		ti := tile[i*n : (i+1)*n]
-		for j := range ri {
-			if scB[j] == 0 {
+		for ii := range rows {
+			ri := r[ii*ldr : ii*ldr+cols]
+			if zeroA[(i0+ii)*tiles+t] {
 				if t == 0 {
-					ri[j] = 0
+					clear(ri)
 				}
 				continue
 			}
-			readouts++
-			p := float64(ti[j]) * invA * invB[j] // the exact integer P
-			code := p / step
-			if noisy {
-				code += rng.NormFloat64() * sigma
-			}
-			code = math.RoundToEven(code)
-			if code < lo || code > hi {
-				clipped++
-				code = max(lo, min(hi, code))
-			}
-			v := float32(code * step * scA * scB[j])
-			if t == 0 {
-				ri[j] = v
-			} else {
-				ri[j] += v
+			e := int(expA[(i0+ii)*tiles+t])
+			invA, scA := pow2(-e), pow2(e)
+			ti := tile[ii*cols : (ii+1)*cols]
+			for j := range ri {
+				if scB[j] == 0 {
+					if t == 0 {
+						ri[j] = 0
+					}
+					continue
+				}
+				readouts++
+				x := float64(ti[j]) * invA * invB[j] / step // P/Δ, P the exact integer
+				var code float64
+				if noisy {
+					code = nm.code(x, s)
+				} else {
+					code = math.RoundToEven(x)
+				}
+				if code < lo || code > hi {
+					clipped++
+					code = max(lo, min(hi, code))
+				}
+				v := float32(code * step * scA * scB[j])
+				if t == 0 {
+					ri[j] = v
+				} else {
+					ri[j] += v
+				}
 			}
 		}
 	}
-	b.counts[2*chunk] += readouts
-	b.counts[2*chunk+1] += clipped
+	if g.Accumulate {
+		for ii := range rows {
+			ci := g.C[(i0+ii)*g.LDC+j0 : (i0+ii)*g.LDC+j1]
+			for j := range ci {
+				ci[j] += r[ii*ldr+j]
+			}
+		}
+	}
+	b.counts[2*blk] = readouts
+	b.counts[2*blk+1] = clipped
+}
+
+// tileBlockGEMM computes the exact tile products of tile t for outputs
+// [i0, i1)×[j0, j1) into c (row stride ldc), overwriting it, on the
+// calling goroutine.
+func tileBlockGEMM(a, b *ibfp.Matrix, t, i0, i1, j0, j1 int, c []float32, ldc int) {
+	k0, k1 := t*a.Tile, min((t+1)*a.Tile, a.K)
+	av, lda := a.Values[i0*a.K+k0:], a.K
+	if a.KMajor {
+		av, lda = a.Values[k0*a.Rows+i0:], a.Rows
+	}
+	bv, ldb := b.Values[j0*b.K+k0:], b.K
+	if b.KMajor {
+		bv, ldb = b.Values[k0*b.Rows+j0:], b.Rows
+	}
+	gemm.SgemmSerial(a.KMajor, !b.KMajor, i1-i0, j1-j0, k1-k0, 1, av, lda, bv, ldb, 0, c, ldc)
 }
 
 // Config implements backend.Configurer.
