@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/backend/bfpengine"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/train"
 )
@@ -251,7 +251,7 @@ func dedupe(sorted []string) []string {
 // backendTotals extracts the totals of a bfp/rns/analog statistics report
 // from a summary's backend_stats, or returns nil when the backend keeps no
 // statistics (fp32) or uses another format.
-func backendTotals(stats any) *bfp.Counters {
+func backendTotals(stats any) *bfpengine.Counters {
 	if stats == nil {
 		return nil
 	}
@@ -259,7 +259,7 @@ func backendTotals(stats any) *bfp.Counters {
 	if err != nil {
 		return nil
 	}
-	var r bfp.Report
+	var r bfpengine.Report
 	if err := json.Unmarshal(data, &r); err != nil || r.Backend == "" {
 		return nil
 	}

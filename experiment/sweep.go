@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/backend/bfpengine"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/internal/outdir"
 	"github.com/mirage-go/mirage/train"
@@ -65,7 +65,7 @@ type ResultRow struct {
 	ImagesPerSec   jsonFloat   `json:"images_per_sec"`
 	// BackendStats is the total of the backend's own statistics, when it
 	// keeps any.
-	BackendStats *bfp.Counters `json:"backend_stats,omitempty"`
+	BackendStats *bfpengine.Counters `json:"backend_stats,omitempty"`
 	// Cost is what the run's GEMMs would have cost (from its cost.json).
 	Cost     *CostColumns `json:"cost,omitempty"`
 	Dir      string       `json:"dir"`

@@ -85,7 +85,7 @@ import (
 	"slices"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/backend/bfpengine"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
 	"github.com/mirage-go/mirage/internal/gemm"
 	"github.com/mirage-go/mirage/internal/parallel"
@@ -96,7 +96,7 @@ var adcBitsSpec = backend.OptionSpec{Name: "adc-bits", Default: "6",
 
 // Options returns the options of the analog backend.
 func Options() []backend.OptionSpec {
-	return slices.Concat(bfp.SharedOptions(), []backend.OptionSpec{adcBitsSpec}, bfp.NoiseOptions())
+	return slices.Concat(bfpengine.SharedOptions(), []backend.OptionSpec{adcBitsSpec}, bfpengine.NoiseOptions())
 }
 
 // MaxADCBits is the widest converter accepted.
@@ -110,20 +110,20 @@ type Config struct {
 	Step       float64  `json:"adc_step"`       // Δ, in integer tile units
 	NoiseSigma float64  `json:"noise_sigma"`    // in ADC steps
 	NoiseRoles []string `json:"noise_roles"`
-	bfp.SettingsConfig
+	bfpengine.SettingsConfig
 }
 
 // Backend is the analog backend.
 type Backend struct {
 	cfg    Config
-	engine *bfp.Engine
-	noisy  bfp.RoleSet
+	engine *bfpengine.Engine
+	noisy  bfpengine.RoleSet
 	rng    *rand.Rand
 	src    *rand.PCG // rng's source, saved and restored by state.go
 
 	noise       *noiseModel
 	noisyNow    bool
-	productFunc bfp.ProductFunc
+	productFunc bfpengine.ProductFunc
 	// zeroA, zeroB flag the operand blocks flushed to zero (Rows×Tiles).
 	zeroA, zeroB []bool
 	// The loop over output blocks (see product), its readouts and ADC
@@ -137,25 +137,25 @@ type Backend struct {
 // Factory builds an analog backend from options.
 func Factory(opts backend.Options) (backend.Backend, error) {
 	specs := Options()
-	if err := bfp.CheckKnown(opts, specs, "analog"); err != nil {
+	if err := bfpengine.CheckKnown(opts, specs, "analog"); err != nil {
 		return nil, err
 	}
-	s, err := bfp.ParseSettings(opts, specs)
+	s, err := bfpengine.ParseSettings(opts, specs)
 	if err != nil {
 		return nil, err
 	}
-	adcBits, err := bfp.Int(opts, specs, adcBitsSpec.Name)
+	adcBits, err := bfpengine.Int(opts, specs, adcBitsSpec.Name)
 	if err != nil {
 		return nil, err
 	}
 	if adcBits < 1 || adcBits > MaxADCBits {
 		return nil, fmt.Errorf("--adc-bits %d is outside [1, %d]", adcBits, MaxADCBits)
 	}
-	sigma, err := bfp.Float(opts, specs, "noise-sigma")
+	sigma, err := bfpengine.Float(opts, specs, "noise-sigma")
 	if err != nil {
 		return nil, err
 	}
-	roles, err := bfp.ParseRoles(opts, specs)
+	roles, err := bfpengine.ParseRoles(opts, specs)
 	if err != nil {
 		return nil, err
 	}
@@ -163,11 +163,11 @@ func Factory(opts backend.Options) (backend.Backend, error) {
 }
 
 // New returns an analog backend for valid settings; sigma is in ADC steps.
-func New(s bfp.Settings, adcBits int, sigma float64, noisy bfp.RoleSet) *Backend {
+func New(s bfpengine.Settings, adcBits int, sigma float64, noisy bfpengine.RoleSet) *Backend {
 	full := 2 * s.Format.MaxTileDot()
 	src := rand.NewPCG(s.NoiseSeed, 0x616e616c6f67)
 	b := &Backend{
-		engine: bfp.NewEngine(s), noisy: noisy, noise: newNoiseModel(sigma),
+		engine: bfpengine.NewEngine(s), noisy: noisy, noise: newNoiseModel(sigma),
 		rng: rand.New(src), src: src,
 		cfg: Config{
 			Backend: "analog", ADCBits: adcBits, FullRange: full,
@@ -199,7 +199,7 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 // same float64 arithmetic as on one goroutine, in the same order along the
 // tiles, and a block's noise comes from its own stream (see noise.go), so
 // neither the result nor the counters depend on the split.
-func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
+func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
 	m, n := g.M, g.N
 	tiles := qa.Tiles()
 	c.TileOutputs += int64(tiles) * int64(m) * int64(n)

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/bfp"
-	"github.com/mirage-go/mirage/backend/bfp/bfptest"
+	"github.com/mirage-go/mirage/backend/bfpengine"
+	"github.com/mirage-go/mirage/backend/bfpengine/bfptest"
 )
 
 func newBackend(t *testing.T, opts backend.Options) *Backend {
@@ -186,7 +186,7 @@ func TestLeNetRolesNoiseFree(t *testing.T) {
 					}
 				}
 			}
-			total := b.Stats().(bfp.Report).Total
+			total := b.Stats().(bfpengine.Report).Total
 			require.Equalf(t, read, total.Readouts, "%s: readouts are the tiles without a zero block", c.Name)
 			require.Lessf(t, total.Readouts, total.TileOutputs, "%s: the case has zero blocks", c.Name)
 		}

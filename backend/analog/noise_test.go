@@ -175,3 +175,30 @@ func TestStreamsAreIndependentOfEachOther(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNoiseCode times one noisy readout code at the default σ, for
+// tile values typical of a 6-bit converter (x mostly within ±0.3 steps),
+// against one math/rand/v2 NormFloat64 (the draw it replaced).
+func BenchmarkNoiseCode(b *testing.B) {
+	xs := make([]float64, 4096)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := range xs {
+		xs[i] = 0.2 * rng.NormFloat64()
+	}
+	b.Run("sampler", func(b *testing.B) {
+		nm, s := newNoiseModel(0.08), newStream()
+		s.reset(1, 1)
+		var sum float64
+		for i := 0; b.Loop(); i++ {
+			sum += nm.code(xs[i%len(xs)], s)
+		}
+		_ = sum
+	})
+	b.Run("NormFloat64", func(b *testing.B) {
+		var sum float64
+		for i := 0; b.Loop(); i++ {
+			sum += math.RoundToEven(xs[i%len(xs)] + 0.08*rng.NormFloat64())
+		}
+		_ = sum
+	})
+}

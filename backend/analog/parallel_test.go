@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/bfp"
-	"github.com/mirage-go/mirage/backend/bfp/bfptest"
+	"github.com/mirage-go/mirage/backend/bfpengine"
+	"github.com/mirage-go/mirage/backend/bfpengine/bfptest"
 )
 
 // product gives what a plain serial model of the readout gives, bit for
@@ -62,7 +62,7 @@ func TestParallelReadoutMatchesSerial(t *testing.T) {
 					readouts, clipped = readouts+r, clipped+c
 					require.Equal(t, math32bits(want), math32bits(got), "call %d", call)
 				}
-				total := fast.Stats().(bfp.Report).Total
+				total := fast.Stats().(bfpengine.Report).Total
 				require.Equal(t, readouts, total.Readouts)
 				require.Equal(t, clipped, total.ADCClipped)
 				if tc.opts["adc-bits"] == "4" {

@@ -6,10 +6,9 @@
 //
 //	mirage train --backend bfp --bfp-bits 7 --tile 64
 //
-// The package is also the base of those two backends: the shared options
-// (--bfp-bits, --tile, --rounding, --fp32-layers, --noise-seed,
-// --stats-every and the noise flags), the per-layer FP32 policy and the
-// per-layer, per-role statistics live here ([Engine], [Stats]).
+// The machinery it shares with those two backends (the shared options,
+// the per-layer FP32 policy, quantisation and the per-layer, per-role
+// statistics) lives in package bfpengine.
 //
 // Cost: quantising both operands (one pass to find the block maxima, one to
 // round, in SIMD) plus one FP32 GEMM over the dequantised values, in which
@@ -20,24 +19,25 @@ package bfp
 
 import (
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/bfpengine"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
 )
 
 // Backend is the BFP backend.
 type Backend struct {
-	engine  *Engine
+	engine  *bfpengine.Engine
 	scratch []float32
 }
 
 // Config is the effective configuration of a BFP backend.
 type Config struct {
 	Backend string `json:"backend"`
-	SettingsConfig
+	bfpengine.SettingsConfig
 }
 
 // New returns a BFP backend for valid settings.
-func New(s Settings) *Backend {
-	b := &Backend{engine: NewEngine(s)}
+func New(s bfpengine.Settings) *Backend {
+	b := &Backend{engine: bfpengine.NewEngine(s)}
 	b.engine.KSplit = !s.Ordered
 	return b
 }
@@ -45,14 +45,20 @@ func New(s Settings) *Backend {
 // Factory builds a BFP backend from options; see Options.
 func Factory(opts backend.Options) (backend.Backend, error) {
 	specs := Options()
-	if err := CheckKnown(opts, specs, "bfp"); err != nil {
+	if err := bfpengine.CheckKnown(opts, specs, "bfp"); err != nil {
 		return nil, err
 	}
-	s, err := ParseSettings(opts, specs)
+	s, err := bfpengine.ParseSettings(opts, specs)
 	if err != nil {
 		return nil, err
 	}
 	return New(s), nil
+}
+
+// Options returns the options of the bfp backend: the shared BFP options
+// and --tile-accumulation.
+func Options() []backend.OptionSpec {
+	return append(bfpengine.SharedOptions(), bfpengine.TileAccumulationOption())
 }
 
 // Name implements backend.Backend.
@@ -63,7 +69,7 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 	return b.engine.MatMul(call, g, b.product)
 }
 
-func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *Counters) error {
+func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
 	b.scratch = ibfp.Product(qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
 	tiles := int64(qa.Tiles()) * int64(g.M) * int64(g.N)
 	c.TileOutputs += tiles
@@ -81,3 +87,13 @@ func (b *Backend) Stats() any { return b.engine.Stats.Report("bfp") }
 
 // Summary implements backend.StatsReporter.
 func (b *Backend) Summary() string { return b.engine.Stats.Report("bfp").Summary() }
+
+// GEMMShapes implements backend.ShapeReporter: the BFP backend reads every
+// tile output once (it skips none).
+func (b *Backend) GEMMShapes() []backend.LiveShapeCount { return b.engine.Stats.LiveShapes(1) }
+
+// MarshalState implements backend.Stateful.
+func (b *Backend) MarshalState() ([]byte, error) { return b.engine.MarshalState() }
+
+// UnmarshalState implements backend.Stateful.
+func (b *Backend) UnmarshalState(data []byte) error { return b.engine.UnmarshalState(data) }

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/bfp/bfptest"
+	"github.com/mirage-go/mirage/backend/bfpengine/bfptest"
 )
 
 func newBackend(t *testing.T, opts backend.Options) *Backend {

@@ -105,7 +105,7 @@ import (
 	"strings"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/bfp"
+	"github.com/mirage-go/mirage/backend/bfpengine"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
 	"github.com/mirage-go/mirage/internal/gemm"
 	"github.com/mirage-go/mirage/internal/rns"
@@ -124,7 +124,7 @@ var (
 
 // Options returns the options of the rns backend.
 func Options() []backend.OptionSpec {
-	return slices.Concat(bfp.SharedOptions(), []backend.OptionSpec{bfp.TileAccumulationOption(), moduliSpec, redundantSpec, modeSpec, unitSpec}, bfp.NoiseOptions())
+	return slices.Concat(bfpengine.SharedOptions(), []backend.OptionSpec{bfpengine.TileAccumulationOption(), moduliSpec, redundantSpec, modeSpec, unitSpec}, bfpengine.NoiseOptions())
 }
 
 // Config is the effective configuration, as written to summary.json.
@@ -142,15 +142,15 @@ type Config struct {
 	// probability that one readout is wrong.
 	StepSigma []float64 `json:"noise_sigma_steps"`
 	ErrorProb []float64 `json:"readout_error_probability"`
-	bfp.SettingsConfig
+	bfpengine.SettingsConfig
 }
 
 // Backend is the RNS backend.
 type Backend struct {
 	cfg       Config
 	set       *rns.Set
-	engine    *bfp.Engine
-	noisy     bfp.RoleSet
+	engine    *bfpengine.Engine
+	noisy     bfpengine.RoleSet
 	reference bool
 	rng       *rand.Rand
 	src       *rand.PCG // rng's source, saved and restored by state.go
@@ -162,7 +162,7 @@ type Backend struct {
 	// Per-call state and reused buffers.
 	noisyNow     bool
 	live         liveTiles
-	productFunc  bfp.ProductFunc
+	productFunc  bfpengine.ProductFunc
 	scratch      []float32
 	errs         []readoutError
 	res          []int64
@@ -185,18 +185,18 @@ type readoutError struct {
 // configurations with a message that names the option to change.
 func Factory(opts backend.Options) (backend.Backend, error) {
 	specs := Options()
-	if err := bfp.CheckKnown(opts, specs, "rns"); err != nil {
+	if err := bfpengine.CheckKnown(opts, specs, "rns"); err != nil {
 		return nil, err
 	}
-	s, err := bfp.ParseSettings(opts, specs)
+	s, err := bfpengine.ParseSettings(opts, specs)
 	if err != nil {
 		return nil, err
 	}
-	base, err := rns.ParseModuli(bfp.Value(opts, specs, moduliSpec.Name))
+	base, err := rns.ParseModuli(bfpengine.Value(opts, specs, moduliSpec.Name))
 	if err != nil {
 		return nil, fmt.Errorf("--rns-moduli: %w", err)
 	}
-	redundant, err := parseRedundant(bfp.Value(opts, specs, redundantSpec.Name), base)
+	redundant, err := parseRedundant(bfpengine.Value(opts, specs, redundantSpec.Name), base)
 	if err != nil {
 		return nil, err
 	}
@@ -207,15 +207,15 @@ func Factory(opts backend.Options) (backend.Backend, error) {
 	if err := checkRange(s.Format, set); err != nil {
 		return nil, err
 	}
-	mode := bfp.Value(opts, specs, modeSpec.Name)
+	mode := bfpengine.Value(opts, specs, modeSpec.Name)
 	if mode != "fast" && mode != "reference" {
 		return nil, fmt.Errorf("--rns-mode %q: use fast or reference", mode)
 	}
-	sigma, err := bfp.Float(opts, specs, "noise-sigma")
+	sigma, err := bfpengine.Float(opts, specs, "noise-sigma")
 	if err != nil {
 		return nil, err
 	}
-	unit := bfp.Value(opts, specs, unitSpec.Name)
+	unit := bfpengine.Value(opts, specs, unitSpec.Name)
 	if unit != "step" && unit != "phase" {
 		return nil, fmt.Errorf("--noise-unit %q: use step (residue steps) or phase (radians)", unit)
 	}
@@ -228,7 +228,7 @@ func Factory(opts backend.Options) (backend.Backend, error) {
 			return nil, fmt.Errorf("--noise-sigma %g is %g residue steps for modulus %d, beyond %g, where every readout is already uniformly random; use a smaller --noise-sigma", sigma, step, m, rns.MaxStepSigma)
 		}
 	}
-	roles, err := bfp.ParseRoles(opts, specs)
+	roles, err := bfpengine.ParseRoles(opts, specs)
 	if err != nil {
 		return nil, err
 	}
@@ -315,10 +315,10 @@ func setString(m []int64) string {
 // New returns an RNS backend. s must be valid and s.Format must fit set
 // (Factory checks both). sigma is in radians when phaseUnit, else in
 // residue steps; noisy selects the roles that get noise.
-func New(s bfp.Settings, set *rns.Set, reference bool, sigma float64, phaseUnit bool, noisy bfp.RoleSet) *Backend {
+func New(s bfpengine.Settings, set *rns.Set, reference bool, sigma float64, phaseUnit bool, noisy bfpengine.RoleSet) *Backend {
 	src := rand.NewPCG(s.NoiseSeed, 0x726e735f6e6f6973)
 	b := &Backend{
-		set: set, engine: bfp.NewEngine(s), noisy: noisy, reference: reference,
+		set: set, engine: bfpengine.NewEngine(s), noisy: noisy, reference: reference,
 		rng: rand.New(src), src: src,
 	}
 	b.productFunc = b.product
@@ -361,7 +361,7 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 	return b.engine.MatMul(call, g, b.productFunc)
 }
 
-func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) error {
+func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
 	// Tiles with a zero block are exactly 0 and not read out (see the
 	// package documentation): both modes skip them, and only the live ones
 	// count as readouts.
@@ -484,7 +484,7 @@ func (l *liveTiles) at(pos int64, t int) (tile, row, col int) {
 // injectErrors is the fast mode's noise: it draws the wrong readouts of
 // every modulus directly, among the live tile outputs only (b.live), and
 // corrects C for each tile they hit.
-func (b *Backend) injectErrors(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) {
+func (b *Backend) injectErrors(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) {
 	total := b.live.total
 	errs := b.errs[:0]
 	for i := range b.set.Len() {
@@ -535,7 +535,7 @@ func (b *Backend) injectErrors(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Coun
 
 // decode decodes b.res for a tile whose true value is p and which had wrong
 // residue readouts, and counts the outcome.
-func (b *Backend) decode(p int64, wrong int, c *bfp.Counters) int64 {
+func (b *Backend) decode(p int64, wrong int, c *bfpengine.Counters) int64 {
 	c.ResidueErrors += int64(wrong)
 	c.TilesHit++
 	got, st := b.set.Decode(b.res)
@@ -567,7 +567,7 @@ func (b *Backend) decode(p int64, wrong int, c *bfp.Counters) int64 {
 // The modular GEMM sums residue products exactly: with an FP32 GEMM over
 // the residues when h·(m-1)² < 2^24 (true for the presets up to
 // special-k7 at their largest tiles), else with an integer loop.
-func (b *Backend) referenceProduct(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfp.Counters) {
+func (b *Backend) referenceProduct(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) {
 	m, n, k := g.M, g.N, g.K
 	tiles, h := qa.Tiles(), qa.Tile
 	nmod := b.set.Len()

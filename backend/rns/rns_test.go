@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/bfp"
-	"github.com/mirage-go/mirage/backend/bfp/bfptest"
+	"github.com/mirage-go/mirage/backend/bfpengine"
+	"github.com/mirage-go/mirage/backend/bfpengine/bfptest"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
 	"github.com/mirage-go/mirage/internal/gemm"
 	"github.com/mirage-go/mirage/internal/rns"
@@ -103,7 +103,7 @@ func maps(o backend.Options, kv ...string) backend.Options {
 
 // noisyRuns runs the same GEMM runs times and returns the output errors
 // (noisy - exact, per element) and the backend's counters.
-func noisyRuns(t *testing.T, opts backend.Options, g backend.GEMM, runs int) ([]float64, bfp.Counters) {
+func noisyRuns(t *testing.T, opts backend.Options, g backend.GEMM, runs int) ([]float64, bfpengine.Counters) {
 	t.Helper()
 	exact := bfptest.Run(t, newBackend(t, maps(opts, "noise-sigma", "0")), fwd, g)
 	b := newBackend(t, opts)
@@ -342,7 +342,7 @@ func TestPerLayerAndRolePolicy(t *testing.T) {
 		bfptest.Run(t, b, backend.Call{Layer: "fc1", Role: backend.Forward}, g)
 	}
 	rep := b.engine.Stats.Report("rns")
-	byKey := map[string]bfp.Entry{}
+	byKey := map[string]bfpengine.Entry{}
 	for _, e := range rep.Entries {
 		byKey[e.Layer+"/"+e.Role] = e
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/bfp/bfptest"
+	"github.com/mirage-go/mirage/backend/bfpengine/bfptest"
 )
 
 // sameFloats requires bit-identical values, except that +0 and -0 are

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mirage-go/mirage/backend/bfp/bfptest"
+	"github.com/mirage-go/mirage/backend/bfpengine/bfptest"
 )
 
 // columnOperand returns a k×ld source (ld ≥ cols, the padding filled with

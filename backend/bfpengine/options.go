@@ -1,4 +1,4 @@
-package bfp
+package bfpengine
 
 import (
 	"fmt"
@@ -55,9 +55,6 @@ func SharedOptions() []backend.OptionSpec {
 // can sum the exact tile results with one GEMM (bfp, rns); the analog
 // backend reads every tile through its ADC and always adds them in order.
 func TileAccumulationOption() backend.OptionSpec { return tileAccSpec }
-
-// Options returns the options of the bfp backend.
-func Options() []backend.OptionSpec { return append(SharedOptions(), tileAccSpec) }
 
 // Settings are the parsed shared options.
 type Settings struct {

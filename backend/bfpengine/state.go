@@ -1,4 +1,4 @@
-package bfp
+package bfpengine
 
 import (
 	"encoding/json"
@@ -120,12 +120,6 @@ func (e *Engine) UnmarshalState(data []byte) error {
 	e.Stats.mu.Unlock()
 	return nil
 }
-
-// MarshalState implements backend.Stateful.
-func (b *Backend) MarshalState() ([]byte, error) { return b.engine.MarshalState() }
-
-// UnmarshalState implements backend.Stateful.
-func (b *Backend) UnmarshalState(data []byte) error { return b.engine.UnmarshalState(data) }
 
 // NoisyState is the state of a backend built on an Engine that draws its
 // own noise (rns, analog): the noise generator and the engine's state.

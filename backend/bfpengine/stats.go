@@ -1,4 +1,4 @@
-package bfp
+package bfpengine
 
 import (
 	"fmt"

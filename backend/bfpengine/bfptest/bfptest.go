@@ -1,5 +1,5 @@
 // Package bfptest is an independent, slow reference of the BFP GEMM, for
-// tests. It shares no code with package bfp: exponents come from
+// tests. It shares no code with package bfpengine or internal/bfp: exponents come from
 // math.Frexp, rounding from math.RoundToEven, tile dot products are summed
 // in math/big, and tile values are rounded to FP32 by big.Float.
 package bfptest

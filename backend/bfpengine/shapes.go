@@ -1,4 +1,4 @@
-package bfp
+package bfpengine
 
 import (
 	"cmp"
@@ -68,10 +68,6 @@ func (s *Stats) LiveShapes(readoutsPerTile int64) []backend.LiveShapeCount {
 	}
 	return out
 }
-
-// GEMMShapes implements backend.ShapeReporter: the BFP backend reads every
-// tile output once (it skips none).
-func (b *Backend) GEMMShapes() []backend.LiveShapeCount { return b.engine.Stats.LiveShapes(1) }
 
 // shapeState is one shape's tally in a saved engine state.
 type shapeState struct {
