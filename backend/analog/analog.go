@@ -132,6 +132,9 @@ type Backend struct {
 	read    blockRead
 	workers []*worker
 	team    parallel.Team
+	// byTiles: a round's readouts per tile, and the sums when
+	// accumulating.
+	vals, acc []float32
 }
 
 // Factory builds an analog backend from options.
@@ -231,10 +234,8 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	for len(b.workers) < procs {
 		b.workers = append(b.workers, &worker{noise: newStream()})
 	}
-	if procs == 1 {
-		for blk := range count {
-			rd.run(0, blk)
-		}
+	if rd.part.byTiles {
+		b.byTiles(procs)
 	} else {
 		b.team.Run(procs, count, rd.runFunc)
 	}
@@ -245,15 +246,64 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	return nil
 }
 
-// blocks is a partition of an m×n output into blocks of rows×cols (the
-// last ones in each direction may be smaller).
-type blocks struct {
-	m, n                 int
-	rows, cols           int
-	rowBlocks, colBlocks int
+// byTiles runs a product partitioned by tiles: rounds of up to roundTiles
+// tiles read out in parallel into b.vals, each round then summed into the
+// output in tile order.
+func (b *Backend) byTiles(procs int) {
+	rd, g := &b.read, b.read.g
+	m, n := g.M, g.N
+	r, ldr := g.C, g.LDC
+	if g.Accumulate {
+		b.acc = grow(b.acc, m*n)
+		r, ldr = b.acc, n
+	}
+	b.vals = grow(b.vals, roundTiles*m*n)
+	for t0 := 0; t0 < rd.tiles; t0 += roundTiles {
+		count := min(roundTiles, rd.tiles-t0)
+		rd.t0 = t0
+		b.team.Run(procs, count, rd.runFunc)
+		for t := t0; t < t0+count; t++ {
+			vals := b.vals[(t-t0)*m*n : (t-t0+1)*m*n]
+			for i := range m {
+				ri, vi := r[i*ldr:i*ldr+n], vals[i*n:(i+1)*n]
+				if t == 0 {
+					copy(ri, vi)
+					continue
+				}
+				for j := range ri {
+					ri[j] += vi[j]
+				}
+			}
+		}
+	}
+	if g.Accumulate {
+		addInto(g.C, g.LDC, r, ldr, m, n)
+	}
 }
 
-func (p blocks) count() int { return p.rowBlocks * p.colBlocks }
+// blocks is a partition of a product's work into independent items, in
+// one of two ways:
+//
+//   - by output blocks of rows×cols (the last ones in each direction may
+//     be smaller): an item is one block over all tiles;
+//   - byTiles, for a small output over many tiles (a weight gradient:
+//     16×144 outputs over 1024 tiles): an item is one tile of the whole
+//     output, read out into a buffer of its own; the buffers are then
+//     summed in tile order.
+type blocks struct {
+	m, n, tiles          int
+	rows, cols           int
+	rowBlocks, colBlocks int
+	byTiles              bool
+}
+
+// count returns the number of items.
+func (p blocks) count() int {
+	if p.byTiles {
+		return p.tiles
+	}
+	return p.rowBlocks * p.colBlocks
+}
 
 // bounds returns block blk's rows [i0, i1) and columns [j0, j1).
 func (p blocks) bounds(blk int) (i0, i1, j0, j1 int) {
@@ -262,23 +312,28 @@ func (p blocks) bounds(blk int) (i0, i1, j0, j1 int) {
 	return i0, min(p.m, i0+p.rows), j0, min(p.n, j0+p.cols)
 }
 
-// Block sizes: a block holds at most blockElements outputs, so that its
-// tile values and sums stay in the L1/L2 cache between the GEMM that
+// Partition sizes: a block holds at most blockElements outputs, so that
+// its tile values and sums stay in the L1/L2 cache between the GEMM that
 // writes them and the readout that reads them; a product with at least
-// parallelReadouts tile outputs is cut into at least minBlocks blocks, so
-// that all cores get work even when the output is small and K long (a
-// weight gradient: 16×144 outputs over 1024 tiles). The partition depends
-// on the shape alone, never on the number of goroutines: it decides which
-// noise stream a readout draws from.
+// parallelReadouts tile outputs is cut into at least minBlocks items, so
+// that all cores get work. An output of at most blockElements over at
+// least minBlocks tiles is partitioned by tiles, in rounds of roundTiles.
+// The partition depends on the shape alone, never on the number of
+// goroutines: it decides which noise stream a readout draws from.
 const (
 	blockElements     = 1 << 12
 	parallelReadouts  = 1 << 12
 	minBlocks         = 8
+	roundTiles        = 16
 	columnGranularity = 16 // a multiple of the GEMM kernels' widths
 )
 
-// partition cuts an m×n output with the given number of tiles into blocks.
+// partition cuts the work of an m×n output with the given number of
+// tiles into items.
 func partition(m, n, tiles int) blocks {
+	if m*n <= blockElements && tiles >= minBlocks && tiles*m*n >= parallelReadouts {
+		return blocks{m: m, n: n, tiles: tiles, rows: m, cols: n, rowBlocks: 1, colBlocks: 1, byTiles: true}
+	}
 	cols := min(n, blockElements)
 	rows := max(1, min(m, blockElements/cols))
 	if tiles*m*n >= parallelReadouts && ceilDiv(m, rows)*ceilDiv(n, cols) < minBlocks {
@@ -289,7 +344,7 @@ func partition(m, n, tiles int) blocks {
 			rows = max(1, ceilDiv(m, ceilDiv(minBlocks, ceilDiv(n, cols))))
 		}
 	}
-	return blocks{m: m, n: n, rows: rows, cols: cols, rowBlocks: ceilDiv(m, rows), colBlocks: ceilDiv(n, cols)}
+	return blocks{m: m, n: n, tiles: tiles, rows: rows, cols: cols, rowBlocks: ceilDiv(m, rows), colBlocks: ceilDiv(n, cols)}
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -301,7 +356,7 @@ type worker struct {
 	noise     *stream
 }
 
-// blockRead is the loop over one product's output blocks.
+// blockRead is the loop over one product's items (see blocks).
 type blockRead struct {
 	b       *Backend
 	g       *backend.GEMM
@@ -309,95 +364,143 @@ type blockRead struct {
 	tiles   int
 	part    blocks
 	key     uint64 // the noise key of this product (see noise.go)
+	t0      int    // byTiles: the first tile of the round
 	runFunc func(worker, chunk int)
 }
 
-// run computes output block blk: for each tile, its exact values, then
-// their readouts, summed in tile order; it stores the block's readouts and
-// ADC clips in b.counts[2·blk], b.counts[2·blk+1].
-func (rd *blockRead) run(wk, blk int) {
+// run computes item chunk (of the round starting at tile rd.t0, byTiles)
+// and stores its readouts and ADC clips in b.counts[2·item],
+// b.counts[2·item+1]. The item's noise stream is item's.
+func (rd *blockRead) run(wk, chunk int) {
 	b, g, w := rd.b, rd.g, rd.b.workers[wk]
-	i0, i1, j0, j1 := rd.part.bounds(blk)
-	rows, cols, tiles := i1-i0, j1-j0, rd.tiles
-	w.tile = grow(w.tile, rows*cols)
-	w.invB, w.scB = grow(w.invB, cols), grow(w.scB, cols)
-	// The ADC readouts are summed in tile order into r, which is C itself
-	// unless C's old values are needed.
-	r, ldr := g.C[i0*g.LDC+j0:], g.LDC
-	if g.Accumulate {
-		w.acc = grow(w.acc, rows*cols)
-		r, ldr = w.acc, cols
+	item := chunk
+	if rd.part.byTiles {
+		item += rd.t0
 	}
-	noisy := b.noisyNow
-	if noisy {
-		w.noise.reset(rd.key, blk)
+	if b.noisyNow {
+		w.noise.reset(rd.key, item)
 	}
-	// Everything the inner loop reads, in locals (registers).
-	tile, zeroA, zeroB, expA, expB := w.tile, b.zeroA, b.zeroB, rd.qa.Exp, rd.qb.Exp
-	scB, invB := w.scB[:cols], w.invB[:cols]
-	nm, s, step := b.noise, w.noise, b.cfg.Step
-	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
 	var readouts, clipped int64
-	for t := range tiles {
-		tileBlockGEMM(rd.qa, rd.qb, t, i0, i1, j0, j1, tile, cols)
-		// Powers of two, multiplied in float64: exact, and cheaper than
-		// math.Ldexp per element. A zero block of B gets scale 0.
-		for jj := range cols {
-			e := int(expB[(j0+jj)*tiles+t])
-			invB[jj], scB[jj] = pow2(-e), pow2(e)
-			if zeroB[(j0+jj)*tiles+t] {
-				scB[jj] = 0
-			}
+	if rd.part.byTiles {
+		// Tile item of the whole output, into its buffer. A dead tile
+		// reads -0 there, which leaves any sum it is added to unchanged
+		// (+0 would turn a -0 sum into +0), except for tile 0, whose
+		// readouts are the sum so far.
+		m, n := g.M, g.N
+		vals := b.vals[chunk*m*n : (chunk+1)*m*n]
+		tileBlockGEMM(rd.qa, rd.qb, item, 0, m, 0, n, vals, n)
+		dead := float32(math.Copysign(0, -1))
+		if item == 0 {
+			dead = 0
 		}
-		for ii := range rows {
-			ri := r[ii*ldr : ii*ldr+cols]
-			if zeroA[(i0+ii)*tiles+t] {
-				if t == 0 {
-					clear(ri)
+		readouts, clipped = rd.readTile(w, item, 0, m, 0, n, vals, vals, n, true, dead)
+	} else {
+		// Block item over all tiles, summed in tile order into r, which
+		// is C itself unless C's old values are needed.
+		i0, i1, j0, j1 := rd.part.bounds(item)
+		rows, cols := i1-i0, j1-j0
+		w.tile = grow(w.tile, rows*cols)
+		r, ldr := g.C[i0*g.LDC+j0:], g.LDC
+		if g.Accumulate {
+			w.acc = grow(w.acc, rows*cols)
+			r, ldr = w.acc, cols
+		}
+		for t := range rd.tiles {
+			tileBlockGEMM(rd.qa, rd.qb, t, i0, i1, j0, j1, w.tile, cols)
+			n, c := rd.readTile(w, t, i0, i1, j0, j1, w.tile, r, ldr, t == 0, 0)
+			readouts, clipped = readouts+n, clipped+c
+		}
+		if g.Accumulate {
+			addInto(g.C[i0*g.LDC+j0:], g.LDC, r, ldr, rows, cols)
+		}
+	}
+	b.counts[2*item] = readouts
+	b.counts[2*item+1] = clipped
+}
+
+// readTile reads out tile t of outputs [i0, i1)×[j0, j1), whose exact
+// values are in tile (row stride j1−j0), into dst (row stride ldd; it
+// may be tile itself): dst = the readout when assign (dead for a tile with
+// a zero block), else dst += the readout (nothing for a dead tile). It
+// returns the readouts and ADC clips.
+func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []float32, ldd int, assign bool, dead float32) (readouts, clipped int64) {
+	b, tiles := rd.b, rd.tiles
+	rows, cols := i1-i0, j1-j0
+	w.invB, w.scB = grow(w.invB, cols), grow(w.scB, cols)
+	// Everything the inner loop reads, in locals (registers).
+	zeroA, zeroB, expA, expB := b.zeroA, b.zeroB, rd.qa.Exp, rd.qb.Exp
+	scB, invB := w.scB[:cols], w.invB[:cols]
+	noisy, nm, s, step := b.noisyNow, b.noise, w.noise, b.cfg.Step
+	levelScale, head := nm.levelScale, &nm.head
+	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
+	// Powers of two, multiplied in float64: exact, and cheaper than
+	// math.Ldexp per element. A zero block of B gets scale 0.
+	for jj := range cols {
+		e := int(expB[(j0+jj)*tiles+t])
+		invB[jj], scB[jj] = pow2(-e), pow2(e)
+		if zeroB[(j0+jj)*tiles+t] {
+			scB[jj] = 0
+		}
+	}
+	for ii := range rows {
+		ri := dst[ii*ldd : ii*ldd+cols]
+		if zeroA[(i0+ii)*tiles+t] {
+			if assign {
+				for j := range ri {
+					ri[j] = dead
+				}
+			}
+			continue
+		}
+		e := int(expA[(i0+ii)*tiles+t])
+		invA, scA := pow2(-e), pow2(e)
+		ti := tile[ii*cols : (ii+1)*cols]
+		for j := range ri {
+			if scB[j] == 0 {
+				if assign {
+					ri[j] = dead
 				}
 				continue
 			}
-			e := int(expA[(i0+ii)*tiles+t])
-			invA, scA := pow2(-e), pow2(e)
-			ti := tile[ii*cols : (ii+1)*cols]
-			for j := range ri {
-				if scB[j] == 0 {
-					if t == 0 {
-						ri[j] = 0
-					}
-					continue
+			readouts++
+			x := float64(ti[j]) * invA * invB[j] / step // P/Δ, P the exact integer
+			code := math.RoundToEven(x)
+			if noisy {
+				// nm.code(x, s), inlined by hand (see there).
+				level := (0.5 - math.Abs(x-code)) * levelScale
+				if s.nbits == 0 {
+					s.bits, s.nbits = s.Uint64(), 64
 				}
-				readouts++
-				x := float64(ti[j]) * invA * invB[j] / step // P/Δ, P the exact integer
-				var code float64
-				if noisy {
-					code = nm.code(x, s)
+				if level >= 1 && s.bits&0xffff > head[int(min(level, maxLevel))] {
+					s.bits >>= 16
+					s.nbits -= 16
 				} else {
-					code = math.RoundToEven(x)
+					code = nm.slowCode(x, s)
 				}
-				if code < lo || code > hi {
-					clipped++
-					code = max(lo, min(hi, code))
-				}
-				v := float32(code * step * scA * scB[j])
-				if t == 0 {
-					ri[j] = v
-				} else {
-					ri[j] += v
-				}
+			}
+			if code < lo || code > hi {
+				clipped++
+				code = max(lo, min(hi, code))
+			}
+			v := float32(code * step * scA * scB[j])
+			if assign {
+				ri[j] = v
+			} else {
+				ri[j] += v
 			}
 		}
 	}
-	if g.Accumulate {
-		for ii := range rows {
-			ci := g.C[(i0+ii)*g.LDC+j0 : (i0+ii)*g.LDC+j1]
-			for j := range ci {
-				ci[j] += r[ii*ldr+j]
-			}
+	return readouts, clipped
+}
+
+// addInto adds the m×n matrix src into dst.
+func addInto(dst []float32, ldd int, src []float32, lds, m, n int) {
+	for i := range m {
+		d, s := dst[i*ldd:i*ldd+n], src[i*lds:i*lds+n]
+		for j := range d {
+			d[j] += s[j]
 		}
 	}
-	b.counts[2*blk] = readouts
-	b.counts[2*blk+1] = clipped
 }
 
 // tileBlockGEMM computes the exact tile products of tile t for outputs

@@ -94,8 +94,28 @@ func newNoiseModel(sigma float64) *noiseModel {
 }
 
 // code returns the noisy readout code roundEven(x + σz) (before clamping),
-// z ~ N(0, 1) drawn from s as described above.
+// z ~ N(0, 1) drawn from s as described above. It handles the common case
+// (a level ≥ 1 and a 16-bit piece above p(T)'s first digits, so u > p(T)
+// and the code is c0) and leaves anything else to slowCode, which starts
+// over from the same stream position. The readout loop (blockRead.run)
+// holds a copy of this function, inlined by hand; the tests compare the
+// two.
 func (nm *noiseModel) code(x float64, s *stream) float64 {
+	c0 := math.RoundToEven(x)
+	level := (0.5 - math.Abs(x-c0)) * nm.levelScale
+	if s.nbits == 0 {
+		s.bits, s.nbits = s.Uint64(), 64
+	}
+	if level >= 1 && s.bits&0xffff > nm.head[int(min(level, maxLevel))] {
+		s.bits >>= 16
+		s.nbits -= 16
+		return c0
+	}
+	return nm.slowCode(x, s)
+}
+
+// slowCode is code without the shortcut for the common case.
+func (nm *noiseModel) slowCode(x float64, s *stream) float64 {
 	c0 := math.RoundToEven(x)
 	level := (0.5 - math.Abs(x-c0)) * nm.levelScale
 	if !(level >= 1) { // also NaN: a tile of a block that held Inf or NaN

@@ -17,8 +17,9 @@ import (
 // product gives what a plain serial model of the readout gives, bit for
 // bit, with the same noise draws and the same counters (readouts, ADC
 // clips), call after call, on 1, 2 and 3 goroutines: products cut into
-// many blocks and small ones, a weight-gradient shape (small output, long
-// K, blocks cut along columns), K a multiple of the tile or not, zero
+// many blocks and small ones, weight-gradient shapes (small output, long
+// K: partitioned by tiles, in more than one round; or blocks cut along
+// columns), K a multiple of the tile or not, zero
 // blocks on both sides (rows and columns whose tiles are skipped),
 // accumulation, noise on and off, a converter that clips.
 //
@@ -39,6 +40,8 @@ func TestParallelReadoutMatchesSerial(t *testing.T) {
 		{64, 200, 450, true, backend.Options{"adc-bits": "4", "noise-sigma": "3"}},
 		{16, 144, 128 * 20, false, backend.Options{"adc-bits": "8", "noise-sigma": "0.3"}},
 		{16, 144, 128*20 + 5, true, backend.Options{"noise-sigma": "0"}},
+		{16, 144, 128*20 + 5, true, backend.Options{"adc-bits": "4", "noise-sigma": "3"}},
+		{40, 150, 128 * 10, true, backend.Options{"adc-bits": "8", "noise-sigma": "0.3"}},
 		{5, 7, 129, false, backend.Options{"tile": "64"}},
 	}
 	for _, tc := range cases {
@@ -102,9 +105,10 @@ func math32bits(v []float32) []uint32 {
 	return out
 }
 
-// serialReference is the readout model on one goroutine: for each output
-// block in order, its stream started from key, then for each tile, row and
-// column of the block, the live tile's P read as
+// serialReference is the readout model on one goroutine: for each work
+// item in order (an output block over all tiles, or one tile of the whole
+// output; see partition), its stream started from key, then for each tile,
+// row and column of the item, the live tile's P read as
 // clamp(roundEven(P/Δ [+ noise]))·Δ·2^(ea+eb), summed in FP32 in tile
 // order starting from the first tile's readout, then added to C when accumulating. It returns the M×N result and
 // the readouts and ADC clips.
@@ -120,14 +124,25 @@ func serialReference(b *Backend, g backend.GEMM, key uint64, noisy bool) (out []
 	}
 	tiles := (g.K + tile - 1) / tile
 	out = make([]float32, g.M*g.N)
+	// The work items and their noise streams: blocks over all tiles, or
+	// tiles of the whole output.
 	part := partition(g.M, g.N, tiles)
+	type span struct{ item, t0, t1, i0, i1, j0, j1 int }
+	var spans []span
+	for item := range part.count() {
+		if part.byTiles {
+			spans = append(spans, span{item, item, item + 1, 0, g.M, 0, g.N})
+			continue
+		}
+		i0, i1, j0, j1 := part.bounds(item)
+		spans = append(spans, span{item, 0, tiles, i0, i1, j0, j1})
+	}
 	s := newStream()
-	for blk := range part.count() {
-		i0, i1, j0, j1 := part.bounds(blk)
-		s.reset(key, blk)
-		for t := range tiles {
-			for i := i0; i < i1; i++ {
-				for j := j0; j < j1; j++ {
+	for _, sp := range spans {
+		s.reset(key, sp.item)
+		for t := sp.t0; t < sp.t1; t++ {
+			for i := sp.i0; i < sp.i1; i++ {
+				for j := sp.j0; j < sp.j1; j++ {
 					p := parts[i*g.N+j][t]
 					if !p.Live {
 						continue
@@ -165,11 +180,17 @@ func serialReference(b *Backend, g backend.GEMM, key uint64, noisy bool) (out []
 
 // TestPartition: blocks cover the output exactly once, hold at most
 // blockElements outputs, and products with enough work get at least
-// minBlocks of them.
+// minBlocks of them; small outputs over many tiles are partitioned by
+// tiles.
 func TestPartition(t *testing.T) {
-	for _, s := range [][3]int{{1, 1, 1}, {1792, 16, 2}, {16, 144, 1024}, {64, 576, 1024}, {3, 5000, 4}, {131072, 3, 1}, {7, 9, 1000}, {2, 2, 2}} {
+	for _, s := range [][3]int{{1, 1, 1}, {1792, 16, 2}, {1792, 144, 1}, {16, 144, 1024}, {64, 576, 1024}, {40, 150, 10}, {3, 5000, 4}, {131072, 3, 1}, {7, 9, 1000}, {2, 2, 2}} {
 		m, n, tiles := s[0], s[1], s[2]
 		p := partition(m, n, tiles)
+		if p.byTiles {
+			require.LessOrEqualf(t, m*n, blockElements, "%v", s)
+			require.Equalf(t, tiles, p.count(), "%v: one item per tile", s)
+			continue
+		}
 		seen := make([]int, m*n)
 		for blk := range p.count() {
 			i0, i1, j0, j1 := p.bounds(blk)
