@@ -471,7 +471,10 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 				if s.nbits == 0 {
 					s.bits, s.nbits = s.Uint64(), 64
 				}
-				if level >= 1 && s.bits&0xffff > head[int(min(level, maxLevel))] {
+				if level > maxLevel {
+					level = maxLevel
+				}
+				if level >= 1 && s.bits&0xffff > head[int(level)] {
 					s.bits >>= 16
 					s.nbits -= 16
 				} else {

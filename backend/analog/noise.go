@@ -106,7 +106,10 @@ func (nm *noiseModel) code(x float64, s *stream) float64 {
 	if s.nbits == 0 {
 		s.bits, s.nbits = s.Uint64(), 64
 	}
-	if level >= 1 && s.bits&0xffff > nm.head[int(min(level, maxLevel))] {
+	if level > maxLevel {
+		level = maxLevel
+	}
+	if level >= 1 && s.bits&0xffff > nm.head[int(level)] {
 		s.bits >>= 16
 		s.nbits -= 16
 		return c0
