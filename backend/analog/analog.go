@@ -321,7 +321,7 @@ func (p blocks) bounds(blk int) (i0, i1, j0, j1 int) {
 // The partition depends on the shape alone, never on the number of
 // goroutines: it decides which noise stream a readout draws from.
 const (
-	blockElements     = 1 << 12
+	blockElements     = 1 << 14
 	parallelReadouts  = 1 << 12
 	minBlocks         = 8
 	roundTiles        = 16
