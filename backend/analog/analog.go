@@ -73,8 +73,21 @@
 //	10         98.9%                98.9%
 //	12         99.0%                99.0%
 //
+// # How it runs
+//
 // Every tile passes the converter on its own, so tiles are always added in
-// order (one GEMM per tile computes the exact tile values first).
+// order, and each tile's exact values come from an FP32 GEMM over that
+// tile alone. The work is cut, by the product's shape alone, into
+// independent items that run on all cores: blocks of outputs over all
+// tiles (the block's tile values are computed into a buffer that stays in
+// the cache and read out at once), or, for a small output over many tiles
+// (a weight gradient), single tiles of the whole output, summed in tile
+// order afterwards. Noise-free results do not depend on the split, and
+// neither does the noise: each item draws from its own counter-based
+// stream, and most noisy readouts cost one comparison of 16 random bits,
+// with exactly the Gaussian model's distribution of codes (noise.go says
+// how, and why it is exact). A product draws one key from the backend's
+// generator, whose position is the state saved for resuming.
 package analog
 
 import (
