@@ -338,6 +338,7 @@ const (
 	parallelReadouts  = 1 << 12
 	minBlocks         = 8
 	roundTiles        = 16
+	minRows           = 64
 	columnGranularity = 16 // a multiple of the GEMM kernels' widths
 )
 
@@ -347,8 +348,11 @@ func partition(m, n, tiles int) blocks {
 	if m*n <= blockElements && tiles >= minBlocks && tiles*m*n >= parallelReadouts {
 		return blocks{m: m, n: n, tiles: tiles, rows: m, cols: n, rowBlocks: 1, colBlocks: 1, byTiles: true}
 	}
-	cols := min(n, blockElements)
-	rows := max(1, min(m, blockElements/cols))
+	// At least minRows rows (or all of them): every block packs its own
+	// panels of both operands for each tile, so a block of few rows and
+	// many columns would pack B about as often as it multiplies by it.
+	rows := min(m, max(minRows, blockElements/n))
+	cols := min(n, max(columnGranularity, blockElements/rows/columnGranularity*columnGranularity))
 	if tiles*m*n >= parallelReadouts && ceilDiv(m, rows)*ceilDiv(n, cols) < minBlocks {
 		// Few rows: cut the columns too, then the rows.
 		want := ceilDiv(minBlocks, ceilDiv(m, rows))
