@@ -334,11 +334,11 @@ func (p blocks) bounds(blk int) (i0, i1, j0, j1 int) {
 // The partition depends on the shape alone, never on the number of
 // goroutines: it decides which noise stream a readout draws from.
 const (
-	blockElements     = 1 << 14
+	blockElements     = 1 << 16
 	parallelReadouts  = 1 << 12
 	minBlocks         = 8
 	roundTiles        = 16
-	minRows           = 64
+	minRows           = 128
 	columnGranularity = 16 // a multiple of the GEMM kernels' widths
 )
 
