@@ -145,8 +145,8 @@ type Backend struct {
 	read    blockRead
 	workers []*worker
 	team    parallel.Team
-	// byTiles: a round's readouts per tile, and the sums when
-	// accumulating.
+	// byTiles: a round's readouts per tile; tileMajor: a tile's values;
+	// both: the sums when accumulating.
 	vals, acc []float32
 }
 
@@ -247,9 +247,12 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	for len(b.workers) < procs {
 		b.workers = append(b.workers, &worker{noise: newStream()})
 	}
-	if rd.part.byTiles {
+	switch rd.part.mode {
+	case byTiles:
 		b.byTiles(procs)
-	} else {
+	case tileMajor:
+		b.tileMajor(procs)
+	default:
 		b.team.Run(procs, count, rd.runFunc)
 	}
 	for k := 0; k < 2*count; k += 2 {
@@ -294,26 +297,63 @@ func (b *Backend) byTiles(procs int) {
 	}
 }
 
-// blocks is a partition of a product's work into independent items, in
-// one of two ways:
-//
-//   - by output blocks of rows×cols (the last ones in each direction may
-//     be smaller): an item is one block over all tiles;
-//   - byTiles, for a small output over many tiles (a weight gradient:
-//     16×144 outputs over 1024 tiles): an item is one tile of the whole
-//     output, read out into a buffer of its own; the buffers are then
-//     summed in tile order.
+// tileMajor runs a product partitioned tileMajor: for each tile, one
+// GEMM over the whole output (on all cores) into b.vals, then its
+// readouts by ranges of rows, in parallel.
+func (b *Backend) tileMajor(procs int) {
+	rd, g := &b.read, b.read.g
+	m, n := g.M, g.N
+	b.vals = grow(b.vals, m*n)
+	if g.Accumulate {
+		b.acc = grow(b.acc, m*n)
+	}
+	for t := range rd.tiles {
+		ibfp.TileGEMM(rd.qa, rd.qb, t, b.vals, n)
+		rd.t0 = t
+		b.team.Run(procs, rd.part.rowBlocks, rd.runFunc)
+	}
+	if g.Accumulate {
+		addInto(g.C, g.LDC, b.acc, n, m, n)
+	}
+}
+
+// blocks is a partition of a product's work into independent items, by
+// its mode.
 type blocks struct {
 	m, n, tiles          int
 	rows, cols           int
 	rowBlocks, colBlocks int
-	byTiles              bool
+	mode                 partitionMode
 }
+
+// partitionMode is how a product's work is cut into items.
+type partitionMode int
+
+const (
+	// byBlocks: an item is an output block of rows×cols (the last ones
+	// in each direction may be smaller) over all tiles, its tile values
+	// computed into a buffer that stays in the cache.
+	byBlocks partitionMode = iota
+	// byTiles, for a small output over many tiles (a weight gradient:
+	// 16×144 outputs over 1024 tiles): an item is one tile of the whole
+	// output, read out into a buffer of its own; the buffers are then
+	// summed in tile order.
+	byTiles
+	// tileMajor, for a large and wide output over several tiles (BERT's
+	// feed-forward products): an item is a range of rows of one tile,
+	// whose values one GEMM over the whole output computed first. Blocks
+	// would each pack their own panels of both operands for every tile,
+	// which costs more there than the extra pass over the tile values.
+	tileMajor
+)
 
 // count returns the number of items.
 func (p blocks) count() int {
-	if p.byTiles {
+	switch p.mode {
+	case byTiles:
 		return p.tiles
+	case tileMajor:
+		return p.tiles * p.rowBlocks
 	}
 	return p.rowBlocks * p.colBlocks
 }
@@ -330,7 +370,9 @@ func (p blocks) bounds(blk int) (i0, i1, j0, j1 int) {
 // writes them and the readout that reads them; a product with at least
 // parallelReadouts tile outputs is cut into at least minBlocks items, so
 // that all cores get work. An output of at most blockElements over at
-// least minBlocks tiles is partitioned by tiles, in rounds of roundTiles.
+// least minBlocks tiles is partitioned by tiles, in rounds of roundTiles;
+// a larger one of at least wideColumns columns over several tiles is
+// partitioned tileMajor.
 // The partition depends on the shape alone, never on the number of
 // goroutines: it decides which noise stream a readout draws from.
 const (
@@ -339,6 +381,7 @@ const (
 	minBlocks         = 8
 	roundTiles        = 16
 	minRows           = 128
+	wideColumns       = 256
 	columnGranularity = 16 // a multiple of the GEMM kernels' widths
 )
 
@@ -346,7 +389,11 @@ const (
 // tiles into items.
 func partition(m, n, tiles int) blocks {
 	if m*n <= blockElements && tiles >= minBlocks && tiles*m*n >= parallelReadouts {
-		return blocks{m: m, n: n, tiles: tiles, rows: m, cols: n, rowBlocks: 1, colBlocks: 1, byTiles: true}
+		return blocks{m: m, n: n, tiles: tiles, rows: m, cols: n, rowBlocks: 1, colBlocks: 1, mode: byTiles}
+	}
+	if m*n > blockElements && n >= wideColumns && tiles > 1 {
+		rows := max(1, min(max(minRows, blockElements/n), ceilDiv(m, minBlocks)))
+		return blocks{m: m, n: n, tiles: tiles, rows: rows, cols: n, rowBlocks: ceilDiv(m, rows), colBlocks: 1, mode: tileMajor}
 	}
 	// At least minRows rows (or all of them): every block packs its own
 	// panels of both operands for each tile, so a block of few rows and
@@ -385,20 +432,32 @@ type blockRead struct {
 	runFunc func(worker, chunk int)
 }
 
-// run computes item chunk (of the round starting at tile rd.t0, byTiles)
-// and stores its readouts and ADC clips in b.counts[2·item],
-// b.counts[2·item+1]. The item's noise stream is item's.
+// run computes item chunk (of the round starting at tile rd.t0, byTiles;
+// of tile rd.t0, tileMajor) and stores its readouts and ADC clips in
+// b.counts[2·item], b.counts[2·item+1]. The item's noise stream is item's.
 func (rd *blockRead) run(wk, chunk int) {
 	b, g, w := rd.b, rd.g, rd.b.workers[wk]
 	item := chunk
-	if rd.part.byTiles {
+	switch rd.part.mode {
+	case byTiles:
 		item += rd.t0
+	case tileMajor:
+		item += rd.t0 * rd.part.rowBlocks
 	}
 	if b.noisyNow {
 		w.noise.reset(rd.key, item)
 	}
 	var readouts, clipped int64
-	if rd.part.byTiles {
+	switch rd.part.mode {
+	case tileMajor:
+		// Rows chunk of tile t0, whose values are in b.vals.
+		i0, i1, _, _ := rd.part.bounds(chunk)
+		r, ldr := g.C[i0*g.LDC:], g.LDC
+		if g.Accumulate {
+			r, ldr = b.acc[i0*g.N:], g.N
+		}
+		readouts, clipped = rd.readTile(w, rd.t0, i0, i1, 0, g.N, b.vals[i0*g.N:], r, ldr, rd.t0 == 0, 0)
+	case byTiles:
 		// Tile item of the whole output, into its buffer. A dead tile
 		// reads -0 there, which leaves any sum it is added to unchanged
 		// (+0 would turn a -0 sum into +0), except for tile 0, whose
@@ -411,7 +470,7 @@ func (rd *blockRead) run(wk, chunk int) {
 			dead = 0
 		}
 		readouts, clipped = rd.readTile(w, item, 0, m, 0, n, vals, vals, n, true, dead)
-	} else {
+	default:
 		// Block item over all tiles, summed in tile order into r, which
 		// is C itself unless C's old values are needed.
 		i0, i1, j0, j1 := rd.part.bounds(item)

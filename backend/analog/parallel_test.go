@@ -42,6 +42,8 @@ func TestParallelReadoutMatchesSerial(t *testing.T) {
 		{16, 144, 128*20 + 5, true, backend.Options{"noise-sigma": "0"}},
 		{16, 144, 128*20 + 5, true, backend.Options{"adc-bits": "4", "noise-sigma": "3"}},
 		{40, 150, 128 * 10, true, backend.Options{"adc-bits": "8", "noise-sigma": "0.3"}},
+		{260, 300, 300, true, backend.Options{"adc-bits": "8", "noise-sigma": "0.3"}},
+		{260, 300, 300, false, backend.Options{"noise-sigma": "0"}},
 		{5, 7, 129, false, backend.Options{"tile": "64"}},
 	}
 	for _, tc := range cases {
@@ -130,12 +132,17 @@ func serialReference(b *Backend, g backend.GEMM, key uint64, noisy bool) (out []
 	type span struct{ item, t0, t1, i0, i1, j0, j1 int }
 	var spans []span
 	for item := range part.count() {
-		if part.byTiles {
+		switch part.mode {
+		case byTiles:
 			spans = append(spans, span{item, item, item + 1, 0, g.M, 0, g.N})
-			continue
+		case tileMajor:
+			t, blk := item/part.rowBlocks, item%part.rowBlocks
+			i0, i1, _, _ := part.bounds(blk)
+			spans = append(spans, span{item, t, t + 1, i0, i1, 0, g.N})
+		default:
+			i0, i1, j0, j1 := part.bounds(item)
+			spans = append(spans, span{item, 0, tiles, i0, i1, j0, j1})
 		}
-		i0, i1, j0, j1 := part.bounds(item)
-		spans = append(spans, span{item, 0, tiles, i0, i1, j0, j1})
 	}
 	s := newStream()
 	for _, sp := range spans {
@@ -183,12 +190,18 @@ func serialReference(b *Backend, g backend.GEMM, key uint64, noisy bool) (out []
 // minBlocks of them; small outputs over many tiles are partitioned by
 // tiles.
 func TestPartition(t *testing.T) {
-	for _, s := range [][3]int{{1, 1, 1}, {1792, 16, 2}, {1792, 144, 1}, {16, 144, 1024}, {64, 576, 1024}, {40, 150, 10}, {3, 5000, 4}, {131072, 3, 1}, {7, 9, 1000}, {2, 2, 2}} {
+	for _, s := range [][3]int{{1, 1, 1}, {1792, 16, 2}, {1792, 144, 1}, {16, 144, 1024}, {64, 576, 1024}, {40, 150, 10}, {512, 2048, 4}, {128, 512, 16}, {300, 256, 1}, {3, 5000, 4}, {131072, 3, 1}, {7, 9, 1000}, {2, 2, 2}} {
 		m, n, tiles := s[0], s[1], s[2]
 		p := partition(m, n, tiles)
-		if p.byTiles {
+		switch p.mode {
+		case byTiles:
 			require.LessOrEqualf(t, m*n, blockElements, "%v", s)
 			require.Equalf(t, tiles, p.count(), "%v: one item per tile", s)
+			continue
+		case tileMajor:
+			require.Equalf(t, n, p.cols, "%v: rows of whole tiles", s)
+			require.Equalf(t, tiles*p.rowBlocks, p.count(), "%v", s)
+			require.GreaterOrEqualf(t, p.rowBlocks, min(m, minBlocks), "%v", s)
 			continue
 		}
 		seen := make([]int, m*n)
