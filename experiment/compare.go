@@ -349,5 +349,9 @@ func writeComparison(dir string, c *Comparison) error {
 	if err := writeEnergyChart(dir, c); err != nil { // see cost.go
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, "report.md"), []byte(c.markdown()))
+	md, err := compareMarkdown(c, c.armCosts())
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "report.md"), []byte(md))
 }

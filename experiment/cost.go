@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/train"
@@ -44,37 +43,31 @@ func (c *Comparison) armCosts() map[string]*train.CostFile {
 	return out
 }
 
-// costMarkdown is the report's cost section: what each arm's training
-// GEMMs would have cost on the accelerator and the baseline.
-func (c *Comparison) costMarkdown() string {
-	costs := c.armCosts()
-	if len(costs) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString("\n## Hardware cost\n\n")
-	b.WriteString("What each arm's training steps would have cost, from the GEMMs it actually made (shapes, counts, " +
-		"tiles with a zero block skipped), priced by package cost (see COST.md) on the accelerator and on the baseline, " +
-		"each at its preset's size (no iso scaling). Totals include the non-GEMM work, estimated and the same on both. " +
-		"Arms without a cost.json (fp32) are left out. Ratios are baseline / accelerator.\n\n")
-	b.WriteString("| arm | format | final test acc | accelerator | time | energy | EDP (J·s) | power | baseline | time | energy | speedup | energy ratio | EDP ratio |\n")
-	b.WriteString("|---|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n")
+// armCost is an arm's line of the hardware cost table.
+type armCost struct {
+	Label, Format string
+	FinalTestAcc  float64
+	Watts         float64
+	CostColumns
+}
+
+// armCostRows computes the cost table of a comparison: one row per arm
+// with a cost file, in arm order.
+func armCostRows(c *Comparison, costs map[string]*train.CostFile) []armCost {
+	var out []armCost
 	for _, a := range c.Arms {
 		cf := costs[a.Label]
 		if cf == nil {
 			continue
 		}
-		acc, base, r := cf.Total.Accelerator.Total, cf.Total.Baseline.Total, cf.Total.Total
-		format := "—"
+		r := armCost{Label: a.Label, Format: "—", FinalTestAcc: a.Outcome.Summary.FinalTestAcc,
+			Watts: cf.Total.Accelerator.Total.Watts(), CostColumns: costColumnsOf(cf)}
 		if cf.Format != nil {
-			format = fmt.Sprintf("moduli %v, %d bits, tile %d", cf.Format.Moduli, cf.Format.Bits, cf.Format.Tile)
+			r.Format = fmt.Sprintf("moduli %v, %d bits, tile %d", cf.Format.Moduli, cf.Format.Bits, cf.Format.Tile)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.3g s | %.3g J | %.3g | %.3g W | %s | %.3g s | %.3g J | %.3gx | %.3gx | %.3gx |\n",
-			a.Label, format, pct(a.Outcome.Summary.FinalTestAcc), cf.Accelerator, acc.Seconds, acc.Joules, acc.EDP(), acc.Watts(),
-			cf.Baseline, base.Seconds, base.Joules, r.Speedup, r.Energy, r.EDP)
+		out = append(out, r)
 	}
-	b.WriteString("\n![test accuracy against the energy spent](accuracy-vs-energy.png)\n")
-	return b.String()
+	return out
 }
 
 // energyChart draws test accuracy after each epoch against the energy
@@ -150,45 +143,13 @@ func costColumns(dir string) *CostColumns {
 	if err != nil || cf == nil {
 		return nil
 	}
-	a, b, r := cf.Total.Accelerator.Total, cf.Total.Baseline.Total, cf.Total.Total
-	return &CostColumns{Accelerator: cf.Accelerator, Baseline: cf.Baseline, Seconds: a.Seconds, Joules: a.Joules, EDP: a.EDP(),
-		BaseSeconds: b.Seconds, BaseJoules: b.Joules, Speedup: r.Speedup, EnergyRatio: r.Energy, EDPRatio: r.EDP}
+	c := costColumnsOf(cf)
+	return &c
 }
 
-// sweepCostMarkdown is the sweep report's cost table: accuracy against
-// the energy of every run that has costs.
-func sweepCostMarkdown(res *SweepResult) string {
-	var b strings.Builder
-	knobs := sweptKnobs(res.Rows)
-	for _, r := range res.Rows {
-		got := res.Results[r.ID]
-		if got == nil || got.Cost == nil {
-			continue
-		}
-		if b.Len() == 0 {
-			fmt.Fprintf(&b, "\n## Hardware cost\n\nWhat each run's training steps would have cost on %s and on %s "+
-				"(package cost, see COST.md), from the GEMMs it made; totals include the estimated non-GEMM work. "+
-				"Ratios are baseline / accelerator.\n\n| # | backend |", got.Cost.Accelerator, got.Cost.Baseline)
-			for _, k := range knobs {
-				fmt.Fprintf(&b, " %s |", k)
-			}
-			b.WriteString(" final test acc | time | energy | EDP (J·s) | baseline time | baseline energy | speedup | energy ratio | EDP ratio |\n|---:|---|")
-			for range knobs {
-				b.WriteString("---|")
-			}
-			b.WriteString("---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		}
-		fmt.Fprintf(&b, "| %d | %s |", r.Index+1, r.Config.Backend)
-		for _, k := range knobs {
-			v, ok := knobValue(r, k)
-			if !ok {
-				v = "—"
-			}
-			fmt.Fprintf(&b, " %s |", v)
-		}
-		c := got.Cost
-		fmt.Fprintf(&b, " %s | %.3g s | %.3g J | %.3g | %.3g s | %.3g J | %.3gx | %.3gx | %.3gx |\n",
-			pct(float64(got.FinalTestAcc)), c.Seconds, c.Joules, c.EDP, c.BaseSeconds, c.BaseJoules, c.Speedup, c.EnergyRatio, c.EDPRatio)
-	}
-	return b.String()
+// costColumnsOf is the columns of a cost file.
+func costColumnsOf(cf *train.CostFile) CostColumns {
+	a, b, r := cf.Total.Accelerator.Total, cf.Total.Baseline.Total, cf.Total.Total
+	return CostColumns{Accelerator: cf.Accelerator, Baseline: cf.Baseline, Seconds: a.Seconds, Joules: a.Joules, EDP: a.EDP(),
+		BaseSeconds: b.Seconds, BaseJoules: b.Joules, Speedup: r.Speedup, EnergyRatio: r.Energy, EDPRatio: r.EDP}
 }

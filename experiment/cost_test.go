@@ -36,10 +36,15 @@ func TestCostReport(t *testing.T) {
 		{Arm: Arm{Label: "fp32", Backend: "fp32"}, Outcome: &Outcome{Dir: fp32Dir, Metrics: metrics}},
 		{Arm: Arm{Label: "rns", Backend: "rns"}, Outcome: &Outcome{Dir: rnsDir, Metrics: metrics}},
 	}}
-	md := c.costMarkdown()
+	rows := armCostRows(c, c.armCosts())
+	require.Len(t, rows, 1)
+	require.Equal(t, "rns", rows[0].Label)
+	require.Equal(t, 2.5, rows[0].Watts) // 5 J in 2 s
+	md, err := compareMarkdown(c, c.armCosts())
+	require.NoError(t, err)
+	require.Contains(t, md, "## Hardware cost")
 	require.Contains(t, md, "| rns | moduli [63 64 65], 6 bits, tile 128 |")
 	require.Contains(t, md, "| 3x | 2.4x | 7.2x |")
-	require.NotContains(t, md, "| fp32 |")
 	ch, ok := c.energyChart()
 	require.True(t, ok)
 	require.Len(t, ch.Series, 2)
@@ -58,7 +63,10 @@ func TestCostReport(t *testing.T) {
 
 	// No arm with costs: no section, no chart.
 	c.Arms = c.Arms[:1]
-	require.Empty(t, c.costMarkdown())
+	require.Empty(t, armCostRows(c, c.armCosts()))
+	md, err = compareMarkdown(c, c.armCosts())
+	require.NoError(t, err)
+	require.NotContains(t, md, "## Hardware cost")
 	_, ok = c.energyChart()
 	require.False(t, ok)
 }

@@ -49,6 +49,22 @@
 // a plain list of the runs that did not train normally. It only reads what
 // the experiments wrote; it trains nothing.
 //
+// Every document (RESULTS.md and each comparison's and sweep's report.md)
+// is made in three steps, each in its own files and tested on its own:
+//
+//   - load (results_load.go): read report.json, plan.json, results.jsonl,
+//     summary.json and metrics.jsonl into typed rows, refusing a malformed
+//     file with one line that names it and says what to do;
+//   - analyse (results_analyse*.go, compare_analyse.go, sweep_analyse.go,
+//     armCostRows in cost.go): pure functions from
+//     typed rows to typed tables — Δ to FP32, the parity table, the spread
+//     over seeds, the narrowest converters, noise tables, cost columns —
+//     that read no file and format nothing;
+//   - render (render.go, format.go, results_render.go): text/templates
+//     embedded from templates/, one per document or section, executed on
+//     the analysis; format.go writes the cells. The plots are drawn with
+//     gonum/plot (plot.go, sweep_charts.go).
+//
 // # Resuming
 //
 // Both experiments can be interrupted and started again with the same

@@ -1,6 +1,9 @@
 package experiment
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,5 +62,59 @@ func FuzzParseArms(f *testing.F) {
 		for _, a := range arms {
 			_, _ = reg.New(a.Backend, a.Options)
 		}
+	})
+}
+
+// FuzzLoadSweepDir: whatever plan.json and results.jsonl hold, the sweep
+// loader returns a one-line error naming the directory or a sweep whose
+// results all belong to planned rows; it never panics.
+func FuzzLoadSweepDir(f *testing.F) {
+	plan := `{"spec":{"name":"s","base":{"model":"lenet"}},"rows":[{"index":0,"id":"a","knobs":[],"config":{"model":"lenet","backend":"fp32"}},` +
+		`{"index":1,"id":"b","knobs":[{"name":"adc-bits","value":"6"}],"config":{"model":"lenet","backend":"analog"}}]}`
+	f.Add([]byte(plan), []byte(`{"id":"a","status":"ok","final_test_acc":0.9}`+"\n"+`{"id":"b","status":"diverged","final_test_acc":null}`+"\n"))
+	f.Add([]byte(plan), []byte(`{"id":"a","status":"ok"}`+"\n"+`{"id":"b","sta`))
+	f.Add([]byte(plan), []byte("{}\n"))
+	f.Add([]byte(`{"spec":null,"rows":null}`), []byte(""))
+	f.Add([]byte(`[`), []byte("\n\n"))
+	f.Fuzz(func(t *testing.T, plan, results []byte) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "plan.json"), plan, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "results.jsonl"), results, 0o644))
+		in, err := loadSweepDir(dir)
+		if err != nil {
+			require.True(t, strings.HasPrefix(err.Error(), dir+": "), "the error names the directory: %v", err)
+			require.NotContains(t, err.Error(), "\n")
+			return
+		}
+		require.NotEmpty(t, in.res.Results)
+		planned := map[string]bool{}
+		for _, r := range in.res.Rows {
+			planned[r.ID] = true
+		}
+		for id := range in.res.Results {
+			require.True(t, planned[id], "result %q of no planned row", id)
+		}
+		// The width analysis reads the same typed rows without panicking.
+		w := &widthInput{dir: dir, sweep: in}
+		_ = w.analyse()
+	})
+}
+
+// FuzzLoadCompareDir: whatever report.json holds, the comparison loader
+// returns a one-line error or a comparison with arms; it never panics.
+func FuzzLoadCompareDir(f *testing.F) {
+	f.Add([]byte(`{"config":{"model":"lenet","epochs":2},"reference_arm":"fp32","arms":[{"label":"fp32","backend":"fp32","outcome":{"summary":{"final_test_acc":0.9},"status":"ok"}}]}`))
+	f.Add([]byte(`{"arms":[{}]}`))
+	f.Add([]byte(`{"arms":null}`))
+	f.Add([]byte(`nul`))
+	f.Fuzz(func(t *testing.T, report []byte) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "report.json"), report, 0o644))
+		c, err := loadCompareDir(dir)
+		if err != nil {
+			require.NotContains(t, err.Error(), "\n")
+			return
+		}
+		require.NotEmpty(t, c.Arms)
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // armState is how far an arm of a planned comparison has got.
@@ -246,4 +248,121 @@ func narrowestWidth(runs []widthRun, fp32 float64, fp32OK bool, within float64) 
 		why += fmt.Sprintf("; %d bits %s", n.Bits, status)
 	}
 	return widthChoice{Bits: r.Bits, Found: true, Why: why}
+}
+
+// Done reports whether the arm finished (wrote its summary.json).
+func (a armProgress) Done() bool { return a.State == armFinished }
+
+// title names a planned comparison: model, data set and, for a seeded
+// repetition, the seed.
+func (in *fullInput) title() string {
+	return fmt.Sprintf("%s on %s, seed %d", in.plan.Base.Model, in.plan.Base.Dataset, in.plan.Base.Seed)
+}
+
+// Finished counts the arms that finished.
+func (in *fullInput) Finished() int {
+	n := 0
+	for _, a := range in.arms {
+		if a.State == armFinished {
+			n++
+		}
+	}
+	return n
+}
+
+func armLabels(arms []Arm) string {
+	l := make([]string, len(arms))
+	for i, a := range arms {
+		l[i] = a.Label
+	}
+	return strings.Join(l, ", ")
+}
+
+// seedGroups gathers planned comparisons that differ only in their seed
+// (same training settings otherwise, same arms), in first-seen order;
+// groups of one are left out.
+func seedGroups(full []*fullInput) [][]*fullInput {
+	var keys []string
+	by := map[string][]*fullInput{}
+	for _, in := range full {
+		c := in.plan.Base
+		c.Seed = 0
+		k := trainingKey(c) + "|" + armLabels(in.plan.Arms)
+		if by[k] == nil {
+			keys = append(keys, k)
+		}
+		by[k] = append(by[k], in)
+	}
+	var out [][]*fullInput
+	for _, k := range keys {
+		if len(by[k]) > 1 {
+			out = append(out, by[k])
+		}
+	}
+	return out
+}
+
+// seedRuns are the final accuracies of every arm of a seed group.
+func seedRuns(group []*fullInput) []seedRun {
+	var runs []seedRun
+	for _, in := range group {
+		for _, a := range in.arms {
+			r := seedRun{Seed: in.plan.Base.Seed, Label: a.Label, Acc: math.NaN()}
+			if a.State == armFinished {
+				r.Acc, r.OK = a.Outcome.Summary.FinalTestAcc, a.Outcome.Status == OK
+			}
+			runs = append(runs, r)
+		}
+	}
+	return runs
+}
+
+// analyse finds a width sweep's FP32 run and adc-bits rows and applies the
+// width rule to them.
+func (in *widthInput) analyse() error {
+	s, dir := in.sweep, in.dir
+	for _, r := range s.res.Rows {
+		got := s.res.Results[r.ID]
+		if isFP32Baseline(r) {
+			if got != nil && got.Status == OK {
+				in.fp32, in.fp32OK = float64(got.FinalTestAcc), true
+			}
+			continue
+		}
+		v, ok := knobValue(r, "adc-bits")
+		if !ok || r.Config.Backend != "analog" {
+			continue
+		}
+		bits, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%s: row %d has adc-bits %q, not a whole number", dir, r.Index+1, v)
+		}
+		w := widthRun{Bits: bits, Acc: math.NaN()}
+		if got != nil {
+			w.Done, w.OK, w.Acc = true, got.Status == OK, float64(got.FinalTestAcc)
+		}
+		in.runs = append(in.runs, w)
+	}
+	in.choice = narrowestWidth(in.runs, in.fp32, in.fp32OK, WidthWithin)
+	return nil
+}
+
+// widthRow is a line of a width sweep's table: Delta is in points against
+// the FP32 run, NaN when either is unknown.
+type widthRow struct {
+	widthRun
+	Delta float64
+}
+
+// widthRows sorts runs by width and measures each against fp32.
+func widthRows(runs []widthRun, fp32 float64, fp32OK bool) []widthRow {
+	out := make([]widthRow, len(runs))
+	for i, r := range runs {
+		out[i] = widthRow{widthRun: r, Delta: math.NaN()}
+		if r.Done && fp32OK {
+			out[i].Delta = 100 * (r.Acc - fp32)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Bits < out[j].Bits })
+	return out
 }

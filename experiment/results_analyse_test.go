@@ -15,19 +15,19 @@ type widthCase struct {
 	run    bool    // false: not run yet
 }
 
-// widthRows builds the rows of cases, measured against the FP32 run fp,
+// widthCaseRows builds the rows of cases, measured against the FP32 run fp,
 // and the function giving each row's BFP width.
-func widthRows(fp *ResultRow, cases ...widthCase) ([]rowResult, func(rowResult) int) {
+func widthCaseRows(fp *ResultRow, cases ...widthCase) ([]rowResult, func(rowResult) int) {
 	rows := make([]rowResult, len(cases))
 	bits := map[string]int{}
 	for i, c := range cases {
-		rows[i] = rowResult{row: Row{Index: i, ID: c.id}, fp: fp}
+		rows[i] = rowResult{Row: Row{Index: i, ID: c.id}, FP: fp}
 		if c.run {
-			rows[i].got = &ResultRow{ID: c.id, Status: c.status, FinalTestAcc: jsonFloat(c.acc / 100)}
+			rows[i].Got = &ResultRow{ID: c.id, Status: c.status, FinalTestAcc: jsonFloat(c.acc / 100)}
 		}
 		bits[c.id] = c.bits
 	}
-	return rows, func(r rowResult) int { return bits[r.row.ID] }
+	return rows, func(r rowResult) int { return bits[r.Row.ID] }
 }
 
 // id returns the ID of the row r points to, "" for nil.
@@ -35,7 +35,7 @@ func id(r *rowResult) string {
 	if r == nil {
 		return ""
 	}
-	return r.row.ID
+	return r.Row.ID
 }
 
 func TestAnalyseWidths(t *testing.T) {
@@ -95,7 +95,7 @@ func TestAnalyseWidths(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, bits := widthRows(tc.fp, tc.rows...)
+			rows, bits := widthCaseRows(tc.fp, tc.rows...)
 			w := analyseWidths(rows, bits)
 			require.Equal(t, tc.noBaseline, w.NoBaseline)
 			require.Equal(t, tc.first, id(w.First), "first")

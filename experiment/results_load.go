@@ -2,9 +2,11 @@ package experiment
 
 // This file is the first of the results document's three steps: load. It
 // reads the typed outputs of finished experiments — a comparison's
-// report.json, a sweep's plan.json and results.jsonl — and checks them,
-// before anything is analysed (results_analyse.go) or written
-// (results.go). Every problem is an error naming the directory, what is
+// report.json, a sweep's plan.json and results.jsonl, a planned
+// comparison's run directories (summary.json, metrics.jsonl) — and checks
+// them, before anything is analysed (results_analyse*.go) or rendered
+// (results_render.go). It also notes which plots exist, so that rendering
+// reads no file. Every problem is an error naming the directory, what is
 // missing, and the command that makes it.
 
 import (
@@ -13,13 +15,20 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/mirage-go/mirage/train"
 )
 
 type compareInput struct {
 	dir string
 	cmp *Comparison
+	// hasAccuracyPlot: dir holds accuracy.png.
+	hasAccuracyPlot bool
 }
 
 type sweepInput struct {
@@ -30,6 +39,8 @@ type sweepInput struct {
 	// changed); partial reports an unfinished last line of results.jsonl.
 	stale   int
 	partial bool
+	// plots are the accuracy-vs-*.png files in dir, sorted.
+	plots []string
 }
 
 // sweepPlan is the content of plan.json.
@@ -55,6 +66,15 @@ func checkDir(dir, makeIt string) error {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// loadCompareInput reads a comparison's report and notes its plot.
+func loadCompareInput(dir string) (compareInput, error) {
+	c, err := loadCompareDir(dir)
+	if err != nil {
+		return compareInput{}, err
+	}
+	return compareInput{dir: dir, cmp: c, hasAccuracyPlot: exists(filepath.Join(dir, "accuracy.png"))}, nil
 }
 
 func loadCompareDir(dir string) (*Comparison, error) {
@@ -104,7 +124,7 @@ func loadSweepDir(dir string) (*sweepInput, error) {
 	if plan.Spec == nil || len(plan.Rows) == 0 {
 		return nil, fmt.Errorf("%s: plan.json has no spec or no rows; run mirage sweep again to rewrite it", dir)
 	}
-	in := &sweepInput{dir: dir, spec: plan.Spec, res: &SweepResult{Rows: plan.Rows, Results: map[string]*ResultRow{}}}
+	in := &sweepInput{dir: dir, spec: plan.Spec, res: &SweepResult{Rows: plan.Rows, Results: map[string]*ResultRow{}}, plots: plotsIn(dir)}
 	results, partial, err := readResults(filepath.Join(dir, "results.jsonl"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no results.jsonl: none of the sweep's %d runs has finished; run mirage sweep --spec FILE --out %s (again) to run them", dir, len(plan.Rows), dir)
@@ -131,6 +151,18 @@ func loadSweepDir(dir string) (*sweepInput, error) {
 	return in, nil
 }
 
+// plotsIn lists the sweep plots (accuracy-vs-*.png) in dir by name,
+// sorted.
+func plotsIn(dir string) []string {
+	paths, _ := filepath.Glob(filepath.Join(dir, "accuracy-vs-*.png"))
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = filepath.Base(p)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // readResults reads results.jsonl like loadResults, the last line per row
 // winning, but never changes the file: a partial last line (a sweep
 // interrupted while appending) is ignored and reported, not cut off.
@@ -149,4 +181,133 @@ func readResults(path string) (map[string]*ResultRow, bool, error) {
 	}
 	out, err := parseResultRows(data, "results.jsonl")
 	return out, partial, err
+}
+
+// fullInput is a planned comparison and what its directory holds.
+type fullInput struct {
+	plan   CompareConfig
+	exists bool
+	arms   []armProgress
+	// report is the comparison's report.json when it has one (written
+	// when a compare command finishes; it may cover fewer arms than the
+	// plan when an earlier command compared fewer backends).
+	report *Comparison
+	// hasAccuracyPlot: the directory holds accuracy.png.
+	hasAccuracyPlot bool
+}
+
+// loadFull reads a planned comparison's directory without changing it.
+func loadFull(plan CompareConfig) (*fullInput, error) {
+	in := &fullInput{plan: plan}
+	fi, err := os.Stat(plan.Out)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		for _, a := range plan.Arms {
+			in.arms = append(in.arms, armProgress{Arm: a, Epochs: plan.Base.Epochs})
+		}
+		return in, nil
+	case err != nil:
+		return nil, fmt.Errorf("%s: %v", plan.Out, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("%s is a file, not a comparison's output directory", plan.Out)
+	}
+	in.exists = true
+	if data, err := os.ReadFile(filepath.Join(plan.Out, "report.json")); err == nil {
+		var c Comparison
+		if err := json.Unmarshal(data, &c); err != nil {
+			return nil, fmt.Errorf("%s: report.json is not a comparison report (%v); run the comparison's command again to rewrite it", plan.Out, err)
+		}
+		in.report = &c
+	}
+	in.hasAccuracyPlot = exists(filepath.Join(plan.Out, "accuracy.png"))
+	classes := 0
+	if in.report != nil {
+		classes = in.report.Classes
+	}
+	for _, a := range plan.Arms {
+		p, err := loadArm(plan.Base, a, filepath.Join(plan.Out, a.Label), classes)
+		if err != nil {
+			return nil, err
+		}
+		in.arms = append(in.arms, p)
+	}
+	return in, nil
+}
+
+// loadArm reads one arm's run directory. classes is the data set's number
+// of classes (0 when unknown: a collapse is then not detected).
+func loadArm(base train.Config, a Arm, dir string, classes int) (armProgress, error) {
+	cfg := armConfig(base, a)
+	p := armProgress{Arm: a, Epochs: cfg.Epochs, StateSaved: exists(filepath.Join(dir, "state.safetensors"))}
+	metrics, err := readMetrics(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return p, fmt.Errorf("%s: unreadable metrics.jsonl (%v)", dir, err)
+	}
+	p.EpochsDone = len(metrics)
+	prev, err := readSummary(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if p.StateSaved || p.EpochsDone > 0 {
+			p.State = armUnfinished
+		}
+		if p.StateSaved {
+			// The run resumes from this state only if it has the planned
+			// settings; one of other settings would be refused.
+			saved, err := train.SavedConfig(dir)
+			switch {
+			case err != nil:
+				p.Note = fmt.Sprintf("its resumable state is unreadable (%v)", err)
+			case len(train.ConfigDiff(saved, cfg)) > 0:
+				p.State, p.Note = armOther, fmt.Sprintf("%s holds an unfinished run with other settings (%s)", dir, strings.Join(train.ConfigDiff(saved, cfg), "; "))
+			}
+		}
+		return p, nil
+	case err != nil:
+		return p, err
+	}
+	if diff := configDiff(prev.Config, cfg); diff != "" {
+		p.State, p.Note = armOther, fmt.Sprintf("%s holds a run with other settings (%s)", dir, diff)
+		return p, nil
+	}
+	out := &Outcome{Dir: dir, Reused: true, Summary: *prev, Metrics: metrics}
+	out.Summary.Metrics = nil
+	for _, m := range metrics {
+		out.ImagesPerSec += m.ImagesPerSec / float64(len(metrics))
+	}
+	out.Status, out.Why = Classify(&out.Summary, metrics, classes)
+	p.State, p.Outcome = armFinished, out
+	return p, nil
+}
+
+// widthInput is a short converter-width sweep, or its absence.
+type widthInput struct {
+	dir    string
+	sweep  *sweepInput // nil: not run yet
+	runs   []widthRun
+	fp32   float64
+	fp32OK bool
+	choice widthChoice
+}
+
+// loadWidthSweep reads a sweep over analog adc-bits and applies the width
+// rule; a directory that does not exist is "not run yet", not an error.
+func loadWidthSweep(dir string) (*widthInput, error) {
+	in := &widthInput{dir: dir, fp32: math.NaN()}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		in.choice = widthChoice{Why: "the sweep has not been run yet"}
+		return in, nil
+	}
+	s, err := loadSweepDir(dir)
+	if err != nil {
+		if exists(filepath.Join(dir, "plan.json")) && !exists(filepath.Join(dir, "results.jsonl")) {
+			in.choice = widthChoice{Why: "none of the sweep's runs has finished yet"}
+			return in, nil
+		}
+		return nil, err
+	}
+	in.sweep = s
+	if err := in.analyse(); err != nil {
+		return nil, err
+	}
+	return in, nil
 }
