@@ -262,9 +262,12 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	return nil
 }
 
-// byTiles runs a product partitioned by tiles: rounds of up to roundTiles
-// tiles read out in parallel into b.vals, each round then summed into the
-// output in tile order.
+// byTiles runs a product partitioned by tiles: rounds of tiles read out
+// in parallel into b.vals, each round then summed into the output in tile
+// order. A round holds up to roundOutputs tile outputs (at least
+// minBlocks tiles), so that a tiny output (LeNet's first weight gradient:
+// 6×25 over 784 tiles) runs in a few rounds whose synchronisation costs
+// little beside their work.
 func (b *Backend) byTiles(procs int) {
 	rd, g := &b.read, b.read.g
 	m, n := g.M, g.N
@@ -273,9 +276,10 @@ func (b *Backend) byTiles(procs int) {
 		b.acc = grow(b.acc, m*n)
 		r, ldr = b.acc, n
 	}
-	b.vals = grow(b.vals, roundTiles*m*n)
-	for t0 := 0; t0 < rd.tiles; t0 += roundTiles {
-		count := min(roundTiles, rd.tiles-t0)
+	round := min(rd.tiles, max(minBlocks, roundOutputs/(m*n)))
+	b.vals = grow(b.vals, round*m*n)
+	for t0 := 0; t0 < rd.tiles; t0 += round {
+		count := min(round, rd.tiles-t0)
 		rd.t0 = t0
 		b.team.Run(procs, count, rd.runFunc)
 		for t := t0; t < t0+count; t++ {
@@ -370,7 +374,7 @@ func (p blocks) bounds(blk int) (i0, i1, j0, j1 int) {
 // writes them and the readout that reads them; a product with at least
 // parallelReadouts tile outputs is cut into at least minBlocks items, so
 // that all cores get work. An output of at most blockElements over at
-// least minBlocks tiles is partitioned by tiles, in rounds of roundTiles;
+// least minBlocks tiles is partitioned by tiles;
 // a larger one of at least wideColumns columns over several tiles is
 // partitioned tileMajor.
 // The partition depends on the shape alone, never on the number of
@@ -379,7 +383,7 @@ const (
 	blockElements     = 1 << 16
 	parallelReadouts  = 1 << 12
 	minBlocks         = 8
-	roundTiles        = 16
+	roundOutputs      = 1 << 16
 	minRows           = 128
 	wideColumns       = 256
 	columnGranularity = 16 // a multiple of the GEMM kernels' widths

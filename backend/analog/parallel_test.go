@@ -18,8 +18,8 @@ import (
 // bit, with the same noise draws and the same counters (readouts, ADC
 // clips), call after call, on 1, 2 and 3 goroutines: products cut into
 // many blocks and small ones, weight-gradient shapes (small output, long
-// K: partitioned by tiles, in more than one round; or blocks cut along
-// columns), K a multiple of the tile or not, zero
+// K: partitioned by tiles, in one round or several; or blocks cut along
+// columns), large wide outputs (tile-major), K a multiple of the tile or not, zero
 // blocks on both sides (rows and columns whose tiles are skipped),
 // accumulation, noise on and off, a converter that clips.
 //
@@ -39,6 +39,7 @@ func TestParallelReadoutMatchesSerial(t *testing.T) {
 		{257, 33, 128, false, backend.Options{"noise-sigma": "0"}},
 		{64, 200, 450, true, backend.Options{"adc-bits": "4", "noise-sigma": "3"}},
 		{16, 144, 128 * 20, false, backend.Options{"adc-bits": "8", "noise-sigma": "0.3"}},
+		{64, 130, 128*9 + 3, true, backend.Options{"adc-bits": "8", "noise-sigma": "0.3"}},
 		{16, 144, 128*20 + 5, true, backend.Options{"noise-sigma": "0"}},
 		{16, 144, 128*20 + 5, true, backend.Options{"adc-bits": "4", "noise-sigma": "3"}},
 		{40, 150, 128 * 10, true, backend.Options{"adc-bits": "8", "noise-sigma": "0.3"}},
@@ -198,6 +199,9 @@ func serialReference(b *Backend, g backend.GEMM, key uint64, noisy bool) (out []
 // minBlocks of them; small outputs over many tiles are partitioned by
 // tiles.
 func TestPartition(t *testing.T) {
+	p := partition(64, 130, 10)
+	require.Equal(t, byTiles, p.mode)
+	require.Less(t, max(minBlocks, roundOutputs/(64*130)), 10, "the 64×130 case of TestParallelReadoutMatchesSerial runs in two rounds")
 	for _, s := range [][3]int{{1, 1, 1}, {1792, 16, 2}, {1792, 144, 1}, {16, 144, 1024}, {64, 576, 1024}, {40, 150, 10}, {512, 2048, 4}, {128, 512, 16}, {300, 256, 1}, {3, 5000, 4}, {131072, 3, 1}, {7, 9, 1000}, {2, 2, 2}} {
 		m, n, tiles := s[0], s[1], s[2]
 		p := partition(m, n, tiles)
