@@ -225,9 +225,9 @@ func (m *Matrix) ZeroBlocks(dst []bool) []bool {
 	dst = grow(dst, m.Rows*tiles)
 	// Only exponent-0 blocks can be zero blocks: a finite non-zero block
 	// has a non-zero largest mantissa, so one scan of the candidates
-	// decides. The scans read memory in order: a vector's block is
-	// contiguous when K is, else a block's elements lie one per stored
-	// row, and the candidates of a tile are checked row by row.
+	// decides. A vector's block is contiguous when K is; else a block's
+	// elements lie one per stored row, and a tile with many candidates is
+	// checked row by row, in memory order.
 	for i, e := range m.Exp[:m.Rows*tiles] {
 		dst[i] = e == 0
 	}
@@ -241,26 +241,38 @@ func (m *Matrix) ZeroBlocks(dst []bool) []bool {
 		}
 		return dst
 	}
-	var cand []int
 	for t := range tiles {
-		cand = cand[:0]
+		k0, k1 := t*m.Tile, min((t+1)*m.Tile, m.K)
+		candidates := 0
 		for v := range m.Rows {
 			if dst[v*tiles+t] {
-				cand = append(cand, v)
+				candidates++
 			}
 		}
-		for p := t * m.Tile; p < min((t+1)*m.Tile, m.K) && len(cand) > 0; p++ {
-			row := m.Values[p*m.Rows : (p+1)*m.Rows]
-			// Keep the candidates still zero at p.
-			kept := cand[:0]
-			for _, v := range cand {
-				if row[v] != 0 {
-					dst[v*tiles+t] = false
-				} else {
-					kept = append(kept, v)
+		switch {
+		case candidates == 0:
+		case candidates*8 < m.Rows:
+			// Few: each candidate's elements, one per stored row.
+			for v := range m.Rows {
+				if !dst[v*tiles+t] {
+					continue
+				}
+				for p := k0; p < k1; p++ {
+					if m.Values[p*m.Rows+v] != 0 {
+						dst[v*tiles+t] = false
+						break
+					}
 				}
 			}
-			cand = kept
+		default:
+			// Many: the tile's stored rows, in order.
+			for p := k0; p < k1; p++ {
+				for v, x := range m.Values[p*m.Rows : (p+1)*m.Rows] {
+					if x != 0 {
+						dst[v*tiles+t] = false
+					}
+				}
+			}
 		}
 	}
 	return dst

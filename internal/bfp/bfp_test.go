@@ -370,13 +370,14 @@ func TestQuantiseMixedRows(t *testing.T) {
 }
 
 // TestZeroBlocksMatchesDefinition: on random matrices in both layouts,
-// with whole zero blocks, partly zero blocks, NaN and a short last tile,
+// with whole zero blocks (many or few per tile), partly zero blocks, NaN
+// and a short last tile,
 // ZeroBlocks flags exactly the blocks whose every value is 0.
 func TestZeroBlocksMatchesDefinition(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	f := Format{Bits: 6, Tile: 16}
 	for trial := range 40 {
-		rows, k := 1+rng.IntN(40), 1+rng.IntN(100)
+		rows, k := 1+rng.IntN(60), 1+rng.IntN(100)
 		kMajor := trial%2 == 1
 		src := make([]float32, rows*k)
 		at := func(v, p int) *float32 {
@@ -388,7 +389,8 @@ func TestZeroBlocksMatchesDefinition(t *testing.T) {
 		for v := range rows {
 			for p := range k {
 				switch r := rng.IntN(10); {
-				case (p/f.Tile+v)%3 == 0: // whole zero blocks
+				case trial%4 < 2 && (p/f.Tile+v)%3 == 0: // whole zero blocks, many
+				case trial%4 >= 2 && v%10 == 3 && (p/f.Tile)%2 == 0: // few
 				case r < 4: // zeros within live blocks
 				case r == 9 && trial%5 == 0:
 					*at(v, p) = float32(math.NaN())
