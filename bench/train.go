@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/datasets"
 	gemmbench "github.com/mirage-go/mirage/internal/bench"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/models"
@@ -26,30 +26,22 @@ import (
 // with bench/pytorch_train.py, which measures the same steps in PyTorch.
 
 // TrainCase is one training-speed measurement: a model at a batch size.
+// The model is built from its descriptor's Bench spec (the example shape,
+// classes and vocabulary of its usual data set: MNIST for the MLP and
+// LeNet-5, CIFAR-10 for the ResNets, IMDB-like sequences of 128 tokens for
+// BERT).
 type TrainCase struct {
-	Model string // a models.Names entry: "lenet", "resnet20", "bert", ...
+	Model models.Descriptor
 	Batch int
 }
 
-func (c TrainCase) String() string { return fmt.Sprintf("%s/b%d", c.Model, c.Batch) }
+func (c TrainCase) String() string { return fmt.Sprintf("%s/b%d", c.Model.Name, c.Batch) }
 
 // DefaultTrainCases are the cases BENCHMARKS.md reports: LeNet-5 on MNIST
-// shapes at batch 64 and 128, ResNet-20 on CIFAR-10 shapes at batch 128.
-func DefaultTrainCases() []TrainCase {
-	return []TrainCase{{"lenet", 64}, {"lenet", 128}, {"resnet20", 128}}
-}
-
-// specFor returns the model spec of the data set each model is usually
-// trained on: MNIST for the MLP and LeNet-5, CIFAR-10 for the ResNets,
-// IMDB-like sequences of 128 tokens (vocabulary 8000) for BERT.
-func specFor(model string) models.Spec {
-	switch model {
-	case "resnet20", "resnet18":
-		return models.Spec{InputShape: []int{3, 32, 32}, NumClasses: 10, Seed: 1}
-	case "bert":
-		return models.Spec{InputShape: []int{128}, NumClasses: 2, VocabSize: 8000, Seed: 1}
-	}
-	return models.Spec{InputShape: []int{1, 28, 28}, NumClasses: 10, Seed: 1}
+// shapes at batch 64 and 128, ResNet-20 on CIFAR-10 shapes at batch 128,
+// with the models of reg.
+func DefaultTrainCases(reg *models.Registry) ([]TrainCase, error) {
+	return ParseTrainCases("lenet:64,lenet:128,resnet20:128", reg)
 }
 
 // TrainStep is one model with its tape, optimizer and a fixed synthetic
@@ -69,13 +61,17 @@ func NewTrainStep(c TrainCase, b backend.Backend, seed uint64) (*TrainStep, erro
 	if c.Batch < 1 {
 		return nil, fmt.Errorf("bench: batch size %d must be at least 1", c.Batch)
 	}
-	spec := specFor(c.Model)
-	m, err := models.New(c.Model, spec)
+	spec := c.Model.Bench
+	if len(spec.InputShape) == 0 || spec.NumClasses < 2 || (c.Model.Input == datasets.Tokens && spec.VocabSize < 2) {
+		return nil, fmt.Errorf("bench: model %s has no benchmark input (its descriptor's Bench spec)", c.Model.Name)
+	}
+	m, err := c.Model.New(spec)
 	if err != nil {
 		return nil, err
 	}
+	// The optimizer of the model's recipe, at a fixed learning rate.
 	var opt optim.Optimizer
-	if c.Model == "bert" {
+	if c.Model.Recipe.Optimizer == "adamw" {
 		cfg := optim.DefaultAdamWConfig(1e-4)
 		cfg.NoDecay = optim.Vectors
 		opt, err = optim.NewAdamW(m.Params(), cfg)
@@ -88,7 +84,7 @@ func NewTrainStep(c TrainCase, b backend.Backend, seed uint64) (*TrainStep, erro
 	rng := rand.New(rand.NewPCG(seed, 0x62656e6368)) // "bench"
 	x := autograd.Zeros(append([]int{c.Batch}, spec.InputShape...)...)
 	for i := range x.Data() {
-		if spec.VocabSize > 0 {
+		if spec.VocabSize > 1 { // token ids other than padding
 			x.Data()[i] = float32(1 + rng.IntN(spec.VocabSize-1))
 		} else {
 			x.Data()[i] = float32(rng.NormFloat64())
@@ -204,7 +200,7 @@ func MeasureTrainInterleaved(c TrainCase, backends []backend.Backend, opts Train
 	}
 	for i, b := range backends {
 		r := &results[i]
-		r.Model, r.Batch, r.Backend = c.Model, c.Batch, b.Name()
+		r.Model, r.Batch, r.Backend = c.Model.Name, c.Batch, b.Name()
 		r.ExamplesPerSec = gemmbench.Median(r.Reps)
 		r.StepMillis = 1000 * float64(c.Batch) / r.ExamplesPerSec
 		r.CPUMillis = gemmbench.Median(cpu[i])
@@ -213,8 +209,8 @@ func MeasureTrainInterleaved(c TrainCase, backends []backend.Backend, opts Train
 }
 
 // ParseTrainCases reads a comma-separated list of MODEL:BATCH items, e.g.
-// "lenet:64,resnet20:128".
-func ParseTrainCases(list string) ([]TrainCase, error) {
+// "lenet:64,resnet20:128", naming models of reg.
+func ParseTrainCases(list string, reg *models.Registry) ([]TrainCase, error) {
 	var cases []TrainCase
 	for _, item := range strings.Split(list, ",") {
 		item = strings.TrimSpace(item)
@@ -225,14 +221,15 @@ func ParseTrainCases(list string) ([]TrainCase, error) {
 		if !ok {
 			return nil, fmt.Errorf("case %q: want MODEL:BATCH, e.g. resnet20:128", item)
 		}
-		if !slices.Contains(models.Names(), model) {
-			return nil, fmt.Errorf("case %q: unknown model %q (valid: %s)", item, model, strings.Join(models.Names(), ", "))
+		d, ok := reg.Lookup(model)
+		if !ok {
+			return nil, fmt.Errorf("case %q: unknown model %q (valid: %s)", item, model, strings.Join(reg.Names(), ", "))
 		}
 		n, err := strconv.Atoi(batch)
 		if err != nil || n < 1 {
 			return nil, fmt.Errorf("case %q: batch size %q is not a positive integer", item, batch)
 		}
-		cases = append(cases, TrainCase{Model: model, Batch: n})
+		cases = append(cases, TrainCase{Model: d, Batch: n})
 	}
 	if len(cases) == 0 {
 		return nil, fmt.Errorf("no cases in %q: give MODEL:BATCH items such as lenet:64,resnet20:128", list)

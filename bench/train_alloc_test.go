@@ -39,7 +39,7 @@ func TestTrainStepAllocationsDoNotGrowWithBatch(t *testing.T) {
 	for _, model := range []string{"lenet", "resnet20"} {
 		var serial []float64
 		for _, batch := range []int{4, 64} {
-			step, err := NewTrainStep(TrainCase{model, batch}, fp32.New(), 1)
+			step, err := NewTrainStep(trainCase(t, model, batch), fp32.New(), 1)
 			require.NoError(t, err)
 			for range 3 { // fill the arena and the optimizer state
 				require.NoError(t, step.Run())

@@ -16,12 +16,15 @@ import (
 	// go test's result cache does not see. Linking the packages they use
 	// into this test, and reading their sources (run), makes a change to
 	// either invalidate a cached pass.
+	_ "github.com/mirage-go/mirage"
 	_ "github.com/mirage-go/mirage/autograd"
 	_ "github.com/mirage-go/mirage/backend/fp32"
 	_ "github.com/mirage-go/mirage/datasets"
+	_ "github.com/mirage-go/mirage/datasets/catalog"
 	_ "github.com/mirage-go/mirage/layers"
 	_ "github.com/mirage-go/mirage/models"
 	_ "github.com/mirage-go/mirage/optim"
+	_ "github.com/mirage-go/mirage/train"
 )
 
 // run builds the example in dir and runs it with args, returning its

@@ -6,7 +6,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
 )
 
 func TestParseArms(t *testing.T) {
@@ -32,7 +31,7 @@ func TestParseArms(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseArms(tc.list, tc.shared, registry.New())
+			got, err := ParseArms(tc.list, tc.shared, testReg().Backends)
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
 				return

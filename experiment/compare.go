@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/checkpoint"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/internal/outdir"
@@ -44,6 +44,9 @@ type CompareConfig struct {
 	// trains nothing: an arm without one is reported as failed (the
 	// arms of a comparison run on Slurm are trained by the array's tasks).
 	ReportOnly bool
+	// Registries are the models, data sets and backends the comparison's
+	// names are looked up in (usually mirage.Default()).
+	Registries mirage.Registries
 }
 
 // Comparison is the result of Compare, also written to report.json.
@@ -110,10 +113,10 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 	}
 	base := cfg.Base
 	base.OutDir = ""
-	if err := base.Validate(); err != nil {
+	if err := base.Validate(cfg.Registries); err != nil {
 		return nil, err
 	}
-	reg := registry.New()
+	reg := cfg.Registries.Backends
 	labels := map[string]bool{}
 	for _, a := range cfg.Arms {
 		if a.Label == "" || sanitizeLabel(a.Label) != a.Label {
@@ -136,7 +139,7 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 			return nil, err
 		}
 	}
-	env, err := train.Setup(armConfig(base, cfg.Arms[0]), log)
+	env, err := train.Setup(armConfig(base, cfg.Arms[0]), cfg.Registries, log)
 	if err != nil {
 		return nil, err
 	}
@@ -182,9 +185,9 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 		var out *Outcome
 		var err error
 		if cfg.ReportOnly {
-			out, err = finishedRun(armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
+			out, err = finishedRun(armConfig(base, a), cfg.Registries, filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
 		} else {
-			out, err = runOrReuse(ctx, armConfig(base, a), filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
+			out, err = runOrReuse(ctx, armConfig(base, a), cfg.Registries, filepath.Join(cfg.Out, a.Label), cmp.Classes, log)
 			if errors.As(err, new(*train.InterruptedError)) {
 				return nil, fmt.Errorf("arm %s: %w", a.Label, err)
 			}
@@ -198,7 +201,7 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 	}
 
 	if ref := cmp.trainedFP32(); ref != nil {
-		env, err := train.Setup(armConfig(base, ref.Arm), io.Discard)
+		env, err := train.Setup(armConfig(base, ref.Arm), cfg.Registries, io.Discard)
 		if err != nil {
 			return nil, err
 		}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/train"
 )
@@ -20,7 +19,7 @@ import (
 // tinyConfig is an MLP on 512 MNIST training images, tested on
 // 256: two epochs take well under a second.
 func tinyConfig() train.Config {
-	cfg := train.Recipe("mlp", "mnist")
+	cfg := train.Recipe(testReg(), "mlp", "mnist")
 	cfg.Epochs, cfg.BatchSize, cfg.EvalBatchSize = 2, 64, 256
 	cfg.TrainLimit, cfg.TestLimit = 512, 256
 	cfg.Progress = false
@@ -39,11 +38,11 @@ func curves(ms []train.EpochMetrics) []train.EpochMetrics {
 
 func TestCompareIdenticalFP32Arms(t *testing.T) {
 	out := t.TempDir()
-	arms, err := ParseArms("fp32,fp32", nil, registry.New())
+	arms, err := ParseArms("fp32,fp32", nil, testReg().Backends)
 	require.NoError(t, err)
 	require.Equal(t, []string{"fp32", "fp32-2"}, []string{arms[0].Label, arms[1].Label})
 
-	cmp, err := Compare(CompareConfig{Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32, Command: "test"}, io.Discard)
+	cmp, err := Compare(CompareConfig{Registries: testReg(), Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32, Command: "test"}, io.Discard)
 	require.NoError(t, err)
 	require.Len(t, cmp.Arms, 2)
 	a, b := cmp.Arms[0].Outcome, cmp.Arms[1].Outcome
@@ -90,7 +89,7 @@ func TestCompareIdenticalFP32Arms(t *testing.T) {
 
 	// Resuming: both finished arms are reused, not rerun. Then an arm whose
 	// summary is missing (interrupted) is rerun, and the other is reused.
-	again, err := Compare(CompareConfig{Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, io.Discard)
+	again, err := Compare(CompareConfig{Registries: testReg(), Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, io.Discard)
 	require.NoError(t, err)
 	require.True(t, again.Arms[0].Outcome.Reused)
 	require.True(t, again.Arms[1].Outcome.Reused)
@@ -98,7 +97,7 @@ func TestCompareIdenticalFP32Arms(t *testing.T) {
 	require.Equal(t, curves(a.Metrics), curves(again.Arms[0].Outcome.Metrics))
 
 	require.NoError(t, os.Remove(filepath.Join(out, "fp32-2", "summary.json")))
-	third, err := Compare(CompareConfig{Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, io.Discard)
+	third, err := Compare(CompareConfig{Registries: testReg(), Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, io.Discard)
 	require.NoError(t, err)
 	require.True(t, third.Arms[0].Outcome.Reused)
 	require.False(t, third.Arms[1].Outcome.Reused, "an unfinished arm is run again")
@@ -108,13 +107,13 @@ func TestCompareIdenticalFP32Arms(t *testing.T) {
 	// A reused FP32 arm without its weights file (results/ in git keeps
 	// none) cannot be probed; the error says what to delete.
 	require.NoError(t, os.Remove(filepath.Join(out, "fp32", "model.safetensors")))
-	_, err = Compare(CompareConfig{Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, io.Discard)
+	_, err = Compare(CompareConfig{Registries: testReg(), Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, io.Discard)
 	require.ErrorContains(t, err, "model.safetensors is missing; delete "+filepath.Join(out, "fp32")+" to train arm fp32 again")
 
 	// A finished run of another configuration is never silently replaced.
 	other := tinyConfig()
 	other.LR = 0.01
-	_, err = Compare(CompareConfig{Base: other, Arms: arms, Out: out}, io.Discard)
+	_, err = Compare(CompareConfig{Registries: testReg(), Base: other, Arms: arms, Out: out}, io.Discard)
 	require.ErrorContains(t, err, "different configuration (lr differ)")
 }
 
@@ -124,21 +123,21 @@ func TestCompareIdenticalFP32Arms(t *testing.T) {
 func TestSameInitialWeightsForEveryBackend(t *testing.T) {
 	fingerprints := map[string]string{}
 	var env *train.Env
-	for _, name := range registry.New().Names() {
+	for _, name := range testReg().Backends.Names() {
 		cfg := tinyConfig()
 		cfg.Backend = name
 		var err error
-		env, err = train.Setup(cfg, io.Discard)
+		env, err = train.Setup(cfg, testReg(), io.Discard)
 		require.NoError(t, err, name)
 		fingerprints[name] = fingerprint(env.Model)
 	}
-	require.Len(t, fingerprints, len(registry.New().Names()))
+	require.Len(t, fingerprints, len(testReg().Backends.Names()))
 	for name, fp := range fingerprints {
 		require.Equal(t, fingerprints["fp32"], fp, "backend %s starts from other weights", name)
 	}
 	cfg := tinyConfig()
 	cfg.Seed = 2
-	other, err := train.Setup(cfg, io.Discard)
+	other, err := train.Setup(cfg, testReg(), io.Discard)
 	require.NoError(t, err)
 	require.NotEqual(t, fingerprints["fp32"], fingerprint(other.Model), "the seed must change the weights, or the check above proves nothing")
 
@@ -154,7 +153,7 @@ func TestSameInitialWeightsForEveryBackend(t *testing.T) {
 }
 
 func TestCompareRefusesBadArmsBeforeRunning(t *testing.T) {
-	reg := registry.New()
+	reg := testReg().Backends
 	tests := []struct {
 		name, arms string
 		want       string
@@ -167,7 +166,7 @@ func TestCompareRefusesBadArmsBeforeRunning(t *testing.T) {
 			arms, err := ParseArms(tc.arms, nil, reg)
 			require.NoError(t, err)
 			out := filepath.Join(t.TempDir(), "ab")
-			_, err = Compare(CompareConfig{Base: tinyConfig(), Arms: arms, Out: out}, io.Discard)
+			_, err = Compare(CompareConfig{Registries: testReg(), Base: tinyConfig(), Arms: arms, Out: out}, io.Discard)
 			require.ErrorContains(t, err, tc.want)
 			require.NoDirExists(t, out, "nothing may be written before the arms are valid")
 		})
@@ -180,10 +179,10 @@ func TestCompareRefusesBadArmsBeforeRunning(t *testing.T) {
 func TestDivergedArmsAreLabelled(t *testing.T) {
 	cfg := tinyConfig()
 	cfg.LR, cfg.Epochs = 1e6, 1
-	arms, err := ParseArms("fp32,bfp", nil, registry.New())
+	arms, err := ParseArms("fp32,bfp", nil, testReg().Backends)
 	require.NoError(t, err)
 	out := t.TempDir()
-	cmp, err := Compare(CompareConfig{Base: cfg, Arms: arms, Out: out}, io.Discard)
+	cmp, err := Compare(CompareConfig{Registries: testReg(), Base: cfg, Arms: arms, Out: out}, io.Discard)
 	require.NoError(t, err)
 	for _, a := range cmp.Arms {
 		require.NotNil(t, a.Outcome, a.Label)
@@ -206,7 +205,7 @@ func TestDivergedArmsAreLabelled(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	again, err := Compare(CompareConfig{Base: cfg, Arms: arms, Out: out}, io.Discard)
+	again, err := Compare(CompareConfig{Registries: testReg(), Base: cfg, Arms: arms, Out: out}, io.Discard)
 	require.NoError(t, err)
 	for _, a := range again.Arms {
 		require.True(t, a.Outcome.Reused, a.Label)

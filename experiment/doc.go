@@ -39,6 +39,11 @@
 // Runs are sequential: the GEMM kernels already use every core, so
 // running arms or rows side by side would only make each slower.
 //
+// The models, data sets and backends an experiment names are looked up in
+// the registries its configuration carries (CompareConfig.Registries,
+// SweepConfig.Registries): mirage.Default() for what mirage ships, plus
+// whatever a program registers.
+//
 // # Results: one document from many experiments
 //
 // [WriteResults] reads the output directories of several comparisons and

@@ -3,8 +3,8 @@ package experiment_test
 import (
 	"fmt"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/experiment"
 )
 
@@ -12,7 +12,7 @@ import (
 // they apply, and the same backend twice for an A/A check.
 func ExampleParseArms() {
 	arms, err := experiment.ParseArms("fp32,fp32,rns:noise-sigma=0.12:rrns-redundant=2,analog",
-		backend.Options{"adc-bits": "8"}, registry.New())
+		backend.Options{"adc-bits": "8"}, mirage.Default().Backends)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -46,7 +46,7 @@ groups:
 		fmt.Println(err)
 		return
 	}
-	rows, err := experiment.Plan(spec)
+	rows, err := experiment.Plan(spec, mirage.Default())
 	if err != nil {
 		fmt.Println(err)
 		return

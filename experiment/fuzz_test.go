@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
 )
 
 // FuzzSpec parses arbitrary sweep specs (YAML, or JSON when asJSON) and
@@ -30,13 +29,13 @@ func FuzzSpec(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rows, err := Plan(spec)
+		rows, err := Plan(spec, testReg())
 		if err != nil {
 			return
 		}
 		require.LessOrEqual(t, len(rows), MaxSweepRows)
 		for _, r := range rows {
-			require.NoError(t, r.Config.Validate(), "row %d", r.Index)
+			require.NoError(t, r.Config.Validate(testReg()), "row %d", r.Index)
 		}
 	})
 }
@@ -50,7 +49,7 @@ func FuzzParseArms(f *testing.F) {
 	f.Add("rns:rns-moduli=63,64,65:tile=16,bfp", "")
 	f.Add("analog:adc-bits=99999999999", "1e300")
 	f.Fuzz(func(t *testing.T, list, sigma string) {
-		reg := registry.New()
+		reg := testReg().Backends
 		shared := backend.Options{}
 		if sigma != "" {
 			shared["noise-sigma"] = sigma

@@ -158,6 +158,7 @@ groups:
   - {name: analog, backend: analog, grid: {adc-bits: [6, 8, 10]}}
 `, map[string]fakeResult{"fp32/fp32": ok(0.60), "analog/adc-bits=6": collapsed(0.11), "analog/adc-bits=8": ok(0.595), "analog/adc-bits=10": ok(0.61)})
 	return ResultsConfig{
+		Registries:  testReg(),
 		Full:        append(full, running, absent),
 		WidthSweeps: []string{"results/adc", "results/adc-missing"},
 		Compare:     []string{"results/cmp", "results/cmp-nofp32"},

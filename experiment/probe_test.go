@@ -32,7 +32,7 @@ func (s scaled) MatMul(call backend.Call, g backend.GEMM) error {
 }
 
 func TestProbeMeasuresKnownErrors(t *testing.T) {
-	env, err := train.Setup(tinyConfig(), io.Discard)
+	env, err := train.Setup(tinyConfig(), testReg(), io.Discard)
 	require.NoError(t, err)
 	const eps = 1.0 / 64 // a power of two: the scaled products are exact
 	rep, err := probe(env, []string{"exact", "scaled"}, []backend.Backend{fp32.New(), scaled{eps}}, 32, "initial")
@@ -53,7 +53,7 @@ func TestProbeMeasuresKnownErrors(t *testing.T) {
 // meaningless: 6-bit BFP mantissas give a few percent (about 2^-5 relative
 // per operand), so the bounds are 0.3% to 20%.
 func TestProbeOnQuantisingBackends(t *testing.T) {
-	env, err := train.Setup(tinyConfig(), io.Discard)
+	env, err := train.Setup(tinyConfig(), testReg(), io.Discard)
 	require.NoError(t, err)
 	arms := []Arm{{Label: "bfp", Backend: "bfp"}, {Label: "rns", Backend: "rns", Options: backend.Options{"noise-sigma": "0"}}}
 	rep, err := Probe(env, arms, 32, "initial")

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 )
 
@@ -40,6 +40,9 @@ type ResultsConfig struct {
 	Created time.Time
 	// Machine is the computer named in the header; nil means this one.
 	Machine *Machine
+	// Registries give the backends whose option defaults the tables
+	// leave out (usually mirage.Default()).
+	Registries mirage.Registries
 }
 
 // Within is the largest loss of accuracy, in percentage points against
@@ -82,7 +85,10 @@ func WriteResults(cfg ResultsConfig) error {
 	if len(cfg.Compare) == 0 && len(cfg.Sweep) == 0 && len(cfg.Full) == 0 && len(cfg.WidthSweeps) == 0 {
 		return fmt.Errorf("nothing to report: give at least one compare or sweep output directory")
 	}
-	doc := &resultsDoc{cfg: cfg, option: registryOptions(registry.New())}
+	if cfg.Registries.Backends == nil {
+		return fmt.Errorf("experiment: ResultsConfig.Registries has no backend registry (use mirage.Default())")
+	}
+	doc := &resultsDoc{cfg: cfg, option: registryOptions(cfg.Registries.Backends)}
 	var problems []string
 	for _, plan := range cfg.Full {
 		in, err := loadFull(plan)

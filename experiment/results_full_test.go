@@ -44,7 +44,7 @@ func TestResultsFullLengthWithUnfinishedArms(t *testing.T) {
 	base.Epochs = 3
 	arms := []Arm{{Label: "fp32", Backend: "fp32"}, {Label: "rns", Backend: "rns"}, {Label: "bfp", Backend: "bfp"},
 		{Label: "analog_adc-bits=6", Backend: "analog", Options: map[string]string{"adc-bits": "6"}}}
-	running := CompareConfig{Base: base, Arms: arms, Out: filepath.Join(root, "results", "running"),
+	running := CompareConfig{Registries: testReg(), Base: base, Arms: arms, Out: filepath.Join(root, "results", "running"),
 		Command: "mirage compare --backends fp32,rns,bfp,analog:adc-bits=6 --out results/running"}
 	writeArmRun(t, filepath.Join(running.Out, "fp32"), base, arms[0], 3, 0.91)
 	writeArmRun(t, filepath.Join(running.Out, "rns"), base, arms[1], 1, 0.97) // better so far, but unfinished
@@ -53,14 +53,14 @@ func TestResultsFullLengthWithUnfinishedArms(t *testing.T) {
 	other.Epochs = 2
 	writeArmRun(t, filepath.Join(running.Out, "analog_adc-bits=6"), other, arms[3], 2, 0.5)
 
-	absent := CompareConfig{Base: base, Arms: arms[2:], Out: filepath.Join(root, "results", "absent"), Command: "mirage compare --out results/absent"}
+	absent := CompareConfig{Registries: testReg(), Base: base, Arms: arms[2:], Out: filepath.Join(root, "results", "absent"), Command: "mirage compare --out results/absent"}
 
 	// Two seeds of one comparison, both finished, for the seed summary.
 	var seeds []CompareConfig
 	for seed, accs := range map[uint64][2]float64{1: {0.990, 0.992}, 2: {0.986, 0.983}} {
 		c := base
 		c.Seed = seed
-		plan := CompareConfig{Base: c, Arms: arms[:2], Out: filepath.Join(root, "results", fmt.Sprintf("seed%d", seed)), Command: "mirage compare --seed N"}
+		plan := CompareConfig{Registries: testReg(), Base: c, Arms: arms[:2], Out: filepath.Join(root, "results", fmt.Sprintf("seed%d", seed)), Command: "mirage compare --seed N"}
 		writeArmRun(t, filepath.Join(plan.Out, "fp32"), c, arms[0], 3, accs[0])
 		writeArmRun(t, filepath.Join(plan.Out, "rns"), c, arms[1], 3, accs[1])
 		seeds = append(seeds, plan)
@@ -79,7 +79,7 @@ groups:
 `, map[string]fakeResult{"fp32/fp32": ok(0.60), "analog/adc-bits=6": collapsed(0.11), "analog/adc-bits=8": ok(0.595), "analog/adc-bits=10": ok(0.61)})
 
 	out := filepath.Join(root, "RESULTS.md")
-	require.NoError(t, WriteResults(ResultsConfig{
+	require.NoError(t, WriteResults(ResultsConfig{Registries: testReg(),
 		Full: append(append([]CompareConfig{}, seeds...), running, absent), WidthSweeps: []string{widthDir, filepath.Join(root, "results", "adc-missing")},
 		Out: out, Command: "mirage results --full ...", Created: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Machine: testMachine,
 	}))

@@ -28,7 +28,7 @@ type fakeArm struct {
 }
 
 func fakeCompareConfig() train.Config {
-	cfg := train.Recipe("lenet", "mnist")
+	cfg := train.Recipe(testReg(), "lenet", "mnist")
 	cfg.Epochs, cfg.TrainLimit, cfg.TestLimit, cfg.Seed = 2, 1000, 500, 7
 	return cfg
 }
@@ -94,7 +94,7 @@ func writeFakeSweep(t *testing.T, dir, spec string, results map[string]fakeResul
 	t.Helper()
 	s, err := ParseSpec([]byte(spec), "fake.yaml")
 	require.NoError(t, err)
-	rows, err := Plan(s)
+	rows, err := Plan(s, testReg())
 	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	plan, err := json.Marshal(sweepPlan{Spec: s, Rows: rows})
@@ -128,7 +128,7 @@ func writeFakeSweep(t *testing.T, dir, spec string, results map[string]fakeResul
 		keys = append(keys, rowKey(r))
 	}
 	require.Equal(t, len(results), used, "every fake result names a row; the rows are %q", keys)
-	require.NoError(t, writeSweepReport(SweepConfig{Spec: s, Out: dir}, res))
+	require.NoError(t, writeSweepReport(SweepConfig{Registries: testReg(), Spec: s, Out: dir}, res))
 	return res
 }
 
@@ -139,7 +139,7 @@ var testMachine = &Machine{CPUModel: "Test CPU 3000", NumCPU: 12, GOMAXPROCS: 6,
 func writeDoc(t *testing.T, root string, compares, sweeps []string) string {
 	t.Helper()
 	out := filepath.Join(root, "docs", "RESULTS.md")
-	require.NoError(t, WriteResults(ResultsConfig{Compare: compares, Sweep: sweeps, Out: out,
+	require.NoError(t, WriteResults(ResultsConfig{Registries: testReg(), Compare: compares, Sweep: sweeps, Out: out,
 		Command: "mirage results --test", Created: time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC), Machine: testMachine}))
 	data, err := os.ReadFile(out)
 	require.NoError(t, err)
@@ -472,7 +472,7 @@ func TestResultsRefusesMissingOrWrongDirectories(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(root, tc.name, "RESULTS.md")
-			err := WriteResults(ResultsConfig{Compare: tc.compares, Sweep: tc.sweeps, Out: out})
+			err := WriteResults(ResultsConfig{Registries: testReg(), Compare: tc.compares, Sweep: tc.sweeps, Out: out})
 			require.Error(t, err)
 			for _, w := range tc.want {
 				require.ErrorContains(t, err, w)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -39,9 +38,9 @@ func (c *cancelOn) Write(p []byte) (int, error) {
 // its state: its metrics and backend statistics are those of an
 // uninterrupted comparison.
 func TestCompareResumesAnInterruptedArm(t *testing.T) {
-	arms, err := ParseArms("fp32,bfp:rounding=stochastic", nil, registry.New())
+	arms, err := ParseArms("fp32,bfp:rounding=stochastic", nil, testReg().Backends)
 	require.NoError(t, err)
-	ref, err := Compare(CompareConfig{Base: tinyConfig(), Arms: arms, Out: t.TempDir(), ProbeBatch: 32}, io.Discard)
+	ref, err := Compare(CompareConfig{Registries: testReg(), Base: tinyConfig(), Arms: arms, Out: t.TempDir(), ProbeBatch: 32}, io.Discard)
 	require.NoError(t, err)
 
 	out := t.TempDir()
@@ -49,7 +48,7 @@ func TestCompareResumesAnInterruptedArm(t *testing.T) {
 	defer cancel()
 	// The bfp arm stops after its first step.
 	log := &cancelOn{trigger: "backend bfp,", cancel: cancel}
-	_, err = CompareContext(ctx, CompareConfig{Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, log)
+	_, err = CompareContext(ctx, CompareConfig{Registries: testReg(), Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, log)
 	var ie *train.InterruptedError
 	require.True(t, errors.As(err, &ie), "%v", err)
 	require.Equal(t, 1, ie.Epoch)
@@ -62,11 +61,11 @@ func TestCompareResumesAnInterruptedArm(t *testing.T) {
 	// refused before anything trains.
 	longer := tinyConfig()
 	longer.Epochs = 3
-	_, err = Compare(CompareConfig{Base: longer, Arms: arms[1:], Out: out, ProbeBatch: 32}, io.Discard)
+	_, err = Compare(CompareConfig{Registries: testReg(), Base: longer, Arms: arms[1:], Out: out, ProbeBatch: 32}, io.Discard)
 	require.ErrorContains(t, err, "holds an unfinished run with other settings (epochs: 2 → 3)")
 
 	var again strings.Builder
-	cmp, err := Compare(CompareConfig{Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, &again)
+	cmp, err := Compare(CompareConfig{Registries: testReg(), Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, &again)
 	require.NoError(t, err)
 	require.Contains(t, again.String(), "is finished, reusing it")
 	require.Contains(t, again.String(), "resuming "+filepath.Join(out, "bfp_rounding=stochastic")+" from epoch 1 step 1")
@@ -84,7 +83,7 @@ func TestSweepResumesAnInterruptedRow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := &cancelOn{trigger: "epoch 1/2", cancel: cancel} // the first row, at the end of its first epoch
-	_, err := SweepContext(ctx, SweepConfig{Spec: parseTiny(t), Out: out}, log)
+	_, err := SweepContext(ctx, SweepConfig{Registries: testReg(), Spec: parseTiny(t), Out: out}, log)
 	var ie *train.InterruptedError
 	require.True(t, errors.As(err, &ie), "%v", err)
 	require.Equal(t, train.InterruptedError{Dir: ie.Dir, Epoch: 2, Step: 0, Steps: 8}, *ie)
@@ -92,7 +91,7 @@ func TestSweepResumesAnInterruptedRow(t *testing.T) {
 	require.NoFileExists(t, filepath.Join(out, "results.jsonl"), "nothing recorded for the interrupted row")
 
 	var again strings.Builder
-	res, err := Sweep(SweepConfig{Spec: parseTiny(t), Out: out, MaxRuns: 1}, &again)
+	res, err := Sweep(SweepConfig{Registries: testReg(), Spec: parseTiny(t), Out: out, MaxRuns: 1}, &again)
 	require.NoError(t, err)
 	require.Equal(t, 1, res.Ran)
 	require.Contains(t, again.String(), "resuming "+ie.Dir+" from epoch 2 step 0")

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend/bfpengine"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/train"
@@ -102,7 +103,7 @@ type Outcome struct {
 // train.RunContext. When ctx is cancelled the run saves its state and a
 // *train.InterruptedError is returned, which callers pass on rather than
 // record as a failure.
-func runOrReuse(ctx context.Context, cfg train.Config, dir string, classes int, log io.Writer) (*Outcome, error) {
+func runOrReuse(ctx context.Context, cfg train.Config, reg mirage.Registries, dir string, classes int, log io.Writer) (*Outcome, error) {
 	cfg.OutDir = dir
 	out := &Outcome{Dir: dir}
 	prev, err := readSummary(dir)
@@ -133,7 +134,7 @@ func runOrReuse(ctx context.Context, cfg train.Config, dir string, classes int, 
 			}
 		}
 		start := time.Now()
-		res, err := train.RunContext(ctx, cfg, log)
+		res, err := train.RunContext(ctx, cfg, reg, log)
 		if err != nil {
 			if errors.As(err, new(*train.InterruptedError)) || !stoppedByDivergence(err) {
 				return nil, err

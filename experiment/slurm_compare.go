@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -31,14 +31,14 @@ type comparePlan struct {
 
 // finishedRun loads an arm's finished run, without training one: the run
 // of a report built with ReportOnly.
-func finishedRun(cfg train.Config, dir string, classes int, log io.Writer) (*Outcome, error) {
+func finishedRun(cfg train.Config, reg mirage.Registries, dir string, classes int, log io.Writer) (*Outcome, error) {
 	if _, err := readSummary(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no finished run in %s (its training failed or has not run; run the comparison again to train it)", dir)
 		}
 		return nil, err
 	}
-	return runOrReuse(context.Background(), cfg, dir, classes, log)
+	return runOrReuse(context.Background(), cfg, reg, dir, classes, log)
 }
 
 // checkCompare validates a comparison as [Compare] does before training:
@@ -52,10 +52,10 @@ func checkCompare(cfg CompareConfig, log io.Writer) (int, error) {
 	}
 	base := cfg.Base
 	base.OutDir = ""
-	if err := base.Validate(); err != nil {
+	if err := base.Validate(cfg.Registries); err != nil {
 		return 0, err
 	}
-	reg := registry.New()
+	reg := cfg.Registries.Backends
 	labels := map[string]bool{}
 	for _, a := range cfg.Arms {
 		if a.Label == "" || sanitizeLabel(a.Label) != a.Label {
@@ -76,7 +76,7 @@ func checkCompare(cfg CompareConfig, log io.Writer) (int, error) {
 			return 0, err
 		}
 	}
-	env, err := train.Setup(armConfig(base, cfg.Arms[0]), log)
+	env, err := train.Setup(armConfig(base, cfg.Arms[0]), cfg.Registries, log)
 	if err != nil {
 		return 0, err
 	}
@@ -84,8 +84,9 @@ func checkCompare(cfg CompareConfig, log io.Writer) (int, error) {
 }
 
 // ComparePlan reads the comparison an output directory was submitted to
-// Slurm with, for its tasks and for building its report.
-func ComparePlan(out string) (CompareConfig, error) {
+// Slurm with, for its tasks and for building its report; its names are
+// looked up in reg.
+func ComparePlan(out string, reg mirage.Registries) (CompareConfig, error) {
 	path := filepath.Join(slurmDir(out), slurmCompareFile)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -95,7 +96,7 @@ func ComparePlan(out string) (CompareConfig, error) {
 	if err := json.Unmarshal(data, &p); err != nil {
 		return CompareConfig{}, fmt.Errorf("%s is unreadable (%v); submit the comparison again", path, err)
 	}
-	cfg := CompareConfig{Base: p.Base, Arms: p.Arms, Out: out, ProbeBatch: p.ProbeBatch}
+	cfg := CompareConfig{Base: p.Base, Arms: p.Arms, Out: out, ProbeBatch: p.ProbeBatch, Registries: reg}
 	if rec, err := readSlurmRecord(out); err == nil {
 		cfg.Command = rec.Command // the report names the submitting command
 	}
@@ -119,7 +120,7 @@ func CompareArm(ctx context.Context, cfg CompareConfig, index int, log io.Writer
 	base.OutDir = ""
 	a := cfg.Arms[index]
 	fmt.Fprintf(log, "experiment: arm %d/%d: %s (backend %s)\n", index+1, len(cfg.Arms), a.Label, a.Backend)
-	out, err := runOrReuse(ctx, armConfig(base, a), filepath.Join(cfg.Out, a.Label), classes, log)
+	out, err := runOrReuse(ctx, armConfig(base, a), cfg.Registries, filepath.Join(cfg.Out, a.Label), classes, log)
 	if err != nil {
 		return nil, fmt.Errorf("arm %s failed: %w", a.Label, err)
 	}

@@ -38,7 +38,7 @@ func rowResultPath(out, id string) string {
 // its first run: every row's configuration, and each distinct data set and
 // model opened once. It returns the rows and the class count per data key.
 func planSweep(cfg SweepConfig, log io.Writer) ([]Row, map[string]int, error) {
-	rows, err := Plan(cfg.Spec)
+	rows, err := Plan(cfg.Spec, cfg.Registries)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -54,7 +54,7 @@ func planSweep(cfg SweepConfig, log io.Writer) ([]Row, map[string]int, error) {
 		if _, ok := classes[key]; ok {
 			continue
 		}
-		env, err := train.Setup(r.Config, log)
+		env, err := train.Setup(r.Config, cfg.Registries, log)
 		if err != nil {
 			return nil, nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
 		}
@@ -71,7 +71,7 @@ func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*
 	if log == nil {
 		log = io.Discard
 	}
-	rows, err := Plan(cfg.Spec)
+	rows, err := Plan(cfg.Spec, cfg.Registries)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*
 	if cfg.DataDir != "" {
 		r.Config.DataDir = cfg.DataDir
 	}
-	env, err := train.Setup(r.Config, log)
+	env, err := train.Setup(r.Config, cfg.Registries, log)
 	if err != nil {
 		return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
 	}
@@ -98,7 +98,7 @@ func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*
 	}
 	fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, len(rows), r.Label(), r.Config.Backend)
 	dir := filepath.Join(cfg.Out, "runs", r.ID)
-	out, runErr := runOrReuse(ctx, r.Config, dir, classes, log)
+	out, runErr := runOrReuse(ctx, r.Config, cfg.Registries, dir, classes, log)
 	if errors.As(runErr, new(*train.InterruptedError)) {
 		// Stopped (scancel sends SIGTERM): the state is saved and no row
 		// is written, so the row counts as unfinished and resubmitting
@@ -189,7 +189,7 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	if err != nil {
 		return nil, fmt.Errorf("the spec does not survive saving as JSON (%v); please report this", err)
 	}
-	again, err := Plan(saved)
+	again, err := Plan(saved, cfg.Registries)
 	if err != nil || len(again) != len(rows) {
 		return nil, fmt.Errorf("the saved spec plans differently (%v); please report this", err)
 	}
@@ -259,7 +259,7 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	rows, err := Plan(cfg.Spec)
+	rows, err := Plan(cfg.Spec, cfg.Registries)
 	if err != nil {
 		return nil, err
 	}

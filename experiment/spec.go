@@ -14,8 +14,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/models"
 	"github.com/mirage-go/mirage/train"
 )
@@ -148,12 +148,13 @@ const (
 // knobs knows the names a spec may use.
 type knobs struct {
 	reg     *backend.Registry
+	models  *models.Registry
 	options map[string]bool
 	fields  map[string][]int // train.Config JSON name → field index
 }
 
-func newKnobs() *knobs {
-	k := &knobs{reg: registry.New(), options: map[string]bool{}, fields: map[string][]int{}}
+func newKnobs(reg mirage.Registries) *knobs {
+	k := &knobs{reg: reg.Backends, models: reg.Models, options: map[string]bool{}, fields: map[string][]int{}}
 	for _, name := range k.reg.Names() {
 		for _, o := range k.reg.Options(name) {
 			k.options[o.Name] = true
@@ -267,9 +268,9 @@ func gridValues(v any) []any {
 // RNS range, an option the backend does not have) — before anything runs.
 // The error names each bad row and what is wrong, up to a handful of rows.
 // A spec of more than MaxSweepRows rows is refused before it is expanded.
-func Plan(s *Spec) ([]Row, error) {
+func Plan(s *Spec, reg mirage.Registries) ([]Row, error) {
 	var rows []Row
-	if err := WalkPlan(s, func(r Row) { rows = append(rows, r) }); err != nil {
+	if err := WalkPlan(s, reg, func(r Row) { rows = append(rows, r) }); err != nil {
 		return nil, err
 	}
 	return rows, nil
@@ -280,14 +281,17 @@ func Plan(s *Spec) ([]Row, error) {
 // to one row (plus each row's 12-character ID, to find duplicates), which is
 // what `mirage sweep --dry-run` lists rows with. visit sees every row,
 // valid or not; the error, after the last row, says which ones were bad.
-func WalkPlan(s *Spec, visit func(Row)) error {
-	k := newKnobs()
+func WalkPlan(s *Spec, reg mirage.Registries, visit func(Row)) error {
+	if err := reg.Check(); err != nil {
+		return err
+	}
+	k := newKnobs(reg)
 	model, _ := s.Base["model"].(string)
 	if model == "" {
-		return fmt.Errorf("spec: base.model is required (valid: %s)", strings.Join(models.Names(), ", "))
+		return fmt.Errorf("spec: base.model is required (valid: %s)", strings.Join(reg.Models.Names(), ", "))
 	}
 	dataset, _ := s.Base["dataset"].(string)
-	base := train.Recipe(model, dataset)
+	base := train.Recipe(reg, model, dataset)
 	base.Progress = false
 	for _, name := range sortedKeys(s.Base) {
 		if name == "model" || name == "dataset" {
@@ -402,7 +406,7 @@ func WalkPlan(s *Spec, visit func(Row)) error {
 				row.Config.BackendOptions = opts
 			}
 			row.ID = rowID(row.Config)
-			if err := validateRow(k, row); err != nil {
+			if err := validateRow(k, reg, row); err != nil {
 				problems = append(problems, fmt.Sprintf("row %d (%s, backend %s): %v", row.Index+1, row.Label(), row.Config.Backend, err))
 			}
 			if first, dup := seen[row.ID]; dup {
@@ -434,12 +438,9 @@ func WalkPlan(s *Spec, visit func(Row)) error {
 	return nil
 }
 
-func validateRow(k *knobs, r Row) error {
-	if err := r.Config.Validate(); err != nil {
+func validateRow(k *knobs, reg mirage.Registries, r Row) error {
+	if err := r.Config.Validate(reg); err != nil {
 		return err
-	}
-	if models.Describe(r.Config.Model) == "" {
-		return fmt.Errorf("unknown model %q (valid: %s)", r.Config.Model, strings.Join(models.Names(), ", "))
 	}
 	_, err := k.reg.New(r.Config.Backend, r.Config.BackendOptions)
 	return err

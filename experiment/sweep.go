@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfpengine"
 	"github.com/mirage-go/mirage/internal/atomicfile"
@@ -40,6 +41,9 @@ type SweepConfig struct {
 	CheckpointEvery int
 	// Command is the command line recorded in the report.
 	Command string
+	// Registries are the models, data sets and backends the spec's names
+	// are looked up in (usually mirage.Default()).
+	Registries mirage.Registries
 }
 
 // ResultRow is one line of results.jsonl: a finished (or failed) row.
@@ -124,7 +128,7 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("no output directory given (--out)")
 	}
-	rows, err := Plan(cfg.Spec)
+	rows, err := Plan(cfg.Spec, cfg.Registries)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +146,7 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 	for _, r := range rows {
 		key := dataKey(r.Config)
 		if _, ok := classes[key]; !ok {
-			env, err := train.Setup(r.Config, log)
+			env, err := train.Setup(r.Config, cfg.Registries, log)
 			if err != nil {
 				return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
 			}
@@ -191,7 +195,7 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 		}
 		fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, len(rows), r.Label(), r.Config.Backend)
 		dir := filepath.Join(cfg.Out, "runs", r.ID)
-		out, err := runOrReuse(ctx, r.Config, dir, classes[dataKey(r.Config)], log)
+		out, err := runOrReuse(ctx, r.Config, cfg.Registries, dir, classes[dataKey(r.Config)], log)
 		if errors.As(err, new(*train.InterruptedError)) {
 			return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
 		}

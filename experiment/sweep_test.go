@@ -64,7 +64,7 @@ func TestSweepResumesWithoutRerunningFinishedRows(t *testing.T) {
 	results := filepath.Join(out, "results.jsonl")
 
 	// First invocation: stopped after two runs, as an interruption would.
-	res, err := Sweep(SweepConfig{Spec: parseTiny(t), Out: out, MaxRuns: 2}, io.Discard)
+	res, err := Sweep(SweepConfig{Registries: testReg(), Spec: parseTiny(t), Out: out, MaxRuns: 2}, io.Discard)
 	require.NoError(t, err)
 	require.Len(t, res.Rows, 4)
 	require.Equal(t, 2, res.Ran)
@@ -93,7 +93,7 @@ func TestSweepResumesWithoutRerunningFinishedRows(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(half, "metrics.jsonl"), []byte(`{"epoch":1,"test_acc":0.5}`+"\n"), 0o644))
 
 	// Second invocation: only the two missing rows run.
-	res, err = Sweep(SweepConfig{Spec: parseTiny(t), Out: out}, io.Discard)
+	res, err = Sweep(SweepConfig{Registries: testReg(), Spec: parseTiny(t), Out: out}, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, 2, res.Ran, "only the unfinished rows run")
 	require.Equal(t, 2, res.Skipped)
@@ -113,7 +113,7 @@ func TestSweepResumesWithoutRerunningFinishedRows(t *testing.T) {
 	}
 
 	// Third invocation: nothing to do.
-	res, err = Sweep(SweepConfig{Spec: parseTiny(t), Out: out}, io.Discard)
+	res, err = Sweep(SweepConfig{Registries: testReg(), Spec: parseTiny(t), Out: out}, io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, 0, res.Ran)
 	require.Equal(t, 4, res.Skipped)
@@ -153,7 +153,7 @@ groups:
     options: {adc-bits: 8}
 `), "s.yaml")
 	require.NoError(t, err)
-	rows, err := Plan(s)
+	rows, err := Plan(s, testReg())
 	require.NoError(t, err)
 	require.Len(t, rows, 2+4+2)
 	require.Equal(t, "63,64,65", rows[0].Config.BackendOptions["rns-moduli"])
@@ -167,7 +167,7 @@ groups:
 	require.Equal(t, "8", rows[6].Config.BackendOptions["adc-bits"])
 	require.NotContains(t, rows[6].Config.BackendOptions, "rns-moduli", "shared options apply only where the backend has them")
 	require.Equal(t, "mnist", rows[0].Config.Dataset, "lenet's usual data set")
-	require.Equal(t, train.Recipe("lenet", "mnist").BatchSize, rows[0].Config.BatchSize, "unset settings come from the recipe")
+	require.Equal(t, train.Recipe(testReg(), "lenet", "mnist").BatchSize, rows[0].Config.BatchSize, "unset settings come from the recipe")
 	ids := map[string]bool{}
 	for i, r := range rows {
 		require.Equal(t, i, r.Index)
@@ -224,7 +224,7 @@ backend: fp32`, []string{`unknown model "vgg"`}},
 			if s, perr := ParseSpec([]byte(tc.spec), "bad.yaml"); perr != nil {
 				err = perr
 			} else {
-				_, err = Sweep(SweepConfig{Spec: s, Out: out}, io.Discard)
+				_, err = Sweep(SweepConfig{Registries: testReg(), Spec: s, Out: out}, io.Discard)
 			}
 			require.Error(t, err)
 			for _, w := range tc.want {
@@ -238,7 +238,7 @@ backend: fp32`, []string{`unknown model "vgg"`}},
 func TestParseSpecJSON(t *testing.T) {
 	s, err := ParseSpec([]byte(`{"name": "j", "base": {"model": "mlp"}, "backend": "bfp", "grid": {"bfp-bits": [4, 6]}}`), "x.json")
 	require.NoError(t, err)
-	rows, err := Plan(s)
+	rows, err := Plan(s, testReg())
 	require.NoError(t, err)
 	require.Len(t, rows, 2)
 	require.Equal(t, "4", rows[0].Config.BackendOptions["bfp-bits"], "JSON numbers become plain option text")

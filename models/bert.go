@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/mirage-go/mirage/autograd"
+	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/layers"
 )
 
@@ -213,3 +214,36 @@ func (m *BERT) Buffers() []*autograd.Tensor { return nil }
 
 // SetTraining implements layers.Module: dropout is active only in training.
 func (m *BERT) SetTraining(training bool) { layers.SetTrainingAll(training, m.parts()...) }
+
+// BERTModel describes the small BERT classifier for a [Registry]: it reads
+// token sequences and trains on IMDB by default with AdamW, a cosine
+// schedule and gradient clipping.
+func BERTModel() Descriptor {
+	r := DefaultRecipe()
+	r.Epochs, r.BatchSize, r.Optimizer, r.LR, r.WeightDecay = 2, 32, "adamw", 5e-4, 0.01
+	r.Schedule, r.WarmupEpochs, r.ClipGradNorm, r.MaxLen = "cosine", 0.1, 1, 128
+	r.EvalBatchSize = 100
+	return Descriptor{
+		Name: "bert", About: "small BERT encoder classifier, pre-LayerNorm, [CLS] pooling",
+		Build: buildBERT, Input: datasets.Tokens, DefaultDataset: "imdb",
+		Recipe: r,
+		Bench:  Spec{InputShape: []int{128}, NumClasses: 2, VocabSize: 8000, Seed: 1},
+	}
+}
+
+func buildBERT(spec Spec, rng *rand.Rand) (layers.Module, error) {
+	if len(spec.InputShape) != 1 || spec.InputShape[0] < 1 {
+		return nil, fmt.Errorf("model bert needs token sequences of shape (L), got input shape %v; use a text data set", spec.InputShape)
+	}
+	if spec.VocabSize < 2 {
+		return nil, fmt.Errorf("model bert: vocabulary size %d is too small; the spec must carry the tokenizer's vocabulary size", spec.VocabSize)
+	}
+	cfg := DefaultBERTConfig()
+	if spec.BERT != nil {
+		cfg = *spec.BERT
+	}
+	cfg.Vocab = spec.VocabSize
+	cfg.MaxLen = spec.InputShape[0]
+	cfg.NumClasses = spec.NumClasses
+	return NewBERT(cfg, rng)
+}

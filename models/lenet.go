@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/mirage-go/mirage/autograd"
+	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/layers"
 )
 
@@ -66,3 +67,22 @@ func (m *LeNet5) Buffers() []*autograd.Tensor { return nil }
 
 // SetTraining implements layers.Module; LeNet-5 behaves the same in both.
 func (m *LeNet5) SetTraining(bool) {}
+
+// LeNetModel describes LeNet-5 for a [Registry]: it reads (C, H, W)
+// images and trains on MNIST by default.
+func LeNetModel() Descriptor {
+	return Descriptor{
+		Name: "lenet", About: "LeNet-5 with ReLU and max-pooling (61,706 parameters on 1x28x28, 10 classes)",
+		Build: buildLeNet, Input: datasets.Images, DefaultDataset: "mnist",
+		Recipe: DefaultRecipe(),
+		Bench:  Spec{InputShape: []int{1, 28, 28}, NumClasses: 10, Seed: 1},
+	}
+}
+
+func buildLeNet(spec Spec, rng *rand.Rand) (layers.Module, error) {
+	c, h, w, err := imageShape("lenet", spec)
+	if err != nil {
+		return nil, err
+	}
+	return NewLeNet5(c, h, w, spec.NumClasses, rng)
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/mirage-go/mirage/autograd"
+	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/layers"
 )
 
@@ -60,3 +61,32 @@ func (m *MLP) Buffers() []*autograd.Tensor { return nil }
 
 // SetTraining implements layers.Module; an MLP behaves the same in both.
 func (m *MLP) SetTraining(bool) {}
+
+// MLPModel describes the MLP for a [Registry]: it reads images (any
+// example shape, flattened) and trains on MNIST by default.
+func MLPModel() Descriptor {
+	return Descriptor{
+		Name: "mlp", About: "multi-layer perceptron with ReLU (default hidden sizes 256, 128)",
+		Build: buildMLP, Input: datasets.Images, DefaultDataset: "mnist",
+		Recipe: DefaultRecipe(),
+		Bench:  Spec{InputShape: []int{1, 28, 28}, NumClasses: 10, Seed: 1},
+	}
+}
+
+func buildMLP(spec Spec, rng *rand.Rand) (layers.Module, error) {
+	if len(spec.InputShape) == 0 {
+		return nil, fmt.Errorf("model mlp: input shape is empty")
+	}
+	in := 1
+	for _, d := range spec.InputShape {
+		if d < 1 {
+			return nil, fmt.Errorf("model mlp: bad input shape %v", spec.InputShape)
+		}
+		in *= d
+	}
+	hidden := spec.MLPHidden
+	if hidden == nil {
+		hidden = []int{256, 128}
+	}
+	return NewMLP(in, hidden, spec.NumClasses, rng)
+}

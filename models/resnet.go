@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/mirage-go/mirage/autograd"
+	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/layers"
 )
 
@@ -126,3 +127,61 @@ func (m *ResNet) Buffers() []*autograd.Tensor {
 
 // SetTraining implements layers.Module.
 func (m *ResNet) SetTraining(training bool) { layers.SetTrainingAll(training, m.parts()...) }
+
+// ResNet20Model describes the CIFAR ResNet-20 for a [Registry]: it trains
+// on CIFAR-10 by default, with crop and flip augmentation and label
+// smoothing.
+func ResNet20Model() Descriptor {
+	r := resnetRecipe()
+	// 15 epochs reached 85.09% and, after the convolutions' sums changed
+	// order, 84.62%: too close to 85% to rely on. 20 reached 85.72%.
+	r.Epochs = 20
+	return Descriptor{
+		Name: "resnet20", About: "CIFAR ResNet-20 of He et al., option-A shortcuts (269,722 parameters, 10 classes)",
+		Build: buildResNet20, Input: datasets.Images, DefaultDataset: "cifar10",
+		Recipe: r,
+		Bench:  Spec{InputShape: []int{3, 32, 32}, NumClasses: 10, Seed: 1},
+	}
+}
+
+// ResNet18Model describes the CIFAR ResNet-18 for a [Registry], with the
+// same recipe as ResNet-20 but 15 epochs.
+func ResNet18Model() Descriptor {
+	return Descriptor{
+		Name: "resnet18", About: "ResNet-18, CIFAR variant: 3x3 stem, no max-pool (11,173,962 parameters, 10 classes)",
+		Build: buildResNet18, Input: datasets.Images, DefaultDataset: "cifar10",
+		Recipe: resnetRecipe(),
+		Bench:  Spec{InputShape: []int{3, 32, 32}, NumClasses: 10, Seed: 1},
+	}
+}
+
+// resnetRecipe is the ResNets' recipe: batches of 128, a peak learning
+// rate of 0.1, label smoothing 0.1 and augmentation, for 15 epochs.
+func resnetRecipe() Recipe {
+	r := DefaultRecipe()
+	r.Epochs, r.BatchSize, r.LR, r.WeightDecay = 15, 128, 0.1, 5e-4
+	r.LabelSmoothing, r.Augment = 0.1, true
+	return r
+}
+
+func buildResNet20(spec Spec, rng *rand.Rand) (layers.Module, error) {
+	c, h, w, err := imageShape("resnet20", spec)
+	if err != nil {
+		return nil, err
+	}
+	if h < 4 || w < 4 {
+		return nil, fmt.Errorf("model resnet20: images of %dx%d are too small (it halves the resolution twice; need at least 4x4)", h, w)
+	}
+	return NewResNet20(c, spec.NumClasses, rng), nil
+}
+
+func buildResNet18(spec Spec, rng *rand.Rand) (layers.Module, error) {
+	c, h, w, err := imageShape("resnet18", spec)
+	if err != nil {
+		return nil, err
+	}
+	if h < 8 || w < 8 {
+		return nil, fmt.Errorf("model resnet18: images of %dx%d are too small (it halves the resolution three times; need at least 8x8)", h, w)
+	}
+	return NewResNet18(c, spec.NumClasses, rng), nil
+}

@@ -2,6 +2,12 @@
 // model, data and backend a Config names, trains with the chosen optimizer
 // and schedule, evaluates after every epoch, and writes the run's files.
 //
+// The model, data set and backend a Config names are looked up in the
+// registries passed to [Run], [Setup], [Eval] and [Config.Validate]:
+// mirage.Default() for what mirage ships, plus whatever a program
+// registers. [Recipe] takes a model's default settings from its
+// descriptor.
+//
 // A run directory holds
 //
 //	metrics.jsonl      one JSON object per epoch
@@ -33,10 +39,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
-	"github.com/mirage-go/mirage/datasets/catalog"
-	"github.com/mirage-go/mirage/models"
 )
 
 // Config is everything a training run depends on.
@@ -91,23 +95,26 @@ var (
 
 // Validate checks values that do not depend on the model or data: every
 // number is finite and in the range documented in limits.go, and every name is
-// one mirage knows. Sizes that depend on the model and data (batch
+// one of reg's. Sizes that depend on the model and data (batch
 // tensors within memory) are checked by [Setup].
-func (c *Config) Validate() error {
+func (c *Config) Validate(reg mirage.Registries) error {
 	if err := checkNumbers(c); err != nil {
 		return err
 	}
-	if !contains(models.Names(), c.Model) {
-		return fmt.Errorf("unknown model %q (valid: %s)", c.Model, strings.Join(models.Names(), ", "))
-	}
-	if !contains(catalog.Names(), c.Dataset) {
-		return fmt.Errorf("unknown dataset %q (valid: %s)", c.Dataset, strings.Join(catalog.Names(), ", "))
-	}
-	if err := checkPair(c.Model, c.Dataset); err != nil {
+	if err := reg.Check(); err != nil {
 		return err
 	}
-	if !contains(registry.New().Names(), c.Backend) {
-		return fmt.Errorf("unknown backend %q (valid: %s)", c.Backend, strings.Join(registry.New().Names(), ", "))
+	if !contains(reg.Models.Names(), c.Model) {
+		return fmt.Errorf("unknown model %q (valid: %s)", c.Model, strings.Join(reg.Models.Names(), ", "))
+	}
+	if !contains(reg.Datasets.Names(), c.Dataset) {
+		return fmt.Errorf("unknown dataset %q (valid: %s)", c.Dataset, strings.Join(reg.Datasets.Names(), ", "))
+	}
+	if err := checkPair(reg, c.Model, c.Dataset); err != nil {
+		return err
+	}
+	if !contains(reg.Backends.Names(), c.Backend) {
+		return fmt.Errorf("unknown backend %q (valid: %s)", c.Backend, strings.Join(reg.Backends.Names(), ", "))
 	}
 	if !contains(optimizerNames, c.Optimizer) {
 		return fmt.Errorf("unknown optimizer %q (valid: %s)", c.Optimizer, strings.Join(optimizerNames, ", "))

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/bench"
 	"github.com/mirage-go/mirage/cost"
+	"github.com/mirage-go/mirage/models"
 )
 
 // TestCostJSON: a run on an emulated backend writes cost.json whose epochs
@@ -28,7 +28,7 @@ func TestCostJSON(t *testing.T) {
 	cfg := smallRun(t, dir)
 	cfg.Epochs, cfg.TrainLimit, cfg.TestLimit, cfg.BatchSize = 2, 256, 100, 64
 	cfg.Backend, cfg.BackendOptions = "rns", backend.Options{"tile": "64", "bfp-bits": "6"}
-	_, err := Run(cfg, io.Discard)
+	_, err := Run(cfg, testReg(), io.Discard)
 	require.NoError(t, err)
 	data, err := os.ReadFile(filepath.Join(dir, "cost.json"))
 	require.NoError(t, err)
@@ -54,10 +54,10 @@ func TestCostJSON(t *testing.T) {
 	// Every step makes the GEMMs a recorder sees in one LeNet step at
 	// batch 64 on the same backend (not a Convolver: its convolutions are
 	// im2col GEMMs through MatMul, which the recorder counts one by one).
-	inner, err := registry.New().New("rns", backend.Options{"tile": "64"})
+	inner, err := testReg().Backends.New("rns", backend.Options{"tile": "64"})
 	require.NoError(t, err)
 	rec := &backend.Recorder{Inner: inner}
-	step, err := bench.NewTrainStep(bench.TrainCase{Model: "lenet", Batch: 64}, rec, 1)
+	step, err := bench.NewTrainStep(bench.TrainCase{Model: models.LeNetModel(), Batch: 64}, rec, 1)
 	require.NoError(t, err)
 	require.NoError(t, step.Run())
 	require.EqualValues(t, 8*len(rec.Calls()), calls)
@@ -65,7 +65,7 @@ func TestCostJSON(t *testing.T) {
 	fp32Dir := t.TempDir()
 	cfg = smallRun(t, fp32Dir)
 	cfg.Epochs, cfg.TrainLimit, cfg.TestLimit = 1, 128, 100
-	_, err = Run(cfg, io.Discard)
+	_, err = Run(cfg, testReg(), io.Discard)
 	require.NoError(t, err)
 	require.NoFileExists(t, filepath.Join(fp32Dir, "cost.json"))
 }
@@ -83,16 +83,16 @@ func TestCostJSONSurvivesResume(t *testing.T) {
 		return cfg
 	}
 	refDir := filepath.Join(t.TempDir(), "ref")
-	_, err := Run(rnsRun(refDir), io.Discard)
+	_, err := Run(rnsRun(refDir), testReg(), io.Discard)
 	require.NoError(t, err)
 
 	dir := filepath.Join(t.TempDir(), "run")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the run stops after its first step
-	_, err = RunContext(ctx, rnsRun(dir), io.Discard)
+	_, err = RunContext(ctx, rnsRun(dir), testReg(), io.Discard)
 	var ie *InterruptedError
 	require.True(t, errors.As(err, &ie), "%v", err)
-	_, err = Run(rnsRun(dir), io.Discard)
+	_, err = Run(rnsRun(dir), testReg(), io.Discard)
 	require.NoError(t, err)
 
 	read := func(dir string) CostFile {
@@ -118,7 +118,7 @@ func TestCostJSONSurvivesResume(t *testing.T) {
 // file, a note says the history is missing.
 func TestCostLogResume(t *testing.T) {
 	dir := t.TempDir()
-	b, err := registry.New().New("rns", nil)
+	b, err := testReg().Backends.New("rns", nil)
 	require.NoError(t, err)
 	cfg := Config{OutDir: dir, Optimizer: "sgd"}
 	l, err := newCostLog(b, cfg, 10, 3)

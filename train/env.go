@@ -8,13 +8,12 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/checkpoint"
 	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/datasets/catalog"
-	"github.com/mirage-go/mirage/datasets/imdb"
 	"github.com/mirage-go/mirage/internal/limits"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/models"
@@ -27,35 +26,37 @@ type Env struct {
 	Train, Test datasets.Dataset
 	Skipped     []string
 
+	reg         mirage.Registries
+	model       models.Descriptor
 	exampleSize int
 	probe       *modelProbe   // what one training step costs (see checkLoaded)
 	memory      limits.Memory // the budget batches are checked against
 }
 
 // Setup loads the data, builds the model and checks that the backend
-// configuration is valid, all before any training starts.
-func Setup(cfg Config, log io.Writer) (*Env, error) {
-	if err := cfg.Validate(); err != nil {
+// configuration is valid, all before any training starts. The model, data
+// set and backend cfg names are looked up in reg.
+func Setup(cfg Config, reg mirage.Registries, log io.Writer) (*Env, error) {
+	if err := cfg.Validate(reg); err != nil {
 		return nil, err
 	}
-	if _, err := newBackend(cfg); err != nil {
+	if _, err := newBackend(cfg, reg); err != nil {
 		return nil, err
 	}
+	model, _ := reg.Models.Lookup(cfg.Model) // Validate checked the names
+	source, _ := reg.Datasets.Lookup(cfg.Dataset)
 	mem, err := limits.ReadMemory()
 	if err != nil {
 		return nil, err
 	}
-	if err := checkBeforeLoad(cfg, mem); err != nil {
+	if err := checkBeforeLoad(cfg, source.Describe(), mem); err != nil {
 		return nil, err
 	}
-	split, err := catalog.OpenWith(cfg.Dataset, cfg.DataDir, catalog.Options{
-		Log:  log,
-		IMDB: imdb.Options{MaxLen: cfg.MaxLen},
-	})
+	split, err := reg.Datasets.Open(cfg.Dataset, cfg.DataDir, catalog.Options{Log: log, MaxLen: cfg.MaxLen})
 	if err != nil {
 		return nil, err
 	}
-	env := &Env{Config: cfg, Train: split.Train, Test: split.Test, Skipped: split.Skipped}
+	env := &Env{Config: cfg, Train: split.Train, Test: split.Test, Skipped: split.Skipped, reg: reg, model: model}
 	if cfg.TrainLimit > 0 && cfg.TrainLimit < env.Train.Len() {
 		env.Train = datasets.Subset(env.Train, cfg.TrainLimit)
 	}
@@ -72,7 +73,7 @@ func Setup(cfg Config, log io.Writer) (*Env, error) {
 		VocabSize:  split.VocabSize,
 		Seed:       cfg.Seed,
 	}
-	env.Model, err = models.New(cfg.Model, spec)
+	env.Model, err = model.New(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -86,14 +87,14 @@ func Setup(cfg Config, log io.Writer) (*Env, error) {
 // gets a fresh one, so that a noisy backend evaluates a checkpoint the same
 // way whether it runs at the end of training or later from `mirage eval`.
 func (e *Env) NewBackend() (backend.Backend, error) {
-	return newBackend(e.Config)
+	return newBackend(e.Config, e.reg)
 }
 
 // newBackend builds the configured backend. A backend with a noise seed
 // that the user did not set takes the run's --seed, so that one seed fixes
 // the whole run.
-func newBackend(cfg Config) (backend.Backend, error) {
-	reg := registry.New()
+func newBackend(cfg Config, regs mirage.Registries) (backend.Backend, error) {
+	reg := regs.Backends
 	opts := maps.Clone(cfg.BackendOptions)
 	if opts == nil {
 		opts = backend.Options{}
@@ -167,7 +168,7 @@ func checkpointMetadata(cfg Config) (map[string]string, error) {
 // records and validates it like a command line: a checkpoint is user
 // input, and a hand-edited eval_batch_size of 0 or 1e8 must be refused
 // here rather than crash the loader.
-func configFromMetadata(path string, meta map[string]string) (Config, error) {
+func configFromMetadata(path string, meta map[string]string, reg mirage.Registries) (Config, error) {
 	var cfg Config
 	raw, ok := meta[configMetadataKey]
 	if !ok {
@@ -176,7 +177,7 @@ func configFromMetadata(path string, meta map[string]string) (Config, error) {
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
 		return cfg, fmt.Errorf("%s: bad %s metadata: %w", path, configMetadataKey, err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(reg); err != nil {
 		return cfg, fmt.Errorf("%s: its %s metadata is not a valid configuration: %w", path, configMetadataKey, err)
 	}
 	return cfg, nil
@@ -193,13 +194,13 @@ type EvalResult struct {
 
 // Eval loads a checkpoint written by Run and evaluates it on its data set's
 // test split. dataDir and backendName override the recorded ones when not
-// empty.
-func Eval(path, dataDir, backendName string, backendOptions backend.Options, log io.Writer) (*EvalResult, error) {
+// empty. The recorded model, data set and backend are looked up in reg.
+func Eval(path, dataDir, backendName string, backendOptions backend.Options, reg mirage.Registries, log io.Writer) (*EvalResult, error) {
 	_, meta, err := checkpoint.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := configFromMetadata(path, meta)
+	cfg, err := configFromMetadata(path, meta, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +210,7 @@ func Eval(path, dataDir, backendName string, backendOptions backend.Options, log
 	if backendName != "" {
 		cfg.Backend, cfg.BackendOptions = backendName, backendOptions
 	}
-	env, err := Setup(cfg, log)
+	env, err := Setup(cfg, reg, log)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,7 @@ import (
 // into an evaluation configuration: it must be refused or valid, and a
 // valid one must survive a JSON round trip unchanged.
 func FuzzConfigFromMetadata(f *testing.F) {
-	good, err := json.Marshal(Recipe("lenet", "mnist"))
+	good, err := json.Marshal(Recipe(testReg(), "lenet", "mnist"))
 	require.NoError(f, err)
 	f.Add(string(good))
 	f.Add(`{"model":"lenet","dataset":"mnist","backend":"fp32","epochs":1,"batch_size":64,"eval_batch_size":0,"optimizer":"sgd","lr":0.1,"schedule":"constant"}`)
@@ -20,11 +20,11 @@ func FuzzConfigFromMetadata(f *testing.F) {
 	f.Add(`{"model":"mlp","dataset":"imdb","backend":"rns","backend_options":{"noise-sigma":"NaN"},"lr":1e400}`)
 	f.Add(`null`)
 	f.Fuzz(func(t *testing.T, raw string) {
-		cfg, err := configFromMetadata("fuzz.safetensors", map[string]string{configMetadataKey: raw})
+		cfg, err := configFromMetadata("fuzz.safetensors", map[string]string{configMetadataKey: raw}, testReg())
 		if err != nil {
 			return
 		}
-		require.NoError(t, cfg.Validate())
+		require.NoError(t, cfg.Validate(testReg()))
 		data, err := json.Marshal(cfg)
 		require.NoError(t, err, "a valid configuration must encode (no NaN or Inf)")
 		var again Config

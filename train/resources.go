@@ -7,70 +7,65 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/fp32"
+	"github.com/mirage-go/mirage/datasets"
+	"github.com/mirage-go/mirage/datasets/catalog"
 	"github.com/mirage-go/mirage/internal/limits"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/models"
 )
 
-// Which models take which kind of input, for the model/data-set check.
-// Images are (C, H, W) arrays, text data sets hold token sequences.
-func datasetKind(dataset string) string {
-	if dataset == "imdb" {
-		return "text"
-	}
-	return "image"
-}
-
-func modelKind(model string) string {
-	if model == "bert" {
-		return "text"
-	}
-	return "image"
-}
-
 // checkPair refuses a model that cannot read the data set's examples (an
-// MLP would happily train on token ids), listing the valid choices.
-func checkPair(model, dataset string) error {
-	want := modelKind(model)
-	if datasetKind(dataset) == want {
+// MLP would happily train on token ids), listing the valid choices. Both
+// names are registered (Validate checks them first).
+func checkPair(reg mirage.Registries, model, dataset string) error {
+	m, _ := reg.Models.Lookup(model)
+	src, _ := reg.Datasets.Lookup(dataset)
+	have := src.Describe().Input
+	if m.Input == have {
 		return nil
 	}
 	var ms, ds []string
-	for _, m := range models.Names() {
-		if modelKind(m) == datasetKind(dataset) {
-			ms = append(ms, m)
+	for _, name := range reg.Models.Names() {
+		if d, _ := reg.Models.Lookup(name); d.Input == have {
+			ms = append(ms, name)
 		}
 	}
-	for _, d := range []string{"mnist", "fashion-mnist", "cifar10", "imdb"} {
-		if datasetKind(d) == want {
-			ds = append(ds, d)
+	for _, name := range reg.Datasets.Names() {
+		if s, _ := reg.Datasets.Lookup(name); s.Describe().Input == m.Input {
+			ds = append(ds, name)
 		}
 	}
-	return fmt.Errorf("model %s takes %s input but data set %s holds %s; use --dataset %s, or --model %s",
-		model, want, dataset, datasetKind(dataset), strings.Join(ds, " or "), strings.Join(ms, " or "))
+	fix := make([]string, 0, 2)
+	if len(ds) > 0 {
+		fix = append(fix, "--dataset "+strings.Join(ds, " or "))
+	}
+	if len(ms) > 0 {
+		fix = append(fix, "--model "+strings.Join(ms, " or "))
+	}
+	return fmt.Errorf("model %s takes %s input but data set %s holds %s; use %s",
+		model, m.Input, dataset, have, strings.Join(fix, ", or "))
 }
 
-// textExamples is the number of reviews IMDB holds (train and test), for
-// the memory estimate of its token arrays before they are built.
-const textExamples = 50_000
-
 // checkBeforeLoad refuses settings whose data alone would not fit, before
-// the data is read: a text data set stores max-len tokens per review.
-func checkBeforeLoad(cfg Config, mem limits.Memory) error {
-	if datasetKind(cfg.Dataset) != "text" || cfg.MaxLen == 0 {
+// the data is read: a text data set stores max-len tokens per example
+// (its source says how many examples it holds).
+func checkBeforeLoad(cfg Config, src catalog.Description, mem limits.Memory) error {
+	if src.Input != datasets.Tokens || cfg.MaxLen == 0 {
 		return nil
 	}
+	textExamples := int64(src.Examples)
 	tokens := limits.Size(textExamples, int64(cfg.MaxLen), 4)
 	bert := models.DefaultBERTConfig()
 	// Attention keeps scores, probabilities and their gradient: three
 	// (heads, L, L) arrays per layer and example.
 	attention := limits.Size(int64(cfg.BatchSize), int64(bert.Layers), int64(bert.Heads), int64(cfg.MaxLen), int64(cfg.MaxLen), 4, 3)
 	return mem.Check(fmt.Sprintf("--max-len %d", cfg.MaxLen), limits.Add(tokens, attention),
-		fmt.Sprintf("%d reviews of %d tokens, and attention over %d×%d positions per head and layer for a batch of %d; lower --max-len or --batch-size",
-			textExamples, cfg.MaxLen, cfg.MaxLen, cfg.MaxLen, cfg.BatchSize))
+		fmt.Sprintf("%d %s examples of %d tokens, and attention over %d×%d positions per head and layer for a batch of %d; lower --max-len or --batch-size",
+			textExamples, src.Name, cfg.MaxLen, cfg.MaxLen, cfg.MaxLen, cfg.BatchSize))
 }
 
 // checkLoaded checks what needs the data and the model: a training and a
@@ -90,7 +85,7 @@ func checkLoaded(env *Env, spec models.Spec, mem limits.Memory) error {
 	if err := mem.Check("one example", example, "use smaller inputs"); err != nil {
 		return err
 	}
-	probe, err := probeModel(cfg.Model, spec)
+	probe, err := probeModel(env.model, spec)
 	if err != nil {
 		return err
 	}
@@ -150,8 +145,9 @@ type modelProbe struct {
 // difference between the two steps is what one example adds. It follows
 // the model's own shapes, so it holds for every model and input, and it is
 // exact arithmetic rather than a noisy reading of the allocator.
-func probeModel(model string, spec models.Spec) (*modelProbe, error) {
-	m, err := models.New(model, spec)
+func probeModel(d models.Descriptor, spec models.Spec) (*modelProbe, error) {
+	model := d.Name
+	m, err := d.New(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +157,7 @@ func probeModel(model string, spec models.Spec) (*modelProbe, error) {
 	var outputs, operand [2]int64
 	for i, n := range []int{1, 2} {
 		rec.outputs, rec.operand = 0, 0
-		if err := trainStep(m, rec, spec.InputShape, n, spec.NumClasses); err != nil {
+		if err := trainStep(m, rec, d.Input, spec.InputShape, n, spec.NumClasses); err != nil {
 			return nil, fmt.Errorf("model %s: a training step on %d dummy examples failed: %w", model, n, err)
 		}
 		outputs[i], operand[i] = rec.outputs, rec.operand
@@ -179,13 +175,13 @@ func probeModel(model string, spec models.Spec) (*modelProbe, error) {
 }
 
 // trainStep runs one forward and backward pass on n dummy examples.
-func trainStep(m layers.Module, b backend.Backend, shape []int, n, classes int) error {
+func trainStep(m layers.Module, b backend.Backend, kind datasets.InputKind, shape []int, n, classes int) error {
 	size := n
 	for _, d := range shape {
 		size *= d
 	}
 	data := make([]float32, size)
-	if len(shape) == 1 {
+	if kind == datasets.Tokens {
 		for i := range data {
 			data[i] = 1 // a token id other than padding
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/datasets/imdb"
 	"github.com/mirage-go/mirage/internal/limits"
 	"github.com/mirage-go/mirage/models"
 )
@@ -32,16 +33,16 @@ func TestValidateRefusesNonFiniteAndOutOfRange(t *testing.T) {
 		{func(c *Config) { c.Model, c.Dataset = "resnet20", "imdb" }, "--model bert"},
 		{func(c *Config) { c.Model, c.Dataset = "bert", "cifar10" }, "use --dataset imdb, or --model mlp or lenet or resnet20 or resnet18"},
 	} {
-		cfg := Recipe("lenet", "mnist")
+		cfg := Recipe(testReg(), "lenet", "mnist")
 		tc.edit(&cfg)
-		require.ErrorContains(t, cfg.Validate(), tc.want)
+		require.ErrorContains(t, cfg.Validate(testReg()), tc.want)
 	}
-	cfg := Recipe("bert", "")
-	require.NoError(t, cfg.Validate())
+	cfg := Recipe(testReg(), "bert", "")
+	require.NoError(t, cfg.Validate(testReg()))
 }
 
 func TestProbeFindsLayersAndScalesWithTheModel(t *testing.T) {
-	lenet, err := probeModel("lenet", models.Spec{InputShape: []int{1, 28, 28}, NumClasses: 10, Seed: 1})
+	lenet, err := probeModel(models.LeNetModel(), models.Spec{InputShape: []int{1, 28, 28}, NumClasses: 10, Seed: 1})
 	require.NoError(t, err)
 	require.Equal(t, []string{"conv1", "conv2", "fc1", "fc2", "fc3"}, lenet.layers)
 	require.Equal(t, int64(61706*4), lenet.paramBytes)
@@ -54,24 +55,24 @@ func TestProbeFindsLayersAndScalesWithTheModel(t *testing.T) {
 	require.Equal(t, 3*outputs+column, lenet.perExample)
 	require.Equal(t, outputs+column, lenet.forward)
 
-	big, err := probeModel("resnet20", models.Spec{InputShape: []int{3, 32, 32}, NumClasses: 10, Seed: 1})
+	big, err := probeModel(models.ResNet20Model(), models.Spec{InputShape: []int{3, 32, 32}, NumClasses: 10, Seed: 1})
 	require.NoError(t, err)
 	require.Greater(t, big.perExample, 10*lenet.perExample)
 }
 
 func TestMemoryLimitsRefuseLargeBatches(t *testing.T) {
-	env := &Env{Config: Recipe("lenet", "mnist"), exampleSize: 784,
+	env := &Env{Config: Recipe(testReg(), "lenet", "mnist"), exampleSize: 784,
 		probe: &modelProbe{perExample: 1 << 20, forward: 1 << 19, paramBytes: 1 << 18}, memory: limits.Memory{Bytes: 1 << 30, Source: "test"}}
 	require.NoError(t, env.CheckBatch("--probe-batch", 500))
 	err := env.CheckBatch("--probe-batch", 100000000)
 	require.ErrorContains(t, err, "--probe-batch 100000000 needs about 105.8 TB of memory but 1.1 GB are available (test)")
 	require.ErrorContains(t, env.CheckBatch("--probe-batch", 0), "at least 1")
 
-	cfg := Recipe("bert", "imdb")
+	cfg := Recipe(testReg(), "bert", "imdb")
 	cfg.MaxLen = 100000
-	require.ErrorContains(t, checkBeforeLoad(cfg, limits.Memory{Bytes: 16 << 30, Source: "test"}), "--max-len 100000 needs about")
+	require.ErrorContains(t, checkBeforeLoad(cfg, imdb.Source{}.Describe(), limits.Memory{Bytes: 16 << 30, Source: "test"}), "--max-len 100000 needs about")
 	cfg.MaxLen = 128
-	require.NoError(t, checkBeforeLoad(cfg, limits.Memory{Bytes: 16 << 30, Source: "test"}))
+	require.NoError(t, checkBeforeLoad(cfg, imdb.Source{}.Describe(), limits.Memory{Bytes: 16 << 30, Source: "test"}))
 }
 
 func TestFP32LayersMustMatch(t *testing.T) {
@@ -86,12 +87,12 @@ func TestFP32LayersMustMatch(t *testing.T) {
 // training, with the estimate for the model in the message.
 func TestSetupRefusesABatchBeyondMemory(t *testing.T) {
 	t.Setenv(limits.MemoryEnv, "1GiB")
-	cfg := Recipe("lenet", "mnist")
+	cfg := Recipe(testReg(), "lenet", "mnist")
 	cfg.TrainLimit, cfg.TestLimit, cfg.BatchSize = 100, 100, 100000
-	_, err := Setup(cfg, io.Discard)
+	_, err := Setup(cfg, testReg(), io.Discard)
 	require.ErrorContains(t, err, "--batch-size 100000 needs about")
 	require.ErrorContains(t, err, "1.1 GB are available ($MIRAGE_MEMORY_LIMIT)")
 	cfg.BatchSize = 64
-	_, err = Setup(cfg, io.Discard)
+	_, err = Setup(cfg, testReg(), io.Discard)
 	require.NoError(t, err)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/checkpoint"
@@ -65,12 +66,12 @@ type Result struct {
 
 // Run trains the model described by cfg and returns the final metrics; it
 // is RunContext without cancellation.
-func Run(cfg Config, log io.Writer) (*Result, error) {
-	return RunContext(context.Background(), cfg, log)
+func Run(cfg Config, reg mirage.Registries, log io.Writer) (*Result, error) {
+	return RunContext(context.Background(), cfg, reg, log)
 }
 
-// RunContext trains the model described by cfg and returns the final
-// metrics. Progress and the end-of-run report go to log.
+// RunContext trains the model described by cfg, whose names are looked up
+// in reg, and returns the final metrics. Progress and the end-of-run report go to log.
 //
 // With cfg.OutDir set it writes metrics.jsonl, summary.json and
 // model.safetensors there, and keeps a resumable state (StateFile) from
@@ -84,9 +85,9 @@ func Run(cfg Config, log io.Writer) (*Result, error) {
 // When ctx is cancelled, the step in progress finishes, the state is
 // written and an *InterruptedError is returned (without OutDir, an error
 // saying that nothing was saved).
-func RunContext(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
+func RunContext(ctx context.Context, cfg Config, reg mirage.Registries, log io.Writer) (*Result, error) {
 	sessionStart := time.Now()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(reg); err != nil {
 		return nil, err
 	}
 	if cfg.CheckpointEvery < 0 {
@@ -102,7 +103,7 @@ func RunContext(ctx context.Context, cfg Config, log io.Writer) (*Result, error)
 			return nil, err
 		}
 	}
-	env, err := Setup(cfg, log)
+	env, err := Setup(cfg, reg, log)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ import (
 
 // tinyRun is an MLP on 64 MNIST images, 4 steps per epoch.
 func tinyRun(out string) Config {
-	cfg := Recipe("mlp", "mnist")
+	cfg := Recipe(testReg(), "mlp", "mnist")
 	cfg.Epochs, cfg.TrainLimit, cfg.TestLimit, cfg.BatchSize = 2, 64, 32, 16
 	cfg.OutDir = out
 	return cfg
@@ -31,7 +31,7 @@ func interrupted(t *testing.T, dir string) Config {
 	cfg := tinyRun(dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the run stops after its first step
-	_, err := RunContext(ctx, cfg, io.Discard)
+	_, err := RunContext(ctx, cfg, testReg(), io.Discard)
 	var ie *InterruptedError
 	require.True(t, errors.As(err, &ie), "%v", err)
 	require.Equal(t, InterruptedError{Dir: dir, Epoch: 1, Step: 1, Steps: 4}, *ie)
@@ -46,13 +46,13 @@ func TestRunResumesAndRefusesFinished(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a small MLP three times")
 	}
-	ref, err := Run(tinyRun(filepath.Join(t.TempDir(), "ref")), io.Discard)
+	ref, err := Run(tinyRun(filepath.Join(t.TempDir(), "ref")), testReg(), io.Discard)
 	require.NoError(t, err)
 
 	dir := filepath.Join(t.TempDir(), "run")
 	cfg := interrupted(t, dir)
 	var log strings.Builder
-	res, err := Run(cfg, &log)
+	res, err := Run(cfg, testReg(), &log)
 	require.NoError(t, err)
 	require.Contains(t, log.String(), "resuming "+dir+" from epoch 1 step 1 (of 4)")
 	require.Equal(t, ref.FinalTestLoss, res.FinalTestLoss)
@@ -61,13 +61,13 @@ func TestRunResumesAndRefusesFinished(t *testing.T) {
 	}
 	require.NoFileExists(t, filepath.Join(dir, StateFile))
 
-	_, err = Run(cfg, io.Discard)
+	_, err = Run(cfg, testReg(), io.Discard)
 	var fe *FinishedError
 	require.True(t, errors.As(err, &fe), "%v", err)
 	require.Contains(t, err.Error(), "holds a finished run")
 	require.Contains(t, err.Error(), "--overwrite")
 	cfg.Overwrite = true
-	_, err = Run(cfg, io.Discard)
+	_, err = Run(cfg, testReg(), io.Discard)
 	require.NoError(t, err)
 }
 
@@ -82,7 +82,7 @@ func TestResumeRefusesOtherSettings(t *testing.T) {
 	cfg.Epochs, cfg.LR = 3, 0.5
 	cfg.BackendOptions = map[string]string{"noise-seed": "3"}
 	cfg.Backend = "bfp"
-	_, err := Run(cfg, io.Discard)
+	_, err := Run(cfg, testReg(), io.Discard)
 	require.Error(t, err)
 	for _, want := range []string{"epochs: 2 → 3", "lr: 0.05 → 0.5", `backend: "fp32" → "bfp"`, `backend_options: (unset) → {"noise-seed":"3"}`, "--overwrite"} {
 		require.Contains(t, err.Error(), want)
@@ -144,7 +144,7 @@ func TestResumeValidatesTheStateFile(t *testing.T) {
 	require.NoError(t, checkpoint.Save(bare, list, map[string]string{configMetadataKey: meta[configMetadataKey]}))
 	withoutState, err := os.ReadFile(bare)
 	require.NoError(t, err)
-	env, err := Setup(cfg, io.Discard) // once: loading the data is the slow part
+	env, err := Setup(cfg, testReg(), io.Discard) // once: loading the data is the slow part
 	require.NoError(t, err)
 	weight := "model/fc1.weight"
 	require.Contains(t, tensors, weight)

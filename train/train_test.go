@@ -13,7 +13,7 @@ import (
 
 // smallRun is a quick LeNet run on a slice of the real MNIST data.
 func smallRun(t *testing.T, out string) Config {
-	cfg := Recipe("lenet", "mnist")
+	cfg := Recipe(testReg(), "lenet", "mnist")
 	cfg.Epochs, cfg.TrainLimit, cfg.TestLimit = 2, 2048, 1000
 	cfg.Progress = false
 	cfg.OutDir = out
@@ -43,9 +43,9 @@ func TestDeterministicRunAndEval(t *testing.T) {
 		t.Skip("trains LeNet twice on 2k MNIST images; run without -short")
 	}
 	dirA, dirB := t.TempDir(), t.TempDir()
-	resA, err := Run(smallRun(t, dirA), io.Discard)
+	resA, err := Run(smallRun(t, dirA), testReg(), io.Discard)
 	require.NoError(t, err)
-	_, err = Run(smallRun(t, dirB), io.Discard)
+	_, err = Run(smallRun(t, dirB), testReg(), io.Discard)
 	require.NoError(t, err)
 
 	for _, f := range []string{"metrics.jsonl", "summary.json", "model.safetensors"} {
@@ -76,7 +76,7 @@ func TestDeterministicRunAndEval(t *testing.T) {
 		require.Contains(t, summary, k)
 	}
 
-	ev, err := Eval(filepath.Join(dirA, "model.safetensors"), "", "", nil, io.Discard)
+	ev, err := Eval(filepath.Join(dirA, "model.safetensors"), "", "", nil, testReg(), io.Discard)
 	require.NoError(t, err)
 	require.Equal(t, resA.FinalTestAcc, ev.TestAcc, "eval must reproduce train's final accuracy")
 	require.Equal(t, resA.FinalTestLoss, ev.TestLoss)
@@ -85,7 +85,7 @@ func TestDeterministicRunAndEval(t *testing.T) {
 	cfg := smallRun(t, "")
 	cfg.Seed = 2
 	cfg.Epochs = 1
-	resC, err := Run(cfg, io.Discard)
+	resC, err := Run(cfg, testReg(), io.Discard)
 	require.NoError(t, err)
 	require.NotEqual(t, resA.Metrics[0].TrainLoss, resC.Metrics[0].TrainLoss)
 }

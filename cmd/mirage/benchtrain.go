@@ -7,8 +7,8 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/bench"
 )
 
@@ -17,9 +17,9 @@ import (
 // each model/batch case on each backend, the median of several timed
 // repetitions after untimed warm-up steps, the backends of a case measured
 // interleaved. args are the arguments after "bench train".
-func benchTrainCommand(args []string, stdout, stderr io.Writer) error {
+func benchTrainCommand(regs mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench train", "bench train [--cases LIST] [--backends LIST] [--json]", stdout)
-	caseList := fs.String("cases", "lenet:64,lenet:128,resnet20:128", "comma-separated MODEL:BATCH cases (models: lenet, resnet20, resnet18, mlp, bert)")
+	caseList := fs.String("cases", "lenet:64,lenet:128,resnet20:128", "comma-separated MODEL:BATCH cases (models: "+strings.Join(regs.Models.Names(), ", ")+")")
 	backendList := fs.String("backends", "fp32", "comma-separated backends, each with its default options (see mirage train --help)")
 	warmup := fs.Int("warmup", 3, "untimed steps before measuring")
 	steps := fs.Int("steps", 5, "steps per timed repetition")
@@ -37,11 +37,11 @@ func benchTrainCommand(args []string, stdout, stderr io.Writer) error {
 			return usageError{fmt.Errorf("--%s is %d: need at least 1", f.name, f.v)}
 		}
 	}
-	cases, err := bench.ParseTrainCases(*caseList)
+	cases, err := bench.ParseTrainCases(*caseList, regs.Models)
 	if err != nil {
 		return usageError{err}
 	}
-	reg := registry.New()
+	reg := regs.Backends
 	var names []string
 	for _, name := range strings.Split(*backendList, ",") {
 		if name = strings.TrimSpace(name); name == "" {

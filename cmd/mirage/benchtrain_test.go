@@ -12,7 +12,7 @@ import (
 
 func TestBenchTrainJSON(t *testing.T) {
 	var out bytes.Buffer
-	err := benchTrainCommand([]string{"--json", "--cases", "lenet:2", "--backends", "fp32,bfp",
+	err := benchTrainCommand(testReg(), []string{"--json", "--cases", "lenet:2", "--backends", "fp32,bfp",
 		"--warmup", "1", "--steps", "1", "--reps", "1"}, &out, io.Discard)
 	require.NoError(t, err)
 	var rows []map[string]any
@@ -28,7 +28,7 @@ func TestBenchTrainJSON(t *testing.T) {
 
 func TestBenchTrainTable(t *testing.T) {
 	var out bytes.Buffer
-	require.NoError(t, benchTrainCommand([]string{"--cases", "lenet:2", "--warmup", "1", "--steps", "1", "--reps", "1"}, &out, io.Discard))
+	require.NoError(t, benchTrainCommand(testReg(), []string{"--cases", "lenet:2", "--warmup", "1", "--steps", "1", "--reps", "1"}, &out, io.Discard))
 	require.Contains(t, out.String(), "examples/s")
 	require.Contains(t, out.String(), "lenet")
 }
@@ -45,7 +45,7 @@ func TestBenchTrainBadFlags(t *testing.T) {
 		{"--nope"},
 		{"extra"},
 	} {
-		err := benchTrainCommand(args, io.Discard, io.Discard)
+		err := benchTrainCommand(testReg(), args, io.Discard, io.Discard)
 		require.Error(t, err, "%v", args)
 		require.True(t, errors.As(err, new(usageError)), "%v: %v is not a usage error", args, err)
 	}

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/experiment"
 	"github.com/mirage-go/mirage/internal/limits"
 	"github.com/mirage-go/mirage/train"
@@ -26,17 +26,17 @@ type compareArgs struct {
 // parseCompare parses compare's flags into the comparison they describe,
 // without running anything; mirage results uses it to read the planned
 // full-length comparisons from the commands that run them.
-func parseCompare(args []string, stdout, stderr io.Writer) (*compareArgs, error) {
+func parseCompare(reg mirage.Registries, args []string, stdout, stderr io.Writer) (*compareArgs, error) {
 	fs := newFlagSet("compare", "compare --backends fp32,rns,analog --out DIR [flags] | compare status DIR | compare cancel DIR", stdout)
 	backends := fs.String("backends", "fp32,rns,analog",
-		"backends to compare, comma-separated; per-arm options after colons, e.g. fp32,rns:noise-sigma=0.12:rrns-redundant=2,analog:adc-bits=8 (the same backend twice is an A/A test). Valid: "+strings.Join(registry.New().Names(), ", "))
+		"backends to compare, comma-separated; per-arm options after colons, e.g. fp32,rns:noise-sigma=0.12:rrns-redundant=2,analog:adc-bits=8 (the same backend twice is an A/A test). Valid: "+strings.Join(reg.Backends.Names(), ", "))
 	out := fs.String("out", "", "output directory: one run directory per backend, report.md, report.json, accuracy.png, loss.png (required); run again with the same flags to resume")
 	probeBatch := &limits.IntFlag{Name: "--probe-batch", Range: limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = the batch size; upper limit: the memory available"}}
 	fs.Var(probeBatch, "probe-batch", "`N` test examples in the per-layer error probe (0 = the batch size)")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "also save an arm's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
-	training := trainingFlags(fs)
-	backendOptions := backendFlags(fs)
+	training := trainingFlags(fs, reg)
+	backendOptions := backendFlags(fs, reg)
 	executor := newExecutorFlags(fs, "arm")
 	arm := fs.Int("arm", -1, "train only this arm (from 0) of the comparison planned in DIR/slurm: what each Slurm array task runs")
 	if err := parseFlags(fs, args); err != nil {
@@ -54,24 +54,24 @@ func parseCompare(args []string, stdout, stderr io.Writer) (*compareArgs, error)
 	cfg := training()
 	cfg.Progress = !*quiet && isTerminal(stderr)
 	cfg.CheckpointEvery = *checkpointEvery
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(reg); err != nil {
 		return nil, usageError{err}
 	}
-	arms, err := experiment.ParseArms(*backends, backendOptions(), registry.New())
+	arms, err := experiment.ParseArms(*backends, backendOptions(), reg.Backends)
 	if err != nil {
 		return nil, usageError{err}
 	}
 	return &compareArgs{fs: fs, executor: executor, arm: *arm, cfg: experiment.CompareConfig{
 		Base: cfg, Arms: arms, Out: *out, ProbeBatch: probeBatch.Value,
-		Command: commandLine("compare", args),
+		Command: commandLine("compare", args), Registries: reg,
 	}}, nil
 }
 
-func compareCommand(args []string, stdout, stderr io.Writer) error {
+func compareCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	if isSlurmSubcommand(args) {
 		return slurmSubcommand("compare", args, stdout)
 	}
-	p, err := parseCompare(args, stdout, stderr)
+	p, err := parseCompare(reg, args, stdout, stderr)
 	if err != nil {
 		return err
 	}

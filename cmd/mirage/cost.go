@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/rns"
 	"github.com/mirage-go/mirage/bench"
@@ -20,9 +21,9 @@ import (
 	"github.com/mirage-go/mirage/train"
 )
 
-func costCommand(args []string, stdout, stderr io.Writer) error {
+func costCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("cost", "cost [--model NAME] [--batch-size N] [--hw PRESET|--params FILE] [--baseline PRESET|--baseline-params FILE] [--iso none|energy|area] [--json]", stdout)
-	model := fs.String("model", "resnet20", "model whose training step is priced: "+strings.Join(models.Names(), ", "))
+	model := fs.String("model", "resnet20", "model whose training step is priced: "+strings.Join(reg.Models.Names(), ", "))
 	batch := fs.Int("batch-size", 128, "batch size of the step")
 	hw := fs.String("hw", "mirage-isca24", "accelerator parameter preset: "+strings.Join(cost.Presets(), ", "))
 	params := fs.String("params", "", "accelerator parameter file (YAML, see cost/presets); overrides --hw")
@@ -43,8 +44,9 @@ func costCommand(args []string, stdout, stderr io.Writer) error {
 		_, err = stdout.Write(data)
 		return err
 	}
-	if !slices.Contains(models.Names(), *model) {
-		return usageError{fmt.Errorf("unknown --model %q (valid: %s)", *model, strings.Join(models.Names(), ", "))}
+	modelDesc, ok := reg.Models.Lookup(*model)
+	if !ok {
+		return usageError{fmt.Errorf("unknown --model %q (valid: %s)", *model, strings.Join(reg.Models.Names(), ", "))}
 	}
 	if *batch < 1 || *batch > 1<<16 {
 		return usageError{fmt.Errorf("--batch-size %d must be between 1 and 65536", *batch)}
@@ -74,7 +76,7 @@ func costCommand(args []string, stdout, stderr io.Writer) error {
 		w, err = readRunCost(*from)
 		*model, *batch = *from, 0
 	} else {
-		w, err = recordStep(*model, *batch, accP.Format)
+		w, err = recordStep(modelDesc, *batch, accP.Format)
 	}
 	if err != nil {
 		return err
@@ -153,7 +155,7 @@ func loadParams(preset, file string) (*cost.Params, error) {
 // recorder around the backend counts the calls independently, and the two
 // must agree: the rns backend is not a Convolver, so convolutions reach it
 // as im2col GEMMs through MatMul, which the recorder sees one by one.
-func recordStep(model string, batch int, f *cost.Format) (cost.Workload, error) {
+func recordStep(model models.Descriptor, batch int, f *cost.Format) (cost.Workload, error) {
 	opts := backend.Options{"noise-sigma": "0", "stats-every": "0"}
 	if f != nil {
 		opts["rns-moduli"] = joinInts(f.Moduli)
@@ -180,7 +182,7 @@ func recordStep(model string, batch int, f *cost.Format) (cost.Workload, error) 
 		return cost.Workload{}, fmt.Errorf("internal error: the backend counted %d GEMMs, the recorder saw %d", n, want)
 	}
 	opsPerParam := float64(cost.OpsPerParamSGD)
-	if model == "bert" {
+	if model.Recipe.Optimizer == "adamw" {
 		opsPerParam = cost.OpsPerParamAdamW
 	}
 	params := int64(layers.CountParams(step.Model))

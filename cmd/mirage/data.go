@@ -6,23 +6,27 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/datasets/catalog"
 )
 
-const dataSynopsis = `data [list|verify|fetch NAME] [flags]
+// dataSynopsis is data's usage text, naming the registered data sets.
+func dataSynopsis(reg *catalog.Registry) string {
+	return `data [list|verify|fetch NAME] [flags]
 
   list          where each data set is found (reads and fetches nothing)
   verify        list, then check published checksums and read every data set
                 found, counting its examples (MNIST is found and checked by
                 its own loader, which may fetch it)
-  fetch NAME    download NAME (` + "cifar10, imdb, mnist, fashion-mnist" + `) into the cache
+  fetch NAME    download NAME (` + strings.Join(reg.Names(), ", ") + `) into the cache
 
 Without --data-dir, data sets are looked for in $MIRAGE_DATA, in shared/data
 of the working directory and its parents, and in the cache ($MIRAGE_CACHE or
 ~/.cache/mirage).`
+}
 
 // dataCommand implements `mirage data`.
-func dataCommand(args []string, stdout, stderr io.Writer) error {
+func dataCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	action := "list"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		action, args = args[0], args[1:]
@@ -30,11 +34,11 @@ func dataCommand(args []string, stdout, stderr io.Writer) error {
 	var fetchName string
 	if action == "fetch" {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return usageError{fmt.Errorf("fetch needs a data set name: %s", strings.Join(catalog.Names(), ", "))}
+			return usageError{fmt.Errorf("fetch needs a data set name: %s", strings.Join(reg.Datasets.Names(), ", "))}
 		}
 		fetchName, args = args[0], args[1:]
 	}
-	fs := newFlagSet("data", dataSynopsis, stdout)
+	fs := newFlagSet("data", dataSynopsis(reg.Datasets), stdout)
 	dataDir := fs.String("data-dir", "", "look only in this folder (or archive) instead of the usual places")
 	cacheDir := fs.String("cache-dir", "", "where downloads are kept (default $MIRAGE_CACHE or ~/.cache/mirage)")
 	if err := parseFlags(fs, args); err != nil {
@@ -43,9 +47,9 @@ func dataCommand(args []string, stdout, stderr io.Writer) error {
 	opts := catalog.Options{CacheDir: *cacheDir, Log: stderr}
 	switch action {
 	case "list", "verify":
-		list := catalog.List
+		list := reg.Datasets.List
 		if action == "verify" {
-			list = catalog.Verify
+			list = reg.Datasets.Verify
 		}
 		statuses, err := list(*dataDir, opts)
 		if err != nil {
@@ -65,7 +69,7 @@ func dataCommand(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	case "fetch":
-		p, err := catalog.Fetch(context.Background(), fetchName, opts)
+		p, err := reg.Datasets.Fetch(context.Background(), fetchName, opts)
 		if err != nil {
 			return err
 		}

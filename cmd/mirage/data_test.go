@@ -33,7 +33,7 @@ func TestDataCommand(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := dataCommand(tc.args, &stdout, &stderr)
+			err := dataCommand(testReg(), tc.args, &stdout, &stderr)
 			for _, want := range tc.wantOut {
 				require.Contains(t, stdout.String(), want)
 			}

@@ -13,7 +13,7 @@ import (
 func TestCompareCommand(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "ab")
 	var stdout, stderr bytes.Buffer
-	err := compareCommand([]string{"--model", "mlp", "--epochs", "1", "--train-limit", "256", "--test-limit", "128",
+	err := compareCommand(testReg(), []string{"--model", "mlp", "--epochs", "1", "--train-limit", "256", "--test-limit", "128",
 		"--backends", "fp32,bfp:bfp-bits=5", "--tile", "64", "--out", out}, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
 	require.Contains(t, stdout.String(), "bfp_bfp-bits=5")
@@ -61,16 +61,16 @@ func TestExampleSweepSpecsAreValid(t *testing.T) {
 	for _, path := range specs {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			require.NoError(t, sweepCommand([]string{"--spec", path, "--dry-run"}, &stdout, &stderr))
+			require.NoError(t, sweepCommand(testReg(), []string{"--spec", path, "--dry-run"}, &stdout, &stderr))
 			require.Contains(t, stdout.String(), "all valid")
 		})
 	}
 }
 
 func runCompare(args []string, stdout, stderr *bytes.Buffer) error {
-	return compareCommand(args, stdout, stderr)
+	return compareCommand(testReg(), args, stdout, stderr)
 }
 
 func runSweep(args []string, stdout, stderr *bytes.Buffer) error {
-	return sweepCommand(args, stdout, stderr)
+	return sweepCommand(testReg(), args, stdout, stderr)
 }

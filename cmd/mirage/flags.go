@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/models"
 	"github.com/mirage-go/mirage/train"
 )
@@ -20,9 +20,9 @@ import (
 //
 // Flags whose default depends on the model's recipe are set-only: they
 // show no default in --help and change the recipe only when given.
-func trainingFlags(fs *flag.FlagSet) func() train.Config {
-	model := fs.String("model", "lenet", "model: "+strings.Join(models.Names(), ", "))
-	dataset := fs.String("dataset", "", "data set: mnist, fashion-mnist, cifar10, imdb (default: the model's usual one: lenet/mlp mnist, resnet cifar10, bert imdb)")
+func trainingFlags(fs *flag.FlagSet, reg mirage.Registries) func() train.Config {
+	model := fs.String("model", "lenet", "model: "+strings.Join(reg.Models.Names(), ", "))
+	dataset := fs.String("dataset", "", "data set: "+strings.Join(reg.Datasets.Names(), ", ")+" (default: the model's usual one: "+usualDatasets(reg.Models)+")")
 	seed := fs.Uint64("seed", 1, "random seed for weights, data order, augmentation and backend noise")
 	dataDir := fs.String("data-dir", "", "read the data set's files from this directory instead of locating them")
 	trainLimit := fs.Int("train-limit", 0, "use only N training examples, spread evenly through the set so that class-sorted sets keep every class (0 = all)")
@@ -76,7 +76,7 @@ func trainingFlags(fs *flag.FlagSet) func() train.Config {
 	})
 
 	return func() train.Config {
-		cfg := train.Recipe(*model, *dataset)
+		cfg := train.Recipe(reg, *model, *dataset)
 		cfg.Seed, cfg.DataDir = *seed, *dataDir
 		cfg.TrainLimit, cfg.TestLimit = *trainLimit, *testLimit
 		for _, apply := range overrides {
@@ -89,8 +89,8 @@ func trainingFlags(fs *flag.FlagSet) func() train.Config {
 // backendFlags defines one string flag per backend option of every
 // registered backend, and returns a function that collects the options the
 // user set.
-func backendFlags(fs *flag.FlagSet) func() backend.Options {
-	reg := registry.New()
+func backendFlags(fs *flag.FlagSet, regs mirage.Registries) func() backend.Options {
+	reg := regs.Backends
 	users := map[string][]string{}
 	specs := map[string]backend.OptionSpec{}
 	for _, name := range reg.Names() {
@@ -124,4 +124,23 @@ func backendFlags(fs *flag.FlagSet) func() backend.Options {
 		})
 		return opts
 	}
+}
+
+// usualDatasets says which data set each model trains on by default, for
+// --dataset's help: "mlp, lenet: mnist; resnet20, resnet18: cifar10; ...".
+func usualDatasets(reg *models.Registry) string {
+	var order []string
+	users := map[string][]string{}
+	for _, name := range reg.Names() {
+		d, _ := reg.Lookup(name)
+		if users[d.DefaultDataset] == nil {
+			order = append(order, d.DefaultDataset)
+		}
+		users[d.DefaultDataset] = append(users[d.DefaultDataset], name)
+	}
+	parts := make([]string, len(order))
+	for i, ds := range order {
+		parts[i] = strings.Join(users[ds], ", ") + ": " + ds
+	}
+	return strings.Join(parts, "; ")
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/mirage-go/mirage/backend/registry"
 )
 
 // FuzzTrainFlags parses arbitrary `mirage train` command lines (arguments
@@ -29,12 +27,12 @@ func FuzzTrainFlags(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		args := strings.Split(line, "\x00")
-		cfg, err := parseTrainArgs(args, io.Discard, io.Discard)
+		cfg, err := parseTrainArgs(testReg(), args, io.Discard, io.Discard)
 		if err != nil {
 			require.NotContains(t, err.Error(), "\n", "errors are one line")
 			return
 		}
-		require.NoError(t, cfg.Validate())
-		_, _ = registry.New().New(cfg.Backend, cfg.BackendOptions)
+		require.NoError(t, cfg.Validate(testReg()))
+		_, _ = testReg().Backends.New(cfg.Backend, cfg.BackendOptions)
 	})
 }

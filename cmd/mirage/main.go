@@ -24,15 +24,19 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/mirage-go/mirage"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// The one place the mirage command assembles what it can name: every
+	// command receives these registries.
+	os.Exit(run(mirage.Default(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 type command struct {
 	name, summary string
-	run           func(args []string, stdout, stderr io.Writer) error
+	run           func(reg mirage.Registries, args []string, stdout, stderr io.Writer) error
 }
 
 func commands() []command {
@@ -50,7 +54,7 @@ func commands() []command {
 
 // run executes one command line and returns the process exit code: 0 on
 // success, 1 when the command failed, 2 for a usage error.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(reg mirage.Registries, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -62,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if c.name != args[0] {
 			continue
 		}
-		err := c.run(args[1:], stdout, stderr)
+		err := c.run(reg, args[1:], stdout, stderr)
 		switch {
 		case err == nil:
 			return 0

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/experiment"
 )
 
@@ -36,7 +37,7 @@ func (l *commandList) Set(s string) error {
 	return nil
 }
 
-func resultsCommand(args []string, stdout, stderr io.Writer) error {
+func resultsCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("results", "results [--compare DIR,...] [--sweep DIR,...] [--full 'mirage compare ARGS'...] [--width-sweep DIR,...] [--out FILE] | results --narrowest-adc DIR", stdout)
 	var compares, sweeps, widths dirList
 	var full commandList
@@ -73,14 +74,15 @@ func resultsCommand(args []string, stdout, stderr io.Writer) error {
 		if len(words) >= 2 && words[0] == "mirage" && words[1] == "compare" {
 			words = words[2:]
 		}
-		p, err := parseCompare(words, io.Discard, io.Discard)
+		p, err := parseCompare(reg, words, io.Discard, io.Discard)
 		if err != nil {
 			return usageError{fmt.Errorf("--full %q: %v", line, err)}
 		}
 		plans = append(plans, p.cfg)
 	}
 	err := experiment.WriteResults(experiment.ResultsConfig{
-		Compare: compares, Sweep: sweeps, Full: plans, WidthSweeps: widths, Out: *out, Command: commandLine("results", args),
+		Registries: reg,
+		Compare:    compares, Sweep: sweeps, Full: plans, WidthSweeps: widths, Out: *out, Command: commandLine("results", args),
 	})
 	if err != nil {
 		return err

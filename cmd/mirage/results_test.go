@@ -18,7 +18,7 @@ func TestResultsCommand(t *testing.T) {
 	root := t.TempDir()
 	cmpDir := filepath.Join(root, "runs", "ab")
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, compareCommand([]string{"--model", "mlp", "--epochs", "1", "--train-limit", "256", "--test-limit", "128",
+	require.NoError(t, compareCommand(testReg(), []string{"--model", "mlp", "--epochs", "1", "--train-limit", "256", "--test-limit", "128",
 		"--backends", "fp32,bfp:bfp-bits=5", "--tile", "64", "--out", cmpDir}, &stdout, &stderr), stderr.String())
 
 	spec := filepath.Join(root, "tiny.yaml")
@@ -36,7 +36,7 @@ groups:
 	sweepDir := filepath.Join(root, "runs", "tiny")
 	stdout.Reset()
 	stderr.Reset()
-	require.NoError(t, sweepCommand([]string{"--spec", spec, "--out", sweepDir}, &stdout, &stderr), stderr.String())
+	require.NoError(t, sweepCommand(testReg(), []string{"--spec", spec, "--out", sweepDir}, &stdout, &stderr), stderr.String())
 
 	out := filepath.Join(root, "doc", "RESULTS.md")
 	code, so, se := runCLI("results", "--compare", cmpDir, "--sweep", sweepDir, "--out", out)
@@ -100,7 +100,7 @@ func TestResultsFullFromCommands(t *testing.T) {
 	cmpDir := filepath.Join(root, "runs", "full")
 	args := []string{"--model", "mlp", "--epochs", "1", "--train-limit", "256", "--test-limit", "128"}
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, compareCommand(append(args, "--backends", "fp32", "--out", cmpDir, "--checkpoint-every", "2"), &stdout, &stderr), stderr.String())
+	require.NoError(t, compareCommand(testReg(), append(args, "--backends", "fp32", "--out", cmpDir, "--checkpoint-every", "2"), &stdout, &stderr), stderr.String())
 
 	later := "mirage compare " + strings.Join(args, " ") + " --backends fp32,analog:adc-bits=6,analog:adc-bits=10 --checkpoint-every 2 --out " + cmpDir
 	missing := "mirage compare " + strings.Join(args, " ") + " --backends fp32 --out " + filepath.Join(root, "runs", "absent")

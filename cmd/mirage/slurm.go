@@ -204,7 +204,7 @@ func isSlurmSubcommand(args []string) bool {
 // comparison planned for Slurm. It returns false when none applies.
 func compareOnSlurm(ctx context.Context, fs *flag.FlagSet, e *executorFlags, arm int, cfgp *experiment.CompareConfig, stdout, stderr io.Writer) (bool, error) {
 	cfg := *cfgp
-	planned, planErr := experiment.ComparePlan(cfg.Out)
+	planned, planErr := experiment.ComparePlan(cfg.Out, cfg.Registries)
 	if arm >= 0 || *e.reportOnly && planErr == nil {
 		if planErr != nil {
 			return true, planErr

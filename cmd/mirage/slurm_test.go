@@ -146,7 +146,7 @@ func TestSlurmSweep(t *testing.T) {
 		require.NoError(t, err)
 		parsed, err := experiment.ParseSpec(data, spec)
 		require.NoError(t, err)
-		_, err = experiment.Sweep(experiment.SweepConfig{Spec: parsed, Out: local}, io.Discard)
+		_, err = experiment.Sweep(experiment.SweepConfig{Registries: testReg(), Spec: parsed, Out: local}, io.Discard)
 		require.NoError(t, err)
 		want, got := readResults(t, local), readResults(t, dir)
 		require.Len(t, got, 4)
@@ -188,7 +188,7 @@ func TestSlurmSweep(t *testing.T) {
 		require.NoError(t, err)
 		parsed, err := experiment.ParseSpec(data, spec)
 		require.NoError(t, err)
-		rows, err := experiment.Plan(parsed)
+		rows, err := experiment.Plan(parsed, testReg())
 		require.NoError(t, err)
 		// Row 2's run directory holds a finished run of another
 		// configuration: the row is valid but fails when it runs.
@@ -296,7 +296,7 @@ func TestSlurmSweep(t *testing.T) {
 		require.Contains(t, stdout, "completed")
 		local := t.TempDir()
 		var lout, lerr bytes.Buffer
-		require.NoError(t, compareCommand(append([]string{"--out", local}, flags...), &lout, &lerr), lerr.String())
+		require.NoError(t, compareCommand(testReg(), append([]string{"--out", local}, flags...), &lout, &lerr), lerr.String())
 		read := func(dir string) experiment.Comparison {
 			data, err := os.ReadFile(filepath.Join(dir, "report.json"))
 			require.NoError(t, err)
@@ -350,13 +350,13 @@ func TestSlurmExecutorWithoutSbatch(t *testing.T) {
 	keep := filepath.Join(dir, "keep.txt")
 	require.NoError(t, os.WriteFile(keep, []byte("x"), 0o644))
 	var stdout, stderr bytes.Buffer
-	err := sweepCommand([]string{"--spec", writeSpec(t, tinyLeNetSweep), "--out", dir, "--executor", "slurm"}, &stdout, &stderr)
+	err := sweepCommand(testReg(), []string{"--spec", writeSpec(t, tinyLeNetSweep), "--out", dir, "--executor", "slurm"}, &stdout, &stderr)
 	require.ErrorContains(t, err, "sbatch is not on PATH")
 	require.NotContains(t, err.Error(), "\n")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "DIR holds what it held")
-	err = compareCommand([]string{"--backends", "fp32", "--out", filepath.Join(dir, "c"), "--executor", "slurm"}, &stdout, &stderr)
+	err = compareCommand(testReg(), []string{"--backends", "fp32", "--out", filepath.Join(dir, "c"), "--executor", "slurm"}, &stdout, &stderr)
 	require.ErrorContains(t, err, "sbatch is not on PATH")
 	require.NoDirExists(t, filepath.Join(dir, "c"))
 }
@@ -376,13 +376,13 @@ func TestExecutorFlagErrors(t *testing.T) {
 		{[]string{"--executor", "slurm", "--max-runs", "2"}, "--max-runs applies to the local executor only"},
 	} {
 		var stdout, stderr bytes.Buffer
-		err := sweepCommand(append([]string{"--spec", spec, "--out", dir}, tc.args...), &stdout, &stderr)
+		err := sweepCommand(testReg(), append([]string{"--spec", spec, "--out", dir}, tc.args...), &stdout, &stderr)
 		require.ErrorContains(t, err, tc.want)
 	}
 	var stdout bytes.Buffer
-	err := sweepCommand([]string{"status", dir}, &stdout, &stdout)
+	err := sweepCommand(testReg(), []string{"status", dir}, &stdout, &stdout)
 	require.ErrorContains(t, err, "has no Slurm submission")
-	err = sweepCommand([]string{"status"}, &stdout, &stdout)
+	err = sweepCommand(testReg(), []string{"status"}, &stdout, &stdout)
 	require.ErrorContains(t, err, "exactly one output directory")
 }
 
@@ -392,11 +392,11 @@ func TestCompareReportOnly(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ab")
 	flags := []string{"--model", "mlp", "--epochs", "1", "--train-limit", "256", "--test-limit", "128", "--backends", "fp32,bfp:bfp-bits=5", "--out", dir}
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, compareCommand(flags, &stdout, &stderr), stderr.String())
+	require.NoError(t, compareCommand(testReg(), flags, &stdout, &stderr), stderr.String())
 	require.NoError(t, os.RemoveAll(filepath.Join(dir, "bfp_bfp-bits=5")))
 	stdout.Reset()
 	stderr.Reset()
-	err := compareCommand(append(flags, "--report-only"), &stdout, &stderr)
+	err := compareCommand(testReg(), append(flags, "--report-only"), &stdout, &stderr)
 	require.ErrorContains(t, err, "1 of 2 arms failed")
 	require.Contains(t, stdout.String(), "bfp_bfp-bits=5           failed: no finished run in")
 	require.NoDirExists(t, filepath.Join(dir, "bfp_bfp-bits=5"), "nothing was trained")

@@ -8,12 +8,13 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/experiment"
 	"github.com/mirage-go/mirage/internal/limits"
 	"github.com/mirage-go/mirage/train"
 )
 
-func sweepCommand(args []string, stdout, stderr io.Writer) error {
+func sweepCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	if isSlurmSubcommand(args) {
 		return slurmSubcommand("sweep", args, stdout)
 	}
@@ -52,7 +53,7 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 		// Rows are listed as they are expanded, never all held at once;
 		// the error after the list names the invalid ones.
 		n := 0
-		err := experiment.WalkPlan(spec, func(r experiment.Row) {
+		err := experiment.WalkPlan(spec, reg, func(r experiment.Row) {
 			fmt.Fprintf(stdout, "%3d  %s  %-7s %s\n", r.Index+1, r.ID, r.Config.Backend, r.Label())
 			n++
 		})
@@ -67,7 +68,7 @@ func sweepCommand(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := experiment.SweepConfig{
 		Spec: spec, Out: *out, DataDir: *dataDir, MaxRuns: maxRuns.Value, CheckpointEvery: *checkpointEvery,
-		Progress: !*quiet && isTerminal(stderr), Command: commandLine("sweep", args),
+		Progress: !*quiet && isTerminal(stderr), Command: commandLine("sweep", args), Registries: reg,
 	}
 	if maxRuns.Value > 0 && (executor.slurm() || *row >= 0 || *executor.reportOnly) {
 		return usageError{fmt.Errorf("--max-runs applies to the local executor only")}

@@ -16,18 +16,18 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/mirage-go/mirage/backend/registry"
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/train"
 )
 
-func trainCommand(args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseTrainArgs(args, stdout, stderr)
+func trainCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseTrainArgs(reg, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	ctx, stop := interruptible(cfg.OutDir != "")
 	defer stop()
-	res, err := train.RunContext(ctx, cfg, stderr)
+	res, err := train.RunContext(ctx, cfg, reg, stderr)
 	if ie := (*train.InterruptedError)(nil); errors.As(err, &ie) {
 		again := []string{"--resume", cfg.OutDir}
 		if cfg.CheckpointEvery > 0 {
@@ -45,16 +45,16 @@ func trainCommand(args []string, stdout, stderr io.Writer) error {
 // parseTrainArgs turns train's command line into a validated
 // configuration, without training (FuzzTrainFlags runs it on arbitrary
 // command lines); only --resume reads the saved run's settings.
-func parseTrainArgs(args []string, stdout, stderr io.Writer) (train.Config, error) {
+func parseTrainArgs(reg mirage.Registries, args []string, stdout, stderr io.Writer) (train.Config, error) {
 	fs := newFlagSet("train", "train [flags]", stdout)
-	backendName := fs.String("backend", "fp32", "matrix-product backend: "+strings.Join(registry.New().Names(), ", "))
+	backendName := fs.String("backend", "fp32", "matrix-product backend: "+strings.Join(reg.Backends.Names(), ", "))
 	out := fs.String("out", "", "directory for metrics.jsonl, summary.json, model.safetensors and, until the run finishes, its resumable state.safetensors; rerunning the same command resumes an unfinished run")
 	resume := fs.String("resume", "", "continue the unfinished run in this directory with its saved settings (give no run settings, or exactly those of the original command)")
 	checkpointEvery := fs.Int("checkpoint-every", 0, "also save the resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	overwrite := fs.Bool("overwrite", false, "train from scratch in --out even if it holds a finished run or another run's state, replacing them")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
-	training := trainingFlags(fs)
-	backendOptions := backendFlags(fs)
+	training := trainingFlags(fs, reg)
+	backendOptions := backendFlags(fs, reg)
 	if err := parseFlags(fs, args); err != nil {
 		return train.Config{}, err
 	}
@@ -87,7 +87,7 @@ func parseTrainArgs(args []string, stdout, stderr io.Writer) (train.Config, erro
 	cfg.OutDir = *out
 	cfg.CheckpointEvery, cfg.Overwrite = *checkpointEvery, *overwrite
 	cfg.Progress = !*quiet && isTerminal(stderr)
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(reg); err != nil {
 		return train.Config{}, usageError{err}
 	}
 	if *checkpointEvery > 0 && cfg.OutDir == "" {
@@ -147,13 +147,13 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func evalCommand(args []string, stdout, stderr io.Writer) error {
+func evalCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("eval", "eval --checkpoint FILE [flags]", stdout)
 	ckpt := fs.String("checkpoint", "", "a model.safetensors written by mirage train (required)")
 	dataDir := fs.String("data-dir", "", "read the data set's files from this directory")
 	backendName := fs.String("backend", "", "evaluate on this backend instead of the one the model was trained with")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	backendOptions := backendFlags(fs)
+	backendOptions := backendFlags(fs, reg)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func evalCommand(args []string, stdout, stderr io.Writer) error {
 	if *backendName == "" && len(opts) > 0 {
 		return usageError{fmt.Errorf("backend options need --backend")}
 	}
-	res, err := train.Eval(*ckpt, *dataDir, *backendName, opts, stderr)
+	res, err := train.Eval(*ckpt, *dataDir, *backendName, opts, reg, stderr)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func evalCommand(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func benchCommand(args []string, stdout, stderr io.Writer) error {
+func benchCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" {
 		fmt.Fprintln(stdout, "Usage: mirage bench gemm|train [flags]\n\nRun 'mirage bench gemm --help' or 'mirage bench train --help' for their flags.")
 		if len(args) == 0 {
@@ -189,7 +189,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) error {
 	case "gemm":
 		return benchGEMMCommand(args[1:], stdout, stderr)
 	case "train":
-		return benchTrainCommand(args[1:], stdout, stderr)
+		return benchTrainCommand(reg, args[1:], stdout, stderr)
 	}
 	return usageError{fmt.Errorf("unknown benchmark %q (valid: gemm, train)", args[0])}
 }

@@ -96,7 +96,7 @@ func main() {
 		}
 	}
 	for _, b := range []backend.Backend{fp32.New(), &int8SR{rand.New(rand.NewPCG(3, 4))}} {
-		model, err := models.New("mlp", models.Spec{InputShape: []int{8}, NumClasses: 2, MLPHidden: []int{32}, Seed: 1})
+		model, err := models.MLPModel().New(models.Spec{InputShape: []int{8}, NumClasses: 2, MLPHidden: []int{32}, Seed: 1})
 		must(err)
 		opt, err := optim.NewSGD(model.Params(), optim.SGDConfig{LR: 0.05, Momentum: 0.9})
 		must(err)

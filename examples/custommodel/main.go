@@ -1,6 +1,8 @@
-// Custommodel trains a model of its own with mirage as a library: a data
-// set (two interleaved spirals), a network with a skip connection, the
-// tape, an optimiser, and predictions through gorgonia.org/tensor.
+// Custommodel adds a model and a data set of its own to mirage and trains
+// them with mirage as a library: a data set (two interleaved spirals) and
+// a network with a skip connection, each registered with one line, then
+// trained by train.Run — what `mirage train` runs — and asked for
+// predictions through gorgonia.org/tensor.
 //
 //	go run ./examples/custommodel -epochs 20
 package main
@@ -11,13 +13,16 @@ import (
 	"log"
 	"math"
 	"math/rand/v2"
+	"os"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/backend/fp32"
 	"github.com/mirage-go/mirage/datasets"
+	"github.com/mirage-go/mirage/datasets/catalog"
 	"github.com/mirage-go/mirage/layers"
 	"github.com/mirage-go/mirage/models"
-	"github.com/mirage-go/mirage/optim"
+	"github.com/mirage-go/mirage/train"
 )
 
 // spirals is a datasets.Dataset: point i lies on arm i%2 of two spirals,
@@ -40,14 +45,6 @@ func (s spirals) Example(i int, dst []float32, _ *rand.Rand) int {
 // h += relu(mid·h), logits = out·h.
 type skipNet struct{ in, mid, out *layers.Linear }
 
-func newSkipNet(hidden int, rng *rand.Rand) *skipNet {
-	return &skipNet{
-		in:  layers.NewLinear("in", 2, hidden, true, rng),
-		mid: layers.NewLinear("mid", hidden, hidden, true, rng),
-		out: layers.NewLinear("out", hidden, 2, true, rng),
-	}
-}
-
 func (m *skipNet) Forward(t *autograd.Tape, x *autograd.Tensor) *autograd.Tensor {
 	h := t.ReLU(m.in.Forward(t, x))
 	h = t.Add(h, t.ReLU(m.mid.Forward(t, h)))
@@ -65,38 +62,37 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed of the initialisation and the batch order")
 	flag.Parse()
 
-	model := newSkipNet(64, rand.New(rand.NewPCG(*seed, 0)))
-	opt, err := optim.NewSGD(model.Params(), optim.SGDConfig{LR: 0.1, Momentum: 0.9})
-	if err != nil {
-		log.Fatal(err)
-	}
-	tape := autograd.NewTape(fp32.New())
-	loader := datasets.NewLoader(spirals{n: 2000, seed: 1}, 32, true, false, *seed)
-	for epoch := range *epochs {
-		var lossSum float64
-		it := loader.Epoch(epoch)
-		for batch, ok := it.Next(); ok; batch, ok = it.Next() {
-			tape.Reset()
-			opt.ZeroGrad()
-			x := autograd.New(batch.X, batch.N, 2)
-			loss := tape.CrossEntropy(model.Forward(tape, x), batch.Labels, 0)
-			if err := tape.Backward(loss); err != nil {
-				log.Fatal(err)
-			}
-			opt.Step()
-			lossSum += float64(loss.Item()) * float64(batch.N)
-		}
-		fmt.Printf("epoch %d: train loss %.4f\n", epoch+1, lossSum/2000)
+	reg := mirage.Default() // mirage's own models, data sets and backends
+	recipe := models.Recipe{Epochs: 20, BatchSize: 32, EvalBatchSize: 500, Optimizer: "sgd", LR: 0.1, Momentum: 0.9, Schedule: "constant"}
+	must(reg.Models.Register(models.Descriptor{Name: "skipnet", About: "MLP with a skip connection",
+		Input: datasets.Images, DefaultDataset: "spirals", Recipe: recipe,
+		Build: func(spec models.Spec, rng *rand.Rand) (layers.Module, error) {
+			return &skipNet{
+				in:  layers.NewLinear("in", spec.InputShape[0], 64, true, rng),
+				mid: layers.NewLinear("mid", 64, 64, true, rng),
+				out: layers.NewLinear("out", 64, spec.NumClasses, true, rng),
+			}, nil
+		}}))
+	must(reg.Datasets.Register(catalog.Generated{
+		Description: catalog.Description{Name: "spirals", About: "two interleaved spirals", Input: datasets.Images},
+		Make: func(catalog.Options) (datasets.Split, error) {
+			return datasets.Split{Name: "spirals", Train: spirals{n: 2000, seed: 1}, Test: spirals{n: 1000, seed: 2}}, nil
+		}}))
+
+	cfg := train.Recipe(reg, "skipnet", "") // the model's recipe and data set
+	cfg.Epochs, cfg.Seed, cfg.Progress = *epochs, *seed, false
+	res, err := train.Run(cfg, reg, os.Stderr)
+	must(err)
+	for _, m := range res.Metrics {
+		fmt.Printf("epoch %d: train loss %.4f\n", m.Epoch, m.TrainLoss)
 	}
 
 	// Predict on fresh points, handing the model gorgonia.org/tensor Dense.
-	it := datasets.NewLoader(spirals{n: 1000, seed: 2}, 1000, false, false, 0).Epoch(0)
+	it := datasets.NewLoader(spirals{n: 1000, seed: 3}, 1000, false, false, 0).Epoch(0)
 	defer it.Close()
 	batch, _ := it.Next()
-	logits, err := models.Predict(model, fp32.New(), batch.Inputs())
-	if err != nil {
-		log.Fatal(err)
-	}
+	logits, err := models.Predict(res.Model, fp32.New(), batch.Inputs())
+	must(err)
 	correct := 0
 	for i, label := range batch.Labels {
 		row := logits.Float32s()[2*i : 2*i+2]
@@ -105,4 +101,10 @@ func main() {
 		}
 	}
 	fmt.Printf("test accuracy %.1f%%\n", 100*float64(correct)/float64(batch.N))
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
 }
