@@ -82,6 +82,11 @@ func TestParallelReadoutMatchesSerial(t *testing.T) {
 				total := fast.Stats().(bfpengine.Report).Total
 				require.Equal(t, readouts, total.Readouts)
 				require.Equal(t, clipped, total.ADCClipped)
+				// Tiles skipped for a zero block: all tile outputs but
+				// the readouts, as in the reference.
+				tiles := int64((tc.k + fast.cfg.Tile - 1) / fast.cfg.Tile)
+				require.Equal(t, 3*int64(tc.m*tc.n)*tiles, total.TileOutputs)
+				require.Positive(t, total.TileOutputs-total.Readouts, "the case has zero blocks")
 			})
 		}
 	}
