@@ -207,14 +207,15 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 }
 
 // product computes every tile exactly with an FP32 GEMM (see
-// internal/bfp), passes each tile value through the ADC, and accumulates,
-// one output block at a time (see partition): for each tile in order, the
-// block's tile values are computed into a small buffer that stays in the
-// cache and read out at once. Blocks are independent (an output depends
-// only on its own tiles), so they run on all cores; every readout is the
-// same float64 arithmetic as on one goroutine, in the same order along the
-// tiles, and a block's noise comes from its own stream (see noise.go), so
-// neither the result nor the counters depend on the split.
+// internal/bfp), passes each tile value through the ADC, and accumulates
+// the readouts in tile order. The work is cut into independent items by
+// the product's shape (see partition and partitionMode): output blocks
+// over all tiles, whose tile values stay in the cache between the GEMM
+// and the readout; single tiles of a small output; or row ranges of one
+// tile of a large one. Items run on all cores; every readout is the same
+// float64 arithmetic as on one goroutine, each output's readouts are
+// added in tile order, and an item's noise comes from its own stream (see
+// noise.go), so neither the result nor the counters depend on the split.
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
 	m, n := g.M, g.N
 	tiles := qa.Tiles()
