@@ -13,12 +13,12 @@ import (
 //
 // Every call of product draws one 64-bit key from the backend's PCG
 // generator (the state saved by MarshalState, so a resumed run continues
-// with the same keys), and cuts its output into blocks whose shape depends
-// only on the product's shape (see partition). Block b reads its noise
-// from its own stream, SplitMix64 started at a hash of (key, b), in the
-// order tile, row, column. So which goroutine reads a block out, and how
-// many there are, changes nothing. (SplitMix64 passes BigCrush; streams of
-// different blocks start at independent 64-bit points, and one stream
+// with the same keys), and cuts its work into items that depend only on
+// the product's shape (see partition). Item b reads its noise from its
+// own stream, SplitMix64 started at a hash of (key, b), in the order
+// tile, row, column. So which goroutine reads an item out, and how many
+// there are, changes nothing. (SplitMix64 passes BigCrush; streams of
+// different items start at independent 64-bit points, and one stream
 // holds far fewer than 2^40 values, so they do not overlap in practice.)
 //
 // # Reading most codes with one comparison
@@ -152,7 +152,7 @@ func tail(t float64, s *stream) float64 {
 	}
 }
 
-// stream is one block's random numbers: SplitMix64, with a buffer of
+// stream is one item's random numbers: SplitMix64, with a buffer of
 // 16-bit pieces for the lazy comparisons and a rand.Rand over the same
 // generator for normal and exponential draws.
 type stream struct {
@@ -168,7 +168,7 @@ func newStream() *stream {
 	return s
 }
 
-// reset starts the stream of block b under key.
+// reset starts the stream of item b under key.
 func (s *stream) reset(key uint64, b int) {
 	s.state = mix(key ^ mix(uint64(b)+0x9e3779b97f4a7c15))
 	s.bits, s.nbits = 0, 0
