@@ -51,7 +51,7 @@ import (
 // float64 p(T), so p(T) is used to full float64 precision, however small.
 //
 // The normal draws (tails, full normals) are math/rand/v2's ziggurat
-// NormFloat64 and ExpFloat64 on the block's stream. A tail beyond T < 1 is
+// NormFloat64 and ExpFloat64 on the item's stream. A tail beyond T < 1 is
 // sampled by drawing normals until |z| > T (accepted with probability
 // p(T) > 0.31); a tail beyond T ≥ 1 by Marsaglia's method: a = E1/T,
 // b = E2 for exponentials E1, E2, repeated until 2b > a², gives T + a,
@@ -97,7 +97,7 @@ func newNoiseModel(sigma float64) *noiseModel {
 // z ~ N(0, 1) drawn from s as described above. It handles the common case
 // (a level ≥ 1 and a 16-bit piece above p(T)'s first digits, so u > p(T)
 // and the code is c0) and leaves anything else to slowCode, which starts
-// over from the same stream position. The readout loop (blockRead.run)
+// over from the same stream position. The readout loop (blockRead.readTile)
 // holds a copy of this function, inlined by hand; the tests compare the
 // two.
 func (nm *noiseModel) code(x float64, s *stream) float64 {
