@@ -1,6 +1,7 @@
 package mirage_test
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -107,6 +108,12 @@ func (b float64Backend) MatMul(_ backend.Call, g backend.GEMM) error {
 	return nil
 }
 
+// toyConfig is the toy backend's typed configuration: it has no knobs.
+type toyConfig struct{}
+
+func (*toyConfig) BindFlags(*flag.FlagSet) {}
+func (*toyConfig) Validate() error         { return nil }
+
 // registries returns the default registries plus the toy model, data set
 // and backend: one registration line each, as a program that imports
 // mirage would write them.
@@ -114,8 +121,9 @@ func registries(t *testing.T, calls *atomic.Int64) mirage.Registries {
 	reg := mirage.Default()
 	require.NoError(t, reg.Models.Register(linearDescriptor()))
 	require.NoError(t, reg.Datasets.Register(blobsSource()))
-	require.NoError(t, reg.Backends.Register("toy-float64", "products summed in float64", nil,
-		func(backend.Options) (backend.Backend, error) { return float64Backend{calls}, nil }))
+	require.NoError(t, reg.Backends.Add(backend.Descriptor{Name: "toy-float64", Help: "products summed in float64",
+		NewConfig: func() backend.Config { return &toyConfig{} },
+		New:       func(backend.Config) (backend.Backend, error) { return float64Backend{calls}, nil }}))
 	return reg
 }
 

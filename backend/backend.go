@@ -9,8 +9,8 @@
 // forward pass) and report statistics at that granularity.
 //
 // Backends are plain values chosen per model or per run; the package keeps no
-// mutable state. Adding a backend means one new package and one call to
-// [Registry.Register].
+// mutable state. Adding a backend means one new package, with a typed
+// [Config] and a [Descriptor], and one call to [Registry.Add].
 package backend
 
 import (
@@ -150,7 +150,10 @@ type Backend interface {
 // StatsReporter is implemented by backends that keep per-layer, per-role
 // statistics (GEMM counts, readouts, residue errors, ...).
 type StatsReporter interface {
-	// Stats returns a JSON-marshalable summary.
+	// Stats returns a JSON-marshalable snapshot of the statistics, written
+	// to summary.json under backend_stats. It is typed (the BFP backends
+	// return a *bfpengine.Report); readers use its capabilities, such as
+	// an ErrorStats method, rather than its JSON.
 	Stats() any
 	// Summary returns a short human-readable report.
 	Summary() string
@@ -164,10 +167,14 @@ type Configurer interface {
 
 // Factory builds a backend from string options (CLI flags such as
 // "bfp-bits" → "6"). Unknown or invalid options must be reported as errors
-// before any training starts.
+// before any training starts. A backend with a typed [Config] registers a
+// [Descriptor] instead, and its factory is DecodeOptions plus its New.
 type Factory func(opts Options) (Backend, error)
 
-// Options are backend settings by flag name, as given on the command line.
+// Options are backend settings by flag name, as given on the command line:
+// the serialised form of a [Config] (see [DecodeOptions] and
+// [EncodeOptions]), kept in compare arms, sweep rows and a run's
+// backend_options.
 type Options map[string]string
 
 // OptionSpec documents one backend option. The CLI turns every OptionSpec
@@ -187,7 +194,8 @@ type Registry struct {
 type entry struct {
 	help    string
 	options []OptionSpec
-	factory Factory
+	factory Factory     // a backend registered with Register
+	desc    *Descriptor // a backend registered with Add
 }
 
 // NewRegistry returns an empty registry.
@@ -195,8 +203,9 @@ func NewRegistry() *Registry {
 	return &Registry{entries: map[string]entry{}}
 }
 
-// Register adds a backend under name with its options. It returns an error
-// if the name is taken.
+// Register adds a backend under name with its options and a factory that
+// parses them itself. It returns an error if the name is taken. [Registry.Add]
+// is the typed way: the options come from the backend's [Config].
 func (r *Registry) Register(name, help string, options []OptionSpec, f Factory) error {
 	if _, ok := r.entries[name]; ok {
 		return fmt.Errorf("backend %q registered twice", name)
@@ -225,7 +234,14 @@ func (r *Registry) Help(name string) string { return r.entries[name].help }
 func (r *Registry) New(name string, opts Options) (Backend, error) {
 	e, ok := r.entries[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown backend %q (valid: %s)", name, strings.Join(r.Names(), ", "))
+		return nil, r.unknown(name)
+	}
+	if e.desc != nil {
+		cfg := e.desc.NewConfig()
+		if err := DecodeOptions(cfg, opts, name); err != nil {
+			return nil, err
+		}
+		return e.desc.New(cfg)
 	}
 	known := map[string]bool{}
 	for _, o := range e.options {

@@ -19,6 +19,7 @@ import (
 	_ "github.com/mirage-go/mirage"
 	_ "github.com/mirage-go/mirage/autograd"
 	_ "github.com/mirage-go/mirage/backend/fp32"
+	_ "github.com/mirage-go/mirage/backend/registry"
 	_ "github.com/mirage-go/mirage/datasets"
 	_ "github.com/mirage-go/mirage/datasets/catalog"
 	_ "github.com/mirage-go/mirage/layers"

@@ -35,7 +35,7 @@ func formatFuncs() template.FuncMap {
 		"short":         short,
 		"anchor":        anchor,
 		"join":          strings.Join,
-		"stats":         statsText,
+		"stats":         func(stats any) string { return statsText(backendTotals(stats)) },
 		"inc":           func(i int) int { return i + 1 },
 		"oneLine":       func(s string) string { return strings.Join(strings.Fields(s), " ") },
 		"trim":          strings.TrimSpace,
@@ -171,10 +171,7 @@ func limitText(n int) string {
 
 // resultStats is the backend error statistics cell of a sweep row.
 func resultStats(got *ResultRow) string {
-	if got.BackendStats == nil {
-		return "—"
-	}
-	return statsText(map[string]any{"backend": got.Backend, "total": got.BackendStats})
+	return statsText(got.BackendStats)
 }
 
 // resultFuncs are the cells of the results document's sweep and

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/registry"
 )
 
 // FuzzSpec parses arbitrary sweep specs (YAML, or JSON when asJSON) and
@@ -95,7 +96,7 @@ func FuzzLoadSweepDir(f *testing.F) {
 		}
 		// The width analysis reads the same typed rows without panicking.
 		w := &widthInput{dir: dir, sweep: in}
-		_ = w.analyse()
+		_ = w.analyse(registryModels(registry.New()))
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mirage-go/mirage"
+	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 )
 
@@ -88,7 +89,7 @@ func WriteResults(cfg ResultsConfig) error {
 	if cfg.Registries.Backends == nil {
 		return fmt.Errorf("experiment: ResultsConfig.Registries has no backend registry (use mirage.Default())")
 	}
-	doc := &resultsDoc{cfg: cfg, option: registryOptions(cfg.Registries.Backends)}
+	doc := &resultsDoc{cfg: cfg, option: registryOptions(cfg.Registries.Backends), model: registryModels(cfg.Registries.Backends)}
 	var problems []string
 	for _, plan := range cfg.Full {
 		in, err := loadFull(plan)
@@ -99,7 +100,7 @@ func WriteResults(cfg ResultsConfig) error {
 		doc.full = append(doc.full, in)
 	}
 	for _, dir := range cfg.WidthSweeps {
-		in, err := loadWidthSweep(dir)
+		in, err := loadWidthSweep(dir, doc.model)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -150,9 +151,10 @@ func WriteResults(cfg ResultsConfig) error {
 // NarrowestADCWidth applies the width rule (see [WidthWithin]) to the
 // finished short sweep in dir, a sweep over the analog backend's adc-bits
 // with a plain FP32 row: it returns the chosen width and a sentence
-// explaining it, or an error saying why none can be chosen yet.
-func NarrowestADCWidth(dir string) (int, string, error) {
-	in, err := loadWidthSweep(dir)
+// explaining it, or an error saying why none can be chosen yet. reg holds
+// the backends the sweep ran.
+func NarrowestADCWidth(dir string, reg *backend.Registry) (int, string, error) {
+	in, err := loadWidthSweep(dir, registryModels(reg))
 	if err != nil {
 		return 0, "", err
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/mirage-go/mirage/backend"
+	ibfp "github.com/mirage-go/mirage/internal/bfp"
 	"github.com/mirage-go/mirage/internal/rns"
 )
 
@@ -161,6 +162,50 @@ func registryOptions(reg *backend.Registry) optionOf {
 	}
 }
 
+// modelOf says which hardware model a backend emulates. It is read from
+// the capabilities of the backend's typed configuration, not its name, so
+// that a backend registered from another module is analysed like the
+// shipped one it resembles.
+type modelOf func(backendName string) hardwareModel
+
+// hardwareModel is what the analyses need to know of a backend.
+type hardwareModel int
+
+const (
+	otherModel    hardwareModel = iota // no BFP format (fp32, or unknown)
+	exactBFPModel                      // BFP tiles read exactly (bfp)
+	rnsModel                           // BFP tiles computed in residues (rns)
+	adcModel                           // BFP tiles read by one ADC (analog)
+)
+
+// The capabilities of a backend configuration that tell its model.
+type (
+	rnsConfig interface{ RNSModuli() []int64 }
+	adcConfig interface{ ADCWidth() int }
+	bfpConfig interface{ BFPFormat() ibfp.Format }
+)
+
+// registryModels reads each backend's model from its default
+// configuration in reg.
+func registryModels(reg *backend.Registry) modelOf {
+	return func(name string) hardwareModel {
+		cfg, err := reg.NewConfig(name, nil)
+		if err != nil {
+			return otherModel
+		}
+		if _, ok := cfg.(rnsConfig); ok {
+			return rnsModel
+		}
+		if _, ok := cfg.(adcConfig); ok {
+			return adcModel
+		}
+		if _, ok := cfg.(bfpConfig); ok {
+			return exactBFPModel
+		}
+		return otherModel
+	}
+}
+
 // bitsAnalysis answers how narrow the converters can be: rows that vary
 // rns-moduli or bfp-bits, RNS and plain BFP separately, each sorted
 // narrowest first and answered by analyseWidths.
@@ -173,20 +218,20 @@ type bitsAnalysis struct {
 }
 
 // analyseBits returns nil when no row varies rns-moduli or bfp-bits.
-func analyseBits(rows []rowResult, option optionOf) *bitsAnalysis {
+func analyseBits(rows []rowResult, option optionOf, model modelOf) *bitsAnalysis {
 	a := &bitsAnalysis{moduli: map[string][]int64{}, option: option}
 	for _, rr := range rows {
 		r := rr.Row
 		_, moduli := knobValue(r, "rns-moduli")
 		_, bits := knobValue(r, "bfp-bits")
 		switch {
-		case r.Config.Backend == "rns" && (moduli || bits):
+		case model(r.Config.Backend) == rnsModel && (moduli || bits):
 			m, err := rns.ParseModuli(option(r, "rns-moduli"))
 			if err == nil {
 				a.moduli[r.ID] = m
 			}
 			a.RNS = append(a.RNS, rr)
-		case r.Config.Backend == "bfp" && bits:
+		case model(r.Config.Backend) == exactBFPModel && bits:
 			a.BFP = append(a.BFP, rr)
 		}
 	}

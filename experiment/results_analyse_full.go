@@ -319,7 +319,7 @@ func seedRuns(group []*fullInput) []seedRun {
 
 // analyse finds a width sweep's FP32 run and adc-bits rows and applies the
 // width rule to them.
-func (in *widthInput) analyse() error {
+func (in *widthInput) analyse(model modelOf) error {
 	s, dir := in.sweep, in.dir
 	for _, r := range s.res.Rows {
 		got := s.res.Results[r.ID]
@@ -330,7 +330,7 @@ func (in *widthInput) analyse() error {
 			continue
 		}
 		v, ok := knobValue(r, "adc-bits")
-		if !ok || r.Config.Backend != "analog" {
+		if !ok || model(r.Config.Backend) != adcModel {
 			continue
 		}
 		bits, err := strconv.Atoi(v)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -136,7 +137,7 @@ func TestAnalyseBitsOrdersNarrowestFirst(t *testing.T) {
 		mk(8, "noise", "rns", "noise-sigma", "0.1"), // varies neither: left out
 		mk(9, "xb", "bfp", "bfp-bits", "x"),
 	}
-	a := analyseBits(rows, defaults)
+	a := analyseBits(rows, defaults, registryModels(registry.New()))
 	require.NotNil(t, a)
 	var rnsIDs, bfpIDs []string
 	for _, r := range a.RNS {
@@ -154,8 +155,8 @@ func TestAnalyseBitsOrdersNarrowestFirst(t *testing.T) {
 	require.Equal(t, "same", a.RNSAnswer.First.Row.ID)
 	require.Equal(t, "b3", a.BFPAnswer.First.Row.ID)
 
-	require.Nil(t, analyseBits(rows[:1], defaults), "no row varies moduli or width")
-	require.Nil(t, analyseBits(rows[8:9], defaults))
+	require.Nil(t, analyseBits(rows[:1], defaults, registryModels(registry.New())), "no row varies moduli or width")
+	require.Nil(t, analyseBits(rows[8:9], defaults, registryModels(registry.New())))
 }
 
 func TestOverviewOf(t *testing.T) {

@@ -291,7 +291,7 @@ type widthInput struct {
 
 // loadWidthSweep reads a sweep over analog adc-bits and applies the width
 // rule; a directory that does not exist is "not run yet", not an error.
-func loadWidthSweep(dir string) (*widthInput, error) {
+func loadWidthSweep(dir string, model modelOf) (*widthInput, error) {
 	in := &widthInput{dir: dir, fp32: math.NaN()}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		in.choice = widthChoice{Why: "the sweep has not been run yet"}
@@ -306,7 +306,7 @@ func loadWidthSweep(dir string) (*widthInput, error) {
 		return nil, err
 	}
 	in.sweep = s
-	if err := in.analyse(); err != nil {
+	if err := in.analyse(model); err != nil {
 		return nil, err
 	}
 	return in, nil

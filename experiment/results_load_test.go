@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mirage-go/mirage/backend/registry"
 )
 
 // The loaders on small fixture directories, including malformed files:
@@ -149,7 +151,7 @@ groups:
 `
 	dir := filepath.Join(root, "adc")
 	writeFakeSweep(t, dir, spec, map[string]fakeResult{"fp32/fp32": ok(0.6), "analog/adc-bits=6": ok(0.1), "analog/adc-bits=8": ok(0.6)})
-	in, err := loadWidthSweep(dir)
+	in, err := loadWidthSweep(dir, registryModels(registry.New()))
 	require.NoError(t, err)
 	require.True(t, in.choice.Found)
 	require.Equal(t, 8, in.choice.Bits)
@@ -157,7 +159,7 @@ groups:
 
 	// A plan without results yet is "not finished", not an error.
 	planOnly := fixtureDir(t, root, "plan-only", map[string]string{"plan.json": readFile(t, filepath.Join(dir, "plan.json"))})
-	in, err = loadWidthSweep(planOnly)
+	in, err = loadWidthSweep(planOnly, registryModels(registry.New()))
 	require.NoError(t, err)
 	require.False(t, in.choice.Found)
 	require.Contains(t, in.choice.Why, "none of the sweep's runs has finished yet")
@@ -166,5 +168,5 @@ groups:
 	// but plan.json is a user's file) is refused by the analysis.
 	w := &widthInput{dir: "adc", sweep: &sweepInput{res: &SweepResult{
 		Rows: []Row{knobRow(0, "a", "", "analog", "adc-bits", "8.5")}, Results: map[string]*ResultRow{}}}}
-	require.EqualError(t, w.analyse(), `adc: row 1 has adc-bits "8.5", not a whole number`)
+	require.EqualError(t, w.analyse(registryModels(registry.New())), `adc: row 1 has adc-bits "8.5", not a whole number`)
 }

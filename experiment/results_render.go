@@ -17,6 +17,7 @@ import (
 type resultsDoc struct {
 	cfg      ResultsConfig
 	option   optionOf
+	model    modelOf
 	outDir   string // absolute directory of cfg.Out
 	compares []compareInput
 	sweeps   []*sweepInput
@@ -155,7 +156,7 @@ func (d *resultsDoc) overview() *overviewView {
 		if len(s.res.Results) < len(s.res.Rows) {
 			v.Incomplete++
 		}
-		if a := analyseBits(rowResults(s.res), d.option); a != nil {
+		if a := analyseBits(rowResults(s.res), d.option, d.model); a != nil {
 			v.Answers = append(v.Answers, bitsAnswers{Prefix: sweepTitle(s) + " — ", Within: Within, A: a})
 		}
 	}
@@ -220,7 +221,7 @@ func (d *resultsDoc) sweepSection(s *sweepInput) sweepSectionView {
 	rows := rowResults(res)
 	covered := map[string]bool{}
 	noise := hasKnob(rows, "noise-sigma")
-	v.Bits = analyseBits(rows, d.option)
+	v.Bits = analyseBits(rows, d.option, d.model)
 	if v.Bits != nil || noise {
 		v.ShowBaselines, v.Baselines = true, fp32Rows(rows)
 		for _, r := range v.Baselines {

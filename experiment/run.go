@@ -190,6 +190,16 @@ func readSummary(dir string) (*train.Summary, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("%s: unreadable summary.json (%v); delete the directory to rerun it", dir, err)
 	}
+	// backend_stats is whatever the backend's Stats returned. The BFP
+	// backends' report is read back as the typed *bfpengine.Report their
+	// Stats returns in a live run, so that a reused run's statistics read
+	// the same; anything else stays as decoded.
+	var stats struct {
+		Report *bfpengine.Report `json:"backend_stats"`
+	}
+	if json.Unmarshal(data, &stats) == nil && stats.Report != nil && stats.Report.Backend != "" {
+		s.BackendStats = stats.Report
+	}
 	return &s, nil
 }
 
@@ -249,27 +259,26 @@ func dedupe(sorted []string) []string {
 	return out
 }
 
-// backendTotals extracts the totals of a bfp/rns/analog statistics report
-// from a summary's backend_stats, or returns nil when the backend keeps no
-// statistics (fp32) or uses another format.
+// errorStatser is the capability of a backend's statistics report that
+// experiment puts into its tables: error totals in the counters the BFP
+// backends share (bfpengine.Report has it; a backend of one's own can
+// return any report with this method).
+type errorStatser interface {
+	ErrorStats() *bfpengine.Counters
+}
+
+// backendTotals returns the error totals of a summary's backend_stats, or
+// nil when the backend keeps no statistics (fp32) or reports none this
+// package knows how to read.
 func backendTotals(stats any) *bfpengine.Counters {
-	if stats == nil {
-		return nil
+	if r, ok := stats.(errorStatser); ok {
+		return r.ErrorStats()
 	}
-	data, err := json.Marshal(stats)
-	if err != nil {
-		return nil
-	}
-	var r bfpengine.Report
-	if err := json.Unmarshal(data, &r); err != nil || r.Backend == "" {
-		return nil
-	}
-	return &r.Total
+	return nil
 }
 
 // statsText renders a backend's own error statistics for a table cell.
-func statsText(stats any) string {
-	t := backendTotals(stats)
+func statsText(t *bfpengine.Counters) string {
 	if t == nil {
 		return "—"
 	}

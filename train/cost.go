@@ -134,20 +134,21 @@ func runFormat(b backend.Backend) (*cost.Format, string, error) {
 	if !ok {
 		return nil, "", fmt.Errorf("backend %s counts GEMM shapes but reports no configuration", b.Name())
 	}
-	data, err := json.Marshal(c.Config())
-	if err != nil {
-		return nil, "", err
+	// The effective configuration's capabilities say what it is: a BFP
+	// format (bfpengine.SettingsConfig), and moduli for an RNS backend.
+	type bfpConfig interface{ BFPTiles() (bits, tile int) }
+	type rnsConfig interface {
+		ResidueModuli() (base, redundant []int64)
 	}
-	var cfg struct {
-		Moduli    []int64 `json:"rns_moduli"`
-		Redundant []int64 `json:"rrns_redundant_moduli"`
-		Bits      int     `json:"bfp_bits"`
-		Tile      int     `json:"tile"`
+	bfpCfg, ok := c.Config().(bfpConfig)
+	if !ok {
+		return nil, "", fmt.Errorf("backend %s counts GEMM shapes but its configuration has no BFP format", b.Name())
 	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, "", err
+	f := &cost.Format{}
+	f.Bits, f.Tile = bfpCfg.BFPTiles()
+	if rnsCfg, ok := c.Config().(rnsConfig); ok {
+		f.Moduli, f.Redundant = rnsCfg.ResidueModuli()
 	}
-	f := &cost.Format{Moduli: cfg.Moduli, Redundant: cfg.Redundant, Bits: cfg.Bits, Tile: cfg.Tile}
 	if len(f.Moduli) > 0 {
 		return f, "the run's rns backend", f.Validate()
 	}

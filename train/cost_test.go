@@ -139,3 +139,29 @@ func TestCostLogResume(t *testing.T) {
 	require.Equal(t, 8, l.prevStep)
 	require.Equal(t, rec(8), l.prev)
 }
+
+// runFormat reads the number format from the backend's effective
+// configuration through its capabilities: moduli from an RNS backend, the
+// smallest fitting {2^k-1, 2^k, 2^k+1} set for another BFP backend.
+func TestRunFormat(t *testing.T) {
+	reg := testReg().Backends
+	for _, tc := range []struct {
+		name string
+		opts backend.Options
+		want cost.Format
+	}{
+		{"rns", backend.Options{"rrns-redundant": "2", "tile": "64"}, cost.Format{Moduli: []int64{63, 64, 65}, Redundant: []int64{67, 71}, Bits: 6, Tile: 64}},
+		{"bfp", backend.Options{"bfp-bits": "5", "tile": "32"}, cost.Format{Moduli: []int64{31, 32, 33}, Bits: 5, Tile: 32}},
+		{"analog", nil, cost.Format{Moduli: []int64{63, 64, 65}, Bits: 6, Tile: 128}},
+	} {
+		b, err := reg.New(tc.name, tc.opts)
+		require.NoError(t, err)
+		f, _, err := runFormat(b)
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.want, *f, tc.name)
+	}
+	b, err := reg.New("fp32", nil)
+	require.NoError(t, err)
+	_, _, err = runFormat(b)
+	require.ErrorContains(t, err, "backend fp32 counts GEMM shapes but its configuration has no BFP format")
+}

@@ -91,11 +91,9 @@
 package analog
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfpengine"
@@ -104,19 +102,12 @@ import (
 	"github.com/mirage-go/mirage/internal/parallel"
 )
 
-var adcBitsSpec = backend.OptionSpec{Name: "adc-bits", Default: "6",
-	Help: "analog: ADC resolution in bits over the full tile range 2·h·(2^(b-1)-1)^2 (6 = the converter width of the default RNS moduli)"}
-
-// Options returns the options of the analog backend.
-func Options() []backend.OptionSpec {
-	return slices.Concat(bfpengine.SharedOptions(), []backend.OptionSpec{adcBitsSpec}, bfpengine.NoiseOptions())
-}
-
 // MaxADCBits is the widest converter accepted.
 const MaxADCBits = 24
 
-// Config is the effective configuration, as written to summary.json.
-type Config struct {
+// EffectiveConfig is the effective configuration, as written to
+// summary.json.
+type EffectiveConfig struct {
 	Backend    string   `json:"backend"`
 	ADCBits    int      `json:"adc_bits"`
 	FullRange  int64    `json:"adc_full_range"` // 2·h·(2^(b-1)-1)², in integer tile units
@@ -128,7 +119,7 @@ type Config struct {
 
 // Backend is the analog backend.
 type Backend struct {
-	cfg    Config
+	cfg    EffectiveConfig
 	engine *bfpengine.Engine
 	noisy  bfpengine.RoleSet
 	rng    *rand.Rand
@@ -150,42 +141,19 @@ type Backend struct {
 	vals, acc []float32
 }
 
-// Factory builds an analog backend from options.
-func Factory(opts backend.Options) (backend.Backend, error) {
-	specs := Options()
-	if err := bfpengine.CheckKnown(opts, specs, "analog"); err != nil {
+// New returns an analog backend, or an error naming the flag to change
+// when cfg is invalid.
+func New(cfg Config) (*Backend, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s, err := bfpengine.ParseSettings(opts, specs)
-	if err != nil {
-		return nil, err
-	}
-	adcBits, err := bfpengine.Int(opts, specs, adcBitsSpec.Name)
-	if err != nil {
-		return nil, err
-	}
-	if adcBits < 1 || adcBits > MaxADCBits {
-		return nil, fmt.Errorf("--adc-bits %d is outside [1, %d]", adcBits, MaxADCBits)
-	}
-	sigma, err := bfpengine.Float(opts, specs, "noise-sigma")
-	if err != nil {
-		return nil, err
-	}
-	roles, err := bfpengine.ParseRoles(opts, specs)
-	if err != nil {
-		return nil, err
-	}
-	return New(s, adcBits, sigma, roles), nil
-}
-
-// New returns an analog backend for valid settings; sigma is in ADC steps.
-func New(s bfpengine.Settings, adcBits int, sigma float64, noisy bfpengine.RoleSet) *Backend {
+	s, adcBits, sigma, noisy := cfg.Settings, cfg.ADCBits, cfg.Noise.Sigma, cfg.Noise.Roles
 	full := 2 * s.Format.MaxTileDot()
 	src := rand.NewPCG(s.NoiseSeed, 0x616e616c6f67)
 	b := &Backend{
 		engine: bfpengine.NewEngine(s), noisy: noisy, noise: newNoiseModel(sigma),
 		rng: rand.New(src), src: src,
-		cfg: Config{
+		cfg: EffectiveConfig{
 			Backend: "analog", ADCBits: adcBits, FullRange: full,
 			Step:       float64(full) / math.Ldexp(1, adcBits),
 			NoiseSigma: sigma, NoiseRoles: noisy.Names(), SettingsConfig: s.Config(),
@@ -194,7 +162,7 @@ func New(s bfpengine.Settings, adcBits int, sigma float64, noisy bfpengine.RoleS
 	b.cfg.TileAcc = "ordered" // every tile passes the ADC on its own
 	b.productFunc = b.product
 	b.read.runFunc = b.read.run
-	return b
+	return b, nil
 }
 
 // Name implements backend.Backend.
@@ -606,7 +574,8 @@ func tileBlockGEMM(a, b *ibfp.Matrix, t, i0, i1, j0, j1 int, c []float32, ldc in
 // Config implements backend.Configurer.
 func (b *Backend) Config() any { return b.cfg }
 
-// Stats implements backend.StatsReporter.
+// Stats implements backend.StatsReporter: the statistics so far, a
+// *bfpengine.Report.
 func (b *Backend) Stats() any { return b.engine.Stats.Report("analog") }
 
 // Summary implements backend.StatsReporter.

@@ -186,7 +186,7 @@ func TestLeNetRolesNoiseFree(t *testing.T) {
 					}
 				}
 			}
-			total := b.Stats().(bfpengine.Report).Total
+			total := b.Stats().(*bfpengine.Report).Total
 			require.Equalf(t, read, total.Readouts, "%s: readouts are the tiles without a zero block", c.Name)
 			require.Lessf(t, total.Readouts, total.TileOutputs, "%s: the case has zero blocks", c.Name)
 		}

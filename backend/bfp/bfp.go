@@ -18,6 +18,8 @@
 package bfp
 
 import (
+	"flag"
+
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfpengine"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
@@ -29,36 +31,70 @@ type Backend struct {
 	scratch []float32
 }
 
-// Config is the effective configuration of a BFP backend.
+// Config is the configuration of a BFP backend: the knobs every BFP
+// backend shares, with --tile-accumulation.
 type Config struct {
+	bfpengine.Settings
+}
+
+// DefaultConfig returns the defaults (see bfpengine.DefaultSettings).
+func DefaultConfig() Config { return Config{Settings: bfpengine.DefaultSettings()} }
+
+// BindFlags implements backend.Config.
+func (c *Config) BindFlags(fs *flag.FlagSet) { c.Settings.BindFlags(fs, true) }
+
+// Validate implements backend.Config.
+func (c *Config) Validate() error { return c.Settings.Validate() }
+
+// EffectiveConfig is the effective configuration of a BFP backend, as
+// written to summary.json.
+type EffectiveConfig struct {
 	Backend string `json:"backend"`
 	bfpengine.SettingsConfig
 }
 
-// New returns a BFP backend for valid settings.
-func New(s bfpengine.Settings) *Backend {
-	b := &Backend{engine: bfpengine.NewEngine(s)}
-	b.engine.KSplit = !s.Ordered
-	return b
+// Descriptor describes the bfp backend to a backend.Registry.
+func Descriptor() backend.Descriptor {
+	return backend.Descriptor{
+		Name:      "bfp",
+		Help:      "block floating point along the reduction dimension, exact tile products, no analog effects",
+		NewConfig: func() backend.Config { c := DefaultConfig(); return &c },
+		New: func(c backend.Config) (backend.Backend, error) {
+			b, err := New(*c.(*Config))
+			if err != nil {
+				return nil, err // not a nil *Backend in a non-nil interface
+			}
+			return b, nil
+		},
+	}
 }
 
-// Factory builds a BFP backend from options; see Options.
+// New returns a BFP backend, or an error naming the flag to change when
+// cfg is invalid.
+func New(cfg Config) (*Backend, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Backend{engine: bfpengine.NewEngine(cfg.Settings)}
+	b.engine.KSplit = !cfg.Ordered
+	return b, nil
+}
+
+// Factory builds a BFP backend from its serialised options (flag name →
+// text), for callers that hold them as text.
 func Factory(opts backend.Options) (backend.Backend, error) {
-	specs := Options()
-	if err := bfpengine.CheckKnown(opts, specs, "bfp"); err != nil {
+	cfg := DefaultConfig()
+	if err := backend.DecodeOptions(&cfg, opts, "bfp"); err != nil {
 		return nil, err
 	}
-	s, err := bfpengine.ParseSettings(opts, specs)
-	if err != nil {
-		return nil, err
-	}
-	return New(s), nil
+	return Descriptor().New(&cfg)
 }
 
 // Options returns the options of the bfp backend: the shared BFP options
 // and --tile-accumulation.
 func Options() []backend.OptionSpec {
-	return append(bfpengine.SharedOptions(), bfpengine.TileAccumulationOption())
+	c := DefaultConfig()
+	return backend.OptionSpecs(&c)
 }
 
 // Name implements backend.Backend.
@@ -79,10 +115,11 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 
 // Config implements backend.Configurer.
 func (b *Backend) Config() any {
-	return Config{Backend: "bfp", SettingsConfig: b.engine.Settings.Config()}
+	return EffectiveConfig{Backend: "bfp", SettingsConfig: b.engine.Settings.Config()}
 }
 
-// Stats implements backend.StatsReporter.
+// Stats implements backend.StatsReporter: the statistics so far, a
+// *bfpengine.Report.
 func (b *Backend) Stats() any { return b.engine.Stats.Report("bfp") }
 
 // Summary implements backend.StatsReporter.

@@ -22,11 +22,22 @@
 //     restores them with the rounding generator's position, so that a
 //     resumed run continues bit for bit (see [Engine.MarshalState]).
 //
-// The options every BFP backend accepts (--bfp-bits, --tile, --rounding,
-// --fp32-layers, --noise-seed, --stats-every, and --tile-accumulation and
-// the noise flags where they apply) are defined here once, so that they
-// have the same name, default, help text and validation in every backend;
-// [ParseSettings] reads them into [Settings].
+// The knobs every BFP backend shares are typed here once, so that they
+// have the same name, default, help text and validation in every backend:
+// [Settings] (--bfp-bits, --tile, --rounding, --fp32-layers, --noise-seed,
+// --stats-every and, where it applies, --tile-accumulation) and [Noise]
+// (--noise-sigma, --noise-roles). Each backend's own configuration embeds
+// them, binds their flags with [Settings.BindFlags] and [Noise.BindFlags],
+// and validates them with their Validate methods:
+//
+//	type Config struct {
+//		bfpengine.Settings
+//		Noise   bfpengine.Noise
+//		ADCBits int
+//	}
+//
+// A backend's Stats returns the [Report] of its engine's [Stats]; its
+// [Report.ErrorStats] method is how reports read the error totals.
 //
 // Package bfptest, below this one, is an independent slow reference of the
 // BFP GEMM for the backends' tests.

@@ -82,8 +82,9 @@ type Entry struct {
 	Counters
 }
 
-// Report is the JSON form of a backend's statistics: per layer and role,
-// and the total.
+// Report is a snapshot of a backend's statistics, per layer and role and
+// in total, which is also their JSON form in summary.json's
+// backend_stats. The bfp, rns and analog backends' Stats return one.
 type Report struct {
 	Backend string   `json:"backend"`
 	Entries []Entry  `json:"per_layer"`
@@ -124,10 +125,10 @@ func (s *Stats) Add(call backend.Call, d *Counters) {
 }
 
 // Report returns a snapshot, sorted by layer and role.
-func (s *Stats) Report(backendName string) Report {
+func (s *Stats) Report(backendName string) *Report {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := Report{Backend: backendName, Entries: []Entry{}}
+	r := &Report{Backend: backendName, Entries: []Entry{}}
 	for call, c := range s.per {
 		r.Entries = append(r.Entries, Entry{Layer: call.Layer, Role: call.Role.String(), Counters: *c})
 	}
@@ -149,9 +150,20 @@ func (s *Stats) Report(backendName string) Report {
 	return r
 }
 
+// ErrorStats returns the totals over all layers and roles. It is the
+// capability through which experiment reads a backend's error statistics
+// (any report with an ErrorStats method gets them into its tables); nil
+// for a nil report.
+func (r *Report) ErrorStats() *Counters {
+	if r == nil {
+		return nil
+	}
+	return &r.Total
+}
+
 // Summary renders a report as a short table: one line per layer and role,
 // then the total.
-func (r Report) Summary() string {
+func (r *Report) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s backend: %d GEMMs, %d tile outputs, %d readouts", r.Backend, r.Total.Calls, r.Total.TileOutputs, r.Total.Readouts)
 	if r.Total.ResidueErrors > 0 || r.Total.TilesHit > 0 {

@@ -10,6 +10,7 @@
 package fp32
 
 import (
+	"flag"
 	"fmt"
 	"sync"
 
@@ -47,17 +48,43 @@ func (*Backend) MatMul(_ backend.Call, g backend.GEMM) error {
 	return nil
 }
 
-// Config is the fp32 backend's configuration, written to summary.json
-// under backend_config like every backend's: it has no settings.
-type Config struct {
+// EffectiveConfig is the fp32 backend's configuration, written to
+// summary.json under backend_config like every backend's: it has no
+// settings.
+type EffectiveConfig struct {
 	Backend string `json:"backend"`
 }
 
 // Config implements backend.Configurer.
-func (*Backend) Config() any { return Config{Backend: "fp32"} }
+func (*Backend) Config() any { return EffectiveConfig{Backend: "fp32"} }
+
+// Config is the fp32 backend's typed configuration: it has no knobs, and
+// so binds no flags.
+type Config struct{}
+
+// BindFlags implements backend.Config.
+func (*Config) BindFlags(*flag.FlagSet) {}
+
+// Validate implements backend.Config.
+func (*Config) Validate() error { return nil }
+
+// Descriptor describes the fp32 backend to a backend.Registry.
+func Descriptor() backend.Descriptor {
+	return backend.Descriptor{
+		Name:      "fp32",
+		Help:      "exact single-precision GEMMs",
+		NewConfig: func() backend.Config { return &Config{} },
+		New:       func(backend.Config) (backend.Backend, error) { return New(), nil },
+	}
+}
 
 // Factory builds an FP32 backend; it takes no options.
-func Factory(backend.Options) (backend.Backend, error) { return New(), nil }
+func Factory(opts backend.Options) (backend.Backend, error) {
+	if err := backend.DecodeOptions(&Config{}, opts, "fp32"); err != nil {
+		return nil, err
+	}
+	return New(), nil
+}
 
 func geometry(g backend.ConvGeometry) conv.Geometry {
 	return conv.Geometry{N: g.N, C: g.C, H: g.H, W: g.W, KH: g.KH, KW: g.KW, Stride: g.Stride, Pad: g.Pad}

@@ -13,10 +13,9 @@ import (
 // fresh registry: there is no package-level state.
 func New() *backend.Registry {
 	r := backend.NewRegistry()
-	must(r.Register("fp32", "exact single-precision GEMMs", nil, fp32.Factory))
-	must(r.Register("bfp", "block floating point along the reduction dimension, exact tile products, no analog effects", bfp.Options(), bfp.Factory))
-	must(r.Register("rns", "Mirage emulation: BFP + RNS modular GEMMs with photonic phase noise, optional RRNS", rns.Options(), rns.Factory))
-	must(r.Register("analog", "conventional analog core: BFP tiles read by one ADC over the full range, with noise", analog.Options(), analog.Factory))
+	for _, d := range []backend.Descriptor{fp32.Descriptor(), bfp.Descriptor(), rns.Descriptor(), analog.Descriptor()} {
+		must(r.Add(d))
+	}
 	return r
 }
 

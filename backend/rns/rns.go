@@ -97,12 +97,9 @@ package rns
 
 import (
 	"cmp"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfpengine"
@@ -111,24 +108,9 @@ import (
 	"github.com/mirage-go/mirage/internal/rns"
 )
 
-var (
-	moduliSpec = backend.OptionSpec{Name: "rns-moduli", Default: "special-k6",
-		Help: "RNS moduli: a comma list of pairwise coprime integers (e.g. 63,64,65) or a preset special-k4 .. special-k8 = {2^k-1, 2^k, 2^k+1}"}
-	redundantSpec = backend.OptionSpec{Name: "rrns-redundant", Default: "0",
-		Help: "redundant RNS moduli for error detection/correction: a count R (the R smallest suitable moduli are chosen; at most 5 with special-k6, fewer or more with other moduli, as long as the product fits) or an explicit comma list of moduli (67,71; a single one as 67,)"}
-	modeSpec = backend.OptionSpec{Name: "rns-mode", Default: "fast",
-		Help: "RNS emulation: fast (exact BFP GEMM + sampled residue errors, about FP32 cost) or reference (literal per-modulus phase readouts, slow)"}
-	unitSpec = backend.OptionSpec{Name: "noise-unit", Default: "step",
-		Help: "unit of --noise-sigma for rns: step (residue steps, same for every modulus) or phase (radians)"}
-)
-
-// Options returns the options of the rns backend.
-func Options() []backend.OptionSpec {
-	return slices.Concat(bfpengine.SharedOptions(), []backend.OptionSpec{bfpengine.TileAccumulationOption(), moduliSpec, redundantSpec, modeSpec, unitSpec}, bfpengine.NoiseOptions())
-}
-
-// Config is the effective configuration, as written to summary.json.
-type Config struct {
+// EffectiveConfig is the effective configuration, as written to
+// summary.json.
+type EffectiveConfig struct {
 	Backend    string   `json:"backend"`
 	Mode       string   `json:"rns_mode"`
 	Moduli     []int64  `json:"rns_moduli"`
@@ -145,9 +127,13 @@ type Config struct {
 	bfpengine.SettingsConfig
 }
 
+// ResidueModuli returns the base and redundant moduli in effect: the
+// capability by which a run's cost accounting reads them.
+func (c EffectiveConfig) ResidueModuli() (base, redundant []int64) { return c.Moduli, c.Redundant }
+
 // Backend is the RNS backend.
 type Backend struct {
-	cfg       Config
+	cfg       EffectiveConfig
 	set       *rns.Set
 	engine    *bfpengine.Engine
 	noisy     bfpengine.RoleSet
@@ -181,141 +167,14 @@ type readoutError struct {
 	delta int64
 }
 
-// Factory builds an RNS backend from options, refusing invalid
-// configurations with a message that names the option to change.
-func Factory(opts backend.Options) (backend.Backend, error) {
-	specs := Options()
-	if err := bfpengine.CheckKnown(opts, specs, "rns"); err != nil {
-		return nil, err
-	}
-	s, err := bfpengine.ParseSettings(opts, specs)
+// New returns an RNS backend, or an error naming the flag to change when
+// cfg is invalid.
+func New(cfg Config) (*Backend, error) {
+	set, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
-	base, err := rns.ParseModuli(bfpengine.Value(opts, specs, moduliSpec.Name))
-	if err != nil {
-		return nil, fmt.Errorf("--rns-moduli: %w", err)
-	}
-	redundant, err := parseRedundant(bfpengine.Value(opts, specs, redundantSpec.Name), base)
-	if err != nil {
-		return nil, err
-	}
-	set, err := rns.NewSet(base, redundant)
-	if err != nil {
-		return nil, fmt.Errorf("--rns-moduli/--rrns-redundant: %w", err)
-	}
-	if err := checkRange(s.Format, set); err != nil {
-		return nil, err
-	}
-	mode := bfpengine.Value(opts, specs, modeSpec.Name)
-	if mode != "fast" && mode != "reference" {
-		return nil, fmt.Errorf("--rns-mode %q: use fast or reference", mode)
-	}
-	sigma, err := bfpengine.Float(opts, specs, "noise-sigma")
-	if err != nil {
-		return nil, err
-	}
-	unit := bfpengine.Value(opts, specs, unitSpec.Name)
-	if unit != "step" && unit != "phase" {
-		return nil, fmt.Errorf("--noise-unit %q: use step (residue steps) or phase (radians)", unit)
-	}
-	for _, m := range set.Moduli() {
-		step := sigma
-		if unit == "phase" {
-			step = rns.StepSigma(sigma, m)
-		}
-		if step > rns.MaxStepSigma {
-			return nil, fmt.Errorf("--noise-sigma %g is %g residue steps for modulus %d, beyond %g, where every readout is already uniformly random; use a smaller --noise-sigma", sigma, step, m, rns.MaxStepSigma)
-		}
-	}
-	roles, err := bfpengine.ParseRoles(opts, specs)
-	if err != nil {
-		return nil, err
-	}
-	return New(s, set, mode == "reference", sigma, unit == "phase", roles), nil
-}
-
-// parseRedundant reads --rrns-redundant: a plain integer is always a count
-// (never a modulus: "99" must not become the modulus 99), from 0 up to the
-// largest count whose moduli product the emulator can hold; a comma list
-// gives the moduli themselves ("67," for a single one).
-func parseRedundant(v string, base []int64) ([]int64, error) {
-	if !strings.Contains(v, ",") {
-		n, err := strconv.Atoi(v)
-		limit := maxRedundantCount(base)
-		if err != nil || n < 0 || n > limit {
-			return nil, fmt.Errorf("--rrns-redundant %q: give a count 0..%d (the most whose moduli product fits with moduli %s) or a comma list of moduli such as 67,71", v, limit, setString(base))
-		}
-		return rns.AutoRedundant(base, n), nil
-	}
-	var out []int64
-	for _, f := range strings.Split(v, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		m, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("--rrns-redundant %q: %q is not an integer; give a count or a comma list of moduli such as 67,71", v, f)
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// maxRedundantCount is the largest count of automatically chosen redundant
-// moduli that still forms a valid set with base.
-func maxRedundantCount(base []int64) int {
-	n := 0
-	for ; n < 64; n++ {
-		if _, err := rns.NewSet(base, rns.AutoRedundant(base, n+1)); err != nil {
-			break
-		}
-	}
-	return n
-}
-
-// checkRange refuses a format whose tile dot products can wrap around the
-// signed range of the base moduli, suggesting what to change.
-func checkRange(f ibfp.Format, set *rns.Set) error {
-	need, have := f.MaxTileDot(), set.MaxMagnitude()
-	if need <= have {
-		return nil
-	}
-	var fixes []string
-	if h := ibfp.LargestTile(f.Bits, have); h > 0 {
-		fixes = append(fixes, fmt.Sprintf("lower --tile to %d", h))
-	}
-	for b := f.Bits - 1; b >= 2; b-- {
-		if q := int64(1)<<(b-1) - 1; int64(f.Tile)*q*q <= have {
-			fixes = append(fixes, fmt.Sprintf("--bfp-bits to %d", b))
-			break
-		}
-	}
-	larger := "use larger moduli"
-	for _, name := range rns.PresetNames() {
-		m, _ := rns.Preset(name)
-		if s, err := rns.NewSet(m, nil); err == nil && need <= s.MaxMagnitude() {
-			larger = fmt.Sprintf("use larger moduli (e.g. --rns-moduli %s)", name)
-			break
-		}
-	}
-	fixes = append(fixes, larger)
-	return fmt.Errorf("tile %d × (2^%d-1)^2 = %d exceeds the signed range ±%d of moduli %s, so tile sums would wrap around; %s",
-		f.Tile, f.Bits-1, need, have, setString(set.Base()), strings.Join(fixes, " or "))
-}
-
-func setString(m []int64) string {
-	s := make([]string, len(m))
-	for i, v := range m {
-		s[i] = strconv.FormatInt(v, 10)
-	}
-	return "{" + strings.Join(s, ",") + "}"
-}
-
-// New returns an RNS backend. s must be valid and s.Format must fit set
-// (Factory checks both). sigma is in radians when phaseUnit, else in
-// residue steps; noisy selects the roles that get noise.
-func New(s bfpengine.Settings, set *rns.Set, reference bool, sigma float64, phaseUnit bool, noisy bfpengine.RoleSet) *Backend {
+	s, reference, sigma, phaseUnit, noisy := cfg.Settings, cfg.Reference, cfg.Noise.Sigma, cfg.PhaseUnit, cfg.Noise.Roles
 	src := rand.NewPCG(s.NoiseSeed, 0x726e735f6e6f6973)
 	b := &Backend{
 		set: set, engine: bfpengine.NewEngine(s), noisy: noisy, reference: reference,
@@ -330,7 +189,7 @@ func New(s bfpengine.Settings, set *rns.Set, reference bool, sigma float64, phas
 	if reference {
 		mode = "reference"
 	}
-	b.cfg = Config{
+	b.cfg = EffectiveConfig{
 		Backend: "rns", Mode: mode, Moduli: set.Base(), Redundant: set.Redundant(),
 		Product: set.BaseProduct(), MaxSigned: set.MaxMagnitude(),
 		NoiseSigma: sigma, NoiseUnit: unit, NoiseRoles: noisy.Names(),
@@ -349,7 +208,7 @@ func New(s bfpengine.Settings, set *rns.Set, reference bool, sigma float64, phas
 		b.cfg.StepSigma = append(b.cfg.StepSigma, step)
 		b.cfg.ErrorProb = append(b.cfg.ErrorProb, p)
 	}
-	return b
+	return b, nil
 }
 
 // Name implements backend.Backend.
@@ -714,7 +573,8 @@ func residues(dst, mant []int32, set *rns.Set) []int32 {
 // Config implements backend.Configurer.
 func (b *Backend) Config() any { return b.cfg }
 
-// Stats implements backend.StatsReporter.
+// Stats implements backend.StatsReporter: the statistics so far, a
+// *bfpengine.Report.
 func (b *Backend) Stats() any { return b.engine.Stats.Report("rns") }
 
 // Summary implements backend.StatsReporter.

@@ -1,6 +1,7 @@
 // Custombackend writes a backend of its own — int8 GEMMs with stochastic
-// rounding and a scale per row of A and per column of B — and compares
-// it with fp32: the error of one product, then training the same model.
+// rounding and a scale per row of A and per column of B — registers it
+// next to the shipped ones with a typed configuration, and compares it
+// with fp32: the error of one product, then training the same model.
 //
 //	go run ./examples/custombackend -steps 300
 package main
@@ -12,6 +13,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/autograd"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/fp32"
@@ -68,6 +70,27 @@ func (b *int8SR) quantise(n, k int, at func(v, p int) float32) ([]int8, []float3
 	return q, scale
 }
 
+// int8Config is the backend's typed configuration. Its knob is bound as a
+// flag, so that the registry can set it from text: a command line, a
+// sweep spec, a compare arm (int8-sr:int8-seed=7).
+type int8Config struct{ Seed uint64 }
+
+func (c *int8Config) BindFlags(fs *flag.FlagSet) {
+	fs.Uint64Var(&c.Seed, "int8-seed", c.Seed, "seed of the stochastic rounding")
+}
+
+func (c *int8Config) Validate() error { return nil } // every seed is valid
+
+// int8Backend describes the backend to a registry: name, defaults and
+// constructor. Registering it is the one line a new backend needs.
+func int8Backend() backend.Descriptor {
+	return backend.Descriptor{Name: "int8-sr", Help: "int8 GEMMs with stochastic rounding",
+		NewConfig: func() backend.Config { return &int8Config{Seed: 3} },
+		New: func(c backend.Config) (backend.Backend, error) {
+			return &int8SR{rand.New(rand.NewPCG(c.(*int8Config).Seed, 4))}, nil
+		}}
+}
+
 func main() {
 	steps := flag.Int("steps", 300, "training steps per backend")
 	flag.Parse()
@@ -95,7 +118,11 @@ func main() {
 			labels[i] = 1
 		}
 	}
-	for _, b := range []backend.Backend{fp32.New(), &int8SR{rand.New(rand.NewPCG(3, 4))}} {
+	reg := mirage.Default().Backends
+	must(reg.Add(int8Backend()))
+	for _, name := range []string{"fp32", "int8-sr"} {
+		b, err := reg.New(name, nil) // the defaults
+		must(err)
 		model, err := models.MLPModel().New(models.Spec{InputShape: []int{8}, NumClasses: 2, MLPHidden: []int{32}, Seed: 1})
 		must(err)
 		opt, err := optim.NewSGD(model.Params(), optim.SGDConfig{LR: 0.05, Momentum: 0.9})

@@ -1,0 +1,81 @@
+package analog
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/bfpengine"
+)
+
+// Config is the configuration of an analog backend: the knobs every BFP
+// backend shares (tiles are always added in order, so Ordered is
+// ignored), the readout noise in ADC steps, and the converter width.
+type Config struct {
+	bfpengine.Settings
+	Noise bfpengine.Noise
+	// ADCBits is the converter resolution over the full tile range
+	// (--adc-bits).
+	ADCBits int
+}
+
+// DefaultConfig returns the defaults: the shared BFP defaults, σ = 0.08
+// ADC steps on every role, and a 6-bit converter (the width of one RNS
+// modulus of the default special-k6 set).
+func DefaultConfig() Config {
+	return Config{Settings: bfpengine.DefaultSettings(), Noise: bfpengine.DefaultNoise(), ADCBits: 6}
+}
+
+// Descriptor describes the analog backend to a backend.Registry.
+func Descriptor() backend.Descriptor {
+	return backend.Descriptor{
+		Name:      "analog",
+		Help:      "conventional analog core: BFP tiles read by one ADC over the full range, with noise",
+		NewConfig: func() backend.Config { c := DefaultConfig(); return &c },
+		New: func(c backend.Config) (backend.Backend, error) {
+			b, err := New(*c.(*Config))
+			if err != nil {
+				return nil, err // not a nil *Backend in a non-nil interface
+			}
+			return b, nil
+		},
+	}
+}
+
+// Factory builds an analog backend from its serialised options (flag
+// name → text).
+func Factory(opts backend.Options) (backend.Backend, error) {
+	cfg := DefaultConfig()
+	if err := backend.DecodeOptions(&cfg, opts, "analog"); err != nil {
+		return nil, err
+	}
+	return Descriptor().New(&cfg)
+}
+
+// Options returns the options of the analog backend.
+func Options() []backend.OptionSpec {
+	c := DefaultConfig()
+	return backend.OptionSpecs(&c)
+}
+
+// BindFlags implements backend.Config.
+func (c *Config) BindFlags(fs *flag.FlagSet) {
+	c.Settings.BindFlags(fs, false)
+	c.Noise.BindFlags(fs)
+	fs.Var(bfpengine.IntFlag("adc-bits", &c.ADCBits), "adc-bits", "analog: ADC resolution in bits over the full tile range 2·h·(2^(b-1)-1)^2 (6 = the converter width of the default RNS moduli)")
+}
+
+// Validate implements backend.Config.
+func (c *Config) Validate() error {
+	if err := c.Settings.Validate(); err != nil {
+		return err
+	}
+	if c.ADCBits < 1 || c.ADCBits > MaxADCBits {
+		return fmt.Errorf("--adc-bits %d is outside [1, %d]", c.ADCBits, MaxADCBits)
+	}
+	return c.Noise.Validate()
+}
+
+// ADCWidth returns the converter width in bits: the capability by which
+// reports recognise an ADC configuration.
+func (c *Config) ADCWidth() int { return c.ADCBits }

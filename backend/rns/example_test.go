@@ -1,0 +1,31 @@
+package rns_test
+
+import (
+	"fmt"
+
+	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/rns"
+)
+
+// A Go program configures a backend with its typed configuration; the
+// serialised form, as a sweep row or summary.json keeps it, comes from
+// EncodeOptions.
+func ExampleNew() {
+	cfg := rns.DefaultConfig()
+	cfg.Noise.Sigma = 0.12
+	cfg.Redundant.Count = 2
+	b, err := rns.New(cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	opts := backend.EncodeOptions(&cfg)
+	fmt.Println(b.Name(), opts["rns-moduli"], opts["noise-sigma"], opts["rrns-redundant"])
+
+	cfg.Redundant.Count = 9
+	_, err = rns.New(cfg)
+	fmt.Println(err)
+	// Output:
+	// rns special-k6 0.12 2
+	// --rrns-redundant "9": give a count 0..5 (the most whose moduli product fits with moduli {63,64,65}) or a comma list of moduli such as 67,71
+}
