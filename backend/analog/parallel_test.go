@@ -79,7 +79,7 @@ func TestParallelReadoutMatchesSerial(t *testing.T) {
 					got := bfptest.Run(t, fast, fwd, g)
 					require.Equal(t, math32bits(wants[call]), math32bits(got), "call %d", call)
 				}
-				total := fast.Stats().(bfpengine.Report).Total
+				total := fast.Stats().(*bfpengine.Report).Total
 				require.Equal(t, readouts, total.Readouts)
 				require.Equal(t, clipped, total.ADCClipped)
 				// Tiles skipped for a zero block: all tile outputs but
