@@ -39,6 +39,15 @@
 // Runs are sequential: the GEMM kernels already use every core, so
 // running arms or rows side by side would only make each slower.
 //
+// A sweep never holds its rows: a [Grid] makes row i from the spec and i
+// alone (a mixed-radix number over the knobs' values), so planning,
+// running, resuming, reporting and a Slurm task's --row all work in the
+// memory of one row (plus each row's result where a report needs it).
+// plan.json records the spec, the number of rows and a SHA-256 of their
+// IDs, which tells a reader whether today's code still expands the spec
+// to the rows the results belong to; a plan.json written before sweeps
+// were planned this way lists every row, and is read as it is.
+//
 // The models, data sets and backends an experiment names are looked up in
 // the registries its configuration carries (CompareConfig.Registries,
 // SweepConfig.Registries): mirage.Default() for what mirage ships, plus

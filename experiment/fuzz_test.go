@@ -80,7 +80,7 @@ func FuzzLoadSweepDir(f *testing.F) {
 		dir := t.TempDir()
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "plan.json"), plan, 0o644))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "results.jsonl"), results, 0o644))
-		in, err := loadSweepDir(dir)
+		in, err := loadSweepDir(dir, testReg())
 		if err != nil {
 			require.True(t, strings.HasPrefix(err.Error(), dir+": "), "the error names the directory: %v", err)
 			require.NotContains(t, err.Error(), "\n")
@@ -88,7 +88,7 @@ func FuzzLoadSweepDir(f *testing.F) {
 		}
 		require.NotEmpty(t, in.res.Results)
 		planned := map[string]bool{}
-		for _, r := range in.res.Rows {
+		for r := range All(in.res.Rows) {
 			planned[r.ID] = true
 		}
 		for id := range in.res.Results {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mirage-go/mirage"
-	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 )
 
@@ -42,7 +41,9 @@ type ResultsConfig struct {
 	// Machine is the computer named in the header; nil means this one.
 	Machine *Machine
 	// Registries give the backends whose option defaults the tables
-	// leave out (usually mirage.Default()).
+	// leave out and, for a sweep whose plan.json does not list its rows,
+	// the models and data sets its rows are made with (usually
+	// mirage.Default()).
 	Registries mirage.Registries
 }
 
@@ -100,7 +101,7 @@ func WriteResults(cfg ResultsConfig) error {
 		doc.full = append(doc.full, in)
 	}
 	for _, dir := range cfg.WidthSweeps {
-		in, err := loadWidthSweep(dir, doc.model)
+		in, err := loadWidthSweep(dir, cfg.Registries, doc.model)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -116,7 +117,7 @@ func WriteResults(cfg ResultsConfig) error {
 		doc.compares = append(doc.compares, c)
 	}
 	for _, dir := range cfg.Sweep {
-		s, err := loadSweepDir(dir)
+		s, err := loadSweepDir(dir, cfg.Registries)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -151,10 +152,12 @@ func WriteResults(cfg ResultsConfig) error {
 // NarrowestADCWidth applies the width rule (see [WidthWithin]) to the
 // finished short sweep in dir, a sweep over the analog backend's adc-bits
 // with a plain FP32 row: it returns the chosen width and a sentence
-// explaining it, or an error saying why none can be chosen yet. reg holds
-// the backends the sweep ran.
-func NarrowestADCWidth(dir string, reg *backend.Registry) (int, string, error) {
-	in, err := loadWidthSweep(dir, registryModels(reg))
+// explaining it, or an error saying why none can be chosen yet. reg
+// holds the backends the sweep ran and, when its plan.json does not list
+// its rows, the models and data sets they are made with (usually
+// mirage.Default()).
+func NarrowestADCWidth(dir string, reg mirage.Registries) (int, string, error) {
+	in, err := loadWidthSweep(dir, reg, registryModels(reg.Backends))
 	if err != nil {
 		return 0, "", err
 	}

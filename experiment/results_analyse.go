@@ -56,9 +56,9 @@ func (r rowResult) HasOutcome() bool {
 // rowResults pairs every row of res with its result and FP32 baseline.
 func rowResults(res *SweepResult) []rowResult {
 	base := baselines(res)
-	rows := make([]rowResult, len(res.Rows))
-	for i, r := range res.Rows {
-		rows[i] = rowResult{Row: r, Got: res.Results[r.ID], FP: base[trainingKey(r.Config)]}
+	rows := make([]rowResult, 0, res.Rows.Len())
+	for r := range All(res.Rows) {
+		rows = append(rows, rowResult{Row: r, Got: res.Results[r.ID], FP: base[trainingKey(r.Config)]})
 	}
 	return rows
 }

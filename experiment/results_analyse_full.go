@@ -321,7 +321,7 @@ func seedRuns(group []*fullInput) []seedRun {
 // width rule to them.
 func (in *widthInput) analyse(model modelOf) error {
 	s, dir := in.sweep, in.dir
-	for _, r := range s.res.Rows {
+	for r := range All(s.res.Rows) {
 		got := s.res.Results[r.ID]
 		if isFP32Baseline(r) {
 			if got != nil && got.Status == OK {

@@ -183,7 +183,7 @@ func TestSweepRunsAndBadRuns(t *testing.T) {
 	todo := knobRow(4, "todo", "", "bfp", "bfp-bits", "4")
 	other := knobRow(5, "other", "", "rns", "tile", "16")
 	other.Config.Epochs = 9 // other training settings: no baseline
-	res := &SweepResult{Rows: []Row{fp, ok1, bad, div, todo, other}, Results: map[string]*ResultRow{
+	res := &SweepResult{Rows: rowList{fp, ok1, bad, div, todo, other}, Results: map[string]*ResultRow{
 		"fp": result(fp, OK, 0.9), "ok": result(ok1, OK, 0.85), "bad": result(bad, Failed, math.NaN()),
 		"div": result(div, Diverged, math.NaN()), "other": result(other, OK, 0.5)}}
 	runs := sweepRuns(res)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mirage-go/mirage/backend/registry"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -112,11 +111,11 @@ groups:
 	require.Contains(t, md, "**Chosen: 8 bits**")
 	require.Contains(t, md, "6 bits did not train normally")
 	require.Contains(t, md, "#### Sweep `"+filepath.Join(root, "results", "adc-missing")+"`\n\n**Not run yet**")
-	bits, why, err := NarrowestADCWidth(widthDir, registry.New())
+	bits, why, err := NarrowestADCWidth(widthDir, testReg())
 	require.NoError(t, err)
 	require.Equal(t, 8, bits)
 	require.Contains(t, why, "8 bits: 59.50% against FP32's 60.00%")
-	_, _, err = NarrowestADCWidth(filepath.Join(root, "results", "adc-missing"), registry.New())
+	_, _, err = NarrowestADCWidth(filepath.Join(root, "results", "adc-missing"), testReg())
 	require.ErrorContains(t, err, "not been run yet")
 
 	requireLinksResolve(t, root, md)

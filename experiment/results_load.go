@@ -10,10 +10,10 @@ package experiment
 // missing, and the command that makes it.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -41,12 +42,6 @@ type sweepInput struct {
 	partial bool
 	// plots are the accuracy-vs-*.png files in dir, sorted.
 	plots []string
-}
-
-// sweepPlan is the content of plan.json.
-type sweepPlan struct {
-	Spec *Spec `json:"spec"`
-	Rows []Row `json:"rows"`
 }
 
 // checkDir returns an error unless dir is an existing directory.
@@ -102,51 +97,44 @@ func loadCompareDir(dir string) (*Comparison, error) {
 	return &c, nil
 }
 
-func loadSweepDir(dir string) (*sweepInput, error) {
+func loadSweepDir(dir string, reg mirage.Registries) (*sweepInput, error) {
 	makeIt := fmt.Sprintf("run mirage sweep --spec FILE --out %s first", dir)
 	if err := checkDir(dir, makeIt); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "plan.json"))
+	spec, rows, err := readPlan(dir, reg)
 	if errors.Is(err, fs.ErrNotExist) {
 		if exists(filepath.Join(dir, "report.json")) {
 			return nil, fmt.Errorf("%s: no plan.json; it holds a comparison (report.json): pass it with --compare, not --sweep", dir)
 		}
 		return nil, fmt.Errorf("%s: no plan.json; %s", dir, makeIt)
 	}
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return nil, fmt.Errorf("%s: cannot read plan.json: %v", dir, pathErr.Err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read plan.json: %v", dir, err)
+		return nil, err
 	}
-	var plan sweepPlan
-	if err := json.Unmarshal(data, &plan); err != nil {
-		return nil, fmt.Errorf("%s: plan.json is not a sweep plan (%v); run mirage sweep again to rewrite it", dir, err)
-	}
-	if plan.Spec == nil || len(plan.Rows) == 0 {
-		return nil, fmt.Errorf("%s: plan.json has no spec or no rows; run mirage sweep again to rewrite it", dir)
-	}
-	in := &sweepInput{dir: dir, spec: plan.Spec, res: &SweepResult{Rows: plan.Rows, Results: map[string]*ResultRow{}}, plots: plotsIn(dir)}
+	in := &sweepInput{dir: dir, spec: spec, res: &SweepResult{Rows: rows, Results: map[string]*ResultRow{}}, plots: plotsIn(dir)}
 	results, partial, err := readResults(filepath.Join(dir, "results.jsonl"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no results.jsonl: none of the sweep's %d runs has finished; run mirage sweep --spec FILE --out %s (again) to run them", dir, len(plan.Rows), dir)
+		return nil, fmt.Errorf("%s: no results.jsonl: none of the sweep's %d runs has finished; run mirage sweep --spec FILE --out %s (again) to run them", dir, rows.Len(), dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", dir, err)
 	}
 	in.partial = partial
-	planned := map[string]bool{}
-	for _, r := range plan.Rows {
-		planned[r.ID] = true
+	for r := range All(rows) {
 		if got := results[r.ID]; got != nil {
 			in.res.Results[r.ID] = got
 		}
 	}
-	for id := range results {
-		if !planned[id] {
-			in.stale++
-		}
-	}
+	// Row IDs are distinct (planning refuses duplicates), so the results
+	// of no row are those of rows the plan no longer has.
+	in.stale = len(results) - len(in.res.Results)
 	if len(in.res.Results) == 0 {
-		return nil, fmt.Errorf("%s: results.jsonl holds no result of the %d runs in plan.json; run mirage sweep --spec FILE --out %s (again) to run them", dir, len(plan.Rows), dir)
+		return nil, fmt.Errorf("%s: results.jsonl holds no result of the %d runs in plan.json; run mirage sweep --spec FILE --out %s (again) to run them", dir, rows.Len(), dir)
 	}
 	return in, nil
 }
@@ -167,20 +155,39 @@ func plotsIn(dir string) []string {
 // winning, but never changes the file: a partial last line (a sweep
 // interrupted while appending) is ignored and reported, not cut off.
 func readResults(path string) (map[string]*ResultRow, bool, error) {
-	data, err := os.ReadFile(path)
+	out := map[string]*ResultRow{}
+	partial, err := scanWholeResults(path, func(r *ResultRow) { out[r.ID] = r })
 	if err != nil {
 		return nil, false, err
 	}
-	partial := false
-	if n := len(data); n > 0 && data[n-1] != '\n' {
+	return out, partial, nil
+}
+
+// scanWholeResults calls fn with each result row of results.jsonl in file
+// order, leaving the file as it is: a partial last line is skipped, and
+// reported as partial.
+func scanWholeResults(path string, fn func(*ResultRow)) (partial bool, err error) {
+	keep, size, err := completeLines(path)
+	if err != nil {
+		return false, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if keep < size {
+		// A last line without its newline may still be whole.
+		last := make([]byte, size-keep)
+		if _, err := f.ReadAt(last, keep); err != nil {
+			return false, err
+		}
 		var r ResultRow
-		last := data[bytes.LastIndexByte(data, '\n')+1:]
 		if json.Unmarshal(last, &r) != nil || r.ID == "" {
-			data, partial = data[:n-len(last)], true
+			size, partial = keep, true
 		}
 	}
-	out, err := parseResultRows(data, "results.jsonl")
-	return out, partial, err
+	return partial, scanResultRows(io.LimitReader(f, size), "results.jsonl", fn)
 }
 
 // fullInput is a planned comparison and what its directory holds.
@@ -291,13 +298,13 @@ type widthInput struct {
 
 // loadWidthSweep reads a sweep over analog adc-bits and applies the width
 // rule; a directory that does not exist is "not run yet", not an error.
-func loadWidthSweep(dir string, model modelOf) (*widthInput, error) {
+func loadWidthSweep(dir string, reg mirage.Registries, model modelOf) (*widthInput, error) {
 	in := &widthInput{dir: dir, fp32: math.NaN()}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		in.choice = widthChoice{Why: "the sweep has not been run yet"}
 		return in, nil
 	}
-	s, err := loadSweepDir(dir)
+	s, err := loadSweepDir(dir, reg)
 	if err != nil {
 		if exists(filepath.Join(dir, "plan.json")) && !exists(filepath.Join(dir, "results.jsonl")) {
 			in.choice = widthChoice{Why: "none of the sweep's runs has finished yet"}

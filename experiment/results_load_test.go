@@ -51,7 +51,7 @@ func TestLoadSweepDirRefusesMalformedFiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := fixtureDir(t, root, strings.ReplaceAll(tc.name, " ", "-"), tc.files)
-			in, err := loadSweepDir(dir)
+			in, err := loadSweepDir(dir, testReg())
 			if tc.want == "" {
 				require.NoError(t, err)
 				require.Equal(t, 1, in.stale)
@@ -70,7 +70,7 @@ func TestLoadSweepDirNotesPlots(t *testing.T) {
 	dir := filepath.Join(root, "s")
 	writeFakeSweep(t, dir, bitsSpec, map[string]fakeResult{"fp32/fp32": ok(0.99), "bfp/bfp-bits=3": ok(0.9), "bfp/bfp-bits=4": ok(0.95)})
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "accuracy-vs-aaa.png"), nil, 0o644))
-	in, err := loadSweepDir(dir)
+	in, err := loadSweepDir(dir, testReg())
 	require.NoError(t, err)
 	require.Equal(t, "accuracy-vs-aaa.png", in.plots[0], "sorted")
 	require.Contains(t, in.plots, "accuracy-vs-bfp-bits-bfp.png")
@@ -151,7 +151,7 @@ groups:
 `
 	dir := filepath.Join(root, "adc")
 	writeFakeSweep(t, dir, spec, map[string]fakeResult{"fp32/fp32": ok(0.6), "analog/adc-bits=6": ok(0.1), "analog/adc-bits=8": ok(0.6)})
-	in, err := loadWidthSweep(dir, registryModels(registry.New()))
+	in, err := loadWidthSweep(dir, testReg(), registryModels(registry.New()))
 	require.NoError(t, err)
 	require.True(t, in.choice.Found)
 	require.Equal(t, 8, in.choice.Bits)
@@ -159,7 +159,7 @@ groups:
 
 	// A plan without results yet is "not finished", not an error.
 	planOnly := fixtureDir(t, root, "plan-only", map[string]string{"plan.json": readFile(t, filepath.Join(dir, "plan.json"))})
-	in, err = loadWidthSweep(planOnly, registryModels(registry.New()))
+	in, err = loadWidthSweep(planOnly, testReg(), registryModels(registry.New()))
 	require.NoError(t, err)
 	require.False(t, in.choice.Found)
 	require.Contains(t, in.choice.Why, "none of the sweep's runs has finished yet")
@@ -167,6 +167,6 @@ groups:
 	// A row whose adc-bits is no whole number (which the spec refuses,
 	// but plan.json is a user's file) is refused by the analysis.
 	w := &widthInput{dir: "adc", sweep: &sweepInput{res: &SweepResult{
-		Rows: []Row{knobRow(0, "a", "", "analog", "adc-bits", "8.5")}, Results: map[string]*ResultRow{}}}}
+		Rows: rowList{knobRow(0, "a", "", "analog", "adc-bits", "8.5")}, Results: map[string]*ResultRow{}}}}
 	require.EqualError(t, w.analyse(registryModels(registry.New())), `adc: row 1 has adc-bits "8.5", not a whole number`)
 }

@@ -153,7 +153,7 @@ func (d *resultsDoc) overview() *overviewView {
 		for _, b := range badRuns(s.res.Rows, s.res.Results) {
 			v.SweepBad = append(v.SweepBad, sweepBadRun{Title: sweepTitle(s), Dir: s.dir, badRun: b})
 		}
-		if len(s.res.Results) < len(s.res.Rows) {
+		if len(s.res.Results) < s.res.Rows.Len() {
 			v.Incomplete++
 		}
 		if a := analyseBits(rowResults(s.res), d.option, d.model); a != nil {
@@ -216,8 +216,8 @@ func (d *resultsDoc) sweepSection(s *sweepInput) sweepSectionView {
 	res := s.res
 	v := sweepSectionView{Title: sweepTitle(s), Dir: s.dir, ReportLink: d.link(filepath.Join(s.dir, "report.md")),
 		Description: strings.Join(strings.Fields(s.spec.Description), " "),
-		Done:        len(res.Results), Total: len(res.Rows), Missing: len(res.Rows) - len(res.Results), Stale: s.stale,
-		Partial: s.partial, First: res.Rows[0].Config, Bad: badRuns(res.Rows, res.Results)}
+		Done:        len(res.Results), Total: res.Rows.Len(), Missing: res.Rows.Len() - len(res.Results), Stale: s.stale,
+		Partial: s.partial, First: res.Rows.Row(0).Config, Bad: badRuns(res.Rows, res.Results)}
 	rows := rowResults(res)
 	covered := map[string]bool{}
 	noise := hasKnob(rows, "noise-sigma")

@@ -1,7 +1,7 @@
 package experiment
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -94,15 +94,13 @@ func writeFakeSweep(t *testing.T, dir, spec string, results map[string]fakeResul
 	t.Helper()
 	s, err := ParseSpec([]byte(spec), "fake.yaml")
 	require.NoError(t, err)
-	rows, err := Plan(s, testReg())
+	rows, digest, err := planGrid(context.Background(), s, testReg())
 	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	plan, err := json.Marshal(sweepPlan{Spec: s, Rows: rows})
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "plan.json"), plan, 0o644))
+	require.NoError(t, writePlan(dir, s, rows.Len(), digest))
 	res := &SweepResult{Rows: rows, Results: map[string]*ResultRow{}}
 	used := 0
-	for _, r := range rows {
+	for r := range All(rows) {
 		f, found := results[rowKey(r)]
 		if !found {
 			continue
@@ -124,7 +122,7 @@ func writeFakeSweep(t *testing.T, dir, spec string, results map[string]fakeResul
 		res.Results[r.ID] = got
 	}
 	var keys []string
-	for _, r := range rows {
+	for r := range All(rows) {
 		keys = append(keys, rowKey(r))
 	}
 	require.Equal(t, len(results), used, "every fake result names a row; the rows are %q", keys)

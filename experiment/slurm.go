@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -95,8 +96,12 @@ type slurmRecord struct {
 	// Command is the latest submitting command line, which the report
 	// names as the command that generated it.
 	Command string `json:"command,omitempty"`
-	// Tasks are the rows or arms, by array index.
-	Tasks []slurmTask `json:"tasks"`
+	// Tasks are a comparison's arms, by array index. A sweep lists none:
+	// its task i is row i of DIR/slurm/spec.json, made when needed (a
+	// record written before sweeps were planned lazily lists its rows).
+	Tasks []slurmTask `json:"tasks,omitempty"`
+	// TaskCount is the number of tasks when Tasks does not list them.
+	TaskCount int `json:"task_count,omitempty"`
 	// Jobs are the submissions of this plan, oldest first.
 	Jobs []slurmJob `json:"jobs"`
 	// Submissions counts every submission into the directory; it numbers
@@ -132,6 +137,11 @@ func readSlurmRecord(out string) (*slurmRecord, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%s is unreadable (%v); it is rewritten by the next submission", path, err)
 	}
+	// lastJob searches each job's indices, which submissions record in
+	// increasing order; a record edited by hand may not have them so.
+	for _, j := range r.Jobs {
+		slices.Sort(j.Indices)
+	}
 	return &r, nil
 }
 
@@ -143,17 +153,30 @@ func writeSlurmRecord(out string, r *slurmRecord) error {
 	return atomicfile.WriteFile(filepath.Join(slurmDir(out), "record.json"), append(data, '\n'))
 }
 
-// lastJob returns the latest submission that ran task i, or nil.
+// lastJob returns the latest submission that ran task i, or nil. It
+// searches each job's sorted indices: asking for every task of a sweep of
+// 100,000 rows must not take 100,000² steps.
 func (r *slurmRecord) lastJob(i int) *slurmJob {
 	for j := len(r.Jobs) - 1; j >= 0; j-- {
-		for _, k := range r.Jobs[j].Indices {
-			if k == i {
-				return &r.Jobs[j]
-			}
+		if _, found := slices.BinarySearch(r.Jobs[j].Indices, i); found {
+			return &r.Jobs[j]
 		}
 	}
 	return nil
 }
+
+// taskList is the tasks of a submission by array index: a comparison's
+// arms held in the record, or a sweep's rows made from its spec.
+type taskList interface {
+	Len() int
+	Task(i int) slurmTask
+}
+
+// listedTasks are tasks held in memory.
+type listedTasks []slurmTask
+
+func (l listedTasks) Len() int             { return len(l) }
+func (l listedTasks) Task(i int) slurmTask { return l[i] }
 
 // submission is one experiment to put on Slurm: the tasks still to run
 // and the commands that run a task and build the report.
@@ -161,7 +184,10 @@ type submission struct {
 	kind    string
 	command string
 	out     string
-	tasks   []slurmTask
+	// tasks are the arms of a comparison; a sweep's are its rows, of
+	// which the record keeps only the number, count.
+	tasks []slurmTask
+	count int
 	// todo are the indices to submit.
 	todo []int
 	// task is the command of one task, with "$SLURM_ARRAY_TASK_ID" for
@@ -212,7 +238,7 @@ func (s *submission) submit(o SlurmOptions) (sub *SlurmSubmission, err error) {
 	if s.fresh {
 		rec.Jobs = nil
 	}
-	rec.Kind, rec.Tasks, rec.Command = s.kind, s.tasks, s.command
+	rec.Kind, rec.Tasks, rec.TaskCount, rec.Command = s.kind, s.tasks, s.count, s.command
 	rec.Submissions++
 	names := make([]string, 0, len(s.files))
 	for name := range s.files {

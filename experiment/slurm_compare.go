@@ -188,7 +188,8 @@ func SubmitCompare(cfg CompareConfig, o SlurmOptions, log io.Writer) (*SlurmSubm
 
 // CompareStatus reports every arm of a comparison submitted to Slurm.
 func CompareStatus(out string) (*ArrayStatus, error) {
-	return slurmStatus(out, func(t slurmTask) (bool, string) {
+	arms := func(rec *slurmRecord) (taskList, error) { return listedTasks(rec.Tasks), nil }
+	return slurmStatus(out, arms, func(t slurmTask) (bool, string) {
 		_, err := readSummary(filepath.Join(out, t.ID))
 		return err == nil, ""
 	})

@@ -124,10 +124,15 @@ func (a *ArrayStatus) Progress() string {
 type taskResult func(t slurmTask) (done bool, failure string)
 
 // slurmStatus combines the record, squeue and the files into every task's
-// state. An unreachable Slurm is not an error: the files alone still tell
-// what finished (Slurm states are then left empty).
-func slurmStatus(out string, result taskResult) (*ArrayStatus, error) {
+// state; tasks gives the tasks of the record (see taskList). An unreachable
+// Slurm is not an error: the files alone still tell what finished (Slurm
+// states are then left empty).
+func slurmStatus(out string, tasks func(*slurmRecord) (taskList, error), result taskResult) (*ArrayStatus, error) {
 	rec, err := readSlurmRecord(out)
+	if err != nil {
+		return nil, err
+	}
+	list, err := tasks(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +154,9 @@ func slurmStatus(out string, result taskResult) (*ArrayStatus, error) {
 	if st.Report != "" {
 		st.ReportState = string(queue[queueKey{st.Report, -1}])
 	}
-	for _, t := range rec.Tasks {
+	st.Tasks = make([]TaskStatus, 0, list.Len())
+	for i := range list.Len() {
+		t := list.Task(i)
 		done, failure := result(t)
 		var ts TaskStatus
 		if job := rec.lastJob(t.Index); job != nil {

@@ -1,7 +1,6 @@
 package experiment
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/train"
 )
@@ -34,55 +34,42 @@ func rowResultPath(out, id string) string {
 	return filepath.Join(slurmDir(out), "rows", id+".json")
 }
 
-// planSweep expands and validates the sweep exactly as [Sweep] does before
-// its first run: every row's configuration, and each distinct data set and
-// model opened once. It returns the rows and the class count per data key.
-func planSweep(cfg SweepConfig, log io.Writer) ([]Row, map[string]int, error) {
-	rows, err := Plan(cfg.Spec, cfg.Registries)
+// planSweep validates the sweep exactly as [Sweep] does before its first
+// run: every row's configuration, and each distinct data set and model
+// opened once. It returns the rows (made on demand), the digest of their
+// IDs, and the class count per data key.
+func planSweep(cfg SweepConfig, log io.Writer) (Rows, string, map[string]int, error) {
+	grid, digest, err := planGrid(context.Background(), cfg.Spec, cfg.Registries)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
-	for i := range rows {
-		rows[i].Config.Progress = cfg.Progress
-		if cfg.DataDir != "" {
-			rows[i].Config.DataDir = cfg.DataDir
-		}
+	rows := sweepRows{grid, cfg}
+	classes, err := checkData(context.Background(), rows, cfg.Registries, false, log)
+	if err != nil {
+		return nil, "", nil, err
 	}
-	classes := map[string]int{}
-	for _, r := range rows {
-		key := dataKey(r.Config)
-		if _, ok := classes[key]; ok {
-			continue
-		}
-		env, err := train.Setup(r.Config, cfg.Registries, log)
-		if err != nil {
-			return nil, nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
-		}
-		classes[key] = len(env.Train.Classes())
-	}
-	return rows, classes, nil
+	return rows, digest, classes, nil
 }
 
 // SweepRow runs row index (from 0) of the sweep — the work one Slurm array
 // task does — through the same code as [Sweep] runs each row with, and
 // writes the row's result to DIR/slurm/rows/ID.json by rename. A row that
-// fails is written as failed, and SweepRow returns its error.
+// fails is written as failed, and SweepRow returns its error. Only that
+// row is made from the spec (the submission validated them all).
 func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*ResultRow, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	rows, err := Plan(cfg.Spec, cfg.Registries)
+	grid, err := NewGrid(cfg.Spec, cfg.Registries)
 	if err != nil {
 		return nil, err
 	}
-	if index < 0 || index >= len(rows) {
-		return nil, fmt.Errorf("row %d does not exist: the sweep has rows 0 to %d", index, len(rows)-1)
+	if index < 0 || index >= grid.Len() {
+		return nil, fmt.Errorf("row %d does not exist: the sweep has rows 0 to %d", index, grid.Len()-1)
 	}
-	r := rows[index]
-	r.Config.Progress = cfg.Progress
-	r.Config.CheckpointEvery = cfg.CheckpointEvery
-	if cfg.DataDir != "" {
-		r.Config.DataDir = cfg.DataDir
+	r := sweepRows{grid, cfg}.Row(index)
+	if err := validateRow(grid.k, grid.reg, r); err != nil {
+		return nil, fmt.Errorf("row %d (%s, backend %s): %w", r.Index+1, r.Label(), r.Config.Backend, err)
 	}
 	env, err := train.Setup(r.Config, cfg.Registries, log)
 	if err != nil {
@@ -96,7 +83,7 @@ func SweepRow(ctx context.Context, cfg SweepConfig, index int, log io.Writer) (*
 	if err := os.MkdirAll(filepath.Join(slurmDir(cfg.Out), "rows"), 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create output directory: %w", err)
 	}
-	fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, len(rows), r.Label(), r.Config.Backend)
+	fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, grid.Len(), r.Label(), r.Config.Backend)
 	dir := filepath.Join(cfg.Out, "runs", r.ID)
 	out, runErr := runOrReuse(ctx, r.Config, cfg.Registries, dir, classes, log)
 	if errors.As(runErr, new(*train.InterruptedError)) {
@@ -134,16 +121,17 @@ func readRowResult(out, id string) *ResultRow {
 }
 
 // finishedRows merges results.jsonl and the row files: for each row ID,
-// the newer of the two.
-func finishedRows(out string, rows []Row, log io.Writer) (map[string]*ResultRow, error) {
-	results, err := loadResults(filepath.Join(out, "results.jsonl"), log)
+// the status of the newer of the two (statuses, not results: a submission
+// needs only to know which rows to skip).
+func finishedRows(out string, rows Rows, log io.Writer) (map[string]rowStatus, error) {
+	results, err := loadStatuses(filepath.Join(out, "results.jsonl"), log)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range rows {
+	for r := range All(rows) {
 		if f := readRowResult(out, r.ID); f != nil {
-			if prev := results[r.ID]; prev == nil || prev.Finished < f.Finished || prev.Status == Failed && f.Status != Failed {
-				results[r.ID] = f
+			if prev, ok := results[r.ID]; !ok || prev.replacedBy(statusOf(f)) {
+				results[r.ID] = statusOf(f)
 			}
 		}
 	}
@@ -176,7 +164,7 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	if err := (slurmCLI{}).check(); err != nil {
 		return nil, err
 	}
-	rows, _, err := planSweep(cfg, log)
+	rows, digest, _, err := planSweep(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -189,12 +177,12 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	if err != nil {
 		return nil, fmt.Errorf("the spec does not survive saving as JSON (%v); please report this", err)
 	}
-	again, err := Plan(saved, cfg.Registries)
-	if err != nil || len(again) != len(rows) {
+	again, err := NewGrid(saved, cfg.Registries)
+	if err != nil || again.Len() != rows.Len() {
 		return nil, fmt.Errorf("the saved spec plans differently (%v); please report this", err)
 	}
-	for i := range rows {
-		if again[i].ID != rows[i].ID {
+	for i := range rows.Len() {
+		if again.Row(i).ID != rows.Row(i).ID {
 			return nil, fmt.Errorf("the saved spec plans row %d differently; please report this", i+1)
 		}
 	}
@@ -208,9 +196,11 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 		return nil, err
 	}
 	s.fresh = fresh
-	for _, r := range rows {
-		s.tasks = append(s.tasks, slurmTask{Index: r.Index, ID: r.ID, Label: r.Label()})
-		if f := finished[r.ID]; f != nil && f.Status != Failed {
+	// The record keeps the number of rows, not the rows: status makes
+	// each from the saved spec (see sweepTasks).
+	s.count = rows.Len()
+	for r := range All(rows) {
+		if f, ok := finished[r.ID]; ok && f.Status != Failed {
 			continue
 		}
 		if job, ok := active[r.Index]; ok {
@@ -233,20 +223,13 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	}
 	s.task = append(append([]string{}, common...), "--row", "$SLURM_ARRAY_TASK_ID")
 	s.report = append(append([]string{}, common...), "--report-only")
-	plan, err := json.MarshalIndent(struct {
-		Spec *Spec `json:"spec"`
-		Rows []Row `json:"rows"`
-	}{cfg.Spec, rows}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
 	sub, err := s.submit(o)
 	if err != nil {
 		return nil, err
 	}
 	// plan.json is what a local sweep writes too; written after submitting,
 	// so a refused submission leaves the directory as it was.
-	if err := atomicfile.WriteFile(filepath.Join(out, "plan.json"), append(plan, '\n')); err != nil {
+	if err := writePlan(out, cfg.Spec, rows.Len(), digest); err != nil {
 		return sub, err
 	}
 	return sub, nil
@@ -259,10 +242,11 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	rows, err := Plan(cfg.Spec, cfg.Registries)
+	grid, err := PlanGrid(cfg.Spec, cfg.Registries)
 	if err != nil {
 		return nil, err
 	}
+	rows := sweepRows{grid, cfg}
 	if rec, err := readSlurmRecord(cfg.Out); err == nil && rec.Command != "" {
 		cfg.Command = rec.Command // the report names the submitting command
 	}
@@ -273,9 +257,9 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 	}
 	res := &SweepResult{Rows: rows, Results: map[string]*ResultRow{}}
 	failed, missing := 0, 0
-	for _, r := range rows {
+	for r := range All(rows) {
 		got := inFile[r.ID]
-		if f := readRowResult(cfg.Out, r.ID); f != nil && (got == nil || got.Finished < f.Finished || got.Status == Failed && f.Status != Failed) {
+		if f := readRowResult(cfg.Out, r.ID); f != nil && (got == nil || statusOf(got).replacedBy(statusOf(f))) {
 			if err := appendResult(resultsPath, f); err != nil {
 				return nil, err
 			}
@@ -307,36 +291,78 @@ func SweepReport(cfg SweepConfig, log io.Writer) (*SweepResult, error) {
 // SweepStatus reports every row of a sweep submitted to Slurm, from squeue
 // and from the files in out. When Slurm cannot be asked, the states come
 // from the files alone and the error says so.
-func SweepStatus(out string) (*ArrayStatus, error) {
-	// Read-only: a partial last line of results.jsonl is left for the
-	// report to cut.
-	results := map[string]*ResultRow{}
-	if data, err := os.ReadFile(filepath.Join(out, "results.jsonl")); err == nil {
-		if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
-			if r, err := parseResultRows(data[:i+1], "results.jsonl"); err == nil {
-				results = r
-			}
-		}
+func SweepStatus(out string, reg mirage.Registries) (*ArrayStatus, error) {
+	// Read-only, a line at a time, keeping each row's status and error: a
+	// partial last line of results.jsonl is left for the report to cut,
+	// and a file that does not read is as good as missing (the row files
+	// still tell).
+	type outcome struct {
+		rowStatus
+		err string
 	}
-	return slurmStatus(out, func(t slurmTask) (bool, string) {
-		r := results[t.ID]
-		if f := readRowResult(out, t.ID); f != nil && (r == nil || r.Finished < f.Finished || r.Status == Failed && f.Status != Failed) {
-			r = f
+	results := map[string]outcome{}
+	if _, err := scanWholeResults(filepath.Join(out, "results.jsonl"), func(r *ResultRow) {
+		results[r.ID] = outcome{statusOf(r), r.Error}
+	}); err != nil {
+		clear(results)
+	}
+	return slurmStatus(out, sweepTasks(out, reg), func(t slurmTask) (bool, string) {
+		r, ok := results[t.ID]
+		if f := readRowResult(out, t.ID); f != nil && (!ok || r.replacedBy(statusOf(f))) {
+			r, ok = outcome{statusOf(f), f.Error}, true
 		}
 		switch {
-		case r == nil:
+		case !ok:
 			return false, ""
 		case r.Status == Failed:
-			return false, r.Error
+			return false, r.err
 		}
 		return true, ""
 	})
 }
 
+// sweepTasks returns the tasks of a sweep's Slurm record: the rows it
+// lists (a record written before sweeps were planned lazily), or else its
+// rows made one at a time from the spec the tasks read, DIR/slurm/spec.json.
+func sweepTasks(out string, reg mirage.Registries) func(*slurmRecord) (taskList, error) {
+	return func(rec *slurmRecord) (taskList, error) {
+		if len(rec.Tasks) > 0 {
+			return listedTasks(rec.Tasks), nil
+		}
+		path := filepath.Join(slurmDir(out), slurmSpecFile)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: cannot read the spec the tasks plan from (%v); submit the sweep again", out, err)
+		}
+		spec, err := ParseSpec(data, slurmSpecFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v; submit the sweep again", path, err)
+		}
+		grid, err := NewGrid(spec, reg)
+		if err != nil {
+			return nil, fmt.Errorf("%s no longer plans (%v); use the mirage that submitted it", path, err)
+		}
+		if grid.Len() != rec.TaskCount {
+			return nil, fmt.Errorf("%s plans %d rows but %d were submitted; use the mirage that submitted it", path, grid.Len(), rec.TaskCount)
+		}
+		return gridTasks{grid}, nil
+	}
+}
+
+// gridTasks are a sweep's rows as Slurm tasks, made on demand.
+type gridTasks struct{ rows Rows }
+
+func (g gridTasks) Len() int { return g.rows.Len() }
+
+func (g gridTasks) Task(i int) slurmTask {
+	r := g.rows.Row(i)
+	return slurmTask{Index: r.Index, ID: r.ID, Label: r.Label()}
+}
+
 // WaitSweep polls every poll until no row of the latest submission is
 // queued or running and its report job has ended, printing progress to w.
-func WaitSweep(out string, poll time.Duration, w io.Writer) (*ArrayStatus, error) {
-	return waitSlurm(poll, w, func() (*ArrayStatus, error) { return SweepStatus(out) })
+func WaitSweep(out string, reg mirage.Registries, poll time.Duration, w io.Writer) (*ArrayStatus, error) {
+	return waitSlurm(poll, w, func() (*ArrayStatus, error) { return SweepStatus(out, reg) })
 }
 
 // CancelSlurm cancels the jobs of a sweep or comparison submitted to Slurm

@@ -268,6 +268,8 @@ func gridValues(v any) []any {
 // RNS range, an option the backend does not have) — before anything runs.
 // The error names each bad row and what is wrong, up to a handful of rows.
 // A spec of more than MaxSweepRows rows is refused before it is expanded.
+// Plan holds every row; [PlanGrid] validates the same way and makes rows
+// on demand instead, which is what sweeps run from.
 func Plan(s *Spec, reg mirage.Registries) ([]Row, error) {
 	var rows []Row
 	if err := WalkPlan(s, reg, func(r Row) { rows = append(rows, r) }); err != nil {
@@ -277,165 +279,14 @@ func Plan(s *Spec, reg mirage.Registries) ([]Row, error) {
 }
 
 // WalkPlan expands and validates a spec like Plan, handing each row to
-// visit as it is made instead of keeping them: memory stays proportional
-// to one row (plus each row's 12-character ID, to find duplicates), which is
-// what `mirage sweep --dry-run` lists rows with. visit sees every row,
-// valid or not; the error, after the last row, says which ones were bad.
+// visit as it is made instead of keeping them (see [Grid.Walk]): what
+// `mirage sweep --dry-run` lists rows with.
 func WalkPlan(s *Spec, reg mirage.Registries, visit func(Row)) error {
-	if err := reg.Check(); err != nil {
+	g, err := NewGrid(s, reg)
+	if err != nil {
 		return err
 	}
-	k := newKnobs(reg)
-	model, _ := s.Base["model"].(string)
-	if model == "" {
-		return fmt.Errorf("spec: base.model is required (valid: %s)", strings.Join(reg.Models.Names(), ", "))
-	}
-	dataset, _ := s.Base["dataset"].(string)
-	base := train.Recipe(reg, model, dataset)
-	base.Progress = false
-	for _, name := range sortedKeys(s.Base) {
-		if name == "model" || name == "dataset" {
-			continue
-		}
-		if k.kind(name) != trainingKnob {
-			return fmt.Errorf("spec: base.%s is not a training setting (valid: %s)", name, k.valid())
-		}
-		if err := k.set(&base, name, s.Base[name]); err != nil {
-			return fmt.Errorf("spec: base.%v", err)
-		}
-	}
-	groups := s.Groups
-	if len(groups) == 0 {
-		groups = []Group{{}}
-	}
-	rows := 0         // rows expanded so far
-	var planned int64 // rows of the groups seen so far, counted before expansion
-	var problems []string
-	seen := map[string]int{}
-	usedShared := map[string]bool{}
-	for gi, g := range groups {
-		where := "spec"
-		if len(s.Groups) > 0 {
-			where = fmt.Sprintf("group %d", gi+1)
-			if g.Name != "" {
-				where = fmt.Sprintf("group %q", g.Name)
-			}
-		}
-		backendName := g.Backend
-		if backendName == "" {
-			backendName = s.Backend
-		}
-		options := backend.Options{}
-		for level, src := range []map[string]any{s.Options, g.Options} {
-			for _, name := range sortedKeys(src) {
-				if k.kind(name) != optionKnob {
-					return fmt.Errorf("%s: options.%s is not a backend option (valid: %s)", where, name, k.valid())
-				}
-				// Top-level options are shared: each applies to the groups
-				// whose backend has it (noise-sigma to rns and analog, say).
-				if level == 0 && backendName != "" && !k.accepts(backendName, name) {
-					continue
-				}
-				v, err := valueText(src[name])
-				if err != nil {
-					return fmt.Errorf("%s: options.%s: %v", where, name, err)
-				}
-				options[name] = v
-				usedShared[name] = usedShared[name] || level == 0
-			}
-		}
-		grid := map[string]any{}
-		for _, src := range []map[string]any{s.Grid, g.Grid} {
-			for name, v := range src {
-				grid[name] = v
-				if v == nil {
-					delete(grid, name) // a group drops an inherited knob
-				}
-			}
-		}
-		names := sortedKeys(grid)
-		values := make([][]any, len(names))
-		for i, name := range names {
-			if k.kind(name) == unknownKnob {
-				return fmt.Errorf("%s: unknown knob %q in grid (valid: %s)", where, name, k.valid())
-			}
-			values[i] = gridValues(grid[name])
-			if len(values[i]) == 0 {
-				return fmt.Errorf("%s: grid knob %q has no values", where, name)
-			}
-		}
-		if backendName == "" && grid["backend"] == nil {
-			return fmt.Errorf("%s: no backend: set backend: (one of %s) or sweep it in the grid", where, strings.Join(k.reg.Names(), ", "))
-		}
-		if planned = addRows(planned, values); planned > MaxSweepRows {
-			return fmt.Errorf("%s: the grid has %s rows, more than the limit of %d a sweep may have; sweep fewer values or split the spec into several sweeps", where, rowCountText(planned), MaxSweepRows)
-		}
-		// Odometer over the value lists, last knob fastest.
-		pos := make([]int, len(names))
-		for {
-			row := Row{Index: rows, Group: g.Name, Config: base}
-			row.Config.Backend = backendName
-			opts := backend.Options{}
-			for o, v := range options {
-				opts[o] = v
-			}
-			var bad error
-			for i, name := range names {
-				v := values[i][pos[i]]
-				text, err := valueText(v)
-				if err != nil {
-					bad = fmt.Errorf("%s: grid %s: %v", where, name, err)
-					break
-				}
-				row.Knobs = append(row.Knobs, Knob{Name: name, Value: text})
-				switch k.kind(name) {
-				case backendKnob:
-					row.Config.Backend = text
-				case optionKnob:
-					opts[name] = text
-				case trainingKnob:
-					if err := k.set(&row.Config, name, v); err != nil {
-						bad = fmt.Errorf("%s: grid %v", where, err)
-					}
-				}
-			}
-			if bad != nil {
-				return bad
-			}
-			if len(opts) > 0 {
-				row.Config.BackendOptions = opts
-			}
-			row.ID = rowID(row.Config)
-			if err := validateRow(k, reg, row); err != nil {
-				problems = append(problems, fmt.Sprintf("row %d (%s, backend %s): %v", row.Index+1, row.Label(), row.Config.Backend, err))
-			}
-			if first, dup := seen[row.ID]; dup {
-				problems = append(problems, fmt.Sprintf("row %d (%s) is the same run as row %d; remove one of the duplicate grid values", row.Index+1, row.Label(), first+1))
-			}
-			seen[row.ID] = row.Index
-			visit(row)
-			rows++
-			if !advance(pos, values) {
-				break
-			}
-		}
-	}
-	for _, name := range sortedKeys(s.Options) {
-		if !usedShared[name] {
-			problems = append(problems, fmt.Sprintf("options.%s applies to none of the sweep's backends", name))
-		}
-	}
-	if len(problems) > 0 {
-		// One line, like every CLI error; the first few problems usually
-		// share one cause.
-		const show = 3
-		msg := strings.Join(problems[:min(show, len(problems))], "; ")
-		if len(problems) > show {
-			msg += fmt.Sprintf("; and %d more", len(problems)-show)
-		}
-		return fmt.Errorf("the sweep has %d problem(s) in %d rows; nothing was run: %s", len(problems), rows, msg)
-	}
-	return nil
+	return g.Walk(visit)
 }
 
 func validateRow(k *knobs, reg mirage.Registries, r Row) error {
@@ -444,17 +295,6 @@ func validateRow(k *knobs, reg mirage.Registries, r Row) error {
 	}
 	_, err := k.reg.New(r.Config.Backend, r.Config.BackendOptions)
 	return err
-}
-
-func advance(pos []int, values [][]any) bool {
-	for i := len(pos) - 1; i >= 0; i-- {
-		pos[i]++
-		if pos[i] < len(values[i]) {
-			return true
-		}
-		pos[i] = 0
-	}
-	return false
 }
 
 // rowID hashes the configuration as it decides the run (the data

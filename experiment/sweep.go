@@ -1,14 +1,11 @@
 package experiment
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,7 +15,6 @@ import (
 	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfpengine"
-	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/internal/outdir"
 	"github.com/mirage-go/mirage/train"
 )
@@ -99,7 +95,8 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 
 // SweepResult is what Sweep did and found.
 type SweepResult struct {
-	Rows []Row
+	// Rows are the sweep's rows, made on demand (see Rows).
+	Rows Rows
 	// Results holds the result of each row of Rows that has one, by ID.
 	Results map[string]*ResultRow
 	// Ran counts rows trained (or loaded from a finished run directory)
@@ -128,33 +125,17 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("no output directory given (--out)")
 	}
-	rows, err := Plan(cfg.Spec, cfg.Registries)
+	// Rows are made from the spec when needed, one at a time: validated
+	// in one pass, checked against their data in another, and trained in
+	// a third, never all held.
+	grid, digest, err := planGrid(ctx, cfg.Spec, cfg.Registries)
 	if err != nil {
-		return nil, err
+		return nil, interruptedPlanning(err)
 	}
-	for i := range rows {
-		rows[i].Config.Progress = cfg.Progress
-		rows[i].Config.CheckpointEvery = cfg.CheckpointEvery
-		if cfg.DataDir != "" {
-			rows[i].Config.DataDir = cfg.DataDir
-		}
-	}
-	// Open each distinct data set and model once, so missing data or a
-	// model that does not fit it is reported before the first run.
-	classes := map[string]int{}
-	layers := map[string][]string{}
-	for _, r := range rows {
-		key := dataKey(r.Config)
-		if _, ok := classes[key]; !ok {
-			env, err := train.Setup(r.Config, cfg.Registries, log)
-			if err != nil {
-				return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
-			}
-			classes[key], layers[key] = len(env.Train.Classes()), env.Layers()
-		}
-		if err := train.CheckFP32Layers(r.Config, layers[key]); err != nil {
-			return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
-		}
+	rows := sweepRows{grid, cfg}
+	classes, err := checkData(ctx, rows, cfg.Registries, true, log)
+	if err != nil {
+		return nil, interruptedPlanning(err)
 	}
 	// One writer per directory: a second sweep on the same --out would
 	// train the same rows again and append duplicate results.
@@ -166,26 +147,19 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 	if err := os.MkdirAll(filepath.Join(cfg.Out, "runs"), 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create output directory: %w", err)
 	}
-	plan, err := json.MarshalIndent(struct {
-		Spec *Spec `json:"spec"`
-		Rows []Row `json:"rows"`
-	}{cfg.Spec, rows}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(cfg.Out, "plan.json"), append(plan, '\n')); err != nil {
+	if err := writePlan(cfg.Out, cfg.Spec, grid.Len(), digest); err != nil {
 		return nil, err
 	}
 	resultsPath := filepath.Join(cfg.Out, "results.jsonl")
-	results, err := loadResults(resultsPath, log)
+	done, err := loadStatuses(resultsPath, log)
 	if err != nil {
 		return nil, err
 	}
-	res := &SweepResult{Rows: rows, Results: map[string]*ResultRow{}}
+	res := &SweepResult{Rows: rows}
 	failed := 0
-	for _, r := range rows {
-		if prev := results[r.ID]; prev != nil && prev.Status != Failed {
-			res.Results[r.ID] = prev
+	for i := range rows.Len() {
+		r := rows.Row(i)
+		if st, ok := done[r.ID]; ok && st.Status != Failed {
 			res.Skipped++
 			continue
 		}
@@ -193,7 +167,7 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 			res.Remaining++
 			continue
 		}
-		fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, len(rows), r.Label(), r.Config.Backend)
+		fmt.Fprintf(log, "experiment: sweep row %d/%d: %s (backend %s)\n", r.Index+1, rows.Len(), r.Label(), r.Config.Backend)
 		dir := filepath.Join(cfg.Out, "runs", r.ID)
 		out, err := runOrReuse(ctx, r.Config, cfg.Registries, dir, classes[dataKey(r.Config)], log)
 		if errors.As(err, new(*train.InterruptedError)) {
@@ -207,12 +181,16 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 		if err := appendResult(resultsPath, row); err != nil {
 			return nil, err
 		}
-		res.Results[r.ID] = row
 		res.Ran++
 	}
+	done = nil
 	// A row that failed and then succeeded has two lines; keep the last
 	// line of each row so the file says what the report says.
 	if err := compactResults(resultsPath); err != nil {
+		return nil, err
+	}
+	// The report is the one place that holds every row's result.
+	if res.Results, err = plannedResults(resultsPath, rows, log); err != nil {
 		return nil, err
 	}
 	if err := writeSweepReport(cfg, res); err != nil {
@@ -222,6 +200,92 @@ func SweepContext(ctx context.Context, cfg SweepConfig, log io.Writer) (*SweepRe
 		return res, fmt.Errorf("%d row(s) failed; see %s (they run again when the sweep is resumed)", failed, filepath.Join(cfg.Out, "report.md"))
 	}
 	return res, nil
+}
+
+// planGrid validates a spec (see Grid.Walk) and returns its grid and the
+// digest of its row IDs that plan.json records.
+func planGrid(ctx context.Context, spec *Spec, reg mirage.Registries) (*Grid, string, error) {
+	grid, err := NewGrid(spec, reg)
+	if err != nil {
+		return nil, "", err
+	}
+	digest := newRowDigest()
+	if err := grid.walk(ctx, digest.add); err != nil {
+		return nil, "", err
+	}
+	return grid, digest.String(), nil
+}
+
+// interruptedPlanning words a cancellation that came before any row ran.
+func interruptedPlanning(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted while checking the sweep's rows; nothing was run or written")
+	}
+	return err
+}
+
+// sweepRows are a sweep's rows with the invocation's settings that are not
+// part of a row's identity: progress bars, checkpoint interval, data
+// directory.
+type sweepRows struct {
+	Rows
+	cfg SweepConfig
+}
+
+func (s sweepRows) Row(i int) Row {
+	r := s.Rows.Row(i)
+	r.Config.Progress = s.cfg.Progress
+	r.Config.CheckpointEvery = s.cfg.CheckpointEvery
+	if s.cfg.DataDir != "" {
+		r.Config.DataDir = s.cfg.DataDir
+	}
+	return r
+}
+
+// checkData opens each distinct data set and model of the rows once, so
+// that missing data or a model that does not fit it is reported before
+// the first run, and (when layers is set) checks every row's
+// --fp32-layers patterns against its model. It returns the class count per
+// data key.
+func checkData(ctx context.Context, rows Rows, reg mirage.Registries, layers bool, log io.Writer) (map[string]int, error) {
+	classes := map[string]int{}
+	names := map[string][]string{}
+	for r := range All(rows) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		key := dataKey(r.Config)
+		if _, ok := classes[key]; !ok {
+			env, err := train.Setup(r.Config, reg, log)
+			if err != nil {
+				return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
+			}
+			classes[key], names[key] = len(env.Train.Classes()), env.Layers()
+		}
+		if !layers {
+			continue
+		}
+		if err := train.CheckFP32Layers(r.Config, names[key]); err != nil {
+			return nil, fmt.Errorf("row %d (%s): %w", r.Index+1, r.Label(), err)
+		}
+	}
+	return classes, nil
+}
+
+// plannedResults reads results.jsonl (the last line of a row winning)
+// keeping the results of the rows, not of rows the spec no longer has.
+func plannedResults(path string, rows Rows, log io.Writer) (map[string]*ResultRow, error) {
+	all, err := loadResults(path, log)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*ResultRow, len(all))
+	for r := range All(rows) {
+		if got := all[r.ID]; got != nil {
+			out[r.ID] = got
+		}
+	}
+	return out, nil
 }
 
 // dataKey identifies what train.Setup loads and builds for a row.
@@ -277,48 +341,4 @@ func appendResult(path string, row *ResultRow) error {
 		return err
 	}
 	return f.Close()
-}
-
-// loadResults reads results.jsonl, the last line per row ID winning. A
-// partial last line (the process died while appending) is cut off; any
-// other bad line is an error that names it.
-func loadResults(path string, log io.Writer) (map[string]*ResultRow, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]*ResultRow{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if n := len(data); n > 0 && data[n-1] != '\n' {
-		keep := bytes.LastIndexByte(data, '\n') + 1
-		fmt.Fprintf(log, "experiment: %s ends in a partial line (an interrupted write); removing it\n", path)
-		if err := os.Truncate(path, int64(keep)); err != nil {
-			return nil, err
-		}
-		data = data[:keep]
-	}
-	return parseResultRows(data, path)
-}
-
-// parseResultRows parses the lines of a results.jsonl (named name in
-// errors), the last line of a row winning.
-func parseResultRows(data []byte, name string) (map[string]*ResultRow, error) {
-	out := map[string]*ResultRow{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 1<<16), 1<<26)
-	for line := 1; sc.Scan(); line++ {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		var r ResultRow
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("%s line %d is not a result row (%v); fix or delete that line", name, line, err)
-		}
-		if r.ID == "" {
-			return nil, fmt.Errorf("%s line %d has no id; fix or delete that line", name, line)
-		}
-		out[r.ID] = &r
-	}
-	return out, sc.Err()
 }

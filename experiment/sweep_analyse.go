@@ -12,10 +12,10 @@ import (
 )
 
 // sweptKnobs lists the knob names of the rows, in first-seen order.
-func sweptKnobs(rows []Row) []string {
+func sweptKnobs(rows Rows) []string {
 	var names []string
 	seen := map[string]bool{}
-	for _, r := range rows {
+	for r := range All(rows) {
 		for _, k := range r.Knobs {
 			if !seen[k.Name] {
 				seen[k.Name] = true
@@ -40,7 +40,7 @@ func knobValue(r Row, name string) (string, bool) {
 // to FP32.
 func baselines(res *SweepResult) map[string]*ResultRow {
 	out := map[string]*ResultRow{}
-	for _, r := range res.Rows {
+	for r := range All(res.Rows) {
 		got := res.Results[r.ID]
 		if r.Config.Backend == "fp32" && len(r.Config.BackendOptions) == 0 && got != nil && got.Status != Failed {
 			out[trainingKey(r.Config)] = got
@@ -71,9 +71,9 @@ func (b badRun) Reason() string {
 }
 
 // badRuns lists the rows, in order, whose result is not OK.
-func badRuns(rows []Row, results map[string]*ResultRow) []badRun {
+func badRuns(rows Rows, results map[string]*ResultRow) []badRun {
 	var out []badRun
-	for _, r := range rows {
+	for r := range All(rows) {
 		got := results[r.ID]
 		if got == nil {
 			continue
@@ -102,8 +102,8 @@ type sweepRun struct {
 func sweepRuns(res *SweepResult) []sweepRun {
 	knobs := sweptKnobs(res.Rows)
 	base := baselines(res)
-	out := make([]sweepRun, 0, len(res.Rows))
-	for _, r := range res.Rows {
+	out := make([]sweepRun, 0, res.Rows.Len())
+	for r := range All(res.Rows) {
 		s := sweepRun{Row: r, Got: res.Results[r.ID], Delta: math.NaN()}
 		for _, k := range knobs {
 			v, ok := knobValue(r, k)

@@ -16,10 +16,13 @@ import (
 // rns and in ADC steps for analog).
 func sweepCharts(res *SweepResult) map[string]chart {
 	charts := map[string]chart{}
+	base := baselines(res)
 	for _, knob := range sweptKnobs(res.Rows) {
-		byBackend := map[string][]Row{}
+		// Rows by index, not the rows themselves: a chart of a large
+		// sweep makes each row again rather than holding them all.
+		byBackend := map[string][]int{}
 		var backends []string
-		for _, r := range res.Rows {
+		for r := range All(res.Rows) {
 			if _, ok := knobValue(r, knob); !ok {
 				continue
 			}
@@ -30,14 +33,14 @@ func sweepCharts(res *SweepResult) map[string]chart {
 			if byBackend[b] == nil {
 				backends = append(backends, b)
 			}
-			byBackend[b] = append(byBackend[b], r)
+			byBackend[b] = append(byBackend[b], r.Index)
 		}
 		for _, b := range backends {
 			name, title := "accuracy-vs-"+sanitizeLabel(knob), "accuracy vs "+knob
 			if len(backends) > 1 {
 				name, title = name+"-"+sanitizeLabel(b), b+": "+title
 			}
-			if c, ok := knobChart(res, byBackend[b], knob, title); ok {
+			if c, ok := knobChart(res, base, byBackend[b], knob, title); ok {
 				charts[name+".png"] = c
 			}
 		}
@@ -45,15 +48,16 @@ func sweepCharts(res *SweepResult) map[string]chart {
 	return charts
 }
 
-// knobChart plots the rows' final test accuracy against knob, one line per
-// combination of their other knobs, with the sweep's FP32 baseline when it
-// has exactly one. It reports false when the rows hold fewer than two
-// values of the knob.
-func knobChart(res *SweepResult, rows []Row, knob, title string) (chart, bool) {
+// knobChart plots the final test accuracy of the rows at indexes against
+// knob, one line per combination of their other knobs, with the sweep's
+// FP32 baseline (fp, from baselines) when it has exactly one. It reports
+// false when the rows hold fewer than two values of the knob.
+func knobChart(res *SweepResult, fp map[string]*ResultRow, indexes []int, knob, title string) (chart, bool) {
 	var xs []string
 	seenX := map[string]bool{}
 	numeric := true
-	for _, r := range rows {
+	for _, i := range indexes {
+		r := res.Rows.Row(i)
 		if v, _ := knobValue(r, knob); !seenX[v] {
 			seenX[v] = true
 			xs = append(xs, v)
@@ -74,7 +78,8 @@ func knobChart(res *SweepResult, rows []Row, knob, title string) (chart, bool) {
 	}
 	lines := map[string]*series{}
 	var order []string
-	for _, r := range rows {
+	for _, i := range indexes {
+		r := res.Rows.Row(i)
 		v, _ := knobValue(r, knob)
 		got := res.Results[r.ID]
 		if got == nil || got.Status == Failed {
@@ -116,7 +121,7 @@ func knobChart(res *SweepResult, rows []Row, knob, title string) (chart, bool) {
 		}
 	}
 	// One FP32 baseline for the whole sweep: draw it across the plot.
-	if fp := baselines(res); len(fp) == 1 && knob != "backend" && lo < hi {
+	if len(fp) == 1 && knob != "backend" && lo < hi {
 		for _, b := range fp {
 			acc := 100 * float64(b.FinalTestAcc)
 			c.Series = append(c.Series, series{Label: "fp32 baseline", X: []float64{lo, hi}, Y: []float64{acc, acc}, Reference: true})

@@ -65,7 +65,7 @@ type sweepReport struct {
 // given plots (file names in the sweep's directory).
 func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string, when time.Time) (string, error) {
 	v := sweepReport{Title: cfg.Spec.Name, Description: cfg.Spec.Description, Command: cfg.Command,
-		Generated: when.UTC().Format("2006-01-02 15:04 UTC"), Done: len(res.Results), Total: len(res.Rows),
+		Generated: when.UTC().Format("2006-01-02 15:04 UTC"), Done: len(res.Results), Total: res.Rows.Len(),
 		Warnings: badRuns(res.Rows, res.Results), Plots: plots, Knobs: sweptKnobs(res.Rows),
 		HasBaseline: len(baselines(res)) > 0, Runs: sweepRuns(res)}
 	if v.Title == "" {
@@ -73,8 +73,9 @@ func sweepMarkdown(cfg SweepConfig, res *SweepResult, plots []string, when time.
 	}
 	v.Missing = v.Total - v.Done
 	v.Incomplete = res.Remaining > 0 || v.Missing > 0
-	if len(res.Rows) > 0 {
-		v.First = &res.Rows[0].Config
+	if res.Rows.Len() > 0 {
+		first := res.Rows.Row(0).Config
+		v.First = &first
 	}
 	for _, r := range v.Runs {
 		if r.Got != nil && r.Got.Cost != nil {

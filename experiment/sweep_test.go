@@ -66,7 +66,7 @@ func TestSweepResumesWithoutRerunningFinishedRows(t *testing.T) {
 	// First invocation: stopped after two runs, as an interruption would.
 	res, err := Sweep(SweepConfig{Registries: testReg(), Spec: parseTiny(t), Out: out, MaxRuns: 2}, io.Discard)
 	require.NoError(t, err)
-	require.Len(t, res.Rows, 4)
+	require.Equal(t, 4, res.Rows.Len())
 	require.Equal(t, 2, res.Ran)
 	require.Equal(t, 0, res.Skipped)
 	require.Equal(t, 2, res.Remaining)
@@ -85,10 +85,10 @@ func TestSweepResumesWithoutRerunningFinishedRows(t *testing.T) {
 	// The crash happened while appending a line, and while row 3 trained.
 	f, err := os.OpenFile(results, os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
-	_, err = f.WriteString(`{"id":"` + res.Rows[2].ID + `","status":"o`)
+	_, err = f.WriteString(`{"id":"` + res.Rows.Row(2).ID + `","status":"o`)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	half := filepath.Join(out, "runs", res.Rows[2].ID)
+	half := filepath.Join(out, "runs", res.Rows.Row(2).ID)
 	require.NoError(t, os.MkdirAll(half, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(half, "metrics.jsonl"), []byte(`{"epoch":1,"test_acc":0.5}`+"\n"), 0o644))
 
@@ -130,11 +130,21 @@ func TestSweepResumesWithoutRerunningFinishedRows(t *testing.T) {
 	require.Contains(t, string(md), "![accuracy-vs-bfp-bits](accuracy-vs-bfp-bits.png)")
 	require.NotContains(t, string(md), "incomplete")
 	require.Contains(t, string(md), "Δ fp32")
-	var plan struct{ Rows []Row }
+	// plan.json names the rows by count and digest, not one by one, and
+	// reads back as the rows the sweep ran.
+	var plan planFile
 	data, err = os.ReadFile(filepath.Join(out, "plan.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &plan))
-	require.Len(t, plan.Rows, 4)
+	require.Equal(t, 4, plan.RowCount)
+	require.Empty(t, plan.Listed)
+	spec, rows, err := readPlan(out, testReg())
+	require.NoError(t, err)
+	require.Equal(t, parseTiny(t).Name, spec.Name)
+	require.Equal(t, 4, rows.Len())
+	for i := range 4 {
+		require.Equal(t, res.Rows.Row(i).ID, rows.Row(i).ID)
+	}
 }
 
 func TestPlanExpandsGroupsAndLists(t *testing.T) {

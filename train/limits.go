@@ -23,23 +23,51 @@ const (
 	MaxMaxLen = 1 << 20
 )
 
+// Ranges are the ranges of a training configuration's numbers, one per
+// setting, for checking a configuration (Config.Validate) and for parsing
+// the flags that set them (mirage's flags use the same ranges, so a bad
+// value is refused as it is read, in the same words).
+type Ranges struct {
+	Epochs, BatchSize, EvalBatchSize, MaxLen, TrainLimit, TestLimit       limits.Int
+	LR, Momentum, WeightDecay, WarmupEpochs, LabelSmoothing, ClipGradNorm limits.Float
+}
+
+// NumberRanges returns the ranges of a training configuration's numbers.
+func NumberRanges() Ranges {
+	memory := "upper limit: the memory available"
+	return Ranges{
+		Epochs:         limits.Int{Min: 1, Max: MaxEpochs},
+		BatchSize:      limits.Int{Min: 1, Max: math.MaxInt, Hint: memory},
+		EvalBatchSize:  limits.Int{Min: 1, Max: math.MaxInt, Hint: memory},
+		MaxLen:         limits.Int{Min: 0, Max: MaxMaxLen, Hint: "0 = the data set's default; " + memory},
+		TrainLimit:     limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = all"},
+		TestLimit:      limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = all"},
+		LR:             limits.Float{Min: 0, OpenMin: true, Max: MaxLR},
+		Momentum:       limits.Float{Min: 0, Max: 1, OpenMax: true},
+		WeightDecay:    limits.Float{Min: 0, Max: MaxWeightDecay},
+		WarmupEpochs:   limits.Float{Min: 0, Max: MaxEpochs, Hint: "in epochs"},
+		LabelSmoothing: limits.Float{Min: 0, Max: 1, OpenMax: true},
+		ClipGradNorm:   limits.Float{Min: 0, Max: math.MaxFloat64, Hint: "0 disables clipping"},
+	}
+}
+
 // checkNumbers checks every numeric field of c: finite (NaN and ±Inf are
 // refused by limits.Float) and in range. The messages name the flags.
 func checkNumbers(c *Config) error {
-	memory := "upper limit: the memory available"
+	r := NumberRanges()
 	for _, err := range []error{
-		limits.Int{Min: 1, Max: MaxEpochs}.Check("--epochs", c.Epochs),
-		limits.Int{Min: 1, Max: math.MaxInt, Hint: memory}.Check("--batch-size", c.BatchSize),
-		limits.Int{Min: 1, Max: math.MaxInt, Hint: memory}.Check("eval batch size", c.EvalBatchSize),
-		limits.Int{Min: 0, Max: MaxMaxLen, Hint: "0 = the data set's default; " + memory}.Check("--max-len", c.MaxLen),
-		limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = all"}.Check("--train-limit", c.TrainLimit),
-		limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = all"}.Check("--test-limit", c.TestLimit),
-		limits.Float{Min: 0, OpenMin: true, Max: MaxLR}.Check("--lr", c.LR),
-		limits.Float{Min: 0, Max: 1, OpenMax: true}.Check("--momentum", c.Momentum),
-		limits.Float{Min: 0, Max: MaxWeightDecay}.Check("--weight-decay", c.WeightDecay),
-		limits.Float{Min: 0, Max: MaxEpochs, Hint: "in epochs"}.Check("--warmup", c.WarmupEpochs),
-		limits.Float{Min: 0, Max: 1, OpenMax: true}.Check("--label-smoothing", c.LabelSmoothing),
-		limits.Float{Min: 0, Max: math.MaxFloat64, Hint: "0 disables clipping"}.Check("--clip-grad", c.ClipGradNorm),
+		r.Epochs.Check("--epochs", c.Epochs),
+		r.BatchSize.Check("--batch-size", c.BatchSize),
+		r.EvalBatchSize.Check("eval batch size", c.EvalBatchSize),
+		r.MaxLen.Check("--max-len", c.MaxLen),
+		r.TrainLimit.Check("--train-limit", c.TrainLimit),
+		r.TestLimit.Check("--test-limit", c.TestLimit),
+		r.LR.Check("--lr", c.LR),
+		r.Momentum.Check("--momentum", c.Momentum),
+		r.WeightDecay.Check("--weight-decay", c.WeightDecay),
+		r.WarmupEpochs.Check("--warmup", c.WarmupEpochs),
+		r.LabelSmoothing.Check("--label-smoothing", c.LabelSmoothing),
+		r.ClipGradNorm.Check("--clip-grad", c.ClipGradNorm),
 	} {
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"time"
 
@@ -21,16 +22,12 @@ func benchGEMMCommand(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, `print a JSON array of {"impl","m","n","k","gflops"} instead of a table`)
 	shapeList := fs.String("shapes", "", "comma-separated shapes: names of the default shapes (square256, square512, square1024,\n"+
 		"lenet-conv2-fwd|dX|dW, resnet20-stage1-..., resnet20-stage3-...) or MxNxK with optional :tA/:tB (default: all default shapes)")
-	reps := fs.Int("reps", 7, "timed repetitions per shape and implementation; the median is reported")
-	minRep := fs.Duration("min-rep-time", 50*time.Millisecond, "shortest repetition: fast products are repeated within one")
+	reps := intFlag(fs, "reps", 7, limits.Int{Min: 1, Max: math.MaxInt}, "timed repetitions per shape and implementation; the median is reported")
+	minRepFlag := &limits.DurationFlag{Name: "--min-rep-time", Range: limits.Duration{Min: 0, OpenMin: true}, Value: 50 * time.Millisecond}
+	fs.Var(minRepFlag, "min-rep-time", "shortest repetition: fast products are repeated within one")
+	minRep := &minRepFlag.Value
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if *reps < 1 {
-		return usageError{fmt.Errorf("--reps is %d: need at least 1", *reps)}
-	}
-	if *minRep <= 0 {
-		return usageError{fmt.Errorf("--min-rep-time is %v: need a positive duration", *minRep)}
 	}
 	shapes := bench.DefaultShapes()
 	if *shapeList != "" {

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/mirage-go/mirage/internal/limits"
 	"io"
+	"math"
 	"runtime"
 	"strings"
 
@@ -21,21 +23,14 @@ func benchTrainCommand(regs mirage.Registries, args []string, stdout, stderr io.
 	fs := newFlagSet("bench train", "bench train [--cases LIST] [--backends LIST] [--json]", stdout)
 	caseList := fs.String("cases", "lenet:64,lenet:128,resnet20:128", "comma-separated MODEL:BATCH cases (models: "+strings.Join(regs.Models.Names(), ", ")+")")
 	backendList := fs.String("backends", "fp32", "comma-separated backends, each with its default options (see mirage train --help)")
-	warmup := fs.Int("warmup", 3, "untimed steps before measuring")
-	steps := fs.Int("steps", 5, "steps per timed repetition")
-	reps := fs.Int("reps", 5, "timed repetitions; the median is reported")
+	atLeast1 := limits.Int{Min: 1, Max: math.MaxInt}
+	warmup := intFlag(fs, "warmup", 3, atLeast1, "untimed steps before measuring")
+	steps := intFlag(fs, "steps", 5, atLeast1, "steps per timed repetition")
+	reps := intFlag(fs, "reps", 5, atLeast1, "timed repetitions; the median is reported")
 	asJSON := fs.Bool("json", false, `print a JSON array of {"model","batch","backend","examples_per_sec","step_ms","reps"} instead of a table`)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole measurement to FILE (read it with go tool pprof)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"warmup", *warmup}, {"steps", *steps}, {"reps", *reps}} {
-		if f.v < 1 {
-			return usageError{fmt.Errorf("--%s is %d: need at least 1", f.name, f.v)}
-		}
 	}
 	cases, err := bench.ParseTrainCases(*caseList, regs.Models)
 	if err != nil {

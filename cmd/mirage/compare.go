@@ -34,11 +34,11 @@ func parseCompare(reg mirage.Registries, args []string, stdout, stderr io.Writer
 	probeBatch := &limits.IntFlag{Name: "--probe-batch", Range: limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = the batch size; upper limit: the memory available"}}
 	fs.Var(probeBatch, "probe-batch", "`N` test examples in the per-layer error probe (0 = the batch size)")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
-	checkpointEvery := fs.Int("checkpoint-every", 0, "also save an arm's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
+	checkpointEvery := intFlag(fs, "checkpoint-every", 0, limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 saves at the end of each epoch only"}, "also save an arm's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	training := trainingFlags(fs, reg)
 	backendOptions := backendFlags(fs, reg)
 	executor := newExecutorFlags(fs, "arm")
-	arm := fs.Int("arm", -1, "train only this arm (from 0) of the comparison planned in DIR/slurm: what each Slurm array task runs")
+	arm := intFlag(fs, "arm", -1, limits.Int{Min: -1, Max: math.MaxInt, Hint: "-1 = every arm"}, "train only this arm (from 0) of the comparison planned in DIR/slurm: what each Slurm array task runs")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -47,9 +47,6 @@ func parseCompare(reg mirage.Registries, args []string, stdout, stderr io.Writer
 	}
 	if *out == "" {
 		return nil, usageError{fmt.Errorf("--out is required (the directory for the runs and the report)")}
-	}
-	if *checkpointEvery < 0 {
-		return nil, usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
 	}
 	cfg := training()
 	cfg.Progress = !*quiet && isTerminal(stderr)
@@ -69,7 +66,7 @@ func parseCompare(reg mirage.Registries, args []string, stdout, stderr io.Writer
 
 func compareCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	if isSlurmSubcommand(args) {
-		return slurmSubcommand("compare", args, stdout)
+		return slurmSubcommand(reg, "compare", args, stdout)
 	}
 	p, err := parseCompare(reg, args, stdout, stderr)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/mirage-go/mirage/internal/limits"
 	"io"
 	"maps"
 	"os"
@@ -24,7 +25,7 @@ import (
 func costCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("cost", "cost [--model NAME] [--batch-size N] [--hw PRESET|--params FILE] [--baseline PRESET|--baseline-params FILE] [--iso none|energy|area] [--json]", stdout)
 	model := fs.String("model", "resnet20", "model whose training step is priced: "+strings.Join(reg.Models.Names(), ", "))
-	batch := fs.Int("batch-size", 128, "batch size of the step")
+	batch := intFlag(fs, "batch-size", 128, limits.Int{Min: 1, Max: 1 << 16}, "batch size of the step")
 	hw := fs.String("hw", "mirage-isca24", "accelerator parameter preset: "+strings.Join(cost.Presets(), ", "))
 	params := fs.String("params", "", "accelerator parameter file (YAML, see cost/presets); overrides --hw")
 	baseline := fs.String("baseline", "systolic-bf16-128x128", "baseline parameter preset")
@@ -47,9 +48,6 @@ func costCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer)
 	modelDesc, ok := reg.Models.Lookup(*model)
 	if !ok {
 		return usageError{fmt.Errorf("unknown --model %q (valid: %s)", *model, strings.Join(reg.Models.Names(), ", "))}
-	}
-	if *batch < 1 || *batch > 1<<16 {
-		return usageError{fmt.Errorf("--batch-size %d must be between 1 and 65536", *batch)}
 	}
 	iso, err := cost.ParseIso(*isoName)
 	if err != nil {

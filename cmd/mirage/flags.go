@@ -9,6 +9,7 @@ import (
 
 	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/internal/limits"
 	"github.com/mirage-go/mirage/models"
 	"github.com/mirage-go/mirage/train"
 )
@@ -23,27 +24,32 @@ import (
 func trainingFlags(fs *flag.FlagSet, reg mirage.Registries) func() train.Config {
 	model := fs.String("model", "lenet", "model: "+strings.Join(reg.Models.Names(), ", "))
 	dataset := fs.String("dataset", "", "data set: "+strings.Join(reg.Datasets.Names(), ", ")+" (default: the model's usual one: "+usualDatasets(reg.Models)+")")
-	seed := fs.Uint64("seed", 1, "random seed for weights, data order, augmentation and backend noise")
+	seedFlag := &limits.Uint64Flag{Name: "--seed", Value: 1}
+	fs.Var(seedFlag, "seed", "random seed for weights, data order, augmentation and backend noise")
+	seed := &seedFlag.Value
 	dataDir := fs.String("data-dir", "", "read the data set's files from this directory instead of locating them")
-	trainLimit := fs.Int("train-limit", 0, "use only N training examples, spread evenly through the set so that class-sorted sets keep every class (0 = all)")
-	testLimit := fs.Int("test-limit", 0, "use only N test examples, spread evenly like --train-limit (0 = all)")
+	ranges := train.NumberRanges()
+	trainLimit := intFlag(fs, "train-limit", 0, ranges.TrainLimit, "use only N training examples, spread evenly through the set so that class-sorted sets keep every class (0 = all)")
+	testLimit := intFlag(fs, "test-limit", 0, ranges.TestLimit, "use only N test examples, spread evenly like --train-limit (0 = all)")
 
+	// Recipe numbers are read and range-checked by internal/limits with
+	// the ranges Config.Validate checks them with.
 	var overrides []func(*train.Config)
-	recipeInt := func(name, usage string, field func(*train.Config) *int) {
+	recipeInt := func(name, usage string, r limits.Int, field func(*train.Config) *int) {
 		fs.Func(name, usage+" (default: the model's recipe)", func(s string) error {
-			v, err := strconv.Atoi(s)
+			v, err := r.Parse("--"+name, s)
 			if err != nil {
-				return fmt.Errorf("not an integer")
+				return err
 			}
 			overrides = append(overrides, func(c *train.Config) { *field(c) = v })
 			return nil
 		})
 	}
-	recipeFloat := func(name, usage string, field func(*train.Config) *float64) {
+	recipeFloat := func(name, usage string, r limits.Float, field func(*train.Config) *float64) {
 		fs.Func(name, usage+" (default: the model's recipe)", func(s string) error {
-			v, err := strconv.ParseFloat(s, 64)
+			v, err := r.Parse("--"+name, s)
 			if err != nil {
-				return fmt.Errorf("not a number")
+				return err
 			}
 			overrides = append(overrides, func(c *train.Config) { *field(c) = v })
 			return nil
@@ -55,17 +61,17 @@ func trainingFlags(fs *flag.FlagSet, reg mirage.Registries) func() train.Config 
 			return nil
 		})
 	}
-	recipeInt("epochs", "training epochs", func(c *train.Config) *int { return &c.Epochs })
-	recipeInt("batch-size", "training batch size", func(c *train.Config) *int { return &c.BatchSize })
-	recipeInt("max-len", "sequence length of text models", func(c *train.Config) *int { return &c.MaxLen })
-	recipeFloat("lr", "peak learning rate", func(c *train.Config) *float64 { return &c.LR })
+	recipeInt("epochs", "training epochs", ranges.Epochs, func(c *train.Config) *int { return &c.Epochs })
+	recipeInt("batch-size", "training batch size", ranges.BatchSize, func(c *train.Config) *int { return &c.BatchSize })
+	recipeInt("max-len", "sequence length of text models", ranges.MaxLen, func(c *train.Config) *int { return &c.MaxLen })
+	recipeFloat("lr", "peak learning rate", ranges.LR, func(c *train.Config) *float64 { return &c.LR })
 	recipeString("optimizer", "optimizer: sgd (momentum, Nesterov) or adamw", func(c *train.Config) *string { return &c.Optimizer })
-	recipeFloat("momentum", "SGD momentum", func(c *train.Config) *float64 { return &c.Momentum })
-	recipeFloat("weight-decay", "weight decay (not applied to biases and norm parameters)", func(c *train.Config) *float64 { return &c.WeightDecay })
+	recipeFloat("momentum", "SGD momentum", ranges.Momentum, func(c *train.Config) *float64 { return &c.Momentum })
+	recipeFloat("weight-decay", "weight decay (not applied to biases and norm parameters)", ranges.WeightDecay, func(c *train.Config) *float64 { return &c.WeightDecay })
 	recipeString("schedule", "learning-rate schedule: constant, cosine, step, onecycle", func(c *train.Config) *string { return &c.Schedule })
-	recipeFloat("warmup", "linear warm-up length in epochs (cosine, step, constant)", func(c *train.Config) *float64 { return &c.WarmupEpochs })
-	recipeFloat("label-smoothing", "label smoothing of the cross-entropy loss", func(c *train.Config) *float64 { return &c.LabelSmoothing })
-	recipeFloat("clip-grad", "clip the global gradient norm to this value (0 = off)", func(c *train.Config) *float64 { return &c.ClipGradNorm })
+	recipeFloat("warmup", "linear warm-up length in epochs (cosine, step, constant)", ranges.WarmupEpochs, func(c *train.Config) *float64 { return &c.WarmupEpochs })
+	recipeFloat("label-smoothing", "label smoothing of the cross-entropy loss", ranges.LabelSmoothing, func(c *train.Config) *float64 { return &c.LabelSmoothing })
+	recipeFloat("clip-grad", "clip the global gradient norm to this value (0 = off)", ranges.ClipGradNorm, func(c *train.Config) *float64 { return &c.ClipGradNorm })
 	fs.BoolFunc("augment", "random crop + flip augmentation for images; --augment=false turns it off (default: on for CIFAR-10)", func(s string) error {
 		v, err := strconv.ParseBool(s)
 		if err != nil {
@@ -124,6 +130,34 @@ func backendFlags(fs *flag.FlagSet, regs mirage.Registries) func() backend.Optio
 		})
 		return opts
 	}
+}
+
+// intFlag defines an integer flag whose value internal/limits parses and
+// checks against r as it is read.
+func intFlag(fs *flag.FlagSet, name string, value int, r limits.Int, usage string) *int {
+	f := &limits.IntFlag{Name: "--" + name, Range: r, Value: value}
+	fs.Var(f, name, usage)
+	return &f.Value
+}
+
+// intVar is intFlag storing into *p, which holds the default.
+func intVar(fs *flag.FlagSet, p *int, name string, r limits.Int, usage string) {
+	f := &limits.IntFlag{Name: "--" + name, Range: r, Value: *p}
+	fs.Var(intTarget{f, p}, name, usage)
+}
+
+// intTarget is a limits.IntFlag that also stores each value it accepts in p.
+type intTarget struct {
+	*limits.IntFlag
+	p *int
+}
+
+func (t intTarget) Set(s string) error {
+	if err := t.IntFlag.Set(s); err != nil {
+		return err
+	}
+	*t.p = t.Value
+	return nil
 }
 
 // usualDatasets says which data set each model trains on by default, for

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -126,11 +127,24 @@ func TestHostileCommands(t *testing.T) {
 		{"rrns-redundant 6", append([]string{"train", "--backend", "rns", "--rrns-redundant", "6", "--out", out}, tiny...), []string{"count 0..5"}},
 		{"out under a file", append([]string{"train", "--out", filepath.Join(bigGrid, "run")}, tiny...), []string{"big.yaml", "not a directory"}},
 		{"flag with a newline", []string{"train", "--\nrm", "x"}, []string{`\n`}},
+		{"train over a finished run", append([]string{"train", "--out", out}, tiny...), []string{"finished run", "--overwrite"}},
+		{"negative checkpoint interval", append([]string{"train", "--checkpoint-every", "-3", "--out", out}, tiny...), []string{"--checkpoint-every -3", "≥ 0"}},
+		{"sweep row out of range", []string{"sweep", "--spec", nanSpec, "--out", out, "--row", "100000"}, []string{"--row 100000", "[-1, 99999]"}},
+		{"zero poll", []string{"sweep", "--spec", nanSpec, "--out", out, "--executor", "slurm", "--wait", "--poll", "0s"}, []string{"--poll 0s", "> 0s"}},
+		{"NaN max-parallel", []string{"compare", "--backends", "fp32,rns", "--out", out, "--executor", "slurm", "--max-parallel", "NaN"}, []string{`--max-parallel "NaN"`, "not an integer"}},
+		{"cost batch 0", []string{"cost", "--batch-size", "0"}, []string{"--batch-size 0", "[1, 65536]"}},
+		{"bench reps 0", []string{"bench", "gemm", "--reps", "0"}, []string{"--reps 0", "≥ 1"}},
+		{"bench negative rep time", []string{"bench", "gemm", "--min-rep-time", "-1s"}, []string{"--min-rep-time -1s"}},
+		{"bench train steps inf", []string{"bench", "train", "--steps", "inf"}, []string{`--steps "inf"`, "not an integer"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seedFinishedRun(t, out)
 			before := snapshot(t, out)
-			code, _, stderr := runCLI(overwrite(tc.args...)...)
+			args := overwrite(tc.args...)
+			if tc.name == "train over a finished run" {
+				args = tc.args // the one train command without --overwrite
+			}
+			code, _, stderr := runCLI(args...)
 			require.NotEqual(t, 0, code, "exit code; stderr %q", stderr)
 			line := lastLine(stderr)
 			require.NotContains(t, stderr, "goroutine", "looks like a panic")
@@ -175,7 +189,7 @@ func TestNaNCheckpointIsRefused(t *testing.T) {
 }
 
 // TestSecondWriterIsRefused holds the lock of an output directory in
-// another process and checks that sweep and compare refuse to write there,
+// another process and checks that sweep, compare and train refuse to write there,
 // naming that process's pid, and leave the directory as it was.
 func TestSecondWriterIsRefused(t *testing.T) {
 	out := t.TempDir()
@@ -200,12 +214,67 @@ func TestSecondWriterIsRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"sweep", "--spec", spec, "--out", out, "--no-progress"},
 		{"compare", "--backends", "fp32,bfp", "--epochs", "1", "--train-limit", "100", "--test-limit", "50", "--out", out, "--no-progress"},
+		{"train", "--epochs", "1", "--train-limit", "100", "--test-limit", "50", "--out", out, "--no-progress"},
 	} {
 		code, _, stderr := runCLI(args...)
 		require.Equal(t, 1, code, stderr)
 		require.Contains(t, lastLine(stderr), "is in use by another process (mirage test, "+pid+")")
 		require.Equal(t, before, snapshot(t, out))
 	}
+}
+
+// TestSecondTrainIsRefused starts a mirage train into a directory in
+// another process and, while it trains, a second one into the same
+// directory: the second is refused with the first's pid and leaves the
+// first's files alone; the first, interrupted, stops cleanly and can be
+// resumed.
+func TestSecondTrainIsRefused(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	first := exec.Command(os.Args[0], "-test.run=^TestTrainHelper$")
+	first.Env = append(os.Environ(), "MIRAGE_TEST_TRAIN_OUT="+out)
+	var firstErr strings.Builder
+	first.Stderr = &firstErr
+	require.NoError(t, first.Start())
+	ended := make(chan struct{})
+	go func() { _ = first.Wait(); close(ended) }()
+	defer func() { _ = first.Process.Kill() }() // if the test fails before it ends
+	// The first holds the lock once its lock file names it.
+	lockFile := filepath.Join(out, outdir.LockFile)
+	for {
+		data, _ := os.ReadFile(lockFile)
+		if strings.Contains(string(data), "mirage train") {
+			break
+		}
+		select {
+		case <-ended:
+			t.Fatalf("the first train ended early: %s", firstErr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	before := snapshot(t, out)
+	code, _, stderr := runCLI("train", "--epochs", "1", "--train-limit", "100", "--test-limit", "50", "--no-progress", "--out", out, "--overwrite")
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, lastLine(stderr), fmt.Sprintf("is in use by another process (mirage train, pid %d)", first.Process.Pid))
+	after := snapshot(t, out)
+	for name, content := range before {
+		if filepath.Base(name) != "metrics.jsonl" { // the first may have finished an epoch meanwhile
+			require.Equal(t, content, after[name], "%s changed", name)
+		}
+	}
+	require.NoError(t, first.Process.Signal(os.Interrupt))
+	<-ended
+	require.Contains(t, firstErr.String(), "resume with", "the first train stopped cleanly: %s", firstErr.String())
+}
+
+// TestTrainHelper is the first train of TestSecondTrainIsRefused; it does
+// nothing in a normal test run. It trains far longer than the test waits.
+func TestTrainHelper(t *testing.T) {
+	out := os.Getenv("MIRAGE_TEST_TRAIN_OUT")
+	if out == "" {
+		t.Skip("helper process only")
+	}
+	_, _, stderr := runCLI("train", "--epochs", "1000", "--train-limit", "300", "--test-limit", "100", "--no-progress", "--out", out)
+	fmt.Fprint(os.Stderr, stderr)
 }
 
 // TestHoldLockHelper is the other process of TestSecondWriterIsRefused; it

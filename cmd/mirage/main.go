@@ -126,12 +126,23 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			printUsage()
 			return err
 		}
-		return usageError{fmt.Errorf("%s (see mirage %s --help)", oneLine(err.Error()), fs.Name())}
+		return usageError{fmt.Errorf("%s (see mirage %s --help)", oneLine(withoutFlagPrefix(err.Error())), fs.Name())}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q (see mirage %s --help)", fs.Arg(0), fs.Name())}
 	}
 	return nil
+}
+
+// withoutFlagPrefix drops the flag package's `invalid value "x" for flag
+// -name: ` from an error of a flag value that names the flag and the value
+// itself, as internal/limits' errors do ("invalid --lr +Inf: must be …").
+func withoutFlagPrefix(msg string) string {
+	_, rest, ok := strings.Cut(msg, ": ")
+	if ok && strings.HasPrefix(msg, "invalid value ") && strings.HasPrefix(rest, "invalid --") {
+		return rest
+	}
+	return msg
 }
 
 // oneLine escapes line breaks and other control characters in an error

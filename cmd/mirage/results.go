@@ -54,7 +54,7 @@ func resultsCommand(reg mirage.Registries, args []string, stdout, stderr io.Writ
 		if len(compares)+len(sweeps)+len(full)+len(widths) > 0 {
 			return usageError{fmt.Errorf("--narrowest-adc only prints a width: give it alone")}
 		}
-		bits, why, err := experiment.NarrowestADCWidth(*narrowest, reg.Backends)
+		bits, why, err := experiment.NarrowestADCWidth(*narrowest, reg)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/mirage-go/mirage"
+	"github.com/mirage-go/mirage/internal/limits"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,10 +34,10 @@ var slurmFlagNames = []string{"executor", "max-parallel", "slurm-partition", "sl
 func newExecutorFlags(fs *flag.FlagSet, unit string) *executorFlags {
 	e := &executorFlags{}
 	e.executor = fs.String("executor", "local", "where the "+unit+"s run: local (one after another in this process) or slurm (one job array task per "+unit+"; DIR must be on a file system the compute nodes share)")
-	fs.IntVar(&e.opts.MaxParallel, "max-parallel", 0, "slurm: run at most K "+unit+"s at once (--array=…%K; 0 = no cap)")
+	intVar(fs, &e.opts.MaxParallel, "max-parallel", limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = no cap"}, "slurm: run at most K "+unit+"s at once (--array=…%K; 0 = no cap)")
 	fs.StringVar(&e.opts.Partition, "slurm-partition", "", "slurm: partition (sbatch --partition)")
 	fs.StringVar(&e.opts.Time, "slurm-time", "", "slurm: time limit of each "+unit+" (sbatch --time, e.g. 2:00:00)")
-	fs.IntVar(&e.opts.CPUsPerTask, "slurm-cpus-per-task", 0, "slurm: CPUs of each "+unit+" (sbatch --cpus-per-task; 0 = the cluster's default)")
+	intVar(fs, &e.opts.CPUsPerTask, "slurm-cpus-per-task", limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 = the cluster's default"}, "slurm: CPUs of each "+unit+" (sbatch --cpus-per-task; 0 = the cluster's default)")
 	fs.StringVar(&e.opts.Mem, "slurm-mem", "", "slurm: memory of each "+unit+" (sbatch --mem, e.g. 8G)")
 	fs.StringVar(&e.opts.Account, "slurm-account", "", "slurm: account to charge (sbatch --account)")
 	fs.Func("sbatch-arg", "slurm: one more sbatch option, e.g. --sbatch-arg=--qos=long (repeatable)", func(s string) error {
@@ -42,7 +45,9 @@ func newExecutorFlags(fs *flag.FlagSet, unit string) *executorFlags {
 		return nil
 	})
 	e.wait = fs.Bool("wait", false, "slurm: wait until the array and its report job end, printing progress (default: return after submitting)")
-	e.poll = fs.Duration("poll", 10*time.Second, "slurm: how often --wait asks Slurm for progress")
+	poll := &limits.DurationFlag{Name: "--poll", Range: limits.Duration{Min: 0, OpenMin: true}, Value: 10 * time.Second}
+	fs.Var(poll, "poll", "slurm: how often --wait asks Slurm for progress")
+	e.poll = &poll.Value
 	e.reportOnly = fs.Bool("report-only", false, "write the report from the finished "+unit+"s and train nothing (what the job that follows a Slurm array runs)")
 	return e
 }
@@ -64,9 +69,6 @@ func (e *executorFlags) check(fs *flag.FlagSet) error {
 	case "slurm":
 	default:
 		return usageError{fmt.Errorf("invalid --executor %q: must be local or slurm", *e.executor)}
-	}
-	if *e.poll <= 0 {
-		return usageError{fmt.Errorf("invalid --poll %v: must be positive", *e.poll)}
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -104,7 +106,7 @@ func sweepOnSlurm(ctx context.Context, e *executorFlags, row int, cfg experiment
 	case *e.reportOnly:
 		res, err := experiment.SweepReport(cfg, stderr)
 		if res != nil {
-			fmt.Fprintf(stdout, "%d runs: %d with results, %d without\n", len(res.Rows), res.Skipped, res.Remaining)
+			fmt.Fprintf(stdout, "%d runs: %d with results, %d without\n", res.Rows.Len(), res.Skipped, res.Remaining)
 			fmt.Fprintf(stdout, "report: %s\n", filepath.Join(cfg.Out, "report.md"))
 		}
 		return true, err
@@ -127,7 +129,7 @@ func sweepOnSlurm(ctx context.Context, e *executorFlags, row int, cfg experiment
 		}
 		return true, nil
 	}
-	st, err := experiment.WaitSweep(out, *e.poll, stdout)
+	st, err := experiment.WaitSweep(out, cfg.Registries, *e.poll, stdout)
 	return true, finishWait(st, err, out, "sweep", stdout)
 }
 
@@ -151,7 +153,7 @@ func finishWait(st *experiment.ArrayStatus, err error, out, kind string, stdout 
 
 // sweepSubcommand runs `mirage sweep status DIR` and `mirage sweep cancel
 // DIR`, and the same for compare.
-func slurmSubcommand(kind string, args []string, stdout io.Writer) error {
+func slurmSubcommand(reg mirage.Registries, kind string, args []string, stdout io.Writer) error {
 	verb := args[0]
 	fs := newFlagSet(kind+" "+verb, kind+" "+verb+" DIR", stdout)
 	if err := fs.Parse(args[1:]); err != nil {
@@ -182,7 +184,7 @@ func slurmSubcommand(kind string, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "cancelled job(s) %s\n", strings.Join(jobs, ", "))
 		return nil
 	default: // status
-		status := experiment.SweepStatus
+		status := func(out string) (*experiment.ArrayStatus, error) { return experiment.SweepStatus(out, reg) }
 		if kind == "compare" {
 			status = experiment.CompareStatus
 		}

@@ -16,7 +16,7 @@ import (
 
 func sweepCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	if isSlurmSubcommand(args) {
-		return slurmSubcommand("sweep", args, stdout)
+		return slurmSubcommand(reg, "sweep", args, stdout)
 	}
 	fs := newFlagSet("sweep", "sweep --spec FILE --out DIR [flags] | sweep status DIR | sweep cancel DIR", stdout)
 	specPath := fs.String("spec", "", "sweep spec, YAML or JSON (see sweeps/ for examples) (required)")
@@ -26,14 +26,11 @@ func sweepCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer
 	dataDir := fs.String("data-dir", "", "read every row's data set from this directory")
 	dryRun := fs.Bool("dry-run", false, "validate the spec and list its rows without running anything")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
-	checkpointEvery := fs.Int("checkpoint-every", 0, "also save a row's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
+	checkpointEvery := intFlag(fs, "checkpoint-every", 0, limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 saves at the end of each epoch only"}, "also save a row's resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	executor := newExecutorFlags(fs, "row")
-	row := fs.Int("row", -1, "run only this row (from 0) and write its result to DIR/slurm/rows: what each Slurm array task runs")
+	row := intFlag(fs, "row", -1, limits.Int{Min: -1, Max: experiment.MaxSweepRows - 1, Hint: "-1 = every row"}, "run only this row (from 0) and write its result to DIR/slurm/rows: what each Slurm array task runs")
 	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if *checkpointEvery < 0 {
-		return usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
 	}
 	if err := executor.check(fs); err != nil {
 		return err
@@ -87,7 +84,7 @@ func sweepCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("%w; resume with: %s", err, commandLine("sweep", args))
 	}
 	if res != nil {
-		fmt.Fprintf(stdout, "%d runs: %d trained now, %d finished earlier, %d still to do\n", len(res.Rows), res.Ran, res.Skipped, res.Remaining)
+		fmt.Fprintf(stdout, "%d runs: %d trained now, %d finished earlier, %d still to do\n", res.Rows.Len(), res.Ran, res.Skipped, res.Remaining)
 		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*out, "report.md"))
 	}
 	return err

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mirage-go/mirage/internal/limits"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,16 +19,32 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mirage-go/mirage"
+	"github.com/mirage-go/mirage/internal/outdir"
 	"github.com/mirage-go/mirage/train"
 )
 
-func trainCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) error {
+func trainCommand(reg mirage.Registries, args []string, stdout, stderr io.Writer) (err error) {
 	cfg, err := parseTrainArgs(reg, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	ctx, stop := interruptible(cfg.OutDir != "")
 	defer stop()
+	if cfg.OutDir != "" {
+		// One writer per directory, as for compare and sweep: a second
+		// train into the same --out would interleave or replace the
+		// first's files. A refused run removes the lock file it made.
+		lock, lockErr := outdir.Acquire(cfg.OutDir, "mirage train")
+		if lockErr != nil {
+			return lockErr
+		}
+		defer lock.Release()
+		defer func() {
+			if err != nil && !errors.As(err, new(*train.InterruptedError)) {
+				lock.Discard()
+			}
+		}()
+	}
 	res, err := train.RunContext(ctx, cfg, reg, stderr)
 	if ie := (*train.InterruptedError)(nil); errors.As(err, &ie) {
 		again := []string{"--resume", cfg.OutDir}
@@ -50,16 +68,13 @@ func parseTrainArgs(reg mirage.Registries, args []string, stdout, stderr io.Writ
 	backendName := fs.String("backend", "fp32", "matrix-product backend: "+strings.Join(reg.Backends.Names(), ", "))
 	out := fs.String("out", "", "directory for metrics.jsonl, summary.json, model.safetensors and, until the run finishes, its resumable state.safetensors; rerunning the same command resumes an unfinished run")
 	resume := fs.String("resume", "", "continue the unfinished run in this directory with its saved settings (give no run settings, or exactly those of the original command)")
-	checkpointEvery := fs.Int("checkpoint-every", 0, "also save the resumable state every N steps within an epoch (0 = at the end of each epoch only)")
+	checkpointEvery := intFlag(fs, "checkpoint-every", 0, limits.Int{Min: 0, Max: math.MaxInt, Hint: "0 saves at the end of each epoch only"}, "also save the resumable state every N steps within an epoch (0 = at the end of each epoch only)")
 	overwrite := fs.Bool("overwrite", false, "train from scratch in --out even if it holds a finished run or another run's state, replacing them")
 	quiet := fs.Bool("no-progress", false, "do not draw progress bars (they are drawn only on a terminal)")
 	training := trainingFlags(fs, reg)
 	backendOptions := backendFlags(fs, reg)
 	if err := parseFlags(fs, args); err != nil {
 		return train.Config{}, err
-	}
-	if *checkpointEvery < 0 {
-		return train.Config{}, usageError{fmt.Errorf("invalid --checkpoint-every %d: must be ≥ 0 (0 saves at the end of each epoch only)", *checkpointEvery)}
 	}
 	cfg := training()
 	cfg.Backend, cfg.BackendOptions = *backendName, backendOptions()

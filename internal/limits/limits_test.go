@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -76,6 +77,25 @@ func TestFlagValues(t *testing.T) {
 	require.Equal(t, 0.25, x.Value)
 	require.ErrorContains(t, fs.Parse([]string{"-x", "NaN"}), "invalid --x NaN")
 	require.ErrorContains(t, fs.Parse([]string{"-n", "6"}), "invalid --n 6")
+
+	seed := &Uint64Flag{Name: "--seed", Value: 1}
+	fs.Var(seed, "seed", "")
+	require.NoError(t, fs.Parse([]string{"-seed", "18446744073709551615"}))
+	require.Equal(t, uint64(math.MaxUint64), seed.Value)
+	for _, bad := range []string{"-1", "18446744073709551616", "1.5", "NaN"} {
+		require.ErrorContains(t, fs.Parse([]string{"-seed", bad}), `invalid --seed "`+bad+`": must be an integer in [0, 18446744073709551615]`)
+	}
+
+	d := &DurationFlag{Name: "--poll", Range: Duration{Min: 0, OpenMin: true, Max: time.Hour}, Value: time.Second}
+	fs.Var(d, "poll", "")
+	require.NoError(t, fs.Parse([]string{"-poll", "1m30s"}))
+	require.Equal(t, 90*time.Second, d.Value)
+	for text, want := range map[string]string{
+		"0s": "invalid --poll 0s: must be > 0s and ≤ 1h0m0s", "-5s": "invalid --poll -5s", "2h": "invalid --poll 2h0m0s",
+		"soon": `invalid --poll "soon": not a duration`, "9999999999h": "not a duration",
+	} {
+		require.ErrorContains(t, fs.Parse([]string{"-poll", text}), want, text)
+	}
 }
 
 func TestParseBytes(t *testing.T) {

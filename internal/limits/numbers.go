@@ -10,8 +10,8 @@
 //	if err := lr.Check("--lr", v); err != nil { ... }
 //
 // [Float.Parse] and [Int.Parse] read text (flags, backend options) and
-// check it in one step; [FloatFlag] and [IntFlag] are flag.Value types for
-// flags that hold a checked number.
+// check it in one step; [FloatFlag], [IntFlag] and [DurationFlag] are
+// flag.Value types for flags that hold a checked number.
 //
 // Sizes are checked against a [Memory] budget, read from the system
 // ([ReadMemory]) or given explicitly (tests, and $MIRAGE_MEMORY_LIMIT):
@@ -27,6 +27,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Float is the range of a floating-point setting. Values must be finite
@@ -172,6 +173,97 @@ func (f *IntFlag) Set(s string) error {
 	v, err := f.Range.Parse(f.Name, s)
 	if err != nil {
 		return err
+	}
+	f.Value = v
+	return nil
+}
+
+// Duration is the range of a duration setting: above Min (or at it, unless
+// OpenMin), and at most Max when Max is not 0.
+type Duration struct {
+	Min, Max time.Duration
+	OpenMin  bool
+	Hint     string
+}
+
+// Check returns nil when v is in range.
+func (r Duration) Check(name string, v time.Duration) error {
+	if v < r.Min || r.OpenMin && v == r.Min || r.Max != 0 && v > r.Max {
+		return fmt.Errorf("invalid %s %v: must be%s", name, v, r.rangeText())
+	}
+	return nil
+}
+
+func (r Duration) rangeText() string {
+	op := "≥"
+	if r.OpenMin {
+		op = ">"
+	}
+	s := fmt.Sprintf(" %s %v", op, r.Min)
+	if r.Max != 0 {
+		s += fmt.Sprintf(" and ≤ %v", r.Max)
+	}
+	if r.Hint != "" {
+		s += " (" + r.Hint + ")"
+	}
+	return s
+}
+
+// Parse reads a duration ("10s", "1m30s") and checks it.
+func (r Duration) Parse(name, text string) (time.Duration, error) {
+	v, err := time.ParseDuration(strings.TrimSpace(text))
+	if err != nil {
+		return 0, fmt.Errorf("invalid %s %q: not a duration such as 10s or 1m30s; must be%s", name, text, r.rangeText())
+	}
+	return v, r.Check(name, v)
+}
+
+// DurationFlag is a flag.Value holding a duration checked against Range.
+type DurationFlag struct {
+	Name  string
+	Range Duration
+	Value time.Duration
+}
+
+// String implements flag.Value.
+func (f *DurationFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.Value.String()
+}
+
+// Set implements flag.Value.
+func (f *DurationFlag) Set(s string) error {
+	v, err := f.Range.Parse(f.Name, s)
+	if err != nil {
+		return err
+	}
+	f.Value = v
+	return nil
+}
+
+// Uint64Flag is a flag.Value holding any uint64, such as a random seed:
+// every value is valid, and text that is not one gets a message in the
+// words of the other flags.
+type Uint64Flag struct {
+	Name  string
+	Value uint64
+}
+
+// String implements flag.Value.
+func (f *Uint64Flag) String() string {
+	if f == nil {
+		return ""
+	}
+	return strconv.FormatUint(f.Value, 10)
+}
+
+// Set implements flag.Value.
+func (f *Uint64Flag) Set(s string) error {
+	v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return fmt.Errorf("invalid %s %q: must be an integer in [0, %d]", f.Name, s, uint64(math.MaxUint64))
 	}
 	f.Value = v
 	return nil

@@ -12,8 +12,10 @@ package outdir
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,33 +28,73 @@ const LockFile = ".mirage.lock"
 // Lock is an exclusive lock on a directory, held until Release.
 type Lock struct {
 	f *os.File
+	// made lists what Acquire created, the lock file last, for Discard.
+	made []string
 }
 
 // Acquire creates dir if needed and locks it. If another process holds
 // the lock, the error names it by pid and says what to do; it does not
 // wait. what names the command for the message ("mirage sweep").
 func Acquire(dir, what string) (*Lock, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("--out %s is a file, not a directory; choose another --out", dir)
+	}
+	made, err := mkdirAll(dir)
+	if err != nil {
 		return nil, fmt.Errorf("cannot create output directory: %w", err)
 	}
 	path := filepath.Join(dir, LockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("output directory %s is not writable (%v); choose another --out or fix its permissions", dir, unwrapPath(err))
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		made = append(made, path)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		holder := readPID(f)
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s is in use by another process (%s); wait for it to finish or use another --out", dir, holder)
+	// A lock file removed by Discard between our open and our flock would
+	// leave us holding a lock nobody else can see: lock, then check that
+	// the name still leads to the file locked, and start again if not.
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("output directory %s is not writable (%v); choose another --out or fix its permissions", dir, unwrapPath(err))
 		}
-		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			holder := readPID(f)
+			f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, fmt.Errorf("%s is in use by another process (%s); wait for it to finish or use another --out", dir, holder)
+			}
+			return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+		}
+		locked, err1 := f.Stat()
+		named, err2 := os.Stat(path)
+		if err1 != nil || err2 != nil || !os.SameFile(locked, named) {
+			f.Close()
+			continue
+		}
+		// Record who holds the lock, for the message of a refused writer.
+		if err := f.Truncate(0); err == nil {
+			_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+" "+what+"\n"), 0)
+		}
+		return &Lock{f: f, made: made}, nil
 	}
-	// Record who holds the lock, for the message of a refused writer.
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+" "+what+"\n"), 0)
+}
+
+// mkdirAll is os.MkdirAll that returns the directories it created,
+// parents first.
+func mkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
 	}
-	return &Lock{f: f}, nil
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	slices.Reverse(missing)
+	return missing, nil
 }
 
 func readPID(f *os.File) string {
@@ -68,9 +110,8 @@ func readPID(f *os.File) string {
 	return what + ", pid " + pid
 }
 
-// Release unlocks the directory. The lock file stays: removing it would
-// let a third process lock a new file while a second still waits on the
-// old one.
+// Release unlocks the directory. The lock file stays: the directory was
+// written to, and the file tells a refused writer who wrote last.
 func (l *Lock) Release() error {
 	if l == nil || l.f == nil {
 		return nil
@@ -78,6 +119,23 @@ func (l *Lock) Release() error {
 	err := l.f.Close() // closing the descriptor drops the flock
 	l.f = nil
 	return err
+}
+
+// Discard is Release for a command that failed before writing anything:
+// it also removes what Acquire created — the lock file, and the
+// directories it made if they are still empty — so that a refused command
+// leaves the file system as it found it. A process that opened the lock
+// file meanwhile notices its removal (see Acquire) and locks afresh.
+func (l *Lock) Discard() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	for i := len(l.made) - 1; i >= 0; i-- {
+		if err := os.Remove(l.made[i]); err != nil {
+			break // not empty: something was written after all
+		}
+	}
+	return l.Release()
 }
 
 // CheckWritable reports whether files can be created in dir, creating dir
