@@ -73,8 +73,21 @@
 //	10         98.9%                98.9%
 //	12         99.0%                99.0%
 //
+// # How it runs
+//
 // Every tile passes the converter on its own, so tiles are always added in
-// order (one GEMM per tile computes the exact tile values first).
+// order, and each tile's exact values come from an FP32 GEMM over that
+// tile alone. The work is cut, by the product's shape alone, into
+// independent items that run on all cores: blocks of outputs over all
+// tiles (the block's tile values are computed into a buffer that stays in
+// the cache and read out at once), or, for a small output over many tiles
+// (a weight gradient), single tiles of the whole output, summed in tile
+// order afterwards. Noise-free results do not depend on the split, and
+// neither does the noise: each item draws from its own counter-based
+// stream, and most noisy readouts cost one comparison of 16 random bits,
+// with exactly the Gaussian model's distribution of codes (noise.go says
+// how, and why it is exact). A product draws one key from the backend's
+// generator, whose position is the state saved for resuming.
 package analog
 
 import (
@@ -85,6 +98,7 @@ import (
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfpengine"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
+	"github.com/mirage-go/mirage/internal/gemm"
 	"github.com/mirage-go/mirage/internal/parallel"
 )
 
@@ -111,17 +125,20 @@ type Backend struct {
 	rng    *rand.Rand
 	src    *rand.PCG // rng's source, saved and restored by state.go
 
+	noise       *noiseModel
 	noisyNow    bool
 	productFunc bfpengine.ProductFunc
-	scratch     []float32
-	invB, scB   []float64
 	// zeroA, zeroB flag the operand blocks flushed to zero (Rows×Tiles).
 	zeroA, zeroB []bool
-	// The readout loop (see product) and its readouts and ADC clips per
-	// chunk.
-	counts []int64
-	read   tileRead
-	team   parallel.Team
+	// The loop over output blocks (see product), its readouts and ADC
+	// clips per block, and per-goroutine scratch space.
+	counts  []int64
+	read    blockRead
+	workers []*worker
+	team    parallel.Team
+	// byTiles: a round's readouts per tile; tileMajor: a tile's values;
+	// both: the sums when accumulating.
+	vals, acc []float32
 }
 
 // New returns an analog backend, or an error naming the flag to change
@@ -134,7 +151,7 @@ func New(cfg Config) (*Backend, error) {
 	full := 2 * s.Format.MaxTileDot()
 	src := rand.NewPCG(s.NoiseSeed, 0x616e616c6f67)
 	b := &Backend{
-		engine: bfpengine.NewEngine(s), noisy: noisy,
+		engine: bfpengine.NewEngine(s), noisy: noisy, noise: newNoiseModel(sigma),
 		rng: rand.New(src), src: src,
 		cfg: EffectiveConfig{
 			Backend: "analog", ADCBits: adcBits, FullRange: full,
@@ -157,24 +174,23 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 	return b.engine.MatMul(call, g, b.productFunc)
 }
 
-// product computes every tile exactly with one FP32 GEMM per tile (see
-// internal/bfp), passes each tile value through the ADC, and accumulates.
-//
-// Without noise, the readouts of a tile are independent of each other and
-// run on all cores, by ranges of rows; every readout is the same float64
-// arithmetic as on one goroutine, in the same order along the tiles, so
-// the result and the counters do not depend on the split. With noise they
-// stay on one goroutine: the noise is drawn from one generator in readout
-// order (tile, row, live column), and the draws, which cost more than the
-// rest of a readout, would have to stay serial anyway. (Drawing them into
-// a buffer on one goroutine while another read out the rows already drawn
-// gave the same results and was slower on the shared two-core machine:
-// the readouts left to share are the smaller part, and the waiting
-// goroutine competed with the drawing one for a core.)
+// product computes every tile exactly with an FP32 GEMM (see
+// internal/bfp), passes each tile value through the ADC, and accumulates
+// the readouts in tile order. The work is cut into independent items by
+// the product's shape (see partition and partitionMode): output blocks
+// over all tiles, whose tile values stay in the cache between the GEMM
+// and the readout; single tiles of a small output; or row ranges of one
+// tile of a large one. Items run on all cores; every readout is the same
+// float64 arithmetic as on one goroutine, each output's readouts are
+// added in tile order, and an item's noise comes from its own stream (see
+// noise.go), so neither the result nor the counters depend on the split.
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
 	m, n := g.M, g.N
 	tiles := qa.Tiles()
 	c.TileOutputs += int64(tiles) * int64(m) * int64(n)
+	if m == 0 || n == 0 {
+		return nil
+	}
 	if tiles == 0 {
 		if !g.Accumulate {
 			for i := range m {
@@ -183,138 +199,376 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 		}
 		return nil
 	}
-	// Each tile's exact values land in tile; the ADC readouts are summed in
-	// tile order into r, which is C itself unless C's old values are needed.
-	if cap(b.scratch) < 2*m*n {
-		b.scratch = make([]float32, 2*m*n)
-	}
-	tile := b.scratch[:m*n]
-	r, ldr := g.C, g.LDC
-	if g.Accumulate {
-		r, ldr = b.scratch[m*n:2*m*n], n
-	}
 	// A tile with a zero block on either side is exactly 0 and is not read
 	// out (see the package documentation): its exponent is a placeholder,
 	// and scaling the ADC noise by it was once a bug that made every noisy
 	// run diverge.
 	b.zeroA, b.zeroB = qa.ZeroBlocks(b.zeroA), qb.ZeroBlocks(b.zeroB)
-	b.invB, b.scB = grow(b.invB, n), grow(b.scB, n)
 	rd := &b.read
 	runFunc := rd.runFunc // made once, in New: a method value allocates
-	*rd = tileRead{b: b, runFunc: runFunc, tile: tile, r: r, ldr: ldr, m: m, n: n, tiles: tiles, qa: qa, chunks: 1}
-	procs := runtime.GOMAXPROCS(0)
-	if !b.noisyNow && m*n >= parallelReadouts && m > 1 && procs > 1 {
-		rd.chunks = min(m, readChunks*procs)
+	*rd = blockRead{b: b, runFunc: runFunc, g: g, qa: qa, qb: qb, tiles: tiles, part: partition(m, n, tiles)}
+	if b.noisyNow {
+		rd.key = b.rng.Uint64()
 	}
-	b.counts = grow(b.counts, 2*rd.chunks)
-	clear(b.counts)
-	for t := range tiles {
-		ibfp.TileGEMM(qa, qb, t, tile, n)
-		// Powers of two, multiplied in float64: exact, and cheaper than
-		// math.Ldexp per element. A zero block of B gets scale 0.
-		for j := range n {
-			e := int(qb.Exp[j*tiles+t])
-			b.invB[j], b.scB[j] = pow2(-e), pow2(e)
-			if b.zeroB[j*tiles+t] {
-				b.scB[j] = 0
-			}
-		}
-		rd.t = t
-		if rd.chunks == 1 {
-			rd.run(0, 0)
-			continue
-		}
-		b.team.Run(procs, rd.chunks, rd.runFunc)
+	count := rd.part.count()
+	b.counts = grow(b.counts, 2*count)
+	procs := min(runtime.GOMAXPROCS(0), count)
+	for len(b.workers) < procs {
+		b.workers = append(b.workers, &worker{noise: newStream()})
 	}
-	for k := 0; k < len(b.counts); k += 2 {
+	switch rd.part.mode {
+	case byTiles:
+		b.byTiles(procs)
+	case tileMajor:
+		b.tileMajor(procs)
+	default:
+		b.team.Run(procs, count, rd.runFunc)
+	}
+	for k := 0; k < 2*count; k += 2 {
 		c.Readouts += b.counts[k]
 		c.ADCClipped += b.counts[k+1]
-	}
-	if g.Accumulate {
-		for i := range m {
-			ci := g.C[i*g.LDC : i*g.LDC+n]
-			for j := range ci {
-				ci[j] += r[i*ldr+j]
-			}
-		}
 	}
 	return nil
 }
 
-// parallelReadouts is the number of tile outputs from which the readouts
-// of a noise-free tile are shared among goroutines; readChunks is the
-// number of row ranges per goroutine, so that one the OS runs late leaves
-// little work behind.
-const (
-	parallelReadouts = 1 << 12
-	readChunks       = 4
-)
-
-// tileRead is the loop over one tile's readouts, by ranges of rows.
-type tileRead struct {
-	b        *Backend
-	qa       *ibfp.Matrix
-	tile, r  []float32
-	ldr      int
-	m, n     int
-	t, tiles int
-	chunks   int
-	runFunc  func(worker, chunk int)
+// byTiles runs a product partitioned by tiles: rounds of tiles read out
+// in parallel into b.vals, each round then summed into the output in tile
+// order. A round holds up to roundOutputs tile outputs (at least
+// minBlocks tiles), so that a tiny output (LeNet's first weight gradient:
+// 6×25 over 784 tiles) runs in a few rounds whose synchronisation costs
+// little beside their work.
+func (b *Backend) byTiles(procs int) {
+	rd, g := &b.read, b.read.g
+	m, n := g.M, g.N
+	r, ldr := g.C, g.LDC
+	if g.Accumulate {
+		b.acc = grow(b.acc, m*n)
+		r, ldr = b.acc, n
+	}
+	round := min(rd.tiles, max(minBlocks, roundOutputs/(m*n)))
+	b.vals = grow(b.vals, round*m*n)
+	for t0 := 0; t0 < rd.tiles; t0 += round {
+		count := min(round, rd.tiles-t0)
+		rd.t0 = t0
+		b.team.Run(procs, count, rd.runFunc)
+		for t := t0; t < t0+count; t++ {
+			vals := b.vals[(t-t0)*m*n : (t-t0+1)*m*n]
+			for i := range m {
+				ri, vi := r[i*ldr:i*ldr+n], vals[i*n:(i+1)*n]
+				if t == 0 {
+					copy(ri, vi)
+					continue
+				}
+				for j := range ri {
+					ri[j] += vi[j]
+				}
+			}
+		}
+	}
+	if g.Accumulate {
+		addInto(g.C, g.LDC, r, ldr, m, n)
+	}
 }
 
-// run reads out rows [m·chunk/chunks, m·(chunk+1)/chunks) of tile t,
-// counting readouts and clips into b.counts[2·chunk], b.counts[2·chunk+1].
-func (rd *tileRead) run(_, chunk int) {
-	b := rd.b
-	i0, i1 := rd.m*chunk/rd.chunks, rd.m*(chunk+1)/rd.chunks
-	// Everything the inner loop reads, in locals (registers), not through
-	// rd and b.
-	t, n, tiles := rd.t, rd.n, rd.tiles
-	r, ldr, tile, zeroA, exps := rd.r, rd.ldr, rd.tile, b.zeroA, rd.qa.Exp
-	scB, invB := b.scB[:n], b.invB[:n]
-	noisy, rng, sigma := b.noisyNow, b.rng, b.cfg.NoiseSigma
-	step := b.cfg.Step
-	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
+// tileMajor runs a product partitioned tileMajor: for each tile, one
+// GEMM over the whole output (on all cores) into b.vals, then its
+// readouts by ranges of rows, in parallel.
+func (b *Backend) tileMajor(procs int) {
+	rd, g := &b.read, b.read.g
+	m, n := g.M, g.N
+	b.vals = grow(b.vals, m*n)
+	if g.Accumulate {
+		b.acc = grow(b.acc, m*n)
+	}
+	for t := range rd.tiles {
+		ibfp.TileGEMM(rd.qa, rd.qb, t, b.vals, n)
+		rd.t0 = t
+		b.team.Run(procs, rd.part.rowBlocks, rd.runFunc)
+	}
+	if g.Accumulate {
+		addInto(g.C, g.LDC, b.acc, n, m, n)
+	}
+}
+
+// blocks is a partition of a product's work into independent items, by
+// its mode.
+type blocks struct {
+	m, n, tiles          int
+	rows, cols           int
+	rowBlocks, colBlocks int
+	mode                 partitionMode
+}
+
+// partitionMode is how a product's work is cut into items.
+type partitionMode int
+
+const (
+	// byBlocks: an item is an output block of rows×cols (the last ones
+	// in each direction may be smaller) over all tiles, its tile values
+	// computed into a buffer that stays in the cache.
+	byBlocks partitionMode = iota
+	// byTiles, for a small output over many tiles (a weight gradient:
+	// 16×144 outputs over 1024 tiles): an item is one tile of the whole
+	// output, read out into a buffer of its own; the buffers are then
+	// summed in tile order.
+	byTiles
+	// tileMajor, for a large and wide output over several tiles (BERT's
+	// feed-forward products): an item is a range of rows of one tile,
+	// whose values one GEMM over the whole output computed first. Blocks
+	// would each pack their own panels of both operands for every tile,
+	// which costs more there than the extra pass over the tile values.
+	tileMajor
+)
+
+// count returns the number of items.
+func (p blocks) count() int {
+	switch p.mode {
+	case byTiles:
+		return p.tiles
+	case tileMajor:
+		return p.tiles * p.rowBlocks
+	}
+	return p.rowBlocks * p.colBlocks
+}
+
+// bounds returns block blk's rows [i0, i1) and columns [j0, j1).
+func (p blocks) bounds(blk int) (i0, i1, j0, j1 int) {
+	bi, bj := blk/p.colBlocks, blk%p.colBlocks
+	i0, j0 = bi*p.rows, bj*p.cols
+	return i0, min(p.m, i0+p.rows), j0, min(p.n, j0+p.cols)
+}
+
+// Partition sizes: a block holds at most blockElements outputs, so that
+// its tile values and sums stay in the L1/L2 cache between the GEMM that
+// writes them and the readout that reads them; a product with at least
+// parallelReadouts tile outputs is cut into at least minBlocks items, so
+// that all cores get work. An output of at most blockElements over at
+// least minBlocks tiles is partitioned by tiles;
+// a larger one of at least wideColumns columns over several tiles is
+// partitioned tileMajor.
+// The partition depends on the shape alone, never on the number of
+// goroutines: it decides which noise stream a readout draws from.
+const (
+	blockElements     = 1 << 16
+	parallelReadouts  = 1 << 12
+	minBlocks         = 8
+	roundOutputs      = 1 << 16
+	minRows           = 128
+	wideColumns       = 256
+	columnGranularity = 16 // a multiple of the GEMM kernels' widths
+)
+
+// partition cuts the work of an m×n output with the given number of
+// tiles into items.
+func partition(m, n, tiles int) blocks {
+	if m*n <= blockElements && tiles >= minBlocks && tiles*m*n >= parallelReadouts {
+		return blocks{m: m, n: n, tiles: tiles, rows: m, cols: n, rowBlocks: 1, colBlocks: 1, mode: byTiles}
+	}
+	if m*n > blockElements && n >= wideColumns && tiles > 1 {
+		rows := max(1, min(max(minRows, blockElements/n), ceilDiv(m, minBlocks)))
+		return blocks{m: m, n: n, tiles: tiles, rows: rows, cols: n, rowBlocks: ceilDiv(m, rows), colBlocks: 1, mode: tileMajor}
+	}
+	// At least minRows rows (or all of them): every block packs its own
+	// panels of both operands for each tile, so a block of few rows and
+	// many columns would pack B about as often as it multiplies by it.
+	rows := min(m, max(minRows, blockElements/n))
+	cols := min(n, max(columnGranularity, blockElements/rows/columnGranularity*columnGranularity))
+	if tiles*m*n >= parallelReadouts && ceilDiv(m, rows)*ceilDiv(n, cols) < minBlocks {
+		// Few rows: cut the columns too, then the rows.
+		want := ceilDiv(minBlocks, ceilDiv(m, rows))
+		cols = min(n, max(columnGranularity, ceilDiv(ceilDiv(n, want), columnGranularity)*columnGranularity))
+		if ceilDiv(m, rows)*ceilDiv(n, cols) < minBlocks {
+			rows = max(1, ceilDiv(m, ceilDiv(minBlocks, ceilDiv(n, cols))))
+		}
+	}
+	return blocks{m: m, n: n, tiles: tiles, rows: rows, cols: cols, rowBlocks: ceilDiv(m, rows), colBlocks: ceilDiv(n, cols)}
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// worker is one goroutine's scratch space.
+type worker struct {
+	tile, acc []float32 // a block's tile values; its sums when accumulating
+	invB, scB []float64 // per column of the block: 2^-eb, and 2^eb or 0
+	noise     *stream
+}
+
+// blockRead is the loop over one product's items (see blocks).
+type blockRead struct {
+	b       *Backend
+	g       *backend.GEMM
+	qa, qb  *ibfp.Matrix
+	tiles   int
+	part    blocks
+	key     uint64 // the noise key of this product (see noise.go)
+	t0      int    // byTiles: the first tile of the round
+	runFunc func(worker, chunk int)
+}
+
+// run computes item chunk (of the round starting at tile rd.t0, byTiles;
+// of tile rd.t0, tileMajor) and stores its readouts and ADC clips in
+// b.counts[2·item], b.counts[2·item+1]. The item's noise stream is item's.
+func (rd *blockRead) run(wk, chunk int) {
+	b, g, w := rd.b, rd.g, rd.b.workers[wk]
+	item := chunk
+	switch rd.part.mode {
+	case byTiles:
+		item += rd.t0
+	case tileMajor:
+		item += rd.t0 * rd.part.rowBlocks
+	}
+	if b.noisyNow {
+		w.noise.reset(rd.key, item)
+	}
 	var readouts, clipped int64
-	for i := i0; i < i1; i++ {
-		ri := r[i*ldr : i*ldr+n]
-		if zeroA[i*tiles+t] {
-			if t == 0 {
-				clear(ri)
+	switch rd.part.mode {
+	case tileMajor:
+		// Rows chunk of tile t0, whose values are in b.vals.
+		i0, i1, _, _ := rd.part.bounds(chunk)
+		r, ldr := g.C[i0*g.LDC:], g.LDC
+		if g.Accumulate {
+			r, ldr = b.acc[i0*g.N:], g.N
+		}
+		readouts, clipped = rd.readTile(w, rd.t0, i0, i1, 0, g.N, b.vals[i0*g.N:], r, ldr, rd.t0 == 0, 0)
+	case byTiles:
+		// Tile item of the whole output, into its buffer. A dead tile
+		// reads -0 there, which leaves any sum it is added to unchanged
+		// (+0 would turn a -0 sum into +0), except for tile 0, whose
+		// readouts are the sum so far.
+		m, n := g.M, g.N
+		vals := b.vals[chunk*m*n : (chunk+1)*m*n]
+		tileBlockGEMM(rd.qa, rd.qb, item, 0, m, 0, n, vals, n)
+		dead := float32(math.Copysign(0, -1))
+		if item == 0 {
+			dead = 0
+		}
+		readouts, clipped = rd.readTile(w, item, 0, m, 0, n, vals, vals, n, true, dead)
+	default:
+		// Block item over all tiles, summed in tile order into r, which
+		// is C itself unless C's old values are needed.
+		i0, i1, j0, j1 := rd.part.bounds(item)
+		rows, cols := i1-i0, j1-j0
+		w.tile = grow(w.tile, rows*cols)
+		r, ldr := g.C[i0*g.LDC+j0:], g.LDC
+		if g.Accumulate {
+			w.acc = grow(w.acc, rows*cols)
+			r, ldr = w.acc, cols
+		}
+		for t := range rd.tiles {
+			tileBlockGEMM(rd.qa, rd.qb, t, i0, i1, j0, j1, w.tile, cols)
+			n, c := rd.readTile(w, t, i0, i1, j0, j1, w.tile, r, ldr, t == 0, 0)
+			readouts, clipped = readouts+n, clipped+c
+		}
+		if g.Accumulate {
+			addInto(g.C[i0*g.LDC+j0:], g.LDC, r, ldr, rows, cols)
+		}
+	}
+	b.counts[2*item] = readouts
+	b.counts[2*item+1] = clipped
+}
+
+// readTile reads out tile t of outputs [i0, i1)×[j0, j1), whose exact
+// values are in tile (row stride j1−j0), into dst (row stride ldd; it
+// may be tile itself): dst = the readout when assign (dead for a tile with
+// a zero block), else dst += the readout (nothing for a dead tile). It
+// returns the readouts and ADC clips.
+func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []float32, ldd int, assign bool, dead float32) (readouts, clipped int64) {
+	b, tiles := rd.b, rd.tiles
+	rows, cols := i1-i0, j1-j0
+	w.invB, w.scB = grow(w.invB, cols), grow(w.scB, cols)
+	// Everything the inner loop reads, in locals (registers).
+	zeroA, zeroB, expA, expB := b.zeroA, b.zeroB, rd.qa.Exp, rd.qb.Exp
+	scB, invB := w.scB[:cols], w.invB[:cols]
+	noisy, nm, s, step := b.noisyNow, b.noise, w.noise, b.cfg.Step
+	levelScale, head := nm.levelScale, &nm.head
+	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
+	// Powers of two, multiplied in float64: exact, and cheaper than
+	// math.Ldexp per element. A zero block of B gets scale 0.
+	for jj := range cols {
+		e := int(expB[(j0+jj)*tiles+t])
+		invB[jj], scB[jj] = pow2(-e), pow2(e)
+		if zeroB[(j0+jj)*tiles+t] {
+			scB[jj] = 0
+		}
+	}
+	for ii := range rows {
+		ri := dst[ii*ldd : ii*ldd+cols]
+		if zeroA[(i0+ii)*tiles+t] {
+			if assign {
+				for j := range ri {
+					ri[j] = dead
+				}
 			}
 			continue
 		}
-		e := int(exps[i*tiles+t])
+		e := int(expA[(i0+ii)*tiles+t])
 		invA, scA := pow2(-e), pow2(e)
-		ti := tile[i*n : (i+1)*n]
+		ti := tile[ii*cols : (ii+1)*cols]
 		for j := range ri {
 			if scB[j] == 0 {
-				if t == 0 {
-					ri[j] = 0
+				if assign {
+					ri[j] = dead
 				}
 				continue
 			}
 			readouts++
-			p := float64(ti[j]) * invA * invB[j] // the exact integer P
-			code := p / step
+			x := float64(ti[j]) * invA * invB[j] / step // P/Δ, P the exact integer
+			code := math.RoundToEven(x)
 			if noisy {
-				code += rng.NormFloat64() * sigma
+				// nm.code(x, s), inlined by hand (see there).
+				level := (0.5 - math.Abs(x-code)) * levelScale
+				if s.nbits == 0 {
+					s.bits, s.nbits = s.Uint64(), 64
+				}
+				if level > maxLevel {
+					level = maxLevel
+				}
+				if level >= 1 && s.bits&0xffff > head[int(level)] {
+					s.bits >>= 16
+					s.nbits -= 16
+				} else {
+					code = nm.slowCode(x, s)
+				}
 			}
-			code = math.RoundToEven(code)
 			if code < lo || code > hi {
 				clipped++
 				code = max(lo, min(hi, code))
 			}
 			v := float32(code * step * scA * scB[j])
-			if t == 0 {
+			if assign {
 				ri[j] = v
 			} else {
 				ri[j] += v
 			}
 		}
 	}
-	b.counts[2*chunk] += readouts
-	b.counts[2*chunk+1] += clipped
+	return readouts, clipped
+}
+
+// addInto adds the m×n matrix src into dst.
+func addInto(dst []float32, ldd int, src []float32, lds, m, n int) {
+	for i := range m {
+		d, s := dst[i*ldd:i*ldd+n], src[i*lds:i*lds+n]
+		for j := range d {
+			d[j] += s[j]
+		}
+	}
+}
+
+// tileBlockGEMM computes the exact tile products of tile t for outputs
+// [i0, i1)×[j0, j1) into c (row stride ldc), overwriting it, on the
+// calling goroutine.
+func tileBlockGEMM(a, b *ibfp.Matrix, t, i0, i1, j0, j1 int, c []float32, ldc int) {
+	k0, k1 := t*a.Tile, min((t+1)*a.Tile, a.K)
+	av, lda := a.Values[i0*a.K+k0:], a.K
+	if a.KMajor {
+		av, lda = a.Values[k0*a.Rows+i0:], a.Rows
+	}
+	bv, ldb := b.Values[j0*b.K+k0:], b.K
+	if b.KMajor {
+		bv, ldb = b.Values[k0*b.Rows+j0:], b.Rows
+	}
+	gemm.SgemmSerial(a.KMajor, !b.KMajor, i1-i0, j1-j0, k1-k0, 1, av, lda, bv, ldb, 0, c, ldc)
 }
 
 // Config implements backend.Configurer.

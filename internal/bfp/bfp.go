@@ -223,20 +223,65 @@ func (m *Matrix) Mantissas(dst []int32) []int32 {
 func (m *Matrix) ZeroBlocks(dst []bool) []bool {
 	tiles := m.Tiles()
 	dst = grow(dst, m.Rows*tiles)
-	for v := 0; v < m.Rows; v++ {
-		for t := 0; t < tiles; t++ {
-			// Only exponent-0 blocks can be zero blocks; a finite non-zero
-			// block has a non-zero largest mantissa, so one scan decides.
-			dst[v*tiles+t] = m.Exp[v*tiles+t] == 0 && m.blockIsZero(v, t)
+	// Only exponent-0 blocks can be zero blocks: a finite non-zero block
+	// has a non-zero largest mantissa, so one scan of the candidates
+	// decides. A vector's block is contiguous when K is; else a block's
+	// elements lie one per stored row, and a tile with many candidates is
+	// checked row by row, in memory order.
+	for i, e := range m.Exp[:m.Rows*tiles] {
+		dst[i] = e == 0
+	}
+	if !m.KMajor {
+		for v := range m.Rows {
+			for t := range tiles {
+				if dst[v*tiles+t] {
+					dst[v*tiles+t] = allZero(m.Values[v*m.K+t*m.Tile : v*m.K+min((t+1)*m.Tile, m.K)])
+				}
+			}
+		}
+		return dst
+	}
+	for t := range tiles {
+		k0, k1 := t*m.Tile, min((t+1)*m.Tile, m.K)
+		candidates := 0
+		for v := range m.Rows {
+			if dst[v*tiles+t] {
+				candidates++
+			}
+		}
+		switch {
+		case candidates == 0:
+		case candidates*8 < m.Rows:
+			// Few: each candidate's elements, one per stored row.
+			for v := range m.Rows {
+				if !dst[v*tiles+t] {
+					continue
+				}
+				for p := k0; p < k1; p++ {
+					if m.Values[p*m.Rows+v] != 0 {
+						dst[v*tiles+t] = false
+						break
+					}
+				}
+			}
+		default:
+			// Many: the tile's stored rows, in order.
+			for p := k0; p < k1; p++ {
+				for v, x := range m.Values[p*m.Rows : (p+1)*m.Rows] {
+					if x != 0 {
+						dst[v*tiles+t] = false
+					}
+				}
+			}
 		}
 	}
 	return dst
 }
 
-// blockIsZero reports whether every value of block (v, t) is zero.
-func (m *Matrix) blockIsZero(v, t int) bool {
-	for p := t * m.Tile; p < min((t+1)*m.Tile, m.K); p++ {
-		if m.At(v, p) != 0 {
+// allZero reports whether every value of x is zero.
+func allZero(x []float32) bool {
+	for _, v := range x {
+		if v != 0 {
 			return false
 		}
 	}

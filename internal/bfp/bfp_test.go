@@ -369,6 +369,58 @@ func TestQuantiseMixedRows(t *testing.T) {
 	}
 }
 
+// TestZeroBlocksMatchesDefinition: on random matrices in both layouts,
+// with whole zero blocks (many or few per tile), partly zero blocks, NaN
+// and a short last tile,
+// ZeroBlocks flags exactly the blocks whose every value is 0.
+func TestZeroBlocksMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	f := Format{Bits: 6, Tile: 16}
+	for trial := range 40 {
+		rows, k := 1+rng.IntN(60), 1+rng.IntN(100)
+		kMajor := trial%2 == 1
+		src := make([]float32, rows*k)
+		at := func(v, p int) *float32 {
+			if kMajor {
+				return &src[p*rows+v]
+			}
+			return &src[v*k+p]
+		}
+		for v := range rows {
+			for p := range k {
+				switch r := rng.IntN(10); {
+				case trial%4 < 2 && (p/f.Tile+v)%3 == 0: // whole zero blocks, many
+				case trial%4 >= 2 && v%10 == 3 && (p/f.Tile)%2 == 0: // few
+				case r < 4: // zeros within live blocks
+				case r == 9 && trial%5 == 0:
+					*at(v, p) = float32(math.NaN())
+				default:
+					*at(v, p) = float32(rng.NormFloat64() * 20)
+				}
+			}
+		}
+		ld := k
+		if kMajor {
+			ld = rows
+		}
+		var m Matrix
+		require.NoError(t, NewQuantiser(f, 1).Quantise(&m, src, ld, rows, k, kMajor))
+		tiles := m.Tiles()
+		want := make([]bool, rows*tiles)
+		for v := range rows {
+			for tl := range tiles {
+				want[v*tiles+tl] = true
+				for p := tl * f.Tile; p < min((tl+1)*f.Tile, k); p++ {
+					if m.At(v, p) != 0 {
+						want[v*tiles+tl] = false
+					}
+				}
+			}
+		}
+		require.Equal(t, want, m.ZeroBlocks(nil), "trial %d: %d×%d kMajor %v", trial, rows, k, kMajor)
+	}
+}
+
 // TestZeroBlocks: only blocks flushed to zero are flagged, not blocks whose
 // exponent happens to be 0 (largest magnitude in [2^(b-2), 2^(b-1))), nor
 // NaN blocks, in both layouts and with a short last tile.
