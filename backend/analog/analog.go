@@ -88,6 +88,12 @@
 // with exactly the Gaussian model's distribution of codes (noise.go says
 // how, and why it is exact). A product draws one key from the backend's
 // generator, whose position is the state saved for resuming.
+//
+// Convolutions are handed to it whole (it is a backend.Convolver) and run
+// as backend.Im2col's products with the im2col operand quantised as it is
+// filled, never built (see package bfpengine): the same results, noise
+// draws and statistics, bit for bit, as through MatMul (tested with bfp's
+// and rns's in backend/rns/conv_test.go).
 package analog
 
 import (
@@ -99,7 +105,6 @@ import (
 	"github.com/mirage-go/mirage/backend/bfpengine"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
 	"github.com/mirage-go/mirage/internal/gemm"
-	"github.com/mirage-go/mirage/internal/parallel"
 )
 
 // MaxADCBits is the widest converter accepted.
@@ -135,7 +140,9 @@ type Backend struct {
 	counts  []int64
 	read    blockRead
 	workers []*worker
-	team    parallel.Team
+	// conv runs convolutions as backend.Im2col's products with the im2col
+	// operand quantised as it is filled (MatMulCols).
+	conv backend.Im2col
 	// byTiles: a round's readouts per tile; tileMajor: a tile's values;
 	// both: the sums when accumulating.
 	vals, acc []float32
@@ -162,6 +169,8 @@ func New(cfg Config) (*Backend, error) {
 	b.cfg.TileAcc = "ordered" // every tile passes the ADC on its own
 	b.productFunc = b.product
 	b.read.runFunc = b.read.run
+	// One team of helpers for quantisation, im2col fills and readouts.
+	b.conv.UseTeam(b.engine.Team())
 	return b, nil
 }
 
@@ -172,6 +181,25 @@ func (*Backend) Name() string { return "analog" }
 func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
 	return b.engine.MatMul(call, g, b.productFunc)
+}
+
+// MatMulCols implements backend.ColsMultiplier: MatMul with the im2col
+// operand quantised as it is filled (see bfpengine.Engine.MatMulCols).
+func (b *Backend) MatMulCols(call backend.Call, g backend.GEMM, cols *backend.Cols) error {
+	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
+	return b.engine.MatMulCols(call, g, cols, b.productFunc)
+}
+
+// ConvForward implements backend.Convolver: backend.Im2col's products
+// without the im2col matrix, so the same results, noise draws and
+// statistics as the im2col path through MatMul.
+func (b *Backend) ConvForward(layer string, g backend.ConvGeometry, x, w, bias, y []float32) error {
+	return b.conv.Forward(b, layer, g, x, w, bias, y)
+}
+
+// ConvBackward implements backend.Convolver.
+func (b *Backend) ConvBackward(layer string, g backend.ConvGeometry, x, w, dy []float32, grads backend.ConvGrads) error {
+	return b.conv.Backward(b, layer, g, x, w, dy, grads)
 }
 
 // product computes every tile exactly with an FP32 GEMM (see
@@ -222,7 +250,7 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	case tileMajor:
 		b.tileMajor(procs)
 	default:
-		b.team.Run(procs, count, rd.runFunc)
+		b.engine.Team().Run(procs, count, rd.runFunc)
 	}
 	for k := 0; k < 2*count; k += 2 {
 		c.Readouts += b.counts[k]
@@ -250,7 +278,7 @@ func (b *Backend) byTiles(procs int) {
 	for t0 := 0; t0 < rd.tiles; t0 += round {
 		count := min(round, rd.tiles-t0)
 		rd.t0 = t0
-		b.team.Run(procs, count, rd.runFunc)
+		b.engine.Team().Run(procs, count, rd.runFunc)
 		for t := t0; t < t0+count; t++ {
 			vals := b.vals[(t-t0)*m*n : (t-t0+1)*m*n]
 			for i := range m {
@@ -283,7 +311,7 @@ func (b *Backend) tileMajor(procs int) {
 	for t := range rd.tiles {
 		ibfp.TileGEMM(rd.qa, rd.qb, t, b.vals, n)
 		rd.t0 = t
-		b.team.Run(procs, rd.part.rowBlocks, rd.runFunc)
+		b.engine.Team().Run(procs, rd.part.rowBlocks, rd.runFunc)
 	}
 	if g.Accumulate {
 		addInto(g.C, g.LDC, b.acc, n, m, n)

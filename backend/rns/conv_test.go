@@ -11,13 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage/backend"
+	"github.com/mirage-go/mirage/backend/analog"
 	"github.com/mirage-go/mirage/backend/bfp"
 	"github.com/mirage-go/mirage/backend/bfpengine"
 	"github.com/mirage-go/mirage/backend/rns"
 )
 
-// This file checks the Convolver of the BFP-based backends (bfp and rns,
-// which quantise the im2col operand while filling it) against the im2col
+// This file checks the Convolver of the BFP-based backends (bfp, rns and
+// analog, which quantise the im2col operand while filling it) against the im2col
 // path through MatMul that it replaces: the same outputs, input and weight
 // gradients bit for bit, the same statistics (per layer and role, per
 // shape), and the same backend state (random generators included).
@@ -158,6 +159,9 @@ func TestConvolverMatchesIm2col(t *testing.T) {
 		{"rns noise rrns", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.3", "rrns-redundant": "2"}, false},
 		{"rns noise stochastic ordered", rns.Factory, backend.Options{"tile": "8", "noise-sigma": "0.3", "rounding": "stochastic", "tile-accumulation": "ordered"}, false},
 		{"rns reference", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.3", "rns-mode": "reference"}, false},
+		{"analog noise off", analog.Factory, backend.Options{"tile": "16", "noise-sigma": "0", "adc-bits": "10"}, true},
+		{"analog noise", analog.Factory, backend.Options{"tile": "16", "noise-sigma": "0.3", "noise-seed": "5", "adc-bits": "8", "stats-every": "1"}, true},
+		{"analog default", analog.Factory, backend.Options{}, true},
 	}
 	var errorsSeen int64
 	for _, cfg := range configs {
