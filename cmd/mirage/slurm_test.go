@@ -261,6 +261,10 @@ func TestSlurmSweep(t *testing.T) {
 		stdout, _, code = mirageCmd(t, bin, "sweep", "cancel", dir)
 		require.Equal(t, 0, code)
 		require.Contains(t, stdout, "cancelled job(s) "+job)
+		// The wait for the task to end has a deadline of its own: on a
+		// loaded machine the wait for its first epoch can use most of the
+		// minute above.
+		deadline = time.Now().Add(2 * time.Minute)
 		var status string
 		for {
 			require.True(t, time.Now().Before(deadline), "the task did not end after scancel")
