@@ -237,11 +237,7 @@ func (r *Registry) New(name string, opts Options) (Backend, error) {
 		return nil, r.unknown(name)
 	}
 	if e.desc != nil {
-		cfg := e.desc.NewConfig()
-		if err := DecodeOptions(cfg, opts, name); err != nil {
-			return nil, err
-		}
-		return e.desc.New(cfg)
+		return e.desc.Factory(opts)
 	}
 	known := map[string]bool{}
 	for _, o := range e.options {

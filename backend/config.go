@@ -43,6 +43,41 @@ type Descriptor struct {
 	New       func(Config) (Backend, error)
 }
 
+// Factory builds the backend from its serialised options (flag name →
+// text): the defaults of NewConfig with opts decoded into them, then New,
+// which validates. A Registry's New does the same for registered
+// descriptors; a backend package's own Factory is d.Factory.
+func (d Descriptor) Factory(opts Options) (Backend, error) {
+	cfg := d.NewConfig()
+	if err := DecodeOptions(cfg, opts, d.Name); err != nil {
+		return nil, err
+	}
+	return d.New(cfg)
+}
+
+// Options lists the backend's options, with their defaults.
+func (d Descriptor) Options() []OptionSpec { return OptionSpecs(d.NewConfig()) }
+
+// Constructor adapts a backend package's typed constructor, New(cfg C)
+// (B, error), to Descriptor.New, which receives the *C that NewConfig
+// made. An error gives a nil Backend, not a nil B in a non-nil interface.
+func Constructor[C any, PC interface {
+	*C
+	Config
+}, B Backend](newBackend func(C) (B, error)) func(Config) (Backend, error) {
+	return func(c Config) (Backend, error) {
+		cfg, ok := c.(PC)
+		if !ok {
+			return nil, fmt.Errorf("backend: configuration of type %T, want %T", c, cfg)
+		}
+		b, err := newBackend(*cfg)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+}
+
 // DecodeOptions sets cfg from its serialised form: knob values by flag
 // name, as the command line, a sweep spec, a compare arm or a run's
 // backend_options give them. A name that is not one of cfg's flags is
@@ -102,7 +137,7 @@ func (r *Registry) Add(d Descriptor) error {
 	if _, ok := r.entries[d.Name]; ok {
 		return fmt.Errorf("backend %q registered twice", d.Name)
 	}
-	r.entries[d.Name] = entry{help: d.Help, options: OptionSpecs(d.NewConfig()), desc: &d}
+	r.entries[d.Name] = entry{help: d.Help, options: d.Options(), desc: &d}
 	return nil
 }
 

@@ -32,30 +32,19 @@ func Descriptor() backend.Descriptor {
 		Name:      "analog",
 		Help:      "conventional analog core: BFP tiles read by one ADC over the full range, with noise",
 		NewConfig: func() backend.Config { c := DefaultConfig(); return &c },
-		New: func(c backend.Config) (backend.Backend, error) {
-			b, err := New(*c.(*Config))
-			if err != nil {
-				return nil, err // not a nil *Backend in a non-nil interface
-			}
-			return b, nil
-		},
+		New:       backend.Constructor(New),
 	}
 }
 
 // Factory builds an analog backend from its serialised options (flag
 // name → text).
 func Factory(opts backend.Options) (backend.Backend, error) {
-	cfg := DefaultConfig()
-	if err := backend.DecodeOptions(&cfg, opts, "analog"); err != nil {
-		return nil, err
-	}
-	return Descriptor().New(&cfg)
+	return Descriptor().Factory(opts)
 }
 
 // Options returns the options of the analog backend.
 func Options() []backend.OptionSpec {
-	c := DefaultConfig()
-	return backend.OptionSpecs(&c)
+	return Descriptor().Options()
 }
 
 // BindFlags implements backend.Config.

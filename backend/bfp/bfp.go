@@ -65,13 +65,7 @@ func Descriptor() backend.Descriptor {
 		Name:      "bfp",
 		Help:      "block floating point along the reduction dimension, exact tile products, no analog effects",
 		NewConfig: func() backend.Config { c := DefaultConfig(); return &c },
-		New: func(c backend.Config) (backend.Backend, error) {
-			b, err := New(*c.(*Config))
-			if err != nil {
-				return nil, err // not a nil *Backend in a non-nil interface
-			}
-			return b, nil
-		},
+		New:       backend.Constructor(New),
 	}
 }
 
@@ -90,18 +84,13 @@ func New(cfg Config) (*Backend, error) {
 // Factory builds a BFP backend from its serialised options (flag name →
 // text), for callers that hold them as text.
 func Factory(opts backend.Options) (backend.Backend, error) {
-	cfg := DefaultConfig()
-	if err := backend.DecodeOptions(&cfg, opts, "bfp"); err != nil {
-		return nil, err
-	}
-	return Descriptor().New(&cfg)
+	return Descriptor().Factory(opts)
 }
 
 // Options returns the options of the bfp backend: the shared BFP options
 // and --tile-accumulation.
 func Options() []backend.OptionSpec {
-	c := DefaultConfig()
-	return backend.OptionSpecs(&c)
+	return Descriptor().Options()
 }
 
 // Name implements backend.Backend.

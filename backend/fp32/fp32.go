@@ -80,10 +80,7 @@ func Descriptor() backend.Descriptor {
 
 // Factory builds an FP32 backend; it takes no options.
 func Factory(opts backend.Options) (backend.Backend, error) {
-	if err := backend.DecodeOptions(&Config{}, opts, "fp32"); err != nil {
-		return nil, err
-	}
-	return New(), nil
+	return Descriptor().Factory(opts)
 }
 
 func geometry(g backend.ConvGeometry) conv.Geometry {

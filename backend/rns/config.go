@@ -46,13 +46,7 @@ func Descriptor() backend.Descriptor {
 		Name:      "rns",
 		Help:      "Mirage emulation: BFP + RNS modular GEMMs with photonic phase noise, optional RRNS",
 		NewConfig: func() backend.Config { c := DefaultConfig(); return &c },
-		New: func(c backend.Config) (backend.Backend, error) {
-			b, err := New(*c.(*Config))
-			if err != nil {
-				return nil, err // not a nil *Backend in a non-nil interface
-			}
-			return b, nil
-		},
+		New:       backend.Constructor(New),
 	}
 }
 
@@ -60,17 +54,12 @@ func Descriptor() backend.Descriptor {
 // text), refusing invalid configurations with a message that names the
 // option to change.
 func Factory(opts backend.Options) (backend.Backend, error) {
-	cfg := DefaultConfig()
-	if err := backend.DecodeOptions(&cfg, opts, "rns"); err != nil {
-		return nil, err
-	}
-	return Descriptor().New(&cfg)
+	return Descriptor().Factory(opts)
 }
 
 // Options returns the options of the rns backend.
 func Options() []backend.OptionSpec {
-	c := DefaultConfig()
-	return backend.OptionSpecs(&c)
+	return Descriptor().Options()
 }
 
 // BindFlags implements backend.Config.
