@@ -309,7 +309,7 @@ func (b *Backend) tileMajor(procs int) {
 		b.acc = grow(b.acc, m*n)
 	}
 	for t := range rd.tiles {
-		ibfp.TileGEMM(rd.qa, rd.qb, t, b.vals, n)
+		ibfp.TileGEMM(b.engine.Team(), rd.qa, rd.qb, t, b.vals, n)
 		rd.t0 = t
 		b.engine.Team().Run(procs, rd.part.rowBlocks, rd.runFunc)
 	}

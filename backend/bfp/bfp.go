@@ -117,7 +117,7 @@ func (b *Backend) ConvBackward(layer string, g backend.ConvGeometry, x, w, dy []
 }
 
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
-	b.scratch = ibfp.Product(qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
+	b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
 	tiles := int64(qa.Tiles()) * int64(g.M) * int64(g.N)
 	c.TileOutputs += tiles
 	c.Readouts += tiles

@@ -252,7 +252,7 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 		b.referenceProduct(g, qa, qb, c)
 		return nil
 	}
-	b.scratch = ibfp.Product(qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
+	b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
 	if b.noisyNow {
 		b.injectErrors(g, qa, qb, c)
 	}

@@ -63,12 +63,12 @@ func BenchmarkQuantise(b *testing.B) {
 	var scratch []float32
 	b.Run("product-ordered", func(b *testing.B) {
 		for b.Loop() {
-			scratch = Product(&m, &wq, c, n, false, true, scratch)
+			scratch = Product(nil, &m, &wq, c, n, false, true, scratch)
 		}
 	})
 	b.Run("product", func(b *testing.B) {
 		for b.Loop() {
-			scratch = Product(&m, &wq, c, n, false, false, scratch)
+			scratch = Product(nil, &m, &wq, c, n, false, false, scratch)
 		}
 	})
 }

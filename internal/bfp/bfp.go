@@ -816,8 +816,10 @@ func TileValue(p int64, exp int) float32 {
 //     tile scale (tiles of similar exponents), there is no rounding at all
 //     and both agree exactly. It costs one FP32 GEMM.
 //
-// scratch is reused across calls; Product returns it, grown if needed.
-func Product(a, b *Matrix, c []float32, ldc int, accumulate, ordered bool, scratch []float32) []float32 {
+// The GEMMs run on team's goroutines (gemm.SgemmOn), or on the GEMM's own
+// when team is nil. scratch is reused across calls; Product returns it,
+// grown if needed.
+func Product(team *parallel.Team, a, b *Matrix, c []float32, ldc int, accumulate, ordered bool, scratch []float32) []float32 {
 	m, n := a.Rows, b.Rows
 	if m == 0 || n == 0 {
 		return scratch
@@ -836,7 +838,7 @@ func Product(a, b *Matrix, c []float32, ldc int, accumulate, ordered bool, scrat
 		if accumulate {
 			beta = 1
 		}
-		tileGEMM(a, b, 0, a.K, beta, c, ldc)
+		tileGEMM(team, a, b, 0, a.K, beta, c, ldc)
 		return scratch
 	}
 	// R lives in C when C's old values are not needed, else in scratch.
@@ -850,10 +852,10 @@ func Product(a, b *Matrix, c []float32, ldc int, accumulate, ordered bool, scrat
 		k0, k1 := t*a.Tile, min((t+1)*a.Tile, a.K)
 		if t == 0 {
 			// 0 + T_0 = T_0 exactly: the first tile goes straight into R.
-			tileGEMM(a, b, k0, k1, 0, r, ldr)
+			tileGEMM(team, a, b, k0, k1, 0, r, ldr)
 			continue
 		}
-		tileGEMM(a, b, k0, k1, 0, t0, n)
+		tileGEMM(team, a, b, k0, k1, 0, t0, n)
 		addInto(r, ldr, t0, n, m, n)
 	}
 	if accumulate {
@@ -874,8 +876,8 @@ func addInto(dst []float32, ldd int, src []float32, lds, m, n int) {
 }
 
 // tileGEMM computes c = Σ_{k0≤p<k1} op(A)[:,p]·op(B)[p,:] + beta·c over the
-// dequantised values.
-func tileGEMM(a, b *Matrix, k0, k1 int, beta float32, c []float32, ldc int) {
+// dequantised values, on team (see Product).
+func tileGEMM(team *parallel.Team, a, b *Matrix, k0, k1 int, beta float32, c []float32, ldc int) {
 	av, lda := a.Values[k0:], a.K
 	if a.KMajor {
 		av, lda = a.Values[k0*a.Rows:], a.Rows
@@ -884,11 +886,12 @@ func tileGEMM(a, b *Matrix, k0, k1 int, beta float32, c []float32, ldc int) {
 	if b.KMajor {
 		bv, ldb = b.Values[k0*b.Rows:], b.Rows
 	}
-	gemm.Sgemm(a.KMajor, !b.KMajor, a.Rows, b.Rows, k1-k0, 1, av, lda, bv, ldb, beta, c, ldc)
+	gemm.SgemmOn(team, a.KMajor, !b.KMajor, a.Rows, b.Rows, k1-k0, 1, av, lda, bv, ldb, beta, c, ldc)
 }
 
 // TileGEMM computes the exact tile products of tile t for every output,
-// 2^(ea+eb)·P, into c (M×N, row stride ldc), overwriting it.
-func TileGEMM(a, b *Matrix, t int, c []float32, ldc int) {
-	tileGEMM(a, b, t*a.Tile, min((t+1)*a.Tile, a.K), 0, c, ldc)
+// 2^(ea+eb)·P, into c (M×N, row stride ldc), overwriting it, on team
+// (see Product).
+func TileGEMM(team *parallel.Team, a, b *Matrix, t int, c []float32, ldc int) {
+	tileGEMM(team, a, b, t*a.Tile, min((t+1)*a.Tile, a.K), 0, c, ldc)
 }

@@ -64,11 +64,11 @@ func TestProductMatchesBigReference(t *testing.T) {
 			require.NoError(t, operands(q, &g, &a, &b))
 			cin := slices.Clone(g.C)
 			// Tiles in order: bit for bit.
-			scratch = Product(&a, &b, g.C, g.LDC, g.Accumulate, true, scratch)
+			scratch = Product(nil, &a, &b, g.C, g.LDC, g.Accumulate, true, scratch)
 			sameFloats(t, want, window(g), "ordered, format "+formatName(f))
 			// One GEMM: exact where the tolerance is zero, else within it.
 			copy(g.C, cin)
-			scratch = Product(&a, &b, g.C, g.LDC, g.Accumulate, false, scratch)
+			scratch = Product(nil, &a, &b, g.C, g.LDC, g.Accumulate, false, scratch)
 			got := window(g)
 			for i := range want {
 				if want[i] != got[i] {
@@ -264,7 +264,7 @@ func TestProductEmptyShapes(t *testing.T) {
 	for _, acc := range []bool{false, true} {
 		g := backend.GEMM{M: 2, N: 2, K: 0, LDA: 1, LDB: 2, LDC: 2, C: []float32{1, 2, 3, 4}, Accumulate: acc}
 		require.NoError(t, operands(q, &g, &a, &b))
-		Product(&a, &b, g.C, g.LDC, g.Accumulate, true, nil)
+		Product(nil, &a, &b, g.C, g.LDC, g.Accumulate, true, nil)
 		if acc {
 			require.Equal(t, []float32{1, 2, 3, 4}, g.C)
 		} else {

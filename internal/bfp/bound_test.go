@@ -24,8 +24,8 @@ func TestUnorderedBoundUsesProductMagnitudes(t *testing.T) {
 	var qa, qb Matrix
 	quantise(t, NewQuantiser(f, 1), &g, &qa, &qb)
 	ordered, unordered := make([]float32, 1), make([]float32, 1)
-	Product(&qa, &qb, ordered, 1, false, true, nil)
-	Product(&qa, &qb, unordered, 1, false, false, nil)
+	Product(nil, &qa, &qb, ordered, 1, false, true, nil)
+	Product(nil, &qa, &qb, unordered, 1, false, false, nil)
 	var sumAbs float64
 	for p := range k {
 		sumAbs += math.Abs(float64(qa.At(0, p)) * float64(qb.At(0, p)))
@@ -52,7 +52,7 @@ func TestProductOverflowsLikeFP32(t *testing.T) {
 	var qa, qb Matrix
 	quantise(t, NewQuantiser(Format{Bits: 6, Tile: 128, Rounding: Nearest}, 1), &g, &qa, &qb)
 	c := make([]float32, 1)
-	Product(&qa, &qb, c, 1, false, false, nil)
+	Product(nil, &qa, &qb, c, 1, false, false, nil)
 	if !math.IsInf(float64(c[0]), 1) {
 		t.Fatalf("one-GEMM product = %g, want +Inf (a product beyond FP32's range)", c[0])
 	}

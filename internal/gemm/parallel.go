@@ -31,9 +31,11 @@ type context struct {
 	pr      problem
 	workers []*worker
 	// team runs each round's chunks on the calling goroutine (worker 0)
-	// and helper goroutines that spin between rounds; chunk is ctx.runChunk,
-	// made once so handing it to the team allocates nothing.
-	team  parallel.Team
+	// and helper goroutines that spin between rounds: the caller's (see
+	// SgemmOn) for the call, or else own. chunk is ctx.runChunk, made once
+	// so handing it to the team allocates nothing.
+	team  *parallel.Team
+	own   parallel.Team
 	chunk func(worker, c int)
 
 	kind  int // split kind, see plan

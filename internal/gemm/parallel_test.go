@@ -2,10 +2,12 @@ package gemm
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
 
+	"github.com/mirage-go/mirage/internal/parallel"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -121,4 +123,37 @@ func TestPlanAvoidsUnevenColumns(t *testing.T) {
 	even := problem{m: 256, n: 256, k: 256, ldb: 256, spec: spec}
 	kind, _ = even.plan(2)
 	require.Equal(t, splitN, kind, "256³ should split columns")
+}
+
+// TestSgemmOnMatchesSgemm checks that products run on a caller's team give
+// Sgemm's result bit for bit, for every way of splitting the work, when
+// the team is idle and when it is busy running the calling chunk (its
+// helpers taken, so the product runs on the caller alone).
+func TestSgemmOnMatchesSgemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	var team parallel.Team
+	for i, tc := range parallelCases {
+		o := newOperands(tc, rng)
+		want := append([]float32(nil), o.c...)
+		Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, want, o.ldc)
+		got := append([]float32(nil), o.c...)
+		SgemmOn(&team, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, got, o.ldc)
+		require.Equal(t, bitsOf(want), bitsOf(got), "case %d on an idle team", i)
+		if tc.transA && tc.m == 16 {
+			continue // a k split rounds by its number of goroutines: one, inside a busy team
+		}
+		nested := append([]float32(nil), o.c...)
+		team.Run(2, 1, func(_, _ int) {
+			SgemmOn(&team, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, nested, o.ldc)
+		})
+		require.Equal(t, bitsOf(want), bitsOf(nested), "case %d inside the team's own loop", i)
+	}
+}
+
+func bitsOf(x []float32) []uint32 {
+	b := make([]uint32, len(x))
+	for i, v := range x {
+		b[i] = math.Float32bits(v)
+	}
+	return b
 }
