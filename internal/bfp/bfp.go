@@ -169,6 +169,11 @@ type Matrix struct {
 	// NonFinite counts the blocks that held Inf or NaN; their values are
 	// NaN.
 	NonFinite int
+	// zero flags the blocks flushed to zero, Rows×Tiles, as the Quantiser
+	// that filled the matrix classified them; zeroKnown says it did (a
+	// Matrix built by hand has no flags, and ZeroBlocks scans its values).
+	zero      []bool
+	zeroKnown bool
 }
 
 // Tiles returns the number of tiles along K.
@@ -220,9 +225,17 @@ func (m *Matrix) Mantissas(dst []int32) []int32 {
 // times the scale of the neighbouring blocks (activations and gradients are
 // far below 1); the tile's product is exactly 0 and the hardware knows it
 // from the encoding, so it has nothing to read out.
+//
+// For a matrix filled by a Quantiser this copies the flags it set while
+// quantising (its values must not have been changed since); otherwise it
+// scans the values.
 func (m *Matrix) ZeroBlocks(dst []bool) []bool {
 	tiles := m.Tiles()
 	dst = grow(dst, m.Rows*tiles)
+	if m.zeroKnown && len(m.zero) == len(dst) {
+		copy(dst, m.zero)
+		return dst
+	}
 	// Only exponent-0 blocks can be zero blocks: a finite non-zero block
 	// has a non-zero largest mantissa, so one scan of the candidates
 	// decides. A vector's block is contiguous when K is; else a block's
@@ -453,7 +466,9 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 	dst.Rows, dst.K, dst.Tile, dst.KMajor, dst.NonFinite = rows, k, q.format.Tile, strided, 0
 	dst.Values = grow(dst.Values, rows*k)
 	dst.Exp = grow(dst.Exp, rows*dst.Tiles())
+	dst.zero, dst.zeroKnown = grow(dst.zero, rows*dst.Tiles()), false
 	if rows == 0 || k == 0 {
+		dst.zeroKnown = true
 		return nil
 	}
 	if need := (rows-1)*ld + k; strided {
@@ -479,6 +494,7 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 	}
 	q.job = quantJob{dst: dst, src: src, ld: ld, nw: nw, tiles: tiles, byTiles: byTiles, rows: rows}
 	dst.NonFinite = q.runParts()
+	dst.zeroKnown = true
 	return nil
 }
 
@@ -504,7 +520,17 @@ func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1, t0, t1
 				exps: &dst.Exp[v*tiles], shift: q.format.Bits - 2, qmax: qmax, tiles: tiles,
 				satMant: uint32(1<<(q.format.Bits-1)-1) << (24 - q.format.Bits),
 			}
-			if v += quantRowsAVX2(&job); v == v1 {
+			done := quantRowsAVX2(&job)
+			// The kernel does not report which blocks it flushed: those
+			// are the exponent-0 blocks whose values are all zero (see
+			// ZeroBlocks), checked while the rows are in the cache.
+			for r := v; r < v+done; r++ {
+				for t := range tiles {
+					i := r*tiles + t
+					dst.zero[i] = dst.Exp[i] == 0 && maxAbsBits(dst.Values[r*k+t*h:r*k+min((t+1)*h, k)]) == 0
+				}
+			}
+			if v += done; v == v1 {
 				break
 			}
 		}
@@ -515,6 +541,7 @@ func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1, t0, t1
 			block := row[k0:k1]
 			e, kind := q.exponent(maxAbsBits(block))
 			dst.Exp[v*tiles+t] = e
+			dst.zero[v*tiles+t] = kind == zeroBlock
 			switch {
 			case kind == zeroBlock:
 				clear(out[k0:k1])
@@ -571,6 +598,7 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, row0, v0, v1
 		for i := range n {
 			e, kind := q.exponent(mb[i])
 			dst.Exp[(v0+i)*tiles+t] = e
+			dst.zero[(v0+i)*tiles+t] = kind == zeroBlock
 			switch kind {
 			case zeroBlock:
 				// Any magic constant rounds these tiny values to +0, which

@@ -45,7 +45,9 @@ func (q *Quantiser) QuantiseSource(dst *Matrix, src Source, r0, rows, k int, str
 	dst.Rows, dst.K, dst.Tile, dst.KMajor, dst.NonFinite = rows, k, q.format.Tile, strided, 0
 	dst.Values = grow(dst.Values, rows*k)
 	dst.Exp = grow(dst.Exp, rows*dst.Tiles())
+	dst.zero, dst.zeroKnown = grow(dst.zero, rows*dst.Tiles()), false
 	if rows == 0 || k == 0 {
+		dst.zeroKnown = true
 		return nil
 	}
 	width := src.Width()
@@ -62,6 +64,7 @@ func (q *Quantiser) QuantiseSource(dst *Matrix, src Source, r0, rows, k int, str
 	}
 	q.job = quantJob{dst: dst, source: src, r0: r0, nw: nw, tiles: tiles, byTiles: strided, fromSource: true, rows: rows}
 	dst.NonFinite = q.runParts()
+	dst.zeroKnown = true
 	return nil
 }
 
@@ -87,7 +90,7 @@ func (q *Quantiser) sourceRows(dst *Matrix, src Source, r0, v0, v1 int, w *worke
 		n := end - v
 		w.rows = grow(w.rows, n*width)
 		src.Fill(w.rows, r0+v, r0+end, &w.fill)
-		view := Matrix{Rows: n, K: k, Tile: dst.Tile, Values: dst.Values[v*k : end*k], Exp: dst.Exp[v*tiles : end*tiles]}
+		view := Matrix{Rows: n, K: k, Tile: dst.Tile, Values: dst.Values[v*k : end*k], Exp: dst.Exp[v*tiles : end*tiles], zero: dst.zero[v*tiles : end*tiles]}
 		q.quantiseRange(&view, w.rows, width, 0, n, 0, tiles, w)
 		v = end
 	}
