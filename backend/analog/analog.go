@@ -132,6 +132,7 @@ type Backend struct {
 
 	noise       *noiseModel
 	noisyNow    bool
+	simd        bool // read out with readRowAVX2 (tests clear it to compare)
 	productFunc bfpengine.ProductFunc
 	// zeroA, zeroB flag the operand blocks flushed to zero (Rows×Tiles).
 	zeroA, zeroB []bool
@@ -167,6 +168,7 @@ func New(cfg Config) (*Backend, error) {
 		},
 	}
 	b.cfg.TileAcc = "ordered" // every tile passes the ADC on its own
+	b.simd = hasReadoutAVX2
 	b.productFunc = b.product
 	b.read.runFunc = b.read.run
 	// One team of helpers for quantisation, im2col fills and readouts.
@@ -419,6 +421,7 @@ type worker struct {
 	tile, acc []float32 // a block's tile values; its sums when accumulating
 	invB, scB []float64 // per column of the block: 2^-eb, and 2^eb or 0
 	noise     *stream
+	reader    rowReader
 }
 
 // blockRead is the loop over one product's items (see blocks).
@@ -504,12 +507,8 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 	b, tiles := rd.b, rd.tiles
 	rows, cols := i1-i0, j1-j0
 	w.invB, w.scB = grow(w.invB, cols), grow(w.scB, cols)
-	// Everything the inner loop reads, in locals (registers).
 	zeroA, zeroB, expA, expB := b.zeroA, b.zeroB, rd.qa.Exp, rd.qb.Exp
 	scB, invB := w.scB[:cols], w.invB[:cols]
-	noisy, nm, s, step := b.noisyNow, b.noise, w.noise, b.cfg.Step
-	levelScale, head := nm.levelScale, &nm.head
-	lo, hi := -math.Ldexp(1, b.cfg.ADCBits-1), math.Ldexp(1, b.cfg.ADCBits-1)-1
 	// Powers of two, multiplied in float64: exact, and cheaper than
 	// math.Ldexp per element. A zero block of B gets scale 0.
 	for jj := range cols {
@@ -518,6 +517,21 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 		if zeroB[(j0+jj)*tiles+t] {
 			scB[jj] = 0
 		}
+	}
+	r := &w.reader
+	*r = rowReader{
+		job: rowRead{
+			head: &b.noise.head[0], step: b.cfg.Step,
+			lo: -math.Ldexp(1, b.cfg.ADCBits-1), hi: math.Ldexp(1, b.cfg.ADCBits-1) - 1,
+			levelScale: b.noise.levelScale, dead: dead,
+		},
+		scB: scB, invB: invB, nm: b.noise, s: w.noise, simd: b.simd,
+	}
+	if b.noisyNow {
+		r.job.noisy = 1
+	}
+	if assign {
+		r.job.assign = 1
 	}
 	for ii := range rows {
 		ri := dst[ii*ldd : ii*ldd+cols]
@@ -530,47 +544,10 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 			continue
 		}
 		e := int(expA[(i0+ii)*tiles+t])
-		invA, scA := pow2(-e), pow2(e)
-		ti := tile[ii*cols : (ii+1)*cols]
-		for j := range ri {
-			if scB[j] == 0 {
-				if assign {
-					ri[j] = dead
-				}
-				continue
-			}
-			readouts++
-			x := float64(ti[j]) * invA * invB[j] / step // P/Δ, P the exact integer
-			code := math.RoundToEven(x)
-			if noisy {
-				// nm.code(x, s), inlined by hand (see there).
-				level := (0.5 - math.Abs(x-code)) * levelScale
-				if s.nbits == 0 {
-					s.bits, s.nbits = s.Uint64(), 64
-				}
-				if level > maxLevel {
-					level = maxLevel
-				}
-				if level >= 1 && s.bits&0xffff > head[int(level)] {
-					s.bits >>= 16
-					s.nbits -= 16
-				} else {
-					code = nm.slowCode(x, s)
-				}
-			}
-			if code < lo || code > hi {
-				clipped++
-				code = max(lo, min(hi, code))
-			}
-			v := float32(code * step * scA * scB[j])
-			if assign {
-				ri[j] = v
-			} else {
-				ri[j] += v
-			}
-		}
+		r.job.invA, r.job.scA = pow2(-e), pow2(e)
+		r.readRow(tile[ii*cols:(ii+1)*cols], ri)
 	}
-	return readouts, clipped
+	return r.job.readouts, r.job.clipped
 }
 
 // addInto adds the m×n matrix src into dst.

@@ -1,0 +1,298 @@
+// Command asm generates the vectorised ADC readout of package analog with
+// avo.
+//
+// It lives in its own module so that avo stays out of mirage's dependency
+// list. Regenerate from this directory with
+//
+//	go run . -out ../readout_amd64.s -stubs ../readout_amd64.go -pkg analog
+//
+// readRowAVX2 reads out one row of a tile four columns at a time (float64
+// lanes) and must give exactly what the scalar loop of package analog
+// (rowReader.readGo) gives: the same float64 operations in the same order
+// and with the same first operands (x = ((t·invA)·invB)/step,
+// code = roundEven(x), the readout ((code·step)·scA)·scB rounded to
+// float32, dst + readout when accumulating), no FMA, the same clamp (x86's
+// MINPD/MAXPD return their second operand when it is NaN, and Go's min and
+// max return NaN there: with the code as the second operand both leave a
+// NaN code alone, as the scalar loop, which never clamps a NaN, does).
+//
+// With noise, four live readouts that take the one-comparison fast path
+// consume four consecutive 16-bit pieces of the item's stream, in column
+// order: the pieces left in the current word, then those of the next
+// SplitMix64 word (at most one per group of four). The kernel computes the
+// pieces of the live lanes (a table gives each lane's position among the
+// live ones), their tail levels and the thresholds head[level] (a gather),
+// and commits the group only when every live lane is decided by its piece.
+// Otherwise it returns the group's column, untouched, and the scalar loop
+// reads that group from the same stream position (slowCode draws normals
+// from the stream itself, which only Go does), then calls the kernel again.
+package main
+
+import (
+	"math"
+	"math/bits"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// Offsets of the fields of package analog's rowRead (checked there by
+// TestRowReadLayout).
+const (
+	offTile       = 0
+	offDst        = 8
+	offInvB       = 16
+	offScB        = 24
+	offHead       = 32
+	offN          = 40
+	offInvA       = 48
+	offScA        = 56
+	offStep       = 64
+	offLo         = 72
+	offHi         = 80
+	offLevelScale = 88
+	offState      = 96
+	offBits       = 104
+	offNBits      = 112
+	offReadouts   = 120
+	offClipped    = 128
+	offNoisy      = 136
+	offAssign     = 144
+	offDead       = 152
+)
+
+// Comparison predicates of VCMPPD.
+const (
+	cmpNEQ = 0x04 // not equal (unordered: NaN ≠ anything)
+	cmpLT  = 0x11 // less than, ordered (false for NaN)
+	cmpGE  = 0x1d // greater or equal, ordered
+	cmpGT  = 0x1e // greater than, ordered
+)
+
+func main() {
+	ConstraintExpr("!purego")
+
+	// Four-lane constants, 32 bytes each.
+	consts := GLOBL("readoutConsts", RODATA|NOPTR)
+	// (The assembler wants DATA in increasing offsets, and avo writes
+	// F64(1) as $(1), which the assembler takes for the integer 1: the
+	// floats go in as their bits.)
+	for c, v := range []Constant{
+		U64(0x7fffffffffffffff), // |x| mask
+		U64(math.Float64bits(0.5)),
+		U64(math.Float64bits(64)), // maxLevel
+		U64(math.Float64bits(1)),
+		U64(0xffff),
+	} {
+		for i := range 4 {
+			DATA(32*c+8*i, v)
+		}
+	}
+	absMask, half, maxLevel, one, low16 := consts.Offset(0), consts.Offset(32), consts.Offset(64), consts.Offset(96), consts.Offset(128)
+
+	// pieceShifts[m][i]: for live-lane mask m, 16 times the number of live
+	// lanes before lane i, the shift of lane i's piece in the 64 bits
+	// of pieces the group consumes.
+	shifts := GLOBL("pieceShifts", RODATA|NOPTR)
+	for m := range 16 {
+		for i := range 4 {
+			DATA(32*m+8*i, U64(uint64(16*bits.OnesCount(uint(m&(1<<i-1))))))
+		}
+	}
+
+	TEXT("readRowAVX2", NOSPLIT, "func(job uintptr) int")
+	Doc("readRowAVX2 reads out the columns of job four at a time, as rowReader.readGo does, and returns how many it did: a multiple of 4, stopping before the first group that needs the scalar path (a noisy readout off the fast path) or fewer than 4 columns from the end. It needs AVX2, BMI2 and POPCNT.")
+	Pragma("noescape")
+	job := Load(Param("job"), GP64())
+	tile, dst, invB, scB := GP64(), GP64(), GP64(), GP64()
+	MOVQ(Mem{Base: job, Disp: offTile}, tile)
+	MOVQ(Mem{Base: job, Disp: offDst}, dst)
+	MOVQ(Mem{Base: job, Disp: offInvB}, invB)
+	MOVQ(Mem{Base: job, Disp: offScB}, scB)
+	invA, scA, step, lo, hi := YMM(), YMM(), YMM(), YMM(), YMM()
+	VBROADCASTSD(Mem{Base: job, Disp: offInvA}, invA)
+	VBROADCASTSD(Mem{Base: job, Disp: offScA}, scA)
+	VBROADCASTSD(Mem{Base: job, Disp: offStep}, step)
+	VBROADCASTSD(Mem{Base: job, Disp: offLo}, lo)
+	VBROADCASTSD(Mem{Base: job, Disp: offHi}, hi)
+	zero := YMM()
+	VXORPD(zero, zero, zero)
+	j := GP64()
+	XORQ(j, j)
+
+	Label("group")
+	end := GP64()
+	LEAQ(Mem{Base: j, Disp: 4}, end)
+	CMPQ(end, Mem{Base: job, Disp: offN})
+	JGT(LabelRef("done"))
+
+	// x = ((t·invA)·invB)/step, its nearest code, and the live lanes
+	// (columns whose B block is not zero).
+	x, code, sc, live := YMM(), YMM(), YMM(), YMM()
+	VCVTPS2PD(Mem{Base: tile, Index: j, Scale: 4}, x)
+	VMULPD(invA, x, x)
+	VMULPD(Mem{Base: invB, Index: j, Scale: 8}, x, x)
+	VDIVPD(step, x, x)
+	VROUNDPD(U8(0), x, code)
+	VMOVUPD(Mem{Base: scB, Index: j, Scale: 8}, sc)
+	VCMPPD(U8(cmpNEQ), zero, sc, live)
+	m := GP64()
+	VMOVMSKPD(live, m.As32())
+	CMPQ(Mem{Base: job, Disp: offNoisy}, U8(0))
+	JEQ(LabelRef("readout"))
+	TESTQ(m, m)
+	JZ(LabelRef("readout"))
+
+	// Noise: level = (0.5 − |x − code|)·levelScale; the fast path needs
+	// level ≥ 1 and a piece above head[min(level, 64)].
+	level, ok, lv := YMM(), YMM(), YMM()
+	VSUBPD(code, x, level)
+	VANDPD(absMask, level, level)
+	lvl := YMM()
+	VMOVUPD(half, lvl)
+	VSUBPD(level, lvl, lvl)
+	VBROADCASTSD(Mem{Base: job, Disp: offLevelScale}, level)
+	VMULPD(level, lvl, level)
+	VCMPPD(U8(cmpGE), one, level, ok)
+	VMINPD(maxLevel, level, lv)
+	ones := YMM()
+	VMOVUPD(one, ones)
+	VBLENDVPD(ok, lv, ones, lv) // lanes off the fast path look up level 1
+	idx := XMM()
+	VCVTTPD2DQY(lv, idx)
+	gmask, thr := YMM(), YMM()
+	VPCMPEQQ(gmask, gmask, gmask)
+	VPXOR(thr, thr, thr)
+	head := GP64()
+	MOVQ(Mem{Base: job, Disp: offHead}, head)
+	VPGATHERDQ(gmask, Mem{Base: head, Index: idx, Scale: 8}, thr)
+
+	// The group's pieces: from the bits left (r pieces), then, if the
+	// live lanes need more, from the next word w.
+	nLive, r := GP64(), GP64()
+	POPCNTQ(m, nLive)
+	SHLQ(U8(4), nLive) // 16 bits per live lane
+	MOVQ(Mem{Base: job, Disp: offNBits}, r)
+	pieces, newBits, newNBits, newState := GP64(), GP64(), GP64(), GP64()
+	MOVQ(Mem{Base: job, Disp: offState}, newState)
+	MOVQ(Mem{Base: job, Disp: offBits}, pieces)
+	CMPQ(nLive, r)
+	JGT(LabelRef("draw"))
+	SHRXQ(nLive, pieces, newBits)
+	MOVQ(r, newNBits)
+	SUBQ(nLive, newNBits)
+	JMP(LabelRef("pieces"))
+
+	Label("draw")
+	g := GP64()
+	MOVQ(U64(0x9e3779b97f4a7c15), g)
+	ADDQ(g, newState)
+	w := GP64()
+	MOVQ(newState, w)
+	mix(w)
+	SHLXQ(r, w, g)
+	ORQ(g, pieces) // the r pieces left, then w's
+	SUBQ(r, nLive) // bits taken from w
+	SHRXQ(nLive, w, newBits)
+	MOVQ(U32(64), newNBits)
+	SUBQ(nLive, newNBits)
+
+	Label("pieces")
+	// An empty buffer holds 0, as in the scalar code (a shift by 64
+	// would leave the word there).
+	zq := GP64()
+	XORQ(zq, zq)
+	TESTQ(newNBits, newNBits)
+	CMOVQEQ(zq, newBits)
+	pv, sh := YMM(), YMM()
+	VMOVQ(pieces, pv.AsX())
+	VPBROADCASTQ(pv.AsX(), pv)
+	tab := GP64()
+	LEAQ(shifts, tab)
+	SHLQ(U8(5), m)
+	VMOVDQU(Mem{Base: tab, Index: m, Scale: 1}, sh)
+	SHRQ(U8(5), m)
+	VPSRLVQ(sh, pv, pv)
+	VPAND(low16, pv, pv)
+	VPCMPGTQ(thr, pv, pv) // piece > head[level]
+	VANDPD(ok, pv, pv)
+	VANDNPD(live, pv, pv) // live lanes not decided by their piece
+	bad := GP64()
+	VMOVMSKPD(pv, bad.As32())
+	TESTQ(bad, bad)
+	JNZ(LabelRef("done"))
+	MOVQ(newState, Mem{Base: job, Disp: offState})
+	MOVQ(newBits, Mem{Base: job, Disp: offBits})
+	MOVQ(newNBits, Mem{Base: job, Disp: offNBits})
+
+	Label("readout")
+	cnt := GP64()
+	POPCNTQ(m, cnt)
+	ADDQ(cnt, Mem{Base: job, Disp: offReadouts})
+	// Clips: live codes outside [lo, hi] (never NaN), then the clamp.
+	below, above := YMM(), YMM()
+	VCMPPD(U8(cmpLT), lo, code, below)
+	VCMPPD(U8(cmpGT), hi, code, above)
+	VORPD(above, below, below)
+	VANDPD(live, below, below)
+	clips := GP64()
+	VMOVMSKPD(below, clips.As32())
+	POPCNTQ(clips, clips)
+	ADDQ(clips, Mem{Base: job, Disp: offClipped})
+	VMINPD(code, hi, code) // min(hi, code)
+	VMAXPD(code, lo, code) // max(lo, code)
+	// The readout ((code·step)·scA)·scB in float32, where the lane is live.
+	VMULPD(step, code, code)
+	VMULPD(scA, code, code)
+	VMULPD(sc, code, code)
+	v := XMM()
+	VCVTPD2PSY(code, v)
+	live32, upper := XMM(), XMM()
+	VEXTRACTF128(U8(1), live, upper)
+	VSHUFPS(U8(0x88), upper, live.AsX(), live32)
+	out := XMM()
+	CMPQ(Mem{Base: job, Disp: offAssign}, U8(0))
+	JEQ(LabelRef("accumulate"))
+	dead := XMM()
+	VBROADCASTSS(Mem{Base: job, Disp: offDead}, dead)
+	VBLENDVPS(live32, v, dead, out)
+	VMOVUPS(out, Mem{Base: dst, Index: j, Scale: 4})
+	JMP(LabelRef("next"))
+
+	Label("accumulate")
+	old := XMM()
+	VMOVUPS(Mem{Base: dst, Index: j, Scale: 4}, old)
+	VADDPS(v, old, v) // old + readout
+	VBLENDVPS(live32, v, old, out)
+	VMOVUPS(out, Mem{Base: dst, Index: j, Scale: 4})
+
+	Label("next")
+	ADDQ(U8(4), j)
+	JMP(LabelRef("group"))
+
+	Label("done")
+	Store(j, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+
+	Generate()
+}
+
+// mix applies SplitMix64's finaliser to z in place.
+func mix(z GPVirtual) {
+	t, c := GP64(), GP64()
+	MOVQ(z, t)
+	SHRQ(U8(30), t)
+	XORQ(t, z)
+	MOVQ(U64(0xbf58476d1ce4e5b9), c)
+	IMULQ(c, z)
+	MOVQ(z, t)
+	SHRQ(U8(27), t)
+	XORQ(t, z)
+	MOVQ(U64(0x94d049bb133111eb), c)
+	IMULQ(c, z)
+	MOVQ(z, t)
+	SHRQ(U8(31), t)
+	XORQ(t, z)
+}

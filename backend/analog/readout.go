@@ -1,0 +1,129 @@
+package analog
+
+import (
+	"math"
+	"unsafe"
+)
+
+// rowRead is everything the readout of one row of a tile needs: the
+// row's exact tile values and destination, the per-column scales of the
+// B blocks, the row's scales, the converter, the noise stream's position
+// and the counts so far. readRowAVX2 reads its fields by offset (see
+// asm/gen.go and TestRowReadLayout), so their order and sizes must not
+// change.
+type rowRead struct {
+	tile       *float32 // the row's tile values, from the first column to read
+	dst        *float32 // the row's outputs, same columns
+	invB, scB  *float64 // per column: 2^-eb, and 2^eb or 0 for a zero B block
+	head       *uint64  // noiseModel.head
+	n          int      // columns
+	invA, scA  float64  // the row's 2^-ea, 2^ea
+	step       float64  // Δ
+	lo, hi     float64  // the extreme codes
+	levelScale float64  // noiseModel.levelScale
+	state      uint64   // the stream's SplitMix64 state,
+	bits       uint64   // its unused pieces,
+	nbits      int      // and how many bits they hold
+	readouts   int64
+	clipped    int64
+	noisy      int64   // 1 with ADC noise
+	assign     int64   // 1: dst = readout (dead where no readout), 0: dst += readout
+	dead       float32 // what a tile with a zero block reads when assigning
+}
+
+// rowReader reads out the rows of one tile (see blockRead.readTile): a
+// rowRead for the vector kernel, and the same quantities for the scalar
+// loop, which is the definition.
+type rowReader struct {
+	job       rowRead // the row's scales and the counts live here
+	scB, invB []float64
+	nm        *noiseModel
+	s         *stream
+	simd      bool // use readRowAVX2
+}
+
+// readRow reads out the row ti (exact tile values) into ri, both of the
+// reader's n columns: in groups of four with the vector kernel where it
+// can, the rest (groups with a noisy readout off the fast path, and the
+// last n%4 columns) with the scalar loop, which the kernel matches bit for
+// bit and whose stream it continues.
+func (r *rowReader) readRow(ti, ri []float32) {
+	cols := len(ri)
+	j := 0
+	if r.simd {
+		job, s := &r.job, r.s
+		job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
+		for cols-j >= 4 {
+			job.tile, job.dst, job.invB, job.scB, job.n = &ti[j], &ri[j], &r.invB[j], &r.scB[j], cols-j
+			// The conversion in the call keeps job's buffers alive (see
+			// package unsafe): the kernel takes a uintptr because avo
+			// cannot name rowRead.
+			j += readRowAVX2(uintptr(unsafe.Pointer(job)))
+			if cols-j < 4 {
+				break
+			}
+			// A group off the fast path: the scalar loop from the same
+			// stream position.
+			s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
+			r.readGo(ti, ri, j, j+4)
+			job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
+			j += 4
+		}
+		s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
+	}
+	r.readGo(ti, ri, j, cols)
+}
+
+// readGo reads out columns [j0, j1) of the row ti into ri with scalar
+// float64 arithmetic: x = tile·invA·invB/step, its code (noisy or not),
+// clamped and counted, scaled back and stored or added; nothing for a
+// column whose B block is zero but, when assigning, the dead value.
+func (r *rowReader) readGo(ti, ri []float32, j0, j1 int) {
+	// Everything the loop reads, in locals (registers).
+	scB, invB := r.scB[:j1], r.invB[:j1]
+	ti, ri = ti[:j1], ri[:j1]
+	job := &r.job
+	invA, scA, step, lo, hi := job.invA, job.scA, job.step, job.lo, job.hi
+	noisy, assign, dead := job.noisy != 0, job.assign != 0, job.dead
+	nm, s := r.nm, r.s
+	levelScale, head := nm.levelScale, &nm.head
+	readouts, clipped := job.readouts, job.clipped
+	for j := j0; j < j1; j++ {
+		if scB[j] == 0 {
+			if assign {
+				ri[j] = dead
+			}
+			continue
+		}
+		readouts++
+		x := float64(ti[j]) * invA * invB[j] / step // P/Δ, P the exact integer
+		code := math.RoundToEven(x)
+		if noisy {
+			// nm.code(x, s), inlined by hand (see there).
+			level := (0.5 - math.Abs(x-code)) * levelScale
+			if s.nbits == 0 {
+				s.bits, s.nbits = s.Uint64(), 64
+			}
+			if level > maxLevel {
+				level = maxLevel
+			}
+			if level >= 1 && s.bits&0xffff > head[int(level)] {
+				s.bits >>= 16
+				s.nbits -= 16
+			} else {
+				code = nm.slowCode(x, s)
+			}
+		}
+		if code < lo || code > hi {
+			clipped++
+			code = max(lo, min(hi, code))
+		}
+		v := float32(code * step * scA * scB[j])
+		if assign {
+			ri[j] = v
+		} else {
+			ri[j] += v
+		}
+	}
+	job.readouts, job.clipped = readouts, clipped
+}
