@@ -96,33 +96,52 @@ GLOBL pieceShifts<>(SB), RODATA|NOPTR, $512
 // Requires: AVX, AVX2, BMI2, CMOV, POPCNT
 TEXT ·readRowAVX2(SB), NOSPLIT, $0-16
 	MOVQ         job+0(FP), AX
-	MOVQ         (AX), CX
-	MOVQ         8(AX), DX
-	MOVQ         16(AX), BX
-	MOVQ         24(AX), SI
 	VBROADCASTSD 48(AX), Y0
 	VBROADCASTSD 56(AX), Y1
 	VBROADCASTSD 64(AX), Y2
 	VBROADCASTSD 72(AX), Y3
 	VBROADCASTSD 80(AX), Y4
 	VXORPD       Y5, Y5, Y5
-	XORQ         DI, DI
+	XORQ         CX, CX
+	XORQ         DX, DX
+	MOVQ         96(AX), BX
+	MOVQ         104(AX), DI
+	MOVQ         112(AX), R8
+	MOVQ         $0x9e3779b97f4a7c15, R9
+	MOVQ         BX, SI
+	ADDQ         R9, SI
+	MOVQ         SI, R9
+	SHRQ         $0x1e, R9
+	XORQ         R9, SI
+	MOVQ         $0xbf58476d1ce4e5b9, R9
+	IMULQ        R9, SI
+	MOVQ         SI, R9
+	SHRQ         $0x1b, R9
+	XORQ         R9, SI
+	MOVQ         $0x94d049bb133111eb, R9
+	IMULQ        R9, SI
+	MOVQ         SI, R9
+	SHRQ         $0x1f, R9
+	XORQ         R9, SI
 
 group:
-	LEAQ         4(DI), R8
-	CMPQ         R8, 40(AX)
+	LEAQ         4(CX), R9
+	CMPQ         R9, 40(AX)
 	JGT          done
-	VCVTPS2PD    (CX)(DI*4), Y6
+	MOVQ         (AX), R9
+	VCVTPS2PD    (R9)(CX*4), Y6
 	VMULPD       Y0, Y6, Y6
-	VMULPD       (BX)(DI*8), Y6, Y6
+	MOVQ         16(AX), R9
+	VMULPD       (R9)(CX*8), Y6, Y6
 	VDIVPD       Y2, Y6, Y6
 	VROUNDPD     $0x00, Y6, Y7
-	VMOVUPD      (SI)(DI*8), Y8
+	MOVQ         24(AX), R9
+	VMOVUPD      (R9)(CX*8), Y8
 	VCMPPD       $0x04, Y5, Y8, Y9
-	VMOVMSKPD    Y9, R8
+	VMOVMSKPD    Y9, R10
 	CMPQ         136(AX), $0x00
 	JEQ          readout
-	TESTQ        R8, R8
+	TESTQ        R10, R10
 	JZ           readout
 	VSUBPD       Y7, Y6, Y6
 	VANDPD       readoutConsts<>+0(SB), Y6, Y6
@@ -139,73 +158,87 @@ group:
 	VPXOR        Y12, Y12, Y12
 	MOVQ         32(AX), R9
 	VPGATHERDQ   Y11, (R9)(X6*8), Y12
-	POPCNTQ      R8, R9
+	LEAQ         pieceShifts<>+0(SB), R11
+	MOVQ         R10, R9
+	SHLQ         $0x05, R9
+	VMOVDQU      (R11)(R9*1), Y6
+	VANDPD       Y9, Y10, Y10
+	POPCNTQ      R10, R9
 	SHLQ         $0x04, R9
-	MOVQ         112(AX), R10
-	MOVQ         96(AX), R13
-	MOVQ         104(AX), R11
-	CMPQ         R9, R10
+	CMPQ         R9, R8
 	JGT          draw
-	SHRXQ        R9, R11, R12
-	SUBQ         R9, R10
-	JMP          pieces
-
-draw:
-	MOVQ  $0x9e3779b97f4a7c15, R12
-	ADDQ  R12, R13
-	MOVQ  R13, R14
-	MOVQ  R14, R12
-	SHRQ  $0x1e, R12
-	XORQ  R12, R14
-	MOVQ  $0xbf58476d1ce4e5b9, R12
-	IMULQ R12, R14
-	MOVQ  R14, R12
-	SHRQ  $0x1b, R12
-	XORQ  R12, R14
-	MOVQ  $0x94d049bb133111eb, R12
-	IMULQ R12, R14
-	MOVQ  R14, R12
-	SHRQ  $0x1f, R12
-	XORQ  R12, R14
-	SHLXQ R10, R14, R12
-	ORQ   R12, R11
-	SUBQ  R10, R9
-	SHRXQ R9, R14, R12
-	MOVQ  $0x00000040, R10
-	SUBQ  R9, R10
-
-pieces:
+	SHRXQ        R9, DI, R11
+	MOVQ         R8, R12
+	SUBQ         R9, R12
 	XORQ         R9, R9
-	TESTQ        R10, R10
-	CMOVQEQ      R9, R12
-	VMOVQ        R11, X6
-	VPBROADCASTQ X6, Y6
-	LEAQ         pieceShifts<>+0(SB), R9
-	SHLQ         $0x05, R8
-	VMOVDQU      (R9)(R8*1), Y11
-	SHRQ         $0x05, R8
-	VPSRLVQ      Y11, Y6, Y6
-	VPAND        readoutConsts<>+128(SB), Y6, Y6
-	VPCMPGTQ     Y12, Y6, Y6
-	VANDPD       Y10, Y6, Y6
-	VANDNPD      Y9, Y6, Y6
-	VMOVMSKPD    Y6, R9
+	TESTQ        R12, R12
+	CMOVQEQ      R9, R11
+	VMOVQ        DI, X11
+	VPBROADCASTQ X11, Y11
+	VPSRLVQ      Y6, Y11, Y11
+	VPAND        readoutConsts<>+128(SB), Y11, Y11
+	VPCMPGTQ     Y12, Y11, Y11
+	VANDPD       Y10, Y11, Y11
+	VANDNPD      Y9, Y11, Y11
+	VMOVMSKPD    Y11, R9
 	TESTQ        R9, R9
 	JNZ          done
-	MOVQ         R13, 96(AX)
-	MOVQ         R12, 104(AX)
-	MOVQ         R10, 112(AX)
+	MOVQ         R11, DI
+	MOVQ         R12, R8
+	JMP          readout
+
+draw:
+	SHLXQ        R8, SI, R13
+	ORQ          DI, R13
+	SUBQ         R8, R9
+	SHRXQ        R9, SI, R11
+	MOVQ         $0x00000040, R12
+	SUBQ         R9, R12
+	XORQ         SI, SI
+	TESTQ        R12, R12
+	CMOVQEQ      SI, R11
+	VMOVQ        R13, X11
+	VPBROADCASTQ X11, Y11
+	VPSRLVQ      Y6, Y11, Y11
+	VPAND        readoutConsts<>+128(SB), Y11, Y11
+	VPCMPGTQ     Y12, Y11, Y11
+	VANDPD       Y10, Y11, Y11
+	VANDNPD      Y9, Y11, Y11
+	VMOVMSKPD    Y11, SI
+	TESTQ        SI, SI
+	JNZ          done
+	MOVQ         R11, DI
+	MOVQ         R12, R8
+	MOVQ         $0x9e3779b97f4a7c15, SI
+	ADDQ         SI, BX
+	MOVQ         $0x9e3779b97f4a7c15, R9
+	MOVQ         BX, SI
+	ADDQ         R9, SI
+	MOVQ         SI, R9
+	SHRQ         $0x1e, R9
+	XORQ         R9, SI
+	MOVQ         $0xbf58476d1ce4e5b9, R9
+	IMULQ        R9, SI
+	MOVQ         SI, R9
+	SHRQ         $0x1b, R9
+	XORQ         R9, SI
+	MOVQ         $0x94d049bb133111eb, R9
+	IMULQ        R9, SI
+	MOVQ         SI, R9
+	SHRQ         $0x1f, R9
+	XORQ         R9, SI
 
 readout:
-	POPCNTQ      R8, R8
-	ADDQ         R8, 120(AX)
+	POPCNTQ      R10, R10
+	ADDQ         R10, DX
 	VCMPPD       $0x11, Y3, Y7, Y6
 	VCMPPD       $0x1e, Y4, Y7, Y10
 	VORPD        Y10, Y6, Y6
 	VANDPD       Y9, Y6, Y6
-	VMOVMSKPD    Y6, R8
-	POPCNTQ      R8, R8
-	ADDQ         R8, 128(AX)
+	VMOVMSKPD    Y6, R9
+	POPCNTQ      R9, R9
+	SHLQ         $0x20, R9
+	ADDQ         R9, DX
 	VMINPD       Y7, Y4, Y7
 	VMAXPD       Y7, Y3, Y7
 	VMULPD       Y2, Y7, Y7
@@ -214,24 +247,32 @@ readout:
 	VCVTPD2PSY   Y7, X6
 	VEXTRACTF128 $0x01, Y9, X7
 	VSHUFPS      $0x88, X7, X9, X7
+	MOVQ         8(AX), R9
 	CMPQ         144(AX), $0x00
 	JEQ          accumulate
 	VBROADCASTSS 152(AX), X8
 	VBLENDVPS    X7, X6, X8, X6
-	VMOVUPS      X6, (DX)(DI*4)
+	VMOVUPS      X6, (R9)(CX*4)
 	JMP          next
 
 accumulate:
-	VMOVUPS   (DX)(DI*4), X8
+	VMOVUPS   (R9)(CX*4), X8
 	VADDPS    X6, X8, X6
 	VBLENDVPS X7, X6, X8, X6
-	VMOVUPS   X6, (DX)(DI*4)
+	VMOVUPS   X6, (R9)(CX*4)
 
 next:
-	ADDQ $0x04, DI
+	ADDQ $0x04, CX
 	JMP  group
 
 done:
-	MOVQ DI, ret+8(FP)
+	MOVQ BX, 96(AX)
+	MOVQ DI, 104(AX)
+	MOVQ R8, 112(AX)
+	MOVL DX, BX
+	ADDQ BX, 120(AX)
+	SHRQ $0x20, DX
+	ADDQ DX, 128(AX)
+	MOVQ CX, ret+8(FP)
 	VZEROUPPER
 	RET

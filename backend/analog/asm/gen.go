@@ -62,6 +62,9 @@ const (
 	offDead       = 152
 )
 
+// lowPieceMask holds 0xffff in every lane.
+var lowPieceMask Mem
+
 // Comparison predicates of VCMPPD.
 const (
 	cmpNEQ = 0x04 // not equal (unordered: NaN ≠ anything)
@@ -89,7 +92,8 @@ func main() {
 			DATA(32*c+8*i, v)
 		}
 	}
-	absMask, half, maxLevel, one, low16 := consts.Offset(0), consts.Offset(32), consts.Offset(64), consts.Offset(96), consts.Offset(128)
+	absMask, half, maxLevel, one := consts.Offset(0), consts.Offset(32), consts.Offset(64), consts.Offset(96)
+	lowPieceMask = consts.Offset(128)
 
 	// pieceShifts[m][i]: for live-lane mask m, 16 times the number of live
 	// lanes before lane i, the shift of lane i's piece in the 64 bits
@@ -105,11 +109,6 @@ func main() {
 	Doc("readRowAVX2 reads out the columns of job four at a time, as rowReader.readGo does, and returns how many it did: a multiple of 4, stopping before the first group that needs the scalar path (a noisy readout off the fast path) or fewer than 4 columns from the end. It needs AVX2, BMI2 and POPCNT.")
 	Pragma("noescape")
 	job := Load(Param("job"), GP64())
-	tile, dst, invB, scB := GP64(), GP64(), GP64(), GP64()
-	MOVQ(Mem{Base: job, Disp: offTile}, tile)
-	MOVQ(Mem{Base: job, Disp: offDst}, dst)
-	MOVQ(Mem{Base: job, Disp: offInvB}, invB)
-	MOVQ(Mem{Base: job, Disp: offScB}, scB)
 	invA, scA, step, lo, hi := YMM(), YMM(), YMM(), YMM(), YMM()
 	VBROADCASTSD(Mem{Base: job, Disp: offInvA}, invA)
 	VBROADCASTSD(Mem{Base: job, Disp: offScA}, scA)
@@ -118,8 +117,20 @@ func main() {
 	VBROADCASTSD(Mem{Base: job, Disp: offHi}, hi)
 	zero := YMM()
 	VXORPD(zero, zero, zero)
-	j := GP64()
+	// The loop-carried state lives in registers: the column j, the
+	// stream (state, the word it draws next, the pieces left and their
+	// count) and the counts (readouts in the low 32 bits, clips in the
+	// high ones: a call reads at most n < 2^31 columns). The slices'
+	// addresses are loaded from job where they are used, off those
+	// chains.
+	j, counts := GP64(), GP64()
 	XORQ(j, j)
+	XORQ(counts, counts)
+	state, next, bits, nbits := GP64(), GP64(), GP64(), GP64()
+	MOVQ(Mem{Base: job, Disp: offState}, state)
+	MOVQ(Mem{Base: job, Disp: offBits}, bits)
+	MOVQ(Mem{Base: job, Disp: offNBits}, nbits)
+	nextWord(state, next)
 
 	Label("group")
 	end := GP64()
@@ -130,12 +141,16 @@ func main() {
 	// x = ((t·invA)·invB)/step, its nearest code, and the live lanes
 	// (columns whose B block is not zero).
 	x, code, sc, live := YMM(), YMM(), YMM(), YMM()
-	VCVTPS2PD(Mem{Base: tile, Index: j, Scale: 4}, x)
+	p := GP64()
+	MOVQ(Mem{Base: job, Disp: offTile}, p)
+	VCVTPS2PD(Mem{Base: p, Index: j, Scale: 4}, x)
 	VMULPD(invA, x, x)
-	VMULPD(Mem{Base: invB, Index: j, Scale: 8}, x, x)
+	MOVQ(Mem{Base: job, Disp: offInvB}, p)
+	VMULPD(Mem{Base: p, Index: j, Scale: 8}, x, x)
 	VDIVPD(step, x, x)
 	VROUNDPD(U8(0), x, code)
-	VMOVUPD(Mem{Base: scB, Index: j, Scale: 8}, sc)
+	MOVQ(Mem{Base: job, Disp: offScB}, p)
+	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, sc)
 	VCMPPD(U8(cmpNEQ), zero, sc, live)
 	m := GP64()
 	VMOVMSKPD(live, m.As32())
@@ -164,72 +179,54 @@ func main() {
 	gmask, thr := YMM(), YMM()
 	VPCMPEQQ(gmask, gmask, gmask)
 	VPXOR(thr, thr, thr)
-	head := GP64()
-	MOVQ(Mem{Base: job, Disp: offHead}, head)
-	VPGATHERDQ(gmask, Mem{Base: head, Index: idx, Scale: 8}, thr)
-
-	// The group's pieces: from the bits left (r pieces), then, if the
-	// live lanes need more, from the next word w.
-	nLive, r := GP64(), GP64()
-	POPCNTQ(m, nLive)
-	SHLQ(U8(4), nLive) // 16 bits per live lane
-	MOVQ(Mem{Base: job, Disp: offNBits}, r)
-	pieces, newBits, newNBits, newState := GP64(), GP64(), GP64(), GP64()
-	MOVQ(Mem{Base: job, Disp: offState}, newState)
-	MOVQ(Mem{Base: job, Disp: offBits}, pieces)
-	CMPQ(nLive, r)
-	JGT(LabelRef("draw"))
-	SHRXQ(nLive, pieces, newBits)
-	MOVQ(r, newNBits)
-	SUBQ(nLive, newNBits)
-	JMP(LabelRef("pieces"))
-
-	Label("draw")
-	g := GP64()
-	MOVQ(U64(0x9e3779b97f4a7c15), g)
-	ADDQ(g, newState)
-	w := GP64()
-	MOVQ(newState, w)
-	mix(w)
-	SHLXQ(r, w, g)
-	ORQ(g, pieces) // the r pieces left, then w's
-	SUBQ(r, nLive) // bits taken from w
-	SHRXQ(nLive, w, newBits)
-	MOVQ(U32(64), newNBits)
-	SUBQ(nLive, newNBits)
-
-	Label("pieces")
-	// An empty buffer holds 0, as in the scalar code (a shift by 64
-	// would leave the word there).
-	zq := GP64()
-	XORQ(zq, zq)
-	TESTQ(newNBits, newNBits)
-	CMOVQEQ(zq, newBits)
-	pv, sh := YMM(), YMM()
-	VMOVQ(pieces, pv.AsX())
-	VPBROADCASTQ(pv.AsX(), pv)
+	MOVQ(Mem{Base: job, Disp: offHead}, p)
+	VPGATHERDQ(gmask, Mem{Base: p, Index: idx, Scale: 8}, thr)
+	// Per lane, the shift of its piece among the live lanes' pieces.
+	sh := YMM()
 	tab := GP64()
 	LEAQ(shifts, tab)
-	SHLQ(U8(5), m)
-	VMOVDQU(Mem{Base: tab, Index: m, Scale: 1}, sh)
-	SHRQ(U8(5), m)
-	VPSRLVQ(sh, pv, pv)
-	VPAND(low16, pv, pv)
-	VPCMPGTQ(thr, pv, pv) // piece > head[level]
-	VANDPD(ok, pv, pv)
-	VANDNPD(live, pv, pv) // live lanes not decided by their piece
-	bad := GP64()
-	VMOVMSKPD(pv, bad.As32())
-	TESTQ(bad, bad)
-	JNZ(LabelRef("done"))
-	MOVQ(newState, Mem{Base: job, Disp: offState})
-	MOVQ(newBits, Mem{Base: job, Disp: offBits})
-	MOVQ(newNBits, Mem{Base: job, Disp: offNBits})
+	MOVQ(m, p)
+	SHLQ(U8(5), p)
+	VMOVDQU(Mem{Base: tab, Index: p, Scale: 1}, sh)
+	VANDPD(live, ok, ok)
+
+	// The group's pieces: from the bits left, then, if the live lanes
+	// need more, from the next word.
+	nLive := GP64()
+	POPCNTQ(m, nLive)
+	SHLQ(U8(4), nLive) // 16 bits per live lane
+	newBits, newNBits := GP64(), GP64()
+	CMPQ(nLive, nbits)
+	JGT(LabelRef("draw"))
+	SHRXQ(nLive, bits, newBits)
+	MOVQ(nbits, newNBits)
+	SUBQ(nLive, newNBits)
+	emptyHoldsZero(newBits, newNBits)
+	decided(bits, sh, thr, ok, live)
+	MOVQ(newBits, bits)
+	MOVQ(newNBits, nbits)
+	JMP(LabelRef("readout"))
+
+	Label("draw")
+	pieces := GP64()
+	SHLXQ(nbits, next, pieces)
+	ORQ(bits, pieces) // the pieces left, then the next word's
+	SUBQ(nbits, nLive) // bits taken from the next word
+	SHRXQ(nLive, next, newBits)
+	MOVQ(U32(64), newNBits)
+	SUBQ(nLive, newNBits)
+	emptyHoldsZero(newBits, newNBits)
+	decided(pieces, sh, thr, ok, live)
+	MOVQ(newBits, bits)
+	MOVQ(newNBits, nbits)
+	g := GP64()
+	MOVQ(U64(golden), g)
+	ADDQ(g, state)
+	nextWord(state, next)
 
 	Label("readout")
-	cnt := GP64()
-	POPCNTQ(m, cnt)
-	ADDQ(cnt, Mem{Base: job, Disp: offReadouts})
+	POPCNTQ(m, m)
+	ADDQ(m, counts)
 	// Clips: live codes outside [lo, hi] (never NaN), then the clamp.
 	below, above := YMM(), YMM()
 	VCMPPD(U8(cmpLT), lo, code, below)
@@ -239,7 +236,8 @@ func main() {
 	clips := GP64()
 	VMOVMSKPD(below, clips.As32())
 	POPCNTQ(clips, clips)
-	ADDQ(clips, Mem{Base: job, Disp: offClipped})
+	SHLQ(U8(32), clips)
+	ADDQ(clips, counts)
 	VMINPD(code, hi, code) // min(hi, code)
 	VMAXPD(code, lo, code) // max(lo, code)
 	// The readout ((code·step)·scA)·scB in float32, where the lane is live.
@@ -252,31 +250,80 @@ func main() {
 	VEXTRACTF128(U8(1), live, upper)
 	VSHUFPS(U8(0x88), upper, live.AsX(), live32)
 	out := XMM()
+	MOVQ(Mem{Base: job, Disp: offDst}, p)
 	CMPQ(Mem{Base: job, Disp: offAssign}, U8(0))
 	JEQ(LabelRef("accumulate"))
 	dead := XMM()
 	VBROADCASTSS(Mem{Base: job, Disp: offDead}, dead)
 	VBLENDVPS(live32, v, dead, out)
-	VMOVUPS(out, Mem{Base: dst, Index: j, Scale: 4})
+	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
 	JMP(LabelRef("next"))
 
 	Label("accumulate")
 	old := XMM()
-	VMOVUPS(Mem{Base: dst, Index: j, Scale: 4}, old)
+	VMOVUPS(Mem{Base: p, Index: j, Scale: 4}, old)
 	VADDPS(v, old, v) // old + readout
 	VBLENDVPS(live32, v, old, out)
-	VMOVUPS(out, Mem{Base: dst, Index: j, Scale: 4})
+	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
 
 	Label("next")
 	ADDQ(U8(4), j)
 	JMP(LabelRef("group"))
 
 	Label("done")
+	MOVQ(state, Mem{Base: job, Disp: offState})
+	MOVQ(bits, Mem{Base: job, Disp: offBits})
+	MOVQ(nbits, Mem{Base: job, Disp: offNBits})
+	c := GP64()
+	MOVL(counts.As32(), c.As32())
+	ADDQ(c, Mem{Base: job, Disp: offReadouts})
+	SHRQ(U8(32), counts)
+	ADDQ(counts, Mem{Base: job, Disp: offClipped})
 	Store(j, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
 
 	Generate()
+}
+
+// golden is SplitMix64's increment.
+const golden = 0x9e3779b97f4a7c15
+
+// nextWord sets next to the word the stream at state draws next,
+// mix(state + golden), leaving state alone.
+func nextWord(state, next GPVirtual) {
+	g := GP64()
+	MOVQ(U64(golden), g)
+	MOVQ(state, next)
+	ADDQ(g, next)
+	mix(next)
+}
+
+// emptyHoldsZero clears bits when nbits is 0, as in the scalar code,
+// where the pieces are shifted out (a shift by 64 would leave them).
+func emptyHoldsZero(bits, nbits GPVirtual) {
+	z := GP64()
+	XORQ(z, z)
+	TESTQ(nbits, nbits)
+	CMOVQEQ(z, bits)
+}
+
+// decided jumps to done unless every live lane takes the fast path: ok
+// (level ≥ 1, live) and its piece of pieces, at the lane's shift in sh,
+// above its threshold in thr.
+func decided(pieces GPVirtual, sh, thr, ok, live VecVirtual) {
+	pv := YMM()
+	VMOVQ(pieces, pv.AsX())
+	VPBROADCASTQ(pv.AsX(), pv)
+	VPSRLVQ(sh, pv, pv)
+	VPAND(lowPieceMask, pv, pv)
+	VPCMPGTQ(thr, pv, pv) // piece > head[level]
+	VANDPD(ok, pv, pv)
+	VANDNPD(live, pv, pv) // live lanes not decided by their piece
+	bad := GP64()
+	VMOVMSKPD(pv, bad.As32())
+	TESTQ(bad, bad)
+	JNZ(LabelRef("done"))
 }
 
 // mix applies SplitMix64's finaliser to z in place.
