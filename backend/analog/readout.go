@@ -71,7 +71,9 @@ func (r *rowReader) readRow(ti, ri []float32) {
 		}
 		s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
 	}
-	r.readGo(ti, ri, j, cols)
+	if j < cols {
+		r.readGo(ti, ri, j, cols)
+	}
 }
 
 // readGo reads out columns [j0, j1) of the row ti into ri with scalar
