@@ -132,7 +132,7 @@ type Backend struct {
 
 	noise       *noiseModel
 	noisyNow    bool
-	simd        bool // read out with readRowAVX2 (tests clear it to compare)
+	lanes       int // the readout kernel's lanes (readoutLanes; tests change it to compare)
 	productFunc bfpengine.ProductFunc
 	// zeroA, zeroB flag the operand blocks flushed to zero (Rows×Tiles).
 	zeroA, zeroB []bool
@@ -168,7 +168,7 @@ func New(cfg Config) (*Backend, error) {
 		},
 	}
 	b.cfg.TileAcc = "ordered" // every tile passes the ADC on its own
-	b.simd = hasReadoutAVX2
+	b.lanes = readoutLanes
 	b.productFunc = b.product
 	b.read.runFunc = b.read.run
 	// One team of helpers for quantisation, im2col fills and readouts.
@@ -523,9 +523,9 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 		job: rowRead{
 			head: &b.noise.head[0], step: b.cfg.Step,
 			lo: -math.Ldexp(1, b.cfg.ADCBits-1), hi: math.Ldexp(1, b.cfg.ADCBits-1) - 1,
-			levelScale: b.noise.levelScale, dead: dead,
+			levelScale: b.noise.levelScale, dead: dead, head16: &b.noise.head16[0],
 		},
-		scB: scB, invB: invB, nm: b.noise, s: w.noise, simd: b.simd,
+		scB: scB, invB: invB, nm: b.noise, s: w.noise, lanes: b.lanes,
 	}
 	if b.noisyNow {
 		r.job.noisy = 1

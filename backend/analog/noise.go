@@ -78,6 +78,10 @@ type noiseModel struct {
 	levelScale float64
 	head       [maxLevel + 1]uint64  // floor(p(T)·2^16)
 	rest       [maxLevel + 1]float64 // p(T)·2^16 − head, in [0, 1)
+	// head16 is head[0..31] in 16 bits, the table readRowAVX512 looks up
+	// with min(level, 31): head[k] is 0 from k = 18 on (p(T) < 2^-16),
+	// and head[0] is 0 (TestHeadTable).
+	head16 [32]uint16
 }
 
 func newNoiseModel(sigma float64) *noiseModel {
@@ -89,6 +93,9 @@ func newNoiseModel(sigma float64) *noiseModel {
 		v := math.Erfc(float64(k)/levelsPerSigma/math.Sqrt2) * (1 << 16)
 		h := math.Floor(v)
 		nm.head[k], nm.rest[k] = uint64(h), v-h
+	}
+	for k := range nm.head16 {
+		nm.head16[k] = uint16(nm.head[k])
 	}
 	return nm
 }

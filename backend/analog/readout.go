@@ -29,6 +29,7 @@ type rowRead struct {
 	noisy      int64   // 1 with ADC noise
 	assign     int64   // 1: dst = readout (dead where no readout), 0: dst += readout
 	dead       float32 // what a tile with a zero block reads when assigning
+	head16     *uint16 // noiseModel.head16
 }
 
 // rowReader reads out the rows of one tile (see blockRead.readTile): a
@@ -39,35 +40,39 @@ type rowReader struct {
 	scB, invB []float64
 	nm        *noiseModel
 	s         *stream
-	simd      bool // use readRowAVX2
+	lanes     int // 8: readRowAVX512, 4: readRowAVX2, 0: the scalar loop alone
 }
 
 // readRow reads out the row ti (exact tile values) into ri, both of the
-// reader's n columns: in groups of four with the vector kernel where it
+// reader's n columns: in groups of r.lanes with a vector kernel where it
 // can, the rest (groups with a noisy readout off the fast path, and the
-// last n%4 columns) with the scalar loop, which the kernel matches bit for
-// bit and whose stream it continues.
+// last columns) with the scalar loop, which the kernels match bit for bit
+// and whose stream they continue.
 func (r *rowReader) readRow(ti, ri []float32) {
-	cols := len(ri)
+	cols, lanes := len(ri), r.lanes
 	j := 0
-	if r.simd {
+	if lanes > 0 {
 		job, s := &r.job, r.s
 		job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
-		for cols-j >= 4 {
+		for cols-j >= lanes {
 			job.tile, job.dst, job.invB, job.scB, job.n = &ti[j], &ri[j], &r.invB[j], &r.scB[j], cols-j
 			// The conversion in the call keeps job's buffers alive (see
-			// package unsafe): the kernel takes a uintptr because avo
+			// package unsafe): the kernels take a uintptr because avo
 			// cannot name rowRead.
-			j += readRowAVX2(uintptr(unsafe.Pointer(job)))
-			if cols-j < 4 {
+			if lanes == 8 {
+				j += readRowAVX512(uintptr(unsafe.Pointer(job)))
+			} else {
+				j += readRowAVX2(uintptr(unsafe.Pointer(job)))
+			}
+			if cols-j < lanes {
 				break
 			}
 			// A group off the fast path: the scalar loop from the same
 			// stream position.
 			s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
-			r.readGo(ti, ri, j, j+4)
+			r.readGo(ti, ri, j, j+lanes)
 			job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
-			j += 4
+			j += lanes
 		}
 		s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
 	}

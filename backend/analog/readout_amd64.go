@@ -8,3 +8,8 @@ package analog
 //
 //go:noescape
 func readRowAVX2(job uintptr) int
+
+// readRowAVX512 is readRowAVX2 eight columns at a time: it returns a multiple of 8. It needs AVX-512 (F, DQ, VL, BW), BMI2 and POPCNT.
+//
+//go:noescape
+func readRowAVX512(job uintptr) int

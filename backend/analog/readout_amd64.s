@@ -24,7 +24,11 @@ DATA readoutConsts<>+128(SB)/8, $0x000000000000ffff
 DATA readoutConsts<>+136(SB)/8, $0x000000000000ffff
 DATA readoutConsts<>+144(SB)/8, $0x000000000000ffff
 DATA readoutConsts<>+152(SB)/8, $0x000000000000ffff
-GLOBL readoutConsts<>(SB), RODATA|NOPTR, $160
+DATA readoutConsts<>+160(SB)/8, $0x403f000000000000
+DATA readoutConsts<>+168(SB)/8, $0x403f000000000000
+DATA readoutConsts<>+176(SB)/8, $0x403f000000000000
+DATA readoutConsts<>+184(SB)/8, $0x403f000000000000
+GLOBL readoutConsts<>(SB), RODATA|NOPTR, $192
 
 DATA pieceShifts<>+0(SB)/8, $0x0000000000000000
 DATA pieceShifts<>+8(SB)/8, $0x0000000000000000
@@ -274,5 +278,257 @@ done:
 	SHRQ $0x20, DX
 	ADDQ DX, 128(AX)
 	MOVQ CX, ret+8(FP)
+	VZEROUPPER
+	RET
+
+DATA windowShifts<>+0(SB)/8, $0x0000000000000000
+DATA windowShifts<>+8(SB)/8, $0x0000000000000010
+DATA windowShifts<>+16(SB)/8, $0x0000000000000020
+DATA windowShifts<>+24(SB)/8, $0x0000000000000030
+DATA windowShifts<>+32(SB)/8, $0x0000000000000000
+DATA windowShifts<>+40(SB)/8, $0x0000000000000010
+DATA windowShifts<>+48(SB)/8, $0x0000000000000020
+DATA windowShifts<>+56(SB)/8, $0x0000000000000030
+GLOBL windowShifts<>(SB), RODATA|NOPTR, $64
+
+// func readRowAVX512(job uintptr) int
+// Requires: AVX, AVX2, AVX512BW, AVX512DQ, AVX512F, AVX512VL, BMI2, CMOV, POPCNT
+TEXT ·readRowAVX512(SB), NOSPLIT, $0-16
+	MOVQ         job+0(FP), AX
+	VBROADCASTSD 48(AX), Z0
+	VBROADCASTSD 56(AX), Z1
+	VBROADCASTSD 64(AX), Z2
+	VBROADCASTSD 72(AX), Z3
+	VBROADCASTSD 80(AX), Z4
+	VPXORQ       Z5, Z5, Z5
+	VBROADCASTSD 88(AX), Z6
+	VBROADCASTSD readoutConsts<>+32(SB), Z7
+	VBROADCASTSD readoutConsts<>+96(SB), Z8
+	VBROADCASTSD readoutConsts<>+160(SB), Z9
+	VBROADCASTSD readoutConsts<>+0(SB), Z10
+	VPBROADCASTQ readoutConsts<>+128(SB), Z11
+	VMOVDQU64    windowShifts<>+0(SB), Z12
+	MOVQ         160(AX), CX
+	VMOVDQU16    (CX), Z13
+	VBROADCASTSS 152(AX), Y14
+	XORQ         DX, DX
+	MOVQ         96(AX), BX
+	MOVQ         104(AX), R8
+	MOVQ         112(AX), R9
+	MOVQ         $0x9e3779b97f4a7c15, CX
+	MOVQ         BX, SI
+	ADDQ         CX, SI
+	MOVQ         SI, CX
+	SHRQ         $0x1e, CX
+	XORQ         CX, SI
+	MOVQ         $0xbf58476d1ce4e5b9, CX
+	IMULQ        CX, SI
+	MOVQ         SI, CX
+	SHRQ         $0x1b, CX
+	XORQ         CX, SI
+	MOVQ         $0x94d049bb133111eb, CX
+	IMULQ        CX, SI
+	MOVQ         SI, CX
+	SHRQ         $0x1f, CX
+	XORQ         CX, SI
+	MOVQ         $0x9e3779b97f4a7c15, DI
+	ADDQ         BX, DI
+	MOVQ         $0x9e3779b97f4a7c15, CX
+	ADDQ         CX, DI
+	MOVQ         DI, CX
+	SHRQ         $0x1e, CX
+	XORQ         CX, DI
+	MOVQ         $0xbf58476d1ce4e5b9, CX
+	IMULQ        CX, DI
+	MOVQ         DI, CX
+	SHRQ         $0x1b, CX
+	XORQ         CX, DI
+	MOVQ         $0x94d049bb133111eb, CX
+	IMULQ        CX, DI
+	MOVQ         DI, CX
+	SHRQ         $0x1f, CX
+	XORQ         CX, DI
+
+group:
+	LEAQ         8(DX), CX
+	CMPQ         CX, 40(AX)
+	JGT          done
+	MOVQ         (AX), CX
+	VCVTPS2PD    (CX)(DX*4), Z15
+	VMULPD       Z0, Z15, Z15
+	MOVQ         16(AX), CX
+	VMULPD       (CX)(DX*8), Z15, Z15
+	VDIVPD       Z2, Z15, Z15
+	VRNDSCALEPD  $0x00, Z15, Z16
+	MOVQ         24(AX), CX
+	VMOVUPD      (CX)(DX*8), Z17
+	VCMPPD       $0x04, Z5, Z17, K1
+	KMOVB        K1, CX
+	CMPQ         136(AX), $0x00
+	JEQ          readout
+	TESTQ        CX, CX
+	JZ           readout
+	CMPQ         R9, $0x40
+	JEQ          done
+	VSUBPD       Z16, Z15, Z15
+	VANDPD       Z10, Z15, Z15
+	VSUBPD       Z15, Z7, Z15
+	VMULPD       Z6, Z15, Z15
+	VCMPPD       $0x1d, Z8, Z15, K2
+	KANDB        K1, K2, K2
+	VMINPD       Z9, Z15, Z15
+	VBLENDMPD    Z15, Z8, K2, Z15
+	VCVTTPD2QQ   Z15, Z15
+	VPERMW       Z13, Z15, Z15
+	SHLXQ        R9, SI, R10
+	ORQ          R8, R10
+	MOVL         $0x00000040, R12
+	SUBQ         R9, R12
+	SHRXQ        R12, SI, R11
+	XORQ         R12, R12
+	TESTQ        R9, R9
+	CMOVQEQ      R12, R11
+	SHLXQ        R9, DI, R12
+	ORQ          R12, R11
+	VMOVQ        R10, X19
+	VPBROADCASTQ X19, Z19
+	VMOVQ        R11, X20
+	VPBROADCASTQ X20, Y20
+	VINSERTI64X4 $0x01, Y20, Z19, Z19
+	VPSRLVQ      Z12, Z19, Z19
+	VPANDQ       Z11, Z19, Z19
+	VPEXPANDQ.Z  Z19, K1, Z20
+	VPCMPUQ      $0x06, Z15, Z20, K3
+	KANDB        K2, K3, K3
+	KANDNB       K1, K3, K2
+	KORTESTB     K2, K2
+	JNZ          done
+	POPCNTQ      CX, R10
+	SHLQ         $0x04, R10
+	CMPQ         R10, R9
+	JGT          oneWord
+	SHRXQ        R10, R8, R8
+	SUBQ         R10, R9
+	XORQ         R10, R10
+	TESTQ        R9, R9
+	CMOVQEQ      R10, R8
+	JMP          readout
+
+oneWord:
+	SUBQ    R9, R10
+	CMPQ    R10, $0x40
+	JGT     twoWords
+	SHRXQ   R10, SI, R8
+	MOVL    $0x00000040, R9
+	SUBQ    R10, R9
+	XORQ    SI, SI
+	TESTQ   R9, R9
+	CMOVQEQ SI, R8
+	MOVQ    $0x9e3779b97f4a7c15, R10
+	ADDQ    R10, BX
+	MOVQ    DI, SI
+	MOVQ    BX, R12
+	ADDQ    R10, R12
+	MOVQ    $0x9e3779b97f4a7c15, R10
+	MOVQ    R12, DI
+	ADDQ    R10, DI
+	MOVQ    DI, R10
+	SHRQ    $0x1e, R10
+	XORQ    R10, DI
+	MOVQ    $0xbf58476d1ce4e5b9, R10
+	IMULQ   R10, DI
+	MOVQ    DI, R10
+	SHRQ    $0x1b, R10
+	XORQ    R10, DI
+	MOVQ    $0x94d049bb133111eb, R10
+	IMULQ   R10, DI
+	MOVQ    DI, R10
+	SHRQ    $0x1f, R10
+	XORQ    R10, DI
+	JMP     readout
+
+twoWords:
+	SUBQ    $0x40, R10
+	SHRXQ   R10, DI, R8
+	MOVL    $0x00000040, R9
+	SUBQ    R10, R9
+	XORQ    SI, SI
+	TESTQ   R9, R9
+	CMOVQEQ SI, R8
+	MOVQ    $0x9e3779b97f4a7c15, R10
+	ADDQ    R10, BX
+	ADDQ    R10, BX
+	MOVQ    $0x9e3779b97f4a7c15, DI
+	MOVQ    BX, SI
+	ADDQ    DI, SI
+	MOVQ    SI, DI
+	SHRQ    $0x1e, DI
+	XORQ    DI, SI
+	MOVQ    $0xbf58476d1ce4e5b9, DI
+	IMULQ   DI, SI
+	MOVQ    SI, DI
+	SHRQ    $0x1b, DI
+	XORQ    DI, SI
+	MOVQ    $0x94d049bb133111eb, DI
+	IMULQ   DI, SI
+	MOVQ    SI, DI
+	SHRQ    $0x1f, DI
+	XORQ    DI, SI
+	MOVQ    $0x9e3779b97f4a7c15, DI
+	ADDQ    BX, DI
+	MOVQ    $0x9e3779b97f4a7c15, R10
+	ADDQ    R10, DI
+	MOVQ    DI, R10
+	SHRQ    $0x1e, R10
+	XORQ    R10, DI
+	MOVQ    $0xbf58476d1ce4e5b9, R10
+	IMULQ   R10, DI
+	MOVQ    DI, R10
+	SHRQ    $0x1b, R10
+	XORQ    R10, DI
+	MOVQ    $0x94d049bb133111eb, R10
+	IMULQ   R10, DI
+	MOVQ    DI, R10
+	SHRQ    $0x1f, R10
+	XORQ    R10, DI
+
+readout:
+	POPCNTQ   CX, CX
+	ADDQ      CX, 120(AX)
+	VCMPPD    $0x11, Z3, Z16, K2
+	VCMPPD    $0x1e, Z4, Z16, K3
+	KORB      K3, K2, K2
+	KANDB     K1, K2, K2
+	KMOVB     K2, CX
+	POPCNTQ   CX, CX
+	ADDQ      CX, 128(AX)
+	VMINPD    Z16, Z4, Z16
+	VMAXPD    Z16, Z3, Z16
+	VMULPD    Z2, Z16, Z16
+	VMULPD    Z1, Z16, Z16
+	VMULPD    Z17, Z16, Z16
+	VCVTPD2PS Z16, Y15
+	MOVQ      8(AX), CX
+	CMPQ      144(AX), $0x00
+	JEQ       accumulate
+	VBLENDMPS Y15, Y14, K1, Y18
+	VMOVUPS   Y18, (CX)(DX*4)
+	JMP       next
+
+accumulate:
+	VMOVUPS   (CX)(DX*4), Y16
+	VADDPS    Y15, Y16, Y15
+	VBLENDMPS Y15, Y16, K1, Y18
+	VMOVUPS   Y18, (CX)(DX*4)
+
+next:
+	ADDQ $0x08, DX
+	JMP  group
+
+done:
+	MOVQ BX, 96(AX)
+	MOVQ R8, 104(AX)
+	MOVQ R9, 112(AX)
+	MOVQ DX, ret+8(FP)
 	VZEROUPPER
 	RET

@@ -4,6 +4,16 @@ package analog
 
 import "golang.org/x/sys/cpu"
 
-// hasReadoutAVX2 selects readRowAVX2 (readout_amd64.s). It is set once at
-// start-up from the CPU's features and never changes.
-var hasReadoutAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasBMI2 && cpu.X86.HasPOPCNT
+// readoutLanes selects the widest readout kernel the CPU runs
+// (readout_amd64.s): 8 for readRowAVX512, 4 for readRowAVX2. It is set
+// once at start-up from the CPU's features and never changes.
+var readoutLanes = func() int {
+	x := cpu.X86
+	switch {
+	case !x.HasBMI2 || !x.HasPOPCNT || !x.HasAVX2:
+		return 0
+	case x.HasAVX512F && x.HasAVX512DQ && x.HasAVX512VL && x.HasAVX512BW:
+		return 8
+	}
+	return 4
+}()

@@ -24,11 +24,12 @@ func TestRowReadLayout(t *testing.T) {
 		"state": unsafe.Offsetof(r.state), "bits": unsafe.Offsetof(r.bits), "nbits": unsafe.Offsetof(r.nbits),
 		"readouts": unsafe.Offsetof(r.readouts), "clipped": unsafe.Offsetof(r.clipped),
 		"noisy": unsafe.Offsetof(r.noisy), "assign": unsafe.Offsetof(r.assign), "dead": unsafe.Offsetof(r.dead),
+		"head16": unsafe.Offsetof(r.head16),
 	}
 	want := map[string]uintptr{
 		"tile": 0, "dst": 8, "invB": 16, "scB": 24, "head": 32, "n": 40, "invA": 48, "scA": 56, "step": 64,
 		"lo": 72, "hi": 80, "levelScale": 88, "state": 96, "bits": 104, "nbits": 112, "readouts": 120,
-		"clipped": 128, "noisy": 136, "assign": 144, "dead": 152,
+		"clipped": 128, "noisy": 136, "assign": 144, "dead": 152, "head16": 160,
 	}
 	require.Equal(t, want, offsets)
 }
@@ -95,9 +96,10 @@ func randomReadoutCase(rng *rand.Rand, n, adcBits int, sigma float64, assign boo
 	return c
 }
 
-// read reads out c's row with the vector kernel (simd) or the scalar loop,
-// returning the destination, the counts and the stream's final state.
-func (c readoutCase) read(simd bool) (dst []float32, job rowRead, s stream) {
+// read reads out c's row with the vector kernel of the given lanes (0: the
+// scalar loop alone), returning the destination, the counts and the
+// stream's final state.
+func (c readoutCase) read(lanes int) (dst []float32, job rowRead, s stream) {
 	nm := newNoiseModel(c.sigma)
 	st := newStream()
 	st.reset(c.key, c.item)
@@ -113,9 +115,9 @@ func (c readoutCase) read(simd bool) (dst []float32, job rowRead, s stream) {
 		job: rowRead{
 			head: &nm.head[0], invA: c.invA, scA: c.scA, step: c.step,
 			lo: -math.Ldexp(1, c.adcBits-1), hi: math.Ldexp(1, c.adcBits-1) - 1,
-			levelScale: nm.levelScale, dead: c.dead,
+			levelScale: nm.levelScale, dead: c.dead, head16: &nm.head16[0],
 		},
-		scB: c.scB, invB: c.invB, nm: nm, s: st, simd: simd,
+		scB: c.scB, invB: c.invB, nm: nm, s: st, lanes: lanes,
 	}
 	if c.sigma > 0 {
 		r.job.noisy = 1
@@ -145,32 +147,64 @@ func (c readoutCase) read(simd bool) (dst []float32, job rowRead, s stream) {
 // and large σ (so that the slow path runs, in isolated groups or most of
 // them), starting at every position in the stream's word.
 func TestVectorReadoutMatchesScalar(t *testing.T) {
-	if !hasReadoutAVX2 {
-		t.Skip("no AVX2 kernel on this machine")
-	}
-	rng := rand.New(rand.NewPCG(4, 4))
-	slow := 0
-	for trial := range 3000 {
-		n := 1 + rng.IntN(70)
-		if trial%10 == 0 {
-			n = 200 + rng.IntN(600)
+	for _, lanes := range kernelLanes(t) {
+		rng := rand.New(rand.NewPCG(4, 4))
+		slow := 0
+		for trial := range 3000 {
+			n := 1 + rng.IntN(70)
+			if trial%10 == 0 {
+				n = 200 + rng.IntN(600)
+			}
+			adcBits := []int{4, 6, 8, 12}[rng.IntN(4)]
+			sigma := []float64{0, 0.08, 0.3, 3, 1e-6}[rng.IntN(5)]
+			c := randomReadoutCase(rng, n, adcBits, sigma, rng.IntN(2) == 0)
+			name := fmt.Sprintf("%d lanes, trial %d: n %d adc %d σ %g assign %v pieces %d", lanes, trial, n, adcBits, sigma, c.assign, c.pieces)
+			wantDst, wantJob, wantS := c.read(0)
+			gotDst, gotJob, gotS := c.read(lanes)
+			require.Equal(t, math32bits(wantDst), math32bits(gotDst), name)
+			require.Equal(t, [2]int64{wantJob.readouts, wantJob.clipped}, [2]int64{gotJob.readouts, gotJob.clipped}, name+": readouts, clips")
+			require.Equal(t, wantS, gotS, name+": stream")
+			if sigma > 0 && slowReadouts(c) > 0 {
+				slow++
+			}
 		}
-		adcBits := []int{4, 6, 8, 12}[rng.IntN(4)]
-		sigma := []float64{0, 0.08, 0.3, 3, 1e-6}[rng.IntN(5)]
-		c := randomReadoutCase(rng, n, adcBits, sigma, rng.IntN(2) == 0)
-		name := fmt.Sprintf("trial %d: n %d adc %d σ %g assign %v pieces %d", trial, n, adcBits, sigma, c.assign, c.pieces)
-		wantDst, wantJob, wantS := c.read(false)
-		gotDst, gotJob, gotS := c.read(true)
-		require.Equal(t, math32bits(wantDst), math32bits(gotDst), name)
-		require.Equal(t, [2]int64{wantJob.readouts, wantJob.clipped}, [2]int64{gotJob.readouts, gotJob.clipped}, name+": readouts, clips")
-		require.Equal(t, wantS, gotS, name+": stream")
-		if sigma > 0 && slowReadouts(c) > 0 {
-			slow++
+		// The scalar path took over groups in many rows: rows with
+		// readouts whose level is below 1 (near a rounding boundary, or σ
+		// large).
+		require.Greater(t, slow, 500)
+	}
+}
+
+// TestHeadTable: the 16-bit table of thresholds readRowAVX512 looks up
+// holds head[0..31] exactly, and head is 0 at 0 and from 32 on, so that
+// head[min(k, 31)] = head[min(k, 64)] for every level k.
+func TestHeadTable(t *testing.T) {
+	for _, sigma := range []float64{0.08, 1, 100} {
+		nm := newNoiseModel(sigma)
+		for k, h := range nm.head {
+			if k < len(nm.head16) {
+				require.Equal(t, h, uint64(nm.head16[k]), "k %d", k)
+			}
+			if k == 0 || k >= len(nm.head16) {
+				require.Zero(t, h, "k %d", k)
+			}
 		}
 	}
-	// The scalar path took over groups in many rows: rows with readouts
-	// whose level is below 1 (near a rounding boundary, or σ large).
-	require.Greater(t, slow, 500)
+}
+
+// kernelLanes returns the lane counts of the vector kernels this machine
+// runs, skipping the test if none.
+func kernelLanes(t *testing.T) []int {
+	var lanes []int
+	for _, l := range []int{4, 8} {
+		if l <= readoutLanes {
+			lanes = append(lanes, l)
+		}
+	}
+	if len(lanes) == 0 {
+		t.Skip("no vector readout kernel on this machine")
+	}
+	return lanes
 }
 
 // slowReadouts counts c's live readouts that cannot take the fast path
@@ -194,9 +228,6 @@ func slowReadouts(c readoutCase) int {
 // without noise, at the default σ and with a large σ on a converter that
 // clips.
 func TestProductVectorMatchesScalar(t *testing.T) {
-	if !hasReadoutAVX2 {
-		t.Skip("no AVX2 kernel on this machine")
-	}
 	cases := []struct {
 		m, n, k    int
 		accumulate bool
@@ -209,20 +240,22 @@ func TestProductVectorMatchesScalar(t *testing.T) {
 		{300, 270, 260, true, backend.Options{"adc-bits": "10", "noise-sigma": "0.5"}},       // tile-major
 		{77, 13, 129, false, backend.Options{"noise-sigma": "0"}},
 	}
-	for _, tc := range cases {
-		name := fmt.Sprintf("%dx%dx%d acc=%v %v", tc.m, tc.n, tc.k, tc.accumulate, tc.opts)
-		vector, scalar := newBackend(t, tc.opts), newBackend(t, tc.opts)
-		require.True(t, vector.simd, name)
-		scalar.simd = false
-		rng := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.k)))
-		for call := range 3 {
-			g := bfptest.RandomGEMM(rng, tc.m, tc.n, tc.k, call == 1, call == 2, tc.accumulate, 0)
-			zeroBlocks(rng, &g)
-			want := bfptest.Run(t, scalar, fwd, g)
-			got := bfptest.Run(t, vector, fwd, g)
-			require.Equal(t, math32bits(want), math32bits(got), "%s: call %d", name, call)
+	for _, lanes := range kernelLanes(t) {
+		for _, tc := range cases {
+			name := fmt.Sprintf("%d lanes, %dx%dx%d acc=%v %v", lanes, tc.m, tc.n, tc.k, tc.accumulate, tc.opts)
+			vector, scalar := newBackend(t, tc.opts), newBackend(t, tc.opts)
+			require.Equal(t, readoutLanes, vector.lanes, name)
+			vector.lanes, scalar.lanes = lanes, 0
+			rng := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.k)))
+			for call := range 3 {
+				g := bfptest.RandomGEMM(rng, tc.m, tc.n, tc.k, call == 1, call == 2, tc.accumulate, 0)
+				zeroBlocks(rng, &g)
+				want := bfptest.Run(t, scalar, fwd, g)
+				got := bfptest.Run(t, vector, fwd, g)
+				require.Equal(t, math32bits(want), math32bits(got), "%s: call %d", name, call)
+			}
+			require.Equal(t, scalar.Stats(), vector.Stats(), name)
+			require.Equal(t, scalar.rng.Uint64(), vector.rng.Uint64(), name)
 		}
-		require.Equal(t, scalar.Stats(), vector.Stats(), name)
-		require.Equal(t, scalar.rng.Uint64(), vector.rng.Uint64(), name)
 	}
 }

@@ -60,6 +60,7 @@ const (
 	offNoisy      = 136
 	offAssign     = 144
 	offDead       = 152
+	offHead16     = 160
 )
 
 // lowPieceMask holds 0xffff in every lane.
@@ -87,6 +88,7 @@ func main() {
 		U64(math.Float64bits(64)), // maxLevel
 		U64(math.Float64bits(1)),
 		U64(0xffff),
+		U64(math.Float64bits(31)), // the last entry of the 16-bit threshold table
 	} {
 		for i := range 4 {
 			DATA(32*c+8*i, v)
@@ -105,6 +107,19 @@ func main() {
 		}
 	}
 
+	readRowAVX2(absMask, half, maxLevel, one, shifts)
+
+	windowShifts := GLOBL("windowShifts", RODATA|NOPTR)
+	for i := range 8 {
+		DATA(8*i, U64(uint64(16*(i%4))))
+	}
+	readRowAVX512(absMask, half, consts.Offset(160), one, windowShifts)
+
+	Generate()
+}
+
+// readRowAVX2 emits the AVX2 kernel: four columns per group.
+func readRowAVX2(absMask, half, maxLevel, one, shifts Mem) {
 	TEXT("readRowAVX2", NOSPLIT, "func(job uintptr) int")
 	Doc("readRowAVX2 reads out the columns of job four at a time, as rowReader.readGo does, and returns how many it did: a multiple of 4, stopping before the first group that needs the scalar path (a noisy readout off the fast path) or fewer than 4 columns from the end. It needs AVX2, BMI2 and POPCNT.")
 	Pragma("noescape")
@@ -210,7 +225,7 @@ func main() {
 	Label("draw")
 	pieces := GP64()
 	SHLXQ(nbits, next, pieces)
-	ORQ(bits, pieces) // the pieces left, then the next word's
+	ORQ(bits, pieces)  // the pieces left, then the next word's
 	SUBQ(nbits, nLive) // bits taken from the next word
 	SHRXQ(nLive, next, newBits)
 	MOVQ(U32(64), newNBits)
@@ -283,7 +298,218 @@ func main() {
 	VZEROUPPER()
 	RET()
 
-	Generate()
+}
+
+// readRowAVX512 emits the AVX-512 kernel: eight columns per group. The
+// live lanes' pieces are the next eight pieces of the stream (the 128 bits
+// from the pieces left on: at most two new words), spread over the live
+// lanes in order by VPEXPANDQ.
+func readRowAVX512(absMask, half, lastEntry, one, windowShifts Mem) {
+	TEXT("readRowAVX512", NOSPLIT, "func(job uintptr) int")
+	Doc("readRowAVX512 is readRowAVX2 eight columns at a time: it returns a multiple of 8. It needs AVX-512 (F, DQ, VL, BW), BMI2 and POPCNT.")
+	Pragma("noescape")
+	job := Load(Param("job"), GP64())
+	invA, scA, step, lo, hi, zero := ZMM(), ZMM(), ZMM(), ZMM(), ZMM(), ZMM()
+	VBROADCASTSD(Mem{Base: job, Disp: offInvA}, invA)
+	VBROADCASTSD(Mem{Base: job, Disp: offScA}, scA)
+	VBROADCASTSD(Mem{Base: job, Disp: offStep}, step)
+	VBROADCASTSD(Mem{Base: job, Disp: offLo}, lo)
+	VBROADCASTSD(Mem{Base: job, Disp: offHi}, hi)
+	VPXORQ(zero, zero, zero)
+	levelScale, halfs, ones, lastEntries, abs, low16, wsh := ZMM(), ZMM(), ZMM(), ZMM(), ZMM(), ZMM(), ZMM()
+	VBROADCASTSD(Mem{Base: job, Disp: offLevelScale}, levelScale)
+	VBROADCASTSD(half, halfs)
+	VBROADCASTSD(one, ones)
+	VBROADCASTSD(lastEntry, lastEntries)
+	VBROADCASTSD(absMask, abs)
+	VPBROADCASTQ(lowPieceMask, low16)
+	VMOVDQU64(windowShifts, wsh)
+	// The thresholds head[0..31] as 16-bit words, a table VPERMW looks
+	// up in a register: a gather is slow, and head[k] is 0 from k = 18 on
+	// (p(T) < 2^-16), so head[min(k, 31)] = head[min(k, 64)].
+	table := ZMM()
+	p := GP64()
+	MOVQ(Mem{Base: job, Disp: offHead16}, p)
+	VMOVDQU16(Mem{Base: p}, table)
+	dead := YMM()
+	VBROADCASTSS(Mem{Base: job, Disp: offDead}, dead)
+	// Loop-carried: the column j and the stream: state, the next two
+	// words it draws (mix(state+γ), mix(state+2γ)), the pieces left and
+	// their count. The counts are added to job's as they come.
+	j := GP64()
+	XORQ(j, j)
+	state, next, next2, bits, nbits := GP64(), GP64(), GP64(), GP64(), GP64()
+	MOVQ(Mem{Base: job, Disp: offState}, state)
+	MOVQ(Mem{Base: job, Disp: offBits}, bits)
+	MOVQ(Mem{Base: job, Disp: offNBits}, nbits)
+	nextWords(state, next, next2)
+
+	Label("group")
+	end := GP64()
+	LEAQ(Mem{Base: j, Disp: 8}, end)
+	CMPQ(end, Mem{Base: job, Disp: offN})
+	JGT(LabelRef("done"))
+
+	x, code, sc := ZMM(), ZMM(), ZMM()
+	live := K()
+	MOVQ(Mem{Base: job, Disp: offTile}, p)
+	VCVTPS2PD(Mem{Base: p, Index: j, Scale: 4}, x)
+	VMULPD(invA, x, x)
+	MOVQ(Mem{Base: job, Disp: offInvB}, p)
+	VMULPD(Mem{Base: p, Index: j, Scale: 8}, x, x)
+	VDIVPD(step, x, x)
+	VRNDSCALEPD(U8(0), x, code) // nearest, ties to even
+	MOVQ(Mem{Base: job, Disp: offScB}, p)
+	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, sc)
+	VCMPPD(U8(cmpNEQ), zero, sc, live)
+	m := GP64()
+	KMOVB(live, m.As32())
+	CMPQ(Mem{Base: job, Disp: offNoisy}, U8(0))
+	JEQ(LabelRef("readout"))
+	TESTQ(m, m)
+	JZ(LabelRef("readout"))
+	CMPQ(nbits, U8(64))
+	JEQ(LabelRef("done")) // a full word left: rare, for the scalar loop
+
+	level, lv := ZMM(), ZMM()
+	ok := K()
+	VSUBPD(code, x, level)
+	VANDPD(abs, level, level)
+	VSUBPD(level, halfs, level)
+	VMULPD(levelScale, level, level)
+	VCMPPD(U8(cmpGE), ones, level, ok)
+	KANDB(live, ok, ok)
+	VMINPD(lastEntries, level, lv)
+	VBLENDMPD(lv, ones, ok, lv) // lanes off the fast path look up level 1
+	idx, thr := ZMM(), ZMM()
+	VCVTTPD2QQ(lv, idx)
+	// Each qword lane's three upper words index entry 0, head[0] = 0:
+	// the lane gets head[idx].
+	VPERMW(table, idx, thr)
+
+	// The next eight pieces: lo = the pieces left, then the next word's;
+	// hi = the rest of that word, then the word after's.
+	lo64, hi64, t := GP64(), GP64(), GP64()
+	SHLXQ(nbits, next, lo64)
+	ORQ(bits, lo64)
+	MOVL(U32(64), t.As32())
+	SUBQ(nbits, t)
+	SHRXQ(t, next, hi64)
+	XORQ(t, t)
+	TESTQ(nbits, nbits)
+	CMOVQEQ(t, hi64) // nothing left: hi is all the word after's
+	SHLXQ(nbits, next2, t)
+	ORQ(t, hi64)
+	win, pieces := ZMM(), ZMM()
+	VMOVQ(lo64, win.AsX())
+	VPBROADCASTQ(win.AsX(), win)
+	VMOVQ(hi64, pieces.AsX())
+	VPBROADCASTQ(pieces.AsX(), pieces.AsY())
+	VINSERTI64X4(U8(1), pieces.AsY(), win, win)
+	VPSRLVQ(wsh, win, win)
+	VPANDQ(low16, win, win)
+	VPEXPANDQ_Z(win, live, pieces) // live lane i gets the piece of its rank
+	gt, bad := K(), K()
+	VPCMPUQ(U8(6), thr, pieces, gt) // piece > head[level]
+	KANDB(ok, gt, gt)
+	KANDNB(live, gt, bad) // live lanes not decided by their piece
+	KORTESTB(bad, bad)
+	JNZ(LabelRef("done"))
+
+	// Commit: the pieces used come from the bits left, or also from one
+	// or two new words.
+	used := GP64()
+	POPCNTQ(m, used)
+	SHLQ(U8(4), used)
+	CMPQ(used, nbits)
+	JGT(LabelRef("oneWord"))
+	SHRXQ(used, bits, bits)
+	SUBQ(used, nbits)
+	emptyHoldsZero(bits, nbits)
+	JMP(LabelRef("readout"))
+
+	Label("oneWord")
+	SUBQ(nbits, used) // bits used of the new words
+	CMPQ(used, U8(64))
+	JGT(LabelRef("twoWords"))
+	SHRXQ(used, next, bits)
+	MOVL(U32(64), nbits.As32())
+	SUBQ(used, nbits)
+	emptyHoldsZero(bits, nbits)
+	g := GP64()
+	MOVQ(U64(golden), g)
+	ADDQ(g, state)
+	MOVQ(next2, next)
+	MOVQ(state, t)
+	ADDQ(g, t)
+	nextWord(t, next2)
+	JMP(LabelRef("readout"))
+
+	Label("twoWords")
+	SUBQ(U8(64), used)
+	SHRXQ(used, next2, bits)
+	MOVL(U32(64), nbits.As32())
+	SUBQ(used, nbits)
+	emptyHoldsZero(bits, nbits)
+	MOVQ(U64(golden), g)
+	ADDQ(g, state)
+	ADDQ(g, state)
+	nextWords(state, next, next2)
+
+	Label("readout")
+	POPCNTQ(m, m)
+	ADDQ(m, Mem{Base: job, Disp: offReadouts})
+	below, above := K(), K()
+	VCMPPD(U8(cmpLT), lo, code, below)
+	VCMPPD(U8(cmpGT), hi, code, above)
+	KORB(above, below, below)
+	KANDB(live, below, below)
+	clips := GP64()
+	KMOVB(below, clips.As32())
+	POPCNTQ(clips, clips)
+	ADDQ(clips, Mem{Base: job, Disp: offClipped})
+	VMINPD(code, hi, code) // min(hi, code)
+	VMAXPD(code, lo, code) // max(lo, code)
+	VMULPD(step, code, code)
+	VMULPD(scA, code, code)
+	VMULPD(sc, code, code)
+	v, out := YMM(), YMM()
+	VCVTPD2PS(code, v)
+	MOVQ(Mem{Base: job, Disp: offDst}, p)
+	CMPQ(Mem{Base: job, Disp: offAssign}, U8(0))
+	JEQ(LabelRef("accumulate"))
+	VBLENDMPS(v, dead, live, out) // the readout where live, else dead
+	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
+	JMP(LabelRef("next"))
+
+	Label("accumulate")
+	old := YMM()
+	VMOVUPS(Mem{Base: p, Index: j, Scale: 4}, old)
+	VADDPS(v, old, v) // old + readout
+	VBLENDMPS(v, old, live, out)
+	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
+
+	Label("next")
+	ADDQ(U8(8), j)
+	JMP(LabelRef("group"))
+
+	Label("done")
+	MOVQ(state, Mem{Base: job, Disp: offState})
+	MOVQ(bits, Mem{Base: job, Disp: offBits})
+	MOVQ(nbits, Mem{Base: job, Disp: offNBits})
+	Store(j, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+// nextWords sets next and next2 to the two words the stream at state
+// draws next, mix(state+γ) and mix(state+2γ).
+func nextWords(state, next, next2 GPVirtual) {
+	nextWord(state, next)
+	t := GP64()
+	MOVQ(U64(golden), t)
+	ADDQ(state, t)
+	nextWord(t, next2)
 }
 
 // golden is SplitMix64's increment.
