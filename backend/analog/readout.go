@@ -67,12 +67,17 @@ func (r *rowReader) readRow(ti, ri []float32) {
 			if cols-j < lanes {
 				break
 			}
-			// A group off the fast path: the scalar loop from the same
-			// stream position.
+			// A readout off the fast path: the scalar loop from the same
+			// stream position, for the group (AVX2) or the one column
+			// (AVX-512, which read out the group's columns before it).
+			step := lanes
+			if lanes == 8 {
+				step = 1
+			}
 			s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
-			r.readGo(ti, ri, j, j+lanes)
+			r.readGo(ti, ri, j, j+step)
 			job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
-			j += lanes
+			j += step
 		}
 		s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
 	}

@@ -292,7 +292,7 @@ DATA windowShifts<>+56(SB)/8, $0x0000000000000030
 GLOBL windowShifts<>(SB), RODATA|NOPTR, $64
 
 // func readRowAVX512(job uintptr) int
-// Requires: AVX, AVX2, AVX512BW, AVX512DQ, AVX512F, AVX512VL, BMI2, CMOV, POPCNT
+// Requires: AVX, AVX2, AVX512BW, AVX512DQ, AVX512F, AVX512VL, BMI, BMI2, CMOV, POPCNT
 TEXT ·readRowAVX512(SB), NOSPLIT, $0-16
 	MOVQ         job+0(FP), AX
 	VBROADCASTSD 48(AX), Z0
@@ -353,6 +353,8 @@ group:
 	LEAQ         8(DX), CX
 	CMPQ         CX, 40(AX)
 	JGT          done
+	MOVL         $0x00000008, R10
+	KXNORB       K1, K1, K1
 	MOVQ         (AX), CX
 	VCVTPS2PD    (CX)(DX*4), Z15
 	VMULPD       Z0, Z15, Z15
@@ -362,8 +364,8 @@ group:
 	VRNDSCALEPD  $0x00, Z15, Z16
 	MOVQ         24(AX), CX
 	VMOVUPD      (CX)(DX*8), Z17
-	VCMPPD       $0x04, Z5, Z17, K1
-	KMOVB        K1, CX
+	VCMPPD       $0x04, Z5, Z17, K2
+	KMOVB        K2, CX
 	CMPQ         136(AX), $0x00
 	JEQ          readout
 	TESTQ        CX, CX
@@ -374,90 +376,92 @@ group:
 	VANDPD       Z10, Z15, Z15
 	VSUBPD       Z15, Z7, Z15
 	VMULPD       Z6, Z15, Z15
-	VCMPPD       $0x1d, Z8, Z15, K2
-	KANDB        K1, K2, K2
+	VCMPPD       $0x1d, Z8, Z15, K3
+	KANDB        K2, K3, K3
 	VMINPD       Z9, Z15, Z15
-	VBLENDMPD    Z15, Z8, K2, Z15
+	VBLENDMPD    Z15, Z8, K3, Z15
 	VCVTTPD2QQ   Z15, Z15
 	VPERMW       Z13, Z15, Z15
-	SHLXQ        R9, SI, R10
-	ORQ          R8, R10
-	MOVL         $0x00000040, R12
-	SUBQ         R9, R12
-	SHRXQ        R12, SI, R11
-	XORQ         R12, R12
+	SHLXQ        R9, SI, R11
+	ORQ          R8, R11
+	MOVL         $0x00000040, R13
+	SUBQ         R9, R13
+	SHRXQ        R13, SI, R12
+	XORQ         R13, R13
 	TESTQ        R9, R9
-	CMOVQEQ      R12, R11
-	SHLXQ        R9, DI, R12
-	ORQ          R12, R11
-	VMOVQ        R10, X19
+	CMOVQEQ      R13, R12
+	SHLXQ        R9, DI, R13
+	ORQ          R13, R12
+	VMOVQ        R11, X19
 	VPBROADCASTQ X19, Z19
-	VMOVQ        R11, X20
+	VMOVQ        R12, X20
 	VPBROADCASTQ X20, Y20
 	VINSERTI64X4 $0x01, Y20, Z19, Z19
 	VPSRLVQ      Z12, Z19, Z19
 	VPANDQ       Z11, Z19, Z19
-	VPEXPANDQ.Z  Z19, K1, Z20
-	VPCMPUQ      $0x06, Z15, Z20, K3
-	KANDB        K2, K3, K3
-	KANDNB       K1, K3, K2
-	KORTESTB     K2, K2
-	JNZ          done
-	POPCNTQ      CX, R10
-	SHLQ         $0x04, R10
-	CMPQ         R10, R9
-	JGT          oneWord
-	SHRXQ        R10, R8, R8
-	SUBQ         R10, R9
-	XORQ         R10, R10
-	TESTQ        R9, R9
-	CMOVQEQ      R10, R8
-	JMP          readout
+	VPEXPANDQ.Z  Z19, K2, Z20
+	VPCMPUQ      $0x06, Z15, Z20, K4
+	KANDB        K3, K4, K4
+	KANDNB       K2, K4, K3
+	KORTESTB     K3, K3
+	JNZ          partial
+
+commit:
+	POPCNTQ CX, R11
+	SHLQ    $0x04, R11
+	CMPQ    R11, R9
+	JGT     oneWord
+	SHRXQ   R11, R8, R8
+	SUBQ    R11, R9
+	XORQ    R11, R11
+	TESTQ   R9, R9
+	CMOVQEQ R11, R8
+	JMP     readout
 
 oneWord:
-	SUBQ    R9, R10
-	CMPQ    R10, $0x40
+	SUBQ    R9, R11
+	CMPQ    R11, $0x40
 	JGT     twoWords
-	SHRXQ   R10, SI, R8
+	SHRXQ   R11, SI, R8
 	MOVL    $0x00000040, R9
-	SUBQ    R10, R9
+	SUBQ    R11, R9
 	XORQ    SI, SI
 	TESTQ   R9, R9
 	CMOVQEQ SI, R8
-	MOVQ    $0x9e3779b97f4a7c15, R10
-	ADDQ    R10, BX
+	MOVQ    $0x9e3779b97f4a7c15, R11
+	ADDQ    R11, BX
 	MOVQ    DI, SI
-	MOVQ    BX, R12
-	ADDQ    R10, R12
-	MOVQ    $0x9e3779b97f4a7c15, R10
-	MOVQ    R12, DI
-	ADDQ    R10, DI
-	MOVQ    DI, R10
-	SHRQ    $0x1e, R10
-	XORQ    R10, DI
-	MOVQ    $0xbf58476d1ce4e5b9, R10
-	IMULQ   R10, DI
-	MOVQ    DI, R10
-	SHRQ    $0x1b, R10
-	XORQ    R10, DI
-	MOVQ    $0x94d049bb133111eb, R10
-	IMULQ   R10, DI
-	MOVQ    DI, R10
-	SHRQ    $0x1f, R10
-	XORQ    R10, DI
+	MOVQ    BX, R13
+	ADDQ    R11, R13
+	MOVQ    $0x9e3779b97f4a7c15, R11
+	MOVQ    R13, DI
+	ADDQ    R11, DI
+	MOVQ    DI, R11
+	SHRQ    $0x1e, R11
+	XORQ    R11, DI
+	MOVQ    $0xbf58476d1ce4e5b9, R11
+	IMULQ   R11, DI
+	MOVQ    DI, R11
+	SHRQ    $0x1b, R11
+	XORQ    R11, DI
+	MOVQ    $0x94d049bb133111eb, R11
+	IMULQ   R11, DI
+	MOVQ    DI, R11
+	SHRQ    $0x1f, R11
+	XORQ    R11, DI
 	JMP     readout
 
 twoWords:
-	SUBQ    $0x40, R10
-	SHRXQ   R10, DI, R8
+	SUBQ    $0x40, R11
+	SHRXQ   R11, DI, R8
 	MOVL    $0x00000040, R9
-	SUBQ    R10, R9
+	SUBQ    R11, R9
 	XORQ    SI, SI
 	TESTQ   R9, R9
 	CMOVQEQ SI, R8
-	MOVQ    $0x9e3779b97f4a7c15, R10
-	ADDQ    R10, BX
-	ADDQ    R10, BX
+	MOVQ    $0x9e3779b97f4a7c15, R11
+	ADDQ    R11, BX
+	ADDQ    R11, BX
 	MOVQ    $0x9e3779b97f4a7c15, DI
 	MOVQ    BX, SI
 	ADDQ    DI, SI
@@ -476,30 +480,30 @@ twoWords:
 	XORQ    DI, SI
 	MOVQ    $0x9e3779b97f4a7c15, DI
 	ADDQ    BX, DI
-	MOVQ    $0x9e3779b97f4a7c15, R10
-	ADDQ    R10, DI
-	MOVQ    DI, R10
-	SHRQ    $0x1e, R10
-	XORQ    R10, DI
-	MOVQ    $0xbf58476d1ce4e5b9, R10
-	IMULQ   R10, DI
-	MOVQ    DI, R10
-	SHRQ    $0x1b, R10
-	XORQ    R10, DI
-	MOVQ    $0x94d049bb133111eb, R10
-	IMULQ   R10, DI
-	MOVQ    DI, R10
-	SHRQ    $0x1f, R10
-	XORQ    R10, DI
+	MOVQ    $0x9e3779b97f4a7c15, R11
+	ADDQ    R11, DI
+	MOVQ    DI, R11
+	SHRQ    $0x1e, R11
+	XORQ    R11, DI
+	MOVQ    $0xbf58476d1ce4e5b9, R11
+	IMULQ   R11, DI
+	MOVQ    DI, R11
+	SHRQ    $0x1b, R11
+	XORQ    R11, DI
+	MOVQ    $0x94d049bb133111eb, R11
+	IMULQ   R11, DI
+	MOVQ    DI, R11
+	SHRQ    $0x1f, R11
+	XORQ    R11, DI
 
 readout:
 	POPCNTQ   CX, CX
 	ADDQ      CX, 120(AX)
-	VCMPPD    $0x11, Z3, Z16, K2
-	VCMPPD    $0x1e, Z4, Z16, K3
-	KORB      K3, K2, K2
-	KANDB     K1, K2, K2
-	KMOVB     K2, CX
+	VCMPPD    $0x11, Z3, Z16, K3
+	VCMPPD    $0x1e, Z4, Z16, K4
+	KORB      K4, K3, K3
+	KANDB     K2, K3, K3
+	KMOVB     K3, CX
 	POPCNTQ   CX, CX
 	ADDQ      CX, 128(AX)
 	VMINPD    Z16, Z4, Z16
@@ -511,19 +515,34 @@ readout:
 	MOVQ      8(AX), CX
 	CMPQ      144(AX), $0x00
 	JEQ       accumulate
-	VBLENDMPS Y15, Y14, K1, Y18
-	VMOVUPS   Y18, (CX)(DX*4)
+	VBLENDMPS Y15, Y14, K2, Y18
+	VMOVUPS   Y18, K1, (CX)(DX*4)
 	JMP       next
 
 accumulate:
 	VMOVUPS   (CX)(DX*4), Y16
 	VADDPS    Y15, Y16, Y15
-	VBLENDMPS Y15, Y16, K1, Y18
-	VMOVUPS   Y18, (CX)(DX*4)
+	VBLENDMPS Y15, Y16, K2, Y18
+	VMOVUPS   Y18, K1, (CX)(DX*4)
 
 next:
-	ADDQ $0x08, DX
-	JMP  group
+	ADDQ R10, DX
+	CMPQ R10, $0x08
+	JEQ  group
+	JMP  done
+
+partial:
+	KMOVB  K3, R10
+	TZCNTL R10, R10
+	TESTQ  R10, R10
+	JZ     done
+	MOVL   $0x00000001, R11
+	SHLXL  R10, R11, R11
+	DECL   R11
+	ANDQ   R11, CX
+	KMOVB  R11, K1
+	KANDB  K1, K2, K2
+	JMP    commit
 
 done:
 	MOVQ BX, 96(AX)

@@ -10,7 +10,7 @@ import "golang.org/x/sys/cpu"
 var readoutLanes = func() int {
 	x := cpu.X86
 	switch {
-	case !x.HasBMI2 || !x.HasPOPCNT || !x.HasAVX2:
+	case !x.HasBMI1 || !x.HasBMI2 || !x.HasPOPCNT || !x.HasAVX2:
 		return 0
 	case x.HasAVX512F && x.HasAVX512DQ && x.HasAVX512VL && x.HasAVX512BW:
 		return 8

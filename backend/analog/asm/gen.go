@@ -306,7 +306,7 @@ func readRowAVX2(absMask, half, maxLevel, one, shifts Mem) {
 // lanes in order by VPEXPANDQ.
 func readRowAVX512(absMask, half, lastEntry, one, windowShifts Mem) {
 	TEXT("readRowAVX512", NOSPLIT, "func(job uintptr) int")
-	Doc("readRowAVX512 is readRowAVX2 eight columns at a time: it returns a multiple of 8. It needs AVX-512 (F, DQ, VL, BW), BMI2 and POPCNT.")
+	Doc("readRowAVX512 is readRowAVX2 eight columns at a time, except that it reads out the columns of a group before the first noisy readout off the fast path and returns at that column (so not always a multiple of 8). It needs AVX-512 (F, DQ, VL, BW), BMI1, BMI2 and POPCNT.")
 	Pragma("noescape")
 	job := Load(Param("job"), GP64())
 	invA, scA, step, lo, hi, zero := ZMM(), ZMM(), ZMM(), ZMM(), ZMM(), ZMM()
@@ -349,6 +349,11 @@ func readRowAVX512(absMask, half, lastEntry, one, windowShifts Mem) {
 	LEAQ(Mem{Base: j, Disp: 8}, end)
 	CMPQ(end, Mem{Base: job, Disp: offN})
 	JGT(LabelRef("done"))
+	// The group's columns to write and advance by: all eight, unless
+	// a readout off the fast path ends it early (see partial).
+	adv, wmask := GP64(), K()
+	MOVL(U32(8), adv.As32())
+	KXNORB(wmask, wmask, wmask)
 
 	x, code, sc := ZMM(), ZMM(), ZMM()
 	live := K()
@@ -414,10 +419,11 @@ func readRowAVX512(absMask, half, lastEntry, one, windowShifts Mem) {
 	KANDB(ok, gt, gt)
 	KANDNB(live, gt, bad) // live lanes not decided by their piece
 	KORTESTB(bad, bad)
-	JNZ(LabelRef("done"))
+	JNZ(LabelRef("partial"))
 
 	// Commit: the pieces used come from the bits left, or also from one
 	// or two new words.
+	Label("commit")
 	used := GP64()
 	POPCNTQ(m, used)
 	SHLQ(U8(4), used)
@@ -479,7 +485,7 @@ func readRowAVX512(absMask, half, lastEntry, one, windowShifts Mem) {
 	CMPQ(Mem{Base: job, Disp: offAssign}, U8(0))
 	JEQ(LabelRef("accumulate"))
 	VBLENDMPS(v, dead, live, out) // the readout where live, else dead
-	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
+	VMOVUPS(out, wmask, Mem{Base: p, Index: j, Scale: 4})
 	JMP(LabelRef("next"))
 
 	Label("accumulate")
@@ -487,11 +493,32 @@ func readRowAVX512(absMask, half, lastEntry, one, windowShifts Mem) {
 	VMOVUPS(Mem{Base: p, Index: j, Scale: 4}, old)
 	VADDPS(v, old, v) // old + readout
 	VBLENDMPS(v, old, live, out)
-	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
+	VMOVUPS(out, wmask, Mem{Base: p, Index: j, Scale: 4})
 
 	Label("next")
-	ADDQ(U8(8), j)
-	JMP(LabelRef("group"))
+	ADDQ(adv, j)
+	CMPQ(adv, U8(8))
+	JEQ(LabelRef("group"))
+	JMP(LabelRef("done"))
+
+	// A live lane b off the fast path: the lanes before it, all decided
+	// by their pieces, are read out and committed (their pieces are the
+	// first of the window), then the kernel returns at column b for the
+	// scalar loop (at once if b is 0).
+	Label("partial")
+	b, pre := GP64(), GP64()
+	KMOVB(bad, b.As32())
+	TZCNTL(b.As32(), b.As32())
+	TESTQ(b, b)
+	JZ(LabelRef("done"))
+	MOVL(U32(1), pre.As32())
+	SHLXL(b.As32(), pre.As32(), pre.As32())
+	DECL(pre.As32()) // lanes below b
+	ANDQ(pre, m)
+	KMOVB(pre.As32(), wmask)
+	KANDB(wmask, live, live)
+	MOVQ(b, adv)
+	JMP(LabelRef("commit"))
 
 	Label("done")
 	MOVQ(state, Mem{Base: job, Disp: offState})
