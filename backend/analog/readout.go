@@ -44,40 +44,42 @@ type rowReader struct {
 }
 
 // readRow reads out the row ti (exact tile values) into ri, both of the
-// reader's n columns: in groups of r.lanes with a vector kernel where it
-// can, the rest (groups with a noisy readout off the fast path, and the
-// last columns) with the scalar loop, which the kernels match bit for bit
-// and whose stream they continue.
+// reader's n columns, with a vector kernel of r.lanes where it can and the
+// scalar loop, which the kernels match bit for bit and whose stream they
+// continue, for the rest: a readout off the noisy fast path (AVX-512) or
+// its group (AVX2), the last n%4 columns (AVX2), rows shorter than the
+// kernel's groups.
 func (r *rowReader) readRow(ti, ri []float32) {
 	cols, lanes := len(ri), r.lanes
 	j := 0
-	if lanes > 0 {
+	if lanes > 0 && cols >= lanes {
 		job, s := &r.job, r.s
 		job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
-		for cols-j >= lanes {
+		for {
 			job.tile, job.dst, job.invB, job.scB, job.n = &ti[j], &ri[j], &r.invB[j], &r.scB[j], cols-j
 			// The conversion in the call keeps job's buffers alive (see
 			// package unsafe): the kernels take a uintptr because avo
 			// cannot name rowRead.
+			step := 1
 			if lanes == 8 {
+				// All of the row but a readout off the fast path.
 				j += readRowAVX512(uintptr(unsafe.Pointer(job)))
 			} else {
+				// Whole groups up to a group with a readout off the
+				// fast path, which the scalar loop reads.
 				j += readRowAVX2(uintptr(unsafe.Pointer(job)))
+				step = lanes
 			}
-			if cols-j < lanes {
+			if cols-j < step {
 				break
 			}
-			// A readout off the fast path: the scalar loop from the same
-			// stream position, for the group (AVX2) or the one column
-			// (AVX-512, which read out the group's columns before it).
-			step := lanes
-			if lanes == 8 {
-				step = 1
-			}
+			// The scalar loop from the same stream position.
 			s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
 			r.readGo(ti, ri, j, j+step)
 			job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
-			j += step
+			if j += step; j == cols {
+				break
+			}
 		}
 		s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
 	}

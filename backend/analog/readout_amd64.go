@@ -9,7 +9,7 @@ package analog
 //go:noescape
 func readRowAVX2(job uintptr) int
 
-// readRowAVX512 is readRowAVX2 eight columns at a time, except that it reads out the columns of a group before the first noisy readout off the fast path and returns at that column (so not always a multiple of 8). It needs AVX-512 (F, DQ, VL, BW), BMI1, BMI2 and POPCNT.
+// readRowAVX512 is readRowAVX2 eight columns at a time, except that it also reads the last n%8 columns, and reads out the columns of a group before the first noisy readout off the fast path and returns at that column (so it returns any column up to n). It needs AVX-512 (F, DQ, VL, BW), BMI1, BMI2 and POPCNT.
 //
 //go:noescape
 func readRowAVX512(job uintptr) int

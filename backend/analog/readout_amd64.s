@@ -350,20 +350,25 @@ TEXT ·readRowAVX512(SB), NOSPLIT, $0-16
 	XORQ         CX, DI
 
 group:
-	LEAQ         8(DX), CX
-	CMPQ         CX, 40(AX)
-	JGT          done
-	MOVL         $0x00000008, R10
-	KXNORB       K1, K1, K1
-	MOVQ         (AX), CX
-	VCVTPS2PD    (CX)(DX*4), Z15
+	MOVQ      40(AX), R10
+	SUBQ      DX, R10
+	JLE       done
+	MOVL      $0x00000008, R11
+	KXNORB    K1, K1, K1
+	CMPQ      R10, $0x08
+	JLT       last
+	MOVQ      (AX), CX
+	VCVTPS2PD (CX)(DX*4), Z15
+	MOVQ      16(AX), CX
+	VMOVUPD   (CX)(DX*8), Z16
+	MOVQ      24(AX), CX
+	VMOVUPD   (CX)(DX*8), Z17
+
+loaded:
 	VMULPD       Z0, Z15, Z15
-	MOVQ         16(AX), CX
-	VMULPD       (CX)(DX*8), Z15, Z15
+	VMULPD       Z16, Z15, Z15
 	VDIVPD       Z2, Z15, Z15
 	VRNDSCALEPD  $0x00, Z15, Z16
-	MOVQ         24(AX), CX
-	VMOVUPD      (CX)(DX*8), Z17
 	VCMPPD       $0x04, Z5, Z17, K2
 	KMOVB        K2, CX
 	CMPQ         136(AX), $0x00
@@ -382,19 +387,19 @@ group:
 	VBLENDMPD    Z15, Z8, K3, Z15
 	VCVTTPD2QQ   Z15, Z15
 	VPERMW       Z13, Z15, Z15
-	SHLXQ        R9, SI, R11
-	ORQ          R8, R11
-	MOVL         $0x00000040, R13
-	SUBQ         R9, R13
-	SHRXQ        R13, SI, R12
-	XORQ         R13, R13
+	SHLXQ        R9, SI, R12
+	ORQ          R8, R12
+	MOVL         $0x00000040, R14
+	SUBQ         R9, R14
+	SHRXQ        R14, SI, R13
+	XORQ         R14, R14
 	TESTQ        R9, R9
-	CMOVQEQ      R13, R12
-	SHLXQ        R9, DI, R13
-	ORQ          R13, R12
-	VMOVQ        R11, X19
+	CMOVQEQ      R14, R13
+	SHLXQ        R9, DI, R14
+	ORQ          R14, R13
+	VMOVQ        R12, X19
 	VPBROADCASTQ X19, Z19
-	VMOVQ        R12, X20
+	VMOVQ        R13, X20
 	VPBROADCASTQ X20, Y20
 	VINSERTI64X4 $0x01, Y20, Z19, Z19
 	VPSRLVQ      Z12, Z19, Z19
@@ -407,61 +412,61 @@ group:
 	JNZ          partial
 
 commit:
-	POPCNTQ CX, R11
-	SHLQ    $0x04, R11
-	CMPQ    R11, R9
+	POPCNTQ CX, R12
+	SHLQ    $0x04, R12
+	CMPQ    R12, R9
 	JGT     oneWord
-	SHRXQ   R11, R8, R8
-	SUBQ    R11, R9
-	XORQ    R11, R11
+	SHRXQ   R12, R8, R8
+	SUBQ    R12, R9
+	XORQ    R12, R12
 	TESTQ   R9, R9
-	CMOVQEQ R11, R8
+	CMOVQEQ R12, R8
 	JMP     readout
 
 oneWord:
-	SUBQ    R9, R11
-	CMPQ    R11, $0x40
+	SUBQ    R9, R12
+	CMPQ    R12, $0x40
 	JGT     twoWords
-	SHRXQ   R11, SI, R8
+	SHRXQ   R12, SI, R8
 	MOVL    $0x00000040, R9
-	SUBQ    R11, R9
+	SUBQ    R12, R9
 	XORQ    SI, SI
 	TESTQ   R9, R9
 	CMOVQEQ SI, R8
-	MOVQ    $0x9e3779b97f4a7c15, R11
-	ADDQ    R11, BX
+	MOVQ    $0x9e3779b97f4a7c15, R12
+	ADDQ    R12, BX
 	MOVQ    DI, SI
-	MOVQ    BX, R13
-	ADDQ    R11, R13
-	MOVQ    $0x9e3779b97f4a7c15, R11
-	MOVQ    R13, DI
-	ADDQ    R11, DI
-	MOVQ    DI, R11
-	SHRQ    $0x1e, R11
-	XORQ    R11, DI
-	MOVQ    $0xbf58476d1ce4e5b9, R11
-	IMULQ   R11, DI
-	MOVQ    DI, R11
-	SHRQ    $0x1b, R11
-	XORQ    R11, DI
-	MOVQ    $0x94d049bb133111eb, R11
-	IMULQ   R11, DI
-	MOVQ    DI, R11
-	SHRQ    $0x1f, R11
-	XORQ    R11, DI
+	MOVQ    BX, R14
+	ADDQ    R12, R14
+	MOVQ    $0x9e3779b97f4a7c15, R12
+	MOVQ    R14, DI
+	ADDQ    R12, DI
+	MOVQ    DI, R12
+	SHRQ    $0x1e, R12
+	XORQ    R12, DI
+	MOVQ    $0xbf58476d1ce4e5b9, R12
+	IMULQ   R12, DI
+	MOVQ    DI, R12
+	SHRQ    $0x1b, R12
+	XORQ    R12, DI
+	MOVQ    $0x94d049bb133111eb, R12
+	IMULQ   R12, DI
+	MOVQ    DI, R12
+	SHRQ    $0x1f, R12
+	XORQ    R12, DI
 	JMP     readout
 
 twoWords:
-	SUBQ    $0x40, R11
-	SHRXQ   R11, DI, R8
+	SUBQ    $0x40, R12
+	SHRXQ   R12, DI, R8
 	MOVL    $0x00000040, R9
-	SUBQ    R11, R9
+	SUBQ    R12, R9
 	XORQ    SI, SI
 	TESTQ   R9, R9
 	CMOVQEQ SI, R8
-	MOVQ    $0x9e3779b97f4a7c15, R11
-	ADDQ    R11, BX
-	ADDQ    R11, BX
+	MOVQ    $0x9e3779b97f4a7c15, R12
+	ADDQ    R12, BX
+	ADDQ    R12, BX
 	MOVQ    $0x9e3779b97f4a7c15, DI
 	MOVQ    BX, SI
 	ADDQ    DI, SI
@@ -480,21 +485,21 @@ twoWords:
 	XORQ    DI, SI
 	MOVQ    $0x9e3779b97f4a7c15, DI
 	ADDQ    BX, DI
-	MOVQ    $0x9e3779b97f4a7c15, R11
-	ADDQ    R11, DI
-	MOVQ    DI, R11
-	SHRQ    $0x1e, R11
-	XORQ    R11, DI
-	MOVQ    $0xbf58476d1ce4e5b9, R11
-	IMULQ   R11, DI
-	MOVQ    DI, R11
-	SHRQ    $0x1b, R11
-	XORQ    R11, DI
-	MOVQ    $0x94d049bb133111eb, R11
-	IMULQ   R11, DI
-	MOVQ    DI, R11
-	SHRQ    $0x1f, R11
-	XORQ    R11, DI
+	MOVQ    $0x9e3779b97f4a7c15, R12
+	ADDQ    R12, DI
+	MOVQ    DI, R12
+	SHRQ    $0x1e, R12
+	XORQ    R12, DI
+	MOVQ    $0xbf58476d1ce4e5b9, R12
+	IMULQ   R12, DI
+	MOVQ    DI, R12
+	SHRQ    $0x1b, R12
+	XORQ    R12, DI
+	MOVQ    $0x94d049bb133111eb, R12
+	IMULQ   R12, DI
+	MOVQ    DI, R12
+	SHRQ    $0x1f, R12
+	XORQ    R12, DI
 
 readout:
 	POPCNTQ   CX, CX
@@ -516,20 +521,41 @@ readout:
 	CMPQ      144(AX), $0x00
 	JEQ       accumulate
 	VBLENDMPS Y15, Y14, K2, Y18
-	VMOVUPS   Y18, K1, (CX)(DX*4)
-	JMP       next
+	JMP       store
 
 accumulate:
-	VMOVUPS   (CX)(DX*4), Y16
+	VMOVUPS.Z (CX)(DX*4), K1, Y16
 	VADDPS    Y15, Y16, Y15
 	VBLENDMPS Y15, Y16, K2, Y18
-	VMOVUPS   Y18, K1, (CX)(DX*4)
+
+store:
+	KORTESTB K1, K1
+	JCC      maskedStore
+	VMOVUPS  Y18, (CX)(DX*4)
 
 next:
-	ADDQ R10, DX
-	CMPQ R10, $0x08
-	JEQ  group
-	JMP  done
+	ADDQ  R11, DX
+	TESTQ R10, R10
+	JS    done
+	JMP   group
+
+maskedStore:
+	VMOVUPS Y18, K1, (CX)(DX*4)
+	JMP     next
+
+last:
+	MOVQ        R10, R11
+	MOVL        $0x00000001, CX
+	SHLXL       R10, CX, CX
+	DECL        CX
+	KMOVB       CX, K1
+	MOVQ        (AX), CX
+	VCVTPS2PD.Z (CX)(DX*4), K1, Z15
+	MOVQ        16(AX), CX
+	VMOVUPD.Z   (CX)(DX*8), K1, Z16
+	MOVQ        24(AX), CX
+	VMOVUPD.Z   (CX)(DX*8), K1, Z17
+	JMP         loaded
 
 partial:
 	KMOVB  K3, R10
@@ -542,6 +568,8 @@ partial:
 	ANDQ   R11, CX
 	KMOVB  R11, K1
 	KANDB  K1, K2, K2
+	MOVQ   R10, R11
+	MOVQ   $-1, R10
 	JMP    commit
 
 done:

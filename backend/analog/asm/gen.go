@@ -306,7 +306,7 @@ func readRowAVX2(absMask, half, maxLevel, one, shifts Mem) {
 // lanes in order by VPEXPANDQ.
 func readRowAVX512(absMask, half, lastEntry, one, windowShifts Mem) {
 	TEXT("readRowAVX512", NOSPLIT, "func(job uintptr) int")
-	Doc("readRowAVX512 is readRowAVX2 eight columns at a time, except that it reads out the columns of a group before the first noisy readout off the fast path and returns at that column (so not always a multiple of 8). It needs AVX-512 (F, DQ, VL, BW), BMI1, BMI2 and POPCNT.")
+	Doc("readRowAVX512 is readRowAVX2 eight columns at a time, except that it also reads the last n%8 columns, and reads out the columns of a group before the first noisy readout off the fast path and returns at that column (so it returns any column up to n). It needs AVX-512 (F, DQ, VL, BW), BMI1, BMI2 and POPCNT.")
 	Pragma("noescape")
 	job := Load(Param("job"), GP64())
 	invA, scA, step, lo, hi, zero := ZMM(), ZMM(), ZMM(), ZMM(), ZMM(), ZMM()
@@ -345,27 +345,34 @@ func readRowAVX512(absMask, half, lastEntry, one, windowShifts Mem) {
 	nextWords(state, next, next2)
 
 	Label("group")
-	end := GP64()
-	LEAQ(Mem{Base: j, Disp: 8}, end)
-	CMPQ(end, Mem{Base: job, Disp: offN})
-	JGT(LabelRef("done"))
-	// The group's columns to write and advance by: all eight, unless
-	// a readout off the fast path ends it early (see partial).
+	// The group's columns to read, write and advance by: eight, or the
+	// rem < 8 left at the end of the row (masked loads read nothing
+	// beyond them, and their zero scales make them dead), unless a
+	// readout off the fast path ends the group early (see partial).
+	rem := GP64()
+	MOVQ(Mem{Base: job, Disp: offN}, rem)
+	SUBQ(j, rem)
+	JLE(LabelRef("done"))
 	adv, wmask := GP64(), K()
 	MOVL(U32(8), adv.As32())
 	KXNORB(wmask, wmask, wmask)
+	CMPQ(rem, U8(8))
+	JLT(LabelRef("last"))
 
 	x, code, sc := ZMM(), ZMM(), ZMM()
 	live := K()
 	MOVQ(Mem{Base: job, Disp: offTile}, p)
 	VCVTPS2PD(Mem{Base: p, Index: j, Scale: 4}, x)
-	VMULPD(invA, x, x)
 	MOVQ(Mem{Base: job, Disp: offInvB}, p)
-	VMULPD(Mem{Base: p, Index: j, Scale: 8}, x, x)
-	VDIVPD(step, x, x)
-	VRNDSCALEPD(U8(0), x, code) // nearest, ties to even
+	ib := ZMM()
+	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, ib)
 	MOVQ(Mem{Base: job, Disp: offScB}, p)
 	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, sc)
+	Label("loaded")
+	VMULPD(invA, x, x)
+	VMULPD(ib, x, x)
+	VDIVPD(step, x, x)
+	VRNDSCALEPD(U8(0), x, code) // nearest, ties to even
 	VCMPPD(U8(cmpNEQ), zero, sc, live)
 	m := GP64()
 	KMOVB(live, m.As32())
@@ -485,21 +492,44 @@ func readRowAVX512(absMask, half, lastEntry, one, windowShifts Mem) {
 	CMPQ(Mem{Base: job, Disp: offAssign}, U8(0))
 	JEQ(LabelRef("accumulate"))
 	VBLENDMPS(v, dead, live, out) // the readout where live, else dead
-	VMOVUPS(out, wmask, Mem{Base: p, Index: j, Scale: 4})
-	JMP(LabelRef("next"))
+	JMP(LabelRef("store"))
 
 	Label("accumulate")
 	old := YMM()
-	VMOVUPS(Mem{Base: p, Index: j, Scale: 4}, old)
-	VADDPS(v, old, v) // old + readout
+	VMOVUPS_Z(Mem{Base: p, Index: j, Scale: 4}, wmask, old) // wmask: not beyond the row
+	VADDPS(v, old, v)                                       // old + readout
 	VBLENDMPS(v, old, live, out)
-	VMOVUPS(out, wmask, Mem{Base: p, Index: j, Scale: 4})
+
+	Label("store")
+	KORTESTB(wmask, wmask)
+	JCC(LabelRef("maskedStore")) // not all eight
+	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
 
 	Label("next")
 	ADDQ(adv, j)
-	CMPQ(adv, U8(8))
-	JEQ(LabelRef("group"))
-	JMP(LabelRef("done"))
+	TESTQ(rem, rem)
+	JS(LabelRef("done")) // ended early
+	JMP(LabelRef("group"))
+
+	Label("maskedStore")
+	VMOVUPS(out, wmask, Mem{Base: p, Index: j, Scale: 4})
+	JMP(LabelRef("next"))
+
+	// The last rem < 8 columns: masked loads.
+	Label("last")
+	MOVQ(rem, adv)
+	tm := GP64()
+	MOVL(U32(1), tm.As32())
+	SHLXL(rem.As32(), tm.As32(), tm.As32())
+	DECL(tm.As32())
+	KMOVB(tm.As32(), wmask)
+	MOVQ(Mem{Base: job, Disp: offTile}, p)
+	VCVTPS2PD_Z(Mem{Base: p, Index: j, Scale: 4}, wmask, x)
+	MOVQ(Mem{Base: job, Disp: offInvB}, p)
+	VMOVUPD_Z(Mem{Base: p, Index: j, Scale: 8}, wmask, ib)
+	MOVQ(Mem{Base: job, Disp: offScB}, p)
+	VMOVUPD_Z(Mem{Base: p, Index: j, Scale: 8}, wmask, sc)
+	JMP(LabelRef("loaded"))
 
 	// A live lane b off the fast path: the lanes before it, all decided
 	// by their pieces, are read out and committed (their pieces are the
@@ -518,6 +548,7 @@ func readRowAVX512(absMask, half, lastEntry, one, windowShifts Mem) {
 	KMOVB(pre.As32(), wmask)
 	KANDB(wmask, live, live)
 	MOVQ(b, adv)
+	MOVQ(I32(-1), rem) // the group ends early
 	JMP(LabelRef("commit"))
 
 	Label("done")
