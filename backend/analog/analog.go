@@ -422,6 +422,7 @@ type worker struct {
 	invB, scB []float64 // per column of the block: 2^-eb, and 2^eb or 0
 	noise     *stream
 	reader    rowReader
+	dead      []float32 // a row of the dead value
 }
 
 // blockRead is the loop over one product's items (see blocks).
@@ -533,13 +534,21 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 	if assign {
 		r.job.assign = 1
 	}
+	var deadRow []float32
 	for ii := range rows {
 		ri := dst[ii*ldd : ii*ldd+cols]
 		if zeroA[(i0+ii)*tiles+t] {
 			if assign {
-				for j := range ri {
-					ri[j] = dead
+				// One row of dead values, copied (a vectorised memmove)
+				// into every dead row.
+				if deadRow == nil {
+					w.dead = grow(w.dead, cols)
+					for j := range w.dead {
+						w.dead[j] = dead
+					}
+					deadRow = w.dead
 				}
+				copy(ri, deadRow)
 			}
 			continue
 		}
