@@ -533,6 +533,15 @@ func addShort(dst, src []float32) {
 // the batch over goroutines costs more than it saves.
 const parallelMin = 1 << 16
 
+// sharedParallelMin is parallelMin for Workers on a shared team (UseTeam):
+// its helpers have usually just run the caller's previous loop (the GEMM
+// whose output a RowsToNCHW rearranges) and are still spinning, so
+// handing them a loop costs under a microsecond, and a 32 Ki-element
+// transpose (ResNet-20's first stage, two images per block) is worth
+// sharing. Run alone, it kept one core busy and the other spinning for
+// about 2% of a bfp training step.
+const sharedParallelMin = 1 << 13
+
 // transposeTile is the number of positions moved per tile by NCHWToRows:
 // a tile of the (positions × channels) matrix stays in L1
 // while it is read in one order and written in the other.
