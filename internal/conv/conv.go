@@ -168,14 +168,25 @@ func im2colPositions(g Geometry, xn, cols []float32, q0, q1 int) {
 		ih0 := oy*g.Stride - g.Pad
 		kyLo, kyHi := g.kyRange(ih0)
 		ox1 := min(ow, q1-oy*ow)
+		vector := kyLo == 0 && kyHi == g.KH && vec.MovesWindows(kw)
 		for ox := q - oy*ow; ox < ox1; ox++ {
 			row := cols[(q-q0)*k : (q-q0+1)*k]
-			q++
 			iw0 := ox*g.Stride - g.Pad
 			if ox < inLo || ox >= inHi {
+				q++
 				im2colEdgeRow(g, row, xn, ih0, iw0, kyLo, kyHi)
 				continue
 			}
+			if vector {
+				// The row's interior windows in one call: every window
+				// row is one masked vector move (vec.Windows).
+				run := min(ox1, inHi) - ox
+				vec.Windows(cols[(q-q0)*k:(q-q0+run)*k], xn[ih0*g.W+iw0:], run, g.Stride, g.C, plane, g.KH, g.W, kw)
+				q += run
+				ox += run - 1
+				continue
+			}
+			q++
 			if kw == 3 && g.KH == 3 && kyLo == 0 && kyHi == 3 {
 				im2colRow3x3(row, xn, plane, ih0*g.W+iw0, g.W)
 				continue
