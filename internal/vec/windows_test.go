@@ -128,3 +128,19 @@ func TestWindowsChecksLengths(t *testing.T) {
 		require.NotPanics(t, func() { k.windows(nil, nil, 0, 1, 1, 1, 1, 1, 1) }, k.name)
 	}
 }
+
+// BenchmarkWindows gathers one output row of ResNet-20's first stage (32
+// windows of 16 channels of 3×3 from a padded 34×34 image) per op, with
+// each kernel set.
+func BenchmarkWindows(b *testing.B) {
+	const c, side, width = 16, 34, 3
+	img := make([]float32, c*side*side)
+	rows := make([]float32, 32*c*width*width)
+	for _, k := range available() {
+		b.Run(k.name, func(b *testing.B) {
+			for b.Loop() {
+				k.windows(rows, img, 32, 1, c, side*side, width, side, width)
+			}
+		})
+	}
+}
