@@ -22,10 +22,11 @@ var geometries = []Geometry{
 	{N: 2, C: 1, H: 8, W: 8, KH: 5, KW: 5, Stride: 1, Pad: 2},
 	{N: 1, C: 2, H: 4, W: 5, KH: 2, KW: 4, Stride: 3, Pad: 3}, // windows wholly in padding
 	{N: 3, C: 4, H: 3, W: 3, KH: 1, KW: 1, Stride: 1, Pad: 0},
-	{N: 1, C: 1, H: 2, W: 1, KH: 1, KW: 1, Stride: 1, Pad: 3},  // columns past the right edge
-	{N: 2, C: 3, H: 9, W: 10, KH: 3, KW: 3, Stride: 2, Pad: 1}, // ResNet's downsampling conv
-	{N: 1, C: 2, H: 9, W: 11, KH: 7, KW: 7, Stride: 2, Pad: 3}, // a 7-wide kernel: the generic copy
-	{N: 1, C: 2, H: 6, W: 12, KH: 2, KW: 5, Stride: 1, Pad: 0}, // no padding, 5-wide rows
+	{N: 1, C: 1, H: 2, W: 1, KH: 1, KW: 1, Stride: 1, Pad: 3},   // columns past the right edge
+	{N: 2, C: 3, H: 9, W: 10, KH: 3, KW: 3, Stride: 2, Pad: 1},  // ResNet's downsampling conv
+	{N: 1, C: 2, H: 9, W: 11, KH: 7, KW: 7, Stride: 2, Pad: 3},  // a 7-wide kernel: the generic copy
+	{N: 1, C: 2, H: 6, W: 12, KH: 2, KW: 5, Stride: 1, Pad: 0},  // no padding, 5-wide rows
+	{N: 1, C: 2, H: 4, W: 2, KH: 3, KW: 3, Stride: 1, Pad: 1},   // output rows narrower than the kernel
 	{N: 2, C: 5, H: 12, W: 13, KH: 3, KW: 3, Stride: 1, Pad: 0}, // no padding: long runs of interior windows
 	{N: 1, C: 3, H: 11, W: 20, KH: 3, KW: 9, Stride: 2, Pad: 1}, // rows wider than one vector
 }
