@@ -168,14 +168,25 @@ func im2colPositions(g Geometry, xn, cols []float32, q0, q1 int) {
 		ih0 := oy*g.Stride - g.Pad
 		kyLo, kyHi := g.kyRange(ih0)
 		ox1 := min(ow, q1-oy*ow)
+		vector := kyLo == 0 && kyHi == g.KH && vec.MovesWindows(kw)
 		for ox := q - oy*ow; ox < ox1; ox++ {
 			row := cols[(q-q0)*k : (q-q0+1)*k]
-			q++
 			iw0 := ox*g.Stride - g.Pad
 			if ox < inLo || ox >= inHi {
+				q++
 				im2colEdgeRow(g, row, xn, ih0, iw0, kyLo, kyHi)
 				continue
 			}
+			if vector {
+				// The row's interior windows in one call: every window
+				// row is one masked vector move (vec.Windows).
+				run := min(ox1, inHi) - ox
+				vec.Windows(cols[(q-q0)*k:(q-q0+run)*k], xn[ih0*g.W+iw0:], run, g.Stride, g.C, plane, g.KH, g.W, kw)
+				q += run
+				ox += run - 1
+				continue
+			}
+			q++
 			if kw == 3 && g.KH == 3 && kyLo == 0 && kyHi == 3 {
 				im2colRow3x3(row, xn, plane, ih0*g.W+iw0, g.W)
 				continue
@@ -532,6 +543,15 @@ func addShort(dst, src []float32) {
 // parallelMin is the column-matrix size (elements) below which splitting
 // the batch over goroutines costs more than it saves.
 const parallelMin = 1 << 16
+
+// sharedParallelMin is parallelMin for Workers on a shared team (UseTeam):
+// its helpers have usually just run the caller's previous loop (the GEMM
+// whose output a RowsToNCHW rearranges) and are still spinning, so
+// handing them a loop costs under a microsecond, and a 32 Ki-element
+// transpose (ResNet-20's first stage, two images per block) is worth
+// sharing. Run alone, it kept one core busy and the other spinning for
+// about 2% of a bfp training step.
+const sharedParallelMin = 1 << 13
 
 // transposeTile is the number of positions moved per tile by NCHWToRows:
 // a tile of the (positions × channels) matrix stays in L1

@@ -22,10 +22,13 @@ var geometries = []Geometry{
 	{N: 2, C: 1, H: 8, W: 8, KH: 5, KW: 5, Stride: 1, Pad: 2},
 	{N: 1, C: 2, H: 4, W: 5, KH: 2, KW: 4, Stride: 3, Pad: 3}, // windows wholly in padding
 	{N: 3, C: 4, H: 3, W: 3, KH: 1, KW: 1, Stride: 1, Pad: 0},
-	{N: 1, C: 1, H: 2, W: 1, KH: 1, KW: 1, Stride: 1, Pad: 3},  // columns past the right edge
-	{N: 2, C: 3, H: 9, W: 10, KH: 3, KW: 3, Stride: 2, Pad: 1}, // ResNet's downsampling conv
-	{N: 1, C: 2, H: 9, W: 11, KH: 7, KW: 7, Stride: 2, Pad: 3}, // a 7-wide kernel: the generic copy
-	{N: 1, C: 2, H: 6, W: 12, KH: 2, KW: 5, Stride: 1, Pad: 0}, // no padding, 5-wide rows
+	{N: 1, C: 1, H: 2, W: 1, KH: 1, KW: 1, Stride: 1, Pad: 3},   // columns past the right edge
+	{N: 2, C: 3, H: 9, W: 10, KH: 3, KW: 3, Stride: 2, Pad: 1},  // ResNet's downsampling conv
+	{N: 1, C: 2, H: 9, W: 11, KH: 7, KW: 7, Stride: 2, Pad: 3},  // a 7-wide kernel: the generic copy
+	{N: 1, C: 2, H: 6, W: 12, KH: 2, KW: 5, Stride: 1, Pad: 0},  // no padding, 5-wide rows
+	{N: 1, C: 2, H: 4, W: 2, KH: 3, KW: 3, Stride: 1, Pad: 1},   // output rows narrower than the kernel
+	{N: 2, C: 5, H: 12, W: 13, KH: 3, KW: 3, Stride: 1, Pad: 0}, // no padding: long runs of interior windows
+	{N: 1, C: 3, H: 11, W: 20, KH: 3, KW: 9, Stride: 2, Pad: 1}, // rows wider than one vector
 }
 
 func TestIm2colMatchesDefinition(t *testing.T) {
@@ -57,6 +60,53 @@ func TestIm2colMatchesDefinition(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestCol2imMatchesDefinition checks Col2im bit for bit against its
+// definition, which fixes the order of the FP32 additions: rows (output
+// positions) in order, and in each row channel, kernel row and column in
+// order, each entry added onto its pixel; with padding, onto a zeroed
+// padded copy, whose interior is then added onto dx (col2imPadded). The
+// emulated backends' results depend on that order (their input gradients
+// go through Col2im), so a faster Col2im must keep it.
+func TestCol2imMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, g := range geometries {
+		cols := randSlice(rng, g.Rows()*g.Cols())
+		dx := randSlice(rng, g.N*g.C*g.H*g.W)
+		got := append([]float32(nil), dx...)
+		want := dx
+		if g.Pad > 0 {
+			want = make([]float32, len(dx))
+		}
+		oh, ow := g.OutH(), g.OutW()
+		for n := 0; n < g.N; n++ {
+			for oy := 0; oy < oh; oy++ {
+				for ox := 0; ox < ow; ox++ {
+					r := (n*oh+oy)*ow + ox
+					for c := 0; c < g.C; c++ {
+						for ky := 0; ky < g.KH; ky++ {
+							for kx := 0; kx < g.KW; kx++ {
+								iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
+								if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+									want[((n*g.C+c)*g.H+iy)*g.W+ix] += cols[r*g.Cols()+(c*g.KH+ky)*g.KW+kx]
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		if g.Pad > 0 {
+			for i := range want {
+				want[i] = dx[i] + want[i]
+			}
+		}
+		Col2im(g, cols, got)
+		for i := range want {
+			require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%+v: dx[%d]", g, i)
 		}
 	}
 }

@@ -124,13 +124,13 @@ func (w *Workers) run(j job, count, elems int) {
 	for len(w.pads) < max(procs, 1) {
 		w.pads = append(w.pads, nil)
 	}
-	if procs <= 1 || elems < parallelMin {
+	team, least := w.team, sharedParallelMin
+	if team == nil {
+		team, least = &w.own, parallelMin
+	}
+	if procs <= 1 || elems < least {
 		w.do(&j, 0, 0, count)
 		return
-	}
-	team := w.team
-	if team == nil {
-		team = &w.own
 	}
 	if w.image == nil {
 		w.image = w.runImage

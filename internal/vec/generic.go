@@ -40,6 +40,19 @@ func transpose8Go(dst []float32, ldd int, src []float32, lds, n int) {
 	}
 }
 
+func windowsGo(rows, img []float32, n, step, blocks, plane, height, ld, width int) {
+	at := 0
+	for j := range n {
+		for c := range blocks {
+			for r := range height {
+				src := img[j*step+c*plane+r*ld:][:width]
+				copy(rows[at:at+width], src)
+				at += width
+			}
+		}
+	}
+}
+
 func addReLUGo(y, a, b []float32) {
 	a, b = a[:len(y)], b[:len(y)]
 	for i, v := range a {

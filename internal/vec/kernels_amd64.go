@@ -108,3 +108,8 @@ func sumAndDotMaskedAVX512(gr *float32, x *float32, m *float32, n int) (float64,
 //
 //go:noescape
 func transpose8AVX2(dst *float32, ldd int, src *float32, lds int, n int)
+
+// windowsAVX512 copies row r of block c of window j, img[j·step + c·plane + r·ld + i] for i < width, to the next width floats of rows, for j < n, c < blocks, r < height in that order, with AVX-512; mask is 2^width − 1, width ≤ 8; n, blocks and height are positive.
+//
+//go:noescape
+func windowsAVX512(rows *float32, img *float32, n int, step int, blocks int, plane int, height int, ld int, mask uint32)

@@ -1700,3 +1700,46 @@ transpose8_block:
 	JNZ        transpose8_block
 	VZEROUPPER
 	RET
+
+// func windowsAVX512(rows *float32, img *float32, n int, step int, blocks int, plane int, height int, ld int, mask uint32)
+// Requires: AVX, AVX512F, AVX512VL, POPCNT
+TEXT ·windowsAVX512(SB), NOSPLIT, $0-68
+	MOVQ    rows+0(FP), AX
+	MOVQ    img+8(FP), CX
+	MOVQ    n+16(FP), DX
+	MOVQ    step+24(FP), BX
+	SHLQ    $0x02, BX
+	MOVQ    blocks+32(FP), SI
+	MOVQ    plane+40(FP), DI
+	SHLQ    $0x02, DI
+	MOVQ    height+48(FP), R8
+	MOVQ    ld+56(FP), R9
+	SHLQ    $0x02, R9
+	MOVL    mask+64(FP), R10
+	KMOVW   R10, K1
+	POPCNTL R10, R10
+	SHLQ    $0x02, R10
+
+windowsAVX512_window:
+	MOVQ CX, R11
+	MOVQ SI, R13
+
+windowsAVX512_block:
+	MOVQ R8, R14
+	MOVQ R11, R12
+
+windowsAVX512_row:
+	VMOVUPS.Z (R12), K1, Y0
+	VMOVUPS   Y0, K1, (AX)
+	ADDQ      R10, AX
+	ADDQ      R9, R12
+	DECQ      R14
+	JNZ       windowsAVX512_row
+	ADDQ      DI, R11
+	DECQ      R13
+	JNZ       windowsAVX512_block
+	ADDQ      BX, CX
+	DECQ      DX
+	JNZ       windowsAVX512_window
+	VZEROUPPER
+	RET

@@ -26,8 +26,8 @@ var (
 	}
 	avx2Set = kernels{name: "avx2", lanes: 8, reduceLanes: 8, asm: withReductions(avx2Elementwise,
 		shiftedSumsAVX2, sumAndDotAVX2, sumAndDotMaskedAVX2, sumAndDotReLUOfAVX2)}
-	avx512Set = kernels{name: "avx512", lanes: 8, reduceLanes: 16, asm: withReductions(avx2Elementwise,
-		shiftedSumsAVX512, sumAndDotAVX2, sumAndDotMaskedAVX512, sumAndDotReLUOfAVX512)}
+	avx512Set = kernels{name: "avx512", lanes: 8, reduceLanes: 16, asm: withWindows(withReductions(avx2Elementwise,
+		shiftedSumsAVX512, sumAndDotAVX2, sumAndDotMaskedAVX512, sumAndDotReLUOfAVX512))}
 )
 
 // withReductions returns k with the given reductions.
@@ -38,11 +38,21 @@ func withReductions(k asmKernels, shifted func(*float32, int, float32) (float64,
 	return k
 }
 
+// withWindows returns k with the AVX-512 Windows kernel, which moves a
+// window row of up to 8 floats under an opmask.
+func withWindows(k asmKernels) asmKernels {
+	k.windows = windowsAVX512
+	return k
+}
+
 // hasAVX2 and hasAVX512 report whether this CPU, and the OS, which must
 // save the wider registers (x/sys/cpu checks that too), support a set. The
-// AVX-512 kernels also use AVX2 and FMA instructions on ymm registers.
-func hasAVX2() bool   { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
-func hasAVX512() bool { return hasAVX2() && cpu.X86.HasAVX512F }
+// AVX-512 kernels also use AVX2 and FMA instructions on ymm registers,
+// and the Windows kernel opmasks on ymm registers (VL) and POPCNT.
+func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+func hasAVX512() bool {
+	return hasAVX2() && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasPOPCNT
+}
 
 // detect picks the kernel set for this CPU.
 func detect() *kernels {

@@ -1,7 +1,9 @@
 // Package vec holds the float32 vector kernels of mirage's elementwise ops
-// (ReLU, the batch-norm affine maps and their reductions), in assembly for
-// AVX2 and AVX-512 with Go loops for other CPUs and for the ends of slices
-// the assembly does not cover.
+// (ReLU, the batch-norm affine maps and their reductions) and of the data
+// movement around convolutions (Transpose8, and Windows, which gathers
+// receptive fields into im2col rows), in assembly for AVX2 and AVX-512
+// with Go loops for other CPUs and for the ends of slices the assembly
+// does not cover.
 //
 // The kernel set is chosen once, when the package is initialised, from the
 // CPU's features (see select_amd64.go); build with the purego tag to use
@@ -45,8 +47,9 @@
 //
 // # Lengths
 //
-// Each function works on n elements, n the length of its first argument;
-// every other slice argument must be at least that long (a shorter one
+// Each elementwise function and reduction works on n elements, n the
+// length of its first argument; every other slice argument must be at
+// least that long (a shorter one
 // panics, as indexing past its end would). Slices may overlap only when
 // they are the same slice (y and x of ReLU may be one slice, for instance).
 package vec
@@ -84,6 +87,24 @@ func Transpose8(dst []float32, ldd int, src []float32, lds, n int) {
 }
 
 // AddReLU sets y[i] = max(a[i] + b[i], 0) for i < len(y).
+// Windows copies n windows of img into rows, one after the other: window
+// j is blocks blocks of height rows of width floats, row r of block c
+// being img[j·step + c·plane + r·ld:][:width], and the rows go to rows
+// in the order window, block, row (an im2col row per window of a
+// convolution: blocks channels of a height × width kernel). It panics
+// when rows or img is too short for the windows.
+func Windows(rows, img []float32, n, step, blocks, plane, height, ld, width int) {
+	active.windows(rows, img, n, step, blocks, plane, height, ld, width)
+}
+
+// MovesWindows reports whether Windows moves window rows
+// of this width with vector instructions on this machine. Otherwise they
+// runs a plain loop, which a caller's loops unrolled for its width may
+// beat.
+func MovesWindows(width int) bool {
+	return active.asm.windows != nil && width > 0 && width <= maxWindowWidth
+}
+
 func AddReLU(y, a, b []float32) { active.addReLU(y, a, b) }
 
 // MaskPositive sets dst[i] = g[i] where m[i] > 0 and +0 elsewhere (ReLU's
@@ -157,6 +178,7 @@ type asmKernels struct {
 	addMaskPositive  func(dst, g, m *float32, n int)
 	add              func(dst, x *float32, n int)
 	transpose8       func(dst *float32, ldd int, src *float32, lds, n int)
+	windows          func(rows, img *float32, n, step, blocks, plane, height, ld int, mask uint32)
 	axpb             func(y, x *float32, n int, a, b float32)
 	axpbReLU         func(y, x *float32, n int, a, b float32)
 	affine2          func(dst, g, x *float32, n int, p, q, r float32)
@@ -226,6 +248,36 @@ func (k *kernels) transpose8(dst []float32, ldd int, src []float32, lds, n int) 
 		dst, src, n = dst[s*ldd:], src[s:], n-s
 	}
 	transpose8Go(dst, ldd, src, lds, n)
+}
+
+// maxWindowWidth is the widest window row the assembly moves in one
+// vector (a ymm register's 8 floats).
+const maxWindowWidth = 8
+
+// windowsCheck panics unless rows and img hold the n windows described
+// (see Windows), before any assembly runs, and reports whether there is
+// anything to do.
+func windowsCheck(rows, img []float32, n, step, blocks, plane, height, ld, width int) bool {
+	if n < 0 || blocks < 0 || height < 0 || width < 0 || step < 0 || plane < 0 || ld < 0 {
+		panic("vec: negative window geometry")
+	}
+	if n == 0 || blocks == 0 || height == 0 || width == 0 {
+		return false
+	}
+	_ = rows[n*blocks*height*width-1]
+	_ = img[(n-1)*step+(blocks-1)*plane+(height-1)*ld+width-1]
+	return true
+}
+
+func (k *kernels) windows(rows, img []float32, n, step, blocks, plane, height, ld, width int) {
+	if !windowsCheck(rows, img, n, step, blocks, plane, height, ld, width) {
+		return
+	}
+	if k.asm.windows != nil && width <= maxWindowWidth {
+		k.asm.windows(&rows[0], &img[0], n, step, blocks, plane, height, ld, 1<<width-1)
+		return
+	}
+	windowsGo(rows, img, n, step, blocks, plane, height, ld, width)
 }
 
 func (k *kernels) addReLU(y, a, b []float32) {
