@@ -8,14 +8,14 @@ import (
 // rowRead is everything the readout of one row of a tile needs: the
 // row's exact tile values and destination, the per-column scales of the
 // B blocks, the row's scales, the converter, the noise stream's position
-// and the counts so far. readRowAVX2 reads its fields by offset (see
+// and the counts so far. The kernels read its fields by offset (see
 // asm/gen.go and TestRowReadLayout), so their order and sizes must not
 // change.
 type rowRead struct {
 	tile       *float32 // the row's tile values, from the first column to read
 	dst        *float32 // the row's outputs, same columns
 	invB, scB  *float64 // per column: 2^-eb, and 2^eb or 0 for a zero B block
-	head       *uint64  // noiseModel.head
+	head       *uint64  // noiseModel.head (the AVX2 kernel gathers from it)
 	n          int      // columns
 	invA, scA  float64  // the row's 2^-ea, 2^ea
 	step       float64  // Δ
@@ -29,7 +29,7 @@ type rowRead struct {
 	noisy      int64   // 1 with ADC noise
 	assign     int64   // 1: dst = readout (dead where no readout), 0: dst += readout
 	dead       float32 // what a tile with a zero block reads when assigning
-	head16     *uint16 // noiseModel.head16
+	head16     *uint16 // noiseModel.head16 (the AVX-512 kernel's table)
 }
 
 // rowReader reads out the rows of one tile (see blockRead.readTile): a

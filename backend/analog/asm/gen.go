@@ -6,26 +6,32 @@
 //
 //	go run . -out ../readout_amd64.s -stubs ../readout_amd64.go -pkg analog
 //
-// readRowAVX2 reads out one row of a tile four columns at a time (float64
-// lanes) and must give exactly what the scalar loop of package analog
-// (rowReader.readGo) gives: the same float64 operations in the same order
-// and with the same first operands (x = ((t·invA)·invB)/step,
-// code = roundEven(x), the readout ((code·step)·scA)·scB rounded to
-// float32, dst + readout when accumulating), no FMA, the same clamp (x86's
-// MINPD/MAXPD return their second operand when it is NaN, and Go's min and
-// max return NaN there: with the code as the second operand both leave a
-// NaN code alone, as the scalar loop, which never clamps a NaN, does).
+// readRowAVX2 and readRowAVX512 read out one row of a tile four or eight
+// columns at a time (float64 lanes) and must give exactly what the scalar
+// loop of package analog (rowReader.readGo) gives: the same float64
+// operations in the same order and with the same first operands
+// (x = ((t·invA)·invB)/step, code = roundEven(x), the readout
+// ((code·step)·scA)·scB rounded to float32, dst + readout when
+// accumulating), no FMA, the same clamp (x86's MINPD/MAXPD return their
+// second operand when it is NaN, and Go's min and max return NaN there:
+// with the code as the second operand both leave a NaN code alone, as the
+// scalar loop, which never clamps a NaN, does).
 //
-// With noise, four live readouts that take the one-comparison fast path
-// consume four consecutive 16-bit pieces of the item's stream, in column
-// order: the pieces left in the current word, then those of the next
-// SplitMix64 word (at most one per group of four). The kernel computes the
-// pieces of the live lanes (a table gives each lane's position among the
-// live ones), their tail levels and the thresholds head[level] (a gather),
-// and commits the group only when every live lane is decided by its piece.
-// Otherwise it returns the group's column, untouched, and the scalar loop
-// reads that group from the same stream position (slowCode draws normals
-// from the stream itself, which only Go does), then calls the kernel again.
+// With noise, the live readouts of a group that take the one-comparison
+// fast path consume consecutive 16-bit pieces of the item's stream, in
+// column order: the pieces left in the current word, then those of the
+// next SplitMix64 words (at most one per group of four, two per group of
+// eight). The kernels compute the live lanes' pieces (AVX2: a table gives
+// each lane's rank among the live ones; AVX-512: VPEXPANDQ spreads the
+// next eight pieces over the live lanes), their tail levels and the
+// thresholds head[level] (AVX2: a gather; AVX-512: VPERMW on a 16-bit
+// table in a register, as a gather is slow), and commit a group only when
+// every live lane is decided by its piece. Otherwise the AVX2 kernel
+// returns at the group, untouched, and the AVX-512 kernel reads out the
+// group's columns before the first undecided lane and returns at it; the
+// scalar loop reads that group or column from the same stream position
+// (slowCode draws normals from the stream itself, which only Go does) and
+// calls the kernel again.
 package main
 
 import (
