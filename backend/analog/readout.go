@@ -47,12 +47,11 @@ type rowReader struct {
 // reader's n columns, with a vector kernel of r.lanes where it can and the
 // scalar loop, which the kernels match bit for bit and whose stream they
 // continue, for the rest: a readout off the noisy fast path (AVX-512) or
-// its group (AVX2), the last n%4 columns (AVX2), rows shorter than the
-// kernel's groups.
+// its group (AVX2), and the last n%4 columns (AVX2).
 func (r *rowReader) readRow(ti, ri []float32) {
 	cols, lanes := len(ri), r.lanes
 	j := 0
-	if lanes > 0 && cols >= lanes {
+	if lanes == 8 && cols > 0 || lanes == 4 && cols >= 4 {
 		job, s := &r.job, r.s
 		job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
 		for {
