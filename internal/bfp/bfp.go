@@ -351,6 +351,23 @@ type worker struct {
 // it saves.
 const parallelMin = 1 << 15
 
+// sharedParallelMin is parallelMin on a shared team (UseTeam), whose
+// helpers have usually just run the caller's previous loop and are still
+// spinning: handing them a loop costs under a microsecond. A weight
+// gradient's output-gradient block (16 channels × 1,536 positions in
+// ResNet-20's first stage, quantised once per block of the reduction) was
+// quantised on one core while the other spun.
+const sharedParallelMin = 1 << 13
+
+// minParallel returns the operand size from which q splits a
+// quantisation over goroutines.
+func (q *Quantiser) minParallel() int {
+	if q.team != nil {
+		return sharedParallelMin
+	}
+	return parallelMin
+}
+
 // NewQuantiser returns a quantiser for f; seed drives stochastic rounding.
 // f must be valid (see Format.Validate).
 func NewQuantiser(f Format, seed uint64) *Quantiser {
@@ -486,7 +503,7 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 	tiles := dst.Tiles()
 	byTiles := strided && rows < fewColumns
 	nw := 1
-	if q.format.Rounding == Nearest && rows*k >= parallelMin {
+	if q.format.Rounding == Nearest && rows*k >= q.minParallel() {
 		nw = min(runtime.GOMAXPROCS(0), rows/8+1)
 		if byTiles {
 			nw = min(runtime.GOMAXPROCS(0), tiles)

@@ -56,7 +56,7 @@ func (q *Quantiser) QuantiseSource(dst *Matrix, src Source, r0, rows, k int, str
 	}
 	tiles := dst.Tiles()
 	nw := 1
-	if q.format.Rounding == Nearest && rows*k >= parallelMin {
+	if q.format.Rounding == Nearest && rows*k >= q.minParallel() {
 		nw = min(runtime.GOMAXPROCS(0), rows/8+1)
 		if strided {
 			nw = min(runtime.GOMAXPROCS(0), tiles)
