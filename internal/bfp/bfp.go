@@ -356,8 +356,10 @@ const parallelMin = 1 << 15
 // spinning: handing them a loop costs under a microsecond. A weight
 // gradient's output-gradient block (16 channels × 1,536 positions in
 // ResNet-20's first stage, quantised once per block of the reduction) was
-// quantised on one core while the other spun.
-const sharedParallelMin = 1 << 13
+// quantised on one core while the other spun. At 8 Ki elements BERT's
+// per-head attention operands (128 × 64) went parallel too, and its step
+// got slower: 16 Ki keeps them on one goroutine.
+const sharedParallelMin = 1 << 14
 
 // minParallel returns the operand size from which q splits a
 // quantisation over goroutines.
