@@ -113,6 +113,7 @@ import (
 	"github.com/mirage-go/mirage/backend/bfpengine"
 	ibfp "github.com/mirage-go/mirage/internal/bfp"
 	"github.com/mirage-go/mirage/internal/gemm"
+	"github.com/mirage-go/mirage/internal/vec"
 )
 
 // MaxADCBits is the widest converter accepted.
@@ -297,9 +298,7 @@ func (b *Backend) byTiles(procs int) {
 					copy(ri, vi)
 					continue
 				}
-				for j := range ri {
-					ri[j] += vi[j]
-				}
+				vec.Add(ri, vi)
 			}
 		}
 	}
@@ -567,13 +566,11 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 	return r.job.readouts, r.job.clipped
 }
 
-// addInto adds the m×n matrix src into dst.
+// addInto adds the m×n matrix src into dst, row by row with vec.Add (the
+// same FP32 additions as a loop over the elements).
 func addInto(dst []float32, ldd int, src []float32, lds, m, n int) {
 	for i := range m {
-		d, s := dst[i*ldd:i*ldd+n], src[i*lds:i*lds+n]
-		for j := range d {
-			d[j] += s[j]
-		}
+		vec.Add(dst[i*ldd:i*ldd+n], src[i*lds:i*lds+n])
 	}
 }
 
