@@ -40,22 +40,35 @@ func TestIm2colMatchesDefinition(t *testing.T) {
 			cols[i] = float32(math.NaN()) // every entry must be written
 		}
 		Im2col(g, x, cols)
-		oh, ow := g.OutH(), g.OutW()
-		for n := 0; n < g.N; n++ {
-			for oy := 0; oy < oh; oy++ {
-				for ox := 0; ox < ow; ox++ {
-					r := (n*oh+oy)*ow + ox
-					for c := 0; c < g.C; c++ {
-						for ky := 0; ky < g.KH; ky++ {
-							for kx := 0; kx < g.KW; kx++ {
-								iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
-								var want float32
-								if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
-									want = x[((n*g.C+c)*g.H+iy)*g.W+ix]
-								}
-								got := cols[r*g.Cols()+(c*g.KH+ky)*g.KW+kx]
-								require.Equal(t, want, got, "%+v row %d c %d ky %d kx %d", g, r, c, ky, kx)
+		eachEntry(g, func(entry, pixel int) {
+			var want float32
+			if pixel >= 0 {
+				want = x[pixel]
+			}
+			require.Equal(t, want, cols[entry], "%+v: cols[%d]", g, entry)
+		})
+	}
+}
+
+// eachEntry calls f for every entry of g's column matrix in order (rows,
+// then channel, kernel row and column), with the index of the input pixel
+// it reads, or -1 for padding.
+func eachEntry(g Geometry, f func(entry, pixel int)) {
+	oh, ow := g.OutH(), g.OutW()
+	entry := 0
+	for n := 0; n < g.N; n++ {
+		for oy := 0; oy < oh; oy++ {
+			for ox := 0; ox < ow; ox++ {
+				for c := 0; c < g.C; c++ {
+					for ky := 0; ky < g.KH; ky++ {
+						for kx := 0; kx < g.KW; kx++ {
+							iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
+							pixel := -1
+							if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
+								pixel = ((n*g.C+c)*g.H+iy)*g.W + ix
 							}
+							f(entry, pixel)
+							entry++
 						}
 					}
 				}
@@ -81,24 +94,11 @@ func TestCol2imMatchesDefinition(t *testing.T) {
 		if g.Pad > 0 {
 			want = make([]float32, len(dx))
 		}
-		oh, ow := g.OutH(), g.OutW()
-		for n := 0; n < g.N; n++ {
-			for oy := 0; oy < oh; oy++ {
-				for ox := 0; ox < ow; ox++ {
-					r := (n*oh+oy)*ow + ox
-					for c := 0; c < g.C; c++ {
-						for ky := 0; ky < g.KH; ky++ {
-							for kx := 0; kx < g.KW; kx++ {
-								iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
-								if iy >= 0 && iy < g.H && ix >= 0 && ix < g.W {
-									want[((n*g.C+c)*g.H+iy)*g.W+ix] += cols[r*g.Cols()+(c*g.KH+ky)*g.KW+kx]
-								}
-							}
-						}
-					}
-				}
+		eachEntry(g, func(entry, pixel int) {
+			if pixel >= 0 {
+				want[pixel] += cols[entry]
 			}
-		}
+		})
 		if g.Pad > 0 {
 			for i := range want {
 				want[i] = dx[i] + want[i]
