@@ -70,7 +70,8 @@
 // calling goroutine alone.
 //
 // The calling goroutine takes a share; the others are helper goroutines
-// of the pooled per-call context's parallel.Team. A helper waits for the next round, and
+// of the pooled per-call context's parallel.Team, or of the caller's
+// (SgemmOn). A helper waits for the next round, and
 // for the next call for up to 50 µs, by spinning while yielding its
 // processor to any other thread that can run (sched_yield on Linux), then
 // exits; a helper that has not taken a round up by the time the chunks
@@ -181,7 +182,13 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 // spin between loops are the same goroutines whatever the loop; with a
 // team per kind of loop, each switch leaves the previous team's helpers
 // spinning for up to 50 µs beside the new team's workers, a third thread
-// on a 2-core machine. The result is Sgemm's, bit for bit.
+// on a 2-core machine. A nil team is the context's own, as in Sgemm.
+//
+// The result is Sgemm's, bit for bit, with one exception: called from
+// inside a loop of the same team (whose helpers are then taken), the
+// product runs on the calling goroutine alone, and a product that Sgemm
+// would split along k rounds as it does on one goroutine (see
+// Parallelism).
 func SgemmOn(team *parallel.Team, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemmProblem(defaultKernels, runtime.GOMAXPROCS(0), team, problem{
 		m: m, n: n, k: k,
