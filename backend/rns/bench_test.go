@@ -3,6 +3,7 @@ package rns
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/mirage-go/mirage/backend"
@@ -13,9 +14,10 @@ import (
 
 // BenchmarkGEMM compares the fast RNS mode with the FP32 backend on
 // convolution-sized GEMMs (LeNet's conv2 at batch 64, a ResNet's first
-// stage on CIFAR-10 at batch 128, a 3×3×64 convolution), in the forward
-// layout (im2col columns × weightsᵀ) and the weight-gradient layout
-// (dYᵀ × columns, both operands strided):
+// stage on CIFAR-10 at batch 128, a 3×3×64 convolution) and on BERT-small's
+// FFN at batch 32, in the forward layout (im2col columns or activations ×
+// weightsᵀ), the input-gradient layout (dY × weights) and the
+// weight-gradient layout (dYᵀ × columns, both operands strided):
 //
 //	go test -run XXX -bench GEMM ./backend/rns
 //
@@ -29,6 +31,11 @@ func BenchmarkGEMM(b *testing.B) {
 		{"resnet-cifar-layer1-fwd", 131072, 16, 144},
 		{"resnet-3x3x64-fwd", 8192, 64, 576},
 		{"resnet-3x3x64-dW", 64, 576, 8192},
+		// BERT-small at batch 32 (4096 tokens): the FFN's first layer,
+		// forward, input gradient and weight gradient.
+		{"bert-fc1-fwd", 4096, 1024, 256},
+		{"bert-fc1-dX", 4096, 256, 1024},
+		{"bert-fc1-dW", 1024, 256, 4096},
 	}
 	backends := []struct {
 		name string
@@ -51,11 +58,16 @@ func BenchmarkGEMM(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, s := range shapes {
 		var g backend.GEMM
-		if s.name == "resnet-3x3x64-dW" {
+		switch {
+		case strings.HasSuffix(s.name, "-dX"):
+			// dX = dY·W: A is dY stored M×K, B the weights stored K×N.
+			g = backend.GEMM{M: s.m, N: s.n, K: s.k, A: randn(rng, s.m*s.k), LDA: s.k,
+				B: randn(rng, s.k*s.n), LDB: s.n, C: make([]float32, s.m*s.n), LDC: s.n}
+		case strings.HasSuffix(s.name, "-dW"):
 			// dW = dYᵀ·X: A is dY stored K×M, B is the columns stored K×N.
 			g = backend.GEMM{M: s.m, N: s.n, K: s.k, A: randn(rng, s.k*s.m), LDA: s.m, TransA: true,
 				B: randn(rng, s.k*s.n), LDB: s.n, C: make([]float32, s.m*s.n), LDC: s.n}
-		} else {
+		default:
 			// Y = X·Wᵀ: A is the columns stored M×K, B the weights stored N×K.
 			g = backend.GEMM{M: s.m, N: s.n, K: s.k, A: randn(rng, s.m*s.k), LDA: s.k,
 				B: randn(rng, s.n*s.k), LDB: s.k, TransB: true, C: make([]float32, s.m*s.n), LDC: s.n}
