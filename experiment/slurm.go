@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -322,6 +323,30 @@ func mkdirAllCreated(dir string, created *[]string) error {
 		*created = append(*created, missing[i])
 	}
 	return nil
+}
+
+// prepareSubmit is what every submission checks before it plans anything:
+// an output directory that a job script can name (made absolute, see
+// checkOutDir), valid Slurm options, and Slurm commands that answer. It
+// returns the absolute directory, and io.Discard for a nil log.
+func prepareSubmit(out string, o SlurmOptions, log io.Writer) (string, io.Writer, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	if out == "" {
+		return "", nil, fmt.Errorf("no output directory given (--out)")
+	}
+	if err := o.Validate(); err != nil {
+		return "", nil, err
+	}
+	abs, err := checkOutDir(out)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := (slurmCLI{}).check(); err != nil {
+		return "", nil, err
+	}
+	return abs, log, nil
 }
 
 // checkOutDir refuses output directories that cannot be named in a job

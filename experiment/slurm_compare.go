@@ -135,23 +135,11 @@ func CompareArm(ctx context.Context, cfg CompareConfig, index int, log io.Writer
 // When the Slurm commands are missing or the controller does not answer,
 // it returns one error and writes nothing.
 func SubmitCompare(cfg CompareConfig, o SlurmOptions, log io.Writer) (*SlurmSubmission, error) {
-	if log == nil {
-		log = io.Discard
-	}
-	if cfg.Out == "" {
-		return nil, fmt.Errorf("no output directory given (--out)")
-	}
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
-	out, err := checkOutDir(cfg.Out)
+	out, log, err := prepareSubmit(cfg.Out, o, log)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Out = out
-	if err := (slurmCLI{}).check(); err != nil {
-		return nil, err
-	}
 	if _, err := checkCompare(cfg, log); err != nil {
 		return nil, err
 	}

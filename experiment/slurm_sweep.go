@@ -147,23 +147,11 @@ func finishedRows(out string, rows Rows, log io.Writer) (map[string]rowStatus, e
 // When the Slurm commands are missing or the controller does not answer,
 // it returns one error and writes nothing.
 func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmission, error) {
-	if log == nil {
-		log = io.Discard
-	}
-	if cfg.Out == "" {
-		return nil, fmt.Errorf("no output directory given (--out)")
-	}
-	if err := o.Validate(); err != nil {
-		return nil, err
-	}
-	out, err := checkOutDir(cfg.Out)
+	out, log, err := prepareSubmit(cfg.Out, o, log)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Out = out
-	if err := (slurmCLI{}).check(); err != nil {
-		return nil, err
-	}
 	rows, digest, _, err := planSweep(cfg, log)
 	if err != nil {
 		return nil, err
