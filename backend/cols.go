@@ -81,3 +81,48 @@ func (g *GEMM) ValidateCols(cols *Cols) error {
 	}
 	return fmt.Errorf("gemm: exactly one of A and B must be nil to stand for cols")
 }
+
+// Col2im is where Im2col adds the input gradient's product of a block of
+// images: dcols = dy2d·w (role GradInput), which col2im adds onto the
+// block's dx (or writes, for the first gradient). Im2col hands it to a
+// Col2imMultiplier, which may add the product onto dx itself
+// (AddProduct), without dcols.
+type Col2im struct {
+	g       conv.Geometry
+	dx      []float32
+	assign  bool
+	workers *conv.Workers
+	done    bool
+}
+
+// ProductOK reports whether AddProduct can add the product of o output
+// channels for this block: a stride-1, zero-padded convolution with at
+// most gemm.KBlock output channels (see conv.Col2imProductOK).
+func (t *Col2im) ProductOK(o int) bool { return conv.Col2imProductOK(t.g, o) }
+
+// AddProduct adds (or writes) col2im of dy2d·w onto dx, for the output
+// gradient dy2dᵀ stored channel-major (o rows of ldy ≥ positions floats)
+// and the weights w (o × Width(), finite), on all cores: bit for bit what
+// a GEMM product of K = o into dcols followed by col2im gives (see
+// conv.Workers.Col2imProduct). Only valid when ProductOK(o).
+func (t *Col2im) AddProduct(o int, dy []float32, ldy int, w []float32) {
+	t.workers.Col2imProduct(t.g, o, dy, ldy, w, t.dx, t.assign)
+	t.done = true
+}
+
+// Col2imMultiplier is an optional capability of a Backend that Im2col uses
+// for the input gradient: a backend that may add the product onto dx
+// itself instead of returning dcols for col2im. Backends whose product is
+// a plain FP32 GEMM of quantised operands (bfp) skip writing dcols and
+// reading it back.
+type Col2imMultiplier interface {
+	Backend
+	// MatMulCol2im is MatMul for the product g of role GradInput
+	// (M = positions, N = Width(), K = O, A the output gradient stored
+	// channel-major, TransA), which Im2col then adds onto dx by col2im:
+	// the backend either computes g.C as MatMul does, and col2im follows,
+	// or calls dst.AddProduct with operands for which that gives bit for
+	// bit the same dx. Statistics and random generators end as after
+	// MatMul.
+	MatMulCol2im(call Call, g GEMM, dst *Col2im) error
+}

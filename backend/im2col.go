@@ -41,7 +41,8 @@ import (
 type Im2col struct {
 	workers                conv.Workers
 	cols, rows, dyT, dcols []float32
-	desc                   Cols // the block's cols, for a ColsMultiplier
+	desc                   Cols   // the block's cols, for a ColsMultiplier
+	dest                   Col2im // the block's dx, for a Col2imMultiplier
 }
 
 // UseTeam makes c run its loops (im2col, col2im, the rearrangements) on
@@ -51,7 +52,7 @@ func (c *Im2col) UseTeam(team *parallel.Team) { c.workers.UseTeam(team) }
 
 // dropDesc forgets the last block's Cols, so that c keeps no reference to
 // the caller's images.
-func (c *Im2col) dropDesc() { c.desc = Cols{} }
+func (c *Im2col) dropDesc() { c.desc, c.dest = Cols{}, Col2im{} }
 
 // convBlockElems is the size, in float32s, of the largest per-block matrix
 // of a convolution (its part of cols, usually): 512 Ki elements, 2 MiB,
@@ -190,14 +191,24 @@ func (c *Im2col) Backward(b Backend, layer string, g ConvGeometry, x, w, dy []fl
 		blk.N = n1 - n0
 		if gx != nil {
 			db := c.dcols[:rb*k]
-			err := b.MatMul(Call{Layer: layer, Role: GradInput}, GEMM{M: rb, N: k, K: o, A: c.dyT[:o*rb], LDA: rb, TransA: true, B: w, LDB: k, C: db, LDC: k})
+			gxb := gx[n0*imageIn : n1*imageIn]
+			call := Call{Layer: layer, Role: GradInput}
+			req := GEMM{M: rb, N: k, K: o, A: c.dyT[:o*rb], LDA: rb, TransA: true, B: w, LDB: k, C: db, LDC: k}
+			var err error
+			if cc, ok := b.(Col2imMultiplier); ok {
+				c.dest = Col2im{g: blk, dx: gxb, assign: grads.AssignDX, workers: &c.workers}
+				err = cc.MatMulCol2im(call, req, &c.dest)
+			} else {
+				err = b.MatMul(call, req)
+			}
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", layer, GradInput, err)
 			}
-			gxb := gx[n0*imageIn : n1*imageIn]
-			if grads.AssignDX {
+			switch {
+			case c.dest.done: // the backend added the block's gradient onto dx
+			case grads.AssignDX:
 				c.workers.Col2imAssign(blk, db, gxb) // zeroed image by image, while in cache
-			} else {
+			default:
 				c.workers.Col2im(blk, db, gxb)
 			}
 		}

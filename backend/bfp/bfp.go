@@ -32,9 +32,10 @@ import (
 
 // Backend is the BFP backend.
 type Backend struct {
-	engine  *bfpengine.Engine
-	scratch []float32
-	conv    backend.Im2col
+	engine      *bfpengine.Engine
+	scratch     []float32
+	conv        backend.Im2col
+	productFunc bfpengine.ProductFunc // b.product, made once
 }
 
 // Config is the configuration of a BFP backend: the knobs every BFP
@@ -78,6 +79,7 @@ func New(cfg Config) (*Backend, error) {
 	b := &Backend{engine: bfpengine.NewEngine(cfg.Settings)}
 	b.engine.KSplit = !cfg.Ordered
 	b.conv.UseTeam(b.engine.Team())
+	b.productFunc = b.product
 	return b, nil
 }
 
@@ -98,12 +100,12 @@ func (*Backend) Name() string { return "bfp" }
 
 // MatMul implements backend.Backend.
 func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
-	return b.engine.MatMul(call, g, b.product)
+	return b.engine.MatMul(call, g, b.productFunc)
 }
 
 // MatMulCols implements backend.ColsMultiplier.
 func (b *Backend) MatMulCols(call backend.Call, g backend.GEMM, cols *backend.Cols) error {
-	return b.engine.MatMulCols(call, g, cols, b.product)
+	return b.engine.MatMulCols(call, g, cols, b.productFunc)
 }
 
 // ConvForward implements backend.Convolver (see the package documentation).
@@ -116,8 +118,19 @@ func (b *Backend) ConvBackward(layer string, g backend.ConvGeometry, x, w, dy []
 	return b.conv.Backward(b, layer, g, x, w, dy, grads)
 }
 
+// MatMulCol2im implements backend.Col2imMultiplier: the input gradient of a
+// stride-1 padded convolution goes straight onto dx (see
+// bfpengine.Engine.MatMulCol2im).
+func (b *Backend) MatMulCol2im(call backend.Call, g backend.GEMM, dst *backend.Col2im) error {
+	return b.engine.MatMulCol2im(call, g, dst, b.productFunc)
+}
+
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
-	b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
+	if dst := b.engine.Col2imTarget(g, qa, qb); dst != nil {
+		dst.AddProduct(g.K, qa.Values, qa.Rows, qb.Values)
+	} else {
+		b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
+	}
 	tiles := int64(qa.Tiles()) * int64(g.M) * int64(g.N)
 	c.TileOutputs += tiles
 	c.Readouts += tiles

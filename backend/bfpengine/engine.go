@@ -42,6 +42,10 @@ type Engine struct {
 	// team runs the quantiser's loops, and those of the backend's
 	// convolutions (see Team), on one set of spinning helpers.
 	team parallel.Team
+	// dest is the input gradient's destination during MatMulCol2im, and
+	// destK its product's K (see Col2imTarget).
+	dest  *backend.Col2im
+	destK int
 }
 
 // NewEngine returns an engine for valid settings.
@@ -76,7 +80,7 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 	g := &e.gemm
 	d := &e.counters
 	*d = Counters{Calls: 1}
-	sample := e.Settings.StatsEvery > 0 && e.Stats.Calls(call)%int64(e.Settings.StatsEvery) == 0 && g.M > 0 && g.N > 0
+	sample := e.Samples(call, req)
 	if sample {
 		e.reference(g)
 	}
@@ -96,6 +100,13 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 	return nil
 }
 
+// Samples reports whether MatMul samples this call of g for the relative
+// error against an FP32 product (every StatsEvery-th call of a layer and
+// role): it then needs the product written into g.C.
+func (e *Engine) Samples(call backend.Call, g backend.GEMM) bool {
+	return e.Settings.StatsEvery > 0 && e.Stats.Calls(call)%int64(e.Settings.StatsEvery) == 0 && g.M > 0 && g.N > 0
+}
+
 // MatMulCols is MatMul with one operand given as an im2col matrix
 // described by cols (see backend.ColsMultiplier): the operand is
 // quantised from rows filled on demand (ibfp.Quantiser.QuantiseSource)
@@ -112,8 +123,7 @@ func (e *Engine) MatMulCols(call backend.Call, req backend.GEMM, cols *backend.C
 	if err := req.ValidateCols(cols); err != nil {
 		return fmt.Errorf("%s: %w", call, err)
 	}
-	sample := e.Settings.StatsEvery > 0 && e.Stats.Calls(call)%int64(e.Settings.StatsEvery) == 0 && req.M > 0 && req.N > 0
-	if sample || e.Settings.KeepsFP32(call.Layer) || req.A == nil && e.splitsK(&req) {
+	if e.Samples(call, req) || e.Settings.KeepsFP32(call.Layer) || req.A == nil && e.splitsK(&req) {
 		e.cols = grow(e.cols, cols.Rows()*cols.Width())
 		cols.Build(e.cols)
 		if req.A == nil {
@@ -140,6 +150,42 @@ func (e *Engine) MatMulCols(call backend.Call, req backend.GEMM, cols *backend.C
 	e.Stats.Add(call, d)
 	e.Stats.AddShape(call, req.M, req.N, req.K, d)
 	return nil
+}
+
+// MatMulCol2im implements backend.Col2imMultiplier for a backend whose
+// product is an FP32 GEMM of the quantised operands (see Col2imTarget): it
+// runs g like MatMul, and during it the backend's product may add the
+// product onto dx through dst instead of writing g.C. The operands are
+// quantised exactly as MatMul quantises them, so the statistics and the
+// random generators end the same. Calls that need g.C go through MatMul
+// as it is: those sampled for the relative error, layers kept in FP32, and
+// geometries dst cannot take.
+func (e *Engine) MatMulCol2im(call backend.Call, g backend.GEMM, dst *backend.Col2im, product ProductFunc) error {
+	if !g.TransA || g.TransB || !dst.ProductOK(g.K) || e.Samples(call, g) || e.Settings.KeepsFP32(call.Layer) {
+		return e.MatMul(call, g, product)
+	}
+	e.dest, e.destK = dst, g.K
+	err := e.MatMul(call, g, product)
+	e.dest = nil
+	return err
+}
+
+// Col2imTarget returns, during MatMulCol2im, where the product function
+// may add the product of qa and qb for g instead of writing g.C, or nil
+// when it must write g.C: dst.AddProduct adds the FP32 GEMM of the
+// quantised values (one chain of multiply-adds per element, K ≤
+// gemm.KBlock), which is bit for bit what ibfp.Product followed by col2im
+// gives unless the product is split along K (g.K short of the call's K,
+// or accumulating), the weights hold a non-finite block (see
+// conv.Workers.Col2imProduct), an operand was not quantised column-wise
+// (KMajor), or --tile-accumulation ordered adds several tiles one after
+// another.
+func (e *Engine) Col2imTarget(g *backend.GEMM, qa, qb *ibfp.Matrix) *backend.Col2im {
+	if e.dest == nil || g.K != e.destK || g.Accumulate || qb.NonFinite > 0 || !qa.KMajor || !qb.KMajor ||
+		e.Settings.Ordered && qa.Tiles() > 1 {
+		return nil
+	}
+	return e.dest
 }
 
 // chunkElements bounds the part of an operand quantised at a time: 1 MiB

@@ -31,7 +31,7 @@ type matMulOnly struct{ backend.Backend }
 type convCase struct {
 	name string
 	g    backend.ConvGeometry
-	data string // "normal", "relu" (about half zeros), "zeros" (zero channels and images), "nonfinite"
+	data string // "normal", "relu" (about half zeros), "zeros" (zero channels and images), "nonfinite", "nonfinite weights"
 }
 
 var convCases = []convCase{
@@ -47,6 +47,7 @@ var convCases = []convCase{
 	// product is split along K, which builds cols (see MatMulCols).
 	{"wide layer", backend.ConvGeometry{N: 2, C: 32, H: 4, W: 4, O: 1024, KH: 3, KW: 3, Stride: 1, Pad: 1}, "relu"},
 	{"non-finite", backend.ConvGeometry{N: 2, C: 4, H: 6, W: 6, O: 3, KH: 3, KW: 3, Stride: 1, Pad: 1}, "nonfinite"},
+	{"non-finite weights", backend.ConvGeometry{N: 2, C: 4, H: 6, W: 6, O: 3, KH: 3, KW: 3, Stride: 1, Pad: 1}, "nonfinite weights"},
 	// Large enough for several image blocks, row chunks of the engine
 	// that start inside an image, a K-split weight gradient and parallel
 	// quantisation.
@@ -120,6 +121,11 @@ func runConv(t *testing.T, b stateful, fused bool, c convCase, seed uint64) (out
 	for step := range 2 {
 		x := convData(rng, c.data, in, g.C*g.H*g.W, g.H*g.W)
 		w := convData(rng, "normal", g.O*g.Field(), g.Field(), g.KH*g.KW)
+		if c.data == "nonfinite weights" {
+			// A non-finite weight: bfp's input gradient must not add its
+			// product straight onto dx (see bfp.Backend.MatMulCol2im).
+			w = convData(rng, "nonfinite", g.O*g.Field(), g.Field(), g.KH*g.KW)
+		}
 		bias := convData(rng, "normal", g.O, 1, 1)
 		dy := convData(rng, map[string]string{"nonfinite": "normal"}[c.data]+"relu", out, g.O*g.OutH()*g.OutW(), g.OutH()*g.OutW())
 		y := make([]float32, out)

@@ -229,6 +229,14 @@ func (b *Backend) MatMulCols(call backend.Call, g backend.GEMM, cols *backend.Co
 	return b.engine.MatMulCols(call, g, cols, b.productFunc)
 }
 
+// MatMulCol2im implements backend.Col2imMultiplier: the input gradient of a
+// stride-1 padded convolution goes straight onto dx when no readout of the
+// product is wrong (see bfpengine.Engine.MatMulCol2im).
+func (b *Backend) MatMulCol2im(call backend.Call, g backend.GEMM, dst *backend.Col2im) error {
+	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
+	return b.engine.MatMulCol2im(call, g, dst, b.productFunc)
+}
+
 // ConvForward implements backend.Convolver: backend.Im2col's products
 // without the im2col matrix (see package bfp's documentation), so the
 // same results, noise draws and statistics as the im2col path.
@@ -252,10 +260,20 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 		b.referenceProduct(g, qa, qb, c)
 		return nil
 	}
-	b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
+	b.errs = b.errs[:0]
 	if b.noisyNow {
-		b.injectErrors(g, qa, qb, c)
+		b.drawErrors()
 	}
+	// Without wrong readouts the product is the FP32 GEMM of the quantised
+	// values, which the input gradient of a convolution may add straight
+	// onto dx (see bfpengine.Engine.MatMulCol2im); a wrong readout
+	// corrects one element of C, so then C is written.
+	if dst := b.engine.Col2imTarget(g, qa, qb); dst != nil && len(b.errs) == 0 {
+		dst.AddProduct(g.K, qa.Values, qa.Rows, qb.Values)
+		return nil
+	}
+	b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
+	b.correct(g, qa, qb, c)
 	return nil
 }
 
@@ -361,10 +379,10 @@ func (l *liveTiles) at(pos int64, t int) (tile, row, col int) {
 	return t, int(l.rows[l.rowStart[t]+int(rem/nCols)]), int(l.cols[l.colStart[t]+int(rem%nCols)])
 }
 
-// injectErrors is the fast mode's noise: it draws the wrong readouts of
-// every modulus directly, among the live tile outputs only (b.live), and
-// corrects C for each tile they hit.
-func (b *Backend) injectErrors(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) {
+// drawErrors is the fast mode's noise: it draws the wrong readouts of
+// every modulus directly, among the live tile outputs only (b.live), into
+// b.errs, sorted by position; correct applies them.
+func (b *Backend) drawErrors() {
 	total := b.live.total
 	errs := b.errs[:0]
 	for i := range b.set.Len() {
@@ -375,13 +393,18 @@ func (b *Backend) injectErrors(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengin
 			errs = append(errs, readoutError{pos: pos, mod: i, delta: rns.TailDelta(b.rng, b.stepSigma[i])})
 		}
 	}
-	b.errs = errs
-	if len(errs) == 0 {
-		return
-	}
 	slices.SortFunc(errs, func(x, y readoutError) int {
 		return cmp.Or(cmp.Compare(x.pos, y.pos), cmp.Compare(x.mod, y.mod))
 	})
+	b.errs = errs
+}
+
+// correct corrects C for each tile hit by the wrong readouts in b.errs.
+func (b *Backend) correct(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) {
+	errs := b.errs
+	if len(errs) == 0 {
+		return
+	}
 	b.live.index()
 	t := 0
 	for start := 0; start < len(errs); {

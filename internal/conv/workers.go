@@ -78,6 +78,7 @@ const (
 	jobChannelRows
 	jobImplicitForward
 	jobImplicitInputGrad
+	jobCol2imProduct
 	jobBackward
 )
 
@@ -114,6 +115,11 @@ func (w *Workers) do(j *job, worker, n0, n1 int) {
 		}
 	case jobImplicitInputGrad:
 		w.implicitInputGradImages(j, worker, n0, n1)
+	case jobCol2imProduct:
+		buf := w.pad(worker, col2imProductScratch(j.g, j.o))
+		for n := n0; n < n1; n++ {
+			col2imProductImage(j, buf, n)
+		}
 	}
 }
 

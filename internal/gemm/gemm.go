@@ -127,6 +127,14 @@ const (
 	ncBlock = 4096
 )
 
+// KBlock is the number of reduction steps every kernel sums in one block.
+// A product with K ≤ KBlock computes each element of C as one chain of
+// fused multiply-adds in increasing k, starting from zero, and stores
+// alpha·sum + beta·C (a k split between goroutines needs at least two
+// blocks). With alpha = beta = 1 that is C + sum, bit for bit what storing
+// the product with beta = 0 and adding it to C afterwards gives.
+const KBlock = kcBlock
+
 // inPlaceReuse is the largest number of tiles that may read one A (or B)
 // micro-panel in place, from cache after the first: beyond it, packing
 // pays. Operands whose row stride is a multiple of 4 KiB are packed

@@ -1,0 +1,127 @@
+package conv
+
+import "github.com/mirage-go/mirage/internal/gemm"
+
+// The input gradient of a stride-1, zero-padded convolution, straight from
+// its two factors, for backends that quantise them (bfp): the terms and the
+// order of additions of dcols = dy2d·w followed by Col2im, without dcols.
+//
+// For padded geometries Col2im works on a zeroed padded copy of each image
+// (col2imPadded): it adds the entries of dcols row by row, that is in
+// increasing output position, and then adds the copy's interior onto dx.
+// Entry (c, ky, kx) of position (oh, ow) lands on padded pixel
+// (oh+ky, ow+kx): for one kernel entry (ky, kx) that is a shift of the
+// grid of output positions. Laid out with the padded image's row length PW
+// (each output row followed by PW−OW zero columns), all of one entry is
+// one product,
+//
+//	canvas[c][(ky)·PW + kx + j] += Σ_o w[o][c, ky, kx] · grid[o][j],   j < OH·PW,
+//
+// a GEMM with beta = 1 whose output rows are the padded planes. A padded
+// pixel (y, x) gets one term per kernel entry, from position
+// (y−ky, x−kx); running the entries in decreasing ky and then decreasing
+// kx adds its terms in increasing position, as Col2im does. Each term is
+// the GEMM's sum over o: one chain of fused multiply-adds in increasing o
+// from zero, added once (o ≤ gemm.KBlock), the value dcols would hold and
+// the addition Col2im would make.
+//
+// The zero columns of the grid add +0 (finite weights times zeros) to
+// pixels that Col2im does not touch there: padding, or real pixels next to
+// the right border and, wrapping, the next row's first columns. The canvas
+// starts at +0 and a sum that starts at +0 is never −0 (x + y is −0 only
+// when both are), and s + 0 = s for every other s, NaN and ±Inf included,
+// so those additions change nothing. Non-finite weights would make them
+// NaN, which is why the caller must check that every weight is finite.
+// Planes are spaced KW−1 floats further apart than the padded image, so
+// that the last rows' shifted columns spill into that slack and not into
+// the next plane, which the same GEMM writes.
+
+// Col2imProductOK reports whether Col2imProduct computes the input
+// gradient of g with o output channels: stride 1, padding, and at most
+// gemm.KBlock output channels (one block of the reduction).
+func Col2imProductOK(g Geometry, o int) bool {
+	return g.Stride == 1 && g.Pad > 0 && o >= 1 && o <= gemm.KBlock
+}
+
+// col2imPlane is the spacing of the canvas planes of Col2imProduct.
+func (g Geometry) col2imPlane() int {
+	return (g.H+2*g.Pad)*(g.W+2*g.Pad) + g.KW - 1
+}
+
+// col2imProductScratch is the per-goroutine scratch of Col2imProduct: the
+// canvas of C planes and the grid of o output-gradient planes.
+func col2imProductScratch(g Geometry, o int) int {
+	return g.C*g.col2imPlane() + o*g.OutH()*(g.W+2*g.Pad)
+}
+
+// Col2imProduct adds Col2im(g, dcols) onto dx (writes it, when assign,
+// like Col2imAssign) for the input gradient's im2col product
+//
+//	dcols[r][f] = Σ_{p<o} dy[p·ldy + r] · wts[p·F + f],   r < g.Rows(), F = g.Cols(),
+//
+// whose output gradient dy is stored channel-major (o rows of ldy ≥
+// g.Rows() floats, the positions of image n from n·OH·OW on) and wts as
+// the (o, C, KH, KW) weights. The result is bit for bit that of computing
+// dcols with gemm (K = o) and calling Col2im, provided Col2imProductOK(g,
+// o) holds and every weight is finite (see the comment above), without
+// dcols.
+func (w *Workers) Col2imProduct(g Geometry, o int, dy []float32, ldy int, wts, dx []float32, assign bool) {
+	if g.N == 0 || g.C == 0 {
+		return
+	}
+	// One C×o matrix per kernel entry (entry-major): the GEMMs' A,
+	// transposed.
+	kk, f := g.KH*g.KW, g.Cols()
+	if cap(w.flipped) < kk*o*g.C {
+		w.flipped = make([]float32, kk*o*g.C)
+	}
+	wk := w.flipped[:kk*o*g.C]
+	for p := range o {
+		for c := range g.C {
+			src := wts[p*f+c*kk : p*f+(c+1)*kk]
+			for e, v := range src {
+				wk[(e*o+p)*g.C+c] = v
+			}
+		}
+	}
+	w.run(job{kind: jobCol2imProduct, g: g, o: o, a: dy, n: ldy, c: wk, b: dx, assign: assign},
+		g.N, g.N*g.C*g.H*g.W*kk)
+}
+
+// col2imProductImage does Col2imProduct's work for image n with scratch
+// buf (len col2imProductScratch).
+func col2imProductImage(j *job, buf []float32, n int) {
+	g, o := j.g, j.o
+	oh, ow := g.OutH(), g.OutW()
+	pw := g.W + 2*g.Pad
+	plane, grid := g.col2imPlane(), oh*pw
+	canvas, gr := buf[:g.C*plane], buf[g.C*plane:g.C*plane+o*grid]
+	clear(canvas)
+	positions := oh * ow
+	for p := range o {
+		src := j.a[p*j.n+n*positions : p*j.n+(n+1)*positions]
+		dst := gr[p*grid : (p+1)*grid]
+		for y := range oh {
+			copy(dst[y*pw:y*pw+ow], src[y*ow:(y+1)*ow])
+			clear(dst[y*pw+ow : (y+1)*pw])
+		}
+	}
+	for ky := g.KH - 1; ky >= 0; ky-- {
+		for kx := g.KW - 1; kx >= 0; kx-- {
+			e := ky*g.KW + kx
+			gemm.SgemmSerial(true, false, g.C, grid, o, 1, j.c[e*o*g.C:(e+1)*o*g.C], g.C, gr, grid, 1, canvas[ky*pw+kx:], plane)
+		}
+	}
+	// The interior onto dx, as col2imPadded adds it.
+	image := g.C * g.H * g.W
+	dn := j.b[n*image : (n+1)*image]
+	if j.assign {
+		clear(dn)
+	}
+	for c := range g.C {
+		for y := range g.H {
+			src := canvas[c*plane+(y+g.Pad)*pw+g.Pad:]
+			addShort(dn[(c*g.H+y)*g.W:(c*g.H+y+1)*g.W], src[:g.W])
+		}
+	}
+}
