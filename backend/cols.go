@@ -96,9 +96,10 @@ type Col2im struct {
 }
 
 // ProductOK reports whether AddProduct can add the product of o output
-// channels for this block: a stride-1, zero-padded convolution with at
-// most gemm.KBlock output channels (see conv.Col2imProductOK).
-func (t *Col2im) ProductOK(o int) bool { return conv.Col2imProductOK(t.g, o) }
+// channels for this block: a stride-1 convolution with at most
+// gemm.KBlock output channels, zero-padded or with dx written rather than
+// added to (see conv.Col2imProductOK).
+func (t *Col2im) ProductOK(o int) bool { return conv.Col2imProductOK(t.g, o, t.assign) }
 
 // AddProduct adds (or writes) col2im of dy2d·w onto dx, for the output
 // gradient dy2dᵀ stored channel-major (o rows of ldy ≥ positions floats)

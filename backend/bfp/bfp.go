@@ -119,7 +119,7 @@ func (b *Backend) ConvBackward(layer string, g backend.ConvGeometry, x, w, dy []
 }
 
 // MatMulCol2im implements backend.Col2imMultiplier: the input gradient of a
-// stride-1 padded convolution goes straight onto dx (see
+// stride-1 convolution goes straight onto dx (see
 // bfpengine.Engine.MatMulCol2im).
 func (b *Backend) MatMulCol2im(call backend.Call, g backend.GEMM, dst *backend.Col2im) error {
 	return b.engine.MatMulCol2im(call, g, dst, b.productFunc)

@@ -230,7 +230,7 @@ func (b *Backend) MatMulCols(call backend.Call, g backend.GEMM, cols *backend.Co
 }
 
 // MatMulCol2im implements backend.Col2imMultiplier: the input gradient of a
-// stride-1 padded convolution goes straight onto dx when no readout of the
+// stride-1 convolution goes straight onto dx when no readout of the
 // product is wrong (see bfpengine.Engine.MatMulCol2im).
 func (b *Backend) MatMulCol2im(call backend.Call, g backend.GEMM, dst *backend.Col2im) error {
 	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0

@@ -2,13 +2,16 @@ package conv
 
 import "github.com/mirage-go/mirage/internal/gemm"
 
-// The input gradient of a stride-1, zero-padded convolution, straight from
+// The input gradient of a stride-1 convolution, straight from
 // its two factors, for backends that quantise them (bfp): the terms and the
 // order of additions of dcols = dy2d·w followed by Col2im, without dcols.
 //
 // For padded geometries Col2im works on a zeroed padded copy of each image
 // (col2imPadded): it adds the entries of dcols row by row, that is in
 // increasing output position, and then adds the copy's interior onto dx.
+// Without padding it adds them straight onto dx, which Col2imAssign clears
+// first: the same sums from +0, so Col2imProduct does those too (and not
+// Col2im onto a dx that holds values, whose first additions would differ).
 // Entry (c, ky, kx) of position (oh, ow) lands on padded pixel
 // (oh+ky, ow+kx): for one kernel entry (ky, kx) that is a shift of the
 // grid of output positions. Laid out with the padded image's row length PW
@@ -37,10 +40,13 @@ import "github.com/mirage-go/mirage/internal/gemm"
 // the next plane, which the same GEMM writes.
 
 // Col2imProductOK reports whether Col2imProduct computes the input
-// gradient of g with o output channels: stride 1, padding, and at most
-// gemm.KBlock output channels (one block of the reduction).
-func Col2imProductOK(g Geometry, o int) bool {
-	return g.Stride == 1 && g.Pad > 0 && o >= 1 && o <= gemm.KBlock
+// gradient of g with o output channels (written over dx when assign):
+// stride 1, at most gemm.KBlock output channels (one block of the
+// reduction), and padding or assign. Without padding Col2im adds the
+// entries straight onto dx, which only starts at +0 when it is written,
+// not added to.
+func Col2imProductOK(g Geometry, o int, assign bool) bool {
+	return g.Stride == 1 && (g.Pad > 0 || assign) && o >= 1 && o <= gemm.KBlock
 }
 
 // col2imPlane is the spacing of the canvas planes of Col2imProduct.
@@ -62,9 +68,9 @@ func col2imProductScratch(g Geometry, o int) int {
 // whose output gradient dy is stored channel-major (o rows of ldy ≥
 // g.Rows() floats, the positions of image n from n·OH·OW on) and wts as
 // the (o, C, KH, KW) weights. The result is bit for bit that of computing
-// dcols with gemm (K = o) and calling Col2im, provided Col2imProductOK(g,
-// o) holds and every weight is finite (see the comment above), without
-// dcols.
+// dcols with gemm (K = o) and calling Col2im, provided
+// Col2imProductOK(g, o, assign) holds and every weight is finite (see the
+// comment above), without dcols.
 func (w *Workers) Col2imProduct(g Geometry, o int, dy []float32, ldy int, wts, dx []float32, assign bool) {
 	if g.N == 0 || g.C == 0 {
 		return

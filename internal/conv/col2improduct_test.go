@@ -54,9 +54,10 @@ func TestCol2imProductMatchesIm2colPath(t *testing.T) {
 		{Geometry{N: 1, C: 3, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 2}, 1}, // padding wider than the kernel's reach
 		{Geometry{N: 2, C: 4, H: 5, W: 6, KH: 2, KW: 4, Stride: 1, Pad: 1}, 3}, // even kernel, asymmetric reach
 		{Geometry{N: 1, C: 2, H: 3, W: 3, KH: 3, KW: 3, Stride: 1, Pad: 1}, gemm.KBlock},
+		{Geometry{N: 3, C: 6, H: 12, W: 12, KH: 5, KW: 5, Stride: 1, Pad: 0}, 16}, // LeNet's conv2: written only
 	}
 	for _, g := range geometries {
-		if Col2imProductOK(g, 5) {
+		if Col2imProductOK(g, 5, true) {
 			cases = append(cases, struct {
 				g Geometry
 				o int
@@ -66,7 +67,7 @@ func TestCol2imProductMatchesIm2colPath(t *testing.T) {
 	var w Workers
 	for _, tc := range cases {
 		g, o := tc.g, tc.o
-		if !Col2imProductOK(g, o) {
+		if !Col2imProductOK(g, o, true) {
 			t.Fatalf("%+v, o = %d: not a Col2imProduct geometry", g, o)
 		}
 		rows, f := g.Rows(), g.Cols()
@@ -76,6 +77,9 @@ func TestCol2imProductMatchesIm2colPath(t *testing.T) {
 		dcols := make([]float32, rows*f)
 		gemm.Sgemm(true, false, rows, f, o, 1, dy, ldy, wts, f, 0, dcols, f)
 		for _, assign := range []bool{false, true} {
+			if !Col2imProductOK(g, o, assign) {
+				continue
+			}
 			dx := oddValues(rng, g.N*g.C*g.H*g.W, true, true)
 			want := append([]float32(nil), dx...)
 			if assign {
@@ -97,18 +101,20 @@ func TestCol2imProductMatchesIm2colPath(t *testing.T) {
 
 func TestCol2imProductOK(t *testing.T) {
 	for _, tc := range []struct {
-		g    Geometry
-		o    int
-		want bool
+		g      Geometry
+		o      int
+		assign bool
+		want   bool
 	}{
-		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 1}, 16, true},
-		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 2, Pad: 1}, 16, false}, // strided
-		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 0}, 16, false}, // Col2im adds into dx directly
-		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 1}, gemm.KBlock + 1, false},
-		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 1}, 0, false},
+		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 1}, 16, false, true},
+		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 2, Pad: 1}, 16, true, false},  // strided
+		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 0}, 16, false, false}, // Col2im adds onto dx directly
+		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 0}, 16, true, true},   // onto a cleared dx
+		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 1}, gemm.KBlock + 1, true, false},
+		{Geometry{N: 1, C: 1, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 1}, 0, true, false},
 	} {
-		if got := Col2imProductOK(tc.g, tc.o); got != tc.want {
-			t.Errorf("Col2imProductOK(%+v, %d) = %v, want %v", tc.g, tc.o, got, tc.want)
+		if got := Col2imProductOK(tc.g, tc.o, tc.assign); got != tc.want {
+			t.Errorf("Col2imProductOK(%+v, %d, %v) = %v, want %v", tc.g, tc.o, tc.assign, got, tc.want)
 		}
 	}
 }
