@@ -60,6 +60,17 @@
 // (ConvForward and ConvBackward run their backend.Im2col with themselves,
 // MatMulCols calls the engine's); analog can be one the same way.
 //
+// The input gradient's product dcols = dy2d·w is only there for col2im to
+// add it onto dx. A backend whose product is the FP32 GEMM of the
+// quantised operands (bfp; rns when no readout of the product is wrong)
+// is also a backend.Col2imMultiplier: [Engine.MatMulCol2im] quantises the
+// operands as MatMul does, and the product function, when
+// [Engine.Col2imTarget] allows it, adds the same terms in the same order
+// straight onto dx (one GEMM per kernel entry into a padded copy of each
+// image, internal/conv's Workers.Col2imProduct) instead of writing dcols.
+// analog reads every tile output through its converter, so it writes
+// dcols.
+//
 // The engine's quantiser and the backend's Im2col share one
 // parallel.Team ([Engine.Team]), so that the short loops of a product
 // (fill and quantise, the GEMM, the rearrangements) do not leave one set
