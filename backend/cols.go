@@ -105,8 +105,12 @@ func (t *Col2im) ProductOK(o int) bool { return conv.Col2imProductOK(t.g, o, t.a
 // gradient dy2dᵀ stored channel-major (o rows of ldy ≥ positions floats)
 // and the weights w (o × Width(), finite), on all cores: bit for bit what
 // a GEMM product of K = o into dcols followed by col2im gives (see
-// conv.Workers.Col2imProduct). Only valid when ProductOK(o).
+// conv.Workers.Col2imProduct). It panics unless ProductOK(o): for other
+// geometries it would add the wrong terms.
 func (t *Col2im) AddProduct(o int, dy []float32, ldy int, w []float32) {
+	if !t.ProductOK(o) {
+		panic(fmt.Sprintf("backend.Col2im.AddProduct: %d output channels over %+v: not a product it can add (check ProductOK first)", o, t.g))
+	}
 	t.workers.Col2imProduct(t.g, o, dy, ldy, w, t.dx, t.assign)
 	t.done = true
 }
