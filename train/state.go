@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -67,6 +68,12 @@ type runState struct {
 	// Backend is the backend's state (backend.Stateful), absent for a
 	// backend without one.
 	Backend json.RawMessage `json:"backend,omitempty"`
+	// BackendConfig is the backend's effective configuration
+	// (backend.Configurer), every setting with the value it had, defaults
+	// included: a run resumed by a mirage whose defaults changed since
+	// must not go on with other settings than it started with. States
+	// written before it was recorded have none, and are not checked.
+	BackendConfig json.RawMessage `json:"backend_config,omitempty"`
 	// Dropout holds the position of every generator of the model
 	// (layers.Stochastic), in order.
 	Dropout [][]byte `json:"dropout_rng"`
@@ -134,6 +141,13 @@ func (tr *trainer) save(dir string, s snapshot) error {
 			return fmt.Errorf("backend state: %w", err)
 		}
 		st.Backend = b
+	}
+	if c, ok := tr.backend.(backend.Configurer); ok {
+		b, err := json.Marshal(c.Config())
+		if err != nil {
+			return fmt.Errorf("backend configuration: %w", err)
+		}
+		st.BackendConfig = b
 	}
 	for _, g := range layers.Generators(tr.model) {
 		b, err := g.MarshalBinary()
@@ -269,6 +283,9 @@ func (tr *trainer) checkAndRestore(s *savedState, stepsPerEpoch int) (snapshot, 
 	case !finiteNonNegative(st.Elapsed) || !finiteNonNegative(st.EpochSeconds):
 		return snapshot{}, fmt.Errorf("invalid elapsed times %g and %g seconds", st.Elapsed, st.EpochSeconds)
 	}
+	if diff := tr.backendConfigDiff(st.BackendConfig); len(diff) > 0 {
+		return snapshot{}, fmt.Errorf("the backend's effective settings differ from those the run started with (%s): this mirage's defaults are not that run's; give its values as options to continue it", strings.Join(diff, "; "))
+	}
 	for i, m := range st.Metrics {
 		if m.Epoch != i+1 {
 			return snapshot{}, fmt.Errorf("metrics line %d is for epoch %d", i+1, m.Epoch)
@@ -402,4 +419,57 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// backendConfigDiff lists, as "name: saved → now", the top-level settings
+// in which the backend's effective configuration differs from saved (the
+// one recorded in a state), or nothing when either is not known.
+func (tr *trainer) backendConfigDiff(saved json.RawMessage) []string {
+	c, ok := tr.backend.(backend.Configurer)
+	if !ok || len(saved) == 0 {
+		return nil
+	}
+	cur, err := json.Marshal(c.Config())
+	if err != nil {
+		return []string{fmt.Sprintf("unreadable: %v", err)}
+	}
+	var a, b map[string]json.RawMessage
+	if json.Unmarshal(saved, &a) != nil || json.Unmarshal(cur, &b) != nil {
+		if !bytes.Equal(saved, cur) {
+			return []string{fmt.Sprintf("%s → %s", saved, cur)}
+		}
+		return nil
+	}
+	var diff []string
+	for _, k := range sortedKeys(mergeKeys(a, b)) {
+		if x, y := canonicalJSON(a[k]), canonicalJSON(b[k]); !bytes.Equal(x, y) {
+			diff = append(diff, fmt.Sprintf("%s: %s → %s", k, show(x), show(y)))
+		}
+	}
+	return diff
+}
+
+// mergeKeys returns the union of a's and b's keys.
+func mergeKeys(a, b map[string]json.RawMessage) map[string]bool {
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	return keys
+}
+
+// canonicalJSON re-encodes v with its object keys sorted; nil stays nil.
+func canonicalJSON(v json.RawMessage) json.RawMessage {
+	if len(v) == 0 {
+		return nil
+	}
+	var x any
+	if json.Unmarshal(v, &x) != nil {
+		return v
+	}
+	out, _ := json.Marshal(x)
+	return out
 }

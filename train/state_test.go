@@ -220,3 +220,58 @@ func tryResume(cfg Config, env *Env) error {
 	_, err = tr.restore(saved, loader.Len())
 	return err
 }
+
+// A run resumed by a mirage whose backend defaults changed since it
+// started (same options, other effective settings) is refused, naming the
+// setting, old and new value; a state that records no backend
+// configuration (written before it was recorded) is not checked.
+func TestResumeRefusesOtherBackendDefaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a step")
+	}
+	dir := t.TempDir()
+	cfg := tinyRun(dir)
+	cfg.Backend = "rns"
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the run stops after its first step
+	_, err := RunContext(ctx, cfg, testReg(), io.Discard)
+	var ie *InterruptedError
+	require.True(t, errors.As(err, &ie), "%v", err)
+	path := filepath.Join(dir, StateFile)
+	tensors, meta, err := checkpoint.Load(path)
+	require.NoError(t, err)
+	var st map[string]any
+	require.NoError(t, json.Unmarshal([]byte(meta[stateMetadataKey]), &st))
+	bc, ok := st["backend_config"].(map[string]any)
+	require.True(t, ok, "the state records the backend's effective configuration")
+	require.Contains(t, bc, "rrns_redundant_moduli")
+
+	save := func(edit func(map[string]any)) {
+		var s map[string]any
+		require.NoError(t, json.Unmarshal([]byte(meta[stateMetadataKey]), &s))
+		edit(s)
+		b, err := json.Marshal(s)
+		require.NoError(t, err)
+		m := map[string]string{configMetadataKey: meta[configMetadataKey], stateMetadataKey: string(b)}
+		var list []*autograd.Tensor
+		for _, v := range tensors {
+			list = append(list, v)
+		}
+		require.NoError(t, checkpoint.Save(path, list, m))
+	}
+	env, err := Setup(cfg, testReg(), io.Discard)
+	require.NoError(t, err)
+
+	// As if the run had started when rns defaulted to two redundant moduli.
+	save(func(s map[string]any) {
+		s["backend_config"].(map[string]any)["rrns_redundant_moduli"] = []int{67, 71}
+	})
+	err = tryResume(cfg, env)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "rrns_redundant_moduli: [67,71] → []")
+	require.Contains(t, err.Error(), "give its values as options")
+	require.NotContains(t, err.Error(), "\n")
+
+	save(func(s map[string]any) { delete(s, "backend_config") })
+	require.NoError(t, tryResume(cfg, env))
+}
