@@ -2,8 +2,8 @@ package conv
 
 import "github.com/mirage-go/mirage/internal/gemm"
 
-// The input gradient of a stride-1 convolution, straight from
-// its two factors, for backends that quantise them (bfp): the terms and the
+// The input gradient of a stride-1 convolution, straight from its two
+// factors, for backends that quantise them (bfp, rns): the terms and the
 // order of additions of dcols = dy2d·w followed by Col2im, without dcols.
 //
 // For padded geometries Col2im works on a zeroed padded copy of each image
@@ -18,7 +18,7 @@ import "github.com/mirage-go/mirage/internal/gemm"
 // (each output row followed by PW−OW zero columns), all of one entry is
 // one product,
 //
-//	canvas[c][(ky)·PW + kx + j] += Σ_o w[o][c, ky, kx] · grid[o][j],   j < OH·PW,
+//	canvas[c][ky·PW + kx + j] += Σ_o w[o][c, ky, kx] · grid[o][j],   j < OH·PW,
 //
 // a GEMM with beta = 1 whose output rows are the padded planes. A padded
 // pixel (y, x) gets one term per kernel entry, from position
