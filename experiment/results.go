@@ -93,6 +93,9 @@ func WriteResults(cfg ResultsConfig) error {
 	doc := &resultsDoc{cfg: cfg, option: registryOptions(cfg.Registries.Backends), model: registryModels(cfg.Registries.Backends)}
 	var problems []string
 	for _, plan := range cfg.Full {
+		if plan.Registries.Backends == nil {
+			plan.Registries = cfg.Registries // to compare runs' backend settings with
+		}
 		in, err := loadFull(plan)
 		if err != nil {
 			problems = append(problems, err.Error())

@@ -232,7 +232,7 @@ func loadFull(plan CompareConfig) (*fullInput, error) {
 		classes = in.report.Classes
 	}
 	for _, a := range plan.Arms {
-		p, err := loadArm(plan.Base, a, filepath.Join(plan.Out, a.Label), classes)
+		p, err := loadArm(plan.Base, a, filepath.Join(plan.Out, a.Label), classes, plan.Registries)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +243,7 @@ func loadFull(plan CompareConfig) (*fullInput, error) {
 
 // loadArm reads one arm's run directory. classes is the data set's number
 // of classes (0 when unknown: a collapse is then not detected).
-func loadArm(base train.Config, a Arm, dir string, classes int) (armProgress, error) {
+func loadArm(base train.Config, a Arm, dir string, classes int, regs mirage.Registries) (armProgress, error) {
 	cfg := armConfig(base, a)
 	p := armProgress{Arm: a, Epochs: cfg.Epochs, StateSaved: exists(filepath.Join(dir, "state.safetensors"))}
 	metrics, err := readMetrics(filepath.Join(dir, "metrics.jsonl"))
@@ -272,7 +272,7 @@ func loadArm(base train.Config, a Arm, dir string, classes int) (armProgress, er
 	case err != nil:
 		return p, err
 	}
-	if diff := configDiff(prev.Config, cfg); diff != "" {
+	if diff := runDiff(prev, cfg, regs); diff != "" {
 		p.State, p.Note = armOther, fmt.Sprintf("%s holds a run with other settings (%s)", dir, diff)
 		return p, nil
 	}

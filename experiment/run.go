@@ -109,7 +109,7 @@ func runOrReuse(ctx context.Context, cfg train.Config, reg mirage.Registries, di
 	prev, err := readSummary(dir)
 	switch {
 	case err == nil:
-		if diff := configDiff(prev.Config, cfg); diff != "" {
+		if diff := runDiff(prev, cfg, reg); diff != "" {
 			return nil, fmt.Errorf("%s holds a finished run with a different configuration (%s); use another --out directory or delete that one", dir, diff)
 		}
 		metrics, err := readMetrics(filepath.Join(dir, "metrics.jsonl"))
@@ -221,6 +221,42 @@ func readMetrics(path string) ([]train.EpochMetrics, error) {
 		out = append(out, m)
 	}
 	return out, sc.Err()
+}
+
+// runDiff names what makes the finished run prev another run than cfg
+// would train, or returns "" when it is the same run: the same settings,
+// and in this mirage a backend with the effective settings prev recorded
+// (summary.json's backend_config). Backend options spelled differently
+// that give the same effective settings (an option set to its default, or
+// left out) are the same run; the same options whose effective settings
+// differ from those prev ran with (this mirage's defaults are not that
+// run's) are not.
+func runDiff(prev *train.Summary, cfg train.Config, regs mirage.Registries) string {
+	diff := configDiff(prev.Config, cfg)
+	if regs.Backends == nil {
+		return diff // no backends to compare settings with
+	}
+	b, err := train.NewBackend(cfg, regs)
+	if err != nil {
+		if diff != "" {
+			return diff
+		}
+		return fmt.Sprintf("its backend cannot be built (%v)", err)
+	}
+	recorded, err := json.Marshal(prev.BackendConfig)
+	if err != nil {
+		recorded = nil
+	}
+	switch {
+	case diff == "backend_options differ" && prev.Config.Backend == cfg.Backend && train.SameBackendSettings(recorded, b):
+		return ""
+	case diff != "":
+		return diff
+	}
+	if d := train.BackendSettingsDiff(recorded, b); len(d) > 0 {
+		return fmt.Sprintf("its backend ran with other effective settings than the same options give now (%s): this mirage's defaults are not that run's, so give its values as options", strings.Join(d, "; "))
+	}
+	return ""
 }
 
 // configDiff names the settings in which two configurations differ, or

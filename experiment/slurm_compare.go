@@ -69,7 +69,7 @@ func checkCompare(cfg CompareConfig, log io.Writer) (int, error) {
 			return 0, fmt.Errorf("arm %s: %w", a.Label, err)
 		}
 		if prev, err := readSummary(filepath.Join(cfg.Out, a.Label)); err == nil {
-			if diff := configDiff(prev.Config, armConfig(base, a)); diff != "" {
+			if diff := runDiff(prev, armConfig(base, a), cfg.Registries); diff != "" {
 				return 0, fmt.Errorf("%s holds a finished run with a different configuration (%s); use another --out directory or delete that one", filepath.Join(cfg.Out, a.Label), diff)
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {

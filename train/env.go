@@ -90,6 +90,12 @@ func (e *Env) NewBackend() (backend.Backend, error) {
 	return newBackend(e.Config, e.reg)
 }
 
+// NewBackend builds the backend a run of cfg trains with (see newBackend),
+// for callers that need its effective settings without training.
+func NewBackend(cfg Config, regs mirage.Registries) (backend.Backend, error) {
+	return newBackend(cfg, regs)
+}
+
 // newBackend builds the configured backend. A backend with a noise seed
 // that the user did not set takes the run's --seed, so that one seed fixes
 // the whole run.

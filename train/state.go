@@ -421,44 +421,60 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// backendConfigDiff lists, as "name: saved → now", the top-level settings
-// in which the backend's effective configuration differs from saved (the
-// one recorded in a state), or nothing when either is not known.
+// backendConfigDiff lists the settings in which the backend's effective
+// configuration differs from saved, the one a state recorded (see
+// BackendSettingsDiff).
 func (tr *trainer) backendConfigDiff(saved json.RawMessage) []string {
-	c, ok := tr.backend.(backend.Configurer)
-	if !ok || len(saved) == 0 {
+	return BackendSettingsDiff(saved, tr.backend)
+}
+
+// BackendSettingsDiff lists, as "name: recorded → now", the settings in
+// which b's effective configuration (backend.Configurer) differs from
+// recorded, one a run wrote (summary.json's or a state's backend_config),
+// sorted by name; nothing when they agree or either is unknown. Only the
+// settings both name are compared: a run recorded by an older mirage may
+// lack settings added since, which it did not know about. So a setting
+// whose default changed is named, and one that was added is not.
+func BackendSettingsDiff(recorded json.RawMessage, b backend.Backend) []string {
+	c, ok := b.(backend.Configurer)
+	if !ok || len(recorded) == 0 || bytes.Equal(recorded, []byte("null")) {
 		return nil
 	}
 	cur, err := json.Marshal(c.Config())
 	if err != nil {
-		return []string{fmt.Sprintf("unreadable: %v", err)}
+		return []string{fmt.Sprintf("the backend's configuration cannot be encoded: %v", err)}
 	}
-	var a, b map[string]json.RawMessage
-	if json.Unmarshal(saved, &a) != nil || json.Unmarshal(cur, &b) != nil {
-		if !bytes.Equal(saved, cur) {
-			return []string{fmt.Sprintf("%s → %s", saved, cur)}
+	var a, now map[string]json.RawMessage
+	if json.Unmarshal(recorded, &a) != nil || json.Unmarshal(cur, &now) != nil {
+		if !bytes.Equal(canonicalJSON(recorded), canonicalJSON(cur)) {
+			return []string{fmt.Sprintf("%s → %s", recorded, cur)}
 		}
 		return nil
 	}
 	var diff []string
-	for _, k := range sortedKeys(mergeKeys(a, b)) {
-		if x, y := canonicalJSON(a[k]), canonicalJSON(b[k]); !bytes.Equal(x, y) {
+	for _, k := range sortedKeys(a) {
+		y, ok := now[k]
+		if !ok {
+			continue
+		}
+		if x, y := canonicalJSON(a[k]), canonicalJSON(y); !bytes.Equal(x, y) {
 			diff = append(diff, fmt.Sprintf("%s: %s → %s", k, show(x), show(y)))
 		}
 	}
 	return diff
 }
 
-// mergeKeys returns the union of a's and b's keys.
-func mergeKeys(a, b map[string]json.RawMessage) map[string]bool {
-	keys := map[string]bool{}
-	for k := range a {
-		keys[k] = true
+// SameBackendSettings reports whether b's effective configuration is
+// recorded, every setting and nothing else: a run recorded with it is the
+// run b would train, however its options were spelled (an option given
+// its default value, or left out).
+func SameBackendSettings(recorded json.RawMessage, b backend.Backend) bool {
+	c, ok := b.(backend.Configurer)
+	if !ok || len(recorded) == 0 {
+		return false
 	}
-	for k := range b {
-		keys[k] = true
-	}
-	return keys
+	cur, err := json.Marshal(c.Config())
+	return err == nil && bytes.Equal(canonicalJSON(recorded), canonicalJSON(cur))
 }
 
 // canonicalJSON re-encodes v with its object keys sorted; nil stays nil.
