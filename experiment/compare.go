@@ -135,7 +135,7 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
-		} else if err := checkSavedState(filepath.Join(cfg.Out, a.Label), armConfig(base, a)); err != nil {
+		} else if err := checkSavedState(filepath.Join(cfg.Out, a.Label), armConfig(base, a), cfg.Registries); err != nil {
 			return nil, err
 		}
 	}
@@ -239,15 +239,15 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 
 // checkSavedState refuses a run directory whose resumable state belongs to
 // another configuration, before anything is trained.
-func checkSavedState(dir string, cfg train.Config) error {
+func checkSavedState(dir string, cfg train.Config, reg mirage.Registries) error {
 	if _, err := os.Stat(filepath.Join(dir, train.StateFile)); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	saved, err := train.SavedConfig(dir)
+	diff, err := train.ResumeDiff(dir, cfg, reg)
 	if err != nil {
 		return err
 	}
-	if diff := train.ConfigDiff(saved, cfg); len(diff) > 0 {
+	if len(diff) > 0 {
 		return fmt.Errorf("%s holds an unfinished run with other settings (%s); use another --out directory or delete that one", dir, strings.Join(diff, "; "))
 	}
 	return nil

@@ -260,12 +260,12 @@ func loadArm(base train.Config, a Arm, dir string, classes int, regs mirage.Regi
 		if p.StateSaved {
 			// The run resumes from this state only if it has the planned
 			// settings; one of other settings would be refused.
-			saved, err := train.SavedConfig(dir)
+			diff, err := train.ResumeDiff(dir, cfg, regs)
 			switch {
 			case err != nil:
 				p.Note = fmt.Sprintf("its resumable state is unreadable (%v)", err)
-			case len(train.ConfigDiff(saved, cfg)) > 0:
-				p.State, p.Note = armOther, fmt.Sprintf("%s holds an unfinished run with other settings (%s)", dir, strings.Join(train.ConfigDiff(saved, cfg), "; "))
+			case len(diff) > 0:
+				p.State, p.Note = armOther, fmt.Sprintf("%s holds an unfinished run with other settings (%s)", dir, strings.Join(diff, "; "))
 			}
 		}
 		return p, nil

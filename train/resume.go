@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/mirage-go/mirage"
 )
 
 // InterruptedError is returned by RunContext when its context was
@@ -40,7 +42,7 @@ func (e *FinishedError) Error() string {
 
 // prepareOutDir decides what a run does with its output directory: start
 // afresh (nil) or resume from the state returned.
-func prepareOutDir(cfg Config) (*savedState, error) {
+func prepareOutDir(cfg Config, reg mirage.Registries) (*savedState, error) {
 	dir := cfg.OutDir
 	if info, err := os.Stat(dir); err == nil && !info.IsDir() {
 		return nil, fmt.Errorf("--out %s is a file, not a directory", dir)
@@ -60,11 +62,47 @@ func prepareOutDir(cfg Config) (*savedState, error) {
 	if err != nil {
 		return nil, err
 	}
-	if diff := ConfigDiff(saved.config, cfg); len(diff) > 0 {
+	if diff := ConfigDiff(saved.config, cfg); len(diff) > 0 && !sameBackendSpelledOtherwise(diff, saved, cfg, reg) {
 		return nil, fmt.Errorf("%s holds an unfinished run with other settings (%s); resume it with mirage train --resume %s, or pass --overwrite to start afresh, or choose another --out",
 			dir, strings.Join(diff, "; "), dir)
 	}
 	return saved, nil
+}
+
+// ResumeDiff lists the settings that keep cfg from resuming the state in
+// dir, as ConfigDiff names them, or nothing when cfg resumes it: also when
+// only the backend options are spelled otherwise for the backend settings
+// the state recorded (see sameBackendSpelledOtherwise). An error says that
+// the state is missing (errors.Is fs.ErrNotExist) or unreadable.
+func ResumeDiff(dir string, cfg Config, reg mirage.Registries) ([]string, error) {
+	saved, err := readState(dir)
+	if err != nil {
+		return nil, err
+	}
+	diff := ConfigDiff(saved.config, cfg)
+	if len(diff) > 0 && sameBackendSpelledOtherwise(diff, saved, cfg, reg) {
+		return nil, nil
+	}
+	return diff, nil
+}
+
+// sameBackendSpelledOtherwise reports whether a saved run whose settings
+// differ from cfg's only in the backend options (diff, from ConfigDiff) is
+// the same run all the same: the state recorded its backend's effective
+// settings and cfg's backend has exactly those (an option given its
+// default value, or a default left implicit, as when a run is relabelled
+// for defaults that changed since).
+func sameBackendSpelledOtherwise(diff []string, saved *savedState, cfg Config, reg mirage.Registries) bool {
+	for _, d := range diff {
+		if !strings.HasPrefix(d, "backend_options: ") {
+			return false
+		}
+	}
+	if saved.config.Backend != cfg.Backend || reg.Backends == nil || len(saved.state.BackendConfig) == 0 {
+		return false
+	}
+	b, err := newBackend(cfg, reg)
+	return err == nil && SameBackendSettings(saved.state.BackendConfig, b)
 }
 
 // clearForOverwrite removes the finished run's mark and any saved state

@@ -99,7 +99,7 @@ func RunContext(ctx context.Context, cfg Config, reg mirage.Registries, log io.W
 	var saved *savedState
 	if cfg.OutDir != "" {
 		var err error
-		if saved, err = prepareOutDir(cfg); err != nil {
+		if saved, err = prepareOutDir(cfg, reg); err != nil {
 			return nil, err
 		}
 	}

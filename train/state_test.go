@@ -206,7 +206,7 @@ func TestResumeValidatesTheStateFile(t *testing.T) {
 // tryResume does what RunContext does before training: read the state of
 // cfg.OutDir and restore it into a trainer for env.
 func tryResume(cfg Config, env *Env) error {
-	saved, err := prepareOutDir(cfg)
+	saved, err := prepareOutDir(cfg, testReg())
 	if err != nil {
 		return err
 	}
@@ -274,4 +274,38 @@ func TestResumeRefusesOtherBackendDefaults(t *testing.T) {
 
 	save(func(s map[string]any) { delete(s, "backend_config") })
 	require.NoError(t, tryResume(cfg, env))
+}
+
+// A run resumes with its backend options spelled otherwise when they give
+// the backend settings its state recorded (an option set to its default),
+// as when a run is relabelled for defaults that changed since; options
+// that give other settings are refused.
+func TestResumeAcceptsTheSameBackendSpelledOtherwise(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a step")
+	}
+	dir := t.TempDir()
+	cfg := tinyRun(dir)
+	cfg.Backend = "rns"
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the run stops after its first step
+	_, err := RunContext(ctx, cfg, testReg(), io.Discard)
+	require.True(t, errors.As(err, new(*InterruptedError)), "%v", err)
+
+	spelled := cfg
+	spelled.BackendOptions = map[string]string{"rrns-redundant": "0", "noise-sigma": "0.08"}
+	diff, err := ResumeDiff(dir, spelled, testReg())
+	require.NoError(t, err)
+	require.Empty(t, diff)
+
+	other := cfg
+	other.BackendOptions = map[string]string{"rrns-redundant": "2"}
+	diff, err = ResumeDiff(dir, other, testReg())
+	require.NoError(t, err)
+	require.Equal(t, []string{`backend_options: (unset) → {"rrns-redundant":"2"}`}, diff)
+
+	var log strings.Builder
+	_, err = Run(spelled, testReg(), &log)
+	require.NoError(t, err)
+	require.Contains(t, log.String(), "resuming "+dir)
 }
