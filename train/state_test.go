@@ -28,7 +28,14 @@ func tinyRun(out string) Config {
 // interrupted leaves the state of tinyRun after its first step in dir.
 func interrupted(t *testing.T, dir string) Config {
 	t.Helper()
-	cfg := tinyRun(dir)
+	return interruptedRun(t, tinyRun(dir))
+}
+
+// interruptedRun leaves the state of cfg (a tinyRun) after its first step
+// in cfg.OutDir.
+func interruptedRun(t *testing.T, cfg Config) Config {
+	t.Helper()
+	dir := cfg.OutDir
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the run stops after its first step
 	_, err := RunContext(ctx, cfg, testReg(), io.Discard)
@@ -232,11 +239,7 @@ func TestResumeRefusesOtherBackendDefaults(t *testing.T) {
 	dir := t.TempDir()
 	cfg := tinyRun(dir)
 	cfg.Backend = "rns"
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the run stops after its first step
-	_, err := RunContext(ctx, cfg, testReg(), io.Discard)
-	var ie *InterruptedError
-	require.True(t, errors.As(err, &ie), "%v", err)
+	interruptedRun(t, cfg)
 	path := filepath.Join(dir, StateFile)
 	tensors, meta, err := checkpoint.Load(path)
 	require.NoError(t, err)
@@ -287,10 +290,7 @@ func TestResumeAcceptsTheSameBackendSpelledOtherwise(t *testing.T) {
 	dir := t.TempDir()
 	cfg := tinyRun(dir)
 	cfg.Backend = "rns"
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the run stops after its first step
-	_, err := RunContext(ctx, cfg, testReg(), io.Discard)
-	require.True(t, errors.As(err, new(*InterruptedError)), "%v", err)
+	interruptedRun(t, cfg)
 
 	spelled := cfg
 	spelled.BackendOptions = map[string]string{"rrns-redundant": "0", "noise-sigma": "0.08"}
