@@ -8,7 +8,8 @@
 #
 # Full-length parity (the recipe's epochs on the full data sets, every arm
 # of a comparison from the same initial weights with the same data order):
-#   - LeNet-5 on MNIST, seeds 1-3 x {fp32, rns, bfp}  (minutes)
+#   - LeNet-5 on MNIST, seeds 1-3 x {fp32, rns, rns with 2 redundant
+#     moduli, bfp}                                     (minutes)
 #   - short sweeps choosing the narrowest analog ADC width that trains, for
 #     ResNet-20 and BERT (sweeps/adc-*.yaml; an estimate from the short
 #     comparisons' analog arms, 384 s and 885 s a run in results/*-parity:
@@ -104,7 +105,7 @@ analog_arms() {
 }
 
 for seed in 1 2 3; do
-	full --model lenet --dataset mnist --backends fp32,rns,bfp --seed $seed \
+	full --model lenet --dataset mnist --backends fp32,rns,rns:rrns-redundant=2,bfp --seed $seed \
 		--out results/lenet-mnist-seed$seed --no-progress
 done
 
