@@ -283,7 +283,7 @@ func (tr *trainer) checkAndRestore(s *savedState, stepsPerEpoch int) (snapshot, 
 	case !finiteNonNegative(st.Elapsed) || !finiteNonNegative(st.EpochSeconds):
 		return snapshot{}, fmt.Errorf("invalid elapsed times %g and %g seconds", st.Elapsed, st.EpochSeconds)
 	}
-	if diff := tr.backendConfigDiff(st.BackendConfig); len(diff) > 0 {
+	if diff := BackendSettingsDiff(st.BackendConfig, tr.backend); len(diff) > 0 {
 		return snapshot{}, fmt.Errorf("the backend's effective settings differ from those the run started with (%s): this mirage's defaults are not that run's; give its values as options to continue it", strings.Join(diff, "; "))
 	}
 	for i, m := range st.Metrics {
@@ -419,13 +419,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// backendConfigDiff lists the settings in which the backend's effective
-// configuration differs from saved, the one a state recorded (see
-// BackendSettingsDiff).
-func (tr *trainer) backendConfigDiff(saved json.RawMessage) []string {
-	return BackendSettingsDiff(saved, tr.backend)
 }
 
 // BackendSettingsDiff lists, as "name: recorded → now", the settings in
