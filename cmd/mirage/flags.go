@@ -98,10 +98,12 @@ func trainingFlags(fs *flag.FlagSet, reg mirage.Registries) func() train.Config 
 func backendFlags(fs *flag.FlagSet, regs mirage.Registries) func() backend.Options {
 	reg := regs.Backends
 	users := map[string][]string{}
+	defaults := map[string][]string{} // per user, in the order of users
 	specs := map[string]backend.OptionSpec{}
 	for _, name := range reg.Names() {
 		for _, o := range reg.Options(name) {
 			users[o.Name] = append(users[o.Name], name)
+			defaults[o.Name] = append(defaults[o.Name], o.Default)
 			if _, ok := specs[o.Name]; !ok {
 				specs[o.Name] = o
 			}
@@ -116,8 +118,17 @@ func backendFlags(fs *flag.FlagSet, regs mirage.Registries) func() backend.Optio
 	for _, n := range names {
 		o := specs[n]
 		def, help := o.Default, o.Help
-		if n == train.NoiseSeedOption { // train gives the backend the run's seed, not the option's default
+		switch {
+		case n == train.NoiseSeedOption: // train gives the backend the run's seed, not the option's default
 			def, help = "", help+" (default: the value of --seed)"
+		case !allEqual(defaults[n]):
+			// Backends sharing an option may default it differently (rns's
+			// mantissa width is not analog's): name each one's default.
+			per := make([]string, len(users[n]))
+			for i, u := range users[n] {
+				per[i] = u + " " + defaults[n][i]
+			}
+			def, help = "", help+" (default: "+strings.Join(per, ", ")+")"
 		}
 		values[n] = fs.String(n, def, fmt.Sprintf("%s [backend %s]", help, strings.Join(users[n], ", ")))
 	}
@@ -177,4 +188,14 @@ func usualDatasets(reg *models.Registry) string {
 		parts[i] = strings.Join(users[ds], ", ") + ": " + ds
 	}
 	return strings.Join(parts, "; ")
+}
+
+// allEqual reports whether every string of s is the same.
+func allEqual(s []string) bool {
+	for _, v := range s[1:] {
+		if v != s[0] {
+			return false
+		}
+	}
+	return true
 }

@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"flag"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/mirage-go/mirage"
+	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/datasets"
 	"github.com/mirage-go/mirage/datasets/catalog"
 	"github.com/mirage-go/mirage/layers"
@@ -51,4 +55,33 @@ func TestHelpListsRegistered(t *testing.T) {
 			require.Contains(t, out.String(), want, "%v", tc.args)
 		}
 	}
+}
+
+// tileConfig is a backend configuration with one option that the shipped
+// BFP backends also have, at another default.
+type tileConfig struct{ Tile int }
+
+func (c *tileConfig) BindFlags(fs *flag.FlagSet) { fs.IntVar(&c.Tile, "tile", c.Tile, "tile length") }
+func (c *tileConfig) Validate() error            { return nil }
+
+// When backends default a shared option differently, the help names each
+// one's default instead of the first backend's (which would be wrong for
+// the others), and a run given no value still gets its own backend's.
+func TestHelpNamesEachBackendsDefaultWhenTheyDiffer(t *testing.T) {
+	reg := mirage.Default()
+	require.NoError(t, reg.Backends.Add(backend.Descriptor{Name: "wide-tiles", Help: "a backend with tiles of 512",
+		NewConfig: func() backend.Config { return &tileConfig{Tile: 512} },
+		New:       func(backend.Config) (backend.Backend, error) { return nil, errors.New("not built in this test") }}))
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run(reg, []string{"train", "--help"}, &out, &errb), errb.String())
+	i := strings.Index(out.String(), "-tile ")
+	require.GreaterOrEqual(t, i, 0, out.String())
+	entry, _, _ := strings.Cut(out.String()[i:], "\n  -")
+	require.Contains(t, entry, "(default: analog 128, bfp 128, rns 128, wide-tiles 512)")
+	require.NotContains(t, entry, `(default "128")`)
+
+	// Options every backend defaults alike keep the usual form.
+	i = strings.Index(out.String(), "-noise-roles ")
+	entry, _, _ = strings.Cut(out.String()[i:], "\n  -")
+	require.Contains(t, entry, `(default "forward,dX,dW")`)
 }
