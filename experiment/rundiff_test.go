@@ -46,11 +46,11 @@ func TestRunDiffComparesEffectiveBackendSettings(t *testing.T) {
 		want string // "" for the same run, else a part of the difference
 	}{
 		{"same", prev, cfg, ""},
-		{"a default spelled out", prev, with(backend.Options{"rrns-redundant": "0", "noise-sigma": "0.08"}), ""},
-		{"another value", prev, with(backend.Options{"rrns-redundant": "2"}), "backend_options differ"},
+		{"a default spelled out", prev, with(backend.Options{"rrns-redundant": "2", "noise-sigma": "0.08"}), ""},
+		{"another value", prev, with(backend.Options{"rrns-redundant": "0"}), "backend_options differ"},
 		{"defaults changed since", &train.Summary{Config: cfg, BackendConfig: recorded(func(m map[string]any) {
-			m["rrns_redundant_moduli"] = []int{67, 71}
-		})}, cfg, "rrns_redundant_moduli: [67,71] → []"},
+			m["rrns_redundant_moduli"] = []int{}
+		})}, cfg, "rrns_redundant_moduli: [] → [131,133]"},
 		{"a setting the run did not record", &train.Summary{Config: cfg, BackendConfig: recorded(func(m map[string]any) {
 			delete(m, "readout_error_probability")
 		})}, cfg, ""},

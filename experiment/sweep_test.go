@@ -151,7 +151,7 @@ func TestPlanExpandsGroupsAndLists(t *testing.T) {
 	s, err := ParseSpec([]byte(`
 base: {model: lenet, epochs: 1}
 backend: rns
-options: {rns-moduli: [63, 64, 65]}
+options: {rns-moduli: [63, 64, 65], bfp-bits: 6}
 grid:
   noise-sigma: [0, 0.1]
 groups:

@@ -34,7 +34,7 @@ func TestCostJSON(t *testing.T) {
 	require.NoError(t, err)
 	var cf CostFile
 	require.NoError(t, json.Unmarshal(data, &cf))
-	require.Equal(t, []int64{63, 64, 65}, cf.Format.Moduli)
+	require.Equal(t, []int64{127, 128, 129}, cf.Format.Moduli)
 	require.Equal(t, 64, cf.Format.Tile)
 	require.Len(t, cf.Epochs, 2)
 	var steps int64
@@ -151,7 +151,7 @@ func TestRunFormat(t *testing.T) {
 		opts backend.Options
 		want cost.Format
 	}{
-		{"rns", backend.Options{"rrns-redundant": "2", "tile": "64"}, cost.Format{Moduli: []int64{63, 64, 65}, Redundant: []int64{67, 71}, Bits: 6, Tile: 64}},
+		{"rns", backend.Options{"rrns-redundant": "2", "tile": "64"}, cost.Format{Moduli: []int64{127, 128, 129}, Redundant: []int64{131, 133}, Bits: 7, Tile: 64}},
 		{"bfp", backend.Options{"bfp-bits": "5", "tile": "32"}, cost.Format{Moduli: []int64{31, 32, 33}, Bits: 5, Tile: 32}},
 		{"analog", nil, cost.Format{Moduli: []int64{63, 64, 65}, Bits: 6, Tile: 128}},
 	} {

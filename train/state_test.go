@@ -265,13 +265,13 @@ func TestResumeRefusesOtherBackendDefaults(t *testing.T) {
 	env, err := Setup(cfg, testReg(), io.Discard)
 	require.NoError(t, err)
 
-	// As if the run had started when rns defaulted to two redundant moduli.
+	// As if the run had started when rns defaulted to no redundant moduli.
 	save(func(s map[string]any) {
-		s["backend_config"].(map[string]any)["rrns_redundant_moduli"] = []int{67, 71}
+		s["backend_config"].(map[string]any)["rrns_redundant_moduli"] = []int{}
 	})
 	err = tryResume(cfg, env)
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "rrns_redundant_moduli: [67,71] → []")
+	require.Contains(t, err.Error(), "rrns_redundant_moduli: [] → [131,133]")
 	require.Contains(t, err.Error(), "give its values as options")
 	require.NotContains(t, err.Error(), "\n")
 
@@ -293,16 +293,16 @@ func TestResumeAcceptsTheSameBackendSpelledOtherwise(t *testing.T) {
 	interruptedRun(t, cfg)
 
 	spelled := cfg
-	spelled.BackendOptions = map[string]string{"rrns-redundant": "0", "noise-sigma": "0.08"}
+	spelled.BackendOptions = map[string]string{"rrns-redundant": "2", "noise-sigma": "0.08"}
 	diff, err := ResumeDiff(dir, spelled, testReg())
 	require.NoError(t, err)
 	require.Empty(t, diff)
 
 	other := cfg
-	other.BackendOptions = map[string]string{"rrns-redundant": "2"}
+	other.BackendOptions = map[string]string{"rrns-redundant": "0"}
 	diff, err = ResumeDiff(dir, other, testReg())
 	require.NoError(t, err)
-	require.Equal(t, []string{`backend_options: (unset) → {"rrns-redundant":"2"}`}, diff)
+	require.Equal(t, []string{`backend_options: (unset) → {"rrns-redundant":"0"}`}, diff)
 
 	var log strings.Builder
 	_, err = Run(spelled, testReg(), &log)

@@ -19,11 +19,20 @@ type Config struct {
 	ADCBits int
 }
 
-// DefaultConfig returns the defaults: the shared BFP defaults, σ = 0.08
-// ADC steps on every role, and a 6-bit converter (the width of one RNS
-// modulus of the default special-k6 set).
+// DefaultConfig returns the defaults: the shared BFP defaults but with
+// 6-bit mantissas, σ = 0.08 ADC steps on every role, and a 6-bit converter
+// (the width of one modulus of the special-k6 set {63, 64, 65}).
+//
+// The analog baseline keeps the 6-bit format that was rns's default until
+// December 2026 (special-k6 moduli, 6-bit mantissas, tiles of 128): its
+// ADC-width sweeps and full-length arms in RESULTS.md were run at it, and
+// its ADC reads the full tile range 2·h·(2^(b-1)-1)², which one more
+// mantissa bit makes 4x wider. Give --bfp-bits 7 to compare it with rns's
+// current format.
 func DefaultConfig() Config {
-	return Config{Settings: bfpengine.DefaultSettings(), Noise: bfpengine.DefaultNoise(), ADCBits: 6}
+	s := bfpengine.DefaultSettings()
+	s.Format.Bits = 6
+	return Config{Settings: s, Noise: bfpengine.DefaultNoise(), ADCBits: 6}
 }
 
 // Descriptor describes the analog backend to a backend.Registry.
@@ -51,7 +60,7 @@ func Options() []backend.OptionSpec {
 func (c *Config) BindFlags(fs *flag.FlagSet) {
 	c.Settings.BindFlags(fs, false)
 	c.Noise.BindFlags(fs)
-	fs.Var(bfpengine.IntFlag("adc-bits", &c.ADCBits), "adc-bits", "analog: ADC resolution in bits over the full tile range 2·h·(2^(b-1)-1)^2 (6 = the converter width of the default RNS moduli)")
+	fs.Var(bfpengine.IntFlag("adc-bits", &c.ADCBits), "adc-bits", "analog: ADC resolution in bits over the full tile range 2·h·(2^(b-1)-1)^2 (6 = the converter width of the special-k6 RNS moduli {63,64,65})")
 }
 
 // Validate implements backend.Config.

@@ -15,7 +15,9 @@ import (
 func TestDefaultConfig(t *testing.T) {
 	cfg := DefaultConfig()
 	require.NoError(t, cfg.Validate())
-	require.Equal(t, Config{Settings: bfpengine.DefaultSettings(), Noise: bfpengine.DefaultNoise(), ADCBits: 6}, cfg)
+	want := bfpengine.DefaultSettings()
+	want.Format.Bits = 6 // the 6-bit baseline (DefaultConfig says why)
+	require.Equal(t, Config{Settings: want, Noise: bfpengine.DefaultNoise(), ADCBits: 6}, cfg)
 	names := map[string]string{}
 	for _, o := range Options() {
 		names[o.Name] = o.Default

@@ -109,7 +109,7 @@ func TestStatsAndConfig(t *testing.T) {
 	require.Contains(t, b.Summary(), "bfp backend: 21 GEMMs")
 	cfg, err := json.Marshal(b.Config())
 	require.NoError(t, err)
-	require.JSONEq(t, `{"backend":"bfp","bfp_bits":6,"tile":32,"rounding":"nearest","tile_accumulation":"gemm","max_tile_dot":30752,"fp32_layers":["head"],"noise_seed":1,"stats_every":3}`, string(cfg))
+	require.JSONEq(t, `{"backend":"bfp","bfp_bits":7,"tile":32,"rounding":"nearest","tile_accumulation":"gemm","max_tile_dot":127008,"fp32_layers":["head"],"noise_seed":1,"stats_every":3}`, string(cfg))
 }
 
 func TestOptionsShared(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 
 func TestConfig(t *testing.T) {
 	cfg := DefaultConfig()
-	require.Equal(t, Config{Settings: bfpengine.Settings{Format: ibfp.Format{Bits: 6, Tile: 128}, NoiseSeed: 1, StatsEvery: 50}}, cfg)
+	require.Equal(t, Config{Settings: bfpengine.Settings{Format: ibfp.Format{Bits: 7, Tile: 128}, NoiseSeed: 1, StatsEvery: 50}}, cfg)
 	for _, tc := range []struct {
 		opts backend.Options
 		want func(*Config)

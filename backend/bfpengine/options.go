@@ -14,8 +14,9 @@ import (
 )
 
 // The knobs shared by the bfp, rns and analog backends have the same flag
-// name, default and help in every backend, so `mirage train --help` shows
-// one flag per knob. They are bound here, once.
+// name and help in every backend, so `mirage train --help` shows one flag
+// per knob. They are bound here, once. Their defaults are DefaultSettings'
+// in bfp and rns; analog keeps narrower mantissas (see its DefaultConfig).
 const (
 	bitsHelp       = "BFP mantissa width in bits, sign included (mantissas in ±(2^(b-1)-1))"
 	tileHelp       = "tile length h along the reduction dimension: one shared exponent per row/column per tile, one analog readout per tile"
@@ -45,11 +46,13 @@ type Settings struct {
 	StatsEvery int
 }
 
-// DefaultSettings returns the defaults: 6-bit mantissas, tiles of 128,
-// round to nearest, tiles summed by one GEMM, no FP32 layers, noise seed
-// 1, every 50th GEMM sampled.
+// DefaultSettings returns the defaults of the Mirage format, shared by the
+// bfp and rns backends: 7-bit mantissas, tiles of 128, round to nearest,
+// tiles summed by one GEMM, no FP32 layers, noise seed 1, every 50th GEMM
+// sampled. Package rns says why 7 bits (6 bits, the format of earlier
+// mirage versions, breaks ResNet-20 training at its peak learning rate).
 func DefaultSettings() Settings {
-	return Settings{Format: ibfp.Format{Bits: 6, Tile: 128, Rounding: ibfp.Nearest}, NoiseSeed: 1, StatsEvery: 50}
+	return Settings{Format: ibfp.Format{Bits: 7, Tile: 128, Rounding: ibfp.Nearest}, NoiseSeed: 1, StatsEvery: 50}
 }
 
 // BindFlags defines the shared flags on fs, writing into s; with

@@ -33,11 +33,12 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults, and why they are the defaults is in
-// the package documentation: special-k6 moduli, no redundant moduli, the
-// fast mode, σ = 0.08 residue steps on every role.
+// the package documentation: special-k7 moduli, 7-bit mantissas in tiles
+// of 128, two redundant moduli, the fast mode, σ = 0.08 residue steps on
+// every role.
 func DefaultConfig() Config {
-	m, _ := rns.Preset("special-k6")
-	return Config{Settings: bfpengine.DefaultSettings(), Noise: bfpengine.DefaultNoise(), Moduli: m}
+	m, _ := rns.Preset("special-k7")
+	return Config{Settings: bfpengine.DefaultSettings(), Noise: bfpengine.DefaultNoise(), Moduli: m, Redundant: Redundant{Count: 2}}
 }
 
 // Descriptor describes the rns backend to a backend.Registry.
@@ -67,7 +68,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	c.Settings.BindFlags(fs, true)
 	c.Noise.BindFlags(fs)
 	fs.Var(&c.Moduli, "rns-moduli", "RNS moduli: a comma list of pairwise coprime integers (e.g. 63,64,65) or a preset special-k4 .. special-k8 = {2^k-1, 2^k, 2^k+1}")
-	fs.Var(&redundantValue{r: &c.Redundant, base: &c.Moduli}, "rrns-redundant", "redundant RNS moduli for error detection/correction: a count R (the R smallest suitable moduli are chosen; at most 5 with special-k6, fewer or more with other moduli, as long as the product fits) or an explicit comma list of moduli (67,71; a single one as 67,)")
+	fs.Var(&redundantValue{r: &c.Redundant, base: &c.Moduli}, "rrns-redundant", "redundant RNS moduli for error detection/correction: a count R (the R smallest suitable moduli are chosen, as many as fit the product: 131,133 for 2 with special-k7, 67,71 with special-k6) or an explicit comma list of moduli (67,71; a single one as 67,)")
 	fs.Var((*modeValue)(&c.Reference), "rns-mode", "RNS emulation: fast (exact BFP GEMM + sampled residue errors, about FP32 cost) or reference (literal per-modulus phase readouts, slow)")
 	fs.Var((*unitValue)(&c.PhaseUnit), "noise-unit", "unit of --noise-sigma for rns: step (residue steps, same for every modulus) or phase (radians)")
 }

@@ -17,15 +17,15 @@ func TestDefaultConfig(t *testing.T) {
 	cfg := DefaultConfig()
 	require.NoError(t, cfg.Validate())
 	require.Equal(t, Config{
-		Settings:  bfpengine.Settings{Format: ibfp.Format{Bits: 6, Tile: 128, Rounding: ibfp.Nearest}, NoiseSeed: 1, StatsEvery: 50},
+		Settings:  bfpengine.Settings{Format: ibfp.Format{Bits: 7, Tile: 128, Rounding: ibfp.Nearest}, NoiseSeed: 1, StatsEvery: 50},
 		Noise:     bfpengine.Noise{Sigma: 0.08, Roles: bfpengine.RoleSet{true, true, true}},
-		Moduli:    Moduli{63, 64, 65},
-		Redundant: Redundant{},
+		Moduli:    Moduli{127, 128, 129},
+		Redundant: Redundant{Count: 2},
 	}, cfg)
 	want := map[string]string{
-		"bfp-bits": "6", "tile": "128", "rounding": "nearest", "fp32-layers": "", "noise-seed": "1",
+		"bfp-bits": "7", "tile": "128", "rounding": "nearest", "fp32-layers": "", "noise-seed": "1",
 		"stats-every": "50", "tile-accumulation": "gemm", "noise-sigma": "0.08", "noise-roles": "forward,dX,dW",
-		"rns-moduli": "special-k6", "rrns-redundant": "0", "rns-mode": "fast", "noise-unit": "step",
+		"rns-moduli": "special-k7", "rrns-redundant": "2", "rns-mode": "fast", "noise-unit": "step",
 	}
 	specs := Options()
 	require.Len(t, specs, len(want))
@@ -80,14 +80,14 @@ func TestNewValidatesConfig(t *testing.T) {
 	}{
 		{func(c *Config) { c.Noise.Sigma = math.NaN() }, "invalid --noise-sigma NaN: must be a finite number"},
 		{func(c *Config) { c.Noise.Sigma = math.Inf(-1) }, "invalid --noise-sigma -Inf"},
-		{func(c *Config) { c.Redundant.Count = 6 }, `--rrns-redundant "6": give a count 0..5`},
-		{func(c *Config) { c.Redundant.Count = -1 }, `--rrns-redundant "-1": give a count 0..5`},
+		{func(c *Config) { c.Redundant.Count = 5 }, `--rrns-redundant "5": give a count 0..4 (the most whose moduli product fits with moduli {127,128,129})`},
+		{func(c *Config) { c.Redundant.Count = -1 }, `--rrns-redundant "-1": give a count 0..4`},
 		{func(c *Config) { c.Moduli = nil }, "--rns-moduli: empty moduli set"},
 		{func(c *Config) { c.Moduli, c.Redundant.Count = nil, 2 }, "--rns-moduli: empty moduli set"},
 		{func(c *Config) { c.Format.Tile = 0 }, "--tile 0 must be at least 1"},
 		{func(c *Config) { c.StatsEvery = -2 }, "--stats-every -2 must be 0 (off) or positive"},
 		{func(c *Config) { c.FP32Layers = []string{"["} }, `--fp32-layers: "[" is not a valid pattern`},
-		{func(c *Config) { c.Format.Bits = 7 }, "lower --tile to 32 or --bfp-bits to 6"},
+		{func(c *Config) { c.Format.Bits = 8 }, "lower --tile to 64 or --bfp-bits to 7"},
 	} {
 		cfg := DefaultConfig()
 		tc.edit(&cfg)
@@ -97,11 +97,14 @@ func TestNewValidatesConfig(t *testing.T) {
 		_, err = Descriptor().New(&cfg)
 		require.ErrorContains(t, err, tc.want)
 	}
-	cfg := DefaultConfig()
-	cfg.Redundant.Count = 2
-	b, err := New(cfg)
+	b, err := New(DefaultConfig())
 	require.NoError(t, err)
-	require.Equal(t, []int64{67, 71}, b.cfg.Redundant)
+	require.Equal(t, []int64{131, 133}, b.cfg.Redundant, "the defaults' two redundant moduli")
+	cfg := DefaultConfig()
+	cfg.Moduli, cfg.Format.Bits = Moduli{63, 64, 65}, 6
+	b, err = New(cfg)
+	require.NoError(t, err)
+	require.Equal(t, []int64{67, 71}, b.cfg.Redundant, "a count is resolved against the moduli in effect")
 }
 
 // Options decode into the config; the config encodes back into options

@@ -13,7 +13,6 @@ import (
 func ExampleNew() {
 	cfg := rns.DefaultConfig()
 	cfg.Noise.Sigma = 0.12
-	cfg.Redundant.Count = 2
 	b, err := rns.New(cfg)
 	if err != nil {
 		fmt.Println(err)
@@ -26,6 +25,6 @@ func ExampleNew() {
 	_, err = rns.New(cfg)
 	fmt.Println(err)
 	// Output:
-	// rns special-k6 0.12 2
-	// --rrns-redundant "9": give a count 0..5 (the most whose moduli product fits with moduli {63,64,65}) or a comma list of moduli such as 67,71
+	// rns special-k7 0.12 2
+	// --rrns-redundant "9": give a count 0..4 (the most whose moduli product fits with moduli {127,128,129}) or a comma list of moduli such as 67,71
 }

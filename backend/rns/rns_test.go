@@ -50,7 +50,8 @@ var fwd = backend.Call{Layer: "fc1", Role: backend.Forward}
 // rounding tolerance of the cross-tile additions (bfptest.Tolerance).
 func TestNoiseFreeEqualsExactBFP(t *testing.T) {
 	configs := []backend.Options{
-		{},                                 // defaults: special-k6, b=6, h=128 (σ = 0.08 never fires here)
+		{},                                 // defaults: special-k7, b=7, h=128, RRNS(5,3) (σ = 0.08 never fires here)
+		sixBit(nil),                        // the former defaults: special-k6, b=6, h=128
 		{"noise-sigma": "0"},               // exactly noise-free
 		{"tile": "16", "noise-sigma": "0"}, // many tiles
 		{"rns-moduli": "special-k5", "bfp-bits": "5", "tile": "64", "noise-sigma": "0"},
@@ -88,6 +89,18 @@ func TestNoiseFreeEqualsExactBFP(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sixBit returns o on the 6-bit configuration that was the default until
+// December 2026 (special-k6 moduli, 6-bit mantissas, no redundant moduli),
+// for the tests whose expected values and messages were worked out for it;
+// options o sets win.
+func sixBit(o backend.Options) backend.Options {
+	out := backend.Options{"rns-moduli": "special-k6", "bfp-bits": "6", "rrns-redundant": "0"}
+	for k, v := range o {
+		out[k] = v
+	}
+	return out
 }
 
 func maps(o backend.Options, kv ...string) backend.Options {
@@ -262,22 +275,22 @@ func TestFactoryRefusesInvalid(t *testing.T) {
 		opts backend.Options
 		want string
 	}{
-		{backend.Options{"tile": "256"}, "tile 256 × (2^5-1)^2 = 246016 exceeds the signed range ±131039 of moduli {63,64,65}, so tile sums would wrap around; lower --tile to 128 or --bfp-bits to 5 or use larger moduli (e.g. --rns-moduli special-k7)"},
-		{backend.Options{"bfp-bits": "7"}, "lower --tile to 32 or --bfp-bits to 6"},
+		{sixBit(backend.Options{"tile": "256"}), "tile 256 × (2^5-1)^2 = 246016 exceeds the signed range ±131039 of moduli {63,64,65}, so tile sums would wrap around; lower --tile to 128 or --bfp-bits to 5 or use larger moduli (e.g. --rns-moduli special-k7)"},
+		{sixBit(backend.Options{"bfp-bits": "7"}), "lower --tile to 32 or --bfp-bits to 6"},
 		{backend.Options{"rns-moduli": "special-k4", "tile": "1", "bfp-bits": "8"}, "exceeds the signed range ±2039 of moduli {15,16,17}"},
-		{backend.Options{"rns-moduli": "63,64,66"}, "moduli 63 and 66 share the factor 3"},
+		{sixBit(backend.Options{"rns-moduli": "63,64,66"}), "moduli 63 and 66 share the factor 3"},
 		{backend.Options{"rns-moduli": "special-k9"}, "neither an integer nor a preset"},
-		{backend.Options{"rrns-redundant": "61,67"}, "redundant modulus 61 must be larger than every base modulus"},
-		{backend.Options{"rrns-redundant": "two"}, "--rrns-redundant \"two\": give a count 0..5"},
+		{sixBit(backend.Options{"rrns-redundant": "61,67"}), "redundant modulus 61 must be larger than every base modulus"},
+		{sixBit(backend.Options{"rrns-redundant": "two"}), "--rrns-redundant \"two\": give a count 0..5"},
 		// A plain integer is a count, never a modulus ("99" is not the
 		// modulus 99 sharing the factor 9 with 63).
-		{backend.Options{"rrns-redundant": "99"}, "--rrns-redundant \"99\": give a count 0..5"},
-		{backend.Options{"rrns-redundant": "6"}, "give a count 0..5"},
-		{backend.Options{"rrns-redundant": "-1"}, "give a count 0..5"},
+		{sixBit(backend.Options{"rrns-redundant": "99"}), "--rrns-redundant \"99\": give a count 0..5"},
+		{sixBit(backend.Options{"rrns-redundant": "6"}), "give a count 0..5"},
+		{sixBit(backend.Options{"rrns-redundant": "-1"}), "give a count 0..5"},
 		{backend.Options{"noise-sigma": "NaN"}, "invalid --noise-sigma NaN: must be a finite number"},
 		{backend.Options{"noise-sigma": "+Inf"}, "invalid --noise-sigma +Inf: must be a finite number"},
 		{backend.Options{"noise-sigma": "1e18"}, "invalid --noise-sigma 1e+18: must be in [0, 1e+06]"},
-		{backend.Options{"noise-sigma": "1e5", "noise-unit": "phase"}, "residue steps for modulus 63, beyond 1e+06"},
+		{sixBit(backend.Options{"noise-sigma": "1e5", "noise-unit": "phase"}), "residue steps for modulus 63, beyond 1e+06"},
 		{backend.Options{"rns-mode": "exact"}, "--rns-mode \"exact\": use fast or reference"},
 		{backend.Options{"noise-unit": "db"}, "--noise-unit \"db\""},
 		{backend.Options{"noise-sigma": "-1"}, "invalid --noise-sigma -1: must be in [0, 1e+06]"},
@@ -331,7 +344,7 @@ func TestLargestTiles(t *testing.T) {
 func TestPerLayerAndRolePolicy(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
 	g := bfptest.RandomGEMM(rng, 8, 8, 96, false, true, false, 0)
-	b := newBackend(t, backend.Options{"fp32-layers": "conv1,head.*", "noise-sigma": "0.3", "noise-roles": "forward", "tile": "16", "stats-every": "1", "tile-accumulation": "ordered"})
+	b := newBackend(t, sixBit(backend.Options{"fp32-layers": "conv1,head.*", "noise-sigma": "0.3", "noise-roles": "forward", "tile": "16", "stats-every": "1", "tile-accumulation": "ordered"}))
 	sgemmRef := bfptest.Run(t, fp32Backend{}, fwd, g)
 	for _, layer := range []string{"conv1", "head.fc"} {
 		sameFloats(t, sgemmRef, bfptest.Run(t, b, backend.Call{Layer: layer, Role: backend.Forward}, g), layer)
@@ -454,7 +467,7 @@ func TestLargeOperandInRowBlocks(t *testing.T) {
 	g := bfptest.RandomGEMM(rng, 3000, 3, 100, false, true, true, 1) // 300000 elements: two blocks
 	want := bfptest.Product(g, 6, 32)
 	for _, mode := range []string{"fast", "reference"} {
-		b := newBackend(t, backend.Options{"rns-mode": mode, "tile": "32", "tile-accumulation": "ordered", "noise-sigma": "0"})
+		b := newBackend(t, sixBit(backend.Options{"rns-mode": mode, "tile": "32", "tile-accumulation": "ordered", "noise-sigma": "0"}))
 		sameFloats(t, want, bfptest.Run(t, b, fwd, g), mode)
 		require.Equal(t, int64(4*3000*3), b.engine.Stats.Report("rns").Total.TileOutputs)
 	}
@@ -471,7 +484,7 @@ func TestLargeOperandSplitAlongK(t *testing.T) {
 		g := bfptest.RandomGEMM(rng, 4, 300, 1000, transA, false, transA, 0) // N·K = 300000: split
 		want := bfptest.Product(g, 6, 128)
 		tol := bfptest.Tolerance(g, 6, 128)
-		b := newBackend(t, backend.Options{"noise-sigma": "0"})
+		b := newBackend(t, sixBit(backend.Options{"noise-sigma": "0"}))
 		got := bfptest.Run(t, b, fwd, g)
 		for i := range want {
 			require.InDeltaf(t, want[i], got[i], tol[i], "transA=%v element %d", transA, i)

@@ -12,7 +12,7 @@ import (
 // and shape, and the live tile outputs are those without a zero block,
 // worked out by hand.
 func TestGEMMShapes(t *testing.T) {
-	b := newBackend(t, backend.Options{"tile": "4", "noise-sigma": "0", "stats-every": "0"})
+	b := newBackend(t, sixBit(backend.Options{"tile": "4", "noise-sigma": "0", "stats-every": "0"}))
 	// A is 3×8, B is 8×2 (stored K×N), tile 4: two tiles along K.
 	a := []float32{
 		1, 2, 3, 4, 5, 6, 7, 8,

@@ -50,7 +50,7 @@ func TestZeroBlocksNoiseFree(t *testing.T) {
 		tiles := int64((c.K + bfptest.LeNetCaseTile - 1) / bfptest.LeNetCaseTile)
 		for _, mode := range modes {
 			msg := fmt.Sprintf("%s %v", c.Name, mode)
-			b := newBackend(t, maps(backend.Options{"noise-sigma": "0", "stats-every": "0"}, mode...))
+			b := newBackend(t, maps(sixBit(backend.Options{"noise-sigma": "0", "stats-every": "0"}), mode...))
 			got := bfptest.Run(t, b, fwd, g)
 			if b.reference || b.engine.Settings.Ordered {
 				sameFloats(t, want, got, msg)
@@ -109,7 +109,7 @@ func TestZeroBlockTilesDrawNoNoise(t *testing.T) {
 		wrongOutputs := map[string]int{}
 		for _, mode := range zeroBlockModes {
 			msg := fmt.Sprintf("%s %v", c.Name, mode)
-			b := newBackend(t, maps(backend.Options{"noise-sigma": fmt.Sprint(sigma), "stats-every": "0"}, mode...))
+			b := newBackend(t, maps(sixBit(backend.Options{"noise-sigma": fmt.Sprint(sigma), "stats-every": "0"}), mode...))
 			for range runs {
 				got := bfptest.Run(t, b, fwd, g)
 				for o := range got {
