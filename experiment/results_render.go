@@ -6,6 +6,8 @@ package experiment
 // analysis: titles, links relative to the document, which plots to show.
 
 import (
+	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -169,21 +171,54 @@ type compareSectionView struct {
 	C                      *Comparison
 	// RefName names what Δ is against; NoFP32 is set when the reference
 	// is not a plain FP32 arm.
-	RefName  string
-	NoFP32   bool
-	Arms     []compareArm
+	RefName string
+	NoFP32  bool
+	Arms    []compareArm
+	// Stale are the arms whose options give other effective backend
+	// settings today than they ran with (a default changed since).
+	Stale    []staleArm
 	Accuracy imageView
 }
+
+// staleArm is an arm that ran at other defaults: Diff lists the settings
+// as "name: recorded → now".
+type staleArm struct{ Label, Diff string }
 
 func (d *resultsDoc) compareSection(in compareInput) compareSectionView {
 	c := in.cmp
 	v := compareSectionView{Title: compareTitle(c), Dir: in.dir, ReportLink: d.link(filepath.Join(in.dir, "report.md")), C: c,
-		RefName: "FP32", Arms: compareArms(c),
+		RefName: "FP32", Arms: compareArms(c), Stale: d.staleArms(c),
 		Accuracy: d.image(in.dir, "accuracy.png", "test accuracy per epoch, "+compareTitle(c), in.hasAccuracyPlot)}
 	if ref := c.reference(); ref == nil || ref.Backend != "fp32" {
 		v.RefName, v.NoFP32 = c.Reference, true
 	}
 	return v
+}
+
+// staleArms finds the arms of a finished comparison that ran with other
+// effective backend settings than their options give today: their labels
+// (such as "rns") meant that mirage's defaults, and a reader must not take
+// them for today's.
+func (d *resultsDoc) staleArms(c *Comparison) []staleArm {
+	var out []staleArm
+	for _, a := range c.Arms {
+		if a.Outcome == nil || a.Outcome.Summary.BackendConfig == nil {
+			continue
+		}
+		b, err := train.NewBackend(a.Outcome.Summary.Config, d.cfg.Registries)
+		if err != nil {
+			out = append(out, staleArm{a.Label, fmt.Sprintf("options this mirage no longer accepts (%v)", err)})
+			continue
+		}
+		recorded, err := json.Marshal(a.Outcome.Summary.BackendConfig)
+		if err != nil {
+			continue
+		}
+		if diff := train.BackendSettingsDiff(recorded, b); len(diff) > 0 {
+			out = append(out, staleArm{a.Label, strings.Join(diff, "; ")})
+		}
+	}
+	return out
 }
 
 // sweepSectionView is a sweep's section.

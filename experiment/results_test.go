@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/train"
 )
 
@@ -228,6 +230,43 @@ func TestResultsCompareSection(t *testing.T) {
 	require.Contains(t, md, "[report](../runs/lenet-mnist/report.md)")
 	require.Contains(t, md, "](../runs/lenet-mnist/accuracy.png)")
 	require.Equal(t, 2, requireLinksResolve(t, filepath.Join(root, "docs"), md))
+}
+
+// An arm labelled by a backend's defaults that ran when the defaults were
+// others is named with the settings that differ, so that no reader takes
+// its accuracy for today's defaults'; arms whose settings are today's are
+// not.
+func TestResultsNamesArmsThatRanAtOtherDefaults(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "runs", "lenet-mnist")
+	cfg := fakeCompareConfig()
+	c := writeFakeCompare(t, dir, cfg, []fakeArm{{"fp32", "fp32", 0.99, OK}, {"rns", "rns", 0.985, OK}, {"bfp", "bfp", 0.99, OK}})
+	for i := range c.Arms {
+		o := c.Arms[i].Outcome
+		o.Summary.Config = cfg
+		o.Summary.Config.Backend = c.Arms[i].Backend
+		b, err := train.NewBackend(o.Summary.Config, testReg())
+		require.NoError(t, err)
+		conf, ok := b.(backend.Configurer)
+		if !ok {
+			continue // fp32 records no settings
+		}
+		data, err := json.Marshal(conf.Config())
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(data, &m))
+		if c.Arms[i].Label == "rns" { // as if it ran at the 6-bit defaults
+			m["bfp_bits"], m["rns_moduli"] = 6, []int{63, 64, 65}
+		}
+		o.Summary.BackendConfig = m
+	}
+	require.NoError(t, writeComparison(dir, c))
+	md := writeDoc(t, root, []string{dir}, nil)
+	require.Contains(t, md, "**Arms that ran at other defaults.**")
+	require.Contains(t, md, "- rns: bfp_bits: 6 → 7; ")
+	require.Contains(t, md, "rns_moduli: [63,64,65] → [127,128,129]")
+	require.NotContains(t, md, "- bfp: ")
+	require.NotContains(t, md, "- fp32: ")
 }
 
 // bitsSpec sweeps BFP widths without RNS and two moduli sets with two

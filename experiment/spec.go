@@ -33,6 +33,7 @@ import (
 //	backend: rns              # backend of every group that names none
 //	options:                  # backend options shared by every run
 //	  rns-moduli: special-k6
+//	  bfp-bits: 6
 //	grid:                     # swept knobs: every combination is a run
 //	  noise-sigma: [0, 0.1, 0.12, 0.15]
 //	  rrns-redundant: [0, 2]

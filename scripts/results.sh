@@ -7,19 +7,21 @@
 #                                     # from what results/ holds now
 #
 # Full-length parity (the recipe's epochs on the full data sets, every arm
-# of a comparison from the same initial weights with the same data order):
-#   - LeNet-5 on MNIST, seeds 1-3 x {fp32, rns, rns with 2 redundant
-#     moduli, bfp}                                     (minutes)
+# of a comparison from the same initial weights with the same data order).
+# Every arm names its settings ($rns7 and $bfp7 are rns's and bfp's
+# defaults; $rns6, $rrns6 and $bfp6 the 6-bit configuration that was the
+# default until December 2026), so that no label depends on the defaults:
+#   - LeNet-5 on MNIST, seeds 1-3 x {fp32, rns, bfp, and the three 6-bit
+#     arms}                                            (minutes)
 #   - short sweeps choosing the narrowest analog ADC width that trains, for
 #     ResNet-20 and BERT (sweeps/adc-*.yaml; an estimate from the short
 #     comparisons' analog arms, 384 s and 885 s a run in results/*-parity:
 #     about 1 hour and 1.3 hours)
-#   - ResNet-20 on CIFAR-10, 20 epochs: fp32, rns, rns with 2 redundant
-#     moduli, bfp, analog at 6 bits, analog at the narrowest width
+#   - ResNet-20 on CIFAR-10, 20 epochs: fp32, rns, bfp, the three 6-bit
+#     arms, analog at 6 bits, analog at the narrowest width
 #                                                      (many hours)
-#   - BERT-small on IMDB, 25k/25k, 2 epochs: fp32, rns, rns with 2
-#     redundant moduli, bfp, rns at sigma 0.12 with 2 redundant moduli,
-#     analog at the narrowest width
+#   - BERT-small on IMDB, 25k/25k, 2 epochs: fp32, rns, bfp, rns at sigma
+#     0.12, the 6-bit rns arm, analog at the narrowest width
 #                                                      (many hours)
 # and the older short runs and sweeps, which RESULTS.md keeps as short runs.
 #
@@ -104,8 +106,14 @@ analog_arms() {
 	echo "$arms"
 }
 
+rns7=rns:bfp-bits=7:rns-moduli=special-k7:rrns-redundant=2
+bfp7=bfp:bfp-bits=7
+rns6=rns:bfp-bits=6:rns-moduli=special-k6:rrns-redundant=0
+rrns6=rns:bfp-bits=6:rns-moduli=special-k6:rrns-redundant=2
+bfp6=bfp:bfp-bits=6
+
 for seed in 1 2 3; do
-	full --model lenet --dataset mnist --backends fp32,rns,rns:rrns-redundant=2,bfp --seed $seed \
+	full --model lenet --dataset mnist --backends "fp32,$rns7,$bfp7,$rns6,$rrns6,$bfp6" --seed $seed \
 		--out results/lenet-mnist-seed$seed --no-progress
 done
 
@@ -122,13 +130,11 @@ if [ "$train" = yes ] && { [ -z "$w_resnet" ] || [ -z "$w_bert" ]; }; then
 	echo "results.sh: the full-length comparisons train without that arm" >&2
 fi
 
-# rns:rrns-redundant=2 is the candidate for rns's defaults: at the current
-# defaults (no redundant moduli) ResNet-20 collapsed at the learning-rate
-# peak, and the short noise sweep has training hold with 2 redundant moduli
-# up to sigma 0.15 (RESULTS.md).
-full --model resnet20 --dataset cifar10 --backends "fp32,rns,rns:rrns-redundant=2,bfp$(analog_arms with6 "$w_resnet")" \
+# The 6-bit arms of ResNet-20 collapsed at the learning-rate peak, which is
+# why rns's defaults changed (package rns, "Defaults, and why").
+full --model resnet20 --dataset cifar10 --backends "fp32,$rns7,$bfp7,$rns6,$rrns6,$bfp6$(analog_arms with6 "$w_resnet")" \
 	--checkpoint-every 100 --out results/resnet20-cifar10-full --no-progress
-full --model bert --dataset imdb --backends "fp32,rns,rns:rrns-redundant=2,bfp,rns:noise-sigma=0.12:rrns-redundant=2$(analog_arms no6 "$w_bert")" \
+full --model bert --dataset imdb --backends "fp32,$rns7,$bfp7,rns:bfp-bits=7:noise-sigma=0.12:rns-moduli=special-k7:rrns-redundant=2,$rns6$(analog_arms no6 "$w_bert")" \
 	--checkpoint-every 100 --out results/bert-imdb-full --no-progress
 
 # The short runs, kept as they are: a directory with a report is reused.
