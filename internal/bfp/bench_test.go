@@ -38,6 +38,23 @@ func BenchmarkQuantise(b *testing.B) {
 			}
 		}
 	})
+	// Stochastic rounding: one generator draw per call, then a hash per
+	// element, on every goroutine.
+	qs := NewQuantiser(Format{Bits: 6, Tile: 128, Rounding: Stochastic}, 1)
+	b.Run("rows-stochastic", func(b *testing.B) {
+		for b.Loop() {
+			if err := qs.Quantise(&m, src, k, rows, k, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("columns-stochastic", func(b *testing.B) {
+		for b.Loop() {
+			if err := qs.Quantise(&m, src, rows, rows, k, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	// A LeNet conv1 weight gradient's op(B): 25 columns of 8448 im2col
 	// rows (one K block of the engine), where per-row overheads dominate.
 	b.Run("columns-25", func(b *testing.B) {

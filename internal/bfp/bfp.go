@@ -314,15 +314,22 @@ func grow[T any](s []T, n int) []T {
 // Quantiser turns FP32 operands into BFP matrices. It keeps scratch buffers
 // and the random generator of stochastic rounding, so a Quantiser must be
 // used by one goroutine at a time. Large operands are quantised by up to
-// GOMAXPROCS goroutines (with nearest rounding; stochastic rounding stays
-// on one goroutine so that its random stream is deterministic): those of
-// a parallel.Team, its own or one shared with the caller's other loops
-// (UseTeam), whose helpers spin between loops, so that the many short
-// quantisations of a training step start on every core at once.
+// GOMAXPROCS goroutines: those of a parallel.Team, its own or one shared
+// with the caller's other loops (UseTeam), whose helpers spin between
+// loops, so that the many short quantisations of a training step start on
+// every core at once.
+//
+// Stochastic rounding draws one key per quantisation from the generator;
+// the uniform number that rounds the element at index i of the result's
+// Values is a hash of the key and i (stochasticUniform). The draws are
+// therefore the same whichever goroutine rounds which element, and in
+// whatever order, so stochastic rounding runs in parallel like nearest
+// rounding, and the same seed still gives the same results.
 type Quantiser struct {
 	format Format
 	rng    *rand.Rand
 	src    *rand.PCG // rng's source, saved and restored by state.go
+	key    uint64    // stochastic rounding's key for the quantisation being run
 	work   []worker
 	team   *parallel.Team // shared, if UseTeam was called, else &own
 	own    parallel.Team
@@ -452,9 +459,9 @@ func (q *Quantiser) runPart(w, p int) {
 	case j.fromSource:
 		q.sourceRows(j.dst, j.source, j.r0, lo, hi, wk)
 	case j.byTiles:
-		q.quantiseRange(j.dst, j.src, j.ld, 0, j.rows, lo, hi, wk)
+		q.quantiseRange(j.dst, 0, j.src, j.ld, 0, j.rows, lo, hi, wk)
 	default:
-		q.quantiseRange(j.dst, j.src, j.ld, lo, hi, 0, j.tiles, wk)
+		q.quantiseRange(j.dst, 0, j.src, j.ld, lo, hi, 0, j.tiles, wk)
 	}
 }
 
@@ -505,13 +512,14 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 	tiles := dst.Tiles()
 	byTiles := strided && rows < fewColumns
 	nw := 1
-	if q.format.Rounding == Nearest && rows*k >= q.minParallel() {
+	if rows*k >= q.minParallel() {
 		nw = min(runtime.GOMAXPROCS(0), rows/8+1)
 		if byTiles {
 			nw = min(runtime.GOMAXPROCS(0), tiles)
 		}
 	}
 	q.job = quantJob{dst: dst, src: src, ld: ld, nw: nw, tiles: tiles, byTiles: byTiles, rows: rows}
+	q.drawKey()
 	dst.NonFinite = q.runParts()
 	dst.zeroKnown = true
 	return nil
@@ -522,8 +530,10 @@ func (q *Quantiser) Quantise(dst *Matrix, src []float32, ld, rows, k int, stride
 const fewColumns = 64
 
 // quantiseRange quantises tiles t0..t1-1 of vectors v0..v1-1. Vectors
-// stored as rows are always quantised whole (t0 = 0, t1 = Tiles).
-func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1, t0, t1 int, w *worker) {
+// stored as rows are always quantised whole (t0 = 0, t1 = Tiles). dst may
+// be a view of the matrix being quantised whose Values start at index base
+// of the whole one's (the index stochastic rounding hashes).
+func (q *Quantiser) quantiseRange(dst *Matrix, base int, src []float32, ld, v0, v1, t0, t1 int, w *worker) {
 	if dst.KMajor {
 		q.quantiseColumns(dst, src, ld, 0, v0, v1, t0, t1, w)
 		return
@@ -570,7 +580,7 @@ func (q *Quantiser) quantiseRange(dst *Matrix, src []float32, ld, v0, v1, t0, t1
 					out[i] = float32(math.NaN())
 				}
 			case q.format.Rounding == Stochastic:
-				q.roundStochastic(out[k0:k1], block, pow2(-int(e)), pow2(int(e)))
+				q.roundStochastic(out[k0:k1], block, pow2(-int(e)), pow2(int(e)), base+v*k+k0)
 			case e >= minFastExp && e <= maxFastExp:
 				roundScale(out[k0:k1], block, float32(pow2(-int(e))), float32(pow2(int(e))), qmax)
 			default:
@@ -657,7 +667,7 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, row0, v0, v1
 			switch {
 			case q.format.Rounding == Stochastic:
 				for i, x := range in {
-					out[i] = q.stochastic(x, w.inv64[i], w.sc64[i])
+					out[i] = q.stochastic(x, w.inv64[i], w.sc64[i], p*rows+v0+i)
 				}
 			case w.wide:
 				for i := range in {
@@ -713,16 +723,39 @@ func (q *Quantiser) exponent(mb uint32) (int32, blockKind) {
 }
 
 // roundStochastic writes the stochastically rounded, dequantised mantissas
-// of block to out.
-func (q *Quantiser) roundStochastic(out, block []float32, inv, scale float64) {
+// of block to out, whose first element has index i0 in the result.
+func (q *Quantiser) roundStochastic(out, block []float32, inv, scale float64, i0 int) {
 	for i, x := range block {
-		out[i] = q.stochastic(x, inv, scale)
+		out[i] = q.stochastic(x, inv, scale, i0+i)
 	}
 }
 
-func (q *Quantiser) stochastic(x float32, inv, scale float64) float32 {
-	r := math.Floor(float64(x)*inv + float64(q.rng.Uint64()>>11)*uniformUnit)
+// stochastic rounds x·inv down or up, up with probability equal to the
+// discarded fraction, for the element at index i of the result.
+func (q *Quantiser) stochastic(x float32, inv, scale float64, i int) float32 {
+	r := math.Floor(float64(x)*inv + stochasticUniform(q.key, i))
 	return float32(clampTo(r, float64(q.format.MaxMantissa())) * scale)
+}
+
+// drawKey draws the key of a quantisation's stochastic rounding; nearest
+// rounding draws nothing, so its generator never moves.
+func (q *Quantiser) drawKey() {
+	if q.format.Rounding == Stochastic {
+		q.key = q.rng.Uint64()
+	}
+}
+
+// stochasticUniform returns a uniform number in [0, 1) for element i of a
+// quantisation with the given key: the i-th output of the SplitMix64
+// generator started at key (Steele, Lea and Flood, "Fast splittable
+// pseudorandom number generators", OOPSLA 2014), whose outputs pass
+// BigCrush and can be computed for any i directly.
+func stochasticUniform(key uint64, i int) float64 {
+	z := key + uint64(i+1)*0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	z ^= z >> 31
+	return float64(z>>11) * uniformUnit
 }
 
 // roundWide is nearest-even rounding in float64, for blocks whose scale or

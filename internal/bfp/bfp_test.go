@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -222,6 +223,92 @@ func TestStochasticRoundingStrided(t *testing.T) {
 		sum += float64(m.Mantissa(0, 1))
 	}
 	require.InDelta(t, 0.3*8, sum/n, 4*0.5/math.Sqrt(n))
+}
+
+// Within one quantisation the elements draw different numbers: a large
+// operand of one value rounds up in the expected fraction of its elements
+// (within 4 standard errors), and neighbouring elements' choices are
+// uncorrelated (|r| within 4/√n), in both layouts.
+func TestStochasticRoundingAcrossElements(t *testing.T) {
+	const rows, k = 600, 128
+	f := Format{Bits: 5, Tile: k, Rounding: Stochastic}
+	for _, strided := range []bool{false, true} {
+		// Every vector is 1 (its maximum, so e = -3) then 0.3s.
+		src := make([]float32, rows*k)
+		ld := k
+		if strided {
+			ld = rows // a k×rows matrix: vector v is column v
+		}
+		for v := range rows {
+			for p := range k {
+				x := float32(0.3)
+				if p == 0 {
+					x = 1
+				}
+				if strided {
+					src[p*ld+v] = x
+				} else {
+					src[v*ld+p] = x
+				}
+			}
+		}
+		var m Matrix
+		require.NoError(t, NewQuantiser(f, 3).Quantise(&m, src, ld, rows, k, strided))
+		var up []float64
+		for v := range rows {
+			for p := 1; p < k; p++ {
+				got := m.Mantissa(v, p)
+				require.True(t, got == 2 || got == 3, "mantissa %d of 0.3·8 = 2.4", got)
+				up = append(up, float64(got-2))
+			}
+		}
+		n := float64(len(up))
+		mean := 0.0
+		for _, u := range up {
+			mean += u / n
+		}
+		require.InDelta(t, 0.4, mean, 4*math.Sqrt(0.4*0.6/n), "strided=%v", strided)
+		var cov, vr float64
+		for i := 1; i < len(up); i++ {
+			cov += (up[i] - mean) * (up[i-1] - mean)
+		}
+		for _, u := range up {
+			vr += (u - mean) * (u - mean)
+		}
+		require.InDelta(t, 0, cov/vr, 4/math.Sqrt(n), "strided=%v: neighbours correlate", strided)
+	}
+}
+
+// A large operand is rounded by several goroutines; the draws depend on
+// each element's index only, so the result is the serial one, bit for
+// bit, in both layouts (including columns shared out by tiles).
+func TestStochasticRoundingParallelEqualsSerial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, sh := range []struct {
+		rows, k int
+		strided bool
+	}{{1000, 300, false}, {1000, 300, true}, {25, 4000, true}} {
+		src := make([]float32, sh.rows*sh.k)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64())
+		}
+		ld := sh.k
+		if sh.strided {
+			ld = sh.rows
+		}
+		f := Format{Bits: 6, Tile: 128, Rounding: Stochastic}
+		var serial, par Matrix
+		prev := runtime.GOMAXPROCS(1)
+		err := NewQuantiser(f, 11).Quantise(&serial, src, ld, sh.rows, sh.k, sh.strided)
+		runtime.GOMAXPROCS(max(prev, 2))
+		require.NoError(t, err)
+		require.NoError(t, NewQuantiser(f, 11).Quantise(&par, src, ld, sh.rows, sh.k, sh.strided))
+		runtime.GOMAXPROCS(prev)
+		require.Equal(t, serial.Exp, par.Exp)
+		for i := range serial.Values {
+			require.Equal(t, math.Float32bits(serial.Values[i]), math.Float32bits(par.Values[i]), "%+v element %d", sh, i)
+		}
+	}
 }
 
 func TestFormatValidate(t *testing.T) {

@@ -38,9 +38,8 @@ const sourceChunk = 1 << 17
 // that is, vector v is stored row r0+v (its first k columns) when strided
 // is false, and stored column v (rows r0 … r0+k-1) when it is true. It
 // uses the same kernels on the same values, so the result is bit for bit
-// that of Quantise, stochastic rounding included (the random draws come
-// in the same order: stochastic rounding stays on one goroutine and
-// walks the rows, or the tiles, in order).
+// that of Quantise, stochastic rounding included (it draws one key, as
+// Quantise does, and rounds each element with the number for its index).
 func (q *Quantiser) QuantiseSource(dst *Matrix, src Source, r0, rows, k int, strided bool) error {
 	dst.Rows, dst.K, dst.Tile, dst.KMajor, dst.NonFinite = rows, k, q.format.Tile, strided, 0
 	dst.Values = grow(dst.Values, rows*k)
@@ -56,13 +55,14 @@ func (q *Quantiser) QuantiseSource(dst *Matrix, src Source, r0, rows, k int, str
 	}
 	tiles := dst.Tiles()
 	nw := 1
-	if q.format.Rounding == Nearest && rows*k >= q.minParallel() {
+	if rows*k >= q.minParallel() {
 		nw = min(runtime.GOMAXPROCS(0), rows/8+1)
 		if strided {
 			nw = min(runtime.GOMAXPROCS(0), tiles)
 		}
 	}
 	q.job = quantJob{dst: dst, source: src, r0: r0, nw: nw, tiles: tiles, byTiles: strided, fromSource: true, rows: rows}
+	q.drawKey()
 	dst.NonFinite = q.runParts()
 	dst.zeroKnown = true
 	return nil
@@ -91,7 +91,7 @@ func (q *Quantiser) sourceRows(dst *Matrix, src Source, r0, v0, v1 int, w *worke
 		w.rows = grow(w.rows, n*width)
 		src.Fill(w.rows, r0+v, r0+end, &w.fill)
 		view := Matrix{Rows: n, K: k, Tile: dst.Tile, Values: dst.Values[v*k : end*k], Exp: dst.Exp[v*tiles : end*tiles], zero: dst.zero[v*tiles : end*tiles]}
-		q.quantiseRange(&view, w.rows, width, 0, n, 0, tiles, w)
+		q.quantiseRange(&view, v*k, w.rows, width, 0, n, 0, tiles, w)
 		v = end
 	}
 }
