@@ -340,6 +340,9 @@ type Quantiser struct {
 	// It is set where the kernels exist; tests clear it to compare them
 	// with the row-by-row path.
 	fusedColumns bool
+	// vectorStochastic selects the AVX-512 kernels of stochastic rounding
+	// where the CPU has them; tests clear it to compare them with Go.
+	vectorStochastic bool
 }
 
 // worker is the scratch space of one quantising goroutine.
@@ -381,7 +384,7 @@ func (q *Quantiser) minParallel() int {
 // f must be valid (see Format.Validate).
 func NewQuantiser(f Format, seed uint64) *Quantiser {
 	src := rand.NewPCG(seed, 0x6266705f726e6421)
-	return &Quantiser{format: f, rng: rand.New(src), src: src, fusedColumns: hasAVX2}
+	return &Quantiser{format: f, rng: rand.New(src), src: src, fusedColumns: hasAVX2, vectorStochastic: hasAVX512DQ}
 }
 
 // UseTeam makes q run its parallel loops on team's goroutines instead of a
@@ -666,8 +669,13 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, row0, v0, v1
 			out := dst.Values[p*rows+v0 : p*rows+v1]
 			switch {
 			case q.format.Rounding == Stochastic:
-				for i, x := range in {
-					out[i] = q.stochastic(x, w.inv64[i], w.sc64[i], p*rows+v0+i)
+				done := 0
+				if hasAVX512DQ && q.vectorStochastic {
+					stochasticColsAVX512(out, in, w.inv64, w.sc64, float64(q.format.MaxMantissa()), q.key, p*rows+v0)
+					done = len(in) &^ 7
+				}
+				for i := done; i < len(in); i++ {
+					out[i] = q.stochastic(in[i], w.inv64[i], w.sc64[i], p*rows+v0+i)
 				}
 			case w.wide:
 				for i := range in {
@@ -725,8 +733,13 @@ func (q *Quantiser) exponent(mb uint32) (int32, blockKind) {
 // roundStochastic writes the stochastically rounded, dequantised mantissas
 // of block to out, whose first element has index i0 in the result.
 func (q *Quantiser) roundStochastic(out, block []float32, inv, scale float64, i0 int) {
-	for i, x := range block {
-		out[i] = q.stochastic(x, inv, scale, i0+i)
+	done := 0
+	if hasAVX512DQ && q.vectorStochastic {
+		stochasticBlockAVX512(out, block, inv, scale, float64(q.format.MaxMantissa()), q.key, i0)
+		done = len(block) &^ 7
+	}
+	for i := done; i < len(block); i++ {
+		out[i] = q.stochastic(block[i], inv, scale, i0+i)
 	}
 }
 

@@ -311,6 +311,64 @@ func TestStochasticRoundingParallelEqualsSerial(t *testing.T) {
 	}
 }
 
+// The AVX-512 kernels of stochastic rounding return Go's results bit for
+// bit (NaN for NaN), in both layouts, on lengths that are not multiples of
+// 8 and on blocks that are zero, non-finite, or scaled outside FP32's
+// normal range.
+func TestStochasticKernelsMatchGo(t *testing.T) {
+	if !hasAVX512DQ {
+		t.Skip("this CPU has no AVX-512DQ: the Go loop is the only stochastic rounding")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, sh := range []struct {
+		rows, k, tile int
+		strided       bool
+	}{{37, 301, 128, false}, {37, 301, 128, true}, {300, 40, 16, true}, {5, 1000, 7, false}, {1000, 60, 32, false}} {
+		src := make([]float32, sh.rows*sh.k)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64())
+		}
+		for i := 0; i+sh.tile <= len(src); i += 5 * sh.tile { // blocks of every kind along the way
+			switch i / (5 * sh.tile) % 4 {
+			case 0:
+				clear(src[i : i+sh.tile])
+			case 1:
+				src[i+1] = float32(math.Inf(1))
+			case 2:
+				for j := i; j < i+sh.tile; j++ {
+					src[j] *= 1e-38
+				}
+			case 3:
+				for j := i; j < i+sh.tile; j++ {
+					src[j] *= 1e37
+				}
+			}
+		}
+		ld := sh.k
+		if sh.strided {
+			ld = sh.rows
+		}
+		f := Format{Bits: 7, Tile: sh.tile, Rounding: Stochastic}
+		vec, scalar := NewQuantiser(f, 4), NewQuantiser(f, 4)
+		scalar.vectorStochastic = false
+		var a, b Matrix
+		for range 2 { // a second call draws a second key
+			require.NoError(t, vec.Quantise(&a, src, ld, sh.rows, sh.k, sh.strided))
+			require.NoError(t, scalar.Quantise(&b, src, ld, sh.rows, sh.k, sh.strided))
+			require.Equal(t, b.Exp, a.Exp)
+			require.Equal(t, b.NonFinite, a.NonFinite)
+			for i := range a.Values {
+				x, y := a.Values[i], b.Values[i]
+				if math.IsNaN(float64(y)) {
+					require.True(t, math.IsNaN(float64(x)), "%+v element %d: want NaN, got %g", sh, i, x)
+					continue
+				}
+				require.Equal(t, math.Float32bits(y), math.Float32bits(x), "%+v element %d: want %g, got %g", sh, i, y, x)
+			}
+		}
+	}
+}
+
 func TestFormatValidate(t *testing.T) {
 	cases := []struct {
 		f    Format

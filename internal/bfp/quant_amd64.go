@@ -60,3 +60,20 @@ func maxAbsBitsColsAVX2(mb []uint32, src []float32, ld, rows int)
 //
 //go:noescape
 func roundMagicColsAVX2(out []float32, ldo int, src []float32, ld, rows int, magic, lim []float32)
+
+// hasAVX512DQ selects the AVX-512 kernels of stochastic rounding (64-bit
+// multiplies and conversions are AVX-512DQ).
+var hasAVX512DQ = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
+
+// stochasticBlockAVX512 sets out[j] to Quantiser.stochastic of x[j] with
+// the given inverse scale, scale and key, for element index i0+j, for the
+// first len(x)&^7 elements; len(out) ≥ len(x).
+//
+//go:noescape
+func stochasticBlockAVX512(out, x []float32, inv, scale, qmax float64, key uint64, i0 int)
+
+// stochasticColsAVX512 is stochasticBlockAVX512 with per-element inverse
+// scales inv[j] and scales scale[j] (as long as x, at least).
+//
+//go:noescape
+func stochasticColsAVX512(out, x []float32, inv, scale []float64, qmax float64, key uint64, i0 int)

@@ -671,3 +671,122 @@ rclampNext:
 rdone:
 	VZEROUPPER
 	RET
+
+// The AVX-512 kernels of stochastic rounding, 8 elements (float64 lanes) at
+// a time, with the same operations as Quantiser.stochastic in the same
+// order, so the same results: u = float64(splitmix64(key, i) >> 11)·2^-53,
+// r = floor(float64(x)·inv + u), clamped to ±qmax, times scale, to FP32.
+// The index vector Z4 holds i+1 for the 8 lanes.
+
+DATA srIota<>+0(SB)/8, $1
+DATA srIota<>+8(SB)/8, $2
+DATA srIota<>+16(SB)/8, $3
+DATA srIota<>+24(SB)/8, $4
+DATA srIota<>+32(SB)/8, $5
+DATA srIota<>+40(SB)/8, $6
+DATA srIota<>+48(SB)/8, $7
+DATA srIota<>+56(SB)/8, $8
+GLOBL srIota<>(SB), RODATA|NOPTR, $64
+
+// SR_SETUP expects key in AX and i0 in BX; sets Z4 (indices + 1), Z5 (8),
+// Z6 (golden ratio), Z7 (key), Z8, Z9 (the mixing constants), Z10 (2^-53).
+#define SR_SETUP \
+	VPBROADCASTQ BX, Z4 \
+	VPADDQ       srIota<>(SB), Z4, Z4 \
+	MOVQ         $8, BX \
+	VPBROADCASTQ BX, Z5 \
+	VPBROADCASTQ AX, Z7 \
+	MOVQ         $0x9e3779b97f4a7c15, AX \
+	VPBROADCASTQ AX, Z6 \
+	MOVQ         $0xbf58476d1ce4e5b9, AX \
+	VPBROADCASTQ AX, Z8 \
+	MOVQ         $0x94d049bb133111eb, AX \
+	VPBROADCASTQ AX, Z9 \
+	MOVQ         $0x3ca0000000000000, AX \
+	VPBROADCASTQ AX, Z10
+
+// SR_ROUND rounds the 8 floats at (SI) into Y11 with inverse scales Z0,
+// scales Z1, limits Z2 (qmax) and Z3 (-qmax), and steps the indices.
+#define SR_ROUND \
+	VCVTPS2PD  (SI), Z11 \
+	VMULPD     Z0, Z11, Z11 \
+	VPMULLQ    Z6, Z4, Z12 \
+	VPADDQ     Z7, Z12, Z12 \
+	VPSRLQ     $30, Z12, Z13 \
+	VPXORQ     Z13, Z12, Z12 \
+	VPMULLQ    Z8, Z12, Z12 \
+	VPSRLQ     $27, Z12, Z13 \
+	VPXORQ     Z13, Z12, Z12 \
+	VPMULLQ    Z9, Z12, Z12 \
+	VPSRLQ     $31, Z12, Z13 \
+	VPXORQ     Z13, Z12, Z12 \
+	VPSRLQ     $11, Z12, Z12 \
+	VCVTUQQ2PD Z12, Z12 \
+	VMULPD     Z10, Z12, Z12 \
+	VADDPD     Z12, Z11, Z11 \
+	VRNDSCALEPD $9, Z11, Z11 \
+	VMINPD     Z2, Z11, Z11 \
+	VMAXPD     Z3, Z11, Z11 \
+	VMULPD     Z1, Z11, Z11 \
+	VCVTPD2PS  Z11, Y11 \
+	VPADDQ     Z5, Z4, Z4
+
+// func stochasticBlockAVX512(out, x []float32, inv, scale, qmax float64, key uint64, i0 int)
+TEXT ·stochasticBlockAVX512(SB), NOSPLIT, $0-88
+	MOVQ         out_base+0(FP), DI
+	MOVQ         x_base+24(FP), SI
+	MOVQ         x_len+32(FP), CX
+	SHRQ         $3, CX
+	JZ           blockDone
+	VBROADCASTSD inv+48(FP), Z0
+	VBROADCASTSD scale+56(FP), Z1
+	VBROADCASTSD qmax+64(FP), Z2
+	VPXORQ       Z3, Z3, Z3
+	VSUBPD       Z2, Z3, Z3
+	MOVQ         key+72(FP), AX
+	MOVQ         i0+80(FP), BX
+	SR_SETUP
+
+blockLoop:
+	SR_ROUND
+	VMOVUPS Y11, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     blockLoop
+
+blockDone:
+	VZEROUPPER
+	RET
+
+// func stochasticColsAVX512(out, x []float32, inv, scale []float64, qmax float64, key uint64, i0 int)
+TEXT ·stochasticColsAVX512(SB), NOSPLIT, $0-120
+	MOVQ         out_base+0(FP), DI
+	MOVQ         x_base+24(FP), SI
+	MOVQ         x_len+32(FP), CX
+	MOVQ         inv_base+48(FP), R8
+	MOVQ         scale_base+72(FP), R9
+	SHRQ         $3, CX
+	JZ           colsDone
+	VBROADCASTSD qmax+96(FP), Z2
+	VPXORQ       Z3, Z3, Z3
+	VSUBPD       Z2, Z3, Z3
+	MOVQ         key+104(FP), AX
+	MOVQ         i0+112(FP), BX
+	SR_SETUP
+
+colsLoop:
+	VMOVUPD (R8), Z0
+	VMOVUPD (R9), Z1
+	SR_ROUND
+	VMOVUPS Y11, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	ADDQ    $64, R8
+	ADDQ    $64, R9
+	DECQ    CX
+	JNZ     colsLoop
+
+colsDone:
+	VZEROUPPER
+	RET

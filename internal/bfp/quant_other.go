@@ -18,3 +18,10 @@ func maxAbsBitsColsAVX2([]uint32, []float32, int, int) { panic("unreachable") }
 func roundMagicColsAVX2(_ []float32, _ int, _ []float32, _, _ int, _, _ []float32) {
 	panic("unreachable")
 }
+
+const hasAVX512DQ = false
+
+func stochasticBlockAVX512(_, _ []float32, _, _, _ float64, _ uint64, _ int) { panic("unreachable") }
+func stochasticColsAVX512(_, _ []float32, _, _ []float64, _ float64, _ uint64, _ int) {
+	panic("unreachable")
+}
