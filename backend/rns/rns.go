@@ -112,7 +112,9 @@
 // 24.7 J to 98.9 J, ADCs 1.1 J to 4.2 J) and the accelerator's energy per
 // epoch from 198 J to 277 J (+40%; DRAM traffic, 169 J, is the rest). The
 // time is the same. Stochastic rounding at 6 bits, a cheaper candidate in
-// hardware, was not tried to the peak: its emulation runs about 5x slower.
+// hardware (no wider converters), was not taken through the peak when the
+// defaults were chosen: its emulation was then about 5x slower than
+// nearest rounding (it no longer is).
 package rns
 
 import (
