@@ -12,6 +12,7 @@ import (
 	"github.com/mirage-go/mirage"
 	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/bench"
+	"github.com/mirage-go/mirage/experiment"
 )
 
 // benchTrainCommand implements `mirage bench train`: training examples per
@@ -22,7 +23,7 @@ import (
 func benchTrainCommand(regs mirage.Registries, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench train", "bench train [--cases LIST] [--backends LIST] [--json]", stdout)
 	caseList := fs.String("cases", "lenet:64,lenet:128,resnet20:128", "comma-separated MODEL:BATCH cases (models: "+strings.Join(regs.Models.Names(), ", ")+")")
-	backendList := fs.String("backends", "fp32", "comma-separated backends, each with its default options (see mirage train --help)")
+	backendList := fs.String("backends", "fp32", "comma-separated backends, each with its defaults or with options as in mirage compare (e.g. fp32,rns,rns:rounding=stochastic); ratios are against the plain fp32")
 	atLeast1 := limits.Int{Min: 1, Max: math.MaxInt}
 	warmup := intFlag(fs, "warmup", 3, atLeast1, "untimed steps before measuring")
 	steps := intFlag(fs, "steps", 5, atLeast1, "steps per timed repetition")
@@ -37,18 +38,16 @@ func benchTrainCommand(regs mirage.Registries, args []string, stdout, stderr io.
 		return usageError{err}
 	}
 	reg := regs.Backends
-	var names []string
-	for _, name := range strings.Split(*backendList, ",") {
-		if name = strings.TrimSpace(name); name == "" {
-			continue
-		}
-		if _, err := reg.New(name, nil); err != nil { // check every name before measuring
-			return usageError{err}
-		}
-		names = append(names, name)
+	arms, err := experiment.ParseArms(*backendList, nil, reg)
+	if err != nil {
+		return usageError{err}
 	}
-	if len(names) == 0 {
-		return usageError{fmt.Errorf("--backends is empty (valid: %s)", strings.Join(reg.Names(), ", "))}
+	labels := make([]string, len(arms))
+	for i, a := range arms {
+		if _, err := reg.New(a.Backend, a.Options); err != nil { // check every arm before measuring
+			return usageError{fmt.Errorf("--backends %s: %w", a.Label, err)}
+		}
+		labels[i] = a.Label
 	}
 	opts := bench.TrainOptions{Warmup: *warmup, Steps: *steps, Reps: *reps}
 	stopProfile := func() error { return nil }
@@ -62,18 +61,21 @@ func benchTrainCommand(regs mirage.Registries, args []string, stdout, stderr io.
 		// Fresh backends per case, so that statistics or state kept by one
 		// measurement cannot affect the next; the backends of a case are
 		// measured interleaved (see bench.MeasureTrainInterleaved).
-		backends := make([]backend.Backend, len(names))
-		for i, name := range names {
-			b, err := reg.New(name, nil)
+		backends := make([]backend.Backend, len(arms))
+		for i, a := range arms {
+			b, err := reg.New(a.Backend, a.Options)
 			if err != nil {
 				return err
 			}
 			backends[i] = b
 		}
-		fmt.Fprintf(stderr, "measuring %s on %s ...\n", c, strings.Join(names, ", "))
+		fmt.Fprintf(stderr, "measuring %s on %s ...\n", c, strings.Join(labels, ", "))
 		rs, err := bench.MeasureTrainInterleaved(c, backends, opts)
 		if err != nil {
 			return err
+		}
+		for i := range rs {
+			rs[i].Backend = labels[i] // the arm, options included, as compare names it
 		}
 		results = append(results, rs...)
 	}

@@ -26,6 +26,16 @@ func TestBenchTrainJSON(t *testing.T) {
 	}
 }
 
+// A backend with options is measured with them and named as compare names
+// its arm; the plain fp32 stays the reference of the ratios.
+func TestBenchTrainBackendOptions(t *testing.T) {
+	var out bytes.Buffer
+	err := benchTrainCommand(testReg(), []string{"--cases", "lenet:2", "--backends", "fp32,bfp:bfp-bits=5:rounding=stochastic",
+		"--warmup", "1", "--steps", "1", "--reps", "1"}, &out, io.Discard)
+	require.NoError(t, err)
+	require.Regexp(t, `lenet\s+2\s+bfp_bfp-bits=5_rounding=stochastic\s.*\d+\.\d+x`, out.String())
+}
+
 func TestBenchTrainTable(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, benchTrainCommand(testReg(), []string{"--cases", "lenet:2", "--warmup", "1", "--steps", "1", "--reps", "1"}, &out, io.Discard))
@@ -42,6 +52,8 @@ func TestBenchTrainBadFlags(t *testing.T) {
 		{"--cases", "alexnet:8"},
 		{"--backends", "tpu"},
 		{"--backends", ","},
+		{"--backends", "fp32,rns:noise-sigma=NaN"},
+		{"--backends", "fp32,bfp:adc-bits=8"},
 		{"--nope"},
 		{"extra"},
 	} {
