@@ -116,7 +116,7 @@ func (c chart) png() ([]byte, error) {
 		legendWidth = max(legendWidth, legend.TextStyle.Width(" "+l))
 	}
 	legendWidth += legend.ThumbnailWidth + 4*vg.Millimeter
-	legendWidth = min(legendWidth, 10*vg.Centimeter)
+	legendWidth = min(legendWidth, 16*vg.Centimeter) // arms named by their options are long
 	width, height := 16*vg.Centimeter+legendWidth, 10*vg.Centimeter
 	img := vgimg.PngCanvas{Canvas: vgimg.New(width, height)}
 	dc := draw.New(img)
