@@ -23,7 +23,8 @@
 //     resumed run continues bit for bit (see [Engine.MarshalState]).
 //
 // The knobs every BFP backend shares are typed here once, so that they
-// have the same name, default, help text and validation in every backend:
+// have the same name, help text and validation in every backend (and the
+// same defaults, but for analog's 6-bit mantissas; see DefaultSettings):
 // [Settings] (--bfp-bits, --tile, --rounding, --fp32-layers, --noise-seed,
 // --stats-every and, where it applies, --tile-accumulation) and [Noise]
 // (--noise-sigma, --noise-roles). Each backend's own configuration embeds
