@@ -225,6 +225,10 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 	if err := writeComparison(cfg.Out, cmp); err != nil {
 		return nil, err
 	}
+	if others := otherFinishedArms(cfg.Out, cfg.Arms); len(others) > 0 {
+		fmt.Fprintf(log, "experiment: the report covers the arms given; %s also holds the finished arms %s: name them in --backends too to compare them in one report\n",
+			cfg.Out, strings.Join(others, ", "))
+	}
 	var failed []string
 	for _, a := range cmp.Arms {
 		if a.Outcome == nil {
@@ -235,6 +239,27 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 		return cmp, fmt.Errorf("%d of %d arms failed (%v); see %s", len(failed), len(cmp.Arms), failed, filepath.Join(cfg.Out, "report.md"))
 	}
 	return cmp, nil
+}
+
+// otherFinishedArms lists the subdirectories of out that hold a finished
+// run (a summary.json) and are not among arms: arms of the same comparison
+// run by other commands, which a report of arms alone leaves out.
+func otherFinishedArms(out string, arms []Arm) []string {
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return nil
+	}
+	named := map[string]bool{}
+	for _, a := range arms {
+		named[a.Label] = true
+	}
+	var others []string
+	for _, e := range entries {
+		if e.IsDir() && !named[e.Name()] && exists(filepath.Join(out, e.Name(), "summary.json")) {
+			others = append(others, e.Name())
+		}
+	}
+	return others
 }
 
 // checkSavedState refuses a run directory whose resumable state belongs to

@@ -229,3 +229,23 @@ func TestStoppedByDivergence(t *testing.T) {
 		require.Equal(t, tc.want, stoppedByDivergence(tc.err), tc.err.Error())
 	}
 }
+
+// A compare names, after its report, the finished arms of the same
+// directory that its report leaves out; unfinished ones and its own arms
+// are not named.
+func TestOtherFinishedArms(t *testing.T) {
+	out := t.TempDir()
+	for _, d := range []struct {
+		name     string
+		finished bool
+	}{{"fp32", true}, {"rns", true}, {"bfp", false}, {"analog_adc-bits=8", true}} {
+		require.NoError(t, os.MkdirAll(filepath.Join(out, d.name), 0o755))
+		if d.finished {
+			require.NoError(t, os.WriteFile(filepath.Join(out, d.name, "summary.json"), []byte("{}"), 0o644))
+		}
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(out, "report.md"), nil, 0o644))
+	require.Equal(t, []string{"analog_adc-bits=8", "rns"}, otherFinishedArms(out, []Arm{{Label: "fp32"}}))
+	require.Empty(t, otherFinishedArms(out, []Arm{{Label: "fp32"}, {Label: "rns"}, {Label: "analog_adc-bits=8"}}))
+	require.Empty(t, otherFinishedArms(filepath.Join(out, "missing"), nil))
+}
