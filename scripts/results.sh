@@ -11,8 +11,8 @@
 # Every arm names its settings ($rns7 and $bfp7 are rns's and bfp's
 # defaults; $rns6, $rrns6 and $bfp6 the 6-bit configuration that was the
 # default until December 2026), so that no label depends on the defaults:
-#   - LeNet-5 on MNIST, seeds 1-3 x {fp32, rns, bfp, and the three 6-bit
-#     arms}                                            (minutes)
+#   - LeNet-5 on MNIST, seeds 1-3 x {fp32, rns, bfp, the three 6-bit arms,
+#     6-bit rns with stochastic rounding}              (minutes)
 #   - short sweeps choosing the narrowest analog ADC width that trains, for
 #     ResNet-20 and BERT (sweeps/adc-*.yaml; an estimate from the short
 #     comparisons' analog arms, 384 s and 885 s a run in results/*-parity:
@@ -114,11 +114,12 @@ rrns6=rns:bfp-bits=6:rns-moduli=special-k6:rrns-redundant=2
 bfp6=bfp:bfp-bits=6
 # 6-bit BFP with stochastic rounding went through ResNet-20's learning-rate
 # peak in a diagnostic run, found after the defaults had been chosen: a
-# configuration with 6-bit converters, tested at full length on ResNet-20.
+# configuration with 6-bit converters, tested at full length on ResNet-20
+# and LeNet.
 sr6=rns:bfp-bits=6:rns-moduli=special-k6:rounding=stochastic:rrns-redundant=2
 
 for seed in 1 2 3; do
-	full --model lenet --dataset mnist --backends "fp32,$rns7,$bfp7,$rns6,$rrns6,$bfp6" --seed $seed \
+	full --model lenet --dataset mnist --backends "fp32,$rns7,$bfp7,$rns6,$rrns6,$bfp6,$sr6" --seed $seed \
 		--out results/lenet-mnist-seed$seed --no-progress
 done
 
