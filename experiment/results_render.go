@@ -6,7 +6,6 @@ package experiment
 // analysis: titles, links relative to the document, which plots to show.
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -205,13 +204,9 @@ func (d *resultsDoc) staleArms(c *Comparison) []staleArm {
 		if a.Outcome == nil || a.Outcome.Summary.BackendConfig == nil {
 			continue
 		}
-		b, err := train.NewBackend(a.Outcome.Summary.Config, d.cfg.Registries)
+		b, recorded, err := settingsThenAndNow(&a.Outcome.Summary, a.Outcome.Summary.Config, d.cfg.Registries)
 		if err != nil {
 			out = append(out, staleArm{a.Label, fmt.Sprintf("options this mirage no longer accepts (%v)", err)})
-			continue
-		}
-		recorded, err := json.Marshal(a.Outcome.Summary.BackendConfig)
-		if err != nil {
 			continue
 		}
 		if diff := train.BackendSettingsDiff(recorded, b); len(diff) > 0 {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mirage-go/mirage"
+	"github.com/mirage-go/mirage/backend"
 	"github.com/mirage-go/mirage/backend/bfpengine"
 	"github.com/mirage-go/mirage/internal/atomicfile"
 	"github.com/mirage-go/mirage/train"
@@ -236,16 +237,12 @@ func runDiff(prev *train.Summary, cfg train.Config, regs mirage.Registries) stri
 	if regs.Backends == nil {
 		return diff // no backends to compare settings with
 	}
-	b, err := train.NewBackend(cfg, regs)
+	b, recorded, err := settingsThenAndNow(prev, cfg, regs)
 	if err != nil {
 		if diff != "" {
 			return diff
 		}
 		return fmt.Sprintf("its backend cannot be built (%v)", err)
-	}
-	recorded, err := json.Marshal(prev.BackendConfig)
-	if err != nil {
-		recorded = nil
 	}
 	switch {
 	case diff == "backend_options differ" && prev.Config.Backend == cfg.Backend && train.SameBackendSettings(recorded, b):
@@ -257,6 +254,22 @@ func runDiff(prev *train.Summary, cfg train.Config, regs mirage.Registries) stri
 		return fmt.Sprintf("its backend ran with other effective settings than the same options give now (%s): this mirage's defaults are not that run's, so give its values as options", strings.Join(d, "; "))
 	}
 	return ""
+}
+
+// settingsThenAndNow returns the backend cfg gives in this mirage, whose
+// effective settings are today's, and the effective settings the finished
+// run prev recorded, encoded as summary.json holds them (nil when there are
+// none), for train.SameBackendSettings and train.BackendSettingsDiff.
+func settingsThenAndNow(prev *train.Summary, cfg train.Config, regs mirage.Registries) (backend.Backend, json.RawMessage, error) {
+	b, err := train.NewBackend(cfg, regs)
+	if err != nil {
+		return nil, nil, err
+	}
+	recorded, err := json.Marshal(prev.BackendConfig)
+	if err != nil {
+		recorded = nil
+	}
+	return b, recorded, nil
 }
 
 // configDiff names the settings in which two configurations differ, or

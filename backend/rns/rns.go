@@ -119,7 +119,7 @@
 // diagnostic run of the same recipe, --bfp-bits 6 --rns-moduli special-k6
 // --rounding stochastic --rrns-redundant 2, went through the peak: training
 // loss 1.444, 1.309, 1.212, 1.144, 1.098 in epochs 3 to 7, close to FP32's
-// where nearest rounding at 6 bits diverged. Whether it holds to the end is
+// where nearest rounding at 6 bits collapsed. Whether it holds to the end is
 // for its full-length run to say; the defaults were not changed again on it.
 package rns
 

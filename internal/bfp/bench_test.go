@@ -24,37 +24,26 @@ func BenchmarkQuantise(b *testing.B) {
 	c := make([]float32, rows*n)
 	q := NewQuantiser(Format{Bits: 6, Tile: 128}, 1)
 	var m Matrix
-	b.Run("rows", func(b *testing.B) {
-		for b.Loop() {
-			if err := q.Quantise(&m, src, k, rows, k, false); err != nil {
-				b.Fatal(err)
-			}
+	// Both layouts with each rounding; stochastic rounding draws one key
+	// per call, then hashes each element, on every goroutine.
+	for _, r := range []struct {
+		suffix string
+		q      *Quantiser
+	}{{"", q}, {"-stochastic", NewQuantiser(Format{Bits: 6, Tile: 128, Rounding: Stochastic}, 1)}} {
+		for _, layout := range []struct {
+			name    string
+			ld      int
+			strided bool
+		}{{"rows", k, false}, {"columns", rows, true}} {
+			b.Run(layout.name+r.suffix, func(b *testing.B) {
+				for b.Loop() {
+					if err := r.q.Quantise(&m, src, layout.ld, rows, k, layout.strided); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
-	})
-	b.Run("columns", func(b *testing.B) {
-		for b.Loop() {
-			if err := q.Quantise(&m, src, rows, rows, k, true); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	// Stochastic rounding: one generator draw per call, then a hash per
-	// element, on every goroutine.
-	qs := NewQuantiser(Format{Bits: 6, Tile: 128, Rounding: Stochastic}, 1)
-	b.Run("rows-stochastic", func(b *testing.B) {
-		for b.Loop() {
-			if err := qs.Quantise(&m, src, k, rows, k, false); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("columns-stochastic", func(b *testing.B) {
-		for b.Loop() {
-			if err := qs.Quantise(&m, src, rows, rows, k, true); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	}
 	// A LeNet conv1 weight gradient's op(B): 25 columns of 8448 im2col
 	// rows (one K block of the engine), where per-row overheads dominate.
 	b.Run("columns-25", func(b *testing.B) {

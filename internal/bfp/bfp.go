@@ -670,7 +670,7 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, row0, v0, v1
 			switch {
 			case q.format.Rounding == Stochastic:
 				done := 0
-				if hasAVX512DQ && q.vectorStochastic {
+				if q.vectorStochastic {
 					stochasticColsAVX512(out, in, w.inv64, w.sc64, float64(q.format.MaxMantissa()), q.key, p*rows+v0)
 					done = len(in) &^ 7
 				}
@@ -734,7 +734,7 @@ func (q *Quantiser) exponent(mb uint32) (int32, blockKind) {
 // of block to out, whose first element has index i0 in the result.
 func (q *Quantiser) roundStochastic(out, block []float32, inv, scale float64, i0 int) {
 	done := 0
-	if hasAVX512DQ && q.vectorStochastic {
+	if q.vectorStochastic {
 		stochasticBlockAVX512(out, block, inv, scale, float64(q.format.MaxMantissa()), q.key, i0)
 		done = len(block) &^ 7
 	}

@@ -688,9 +688,12 @@ DATA srIota<>+48(SB)/8, $7
 DATA srIota<>+56(SB)/8, $8
 GLOBL srIota<>(SB), RODATA|NOPTR, $64
 
-// SR_SETUP expects key in AX and i0 in BX; sets Z4 (indices + 1), Z5 (8),
-// Z6 (golden ratio), Z7 (key), Z8, Z9 (the mixing constants), Z10 (2^-53).
+// SR_SETUP expects qmax in Z2, key in AX and i0 in BX; sets Z3 (-qmax),
+// Z4 (indices + 1), Z5 (8), Z6 (golden ratio), Z7 (key), Z8, Z9 (the
+// mixing constants), Z10 (2^-53).
 #define SR_SETUP \
+	VPXORQ       Z3, Z3, Z3 \
+	VSUBPD       Z2, Z3, Z3 \
 	VPBROADCASTQ BX, Z4 \
 	VPADDQ       srIota<>(SB), Z4, Z4 \
 	MOVQ         $8, BX \
@@ -741,8 +744,6 @@ TEXT ·stochasticBlockAVX512(SB), NOSPLIT, $0-88
 	VBROADCASTSD inv+48(FP), Z0
 	VBROADCASTSD scale+56(FP), Z1
 	VBROADCASTSD qmax+64(FP), Z2
-	VPXORQ       Z3, Z3, Z3
-	VSUBPD       Z2, Z3, Z3
 	MOVQ         key+72(FP), AX
 	MOVQ         i0+80(FP), BX
 	SR_SETUP
@@ -769,8 +770,6 @@ TEXT ·stochasticColsAVX512(SB), NOSPLIT, $0-120
 	SHRQ         $3, CX
 	JZ           colsDone
 	VBROADCASTSD qmax+96(FP), Z2
-	VPXORQ       Z3, Z3, Z3
-	VSUBPD       Z2, Z3, Z3
 	MOVQ         key+104(FP), AX
 	MOVQ         i0+112(FP), BX
 	SR_SETUP
