@@ -78,11 +78,28 @@ func Constructor[C any, PC interface {
 	}
 }
 
+// PresetValue is implemented by the flag.Value of an option that sets
+// several knobs at once to a named configuration (rns's --rns-preset), as
+// flag's boolFlag marks boolean flags. DecodeOptions sets such options
+// before all others, so that an option given beside a preset overrides
+// it, whatever order the options come in.
+type PresetValue interface {
+	flag.Value
+	IsPresetFlag() bool
+}
+
+func isPreset(f *flag.Flag) bool {
+	p, ok := f.Value.(PresetValue)
+	return ok && p.IsPresetFlag()
+}
+
 // DecodeOptions sets cfg from its serialised form: knob values by flag
 // name, as the command line, a sweep spec, a compare arm or a run's
 // backend_options give them. A name that is not one of cfg's flags is
 // refused with the list of those that are; backendName completes the
-// message. Knobs not in opts keep their values. It does not call Validate.
+// message. Presets (see PresetValue) are set first, then the other
+// options in the order of their names. Knobs not in opts keep their
+// values. It does not call Validate.
 func DecodeOptions(cfg Config, opts Options, backendName string) error {
 	fs := flagSet(cfg)
 	names := make([]string, 0, len(opts))
@@ -90,6 +107,10 @@ func DecodeOptions(cfg Config, opts Options, backendName string) error {
 		names = append(names, k)
 	}
 	sort.Strings(names) // a deterministic first error, and moduli before what depends on them
+	sort.SliceStable(names, func(i, j int) bool {
+		fi, fj := fs.Lookup(names[i]), fs.Lookup(names[j])
+		return fi != nil && isPreset(fi) && (fj == nil || !isPreset(fj))
+	})
 	for _, k := range names {
 		f := fs.Lookup(k)
 		if f == nil {

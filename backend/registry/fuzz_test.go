@@ -22,6 +22,8 @@ func FuzzBackendOptions(f *testing.F) {
 	f.Add("bfp", "fp32-layers", " a, ,b*", "tile-accumulation", "")
 	f.Add("rns", "noise-unit", "phase", "noise-sigma", "1e300")
 	f.Add("fp32", "tile", "1", "", "")
+	f.Add("rns", "rns-preset", "k6", "bfp-bits", "7")
+	f.Add("rns", "rrns-redundant", "1", "rns-preset", "k7-rrns2")
 	f.Fuzz(func(t *testing.T, name, k1, v1, k2, v2 string) {
 		reg := New()
 		opts := backend.Options{}

@@ -18,7 +18,11 @@ import (
 // not useful; start from DefaultConfig.
 type Config struct {
 	bfpengine.Settings
-	Noise bfpengine.Noise
+	// Preset names the preset (--rns-preset) the number system started
+	// from: ApplyPreset sets Moduli, Settings.Format.Bits and Redundant,
+	// which may have been changed since.
+	Preset string
+	Noise  bfpengine.Noise
 	// Moduli are the base moduli (--rns-moduli).
 	Moduli Moduli
 	// Redundant are the redundant moduli for RRNS error detection and
@@ -37,8 +41,11 @@ type Config struct {
 // of 128, two redundant moduli, the fast mode, σ = 0.08 residue steps on
 // every role.
 func DefaultConfig() Config {
-	m, _ := rns.Preset("special-k7")
-	return Config{Settings: bfpengine.DefaultSettings(), Noise: bfpengine.DefaultNoise(), Moduli: m, Redundant: Redundant{Count: 2}}
+	c := Config{Settings: bfpengine.DefaultSettings(), Noise: bfpengine.DefaultNoise()}
+	if err := c.ApplyPreset(DefaultPreset); err != nil {
+		panic(err) // DefaultPreset is in the list
+	}
+	return c
 }
 
 // Descriptor describes the rns backend to a backend.Registry.
@@ -67,6 +74,7 @@ func Options() []backend.OptionSpec {
 func (c *Config) BindFlags(fs *flag.FlagSet) {
 	c.Settings.BindFlags(fs, true)
 	c.Noise.BindFlags(fs)
+	fs.Var(presetValue{c}, "rns-preset", "sets --rns-moduli, --bfp-bits and --rrns-redundant at once: "+presetList()+"; those options, given beside it, override it")
 	fs.Var(&c.Moduli, "rns-moduli", "RNS moduli: a comma list of pairwise coprime integers (e.g. 63,64,65) or a preset special-k4 .. special-k8 = {2^k-1, 2^k, 2^k+1}")
 	fs.Var(&redundantValue{r: &c.Redundant, base: &c.Moduli}, "rrns-redundant", "redundant RNS moduli for error detection/correction: a count R (the R smallest suitable moduli are chosen, as many as fit the product: 131,133 for 2 with special-k7, 67,71 with special-k6) or an explicit comma list of moduli (67,71; a single one as 67,)")
 	fs.Var((*modeValue)(&c.Reference), "rns-mode", "RNS emulation: fast (exact BFP GEMM + sampled residue errors, about FP32 cost) or reference (literal per-modulus phase readouts, slow)")

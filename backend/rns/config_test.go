@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,6 +19,7 @@ func TestDefaultConfig(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	require.Equal(t, Config{
 		Settings:  bfpengine.Settings{Format: ibfp.Format{Bits: 7, Tile: 128, Rounding: ibfp.Nearest}, NoiseSeed: 1, StatsEvery: 50},
+		Preset:    "k7-rrns2",
 		Noise:     bfpengine.Noise{Sigma: 0.08, Roles: bfpengine.RoleSet{true, true, true}},
 		Moduli:    Moduli{127, 128, 129},
 		Redundant: Redundant{Count: 2},
@@ -25,7 +27,7 @@ func TestDefaultConfig(t *testing.T) {
 	want := map[string]string{
 		"bfp-bits": "7", "tile": "128", "rounding": "nearest", "fp32-layers": "", "noise-seed": "1",
 		"stats-every": "50", "tile-accumulation": "gemm", "noise-sigma": "0.08", "noise-roles": "forward,dX,dW",
-		"rns-moduli": "special-k7", "rrns-redundant": "2", "rns-mode": "fast", "noise-unit": "step",
+		"rns-moduli": "special-k7", "rrns-redundant": "2", "rns-preset": "k7-rrns2", "rns-mode": "fast", "noise-unit": "step",
 	}
 	specs := Options()
 	require.Len(t, specs, len(want))
@@ -58,6 +60,9 @@ func TestConfigFlags(t *testing.T) {
 		{[]string{"--rrns-redundant", "67,"}, func(c *Config) { c.Redundant = Redundant{Moduli: []int64{67}} }},
 		{[]string{"--rrns-redundant", "67, 71"}, func(c *Config) { c.Redundant = Redundant{Moduli: []int64{67, 71}} }},
 		{[]string{"--rns-mode", "reference"}, func(c *Config) { c.Reference = true }},
+		{[]string{"--rns-preset", "k6"}, func(c *Config) {
+			c.Preset, c.Moduli, c.Format.Bits, c.Redundant = "k6", Moduli{63, 64, 65}, 6, Redundant{}
+		}},
 		{[]string{"--noise-unit", "phase"}, func(c *Config) { c.PhaseUnit = true }},
 	} {
 		got := DefaultConfig()
@@ -117,6 +122,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	cfg.Noise = bfpengine.Noise{Sigma: 1.0 / 3, Roles: bfpengine.RoleSet{false, true, false}}
 	cfg.FP32Layers = []string{"conv1", "layer4.*"}
 	cfg.Reference, cfg.PhaseUnit, cfg.Ordered = true, true, true
+	cfg.Preset = "k6"
 	require.NoError(t, cfg.Validate())
 	opts := backend.EncodeOptions(&cfg)
 	require.Equal(t, "61,64,65", opts["rns-moduli"])
@@ -126,4 +132,46 @@ func TestConfigRoundTrip(t *testing.T) {
 	require.NoError(t, backend.DecodeOptions(&back, opts, "rns"))
 	require.Equal(t, cfg, back)
 	require.Equal(t, opts, backend.EncodeOptions(&back))
+}
+
+// --rns-preset sets the number system at once; options given beside it
+// override it whichever way their names sort against it (bfp-bits before
+// rns-preset, rrns-redundant after), and k6 is exactly the configuration
+// the defaults replaced.
+func TestPreset(t *testing.T) {
+	old, err := Factory(backend.Options{"rns-moduli": "special-k6", "bfp-bits": "6", "rrns-redundant": "0"})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		opts backend.Options
+		want func(*EffectiveConfig)
+	}{
+		{backend.Options{"rns-preset": "k6"}, func(*EffectiveConfig) {}},
+		{backend.Options{"rns-preset": " k6 ", "bfp-bits": "5"}, func(c *EffectiveConfig) { c.Bits, c.MaxTileDot = 5, 128*15*15 }},
+		{backend.Options{"rns-preset": "k6", "rrns-redundant": "2"}, func(c *EffectiveConfig) {
+			c.Redundant = []int64{67, 71}
+			c.StepSigma = append(c.StepSigma, 0.08, 0.08)
+			c.ErrorProb = append(c.ErrorProb, c.ErrorProb[0], c.ErrorProb[0])
+		}},
+	} {
+		b, err := Factory(tc.opts)
+		require.NoError(t, err, "%v", tc.opts)
+		want := old.(*Backend).cfg
+		want.StepSigma, want.ErrorProb = slices.Clone(want.StepSigma), slices.Clone(want.ErrorProb)
+		tc.want(&want)
+		require.Equal(t, want, b.(*Backend).cfg, "%v", tc.opts)
+	}
+	b, err := Factory(backend.Options{"rns-preset": "k7-rrns2"})
+	require.NoError(t, err)
+	def, err := New(DefaultConfig())
+	require.NoError(t, err)
+	require.Equal(t, def.cfg, b.(*Backend).cfg, "the default preset is the defaults")
+
+	_, err = Factory(backend.Options{"rns-preset": "k8"})
+	require.EqualError(t, err, `--rns-preset "k8": use `+presetList())
+	require.Equal(t, []string{"k7-rrns2", "k6"}, PresetNames())
+	for _, name := range PresetNames() {
+		cfg := DefaultConfig()
+		require.NoError(t, cfg.ApplyPreset(name))
+		require.NoError(t, cfg.Validate(), "preset %s must be a valid configuration", name)
+	}
 }

@@ -80,9 +80,12 @@
 //
 // Until December 2026 the defaults were the 6-bit configuration: moduli
 // special-k6 = {63, 64, 65} (three 6-bit converters), 6-bit mantissas,
-// no redundant moduli. It is three flags away:
+// no redundant moduli. It is one option away, --rns-preset k6, which is
+// the same as
 //
 //	--rns-moduli special-k6 --bfp-bits 6 --rrns-redundant 0
+//
+// (options given beside a preset override it, in any order).
 //
 // It trains LeNet-5 on MNIST at FP32's accuracy and BERT-small on IMDB
 // within 0.5 points of it, but it breaks ResNet-20 on CIFAR-10 (RESULTS.md,
