@@ -135,7 +135,7 @@ func (t *Tape) Softmax(x *Tensor) *Tensor {
 		softmaxRow(out.data[r*cols:(r+1)*cols], x.data[r*cols:(r+1)*cols])
 	}
 	t.record(out, func(g []float32) {
-		gx := gradOf(x)
+		gx, fresh := gradFor(x)
 		// dx_j = y_j·(g_j − Σ_k g_k·y_k).
 		for r := 0; r < rows; r++ {
 			y, gr, gxr := out.data[r*cols:(r+1)*cols], g[r*cols:(r+1)*cols], gx[r*cols:(r+1)*cols]
@@ -144,6 +144,12 @@ func (t *Tape) Softmax(x *Tensor) *Tensor {
 				dot += float64(v) * float64(gr[j])
 			}
 			d := float32(dot)
+			if fresh {
+				for j, v := range y {
+					gxr[j] = v * (gr[j] - d)
+				}
+				continue
+			}
 			for j, v := range y {
 				gxr[j] += v * (gr[j] - d)
 			}

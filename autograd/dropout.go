@@ -20,22 +20,32 @@ func (t *Tape) Dropout(x *Tensor, p float32, rng *rand.Rand) *Tensor {
 	if p == 0 {
 		return x
 	}
-	out := t.result(x.shape, x)
+	out := t.resultUninit(x.shape, x)
 	// mask[i] is 0 or the survivor scale 1/(1−p); the backward pass
-	// multiplies by the same factor.
+	// multiplies by the same factor. Both are written whole.
 	mask := t.keep(len(x.data))
-	clear(mask)
 	if p < 1 {
 		keep := 1 / (1 - p)
 		for i, v := range x.data {
 			if rng.Float32() >= p {
 				mask[i] = keep
 				out.data[i] = v * keep
+			} else {
+				mask[i], out.data[i] = 0, 0
 			}
 		}
+	} else {
+		clear(mask)
+		clear(out.data)
 	}
 	t.record(out, func(g []float32) {
-		gx := gradOf(x)
+		gx, fresh := gradFor(x)
+		if fresh {
+			for i, m := range mask {
+				gx[i] = g[i] * m
+			}
+			return
+		}
 		for i, m := range mask {
 			gx[i] += g[i] * m
 		}

@@ -25,7 +25,13 @@ func (t *Tape) MatMul(a, b *Tensor, transA, transB bool, layer string) *Tensor {
 	if k != kb {
 		panic(fmt.Sprintf("autograd.MatMul %s: inner dimensions differ: op(a) is %dx%d, op(b) is %dx%d", layer, m, k, kb, n))
 	}
-	out := t.result([]int{m, n}, a, b)
+	// The product overwrites every element of out (a backend writes C
+	// whole unless asked to accumulate); only an empty reduction is left
+	// to the zeroing.
+	out := t.resultUninit([]int{m, n}, a, b)
+	if k == 0 {
+		clear(out.data)
+	}
 	t.gemm(layer, backend.Forward, m, n, k, a.data, a.shape[1], transA, b.data, b.shape[1], transB, out.data, n, false)
 	t.record(out, func(g []float32) {
 		t.matmulBackward(layer, a, b, transA, transB, m, n, k, g)
@@ -35,26 +41,44 @@ func (t *Tape) MatMul(a, b *Tensor, transA, transB bool, layer string) *Tensor {
 
 // matmulBackward accumulates the gradients of C = op(A)·op(B) given dC (m×n).
 func (t *Tape) matmulBackward(layer string, a, b *Tensor, transA, transB bool, m, n, k int, g []float32) {
-	t.gemmBackward(layer, a.data, a.shape[1], transA, b.data, b.shape[1], transB, gradOf(a), gradOf(b), m, n, k, g)
+	ga, freshA := gradFor(a)
+	gb, freshB := gradFor(b) // not fresh when b is a: a's product writes it first
+	t.gemmBackward(layer, a.data, a.shape[1], transA, b.data, b.shape[1], transB, grads{ga, freshA, gb, freshB}, m, n, k, g)
 }
 
-// gemmBackward accumulates into ga and gb (either may be nil: no gradient
-// wanted) the gradients of C = op(A)·op(B) given dC (m×n, dense). lda and
-// ldb are the row strides of A and B as stored; the gradients use the same
-// storage layout and strides.
-func (t *Tape) gemmBackward(layer string, a []float32, lda int, transA bool, b []float32, ldb int, transB bool, ga, gb []float32, m, n, k int, g []float32) {
-	if ga != nil {
+// grads are the gradient buffers a product's backward pass writes: each
+// may be nil (no gradient wanted); a fresh one (see gradFor) is written
+// over, the others added to.
+type grads struct {
+	a      []float32
+	freshA bool
+	b      []float32
+	freshB bool
+}
+
+// gemmBackward adds into gr.a and gr.b (or writes, when fresh) the
+// gradients of C = op(A)·op(B) given dC (m×n, dense). lda and ldb are the
+// row strides of A and B as stored; the gradients use the same storage
+// layout and strides, and a fresh one is written whole.
+func (t *Tape) gemmBackward(layer string, a []float32, lda int, transA bool, b []float32, ldb int, transB bool, gr grads, m, n, k int, g []float32) {
+	if ga := gr.a; ga != nil {
+		if gr.freshA && n == 0 { // an empty reduction writes nothing
+			clear(ga)
+		}
 		if !transA { // dA = dC·op(B)ᵀ, m×k
-			t.gemm(layer, backend.GradInput, m, k, n, g, n, false, b, ldb, !transB, ga, lda, true)
+			t.gemm(layer, backend.GradInput, m, k, n, g, n, false, b, ldb, !transB, ga, lda, !gr.freshA)
 		} else { // dA = op(B)·dCᵀ, k×m
-			t.gemm(layer, backend.GradInput, k, m, n, b, ldb, transB, g, n, true, ga, lda, true)
+			t.gemm(layer, backend.GradInput, k, m, n, b, ldb, transB, g, n, true, ga, lda, !gr.freshA)
 		}
 	}
-	if gb != nil {
+	if gb := gr.b; gb != nil {
+		if gr.freshB && m == 0 {
+			clear(gb)
+		}
 		if !transB { // dB = op(A)ᵀ·dC, k×n
-			t.gemm(layer, backend.GradWeight, k, n, m, a, lda, !transA, g, n, false, gb, ldb, true)
+			t.gemm(layer, backend.GradWeight, k, n, m, a, lda, !transA, g, n, false, gb, ldb, !gr.freshB)
 		} else { // dB = dCᵀ·op(A), n×k
-			t.gemm(layer, backend.GradWeight, n, k, m, g, n, true, a, lda, transA, gb, ldb, true)
+			t.gemm(layer, backend.GradWeight, n, k, m, g, n, true, a, lda, transA, gb, ldb, !gr.freshB)
 		}
 	}
 }
@@ -85,22 +109,28 @@ func (t *Tape) BatchedMatMul(a, b *Tensor, transA, transB bool, layer string) *T
 	if k != kb {
 		panic(fmt.Sprintf("autograd.BatchedMatMul %s: inner dimensions differ: op(a) is %dx%d, op(b) is %dx%d (a %v, b %v)", layer, m, k, kb, n, a.shape, b.shape))
 	}
-	out := t.result([]int{batch, m, n}, a, b)
+	out := t.resultUninit([]int{batch, m, n}, a, b) // written whole, as in MatMul
+	if k == 0 {
+		clear(out.data)
+	}
 	sa, sb, so := ar*ac, br*bc, m*n
 	for i := 0; i < batch; i++ {
 		t.gemm(layer, backend.Forward, m, n, k, a.data[i*sa:(i+1)*sa], ac, transA, b.data[i*sb:(i+1)*sb], bc, transB, out.data[i*so:(i+1)*so], n, false)
 	}
 	t.record(out, func(g []float32) {
-		ga, gb := gradOf(a), gradOf(b)
+		// Each batch element's products write their own slices of the
+		// gradients, so a fresh buffer is written whole, slice by slice.
+		ga, freshA := gradFor(a)
+		gb, freshB := gradFor(b)
 		for i := 0; i < batch; i++ {
-			var gai, gbi []float32
+			gr := grads{freshA: freshA, freshB: freshB}
 			if ga != nil {
-				gai = ga[i*sa : (i+1)*sa]
+				gr.a = ga[i*sa : (i+1)*sa]
 			}
 			if gb != nil {
-				gbi = gb[i*sb : (i+1)*sb]
+				gr.b = gb[i*sb : (i+1)*sb]
 			}
-			t.gemmBackward(layer, a.data[i*sa:(i+1)*sa], ac, transA, b.data[i*sb:(i+1)*sb], bc, transB, gai, gbi, m, n, k, g[i*so:(i+1)*so])
+			t.gemmBackward(layer, a.data[i*sa:(i+1)*sa], ac, transA, b.data[i*sb:(i+1)*sb], bc, transB, gr, m, n, k, g[i*so:(i+1)*so])
 		}
 	})
 	return out

@@ -227,6 +227,27 @@ func TestSharedIntermediateGradient(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestSharedIntermediateProducts does the same for the products, dropout
+// and softmax, whose backward passes write a fresh gradient buffer whole:
+// a product of an intermediate with itself (the second operand's gradient
+// must add to what the first wrote), batch element by batch element, and
+// an intermediate that a product, dropout and softmax all consume.
+func TestSharedIntermediateProducts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 4))
+	x, w := randn(rng, 2, 3, 4), randn(rng, 4, 4)
+	err := GradCheck(fp32.New(), func(tp *Tape) *Tensor {
+		h := tp.Scale(x, 1.5)                            // (2, 3, 4), in the arena
+		s := tp.BatchedMatMul(h, h, false, true, "attn") // h·hᵀ per batch element
+		s = tp.Softmax(s)
+		c := tp.BatchedMatMul(s, h, false, false, "av")
+		f := tp.Reshape(h, 6, 4)
+		m := tp.MatMul(f, f, true, false, "gram") // fᵀ·f: both operands f
+		d := tp.Dropout(tp.MatMul(f, w, false, false, "fc"), 0.25, rand.New(rand.NewPCG(5, 5)))
+		return tp.Add(tp.Add(tp.Sum(tp.Mul(c, h)), tp.Sum(tp.Mul(m, m))), tp.Sum(tp.Mul(d, tp.Softmax(f))))
+	}, []*Tensor{x, w}, gcEps, gcAtol, gcRtol)
+	require.NoError(t, err)
+}
+
 func TestPadChannels(t *testing.T) {
 	x := New([]float32{1, 2, 3, 4, 5, 6, 7, 8}, 2, 2, 2, 1) // N=2, C=2, H=2, W=1
 	x.SetRequiresGrad(true)

@@ -841,3 +841,37 @@ func TestConv2dBlocksKeepBFPTiles(t *testing.T) {
 // matmulOnly hides every optional capability of a backend (Convolver):
 // the tape then runs convolutions as im2col GEMMs.
 type matmulOnly struct{ backend.Backend }
+
+// TestRecycledBuffersAreWrittenWhole runs a step that uses products,
+// dropout and softmax on intermediates twice on one tape, with other
+// inputs the first time, so that the second step's outputs and gradient
+// buffers are recycled memory holding the first step's values; values and
+// gradients must equal those of a fresh tape bit for bit. An op that
+// relied on zeroed memory it does not get (an output or a fresh gradient
+// not written whole) would leak the first step's values.
+func TestRecycledBuffersAreWrittenWhole(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	w := randn(rng, 4, 4).SetRequiresGrad(true)
+	step := func(tp *Tape, x *Tensor) (out []float32, gx, gw []float32) {
+		x.ZeroGrad()
+		w.ZeroGrad()
+		h := tp.Scale(x, 1.5)
+		s := tp.Softmax(tp.BatchedMatMul(h, h, false, true, "attn"))
+		c := tp.BatchedMatMul(s, h, false, false, "av")
+		f := tp.Reshape(h, 6, 4)
+		d := tp.Dropout(tp.MatMul(f, w, false, false, "fc"), 0.5, rand.New(rand.NewPCG(5, 5)))
+		g := tp.MatMul(f, tp.MatMul(f, f, true, false, "gram"), false, false, "fg") // f·(fᵀ·f)
+		y := tp.Add(tp.Reshape(c, 6, 4), tp.Add(d, g))
+		require.NoError(t, tp.Backward(tp.Sum(tp.Mul(y, y))))
+		return slices.Clone(y.Data()), slices.Clone(x.Grad()), slices.Clone(w.Grad())
+	}
+	x1, x2 := randn(rng, 2, 3, 4).SetRequiresGrad(true), randn(rng, 2, 3, 4).SetRequiresGrad(true)
+	wantY, wantGX, wantGW := step(NewTape(fp32.New()), x2)
+	tp := NewTape(fp32.New())
+	step(tp, x1)
+	tp.Reset()
+	y, gx, gw := step(tp, x2)
+	require.Equal(t, wantY, y)
+	require.Equal(t, wantGX, gx)
+	require.Equal(t, wantGW, gw)
+}
