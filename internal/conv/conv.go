@@ -575,6 +575,27 @@ func (w *Workers) RowsToNCHW(rows, bias, y []float32, n, o, p int) {
 	w.run(job{kind: jobRowsToNCHW, a: rows, b: y, c: bias, n: n, o: o, p: p}, n, n*p*o)
 }
 
+// narrowRowsToNCHW is rowsToNCHWImages for fewer than eight channels,
+// which the 8×8 transpose cannot take (LeNet-5's conv1 has six): each
+// channel's row of y is written in order, gathering every o-th value of
+// the rows, with the bias added as one FP32 addition, as there.
+func narrowRowsToNCHW(rows, bias, y []float32, o, p, b0, b1 int) {
+	for b := b0; b < b1; b++ {
+		src := rows[b*p*o : (b+1)*p*o]
+		dst := y[b*o*p : (b+1)*o*p]
+		for ch := 0; ch < o; ch++ {
+			var add float32
+			if bias != nil {
+				add = bias[ch]
+			}
+			d, s := dst[ch*p:(ch+1)*p], src[ch:]
+			for i := range d {
+				d[i] = s[i*o] + add
+			}
+		}
+	}
+}
+
 // rowsToNCHWImages does RowsToNCHW's work for images b0 ≤ b < b1: blocks
 // of eight positions by all channels through a register transpose
 // (vec.Transpose8), then the bias added to each channel's row in place,
@@ -584,6 +605,10 @@ func (w *Workers) RowsToNCHW(rows, bias, y []float32, n, o, p int) {
 // added to every element as one FP32 addition, so the result is that of
 // rows + bias element by element (-0 + 0 = +0 included).
 func rowsToNCHWImages(rows, bias, y []float32, o, p, b0, b1 int) {
+	if o < 8 {
+		narrowRowsToNCHW(rows, bias, y, o, p, b0, b1)
+		return
+	}
 	p8 := p &^ 7
 	group := o
 	if p%1024 == 0 {

@@ -331,12 +331,13 @@ func BenchmarkIm2colRows(b *testing.B) {
 }
 
 // BenchmarkRowsToNCHW moves a forward product's rows of one block of
-// ResNet-20 images into NCHW order, bias added, on one goroutine.
+// ResNet-20 images (and of LeNet-5's 6-channel conv1) into NCHW order,
+// bias added, on one goroutine.
 func BenchmarkRowsToNCHW(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
 		n, o, p int
-	}{{"stage1", 2, 16, 1024}, {"stage2", 8, 32, 256}, {"stage3", 28, 64, 64}} {
+	}{{"stage1", 2, 16, 1024}, {"stage2", 8, 32, 256}, {"stage3", 28, 64, 64}, {"lenet-conv1", 64, 6, 576}} {
 		b.Run(tc.name, func(b *testing.B) {
 			rows := make([]float32, tc.n*tc.o*tc.p)
 			y := make([]float32, len(rows))
