@@ -122,8 +122,11 @@
 // diagnostic run of the same recipe, --bfp-bits 6 --rns-moduli special-k6
 // --rounding stochastic --rrns-redundant 2, went through the peak: training
 // loss 1.444, 1.309, 1.212, 1.144, 1.098 in epochs 3 to 7, close to FP32's
-// where nearest rounding at 6 bits collapsed. Whether it holds to the end is
-// for its full-length run to say; the defaults were not changed again on it.
+// where nearest rounding at 6 bits collapsed. At full length it ended 0.06
+// points below FP32 on ResNet-20 (85.66% against 85.72%) and 0.03 below on
+// LeNet-5 (seeds 1–3), at about 19% less accelerator energy than the
+// defaults by the cost model. Its BERT run has not been made, and the
+// defaults were not changed again on it.
 package rns
 
 import (
