@@ -28,3 +28,26 @@ func ExampleNew() {
 	// rns special-k7 0.12 2
 	// --rrns-redundant "9": give a count 0..4 (the most whose moduli product fits with moduli {127,128,129}) or a comma list of moduli such as 67,71
 }
+
+// The configuration that was the default until December 2026 is a preset:
+// in Go ApplyPreset, on the command line --rns-preset k6. Options given
+// beside a preset override it, in whichever order they come.
+func ExampleConfig_ApplyPreset() {
+	cfg := rns.DefaultConfig()
+	if err := cfg.ApplyPreset("k6"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(cfg.Moduli, cfg.Format.Bits, cfg.Redundant.Count)
+
+	b, err := rns.Factory(backend.Options{"bfp-bits": "5", "rns-preset": "k6"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	eff := b.(backend.Configurer).Config().(rns.EffectiveConfig)
+	fmt.Println(eff.Moduli, eff.Bits, eff.Redundant)
+	// Output:
+	// [63 64 65] 6 0
+	// [63 64 65] 5 []
+}
