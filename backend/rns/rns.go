@@ -113,8 +113,10 @@
 // on ResNet-20 (+0.20, seed 1) and LeNet-5 (+0.08, seeds 1–3), and 0.54
 // points below it on BERT-small (seed 1): just outside, with a training
 // loss behind FP32's although its products are more accurate than the
-// 6-bit configuration's. Whether that is the format or one run's luck is
-// for the runs still to come to say (bfp at the defaults, a second seed).
+// 6-bit configuration's. It is not the residue arithmetic: every wrong
+// residue was corrected, and bfp at the same format reproduced the run's
+// first epoch to the last digit. Whether it is the format or one run's
+// luck is for a second seed to say.
 //
 // The price, from the cost model (mirage cost, preset mirage-isca24) on a
 // ResNet-20 epoch: five converters per readout instead of three, of 7 and
