@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -40,22 +41,26 @@ type EpochMetrics struct {
 
 // Summary is the content of summary.json.
 type Summary struct {
-	Model         string         `json:"model"`
-	Dataset       string         `json:"dataset"`
-	Backend       string         `json:"backend"`
-	BackendConfig any            `json:"backend_config,omitempty"`
-	BackendStats  any            `json:"backend_stats,omitempty"`
-	Epochs        int            `json:"epochs"`
-	Seed          uint64         `json:"seed"`
-	Params        int            `json:"params"`
-	FinalTestAcc  float64        `json:"final_test_acc"`
-	FinalTestLoss float64        `json:"final_test_loss"`
-	BestTestAcc   float64        `json:"best_test_acc"`
-	Diverged      bool           `json:"diverged"`
-	WallSeconds   float64        `json:"wall_seconds"`
-	Config        Config         `json:"config"`
-	Skipped       []string       `json:"data_skipped,omitempty"`
-	Metrics       []EpochMetrics `json:"-"`
+	Model         string  `json:"model"`
+	Dataset       string  `json:"dataset"`
+	Backend       string  `json:"backend"`
+	BackendConfig any     `json:"backend_config,omitempty"`
+	BackendStats  any     `json:"backend_stats,omitempty"`
+	Epochs        int     `json:"epochs"`
+	Seed          uint64  `json:"seed"`
+	Params        int     `json:"params"`
+	FinalTestAcc  float64 `json:"final_test_acc"`
+	FinalTestLoss float64 `json:"final_test_loss"`
+	BestTestAcc   float64 `json:"best_test_acc"`
+	Diverged      bool    `json:"diverged"`
+	WallSeconds   float64 `json:"wall_seconds"`
+	// GOMAXPROCS are the core counts the run trained with, in order (one
+	// value unless a resume changed it): runs are bit for bit equal only
+	// at the same count.
+	GOMAXPROCS []int          `json:"gomaxprocs,omitempty"`
+	Config     Config         `json:"config"`
+	Skipped    []string       `json:"data_skipped,omitempty"`
+	Metrics    []EpochMetrics `json:"-"`
 }
 
 // Result is what Run returns.
@@ -157,8 +162,14 @@ func RunContext(ctx context.Context, cfg Config, reg mirage.Registries, log io.W
 		res.BestTestAcc = math.Max(res.BestTestAcc, m.TestAcc)
 		res.Diverged = res.Diverged || m.Diverged
 	}
+	cores, coresChanged := coresFrom(snap.cores, runtime.GOMAXPROCS(0))
+	snap.cores, res.GOMAXPROCS = cores, cores
 	if saved != nil {
 		fmt.Fprintf(log, "resuming %s from epoch %d step %d (of %d)\n", cfg.OutDir, snap.pos.Epoch, snap.pos.Batch, stepsPerEpoch)
+		if coresChanged {
+			fmt.Fprintf(log, "warning: the run so far used GOMAXPROCS %d, this process has %d: from here it goes on as a run with %d cores would, not bit for bit as the uninterrupted run (set GOMAXPROCS=%d to keep that)\n",
+				cores[len(cores)-2], cores[len(cores)-1], cores[len(cores)-1], cores[len(cores)-2])
+		}
 		// The state is written before metrics.jsonl; rewrite the file in
 		// case the run stopped between the two.
 		if err := atomicfile.WriteFile(filepath.Join(cfg.OutDir, "metrics.jsonl"), metricsLines); err != nil {
@@ -236,7 +247,7 @@ func RunContext(ctx context.Context, cfg Config, reg mirage.Registries, log io.W
 				continue
 			}
 			err = tr.save(cfg.OutDir, snapshot{
-				pos: datasets.Position{Epoch: epoch, Batch: done}, step: step, metrics: res.Metrics,
+				pos: datasets.Position{Epoch: epoch, Batch: done}, cores: cores, step: step, metrics: res.Metrics,
 				lossSum: lossSum, correct: correct, seen: seen, diverged: diverged,
 				epochSeconds: time.Since(epochStart).Seconds(), elapsed: elapsed(),
 			})
@@ -278,7 +289,7 @@ func RunContext(ctx context.Context, cfg Config, reg mirage.Registries, log io.W
 		if cfg.OutDir != "" {
 			// The state first: it holds these metrics too, and a resumed
 			// run rewrites metrics.jsonl from it.
-			err := tr.save(cfg.OutDir, snapshot{pos: datasets.Position{Epoch: epoch + 1}, step: step, metrics: res.Metrics, elapsed: elapsed()})
+			err := tr.save(cfg.OutDir, snapshot{pos: datasets.Position{Epoch: epoch + 1}, cores: cores, step: step, metrics: res.Metrics, elapsed: elapsed()})
 			if err != nil {
 				return nil, err
 			}

@@ -80,6 +80,27 @@ type runState struct {
 	// Finite records that every tensor was finite when the state was
 	// written; a state claiming so whose tensors are not is corrupt.
 	Finite bool `json:"finite"`
+	// Cores are the GOMAXPROCS values the run has trained with, in order,
+	// each listed once per change: the core count decides how some sums
+	// are split, so a run resumed with another count goes on differently
+	// from the uninterrupted one. States written before it was recorded
+	// have none.
+	Cores []int `json:"gomaxprocs,omitempty"`
+}
+
+// maxCores bounds the GOMAXPROCS values a state may record.
+const maxCores = 1 << 20
+
+// coresFrom returns the core counts of a run that goes on, with now
+// GOMAXPROCS, from a state that recorded saved, and whether the count
+// changed at this resume.
+func coresFrom(saved []int, now int) (cores []int, changed bool) {
+	cores = append([]int{}, saved...)
+	if len(cores) == 0 || cores[len(cores)-1] != now {
+		changed = len(cores) > 0
+		cores = append(cores, now)
+	}
+	return cores, changed
 }
 
 // trainer is the part of a run that a resumable state saves and restores.
@@ -95,6 +116,7 @@ type trainer struct {
 // snapshot is a run's progress at a step boundary.
 type snapshot struct {
 	pos          datasets.Position
+	cores        []int // see runState.Cores
 	step         int
 	metrics      []EpochMetrics
 	lossSum      float64
@@ -113,6 +135,7 @@ func (tr *trainer) save(dir string, s snapshot) error {
 		Correct: s.correct, Seen: s.seen, Diverged: s.diverged,
 		EpochSeconds: s.epochSeconds, Elapsed: s.elapsed,
 		Dropout: [][]byte{}, WithGrad: []string{}, Steps: map[string]int{},
+		Cores: s.cores,
 	}
 	var tensors []*autograd.Tensor
 	for _, t := range layers.StateDict(tr.model) {
@@ -282,6 +305,8 @@ func (tr *trainer) checkAndRestore(s *savedState, stepsPerEpoch int) (snapshot, 
 		return snapshot{}, fmt.Errorf("%d correct of %d examples seen", st.Correct, st.Seen)
 	case !finiteNonNegative(st.Elapsed) || !finiteNonNegative(st.EpochSeconds):
 		return snapshot{}, fmt.Errorf("invalid elapsed times %g and %g seconds", st.Elapsed, st.EpochSeconds)
+	case slices.ContainsFunc(st.Cores, func(n int) bool { return n < 1 || n > maxCores }):
+		return snapshot{}, fmt.Errorf("core counts %v outside 1..%d", st.Cores, maxCores)
 	}
 	if diff := BackendSettingsDiff(st.BackendConfig, tr.backend); len(diff) > 0 {
 		return snapshot{}, fmt.Errorf("the backend's effective settings differ from those the run started with (%s): this mirage's defaults are not that run's; give its values as options to continue it", strings.Join(diff, "; "))
@@ -404,7 +429,7 @@ func (tr *trainer) checkAndRestore(s *savedState, stepsPerEpoch int) (snapshot, 
 		}
 	}
 	return snapshot{
-		pos: pos, step: st.Step, metrics: st.Metrics,
+		pos: pos, cores: st.Cores, step: st.Step, metrics: st.Metrics,
 		lossSum: math.Float64frombits(st.LossSumBits), correct: st.Correct, seen: st.Seen,
 		diverged: st.Diverged, epochSeconds: st.EpochSeconds, elapsed: st.Elapsed,
 	}, nil

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -76,6 +77,40 @@ func TestRunResumesAndRefusesFinished(t *testing.T) {
 	cfg.Overwrite = true
 	_, err = Run(cfg, testReg(), io.Discard)
 	require.NoError(t, err)
+}
+
+// The run records the core counts it trained with: one for a run resumed
+// with the count it had, both (and a warning that names them and how to
+// keep the run bit for bit) when a resume changes it, because the count
+// decides how some sums are split.
+func TestRunRecordsItsCoreCounts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small MLP twice")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(2)
+	same := interrupted(t, filepath.Join(t.TempDir(), "same"))
+	var log strings.Builder
+	res, err := Run(same, testReg(), &log)
+	require.NoError(t, err)
+	require.Equal(t, []int{2}, res.GOMAXPROCS)
+	require.NotContains(t, log.String(), "warning")
+	js, err := os.ReadFile(filepath.Join(same.OutDir, "summary.json"))
+	require.NoError(t, err)
+	var sum struct {
+		GOMAXPROCS []int `json:"gomaxprocs"`
+	}
+	require.NoError(t, json.Unmarshal(js, &sum))
+	require.Equal(t, []int{2}, sum.GOMAXPROCS, "summary.json")
+
+	other := interrupted(t, filepath.Join(t.TempDir(), "other"))
+	runtime.GOMAXPROCS(1)
+	log.Reset()
+	res, err = Run(other, testReg(), &log)
+	require.NoError(t, err)
+	require.Equal(t, []int{2, 1}, res.GOMAXPROCS)
+	require.Contains(t, log.String(), "warning: the run so far used GOMAXPROCS 2, this process has 1")
+	require.Contains(t, log.String(), "set GOMAXPROCS=2 to keep that")
 }
 
 // A state of another configuration is refused with every difference named,
@@ -191,6 +226,8 @@ func TestResumeValidatesTheStateFile(t *testing.T) {
 		{"backend state for fp32", rewrite(nil, func(st map[string]any) { st["backend"] = map[string]any{} }), "keeps none"},
 		{"dropout generators", rewrite(nil, func(st map[string]any) { st["dropout_rng"] = []string{"AAAA"} }), "1 dropout generators for a model with 0"},
 		{"no state metadata", withoutState, `no "mirage.state" metadata`},
+		{"zero cores", rewrite(nil, func(st map[string]any) { st["gomaxprocs"] = []int{2, 0} }), "core counts [2 0] outside 1..1048576"},
+		{"too many cores", rewrite(nil, func(st map[string]any) { st["gomaxprocs"] = []int{1 << 30} }), "core counts [1073741824] outside"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
