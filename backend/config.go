@@ -4,7 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -106,10 +106,17 @@ func DecodeOptions(cfg Config, opts Options, backendName string) error {
 	for k := range opts {
 		names = append(names, k)
 	}
-	sort.Strings(names) // a deterministic first error, and moduli before what depends on them
-	sort.SliceStable(names, func(i, j int) bool {
-		fi, fj := fs.Lookup(names[i]), fs.Lookup(names[j])
-		return fi != nil && isPreset(fi) && (fj == nil || !isPreset(fj))
+	// Presets first, then by name: a deterministic first error, and moduli
+	// before what depends on them.
+	preset := func(name string) bool { f := fs.Lookup(name); return f != nil && isPreset(f) }
+	slices.SortFunc(names, func(a, b string) int {
+		if pa, pb := preset(a), preset(b); pa != pb {
+			if pa {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
 	})
 	for _, k := range names {
 		f := fs.Lookup(k)

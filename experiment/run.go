@@ -265,9 +265,12 @@ func settingsThenAndNow(prev *train.Summary, cfg train.Config, regs mirage.Regis
 	if err != nil {
 		return nil, nil, err
 	}
+	if prev.BackendConfig == nil {
+		return b, nil, nil
+	}
 	recorded, err := json.Marshal(prev.BackendConfig)
 	if err != nil {
-		recorded = nil
+		return b, nil, nil
 	}
 	return b, recorded, nil
 }
