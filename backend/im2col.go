@@ -3,6 +3,7 @@ package backend
 import (
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/mirage-go/mirage/internal/conv"
 	"github.com/mirage-go/mirage/internal/parallel"
@@ -36,6 +37,11 @@ import (
 // needs it, instead of built: the same products in the same blocks, without
 // writing out the im2col matrix.
 //
+// A backend that implements LaneRunner gets the blocks run on several
+// cores at once, each block whole on one core: forward blocks write
+// disjoint images of y; backward blocks write disjoint images of dx and
+// add into dw one after another, in block order, as here.
+//
 // The zero value is ready to use; it keeps its scratch buffers from one
 // call to the next. An Im2col is used by one goroutine at a time.
 type Im2col struct {
@@ -43,6 +49,23 @@ type Im2col struct {
 	cols, rows, dyT, dcols []float32
 	desc                   Cols   // the block's cols, for a ColsMultiplier
 	dest                   Col2im // the block's dx, for a Col2imMultiplier
+	lanes                  []*im2colLane
+	laneCalls              [2]Call
+	job                    laneJob
+	// forwardBlock and backwardBlock as method values, made once
+	fwdBlock, bwdBlock func(lane ColsMultiplier, l, i int) error
+	gradW              parallel.Turn // lanes add their blocks' weight gradients in order
+	failed             atomic.Bool   // a lane's block failed: later blocks add nothing into dw
+}
+
+// im2colLane is the scratch of one lane of a LaneRunner: the block's rows
+// of the product and its cols, and workers whose loops run on the lane's
+// goroutine.
+type im2colLane struct {
+	workers          conv.Workers
+	rows, dyT, dcols []float32
+	desc             Cols
+	dest             Col2im
 }
 
 // UseTeam makes c run its loops (im2col, col2im, the rearrangements) on
@@ -52,7 +75,12 @@ func (c *Im2col) UseTeam(team *parallel.Team) { c.workers.UseTeam(team) }
 
 // dropDesc forgets the last block's Cols, so that c keeps no reference to
 // the caller's images.
-func (c *Im2col) dropDesc() { c.desc, c.dest = Cols{}, Col2im{} }
+func (c *Im2col) dropDesc() {
+	c.desc, c.dest = Cols{}, Col2im{}
+	for k := range c.lanes {
+		c.lanes[k].desc, c.lanes[k].dest = Cols{}, Col2im{}
+	}
+}
 
 // convBlockElems is the size, in float32s, of the largest per-block matrix
 // of a convolution (its part of cols, usually): 512 Ki elements, 2 MiB,
@@ -128,6 +156,12 @@ func (c *Im2col) Forward(b Backend, layer string, g ConvGeometry, x, w, bias, y 
 	blockRows := min(block, g.N) * positions
 	cm, described := b.(ColsMultiplier)
 	defer c.dropDesc()
+	if lr, ok := b.(LaneRunner); ok {
+		c.laneCalls[0] = call
+		if n := lr.Lanes(c.laneCalls[:1], (g.N+block-1)/block); n > 1 {
+			return c.forwardLanes(lr, n, g, x, w, bias, y)
+		}
+	}
 	if !described {
 		c.cols = growFloats(c.cols, blockRows*k)
 	}
@@ -155,6 +189,141 @@ func (c *Im2col) Forward(b Backend, layer string, g ConvGeometry, x, w, bias, y 
 	return nil
 }
 
+// laneJob is the convolution that Im2col's lanes are running, read by
+// forwardBlock and backwardBlock (method values made once, so that
+// handing them to RunLanes allocates nothing).
+type laneJob struct {
+	g                 ConvGeometry
+	cg                conv.Geometry
+	block             int
+	x, w, bias, y, dy []float32
+	grads             ConvGrads
+	calls             []Call
+}
+
+// forwardLanes is Forward on n lanes of lr.
+func (c *Im2col) forwardLanes(lr LaneRunner, n int, g ConvGeometry, x, w, bias, y []float32) error {
+	c.growLanes(n)
+	c.job = laneJob{g: g, cg: g.internal(), block: g.ImagesPerBlock(), x: x, w: w, bias: bias, y: y, calls: c.laneCalls[:1]}
+	err := lr.RunLanes(c.job.calls, (g.N+c.job.block-1)/c.job.block, c.fwdBlock)
+	layer := c.job.calls[0].Layer
+	c.job = laneJob{}
+	if err != nil {
+		clear(y[:g.N*g.O*g.OutH()*g.OutW()])
+		return fmt.Errorf("%s %s: %w", layer, Forward, err)
+	}
+	return nil
+}
+
+// forwardBlock computes block i of the forward product on lane l.
+func (c *Im2col) forwardBlock(lane ColsMultiplier, l, i int) error {
+	j, ln := &c.job, c.lanes[l]
+	g := j.g
+	k, o := g.Field(), g.O
+	positions := g.OutH() * g.OutW()
+	imageIn := g.C * g.H * g.W
+	n0, n1 := i*j.block, min((i+1)*j.block, g.N)
+	blk := j.cg
+	blk.N = n1 - n0
+	rb := (n1 - n0) * positions
+	ln.rows = growFloats(ln.rows, rb*o)
+	ln.desc = Cols{g: blk, x: j.x[n0*imageIn : n1*imageIn], workers: &ln.workers}
+	req := GEMM{M: rb, N: o, K: k, LDA: k, B: j.w, LDB: k, TransB: true, C: ln.rows, LDC: o}
+	if err := lane.MatMulCols(j.calls[0], req, &ln.desc); err != nil {
+		return err
+	}
+	ln.workers.RowsToNCHW(ln.rows[:rb*o], j.bias, j.y[n0*o*positions:n1*o*positions], n1-n0, o, positions)
+	return nil
+}
+
+// backwardLanes is Backward on n lanes of lr: each lane takes a block,
+// computes its input gradient, then adds its weight gradient into dw in
+// its turn (gradW), after the blocks before it, as Backward adds them.
+func (c *Im2col) backwardLanes(lr LaneRunner, n int, calls []Call, g ConvGeometry, x, w, dy []float32, grads ConvGrads) error {
+	c.growLanes(n)
+	c.gradW.Reset()
+	c.failed.Store(false)
+	c.job = laneJob{g: g, cg: g.internal(), block: g.ImagesPerBlock(), x: x, w: w, dy: dy, grads: grads, calls: calls}
+	err := lr.RunLanes(calls, (g.N+c.job.block-1)/c.job.block, c.bwdBlock)
+	c.job = laneJob{}
+	return err
+}
+
+// backwardBlock computes block i's gradients on lane l.
+func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
+	j, ln := &c.job, c.lanes[l]
+	g := j.g
+	k, o := g.Field(), g.O
+	positions := g.OutH() * g.OutW()
+	imageIn := g.C * g.H * g.W
+	gx, gw := j.grads.DX, j.grads.DW
+	n0, n1 := i*j.block, min((i+1)*j.block, g.N)
+	blk := j.cg
+	blk.N = n1 - n0
+	rb := (n1 - n0) * positions
+	ln.dyT = growFloats(ln.dyT, o*rb)
+	ln.workers.ChannelRows(j.dy[n0*o*positions:n1*o*positions], ln.dyT, n1-n0, o, positions)
+	if gx != nil {
+		call := j.calls[0]
+		gxb := gx[n0*imageIn : n1*imageIn]
+		ln.dcols = growFloats(ln.dcols, rb*k)
+		req := GEMM{M: rb, N: k, K: o, A: ln.dyT, LDA: rb, TransA: true, B: j.w, LDB: k, C: ln.dcols, LDC: k}
+		var err error
+		ln.dest = Col2im{g: blk, dx: gxb, assign: j.grads.AssignDX, workers: &ln.workers}
+		if cc, ok := lane.(Col2imMultiplier); ok {
+			err = cc.MatMulCol2im(call, req, &ln.dest)
+		} else {
+			err = lane.MatMul(call, req)
+		}
+		if err != nil {
+			c.failed.Store(true)
+			if gw != nil { // the blocks after this one wait for its turn
+				c.gradW.Wait(i)
+				c.gradW.Pass(i)
+			}
+			return fmt.Errorf("%s %s: %w", call.Layer, GradInput, err)
+		}
+		switch {
+		case ln.dest.done:
+		case j.grads.AssignDX:
+			ln.workers.Col2imAssign(blk, ln.dcols, gxb)
+		default:
+			ln.workers.Col2im(blk, ln.dcols, gxb)
+		}
+	}
+	if gw != nil {
+		call := j.calls[len(j.calls)-1]
+		ln.desc = Cols{g: blk, x: j.x[n0*imageIn : n1*imageIn], workers: &ln.workers}
+		req := GEMM{M: o, N: k, K: rb, A: ln.dyT, LDA: rb, LDB: k, C: gw, LDC: k, Accumulate: true}
+		c.gradW.Wait(i)
+		if c.failed.Load() { // as Backward, which stops at the first error
+			c.gradW.Pass(i)
+			return nil
+		}
+		err := lane.MatMulCols(call, req, &ln.desc)
+		if err != nil {
+			c.failed.Store(true)
+		}
+		c.gradW.Pass(i)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", call.Layer, GradWeight, err)
+		}
+	}
+	return nil
+}
+
+// growLanes makes c's scratch for n lanes.
+func (c *Im2col) growLanes(n int) {
+	if c.fwdBlock == nil {
+		c.fwdBlock, c.bwdBlock = c.forwardBlock, c.backwardBlock
+	}
+	for len(c.lanes) < n {
+		ln := new(im2colLane) // by pointer: its workers keep method values bound to it
+		ln.workers.UseTeam(parallel.NewSerial())
+		c.lanes = append(c.lanes, ln)
+	}
+}
+
 // Backward computes b's gradient products of the convolution of layer as
 // im2col GEMMs through b.MatMul, block by block: per block, dyT, the
 // block's output gradient as an O × rows matrix (row ch is channel ch of
@@ -174,9 +343,21 @@ func (c *Im2col) Backward(b Backend, layer string, g ConvGeometry, x, w, dy []fl
 	imageIn := g.C * g.H * g.W
 	block := g.ImagesPerBlock()
 	blockRows := min(block, g.N) * positions
-	c.dyT = growFloats(c.dyT, o*blockRows)
 	cm, described := b.(ColsMultiplier)
 	defer c.dropDesc()
+	if lr, ok := b.(LaneRunner); ok {
+		calls := c.laneCalls[:0]
+		if gx != nil {
+			calls = append(calls, Call{Layer: layer, Role: GradInput})
+		}
+		if gw != nil {
+			calls = append(calls, Call{Layer: layer, Role: GradWeight})
+		}
+		if n := lr.Lanes(calls, (g.N+block-1)/block); n > 1 {
+			return c.backwardLanes(lr, n, calls, g, x, w, dy, grads)
+		}
+	}
+	c.dyT = growFloats(c.dyT, o*blockRows)
 	if gw != nil && !described {
 		c.cols = growFloats(c.cols, blockRows*k)
 	}

@@ -156,6 +156,10 @@ type Backend struct {
 	// byTiles: a round's readouts per tile; tileMajor: a tile's values;
 	// both: the sums when accumulating.
 	vals, acc []float32
+	drawKey   func()     // b.drawNoiseKey, made once
+	copies    []*Backend // copies on the engine's lanes (see RunLanes)
+	laneF     func(lane backend.ColsMultiplier, k, i int) error
+	laneBlock func(k, i int) error // b.runLaneBlock, made once
 }
 
 // New returns an analog backend, or an error naming the flag to change
@@ -178,7 +182,7 @@ func New(cfg Config) (*Backend, error) {
 	}
 	b.cfg.TileAcc = "ordered" // every tile passes the ADC on its own
 	b.lanes = readoutLanes
-	b.productFunc = b.product
+	b.productFunc, b.drawKey, b.laneBlock = b.product, b.drawNoiseKey, b.runLaneBlock
 	b.read.runFunc = b.read.run
 	// One team of helpers for quantisation, im2col fills and readouts.
 	b.conv.UseTeam(b.engine.Team())
@@ -247,7 +251,7 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	runFunc := rd.runFunc // made once, in New: a method value allocates
 	*rd = blockRead{b: b, runFunc: runFunc, g: g, qa: qa, qb: qb, tiles: tiles, part: partition(m, n, tiles)}
 	if b.noisyNow {
-		rd.key = b.rng.Uint64()
+		b.engine.InOrder(b.drawKey) // on a lane, in block order
 	}
 	count := rd.part.count()
 	b.counts = grow(b.counts, 2*count)
@@ -268,6 +272,33 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 		c.ADCClipped += b.counts[k+1]
 	}
 	return nil
+}
+
+// drawNoiseKey draws the noise key of the product being run.
+func (b *Backend) drawNoiseKey() { b.read.key = b.rng.Uint64() }
+
+// Lanes implements backend.LaneRunner.
+func (b *Backend) Lanes(calls []backend.Call, blocks int) int { return b.engine.Lanes(calls, blocks) }
+
+// RunLanes implements backend.LaneRunner: each lane is a copy of b on one
+// of its engine's lanes (see bfpengine.Engine.RunBlocks), with scratch of
+// its own, drawing its noise keys from b's generator in block order.
+func (b *Backend) RunLanes(calls []backend.Call, blocks int, f func(lane backend.ColsMultiplier, k, i int) error) error {
+	engines := b.engine.LaneEngines(b.Lanes(calls, blocks))
+	for len(b.copies) < len(engines) {
+		l := &Backend{cfg: b.cfg, engine: engines[len(b.copies)], noisy: b.noisy, rng: b.rng, noise: b.noise, lanes: b.lanes}
+		l.productFunc, l.drawKey = l.product, l.drawNoiseKey
+		l.read.runFunc = l.read.run
+		b.copies = append(b.copies, l)
+	}
+	draws := false
+	for _, c := range calls {
+		draws = draws || b.noisy[c.Role] && b.cfg.NoiseSigma > 0
+	}
+	b.laneF = f
+	err := b.engine.RunBlocks(calls, blocks, draws, b.laneBlock)
+	b.laneF = nil
+	return err
 }
 
 // byTiles runs a product partitioned by tiles: rounds of tiles read out
@@ -609,3 +640,6 @@ func grow[T any](s []T, n int) []T {
 	}
 	return s[:n]
 }
+
+// runLaneBlock runs block i of the lanes' work on lane k.
+func (b *Backend) runLaneBlock(k, i int) error { return b.laneF(b.copies[k], k, i) }

@@ -36,6 +36,9 @@ type Backend struct {
 	scratch     []float32
 	conv        backend.Im2col
 	productFunc bfpengine.ProductFunc // b.product, made once
+	lanes       []*Backend            // copies on the engine's lanes (see RunLanes)
+	laneF       func(lane backend.ColsMultiplier, k, i int) error
+	laneBlock   func(k, i int) error // b.runLaneBlock, made once
 }
 
 // Config is the configuration of a BFP backend: the knobs every BFP
@@ -79,7 +82,7 @@ func New(cfg Config) (*Backend, error) {
 	b := &Backend{engine: bfpengine.NewEngine(cfg.Settings)}
 	b.engine.KSplit = !cfg.Ordered
 	b.conv.UseTeam(b.engine.Team())
-	b.productFunc = b.product
+	b.productFunc, b.laneBlock = b.product, b.runLaneBlock
 	return b, nil
 }
 
@@ -106,6 +109,24 @@ func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
 // MatMulCols implements backend.ColsMultiplier.
 func (b *Backend) MatMulCols(call backend.Call, g backend.GEMM, cols *backend.Cols) error {
 	return b.engine.MatMulCols(call, g, cols, b.productFunc)
+}
+
+// Lanes implements backend.LaneRunner.
+func (b *Backend) Lanes(calls []backend.Call, blocks int) int { return b.engine.Lanes(calls, blocks) }
+
+// RunLanes implements backend.LaneRunner: each lane is a copy of b on
+// one of its engine's lanes (see bfpengine.Engine.RunBlocks).
+func (b *Backend) RunLanes(calls []backend.Call, blocks int, f func(lane backend.ColsMultiplier, k, i int) error) error {
+	engines := b.engine.LaneEngines(b.engine.Lanes(calls, blocks))
+	for len(b.lanes) < len(engines) {
+		l := &Backend{engine: engines[len(b.lanes)]}
+		l.productFunc = l.product
+		b.lanes = append(b.lanes, l)
+	}
+	b.laneF = f
+	err := b.engine.RunBlocks(calls, blocks, false, b.laneBlock)
+	b.laneF = nil
+	return err
 }
 
 // ConvForward implements backend.Convolver (see the package documentation).
@@ -158,3 +179,6 @@ func (b *Backend) MarshalState() ([]byte, error) { return b.engine.MarshalState(
 
 // UnmarshalState implements backend.Stateful.
 func (b *Backend) UnmarshalState(data []byte) error { return b.engine.UnmarshalState(data) }
+
+// runLaneBlock runs block i of the lanes' work on lane k.
+func (b *Backend) runLaneBlock(k, i int) error { return b.laneF(b.lanes[k], k, i) }

@@ -77,6 +77,16 @@
 // (fill and quantise, the GEMM, the rearrangements) do not leave one set
 // of helpers spinning on the cores that another needs.
 //
+// On more than one core, a convolution's blocks of images run on lanes
+// ([Engine.LaneEngines], [Engine.RunBlocks]): each block whole on one
+// core, with a lane engine of its own whose loops stay on that core, and
+// the backend a backend.LaneRunner (bfp, rns and analog each pair a copy
+// of themselves with each lane engine). What the blocks share is taken
+// in the order of the blocks run one after another — statistics,
+// stochastic rounding's keys, noise draws ([Engine.InOrder]) and the
+// weight gradient they add into — so a run's results are the same bit
+// for bit as with the blocks one after another (see lanes.go).
+//
 // Package bfptest, below this one, is an independent slow reference of the
 // BFP GEMM for the backends' tests.
 package bfpengine

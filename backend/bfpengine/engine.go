@@ -40,18 +40,23 @@ type Engine struct {
 	aSrc, bSrc ibfp.Source
 	cols       []float32
 	// team runs the quantiser's loops, and those of the backend's
-	// convolutions (see Team), on one set of spinning helpers.
-	team parallel.Team
+	// convolutions (see Team), on one set of spinning helpers; a lane's
+	// runs them on the lane's goroutine.
+	team *parallel.Team
 	// dest is the input gradient's destination during MatMulCol2im, and
 	// destK its product's K (see Col2imTarget).
 	dest  *backend.Col2im
 	destK int
+	// lanes are the root engine's lanes (see lanes.go), made on first
+	// use; lane is set on a lane engine.
+	lanes *lanes
+	lane  *laneState
 }
 
 // NewEngine returns an engine for valid settings.
 func NewEngine(s Settings) *Engine {
-	e := &Engine{Settings: s, Stats: NewStats(), quant: ibfp.NewQuantiser(s.Format, s.NoiseSeed^0x9e3779b97f4a7c15)}
-	e.quant.UseTeam(&e.team)
+	e := &Engine{Settings: s, Stats: NewStats(), quant: ibfp.NewQuantiser(s.Format, s.NoiseSeed^0x9e3779b97f4a7c15), team: new(parallel.Team)}
+	e.quant.UseTeam(e.team)
 	return e
 }
 
@@ -59,7 +64,7 @@ func NewEngine(s Settings) *Engine {
 // backend's other loops (its backend.Im2col): one set of helpers spinning
 // between the loops of a product instead of one per kind of loop, each
 // slowing the others down on a machine with few cores.
-func (e *Engine) Team() *parallel.Team { return &e.team }
+func (e *Engine) Team() *parallel.Team { return e.team }
 
 // ProductFunc computes g (C = op(A)·op(B), plus C when g.Accumulate) from
 // the quantised operands a (rows of op(A)) and b (columns of op(B)), and
@@ -73,6 +78,9 @@ type ProductFunc func(g *backend.GEMM, a, b *ibfp.Matrix, c *Counters) error
 func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc) error {
 	if err := req.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", call, err)
+	}
+	if err := e.begin(call); err != nil {
+		return err
 	}
 	// The GEMM and the counters live in the engine, so that handing
 	// pointers to product does not allocate.
@@ -95,8 +103,7 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 			d.AddRelErr(r)
 		}
 	}
-	e.Stats.Add(call, d)
-	e.Stats.AddShape(call, req.M, req.N, req.K, d)
+	e.record(call, &req, d)
 	return nil
 }
 
@@ -104,7 +111,10 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 // error against an FP32 product (every StatsEvery-th call of a layer and
 // role): it then needs the product written into g.C.
 func (e *Engine) Samples(call backend.Call, g backend.GEMM) bool {
-	return e.Settings.StatsEvery > 0 && e.Stats.Calls(call)%int64(e.Settings.StatsEvery) == 0 && g.M > 0 && g.N > 0
+	if e.Settings.StatsEvery <= 0 || g.M == 0 || g.N == 0 {
+		return false
+	}
+	return e.callsBefore(call)%int64(e.Settings.StatsEvery) == 0
 }
 
 // MatMulCols is MatMul with one operand given as an im2col matrix
@@ -133,6 +143,9 @@ func (e *Engine) MatMulCols(call backend.Call, req backend.GEMM, cols *backend.C
 		}
 		return e.MatMul(call, req, product)
 	}
+	if err := e.begin(call); err != nil {
+		return err
+	}
 	e.gemm = req
 	g := &e.gemm
 	d := &e.counters
@@ -147,8 +160,7 @@ func (e *Engine) MatMulCols(call backend.Call, req backend.GEMM, cols *backend.C
 	if err != nil {
 		return fmt.Errorf("%s: %w", call, err)
 	}
-	e.Stats.Add(call, d)
-	e.Stats.AddShape(call, req.M, req.N, req.K, d)
+	e.record(call, &req, d)
 	return nil
 }
 
@@ -224,6 +236,7 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) er
 		*block = *g
 		block.M = min(rows, g.M-m0)
 		block.C = g.C[m0*g.LDC:]
+		e.setFinal(m0+rows >= g.M)
 		var err error
 		if e.aSrc != nil { // rows m0… of cols (never TransA)
 			err = e.quant.QuantiseSource(&e.a, e.aSrc, m0, block.M, block.K, false)
@@ -233,6 +246,9 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) er
 		}
 		if err != nil {
 			return fmt.Errorf("operand A: %w", err)
+		}
+		if m0+rows >= g.M {
+			e.keysDrawn()
 		}
 		d.NonFinite += int64(e.a.NonFinite)
 		if err := product(block, &e.a, &e.b, d); err != nil {
@@ -266,6 +282,7 @@ func (e *Engine) splitK(g *backend.GEMM, product ProductFunc, d *Counters) error
 		*block = *g
 		block.K = min(kc, g.K-k0)
 		block.Accumulate = g.Accumulate || k0 > 0
+		e.setFinal(k0+kc >= g.K)
 		if g.TransA { // A stored K×M
 			block.A = g.A[k0*g.LDA:]
 		} else {
@@ -283,6 +300,9 @@ func (e *Engine) splitK(g *backend.GEMM, product ProductFunc, d *Counters) error
 		}
 		if err := e.quantiseB(block, k0); err != nil {
 			return fmt.Errorf("operand B: %w", err)
+		}
+		if k0+kc >= g.K {
+			e.keysDrawn()
 		}
 		d.NonFinite += int64(e.a.NonFinite + e.b.NonFinite)
 		if err := product(block, &e.a, &e.b, d); err != nil {

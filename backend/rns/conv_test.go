@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -230,4 +231,71 @@ func canonicalState(t *testing.T, data []byte) any {
 		return v
 	}
 	return sortLists(v)
+}
+
+// TestLanesMatchOneAfterAnother runs the BFP-based Convolvers on three
+// lanes (GOMAXPROCS 3, whatever the machine has), with geometries of
+// several blocks of images, uneven across the lanes, and compares them
+// with the im2col path through MatMul, which runs the blocks one after
+// another: outputs, gradients, statistics and random generators bit for
+// bit, with the calls sampled for the relative error (--stats-every 3)
+// chosen by their place in block order, stochastic rounding's keys and
+// the noise draws taken in block order.
+func TestLanesMatchOneAfterAnother(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	configs := []struct {
+		name    string
+		factory backend.Factory
+		opts    backend.Options
+	}{
+		{"bfp", bfp.Factory, backend.Options{"tile": "16", "stats-every": "3"}},
+		{"bfp stochastic", bfp.Factory, backend.Options{"tile": "8", "rounding": "stochastic", "stats-every": "3"}},
+		{"rns noise", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.13", "noise-seed": "7", "stats-every": "3"}},
+		{"rns noise stochastic rrns", rns.Factory, backend.Options{"tile": "8", "noise-sigma": "0.13", "rounding": "stochastic", "rrns-redundant": "2"}},
+		{"rns forward noise only", rns.Factory, backend.Options{"noise-sigma": "0.2", "noise-roles": "forward", "stats-every": "2"}},
+		{"analog noise", analog.Factory, backend.Options{"tile": "16", "noise-sigma": "0.3", "adc-bits": "8", "stats-every": "3"}},
+		{"analog stochastic", analog.Factory, backend.Options{"rounding": "stochastic", "noise-sigma": "0.5"}},
+	}
+	cases := []convCase{
+		{"ResNet stage 1, 13 images", backend.ConvGeometry{N: 13, C: 16, H: 32, W: 32, O: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}, "relu"},
+		{"ResNet stage 2 stride 2, 40 images", backend.ConvGeometry{N: 40, C: 16, H: 32, W: 32, O: 32, KH: 3, KW: 3, Stride: 2, Pad: 1}, "relu"},
+		{"ResNet stage 3, 50 images", backend.ConvGeometry{N: 50, C: 64, H: 8, W: 8, O: 64, KH: 3, KW: 3, Stride: 1, Pad: 1}, "zeros"},
+	}
+	errorsSeen := map[string]int64{}
+	for _, cfg := range configs {
+		for ci, c := range cases {
+			t.Run(fmt.Sprintf("%s/%s", cfg.name, c.name), func(t *testing.T) {
+				newBackend := func() stateful {
+					b, err := cfg.factory(cfg.opts)
+					require.NoError(t, err)
+					return b.(stateful)
+				}
+				laned, plain := newBackend(), newBackend()
+				blocks := (c.g.N + c.g.ImagesPerBlock() - 1) / c.g.ImagesPerBlock()
+				calls := []backend.Call{{Layer: "conv", Role: backend.GradInput}, {Layer: "conv", Role: backend.GradWeight}}
+				require.Equal(t, min(3, blocks), laned.(backend.LaneRunner).Lanes(calls, blocks), "lanes")
+				require.Greater(t, blocks, 3, "blocks")
+				got := runConv(t, laned, true, c, uint64(ci))
+				want := runConv(t, plain, false, c, uint64(ci))
+				for i := range want {
+					sameBits(t, want[i], got[i], fmt.Sprintf("output %d", i))
+				}
+				require.Equal(t, plain.Stats(), laned.Stats())
+				require.Equal(t, plain.GEMMShapes(), laned.GEMMShapes())
+				ws, err := plain.MarshalState()
+				require.NoError(t, err)
+				gs, err := laned.MarshalState()
+				require.NoError(t, err)
+				require.Equal(t, canonicalState(t, ws), canonicalState(t, gs), "backend state")
+				if r, ok := laned.Stats().(*bfpengine.Report); ok {
+					errorsSeen[cfg.name] += r.Total.ResidueErrors
+				}
+			})
+		}
+	}
+	for _, name := range []string{"rns noise", "rns noise stochastic rrns", "rns forward noise only"} {
+		if n, ran := errorsSeen[name]; ran { // (unless -run left it out)
+			require.NotZero(t, n, "%s drew no wrong readout: it tests nothing of the noise draws' order", name)
+		}
+	}
 }

@@ -200,6 +200,10 @@ type Backend struct {
 	fresA, fresB []float32 // the same as FP32, for the modular GEMMs
 	sums, acc    []float32
 	conv         backend.Im2col
+	drawFunc     func()     // b.drawErrors, made once
+	lanes        []*Backend // copies on the engine's lanes (see RunLanes)
+	laneF        func(lane backend.ColsMultiplier, k, i int) error
+	laneBlock    func(k, i int) error // b.runLaneBlock, made once
 }
 
 // readoutError is one wrong readout drawn by the fast mode: the index of
@@ -224,7 +228,7 @@ func New(cfg Config) (*Backend, error) {
 		set: set, engine: bfpengine.NewEngine(s), noisy: noisy, reference: reference,
 		rng: rand.New(src), src: src,
 	}
-	b.productFunc = b.product
+	b.productFunc, b.drawFunc, b.laneBlock = b.product, b.drawErrors, b.runLaneBlock
 	b.engine.KSplit = !reference && !s.Ordered
 	b.conv.UseTeam(b.engine.Team())
 	unit, mode := "step", "fast"
@@ -280,6 +284,39 @@ func (b *Backend) MatMulCol2im(call backend.Call, g backend.GEMM, dst *backend.C
 	return b.engine.MatMulCol2im(call, g, dst, b.productFunc)
 }
 
+// Lanes implements backend.LaneRunner: the reference mode, whose noise
+// draws are spread over its whole product, runs its blocks one after
+// another.
+func (b *Backend) Lanes(calls []backend.Call, blocks int) int {
+	if b.reference {
+		return 1
+	}
+	return b.engine.Lanes(calls, blocks)
+}
+
+// RunLanes implements backend.LaneRunner: each lane is a copy of b on one
+// of its engine's lanes (see bfpengine.Engine.RunBlocks), with scratch of
+// its own, drawing its wrong readouts from b's generator in block order.
+func (b *Backend) RunLanes(calls []backend.Call, blocks int, f func(lane backend.ColsMultiplier, k, i int) error) error {
+	engines := b.engine.LaneEngines(b.Lanes(calls, blocks))
+	for len(b.lanes) < len(engines) {
+		l := &Backend{
+			cfg: b.cfg, set: b.set, engine: engines[len(b.lanes)], noisy: b.noisy, rng: b.rng,
+			stepSigma: b.stepSigma, phaseSigma: b.phaseSigma, logQ: b.logQ,
+		}
+		l.productFunc, l.drawFunc = l.product, l.drawErrors
+		b.lanes = append(b.lanes, l)
+	}
+	draws := false
+	for _, c := range calls {
+		draws = draws || b.noisy[c.Role] && b.cfg.NoiseSigma > 0
+	}
+	b.laneF = f
+	err := b.engine.RunBlocks(calls, blocks, draws, b.laneBlock)
+	b.laneF = nil
+	return err
+}
+
 // ConvForward implements backend.Convolver: backend.Im2col's products
 // without the im2col matrix (see package bfp's documentation), so the
 // same results, noise draws and statistics as the im2col path.
@@ -304,8 +341,20 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 		return nil
 	}
 	b.errs = b.errs[:0]
+	if b.noisyNow && b.engine.WouldWait() {
+		// On a lane whose turn to draw has not come (see
+		// bfpengine.Engine.RunBlocks): compute the product first and wait
+		// for the turn after it. Drawing changes nothing in C, so C gets
+		// the same operations in the same order; only the input gradient
+		// is then written to C for col2im instead of added onto dx, which
+		// gives the same dx (see bfpengine.Engine.Col2imTarget).
+		b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
+		b.engine.InOrder(b.drawFunc)
+		b.correct(g, qa, qb, c)
+		return nil
+	}
 	if b.noisyNow {
-		b.drawErrors()
+		b.engine.InOrder(b.drawFunc) // on a lane, in block order
 	}
 	// Without wrong readouts the product is the FP32 GEMM of the quantised
 	// values, which the input gradient of a convolution may add straight
@@ -666,3 +715,6 @@ func (b *Backend) Stats() any { return b.engine.Stats.Report("rns") }
 
 // Summary implements backend.StatsReporter.
 func (b *Backend) Summary() string { return b.engine.Stats.Report("rns").Summary() }
+
+// runLaneBlock runs block i of the lanes' work on lane k.
+func (b *Backend) runLaneBlock(k, i int) error { return b.laneF(b.lanes[k], k, i) }

@@ -330,11 +330,13 @@ type Quantiser struct {
 	rng    *rand.Rand
 	src    *rand.PCG // rng's source, saved and restored by state.go
 	key    uint64    // stochastic rounding's key for the quantisation being run
-	work   []worker
-	team   *parallel.Team // shared, if UseTeam was called, else &own
-	own    parallel.Team
-	job    quantJob               // the quantisation being run, for its chunks
-	chunk  func(worker, part int) // q.runPart, made once so handing it to the team allocates nothing
+	// keys, for a lane (see Lane), gives the keys in place of rng.
+	keys  func() uint64
+	work  []worker
+	team  *parallel.Team // shared, if UseTeam was called, else &own
+	own   parallel.Team
+	job   quantJob               // the quantisation being run, for its chunks
+	chunk func(worker, part int) // q.runPart, made once so handing it to the team allocates nothing
 	// fusedColumns selects the whole-tile SIMD kernels for vectors stored
 	// as columns (one call per tile rather than two per row of the tile).
 	// It is set where the kernels exist; tests clear it to compare them
@@ -753,9 +755,29 @@ func (q *Quantiser) stochastic(x float32, inv, scale float64, i int) float32 {
 // drawKey draws the key of a quantisation's stochastic rounding; nearest
 // rounding draws nothing, so its generator never moves.
 func (q *Quantiser) drawKey() {
-	if q.format.Rounding == Stochastic {
+	switch {
+	case q.format.Rounding != Stochastic:
+	case q.keys != nil:
+		q.key = q.keys()
+	default:
 		q.key = q.rng.Uint64()
 	}
+}
+
+// Key draws from q's generator the key that q's next quantisation would
+// draw, for a lane quantising in its place (see Lane).
+func (q *Quantiser) Key() uint64 { return q.rng.Uint64() }
+
+// Lane returns a quantiser for one of several goroutines that quantise
+// q's operands at once (lanes): the same format and kernels, scratch
+// space of its own, every loop run on its caller, and stochastic rounding
+// keyed by next instead of a generator. The caller makes next return what
+// q.Key would have returned for that quantisation had q run them all one
+// after another; then every lane's results are bit for bit q's. A lane
+// has no generator: it has no state to save.
+func (q *Quantiser) Lane(next func() uint64) *Quantiser {
+	return &Quantiser{format: q.format, keys: next, team: parallel.NewSerial(),
+		fusedColumns: q.fusedColumns, vectorStochastic: q.vectorStochastic}
 }
 
 // stochasticUniform returns a uniform number in [0, 1) for element i of a

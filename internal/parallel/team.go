@@ -152,6 +152,16 @@ func (t *Team) Run(procs, count int, f func(worker, chunk int)) {
 	t.busy.Store(false)
 }
 
+// NewSerial returns a team that runs every loop on its caller, as one
+// whose helpers are always taken: for code that runs on one of several
+// goroutines already working at once (lanes), where splitting each of its
+// short loops again would only add hand-overs.
+func NewSerial() *Team {
+	t := new(Team)
+	t.busy.Store(true)
+	return t
+}
+
 // helpersFor returns the team's first n helpers, creating them on first
 // use.
 func (t *Team) helpersFor(n int) []*helper {
@@ -228,3 +238,27 @@ func (h *helper) awaitLoop() bool {
 		}
 	}
 }
+
+// Turn hands a resource shared by goroutines working at once (a random
+// stream, an output they add into) to them in a fixed order: turn i is
+// taken once turns 0 … i-1 are passed. Turns are short and taken one
+// after another by goroutines that are all running, so Wait spins,
+// yielding the processor, rather than sleep: waking a sleeping thread
+// takes longer than most turns last. The zero value is at turn 0.
+type Turn struct{ next atomic.Int64 }
+
+// Wait returns once turn i is current (every turn before it passed).
+func (t *Turn) Wait(i int) {
+	for t.next.Load() != int64(i) {
+		runtime.Gosched()
+	}
+}
+
+// Pass ends turn i, which must be current, and makes i+1 current.
+func (t *Turn) Pass(i int) { t.next.Store(int64(i) + 1) }
+
+// Current returns the current turn.
+func (t *Turn) Current() int { return int(t.next.Load()) }
+
+// Reset makes turn 0 current, for the next round of turns.
+func (t *Turn) Reset() { t.next.Store(0) }

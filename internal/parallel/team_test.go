@@ -226,3 +226,49 @@ func TestRunAllocatesNothing(t *testing.T) {
 	require.Positive(t, restarts, "helpers never exited between Runs 100 µs apart")
 	require.Positive(t, sum.Load())
 }
+
+func TestSerialRunsOnCaller(t *testing.T) {
+	team := NewSerial()
+	var workers []int
+	team.Run(4, 100, func(worker, chunk int) {
+		if chunk != len(workers) {
+			t.Fatalf("chunk %d ran after %d chunks: not in order on one goroutine", chunk, len(workers))
+		}
+		workers = append(workers, worker)
+	})
+	if len(workers) != 100 {
+		t.Fatalf("%d chunks ran, want 100", len(workers))
+	}
+	for _, w := range workers {
+		if w != 0 {
+			t.Fatalf("a chunk ran as worker %d on a serial team", w)
+		}
+	}
+}
+
+func TestTurnOrdersGoroutines(t *testing.T) {
+	var turn Turn
+	const n = 200
+	order := make([]int, 0, n)
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			for i := g; i < n; i += 4 {
+				turn.Wait(i)
+				order = append(order, i) // safe: only the holder of turn i runs this
+				turn.Pass(i)
+			}
+			done <- struct{}{}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	for i, v := range order {
+		if v != i {
+			t.Fatalf("turn %d taken in place %d", v, i)
+		}
+	}
+	turn.Reset()
+	turn.Wait(0) // returns at once after Reset
+}

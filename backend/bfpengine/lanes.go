@@ -1,0 +1,311 @@
+package bfpengine
+
+import (
+	"cmp"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync/atomic"
+
+	"github.com/mirage-go/mirage/backend"
+	ibfp "github.com/mirage-go/mirage/internal/bfp"
+	"github.com/mirage-go/mirage/internal/parallel"
+)
+
+// Lanes run the products of independent blocks of a convolution (its
+// blocks of images) on several cores at once, each block whole on one
+// core, instead of one block after another with every short loop of a
+// block split across the cores. A block's loops (fill and quantise, the
+// GEMM, the rearrangements) last a few tens of microseconds each; handing
+// each to the other core cost about as much as it saved, and the BFP
+// backends trained slower on two cores than on one. Lanes hand over once
+// per block.
+//
+// The results are those of running the blocks one after another, bit for
+// bit, and so are the statistics and the random generators:
+//
+//   - a lane is an Engine of its own (quantiser, buffers, and a
+//     parallel.Team that runs every loop on the lane's goroutine),
+//     sharing the root engine's settings;
+//   - each block makes the same GEMMs in the same order (the calls given
+//     to RunBlocks, e.g. the input and then the weight gradient); their
+//     statistics are kept aside and added to the root's in block order
+//     when all blocks are done, and the calls sampled for the relative
+//     error are chosen by their place in that order;
+//   - the random streams that the GEMMs share (stochastic rounding's keys,
+//     a backend's noise draws) go to one GEMM at a time, in the order of
+//     the blocks run one after another: a GEMM waits for its turn
+//     (parallel.Turn) before its first draw and passes it on after its
+//     last. It holds the turn only from its first draw to its last, a
+//     fraction of its time, so the lanes settle into a pipeline.
+//
+// What several blocks add into (a weight gradient) is the caller's to
+// order (backend.Im2col passes a turn of its own).
+type lanes struct {
+	engines     []*Engine
+	keys, draws parallel.Turn
+	// The blocks being run.
+	calls     []backend.Call
+	base      []int64 // per call, the root's calls of it before the blocks
+	n         int
+	useDraws  bool
+	next      atomic.Int64 // the next block to take
+	failed    atomic.Bool
+	f         func(lane, block int) error
+	run       func(worker, lane int) // runLane, made once
+	committed []record
+}
+
+// laneState is a lane engine's part of the blocks being run.
+type laneState struct {
+	lanes *lanes
+	root  *Engine
+	block int
+	made  int // the block's GEMMs made so far
+	slot  int // the turn of the GEMM being run: block·len(calls) + its index
+	// keyNext and drawNext are the next turns the lane has to pass.
+	keyNext, drawNext int
+	// final is set while the engine runs the last quantisation and
+	// product of a GEMM: after them it draws nothing more, and passes its
+	// turns on.
+	final   bool
+	records []record
+	err     error
+	errAt   int
+}
+
+// record is one GEMM's statistics, kept aside until the blocks are done.
+type record struct {
+	block   int
+	call    backend.Call
+	m, n, k int
+	d       Counters
+}
+
+// Lanes returns how many lanes RunBlocks would run blocks of calls on:
+// up to GOMAXPROCS, and 1 (run the blocks one after another on the engine
+// itself) when there is one core or one block, when a layer is kept in
+// FP32, and on a lane.
+func (e *Engine) Lanes(calls []backend.Call, blocks int) int {
+	if e.lane != nil {
+		return 1
+	}
+	for _, c := range calls {
+		if e.Settings.KeepsFP32(c.Layer) {
+			return 1
+		}
+	}
+	return max(1, min(runtime.GOMAXPROCS(0), blocks))
+}
+
+// LaneEngines returns n lane engines of e, made on first use and kept:
+// a backend pairs each with a copy of itself (its product function and
+// scratch) for RunBlocks.
+func (e *Engine) LaneEngines(n int) []*Engine {
+	if e.lanes == nil {
+		e.lanes = &lanes{}
+		e.lanes.run = e.lanes.runLane
+	}
+	for len(e.lanes.engines) < n {
+		l := &Engine{Settings: e.Settings, KSplit: e.KSplit, team: parallel.NewSerial()}
+		l.lane = &laneState{lanes: e.lanes, root: e}
+		l.quant = e.quant.Lane(l.nextKey)
+		e.lanes.engines = append(e.lanes.engines, l)
+	}
+	return e.lanes.engines[:n]
+}
+
+// RunBlocks calls f(lane, i) for every block i in [0, blocks) on the
+// lanes (see Lanes) at once, and returns when all are done. f makes block
+// i's GEMMs, which are calls in that order, each once, through the
+// engine LaneEngines(n)[lane] (by way of the backend paired with it).
+// draws tells whether the backend's product draws from a random stream
+// shared by the lanes (through InOrder). Results, statistics and random
+// generators are those of the blocks run one after another, bit for bit
+// (see lanes). On an error, the blocks after the first failing one are
+// not run, the statistics are those of the blocks before it, and its
+// error is returned.
+func (e *Engine) RunBlocks(calls []backend.Call, blocks int, draws bool, f func(lane, block int) error) error {
+	n := e.Lanes(calls, blocks)
+	ls := e.lanes
+	if ls == nil || len(ls.engines) < n {
+		return fmt.Errorf("bfpengine: RunBlocks on %d lanes before LaneEngines(%d)", n, n)
+	}
+	ls.calls, ls.n, ls.useDraws, ls.f = calls, blocks, draws, f
+	ls.base = ls.base[:0]
+	for _, c := range calls {
+		ls.base = append(ls.base, e.Stats.Calls(c))
+	}
+	ls.next.Store(0)
+	ls.failed.Store(false)
+	ls.keys.Reset()
+	ls.draws.Reset()
+	for _, l := range ls.engines[:n] {
+		l.lane.records, l.lane.err = l.lane.records[:0], nil
+	}
+	e.team.Run(n, n, ls.run)
+	ls.f, ls.calls = nil, nil
+	// Commit the statistics in block order, up to the first failed block.
+	failedAt, firstErr := blocks, error(nil)
+	all := ls.committed[:0]
+	for _, l := range ls.engines[:n] {
+		if l.lane.err != nil && l.lane.errAt < failedAt {
+			failedAt, firstErr = l.lane.errAt, l.lane.err
+		}
+		all = append(all, l.lane.records...)
+	}
+	// Stable: a lane records a block's GEMMs in the order it made them.
+	slices.SortStableFunc(all, func(a, b record) int { return cmp.Compare(a.block, b.block) })
+	for i := range all {
+		if r := &all[i]; r.block < failedAt {
+			e.Stats.Add(r.call, &r.d)
+			e.Stats.AddShape(r.call, r.m, r.n, r.k, &r.d)
+		}
+	}
+	ls.committed = all[:0]
+	return firstErr
+}
+
+// runLane takes blocks in order until none is left, and runs them on lane
+// engine number lane.
+func (ls *lanes) runLane(_, lane int) {
+	l := ls.engines[lane]
+	st := l.lane
+	for {
+		i := int(ls.next.Add(1) - 1)
+		if i >= ls.n {
+			return
+		}
+		first := i * len(ls.calls)
+		st.block, st.made, st.slot, st.final = i, 0, first, false
+		st.keyNext, st.drawNext = first, first
+		if !ls.failed.Load() {
+			if err := ls.f(lane, i); err != nil && st.err == nil {
+				st.err, st.errAt = err, i
+				ls.failed.Store(true)
+			}
+		}
+		// Pass on the turns of GEMMs that did not (they failed, or were
+		// not made), once the GEMMs before them have.
+		l.settle(first + len(ls.calls) - 1)
+	}
+}
+
+// settle passes the lane's turns up to and including turn last, in order,
+// each once the turns before it are passed: those of GEMMs that drew
+// nothing, or failed.
+func (e *Engine) settle(last int) {
+	st := e.lane
+	if e.stochastic() {
+		for ; st.keyNext <= last; st.keyNext++ {
+			st.lanes.keys.Wait(st.keyNext)
+			st.lanes.keys.Pass(st.keyNext)
+		}
+	}
+	if st.lanes.useDraws {
+		for ; st.drawNext <= last; st.drawNext++ {
+			st.lanes.draws.Wait(st.drawNext)
+			st.lanes.draws.Pass(st.drawNext)
+		}
+	}
+}
+
+// stochastic reports whether e's quantiser draws keys.
+func (e *Engine) stochastic() bool { return e.Settings.Format.Rounding == ibfp.Stochastic }
+
+// nextKey is a lane quantiser's key source: the root's next key, in the
+// GEMM's turn.
+func (e *Engine) nextKey() uint64 {
+	st := e.lane
+	st.lanes.keys.Wait(st.slot)
+	return st.root.quant.Key()
+}
+
+// keysDrawn is called after the last quantisation of a GEMM: on a lane,
+// the GEMM draws no more keys, and passes the turn on.
+func (e *Engine) keysDrawn() {
+	if st := e.lane; st != nil && e.stochastic() && st.keyNext == st.slot {
+		st.lanes.keys.Wait(st.slot)
+		st.lanes.keys.Pass(st.slot)
+		st.keyNext++
+	}
+}
+
+// InOrder runs draw, a product function's use of a random stream that
+// the backend's lanes share (noise draws): on a lane, in the GEMM's turn,
+// so that the draws are those of the blocks run one after another (see
+// lanes); on an engine that is not a lane, at once.
+func (e *Engine) InOrder(draw func()) {
+	st := e.lane
+	if st == nil {
+		draw()
+		return
+	}
+	if !st.lanes.useDraws {
+		panic("bfpengine: InOrder on lanes whose RunBlocks was told the product draws nothing")
+	}
+	st.lanes.draws.Wait(st.slot)
+	draw()
+	if st.final && st.drawNext == st.slot {
+		st.lanes.draws.Pass(st.slot)
+		st.drawNext++
+	}
+}
+
+// WouldWait reports whether InOrder would wait for the GEMM's turn now:
+// a product function whose work does not depend on its draws can do that
+// work first.
+func (e *Engine) WouldWait() bool {
+	st := e.lane
+	return st != nil && st.lanes.useDraws && st.lanes.draws.Current() != st.slot
+}
+
+// setFinal marks, on a lane, whether the quantisation and product about
+// to run are the GEMM's last.
+func (e *Engine) setFinal(final bool) {
+	if e.lane != nil {
+		e.lane.final = final
+	}
+}
+
+// begin checks, on a lane, that call is the block's next GEMM, and makes
+// its turn current.
+func (e *Engine) begin(call backend.Call) error {
+	st := e.lane
+	if st == nil {
+		return nil
+	}
+	calls := st.lanes.calls
+	if st.made >= len(calls) || calls[st.made] != call {
+		return fmt.Errorf("bfpengine: GEMM %s is not the next of block %d on a lane, which makes %v in that order", call, st.block, calls)
+	}
+	st.slot = st.block*len(calls) + st.made
+	st.made++
+	st.final = false
+	return nil
+}
+
+// callsBefore returns how many GEMMs of call come before this one when
+// the blocks run one after another (each block makes one of each call).
+func (e *Engine) callsBefore(call backend.Call) int64 {
+	if st := e.lane; st != nil {
+		if c := slices.Index(st.lanes.calls, call); c >= 0 {
+			return st.lanes.base[c] + int64(st.block)
+		}
+	}
+	return e.Stats.Calls(call)
+}
+
+// record adds one GEMM's statistics: to e.Stats, or on a lane to the
+// block's records, which RunBlocks adds in block order; a lane then
+// passes on the GEMM's turns.
+func (e *Engine) record(call backend.Call, g *backend.GEMM, d *Counters) {
+	st := e.lane
+	if st == nil {
+		e.Stats.Add(call, d)
+		e.Stats.AddShape(call, g.M, g.N, g.K, d)
+		return
+	}
+	st.records = append(st.records, record{block: st.block, call: call, m: g.M, n: g.N, k: g.K, d: *d})
+	e.settle(st.slot)
+}

@@ -1,0 +1,24 @@
+package backend
+
+// LaneRunner is an optional capability of a ColsMultiplier that Im2col
+// uses: a backend that can run the products of a convolution's blocks of
+// images on several cores at once ("lanes"), each block whole on one
+// core, instead of one block after another with each block's short loops
+// split across the cores. The results, the statistics and the random
+// generators must be bit for bit those of the blocks run one after
+// another.
+type LaneRunner interface {
+	ColsMultiplier
+	// Lanes returns how many lanes RunLanes runs blocks on when each
+	// block makes the GEMMs calls; 1 means that Im2col runs the blocks
+	// itself, one after another.
+	Lanes(calls []Call, blocks int) int
+	// RunLanes calls f(lane, k, i) for every block i in [0, blocks), on
+	// k = 0 … Lanes(calls, blocks)-1 goroutines at once, each with its own
+	// lane: a backend (a ColsMultiplier, and a Col2imMultiplier when the
+	// backend is one) through which f makes block i's GEMMs, calls in that
+	// order, one of each. Anything several blocks add into is f's to
+	// order. RunLanes returns when all blocks are done, with the error of
+	// the first block that failed (the blocks after it are not run).
+	RunLanes(calls []Call, blocks int, f func(lane ColsMultiplier, k, i int) error) error
+}
