@@ -3,7 +3,6 @@ package backend
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 
 	"github.com/mirage-go/mirage/internal/conv"
 	"github.com/mirage-go/mirage/internal/parallel"
@@ -54,8 +53,6 @@ type Im2col struct {
 	job                    laneJob
 	// forwardBlock and backwardBlock as method values, made once
 	fwdBlock, bwdBlock func(lane ColsMultiplier, l, i int) error
-	gradW              parallel.Turn // lanes add their blocks' weight gradients in order
-	failed             atomic.Bool   // a lane's block failed: later blocks add nothing into dw
 }
 
 // im2colLane is the scratch of one lane of a LaneRunner: the block's rows
@@ -237,12 +234,10 @@ func (c *Im2col) forwardBlock(lane ColsMultiplier, l, i int) error {
 }
 
 // backwardLanes is Backward on n lanes of lr: each lane takes a block,
-// computes its input gradient, then adds its weight gradient into dw in
-// its turn (gradW), after the blocks before it, as Backward adds them.
+// computes its input gradient, then its weight gradient, which lr adds
+// into dw after the blocks before it, as Backward adds them.
 func (c *Im2col) backwardLanes(lr LaneRunner, n int, calls []Call, g ConvGeometry, x, w, dy []float32, grads ConvGrads) error {
 	c.growLanes(n)
-	c.gradW.Reset()
-	c.failed.Store(false)
 	c.job = laneJob{g: g, cg: g.internal(), block: g.ImagesPerBlock(), x: x, w: w, dy: dy, grads: grads, calls: calls}
 	err := lr.RunLanes(calls, (g.N+c.job.block-1)/c.job.block, c.bwdBlock)
 	c.job = laneJob{}
@@ -276,11 +271,6 @@ func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
 			err = lane.MatMul(call, req)
 		}
 		if err != nil {
-			c.failed.Store(true)
-			if gw != nil { // the blocks after this one wait for its turn
-				c.gradW.Wait(i)
-				c.gradW.Pass(i)
-			}
 			return fmt.Errorf("%s %s: %w", call.Layer, GradInput, err)
 		}
 		switch {
@@ -295,17 +285,7 @@ func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
 		call := j.calls[len(j.calls)-1]
 		ln.desc = Cols{g: blk, x: j.x[n0*imageIn : n1*imageIn], workers: &ln.workers}
 		req := GEMM{M: o, N: k, K: rb, A: ln.dyT, LDA: rb, LDB: k, C: gw, LDC: k, Accumulate: true}
-		c.gradW.Wait(i)
-		if c.failed.Load() { // as Backward, which stops at the first error
-			c.gradW.Pass(i)
-			return nil
-		}
-		err := lane.MatMulCols(call, req, &ln.desc)
-		if err != nil {
-			c.failed.Store(true)
-		}
-		c.gradW.Pass(i)
-		if err != nil {
+		if err := lane.MatMulCols(call, req, &ln.desc); err != nil { // added into dw in block order (LaneRunner)
 			return fmt.Errorf("%s %s: %w", call.Layer, GradWeight, err)
 		}
 	}

@@ -17,8 +17,10 @@ type LaneRunner interface {
 	// k = 0 … Lanes(calls, blocks)-1 goroutines at once, each with its own
 	// lane: a backend (a ColsMultiplier, and a Col2imMultiplier when the
 	// backend is one) through which f makes block i's GEMMs, calls in that
-	// order, one of each. Anything several blocks add into is f's to
-	// order. RunLanes returns when all blocks are done, with the error of
-	// the first block that failed (the blocks after it are not run).
+	// order, one of each. A GEMM of role GradWeight adds into an output
+	// that every block adds into (Accumulate, the same C): the lanes add
+	// in block order, after the blocks before. RunLanes returns when all
+	// blocks are done, with the error of the first block that failed (the
+	// blocks after it add nothing more).
 	RunLanes(calls []Call, blocks int, f func(lane ColsMultiplier, k, i int) error) error
 }

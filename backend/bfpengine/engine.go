@@ -51,6 +51,16 @@ type Engine struct {
 	// use; lane is set on a lane engine.
 	lanes *lanes
 	lane  *laneState
+	// Prepare, on a lane engine, is the first half of the backend's
+	// product function (see PrepareFunc); nil if it has none.
+	Prepare PrepareFunc
+	// On a lane: the quantised operands and GEMM of every chunk of the
+	// GEMM being run (see quantisedOnLane), and the chunk being
+	// multiplied.
+	as, bs   []ibfp.Matrix
+	chunks   []backend.GEMM
+	chunk    int
+	prepared bool
 }
 
 // NewEngine returns an engine for valid settings.
@@ -90,6 +100,9 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 	*d = Counters{Calls: 1}
 	sample := e.Samples(call, req)
 	if sample {
+		if err := e.waitToAdd(g); err != nil { // reference reads C's incoming values
+			return err
+		}
 		e.reference(g)
 	}
 	if e.Settings.KeepsFP32(call.Layer) {
@@ -220,6 +233,9 @@ const chunkElements = 1 << 18
 //     unchanged, only the FP32 order of the additions across tiles
 //     differs, which --tile-accumulation gemm leaves to the kernel anyway.
 func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) error {
+	if e.lane != nil {
+		return e.quantisedOnLane(g, product, d)
+	}
 	if e.splitsK(g) {
 		return e.splitK(g, product, d)
 	}
@@ -266,11 +282,14 @@ func (e *Engine) splitsK(g *backend.GEMM) bool {
 // quantiseB quantises op(B) rows k0… along K into e.b: from g.B (already
 // offset to k0 by the caller), or from e.bSrc, whose stored rows are
 // op(B)'s rows (never TransB).
-func (e *Engine) quantiseB(g *backend.GEMM, k0 int) error {
+func (e *Engine) quantiseB(g *backend.GEMM, k0 int) error { return e.quantiseBInto(&e.b, g, k0) }
+
+// quantiseBInto is quantiseB into dst.
+func (e *Engine) quantiseBInto(dst *ibfp.Matrix, g *backend.GEMM, k0 int) error {
 	if e.bSrc != nil {
-		return e.quant.QuantiseSource(&e.b, e.bSrc, k0, g.N, g.K, true)
+		return e.quant.QuantiseSource(dst, e.bSrc, k0, g.N, g.K, true)
 	}
-	return e.quant.Quantise(&e.b, g.B, g.LDB, g.N, g.K, !g.TransB)
+	return e.quant.Quantise(dst, g.B, g.LDB, g.N, g.K, !g.TransB)
 }
 
 // splitK runs product on blocks of whole tiles along K (see quantised).

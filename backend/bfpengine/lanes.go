@@ -2,6 +2,7 @@ package bfpengine
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -44,13 +45,17 @@ import (
 type lanes struct {
 	engines     []*Engine
 	keys, draws parallel.Turn
+	// acc orders, by block, the GEMMs that add into an output all blocks
+	// share (role GradWeight: the weight gradient).
+	acc parallel.Turn
 	// The blocks being run.
 	calls     []backend.Call
 	base      []int64 // per call, the root's calls of it before the blocks
 	n         int
 	useDraws  bool
+	useAcc    bool         // calls has a GradWeight GEMM
 	next      atomic.Int64 // the next block to take
-	failed    atomic.Bool
+	failedAt  atomic.Int64 // the first block that failed so far, or n
 	f         func(lane, block int) error
 	run       func(worker, lane int) // runLane, made once
 	committed []record
@@ -68,10 +73,13 @@ type laneState struct {
 	// final is set while the engine runs the last quantisation and
 	// product of a GEMM: after them it draws nothing more, and passes its
 	// turns on.
-	final   bool
-	records []record
-	err     error
-	errAt   int
+	final bool
+	// accHeld: the block holds its turn to add into the shared output;
+	// accDone: it has passed it on.
+	accHeld, accDone bool
+	records          []record
+	err              error
+	errAt            int
 }
 
 // record is one GEMM's statistics, kept aside until the blocks are done.
@@ -133,13 +141,16 @@ func (e *Engine) RunBlocks(calls []backend.Call, blocks int, draws bool, f func(
 	}
 	ls.calls, ls.n, ls.useDraws, ls.f = calls, blocks, draws, f
 	ls.base = ls.base[:0]
+	ls.useAcc = false
 	for _, c := range calls {
 		ls.base = append(ls.base, e.Stats.Calls(c))
+		ls.useAcc = ls.useAcc || c.Role == backend.GradWeight
 	}
 	ls.next.Store(0)
-	ls.failed.Store(false)
+	ls.failedAt.Store(int64(blocks))
 	ls.keys.Reset()
 	ls.draws.Reset()
+	ls.acc.Reset()
 	for _, l := range ls.engines[:n] {
 		l.lane.records, l.lane.err = l.lane.records[:0], nil
 	}
@@ -179,17 +190,35 @@ func (ls *lanes) runLane(_, lane int) {
 		first := i * len(ls.calls)
 		st.block, st.made, st.slot, st.final = i, 0, first, false
 		st.keyNext, st.drawNext = first, first
-		if !ls.failed.Load() {
+		st.accHeld, st.accDone = false, false
+		if !ls.failedBefore(i) {
 			if err := ls.f(lane, i); err != nil && st.err == nil {
 				st.err, st.errAt = err, i
-				ls.failed.Store(true)
+				ls.fail(i)
 			}
 		}
 		// Pass on the turns of GEMMs that did not (they failed, or were
 		// not made), once the GEMMs before them have.
 		l.settle(first + len(ls.calls) - 1)
+		if ls.useAcc && !st.accDone {
+			ls.acc.Wait(i)
+			ls.acc.Pass(i)
+		}
 	}
 }
+
+// fail records that block i failed.
+func (ls *lanes) fail(i int) {
+	for {
+		at := ls.failedAt.Load()
+		if int64(i) >= at || ls.failedAt.CompareAndSwap(at, int64(i)) {
+			return
+		}
+	}
+}
+
+// failedBefore reports whether a block before block i failed.
+func (ls *lanes) failedBefore(i int) bool { return ls.failedAt.Load() < int64(i) }
 
 // settle passes the lane's turns up to and including turn last, in order,
 // each once the turns before it are passed: those of GEMMs that drew
@@ -252,14 +281,6 @@ func (e *Engine) InOrder(draw func()) {
 	}
 }
 
-// WouldWait reports whether InOrder would wait for the GEMM's turn now:
-// a product function whose work does not depend on its draws can do that
-// work first.
-func (e *Engine) WouldWait() bool {
-	st := e.lane
-	return st != nil && st.lanes.useDraws && st.lanes.draws.Current() != st.slot
-}
-
 // setFinal marks, on a lane, whether the quantisation and product about
 // to run are the GEMM's last.
 func (e *Engine) setFinal(final bool) {
@@ -308,4 +329,159 @@ func (e *Engine) record(call backend.Call, g *backend.GEMM, d *Counters) {
 	}
 	st.records = append(st.records, record{block: st.block, call: call, m: g.M, n: g.N, k: g.K, d: *d})
 	e.settle(st.slot)
+	e.doneAdding()
+}
+
+// doneAdding passes on, on a lane, the block's turn to add into the shared
+// output, once its GEMM that adds into it is done.
+func (e *Engine) doneAdding() {
+	if st := e.lane; st != nil && st.accHeld && !st.accDone {
+		st.lanes.acc.Pass(st.block)
+		st.accDone = true
+	}
+}
+
+// PrepareFunc is the first half of a product function, for lanes: what
+// it can do from the quantised operands alone, before C is written (rns:
+// find the tiles read out and draw their wrong readouts, in the GEMM's
+// turn through InOrder). On a lane with a Prepare, the engine quantises
+// every chunk of a GEMM, prepares each in order, and only then (after
+// the blocks before it, when C is shared) runs the product function on
+// each, which finds with Prepared and Chunk what Prepare left for it. So
+// a block's draws come before its products and the next block waits less
+// for its turn.
+type PrepareFunc func(g *backend.GEMM, a, b *ibfp.Matrix, c *Counters, chunk int)
+
+// Prepared reports whether the product function is being run on a chunk
+// that Prepare has prepared, and Chunk which one.
+func (e *Engine) Prepared() bool { return e.prepared }
+
+// Chunk returns the chunk whose product is being run (see Prepared).
+func (e *Engine) Chunk() int { return e.chunk }
+
+// errSkipped stops a block after one that failed, as the blocks run one
+// after another would never have run it.
+var errSkipped = errors.New("bfpengine: skipped after an earlier block failed")
+
+// waitToAdd waits, on a lane, until the blocks before this one have added
+// into C, when g adds into it (a weight gradient, which every block adds
+// into): the additions are then those of the blocks one after another.
+// It fails when an earlier block failed: nothing more is added.
+func (e *Engine) waitToAdd(g *backend.GEMM) error {
+	st := e.lane
+	if st == nil || !g.Accumulate || st.accHeld {
+		return nil
+	}
+	st.lanes.acc.Wait(st.block)
+	st.accHeld = true
+	if st.lanes.failedBefore(st.block) {
+		return errSkipped
+	}
+	return nil
+}
+
+// quantisedOnLane is quantised on a lane: the same quantisations and
+// products on the same chunks, in two passes (see PrepareFunc), so that
+// the block's draws happen before its products, and its quantisation
+// before it waits to add into a shared C.
+func (e *Engine) quantisedOnLane(g *backend.GEMM, product ProductFunc, d *Counters) error {
+	e.chunks = e.chunks[:0]
+	if e.splitsK(g) {
+		h := e.Settings.Format.Tile
+		kc := max(h, chunkElements/(g.M+g.N)/h*h)
+		for k0 := 0; k0 < g.K; k0 += kc {
+			blk := *g
+			blk.K = min(kc, g.K-k0)
+			blk.Accumulate = g.Accumulate || k0 > 0
+			if g.TransA {
+				blk.A = g.A[k0*g.LDA:]
+			} else {
+				blk.A = g.A[k0:]
+			}
+			if e.bSrc != nil {
+				blk.B = nil
+			} else if g.TransB {
+				blk.B = g.B[k0:]
+			} else {
+				blk.B = g.B[k0*g.LDB:]
+			}
+			j := len(e.chunks)
+			e.growChunks(j + 1)
+			if err := e.quant.Quantise(&e.as[j], blk.A, blk.LDA, blk.M, blk.K, blk.TransA); err != nil {
+				return fmt.Errorf("operand A: %w", err)
+			}
+			if err := e.quantiseBInto(&e.bs[j], &blk, k0); err != nil {
+				return fmt.Errorf("operand B: %w", err)
+			}
+			d.NonFinite += int64(e.as[j].NonFinite + e.bs[j].NonFinite)
+			e.chunks = append(e.chunks, blk)
+		}
+	} else {
+		e.growChunks(1)
+		if err := e.quantiseBInto(&e.bs[0], g, 0); err != nil {
+			return fmt.Errorf("operand B: %w", err)
+		}
+		d.NonFinite += int64(e.bs[0].NonFinite)
+		rows := g.M
+		if !g.TransA && g.M*g.K > chunkElements {
+			rows = max(64, chunkElements/g.K/64*64)
+		}
+		for m0 := 0; m0 < g.M; m0 += rows {
+			blk := *g
+			blk.M = min(rows, g.M-m0)
+			blk.C = g.C[m0*g.LDC:]
+			j := len(e.chunks)
+			e.growChunks(j + 1)
+			var err error
+			if e.aSrc != nil {
+				err = e.quant.QuantiseSource(&e.as[j], e.aSrc, m0, blk.M, blk.K, false)
+			} else {
+				blk.A = g.A[m0*g.LDA:]
+				err = e.quant.Quantise(&e.as[j], blk.A, blk.LDA, blk.M, blk.K, blk.TransA)
+			}
+			if err != nil {
+				return fmt.Errorf("operand A: %w", err)
+			}
+			d.NonFinite += int64(e.as[j].NonFinite)
+			e.chunks = append(e.chunks, blk)
+		}
+	}
+	e.keysDrawn()
+	split := e.splitsK(g)
+	b := func(j int) *ibfp.Matrix {
+		if split {
+			return &e.bs[j]
+		}
+		return &e.bs[0]
+	}
+	last := len(e.chunks) - 1
+	if e.Prepare != nil {
+		for j := range e.chunks {
+			e.setFinal(j == last)
+			e.Prepare(&e.chunks[j], &e.as[j], b(j), d, j)
+		}
+	}
+	if err := e.waitToAdd(g); err != nil {
+		return err
+	}
+	e.prepared = e.Prepare != nil
+	defer func() { e.prepared = false }()
+	for j := range e.chunks {
+		e.chunk = j
+		if e.Prepare == nil {
+			e.setFinal(j == last)
+		}
+		if err := product(&e.chunks[j], &e.as[j], b(j), d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// growChunks makes room for n chunks' quantised operands.
+func (e *Engine) growChunks(n int) {
+	for len(e.as) < n {
+		e.as = append(e.as, ibfp.Matrix{})
+		e.bs = append(e.bs, ibfp.Matrix{})
+	}
 }

@@ -190,7 +190,9 @@ type Backend struct {
 
 	// Per-call state and reused buffers.
 	noisyNow     bool
-	live         liveTiles
+	live         *liveTiles // ownLive, or a lane's chunk's (see prepare)
+	ownLive      liveTiles
+	chunks       []*chunkState // a lane's, per chunk of the GEMM being run
 	productFunc  bfpengine.ProductFunc
 	scratch      []float32
 	errs         []readoutError
@@ -229,6 +231,7 @@ func New(cfg Config) (*Backend, error) {
 		rng: rand.New(src), src: src,
 	}
 	b.productFunc, b.drawFunc, b.laneBlock = b.product, b.drawErrors, b.runLaneBlock
+	b.live = &b.ownLive
 	b.engine.KSplit = !reference && !s.Ordered
 	b.conv.UseTeam(b.engine.Team())
 	unit, mode := "step", "fast"
@@ -305,6 +308,8 @@ func (b *Backend) RunLanes(calls []backend.Call, blocks int, f func(lane backend
 			stepSigma: b.stepSigma, phaseSigma: b.phaseSigma, logQ: b.logQ,
 		}
 		l.productFunc, l.drawFunc = l.product, l.drawErrors
+		l.live = &l.ownLive
+		l.engine.Prepare = l.prepare
 		b.lanes = append(b.lanes, l)
 	}
 	draws := false
@@ -330,31 +335,20 @@ func (b *Backend) ConvBackward(layer string, g backend.ConvGeometry, x, w, dy []
 }
 
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
-	// Tiles with a zero block are exactly 0 and not read out (see the
-	// package documentation): both modes skip them, and only the live ones
-	// count as readouts.
-	b.live.find(qa, qb)
-	c.TileOutputs += int64(qa.Tiles()) * int64(g.M) * int64(g.N)
-	c.Readouts += b.live.total * int64(b.set.Len())
-	if b.reference {
-		b.referenceProduct(g, qa, qb, c)
-		return nil
-	}
-	b.errs = b.errs[:0]
-	if b.noisyNow && b.engine.WouldWait() {
-		// On a lane whose turn to draw has not come (see
-		// bfpengine.Engine.RunBlocks): compute the product first and wait
-		// for the turn after it. Drawing changes nothing in C, so C gets
-		// the same operations in the same order; only the input gradient
-		// is then written to C for col2im instead of added onto dx, which
-		// gives the same dx (see bfpengine.Engine.Col2imTarget).
-		b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
-		b.engine.InOrder(b.drawFunc)
-		b.correct(g, qa, qb, c)
-		return nil
-	}
-	if b.noisyNow {
-		b.engine.InOrder(b.drawFunc) // on a lane, in block order
+	if b.engine.Prepared() { // on a lane: prepare found the live tiles and drew the errors
+		cs := b.chunks[b.engine.Chunk()]
+		b.live, b.errs = &cs.live, cs.errs
+	} else {
+		b.live = &b.ownLive
+		b.find(g, qa, qb, c)
+		if b.reference {
+			b.referenceProduct(g, qa, qb, c)
+			return nil
+		}
+		b.errs = b.errs[:0]
+		if b.noisyNow {
+			b.engine.InOrder(b.drawFunc)
+		}
 	}
 	// Without wrong readouts the product is the FP32 GEMM of the quantised
 	// values, which the input gradient of a convolution may add straight
@@ -367,6 +361,39 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
 	b.correct(g, qa, qb, c)
 	return nil
+}
+
+// find describes the tiles of the product that are read out (b.live) and
+// counts them. Tiles with a zero block are exactly 0 and not read out
+// (see the package documentation): both modes skip them, and only the
+// live ones count as readouts.
+func (b *Backend) find(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) {
+	b.live.find(qa, qb)
+	c.TileOutputs += int64(qa.Tiles()) * int64(g.M) * int64(g.N)
+	c.Readouts += b.live.total * int64(b.set.Len())
+}
+
+// prepare is the first half of product on a lane (see
+// bfpengine.PrepareFunc): it finds chunk's live tiles and draws its wrong
+// readouts, in the GEMM's turn, for product to apply.
+func (b *Backend) prepare(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters, chunk int) {
+	for len(b.chunks) <= chunk {
+		b.chunks = append(b.chunks, new(chunkState))
+	}
+	cs := b.chunks[chunk]
+	b.live = &cs.live
+	b.find(g, qa, qb, c)
+	b.errs = cs.errs[:0]
+	if b.noisyNow {
+		b.engine.InOrder(b.drawFunc)
+	}
+	cs.errs = b.errs
+}
+
+// chunkState is what prepare leaves for product, per chunk of a GEMM.
+type chunkState struct {
+	live liveTiles
+	errs []readoutError
 }
 
 // liveTiles describes the tile outputs of one product that are read out:

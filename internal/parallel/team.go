@@ -247,18 +247,22 @@ func (h *helper) awaitLoop() bool {
 // takes longer than most turns last. The zero value is at turn 0.
 type Turn struct{ next atomic.Int64 }
 
-// Wait returns once turn i is current (every turn before it passed).
+// Wait returns once turn i is current (every turn before it passed). It
+// yields the thread's processor while it waits (OSYield), and its P to
+// other goroutines only now and then, as a Team's helpers do: a
+// runtime.Gosched per poll takes the scheduler's lock, which the other
+// goroutines working at once need too.
 func (t *Turn) Wait(i int) {
-	for t.next.Load() != int64(i) {
-		runtime.Gosched()
+	for n := 1; t.next.Load() != int64(i); n++ {
+		OSYield()
+		if n%goschedEvery == 0 {
+			runtime.Gosched()
+		}
 	}
 }
 
 // Pass ends turn i, which must be current, and makes i+1 current.
 func (t *Turn) Pass(i int) { t.next.Store(int64(i) + 1) }
-
-// Current returns the current turn.
-func (t *Turn) Current() int { return int(t.next.Load()) }
 
 // Reset makes turn 0 current, for the next round of turns.
 func (t *Turn) Reset() { t.next.Store(0) }
