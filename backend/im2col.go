@@ -258,9 +258,14 @@ func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
 	rb := (n1 - n0) * positions
 	ln.dyT = growFloats(ln.dyT, o*rb)
 	ln.workers.ChannelRows(j.dy[n0*o*positions:n1*o*positions], ln.dyT, n1-n0, o, positions)
+	d, deferring := lane.(Deferrer)
+	if deferring { // both gradients drawn for before either is multiplied
+		d.Defer()
+	}
+	var gxb []float32
 	if gx != nil {
 		call := j.calls[0]
-		gxb := gx[n0*imageIn : n1*imageIn]
+		gxb = gx[n0*imageIn : n1*imageIn]
 		ln.dcols = growFloats(ln.dcols, rb*k)
 		req := GEMM{M: rb, N: k, K: o, A: ln.dyT, LDA: rb, TransA: true, B: j.w, LDB: k, C: ln.dcols, LDC: k}
 		var err error
@@ -273,13 +278,6 @@ func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", call.Layer, GradInput, err)
 		}
-		switch {
-		case ln.dest.done:
-		case j.grads.AssignDX:
-			ln.workers.Col2imAssign(blk, ln.dcols, gxb)
-		default:
-			ln.workers.Col2im(blk, ln.dcols, gxb)
-		}
 	}
 	if gw != nil {
 		call := j.calls[len(j.calls)-1]
@@ -287,6 +285,20 @@ func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
 		req := GEMM{M: o, N: k, K: rb, A: ln.dyT, LDA: rb, LDB: k, C: gw, LDC: k, Accumulate: true}
 		if err := lane.MatMulCols(call, req, &ln.desc); err != nil { // added into dw in block order (LaneRunner)
 			return fmt.Errorf("%s %s: %w", call.Layer, GradWeight, err)
+		}
+	}
+	if deferring {
+		if err := d.Flush(); err != nil {
+			return fmt.Errorf("%s backward: %w", j.calls[0].Layer, err)
+		}
+	}
+	if gx != nil {
+		switch {
+		case ln.dest.done:
+		case j.grads.AssignDX:
+			ln.workers.Col2imAssign(blk, ln.dcols, gxb)
+		default:
+			ln.workers.Col2im(blk, ln.dcols, gxb)
 		}
 	}
 	return nil

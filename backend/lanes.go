@@ -24,3 +24,14 @@ type LaneRunner interface {
 	// blocks after it add nothing more).
 	RunLanes(calls []Call, blocks int, f func(lane ColsMultiplier, k, i int) error) error
 }
+
+// Deferrer is an optional capability of a lane of a LaneRunner: Defer
+// makes the lane quantise its next GEMMs (and draw their noise) at once
+// and leave their products to Flush, which runs them in the order they
+// were made. Im2col defers a block's input and weight gradients, so that
+// both are drawn for before either is multiplied: the next block, whose
+// draws come after this block's, waits less. The results are the same.
+type Deferrer interface {
+	Defer()
+	Flush() error
+}

@@ -180,5 +180,11 @@ func (b *Backend) MarshalState() ([]byte, error) { return b.engine.MarshalState(
 // UnmarshalState implements backend.Stateful.
 func (b *Backend) UnmarshalState(data []byte) error { return b.engine.UnmarshalState(data) }
 
+// Defer implements backend.Deferrer on a lane.
+func (b *Backend) Defer() { b.engine.Defer() }
+
+// Flush implements backend.Deferrer on a lane.
+func (b *Backend) Flush() error { return b.engine.Flush() }
+
 // runLaneBlock runs block i of the lanes' work on lane k.
 func (b *Backend) runLaneBlock(k, i int) error { return b.laneF(b.lanes[k], k, i) }

@@ -61,6 +61,10 @@ type Engine struct {
 	chunks   []backend.GEMM
 	chunk    int
 	prepared bool
+	// deferring: the lane's GEMMs leave their products to Flush, in
+	// pending (see Defer).
+	deferring bool
+	pending   []pendingGEMM
 }
 
 // NewEngine returns an engine for valid settings.
@@ -105,12 +109,20 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 		}
 		e.reference(g)
 	}
+	deferring := e.deferring
+	e.deferring = deferring && !sample // a sampled call needs its product now
 	if e.Settings.KeepsFP32(call.Layer) {
 		d.FP32 = true
 		sgemm(g)
 	} else if err := e.quantised(g, product, d); err != nil {
+		e.deferring = deferring
 		return fmt.Errorf("%s: %w", call, err)
 	}
+	if e.deferring {
+		e.deferred(call, req, d)
+		return nil
+	}
+	e.deferring = deferring
 	if sample {
 		if r, ok := e.relErr(g); ok {
 			d.AddRelErr(r)
@@ -172,6 +184,10 @@ func (e *Engine) MatMulCols(call backend.Call, req backend.GEMM, cols *backend.C
 	e.aSrc, e.bSrc = nil, nil
 	if err != nil {
 		return fmt.Errorf("%s: %w", call, err)
+	}
+	if e.deferring {
+		e.deferred(call, req, d)
+		return nil
 	}
 	e.record(call, &req, d)
 	return nil

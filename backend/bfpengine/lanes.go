@@ -191,6 +191,7 @@ func (ls *lanes) runLane(_, lane int) {
 		st.block, st.made, st.slot, st.final = i, 0, first, false
 		st.keyNext, st.drawNext = first, first
 		st.accHeld, st.accDone = false, false
+		l.deferring, l.pending = false, l.pending[:0] // a failed block's
 		if !ls.failedBefore(i) {
 			if err := ls.f(lane, i); err != nil && st.err == nil {
 				st.err, st.errAt = err, i
@@ -383,10 +384,44 @@ func (e *Engine) waitToAdd(g *backend.GEMM) error {
 // quantisedOnLane is quantised on a lane: the same quantisations and
 // products on the same chunks, in two passes (see PrepareFunc), so that
 // the block's draws happen before its products, and its quantisation
-// before it waits to add into a shared C.
+// before it waits to add into a shared C. While the lane defers (see
+// Defer), it stops after the first pass and leaves the products to Flush.
 func (e *Engine) quantisedOnLane(g *backend.GEMM, product ProductFunc, d *Counters) error {
-	e.chunks = e.chunks[:0]
-	if e.splitsK(g) {
+	if len(e.pending) == 0 {
+		e.chunks = e.chunks[:0]
+	}
+	ch, err := e.quantiseChunks(g, d)
+	if err != nil {
+		return err
+	}
+	if e.deferring {
+		e.pending = append(e.pending, pendingGEMM{g: *g, product: product, chunks: ch, dest: e.dest, destK: e.destK, slot: e.lane.slot})
+		return nil
+	}
+	return e.multiplyChunks(g, product, d, ch)
+}
+
+// chunkRange is a GEMM's chunks in e.chunks, [j0, j1), and whether each
+// has its own quantised op(B) (split along K) or all share that of j0.
+type chunkRange struct {
+	j0, j1 int
+	split  bool
+}
+
+// b returns chunk j's quantised op(B).
+func (r chunkRange) b(e *Engine, j int) *ibfp.Matrix {
+	if r.split {
+		return &e.bs[j]
+	}
+	return &e.bs[r.j0]
+}
+
+// quantiseChunks quantises g's chunks as quantised and splitK cut them,
+// into e.chunks, e.as and e.bs after those already there, and prepares
+// each (draws, in the GEMM's turn).
+func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters) (chunkRange, error) {
+	r := chunkRange{j0: len(e.chunks), split: e.splitsK(g)}
+	if r.split {
 		h := e.Settings.Format.Tile
 		kc := max(h, chunkElements/(g.M+g.N)/h*h)
 		for k0 := 0; k0 < g.K; k0 += kc {
@@ -408,20 +443,20 @@ func (e *Engine) quantisedOnLane(g *backend.GEMM, product ProductFunc, d *Counte
 			j := len(e.chunks)
 			e.growChunks(j + 1)
 			if err := e.quant.Quantise(&e.as[j], blk.A, blk.LDA, blk.M, blk.K, blk.TransA); err != nil {
-				return fmt.Errorf("operand A: %w", err)
+				return r, fmt.Errorf("operand A: %w", err)
 			}
 			if err := e.quantiseBInto(&e.bs[j], &blk, k0); err != nil {
-				return fmt.Errorf("operand B: %w", err)
+				return r, fmt.Errorf("operand B: %w", err)
 			}
 			d.NonFinite += int64(e.as[j].NonFinite + e.bs[j].NonFinite)
 			e.chunks = append(e.chunks, blk)
 		}
 	} else {
-		e.growChunks(1)
-		if err := e.quantiseBInto(&e.bs[0], g, 0); err != nil {
-			return fmt.Errorf("operand B: %w", err)
+		e.growChunks(r.j0 + 1)
+		if err := e.quantiseBInto(&e.bs[r.j0], g, 0); err != nil {
+			return r, fmt.Errorf("operand B: %w", err)
 		}
-		d.NonFinite += int64(e.bs[0].NonFinite)
+		d.NonFinite += int64(e.bs[r.j0].NonFinite)
 		rows := g.M
 		if !g.TransA && g.M*g.K > chunkElements {
 			rows = max(64, chunkElements/g.K/64*64)
@@ -440,40 +475,90 @@ func (e *Engine) quantisedOnLane(g *backend.GEMM, product ProductFunc, d *Counte
 				err = e.quant.Quantise(&e.as[j], blk.A, blk.LDA, blk.M, blk.K, blk.TransA)
 			}
 			if err != nil {
-				return fmt.Errorf("operand A: %w", err)
+				return r, fmt.Errorf("operand A: %w", err)
 			}
 			d.NonFinite += int64(e.as[j].NonFinite)
 			e.chunks = append(e.chunks, blk)
 		}
 	}
+	r.j1 = len(e.chunks)
 	e.keysDrawn()
-	split := e.splitsK(g)
-	b := func(j int) *ibfp.Matrix {
-		if split {
-			return &e.bs[j]
-		}
-		return &e.bs[0]
-	}
-	last := len(e.chunks) - 1
 	if e.Prepare != nil {
-		for j := range e.chunks {
-			e.setFinal(j == last)
-			e.Prepare(&e.chunks[j], &e.as[j], b(j), d, j)
+		for j := r.j0; j < r.j1; j++ {
+			e.setFinal(j == r.j1-1)
+			e.Prepare(&e.chunks[j], &e.as[j], r.b(e, j), d, j)
 		}
 	}
+	return r, nil
+}
+
+// multiplyChunks runs product on the chunks r of g, which quantiseChunks
+// quantised, after the blocks before when g adds into a shared C.
+func (e *Engine) multiplyChunks(g *backend.GEMM, product ProductFunc, d *Counters, r chunkRange) error {
 	if err := e.waitToAdd(g); err != nil {
 		return err
 	}
 	e.prepared = e.Prepare != nil
 	defer func() { e.prepared = false }()
-	for j := range e.chunks {
+	for j := r.j0; j < r.j1; j++ {
 		e.chunk = j
 		if e.Prepare == nil {
-			e.setFinal(j == last)
+			e.setFinal(j == r.j1-1)
 		}
-		if err := product(&e.chunks[j], &e.as[j], b(j), d); err != nil {
+		if err := product(&e.chunks[j], &e.as[j], r.b(e, j), d); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// pendingGEMM is a GEMM whose products a deferring lane runs at Flush.
+type pendingGEMM struct {
+	call    backend.Call
+	req, g  backend.GEMM
+	product ProductFunc
+	d       Counters
+	chunks  chunkRange
+	dest    *backend.Col2im
+	destK   int
+	slot    int
+}
+
+// deferred completes the pending GEMM that quantisedOnLane has just
+// added: its call, request and counters so far.
+func (e *Engine) deferred(call backend.Call, req backend.GEMM, d *Counters) {
+	p := &e.pending[len(e.pending)-1]
+	p.call, p.req, p.d = call, req, *d
+}
+
+// Defer makes a lane engine quantise and draw for its next GEMMs at once
+// and run their products at Flush, in the order they were made. A block
+// that makes several GEMMs (a convolution's input and weight gradients)
+// then draws for all of them before multiplying any: the next block, which
+// waits for its turn to draw, waits for the draws only. Only for backends
+// whose product does not draw (see PrepareFunc). Sampled calls (which
+// need the product at once, for the relative error) run whole.
+func (e *Engine) Defer() {
+	if e.lane != nil {
+		e.deferring = true
+	}
+}
+
+// Flush runs the products that Defer deferred, in order, and records
+// their statistics; it returns the first error.
+func (e *Engine) Flush() error {
+	e.deferring = false
+	defer func() { e.pending, e.chunks = e.pending[:0], e.chunks[:0] }()
+	for i := range e.pending {
+		p := &e.pending[i]
+		e.dest, e.destK = p.dest, p.destK
+		err := e.multiplyChunks(&p.g, p.product, &p.d, p.chunks)
+		e.dest = nil
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.call, err)
+		}
+		e.lane.slot = p.slot
+		e.record(p.call, &p.req, &p.d)
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ func TestRunBlocksErrors(t *testing.T) {
 // bit that of the blocks run one after another on one engine, over
 // values whose sums depend on the order), and a failed block stops the
 // additions: the output holds the blocks before it, whichever lane ran
-// the blocks after it.
+// the blocks after it. The same with the products deferred to Flush.
 func TestRunBlocksAddInBlockOrder(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
 	dw := backend.Call{Layer: "conv", Role: backend.GradWeight}
@@ -86,7 +86,11 @@ func TestRunBlocksAddInBlockOrder(t *testing.T) {
 	gemm := func(i int, c []float32) backend.GEMM {
 		return backend.GEMM{M: m, N: n, K: k, A: as[i], LDA: k, B: bs[i], LDB: n, C: c, LDC: n, Accumulate: true}
 	}
-	for _, failAt := range []int{blocks, 4} {
+	for _, tc := range []struct {
+		failAt int
+		defers bool // each block's GEMM deferred to Flush (see Defer)
+	}{{blocks, false}, {4, false}, {blocks, true}, {4, true}} {
+		failAt := tc.failAt
 		settings := DefaultSettings()
 		settings.Format.Tile = 16
 		settings.StatsEvery = 2
@@ -108,7 +112,14 @@ func TestRunBlocksAddInBlockOrder(t *testing.T) {
 			if i == failAt {
 				return failure
 			}
-			return lanes[l].MatMul(dw, gemm(i, got), products[l])
+			if !tc.defers {
+				return lanes[l].MatMul(dw, gemm(i, got), products[l])
+			}
+			lanes[l].Defer()
+			if err := lanes[l].MatMul(dw, gemm(i, got), products[l]); err != nil {
+				return err
+			}
+			return lanes[l].Flush()
 		})
 		if failAt < blocks {
 			require.ErrorIs(t, err, failure)

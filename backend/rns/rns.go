@@ -743,5 +743,11 @@ func (b *Backend) Stats() any { return b.engine.Stats.Report("rns") }
 // Summary implements backend.StatsReporter.
 func (b *Backend) Summary() string { return b.engine.Stats.Report("rns").Summary() }
 
+// Defer implements backend.Deferrer on a lane.
+func (b *Backend) Defer() { b.engine.Defer() }
+
+// Flush implements backend.Deferrer on a lane.
+func (b *Backend) Flush() error { return b.engine.Flush() }
+
 // runLaneBlock runs block i of the lanes' work on lane k.
 func (b *Backend) runLaneBlock(k, i int) error { return b.laneF(b.lanes[k], k, i) }
