@@ -156,8 +156,9 @@ type Backend struct {
 	// byTiles: a round's readouts per tile; tileMajor: a tile's values;
 	// both: the sums when accumulating.
 	vals, acc []float32
-	drawKey   func()     // b.drawNoiseKey, made once
-	copies    []*Backend // copies on the engine's lanes (see RunLanes)
+	drawKey   func()          // b.drawNoiseKey, made once
+	copies    []*Backend      // copies on the engine's lanes (see RunLanes)
+	prepared  []preparedChunk // a lane's, per chunk of the GEMM being run (see prepare)
 	laneF     func(lane backend.ColsMultiplier, k, i int) error
 	laneBlock func(k, i int) error // b.runLaneBlock, made once
 }
@@ -250,8 +251,11 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	rd := &b.read
 	runFunc := rd.runFunc // made once, in New: a method value allocates
 	*rd = blockRead{b: b, runFunc: runFunc, g: g, qa: qa, qb: qb, tiles: tiles, part: partition(m, n, tiles)}
-	if b.noisyNow {
-		b.engine.InOrder(b.drawKey) // on a lane, in block order
+	if b.engine.Prepared() { // on a lane: prepare drew the key
+		p := b.prepared[b.engine.Chunk()]
+		b.noisyNow, rd.key = p.noisy, p.key
+	} else if b.noisyNow {
+		b.engine.InOrder(b.drawKey)
 	}
 	count := rd.part.count()
 	b.counts = grow(b.counts, 2*count)
@@ -277,6 +281,33 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 // drawNoiseKey draws the noise key of the product being run.
 func (b *Backend) drawNoiseKey() { b.read.key = b.rng.Uint64() }
 
+// prepare is the first half of product on a lane (see
+// bfpengine.PrepareFunc): it draws chunk's noise key, in the GEMM's turn,
+// and keeps it, with whether the GEMM is noisy, for product.
+func (b *Backend) prepare(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters, chunk int) {
+	for len(b.prepared) <= chunk {
+		b.prepared = append(b.prepared, preparedChunk{})
+	}
+	p := &b.prepared[chunk]
+	p.noisy = b.noisyNow
+	if b.noisyNow {
+		b.engine.InOrder(b.drawKey)
+		p.key = b.read.key
+	}
+}
+
+// preparedChunk is what prepare keeps for product, per chunk of a GEMM.
+type preparedChunk struct {
+	key   uint64
+	noisy bool
+}
+
+// Defer implements backend.Deferrer on a lane.
+func (b *Backend) Defer() { b.engine.Defer() }
+
+// Flush implements backend.Deferrer on a lane.
+func (b *Backend) Flush() error { return b.engine.Flush() }
+
 // Lanes implements backend.LaneRunner.
 func (b *Backend) Lanes(calls []backend.Call, blocks int) int { return b.engine.Lanes(calls, blocks) }
 
@@ -289,6 +320,7 @@ func (b *Backend) RunLanes(calls []backend.Call, blocks int, f func(lane backend
 		l := &Backend{cfg: b.cfg, engine: engines[len(b.copies)], noisy: b.noisy, rng: b.rng, noise: b.noise, lanes: b.lanes}
 		l.productFunc, l.drawKey = l.product, l.drawNoiseKey
 		l.read.runFunc = l.read.run
+		l.engine.Prepare = l.prepare
 		b.copies = append(b.copies, l)
 	}
 	draws := false
