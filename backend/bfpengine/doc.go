@@ -83,9 +83,10 @@
 // the backend a backend.LaneRunner (bfp, rns and analog each pair a copy
 // of themselves with each lane engine). What the blocks share is taken
 // in the order of the blocks run one after another — statistics,
-// stochastic rounding's keys, noise draws ([Engine.InOrder]) and the
-// weight gradient they add into — so a run's results are the same bit
-// for bit as with the blocks one after another (see lanes.go).
+// stochastic rounding's keys, noise draws ([Engine.InOrder], usually in
+// a backend's [PrepareFunc]) and the weight gradient they add into — so
+// a run's results are the same bit for bit as with the blocks one after
+// another (see lanes.go).
 //
 // Package bfptest, below this one, is an independent slow reference of the
 // BFP GEMM for the backends' tests.

@@ -37,11 +37,16 @@ import (
 //     a backend's noise draws) go to one GEMM at a time, in the order of
 //     the blocks run one after another: a GEMM waits for its turn
 //     (parallel.Turn) before its first draw and passes it on after its
-//     last. It holds the turn only from its first draw to its last, a
-//     fraction of its time, so the lanes settle into a pipeline.
+//     last;
+//   - the GEMMs that every block adds into (role GradWeight, the weight
+//     gradient) add in block order, in their own turn.
 //
-// What several blocks add into (a weight gradient) is the caller's to
-// order (backend.Im2col passes a turn of its own).
+// A block holds a turn to draw only from its first draw to its last, so
+// the lanes can run one block apart. To keep that short, a lane
+// quantises all chunks of a GEMM first, then lets the backend draw for
+// each (PrepareFunc), and multiplies last; and a lane that defers (Defer,
+// as backend.Im2col does for a block's two gradients) draws for all of
+// the block's GEMMs before it multiplies any.
 type lanes struct {
 	engines     []*Engine
 	keys, draws parallel.Turn
