@@ -198,6 +198,15 @@ type laneJob struct {
 	calls             []Call
 }
 
+// blockOf returns block i's geometry, its images [n0, n1) and its rows
+// (positions) in the im2col matrix.
+func (j *laneJob) blockOf(i int) (blk conv.Geometry, n0, n1, rows int) {
+	n0, n1 = i*j.block, min((i+1)*j.block, j.g.N)
+	blk = j.cg
+	blk.N = n1 - n0
+	return blk, n0, n1, (n1 - n0) * j.g.OutH() * j.g.OutW()
+}
+
 // forwardLanes is Forward on n lanes of lr.
 func (c *Im2col) forwardLanes(lr LaneRunner, n int, g ConvGeometry, x, w, bias, y []float32) error {
 	c.growLanes(n)
@@ -216,13 +225,8 @@ func (c *Im2col) forwardLanes(lr LaneRunner, n int, g ConvGeometry, x, w, bias, 
 func (c *Im2col) forwardBlock(lane ColsMultiplier, l, i int) error {
 	j, ln := &c.job, c.lanes[l]
 	g := j.g
-	k, o := g.Field(), g.O
-	positions := g.OutH() * g.OutW()
-	imageIn := g.C * g.H * g.W
-	n0, n1 := i*j.block, min((i+1)*j.block, g.N)
-	blk := j.cg
-	blk.N = n1 - n0
-	rb := (n1 - n0) * positions
+	k, o, positions, imageIn := g.Field(), g.O, g.OutH()*g.OutW(), g.C*g.H*g.W
+	blk, n0, n1, rb := j.blockOf(i)
 	ln.rows = growFloats(ln.rows, rb*o)
 	ln.desc = Cols{g: blk, x: j.x[n0*imageIn : n1*imageIn], workers: &ln.workers}
 	req := GEMM{M: rb, N: o, K: k, LDA: k, B: j.w, LDB: k, TransB: true, C: ln.rows, LDC: o}
@@ -248,14 +252,9 @@ func (c *Im2col) backwardLanes(lr LaneRunner, n int, calls []Call, g ConvGeometr
 func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
 	j, ln := &c.job, c.lanes[l]
 	g := j.g
-	k, o := g.Field(), g.O
-	positions := g.OutH() * g.OutW()
-	imageIn := g.C * g.H * g.W
+	k, o, positions, imageIn := g.Field(), g.O, g.OutH()*g.OutW(), g.C*g.H*g.W
 	gx, gw := j.grads.DX, j.grads.DW
-	n0, n1 := i*j.block, min((i+1)*j.block, g.N)
-	blk := j.cg
-	blk.N = n1 - n0
-	rb := (n1 - n0) * positions
+	blk, n0, n1, rb := j.blockOf(i)
 	ln.dyT = growFloats(ln.dyT, o*rb)
 	ln.workers.ChannelRows(j.dy[n0*o*positions:n1*o*positions], ln.dyT, n1-n0, o, positions)
 	d, deferring := lane.(Deferrer)

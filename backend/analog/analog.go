@@ -156,11 +156,9 @@ type Backend struct {
 	// byTiles: a round's readouts per tile; tileMajor: a tile's values;
 	// both: the sums when accumulating.
 	vals, acc []float32
-	drawKey   func()          // b.drawNoiseKey, made once
-	copies    []*Backend      // copies on the engine's lanes (see RunLanes)
+	drawKey   func() // b.drawNoiseKey, made once
+	copies    bfpengine.LaneCopies[*Backend]
 	prepared  []preparedChunk // a lane's, per chunk of the GEMM being run (see prepare)
-	laneF     func(lane backend.ColsMultiplier, k, i int) error
-	laneBlock func(k, i int) error // b.runLaneBlock, made once
 }
 
 // New returns an analog backend, or an error naming the flag to change
@@ -183,7 +181,7 @@ func New(cfg Config) (*Backend, error) {
 	}
 	b.cfg.TileAcc = "ordered" // every tile passes the ADC on its own
 	b.lanes = readoutLanes
-	b.productFunc, b.drawKey, b.laneBlock = b.product, b.drawNoiseKey, b.runLaneBlock
+	b.productFunc, b.drawKey = b.product, b.drawNoiseKey
 	b.read.runFunc = b.read.run
 	// One team of helpers for quantisation, im2col fills and readouts.
 	b.conv.UseTeam(b.engine.Team())
@@ -315,22 +313,16 @@ func (b *Backend) Lanes(calls []backend.Call, blocks int) int { return b.engine.
 // of its engine's lanes (see bfpengine.Engine.RunBlocks), with scratch of
 // its own, drawing its noise keys from b's generator in block order.
 func (b *Backend) RunLanes(calls []backend.Call, blocks int, f func(lane backend.ColsMultiplier, k, i int) error) error {
-	engines := b.engine.LaneEngines(b.Lanes(calls, blocks))
-	for len(b.copies) < len(engines) {
-		l := &Backend{cfg: b.cfg, engine: engines[len(b.copies)], noisy: b.noisy, rng: b.rng, noise: b.noise, lanes: b.lanes}
-		l.productFunc, l.drawKey = l.product, l.drawNoiseKey
-		l.read.runFunc = l.read.run
-		l.engine.Prepare = l.prepare
-		b.copies = append(b.copies, l)
-	}
-	draws := false
-	for _, c := range calls {
-		draws = draws || b.noisy[c.Role] && b.cfg.NoiseSigma > 0
-	}
-	b.laneF = f
-	err := b.engine.RunBlocks(calls, blocks, draws, b.laneBlock)
-	b.laneF = nil
-	return err
+	return b.copies.Run(b.engine, b.laneCopy, calls, blocks, b.cfg.NoiseSigma > 0 && b.noisy.AnyOf(calls), f)
+}
+
+// laneCopy returns a copy of b on lane engine e.
+func (b *Backend) laneCopy(e *bfpengine.Engine) *Backend {
+	l := &Backend{cfg: b.cfg, engine: e, noisy: b.noisy, rng: b.rng, noise: b.noise, lanes: b.lanes}
+	l.productFunc, l.drawKey = l.product, l.drawNoiseKey
+	l.read.runFunc = l.read.run
+	e.Prepare = l.prepare
+	return l
 }
 
 // byTiles runs a product partitioned by tiles: rounds of tiles read out
@@ -672,6 +664,3 @@ func grow[T any](s []T, n int) []T {
 	}
 	return s[:n]
 }
-
-// runLaneBlock runs block i of the lanes' work on lane k.
-func (b *Backend) runLaneBlock(k, i int) error { return b.laneF(b.copies[k], k, i) }

@@ -36,9 +36,7 @@ type Backend struct {
 	scratch     []float32
 	conv        backend.Im2col
 	productFunc bfpengine.ProductFunc // b.product, made once
-	lanes       []*Backend            // copies on the engine's lanes (see RunLanes)
-	laneF       func(lane backend.ColsMultiplier, k, i int) error
-	laneBlock   func(k, i int) error // b.runLaneBlock, made once
+	lanes       bfpengine.LaneCopies[*Backend]
 }
 
 // Config is the configuration of a BFP backend: the knobs every BFP
@@ -82,7 +80,7 @@ func New(cfg Config) (*Backend, error) {
 	b := &Backend{engine: bfpengine.NewEngine(cfg.Settings)}
 	b.engine.KSplit = !cfg.Ordered
 	b.conv.UseTeam(b.engine.Team())
-	b.productFunc, b.laneBlock = b.product, b.runLaneBlock
+	b.productFunc = b.product
 	return b, nil
 }
 
@@ -117,16 +115,14 @@ func (b *Backend) Lanes(calls []backend.Call, blocks int) int { return b.engine.
 // RunLanes implements backend.LaneRunner: each lane is a copy of b on
 // one of its engine's lanes (see bfpengine.Engine.RunBlocks).
 func (b *Backend) RunLanes(calls []backend.Call, blocks int, f func(lane backend.ColsMultiplier, k, i int) error) error {
-	engines := b.engine.LaneEngines(b.engine.Lanes(calls, blocks))
-	for len(b.lanes) < len(engines) {
-		l := &Backend{engine: engines[len(b.lanes)]}
-		l.productFunc = l.product
-		b.lanes = append(b.lanes, l)
-	}
-	b.laneF = f
-	err := b.engine.RunBlocks(calls, blocks, false, b.laneBlock)
-	b.laneF = nil
-	return err
+	return b.lanes.Run(b.engine, b.laneCopy, calls, blocks, false, f)
+}
+
+// laneCopy returns a copy of b on lane engine e.
+func (b *Backend) laneCopy(e *bfpengine.Engine) *Backend {
+	l := &Backend{engine: e}
+	l.productFunc = l.product
+	return l
 }
 
 // ConvForward implements backend.Convolver (see the package documentation).
@@ -185,6 +181,3 @@ func (b *Backend) Defer() { b.engine.Defer() }
 
 // Flush implements backend.Deferrer on a lane.
 func (b *Backend) Flush() error { return b.engine.Flush() }
-
-// runLaneBlock runs block i of the lanes' work on lane k.
-func (b *Backend) runLaneBlock(k, i int) error { return b.laneF(b.lanes[k], k, i) }

@@ -575,3 +575,43 @@ func (e *Engine) growChunks(n int) {
 		e.bs = append(e.bs, ibfp.Matrix{})
 	}
 }
+
+// LaneCopies is what a backend keeps to be a backend.LaneRunner: a copy
+// of itself paired with each of its engine's lanes (its product function
+// and scratch on that lane's engine), made on first use. The zero value
+// is ready to use.
+type LaneCopies[B backend.ColsMultiplier] struct {
+	copies []B
+	f      func(lane backend.ColsMultiplier, k, i int) error
+	block  func(k, i int) error // runBlock, made once
+}
+
+// Run implements backend.LaneRunner.RunLanes for a backend on engine e:
+// newCopy makes the copy of the backend for a lane engine. draws tells
+// whether the backend draws from a shared random stream in calls (see
+// RunBlocks).
+func (lc *LaneCopies[B]) Run(e *Engine, newCopy func(*Engine) B, calls []backend.Call, blocks int, draws bool, f func(lane backend.ColsMultiplier, k, i int) error) error {
+	engines := e.LaneEngines(e.Lanes(calls, blocks))
+	for len(lc.copies) < len(engines) {
+		lc.copies = append(lc.copies, newCopy(engines[len(lc.copies)]))
+	}
+	if lc.block == nil {
+		lc.block = lc.runBlock
+	}
+	lc.f = f
+	err := e.RunBlocks(calls, blocks, draws, lc.block)
+	lc.f = nil
+	return err
+}
+
+func (lc *LaneCopies[B]) runBlock(k, i int) error { return lc.f(lc.copies[k], k, i) }
+
+// AnyOf reports whether any of calls has its role in the set.
+func (on RoleSet) AnyOf(calls []backend.Call) bool {
+	for _, c := range calls {
+		if on[c.Role] {
+			return true
+		}
+	}
+	return false
+}

@@ -182,26 +182,36 @@ func TestConvolverMatchesIm2col(t *testing.T) {
 					require.NoError(t, err)
 					return b.(stateful)
 				}
-				fused, plain := newBackend(), newBackend()
-				got := runConv(t, fused, true, c, uint64(ci))
-				want := runConv(t, plain, false, c, uint64(ci))
-				for i := range want {
-					sameBits(t, want[i], got[i], fmt.Sprintf("output %d", i))
-				}
-				require.Equal(t, plain.Stats(), fused.Stats())
-				require.Equal(t, plain.GEMMShapes(), fused.GEMMShapes())
-				ws, err := plain.MarshalState()
-				require.NoError(t, err)
-				gs, err := fused.MarshalState()
-				require.NoError(t, err)
-				require.Equal(t, canonicalState(t, ws), canonicalState(t, gs), "backend state")
-				if r, ok := fused.Stats().(*bfpengine.Report); ok {
-					errorsSeen += r.Total.ResidueErrors
-				}
+				errorsSeen += sameConv(t, newBackend(), newBackend(), c, uint64(ci))
 			})
 		}
 	}
 	require.NotZero(t, errorsSeen, "no configuration drew a wrong readout: the noise cases test nothing")
+}
+
+// sameConv runs c on b through its Convolver and on plain (a backend
+// made the same way) through the im2col path and MatMul, and requires
+// the same outputs and gradients bit for bit, the same statistics (per
+// layer and role, and per GEMM shape) and the same backend state (random
+// generators). It returns the wrong residues that b drew.
+func sameConv(t *testing.T, b, plain stateful, c convCase, seed uint64) int64 {
+	t.Helper()
+	got := runConv(t, b, true, c, seed)
+	want := runConv(t, plain, false, c, seed)
+	for i := range want {
+		sameBits(t, want[i], got[i], fmt.Sprintf("output %d", i))
+	}
+	require.Equal(t, plain.Stats(), b.Stats())
+	require.Equal(t, plain.GEMMShapes(), b.GEMMShapes())
+	ws, err := plain.MarshalState()
+	require.NoError(t, err)
+	gs, err := b.MarshalState()
+	require.NoError(t, err)
+	require.Equal(t, canonicalState(t, ws), canonicalState(t, gs), "backend state")
+	if r, ok := b.Stats().(*bfpengine.Report); ok {
+		return r.Total.ResidueErrors
+	}
+	return 0
 }
 
 // canonicalState decodes a backend state and sorts its lists (the
@@ -275,21 +285,7 @@ func TestLanesMatchOneAfterAnother(t *testing.T) {
 				calls := []backend.Call{{Layer: "conv", Role: backend.GradInput}, {Layer: "conv", Role: backend.GradWeight}}
 				require.Equal(t, min(3, blocks), laned.(backend.LaneRunner).Lanes(calls, blocks), "lanes")
 				require.Greater(t, blocks, 3, "blocks")
-				got := runConv(t, laned, true, c, uint64(ci))
-				want := runConv(t, plain, false, c, uint64(ci))
-				for i := range want {
-					sameBits(t, want[i], got[i], fmt.Sprintf("output %d", i))
-				}
-				require.Equal(t, plain.Stats(), laned.Stats())
-				require.Equal(t, plain.GEMMShapes(), laned.GEMMShapes())
-				ws, err := plain.MarshalState()
-				require.NoError(t, err)
-				gs, err := laned.MarshalState()
-				require.NoError(t, err)
-				require.Equal(t, canonicalState(t, ws), canonicalState(t, gs), "backend state")
-				if r, ok := laned.Stats().(*bfpengine.Report); ok {
-					errorsSeen[cfg.name] += r.Total.ResidueErrors
-				}
+				errorsSeen[cfg.name] += sameConv(t, laned, plain, c, uint64(ci))
 			})
 		}
 	}

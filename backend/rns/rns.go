@@ -202,10 +202,8 @@ type Backend struct {
 	fresA, fresB []float32 // the same as FP32, for the modular GEMMs
 	sums, acc    []float32
 	conv         backend.Im2col
-	drawFunc     func()     // b.drawErrors, made once
-	lanes        []*Backend // copies on the engine's lanes (see RunLanes)
-	laneF        func(lane backend.ColsMultiplier, k, i int) error
-	laneBlock    func(k, i int) error // b.runLaneBlock, made once
+	drawFunc     func() // b.drawErrors, made once
+	lanes        bfpengine.LaneCopies[*Backend]
 }
 
 // readoutError is one wrong readout drawn by the fast mode: the index of
@@ -230,7 +228,7 @@ func New(cfg Config) (*Backend, error) {
 		set: set, engine: bfpengine.NewEngine(s), noisy: noisy, reference: reference,
 		rng: rand.New(src), src: src,
 	}
-	b.productFunc, b.drawFunc, b.laneBlock = b.product, b.drawErrors, b.runLaneBlock
+	b.productFunc, b.drawFunc = b.product, b.drawErrors
 	b.live = &b.ownLive
 	b.engine.KSplit = !reference && !s.Ordered
 	b.conv.UseTeam(b.engine.Team())
@@ -301,25 +299,19 @@ func (b *Backend) Lanes(calls []backend.Call, blocks int) int {
 // of its engine's lanes (see bfpengine.Engine.RunBlocks), with scratch of
 // its own, drawing its wrong readouts from b's generator in block order.
 func (b *Backend) RunLanes(calls []backend.Call, blocks int, f func(lane backend.ColsMultiplier, k, i int) error) error {
-	engines := b.engine.LaneEngines(b.Lanes(calls, blocks))
-	for len(b.lanes) < len(engines) {
-		l := &Backend{
-			cfg: b.cfg, set: b.set, engine: engines[len(b.lanes)], noisy: b.noisy, rng: b.rng,
-			stepSigma: b.stepSigma, phaseSigma: b.phaseSigma, logQ: b.logQ,
-		}
-		l.productFunc, l.drawFunc = l.product, l.drawErrors
-		l.live = &l.ownLive
-		l.engine.Prepare = l.prepare
-		b.lanes = append(b.lanes, l)
+	return b.lanes.Run(b.engine, b.laneCopy, calls, blocks, b.cfg.NoiseSigma > 0 && b.noisy.AnyOf(calls), f)
+}
+
+// laneCopy returns a copy of b on lane engine e.
+func (b *Backend) laneCopy(e *bfpengine.Engine) *Backend {
+	l := &Backend{
+		cfg: b.cfg, set: b.set, engine: e, noisy: b.noisy, rng: b.rng,
+		stepSigma: b.stepSigma, phaseSigma: b.phaseSigma, logQ: b.logQ,
 	}
-	draws := false
-	for _, c := range calls {
-		draws = draws || b.noisy[c.Role] && b.cfg.NoiseSigma > 0
-	}
-	b.laneF = f
-	err := b.engine.RunBlocks(calls, blocks, draws, b.laneBlock)
-	b.laneF = nil
-	return err
+	l.productFunc, l.drawFunc = l.product, l.drawErrors
+	l.live = &l.ownLive
+	e.Prepare = l.prepare
+	return l
 }
 
 // ConvForward implements backend.Convolver: backend.Im2col's products
@@ -748,6 +740,3 @@ func (b *Backend) Defer() { b.engine.Defer() }
 
 // Flush implements backend.Deferrer on a lane.
 func (b *Backend) Flush() error { return b.engine.Flush() }
-
-// runLaneBlock runs block i of the lanes' work on lane k.
-func (b *Backend) runLaneBlock(k, i int) error { return b.laneF(b.lanes[k], k, i) }
