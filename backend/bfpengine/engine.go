@@ -110,7 +110,9 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 		e.reference(g)
 	}
 	deferring := e.deferring
-	e.deferring = deferring && !sample // a sampled call needs its product now
+	// A sampled call needs its product now; a layer kept in FP32 has no
+	// quantised chunks to defer (and runs on no lane).
+	e.deferring = deferring && !sample && !e.Settings.KeepsFP32(call.Layer)
 	if e.Settings.KeepsFP32(call.Layer) {
 		d.FP32 = true
 		sgemm(g)
@@ -268,7 +270,6 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) er
 		*block = *g
 		block.M = min(rows, g.M-m0)
 		block.C = g.C[m0*g.LDC:]
-		e.setFinal(m0+rows >= g.M)
 		var err error
 		if e.aSrc != nil { // rows m0… of cols (never TransA)
 			err = e.quant.QuantiseSource(&e.a, e.aSrc, m0, block.M, block.K, false)
@@ -278,9 +279,6 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) er
 		}
 		if err != nil {
 			return fmt.Errorf("operand A: %w", err)
-		}
-		if m0+rows >= g.M {
-			e.keysDrawn()
 		}
 		d.NonFinite += int64(e.a.NonFinite)
 		if err := product(block, &e.a, &e.b, d); err != nil {
@@ -317,7 +315,6 @@ func (e *Engine) splitK(g *backend.GEMM, product ProductFunc, d *Counters) error
 		*block = *g
 		block.K = min(kc, g.K-k0)
 		block.Accumulate = g.Accumulate || k0 > 0
-		e.setFinal(k0+kc >= g.K)
 		if g.TransA { // A stored K×M
 			block.A = g.A[k0*g.LDA:]
 		} else {
@@ -335,9 +332,6 @@ func (e *Engine) splitK(g *backend.GEMM, product ProductFunc, d *Counters) error
 		}
 		if err := e.quantiseB(block, k0); err != nil {
 			return fmt.Errorf("operand B: %w", err)
-		}
-		if k0+kc >= g.K {
-			e.keysDrawn()
 		}
 		d.NonFinite += int64(e.a.NonFinite + e.b.NonFinite)
 		if err := product(block, &e.a, &e.b, d); err != nil {

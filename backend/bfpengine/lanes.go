@@ -75,9 +75,9 @@ type laneState struct {
 	slot  int // the turn of the GEMM being run: block·len(calls) + its index
 	// keyNext and drawNext are the next turns the lane has to pass.
 	keyNext, drawNext int
-	// final is set while the engine runs the last quantisation and
-	// product of a GEMM: after them it draws nothing more, and passes its
-	// turns on.
+	// final is set while the engine prepares (or, for a backend without
+	// a Prepare, multiplies) the last chunk of a GEMM: after it the GEMM
+	// draws nothing more, and passes its turn on.
 	final bool
 	// accHeld: the block holds its turn to add into the shared output;
 	// accDone: it has passed it on.
@@ -287,8 +287,8 @@ func (e *Engine) InOrder(draw func()) {
 	}
 }
 
-// setFinal marks, on a lane, whether the quantisation and product about
-// to run are the GEMM's last.
+// setFinal marks, on a lane, whether the chunk about to be prepared (or
+// multiplied) is the GEMM's last.
 func (e *Engine) setFinal(final bool) {
 	if e.lane != nil {
 		e.lane.final = final
@@ -556,13 +556,12 @@ func (e *Engine) Flush() error {
 	defer func() { e.pending, e.chunks = e.pending[:0], e.chunks[:0] }()
 	for i := range e.pending {
 		p := &e.pending[i]
-		e.dest, e.destK = p.dest, p.destK
+		e.dest, e.destK, e.lane.slot = p.dest, p.destK, p.slot
 		err := e.multiplyChunks(&p.g, p.product, &p.d, p.chunks)
 		e.dest = nil
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.call, err)
 		}
-		e.lane.slot = p.slot
 		e.record(p.call, &p.req, &p.d)
 	}
 	return nil
