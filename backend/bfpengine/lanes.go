@@ -210,6 +210,10 @@ func (ls *lanes) runLane(_, lane int) {
 			ls.acc.Wait(i)
 			ls.acc.Pass(i)
 		}
+		// Keep no reference to the caller's operands.
+		clear(l.chunks[:cap(l.chunks)])
+		clear(l.pending[:cap(l.pending)])
+		l.chunks, l.pending = l.chunks[:0], l.pending[:0]
 	}
 }
 
