@@ -313,6 +313,10 @@ func (e *Engine) begin(call backend.Call) error {
 	st.slot = st.block*len(calls) + st.made
 	st.made++
 	st.final = false
+	// The block's earlier GEMMs draw nothing more (a deferred one has
+	// drawn already): pass on the turns they did not (they drew nothing),
+	// or this GEMM would wait for them.
+	e.settle(st.slot - 1)
 	return nil
 }
 

@@ -263,6 +263,10 @@ func TestLanesMatchOneAfterAnother(t *testing.T) {
 		{"rns noise", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.13", "noise-seed": "7", "stats-every": "3"}},
 		{"rns noise stochastic rrns", rns.Factory, backend.Options{"tile": "8", "noise-sigma": "0.13", "rounding": "stochastic", "rrns-redundant": "2"}},
 		{"rns forward noise only", rns.Factory, backend.Options{"noise-sigma": "0.2", "noise-roles": "forward", "stats-every": "2"}},
+		// Noise on the weight gradient and not on the input gradient: a
+		// block's first GEMM draws nothing, its second does.
+		{"rns dW noise only", rns.Factory, backend.Options{"noise-sigma": "0.13", "noise-roles": "dW", "rounding": "stochastic"}},
+		{"analog dW noise only", analog.Factory, backend.Options{"noise-sigma": "0.5", "noise-roles": "dW"}},
 		{"analog noise", analog.Factory, backend.Options{"tile": "16", "noise-sigma": "0.3", "adc-bits": "8", "stats-every": "3"}},
 		{"analog stochastic", analog.Factory, backend.Options{"rounding": "stochastic", "noise-sigma": "0.5"}},
 	}
@@ -289,7 +293,7 @@ func TestLanesMatchOneAfterAnother(t *testing.T) {
 			})
 		}
 	}
-	for _, name := range []string{"rns noise", "rns noise stochastic rrns", "rns forward noise only"} {
+	for _, name := range []string{"rns noise", "rns noise stochastic rrns", "rns forward noise only", "rns dW noise only"} {
 		if n, ran := errorsSeen[name]; ran { // (unless -run left it out)
 			require.NotZero(t, n, "%s drew no wrong readout: it tests nothing of the noise draws' order", name)
 		}
