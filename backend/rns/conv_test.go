@@ -267,6 +267,7 @@ func TestLanesMatchOneAfterAnother(t *testing.T) {
 		// block's first GEMM draws nothing, its second does.
 		{"rns dW noise only", rns.Factory, backend.Options{"noise-sigma": "0.13", "noise-roles": "dW", "rounding": "stochastic"}},
 		{"analog dW noise only", analog.Factory, backend.Options{"noise-sigma": "0.5", "noise-roles": "dW"}},
+		{"rns dX noise only", rns.Factory, backend.Options{"noise-sigma": "0.13", "noise-roles": "dX", "stats-every": "3"}},
 		{"analog noise", analog.Factory, backend.Options{"tile": "16", "noise-sigma": "0.3", "adc-bits": "8", "stats-every": "3"}},
 		{"analog stochastic", analog.Factory, backend.Options{"rounding": "stochastic", "noise-sigma": "0.5"}},
 	}
@@ -293,7 +294,7 @@ func TestLanesMatchOneAfterAnother(t *testing.T) {
 			})
 		}
 	}
-	for _, name := range []string{"rns noise", "rns noise stochastic rrns", "rns forward noise only", "rns dW noise only"} {
+	for _, name := range []string{"rns noise", "rns noise stochastic rrns", "rns forward noise only", "rns dW noise only", "rns dX noise only"} {
 		if n, ran := errorsSeen[name]; ran { // (unless -run left it out)
 			require.NotZero(t, n, "%s drew no wrong readout: it tests nothing of the noise draws' order", name)
 		}
