@@ -44,25 +44,28 @@ import (
 // The zero value is ready to use; it keeps its scratch buffers from one
 // call to the next. An Im2col is used by one goroutine at a time.
 type Im2col struct {
-	workers                conv.Workers
-	cols, rows, dyT, dcols []float32
-	desc                   Cols   // the block's cols, for a ColsMultiplier
-	dest                   Col2im // the block's dx, for a Col2imMultiplier
-	lanes                  []*im2colLane
-	laneCalls              [2]Call
-	job                    laneJob
-	// forwardBlock and backwardBlock as method values, made once
-	fwdBlock, bwdBlock func(lane ColsMultiplier, l, i int) error
+	// one is the scratch of the blocks run one after another, on workers
+	// (parallel loops); lanes are the LaneRunner's lanes', each with
+	// workers of its own whose loops stay on its goroutine.
+	workers   conv.Workers
+	one       blockScratch
+	lanes     []*blockScratch
+	laneCalls [2]Call
+	job       convJob
+	// forwardLane and backwardLane as method values, made once
+	fwdLane, bwdLane func(lane ColsMultiplier, l, i int) error
 }
 
-// im2colLane is the scratch of one lane of a LaneRunner: the block's rows
-// of the product and its cols, and workers whose loops run on the lane's
-// goroutine.
-type im2colLane struct {
-	workers          conv.Workers
-	rows, dyT, dcols []float32
-	desc             Cols
-	dest             Col2im
+// blockScratch is what one block of images needs on the goroutine that
+// runs it: the block's rows of the forward product, its output gradient
+// as rows of channels, dcols, cols (built only for a backend that is not
+// a ColsMultiplier) or their descriptions, and the workers it runs its
+// loops on.
+type blockScratch struct {
+	workers                *conv.Workers
+	rows, dyT, dcols, cols []float32
+	desc                   Cols
+	dest                   Col2im
 }
 
 // UseTeam makes c run its loops (im2col, col2im, the rearrangements) on
@@ -70,13 +73,14 @@ type im2colLane struct {
 // team of its own.
 func (c *Im2col) UseTeam(team *parallel.Team) { c.workers.UseTeam(team) }
 
-// dropDesc forgets the last block's Cols, so that c keeps no reference to
-// the caller's images.
+// dropDesc forgets the last blocks' Cols and Col2im, so that c keeps no
+// reference to the caller's images.
 func (c *Im2col) dropDesc() {
-	c.desc, c.dest = Cols{}, Col2im{}
-	for k := range c.lanes {
-		c.lanes[k].desc, c.lanes[k].dest = Cols{}, Col2im{}
+	c.one.desc, c.one.dest = Cols{}, Col2im{}
+	for _, ln := range c.lanes {
+		ln.desc, ln.dest = Cols{}, Col2im{}
 	}
+	c.job = convJob{}
 }
 
 // convBlockElems is the size, in float32s, of the largest per-block matrix
@@ -145,51 +149,29 @@ func (c *Im2col) Forward(b Backend, layer string, g ConvGeometry, x, w, bias, y 
 	if err := g.CheckForward(x, w, bias, y); err != nil {
 		return fmt.Errorf("%s %s: %w", layer, Forward, err)
 	}
-	cg := g.internal()
-	k, o := g.Field(), g.O
-	positions := g.OutH() * g.OutW()
-	imageIn := g.C * g.H * g.W
-	block := g.ImagesPerBlock()
-	blockRows := min(block, g.N) * positions
-	cm, described := b.(ColsMultiplier)
 	defer c.dropDesc()
-	if lr, ok := b.(LaneRunner); ok {
-		c.laneCalls[0] = call
-		if n := lr.Lanes(c.laneCalls[:1], (g.N+block-1)/block); n > 1 {
-			return c.forwardLanes(lr, n, g, x, w, bias, y)
+	c.laneCalls[0] = call
+	c.job = convJob{g: g, cg: g.internal(), block: g.ImagesPerBlock(), x: x, w: w, bias: bias, y: y, calls: c.laneCalls[:1]}
+	blocks := (g.N + c.job.block - 1) / c.job.block
+	var err error
+	if lr, ok := b.(LaneRunner); ok && lr.Lanes(c.job.calls, blocks) > 1 {
+		c.growLanes(lr.Lanes(c.job.calls, blocks))
+		err = lr.RunLanes(c.job.calls, blocks, c.fwdLane)
+	} else {
+		c.one.workers = &c.workers
+		for i := 0; i < blocks && err == nil; i++ {
+			err = c.forwardBlock(b, &c.one, i)
 		}
 	}
-	if !described {
-		c.cols = growFloats(c.cols, blockRows*k)
-	}
-	c.rows = growFloats(c.rows, blockRows*o)
-	for n0 := 0; n0 < g.N; n0 += block {
-		n1 := min(n0+block, g.N)
-		blk := cg // the geometry of this block of images
-		blk.N = n1 - n0
-		rb := (n1 - n0) * positions
-		var err error
-		if req := (GEMM{M: rb, N: o, K: k, LDA: k, B: w, LDB: k, TransB: true, C: c.rows, LDC: o}); described {
-			c.desc = Cols{g: blk, x: x[n0*imageIn : n1*imageIn], workers: &c.workers}
-			err = cm.MatMulCols(call, req, &c.desc)
-		} else {
-			c.workers.Im2col(blk, x[n0*imageIn:n1*imageIn], c.cols[:rb*k])
-			req.A = c.cols
-			err = b.MatMul(call, req)
-		}
-		if err != nil {
-			clear(y[:g.N*o*positions])
-			return fmt.Errorf("%s %s: %w", layer, Forward, err)
-		}
-		c.workers.RowsToNCHW(c.rows[:rb*o], bias, y[n0*o*positions:n1*o*positions], n1-n0, o, positions)
+	if err != nil {
+		clear(y[:g.N*g.O*g.OutH()*g.OutW()])
+		return fmt.Errorf("%s %s: %w", layer, Forward, err)
 	}
 	return nil
 }
 
-// laneJob is the convolution that Im2col's lanes are running, read by
-// forwardBlock and backwardBlock (method values made once, so that
-// handing them to RunLanes allocates nothing).
-type laneJob struct {
+// convJob is the convolution that Im2col is running, block by block.
+type convJob struct {
 	g                 ConvGeometry
 	cg                conv.Geometry
 	block             int
@@ -200,64 +182,72 @@ type laneJob struct {
 
 // blockOf returns block i's geometry, its images [n0, n1) and its rows
 // (positions) in the im2col matrix.
-func (j *laneJob) blockOf(i int) (blk conv.Geometry, n0, n1, rows int) {
+func (j *convJob) blockOf(i int) (blk conv.Geometry, n0, n1, rows int) {
 	n0, n1 = i*j.block, min((i+1)*j.block, j.g.N)
 	blk = j.cg
 	blk.N = n1 - n0
 	return blk, n0, n1, (n1 - n0) * j.g.OutH() * j.g.OutW()
 }
 
-// forwardLanes is Forward on n lanes of lr.
-func (c *Im2col) forwardLanes(lr LaneRunner, n int, g ConvGeometry, x, w, bias, y []float32) error {
-	c.growLanes(n)
-	c.job = laneJob{g: g, cg: g.internal(), block: g.ImagesPerBlock(), x: x, w: w, bias: bias, y: y, calls: c.laneCalls[:1]}
-	err := lr.RunLanes(c.job.calls, (g.N+c.job.block-1)/c.job.block, c.fwdBlock)
-	layer := c.job.calls[0].Layer
-	c.job = laneJob{}
-	if err != nil {
-		clear(y[:g.N*g.O*g.OutH()*g.OutW()])
-		return fmt.Errorf("%s %s: %w", layer, Forward, err)
+// cols returns block i's part of the im2col matrix as b takes it:
+// described (op is nil, for a ColsMultiplier) or built in sc.cols.
+func (c *Im2col) cols(b Backend, sc *blockScratch, i int) (desc *Cols, built []float32) {
+	j := &c.job
+	blk, n0, n1, rb := j.blockOf(i)
+	imageIn := j.g.C * j.g.H * j.g.W
+	if _, ok := b.(ColsMultiplier); ok {
+		sc.desc = Cols{g: blk, x: j.x[n0*imageIn : n1*imageIn], workers: sc.workers}
+		return &sc.desc, nil
 	}
-	return nil
+	sc.cols = growFloats(sc.cols, rb*j.g.Field())
+	sc.workers.Im2col(blk, j.x[n0*imageIn:n1*imageIn], sc.cols)
+	return nil, sc.cols
 }
 
-// forwardBlock computes block i of the forward product on lane l.
-func (c *Im2col) forwardBlock(lane ColsMultiplier, l, i int) error {
-	j, ln := &c.job, c.lanes[l]
+// forwardBlock computes block i of the forward product through b, with
+// sc's scratch.
+func (c *Im2col) forwardBlock(b Backend, sc *blockScratch, i int) error {
+	j := &c.job
 	g := j.g
-	k, o, positions, imageIn := g.Field(), g.O, g.OutH()*g.OutW(), g.C*g.H*g.W
-	blk, n0, n1, rb := j.blockOf(i)
-	ln.rows = growFloats(ln.rows, rb*o)
-	ln.desc = Cols{g: blk, x: j.x[n0*imageIn : n1*imageIn], workers: &ln.workers}
-	req := GEMM{M: rb, N: o, K: k, LDA: k, B: j.w, LDB: k, TransB: true, C: ln.rows, LDC: o}
-	if err := lane.MatMulCols(j.calls[0], req, &ln.desc); err != nil {
+	k, o, positions := g.Field(), g.O, g.OutH()*g.OutW()
+	_, n0, n1, rb := j.blockOf(i)
+	sc.rows = growFloats(sc.rows, rb*o)
+	req := GEMM{M: rb, N: o, K: k, LDA: k, B: j.w, LDB: k, TransB: true, C: sc.rows, LDC: o}
+	var err error
+	if desc, built := c.cols(b, sc, i); desc != nil {
+		err = b.(ColsMultiplier).MatMulCols(j.calls[0], req, desc)
+	} else {
+		req.A = built
+		err = b.MatMul(j.calls[0], req)
+	}
+	if err != nil {
 		return err
 	}
-	ln.workers.RowsToNCHW(ln.rows[:rb*o], j.bias, j.y[n0*o*positions:n1*o*positions], n1-n0, o, positions)
+	sc.workers.RowsToNCHW(sc.rows[:rb*o], j.bias, j.y[n0*o*positions:n1*o*positions], n1-n0, o, positions)
 	return nil
 }
 
-// backwardLanes is Backward on n lanes of lr: each lane takes a block,
-// computes its input gradient, then its weight gradient, which lr adds
-// into dw after the blocks before it, as Backward adds them.
-func (c *Im2col) backwardLanes(lr LaneRunner, n int, calls []Call, g ConvGeometry, x, w, dy []float32, grads ConvGrads) error {
-	c.growLanes(n)
-	c.job = laneJob{g: g, cg: g.internal(), block: g.ImagesPerBlock(), x: x, w: w, dy: dy, grads: grads, calls: calls}
-	err := lr.RunLanes(calls, (g.N+c.job.block-1)/c.job.block, c.bwdBlock)
-	c.job = laneJob{}
-	return err
+// forwardLane and backwardLane run block i on lane l.
+func (c *Im2col) forwardLane(lane ColsMultiplier, l, i int) error {
+	return c.forwardBlock(lane, c.lanes[l], i)
 }
 
-// backwardBlock computes block i's gradients on lane l.
-func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
-	j, ln := &c.job, c.lanes[l]
+func (c *Im2col) backwardLane(lane ColsMultiplier, l, i int) error {
+	return c.backwardBlock(lane, c.lanes[l], i)
+}
+
+// backwardBlock computes block i's gradients through b, with sc's
+// scratch: the input gradient, then the weight gradient, added into dw
+// after the blocks before (by b, when it runs blocks on lanes).
+func (c *Im2col) backwardBlock(b Backend, sc *blockScratch, i int) error {
+	j := &c.job
 	g := j.g
 	k, o, positions, imageIn := g.Field(), g.O, g.OutH()*g.OutW(), g.C*g.H*g.W
 	gx, gw := j.grads.DX, j.grads.DW
 	blk, n0, n1, rb := j.blockOf(i)
-	ln.dyT = growFloats(ln.dyT, o*rb)
-	ln.workers.ChannelRows(j.dy[n0*o*positions:n1*o*positions], ln.dyT, n1-n0, o, positions)
-	d, deferring := lane.(Deferrer)
+	sc.dyT = growFloats(sc.dyT, o*rb)
+	sc.workers.ChannelRows(j.dy[n0*o*positions:n1*o*positions], sc.dyT, n1-n0, o, positions)
+	d, deferring := b.(Deferrer)
 	if deferring { // both gradients drawn for before either is multiplied
 		d.Defer()
 	}
@@ -265,14 +255,14 @@ func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
 	if gx != nil {
 		call := j.calls[0]
 		gxb = gx[n0*imageIn : n1*imageIn]
-		ln.dcols = growFloats(ln.dcols, rb*k)
-		req := GEMM{M: rb, N: k, K: o, A: ln.dyT, LDA: rb, TransA: true, B: j.w, LDB: k, C: ln.dcols, LDC: k}
+		sc.dcols = growFloats(sc.dcols, rb*k)
+		req := GEMM{M: rb, N: k, K: o, A: sc.dyT, LDA: rb, TransA: true, B: j.w, LDB: k, C: sc.dcols, LDC: k}
 		var err error
-		ln.dest = Col2im{g: blk, dx: gxb, assign: j.grads.AssignDX, workers: &ln.workers}
-		if cc, ok := lane.(Col2imMultiplier); ok {
-			err = cc.MatMulCol2im(call, req, &ln.dest)
+		sc.dest = Col2im{g: blk, dx: gxb, assign: j.grads.AssignDX, workers: sc.workers}
+		if cc, ok := b.(Col2imMultiplier); ok {
+			err = cc.MatMulCol2im(call, req, &sc.dest)
 		} else {
-			err = lane.MatMul(call, req)
+			err = b.MatMul(call, req)
 		}
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", call.Layer, GradInput, err)
@@ -280,9 +270,15 @@ func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
 	}
 	if gw != nil {
 		call := j.calls[len(j.calls)-1]
-		ln.desc = Cols{g: blk, x: j.x[n0*imageIn : n1*imageIn], workers: &ln.workers}
-		req := GEMM{M: o, N: k, K: rb, A: ln.dyT, LDA: rb, LDB: k, C: gw, LDC: k, Accumulate: true}
-		if err := lane.MatMulCols(call, req, &ln.desc); err != nil { // added into dw in block order (LaneRunner)
+		req := GEMM{M: o, N: k, K: rb, A: sc.dyT, LDA: rb, LDB: k, C: gw, LDC: k, Accumulate: true}
+		var err error
+		if desc, built := c.cols(b, sc, i); desc != nil {
+			err = b.(ColsMultiplier).MatMulCols(call, req, desc)
+		} else {
+			req.B = built
+			err = b.MatMul(call, req)
+		}
+		if err != nil {
 			return fmt.Errorf("%s %s: %w", call.Layer, GradWeight, err)
 		}
 	}
@@ -293,11 +289,11 @@ func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
 	}
 	if gx != nil {
 		switch {
-		case ln.dest.done:
+		case sc.dest.done: // the backend added the block's gradient onto dx
 		case j.grads.AssignDX:
-			ln.workers.Col2imAssign(blk, ln.dcols, gxb)
+			sc.workers.Col2imAssign(blk, sc.dcols, gxb) // zeroed image by image, while in cache
 		default:
-			ln.workers.Col2im(blk, ln.dcols, gxb)
+			sc.workers.Col2im(blk, sc.dcols, gxb)
 		}
 	}
 	return nil
@@ -305,13 +301,13 @@ func (c *Im2col) backwardBlock(lane ColsMultiplier, l, i int) error {
 
 // growLanes makes c's scratch for n lanes.
 func (c *Im2col) growLanes(n int) {
-	if c.fwdBlock == nil {
-		c.fwdBlock, c.bwdBlock = c.forwardBlock, c.backwardBlock
+	if c.fwdLane == nil {
+		c.fwdLane, c.bwdLane = c.forwardLane, c.backwardLane
 	}
 	for len(c.lanes) < n {
-		ln := new(im2colLane) // by pointer: its workers keep method values bound to it
-		ln.workers.UseTeam(parallel.NewSerial())
-		c.lanes = append(c.lanes, ln)
+		w := new(conv.Workers)
+		w.UseTeam(parallel.NewSerial())
+		c.lanes = append(c.lanes, &blockScratch{workers: w})
 	}
 }
 
@@ -324,81 +320,27 @@ func (c *Im2col) Backward(b Backend, layer string, g ConvGeometry, x, w, dy []fl
 	if err := g.CheckBackward(x, w, dy, grads); err != nil {
 		return fmt.Errorf("%s backward: %w", layer, err)
 	}
-	gx, gw := grads.DX, grads.DW
-	if gx == nil && gw == nil {
+	if grads.DX == nil && grads.DW == nil {
 		return nil
 	}
-	cg := g.internal()
-	k, o := g.Field(), g.O
-	positions := g.OutH() * g.OutW()
-	imageIn := g.C * g.H * g.W
-	block := g.ImagesPerBlock()
-	blockRows := min(block, g.N) * positions
-	cm, described := b.(ColsMultiplier)
 	defer c.dropDesc()
-	if lr, ok := b.(LaneRunner); ok {
-		calls := c.laneCalls[:0]
-		if gx != nil {
-			calls = append(calls, Call{Layer: layer, Role: GradInput})
-		}
-		if gw != nil {
-			calls = append(calls, Call{Layer: layer, Role: GradWeight})
-		}
-		if n := lr.Lanes(calls, (g.N+block-1)/block); n > 1 {
-			return c.backwardLanes(lr, n, calls, g, x, w, dy, grads)
-		}
+	calls := c.laneCalls[:0]
+	if grads.DX != nil {
+		calls = append(calls, Call{Layer: layer, Role: GradInput})
 	}
-	c.dyT = growFloats(c.dyT, o*blockRows)
-	if gw != nil && !described {
-		c.cols = growFloats(c.cols, blockRows*k)
+	if grads.DW != nil {
+		calls = append(calls, Call{Layer: layer, Role: GradWeight})
 	}
-	if gx != nil {
-		c.dcols = growFloats(c.dcols, blockRows*k)
+	c.job = convJob{g: g, cg: g.internal(), block: g.ImagesPerBlock(), x: x, w: w, dy: dy, grads: grads, calls: calls}
+	blocks := (g.N + c.job.block - 1) / c.job.block
+	if lr, ok := b.(LaneRunner); ok && lr.Lanes(calls, blocks) > 1 {
+		c.growLanes(lr.Lanes(calls, blocks))
+		return lr.RunLanes(calls, blocks, c.bwdLane)
 	}
-	for n0 := 0; n0 < g.N; n0 += block {
-		n1 := min(n0+block, g.N)
-		rb := (n1 - n0) * positions
-		c.workers.ChannelRows(dy[n0*o*positions:n1*o*positions], c.dyT[:o*rb], n1-n0, o, positions)
-		blk := cg
-		blk.N = n1 - n0
-		if gx != nil {
-			db := c.dcols[:rb*k]
-			gxb := gx[n0*imageIn : n1*imageIn]
-			call := Call{Layer: layer, Role: GradInput}
-			req := GEMM{M: rb, N: k, K: o, A: c.dyT[:o*rb], LDA: rb, TransA: true, B: w, LDB: k, C: db, LDC: k}
-			var err error
-			if cc, ok := b.(Col2imMultiplier); ok {
-				c.dest = Col2im{g: blk, dx: gxb, assign: grads.AssignDX, workers: &c.workers}
-				err = cc.MatMulCol2im(call, req, &c.dest)
-			} else {
-				err = b.MatMul(call, req)
-			}
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", layer, GradInput, err)
-			}
-			switch {
-			case c.dest.done: // the backend added the block's gradient onto dx
-			case grads.AssignDX:
-				c.workers.Col2imAssign(blk, db, gxb) // zeroed image by image, while in cache
-			default:
-				c.workers.Col2im(blk, db, gxb)
-			}
-		}
-		if gw != nil {
-			call := Call{Layer: layer, Role: GradWeight}
-			req := GEMM{M: o, N: k, K: rb, A: c.dyT[:o*rb], LDA: rb, LDB: k, C: gw, LDC: k, Accumulate: true}
-			var err error
-			if described {
-				c.desc = Cols{g: blk, x: x[n0*imageIn : n1*imageIn], workers: &c.workers}
-				err = cm.MatMulCols(call, req, &c.desc)
-			} else {
-				c.workers.Im2col(blk, x[n0*imageIn:n1*imageIn], c.cols[:rb*k])
-				req.B = c.cols[:rb*k]
-				err = b.MatMul(call, req)
-			}
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", layer, GradWeight, err)
-			}
+	c.one.workers = &c.workers
+	for i := range blocks {
+		if err := c.backwardBlock(b, &c.one, i); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -109,22 +109,18 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 		}
 		e.reference(g)
 	}
-	deferring := e.deferring
-	// A sampled call needs its product now; a layer kept in FP32 has no
-	// quantised chunks to defer (and runs on no lane).
-	e.deferring = deferring && !sample && !e.Settings.KeepsFP32(call.Layer)
+	hold := e.deferring && !sample // a sampled call needs its product now
 	if e.Settings.KeepsFP32(call.Layer) {
 		d.FP32 = true
 		sgemm(g)
-	} else if err := e.quantised(g, product, d); err != nil {
-		e.deferring = deferring
+		hold = false
+	} else if err := e.quantised(g, product, d, hold); err != nil {
 		return fmt.Errorf("%s: %w", call, err)
 	}
-	if e.deferring {
+	if hold {
 		e.deferred(call, req, d)
 		return nil
 	}
-	e.deferring = deferring
 	if sample {
 		if r, ok := e.relErr(g); ok {
 			d.AddRelErr(r)
@@ -182,7 +178,7 @@ func (e *Engine) MatMulCols(call backend.Call, req backend.GEMM, cols *backend.C
 	} else {
 		e.bSrc = cols
 	}
-	err := e.quantised(g, product, d)
+	err := e.quantised(g, product, d, e.deferring)
 	e.aSrc, e.bSrc = nil, nil
 	if err != nil {
 		return fmt.Errorf("%s: %w", call, err)
@@ -250,9 +246,11 @@ const chunkElements = 1 << 18
 //     blocks of whole tiles along K, each added into C: a tile's value is
 //     unchanged, only the FP32 order of the additions across tiles
 //     differs, which --tile-accumulation gemm leaves to the kernel anyway.
-func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) error {
+//
+// On a lane, hold leaves the products to Flush (see Defer).
+func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters, hold bool) error {
 	if e.lane != nil {
-		return e.quantisedOnLane(g, product, d)
+		return e.quantisedOnLane(g, product, d, hold)
 	}
 	if e.splitsK(g) {
 		return e.splitK(g, product, d)
@@ -261,23 +259,11 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) er
 		return fmt.Errorf("operand B: %w", err)
 	}
 	d.NonFinite += int64(e.b.NonFinite)
-	rows := g.M
-	if !g.TransA && g.M*g.K > chunkElements {
-		rows = max(64, chunkElements/g.K/64*64)
-	}
+	rows := chunkRows(g)
 	block := &e.block // in the engine, so that handing it to product does not allocate
 	for m0 := 0; m0 < g.M; m0 += rows {
-		*block = *g
-		block.M = min(rows, g.M-m0)
-		block.C = g.C[m0*g.LDC:]
-		var err error
-		if e.aSrc != nil { // rows m0… of cols (never TransA)
-			err = e.quant.QuantiseSource(&e.a, e.aSrc, m0, block.M, block.K, false)
-		} else {
-			block.A = g.A[m0*g.LDA:]
-			err = e.quant.Quantise(&e.a, block.A, block.LDA, block.M, block.K, block.TransA)
-		}
-		if err != nil {
+		*block = e.rowChunk(g, m0, rows)
+		if err := e.quantiseA(&e.a, block, m0); err != nil {
 			return fmt.Errorf("operand A: %w", err)
 		}
 		d.NonFinite += int64(e.a.NonFinite)
@@ -286,6 +272,36 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters) er
 		}
 	}
 	return nil
+}
+
+// chunkRows returns how many rows of op(A) quantised quantises and
+// multiplies at a time: all of them, unless A is stored row-major and
+// larger than chunkElements.
+func chunkRows(g *backend.GEMM) int {
+	if !g.TransA && g.M*g.K > chunkElements {
+		return max(64, chunkElements/g.K/64*64)
+	}
+	return g.M
+}
+
+// rowChunk returns the GEMM of rows m0… (at most rows) of op(A) and C.
+func (e *Engine) rowChunk(g *backend.GEMM, m0, rows int) backend.GEMM {
+	c := *g
+	c.M = min(rows, g.M-m0)
+	c.C = g.C[m0*g.LDC:]
+	if e.aSrc == nil {
+		c.A = g.A[m0*g.LDA:]
+	}
+	return c
+}
+
+// quantiseA quantises op(A) of chunk c, rows m0… of the GEMM's op(A),
+// into dst: from c.A, or from e.aSrc (cols, never TransA).
+func (e *Engine) quantiseA(dst *ibfp.Matrix, c *backend.GEMM, m0 int) error {
+	if e.aSrc != nil {
+		return e.quant.QuantiseSource(dst, e.aSrc, m0, c.M, c.K, false)
+	}
+	return e.quant.Quantise(dst, c.A, c.LDA, c.M, c.K, c.TransA)
 }
 
 // splitsK reports whether quantised splits g along K.
@@ -308,25 +324,10 @@ func (e *Engine) quantiseBInto(dst *ibfp.Matrix, g *backend.GEMM, k0 int) error 
 
 // splitK runs product on blocks of whole tiles along K (see quantised).
 func (e *Engine) splitK(g *backend.GEMM, product ProductFunc, d *Counters) error {
-	h := e.Settings.Format.Tile
-	kc := max(h, chunkElements/(g.M+g.N)/h*h)
+	kc := e.chunkK(g)
 	block := &e.block
 	for k0 := 0; k0 < g.K; k0 += kc {
-		*block = *g
-		block.K = min(kc, g.K-k0)
-		block.Accumulate = g.Accumulate || k0 > 0
-		if g.TransA { // A stored K×M
-			block.A = g.A[k0*g.LDA:]
-		} else {
-			block.A = g.A[k0:]
-		}
-		if e.bSrc != nil { // rows k0… of cols, quantised by quantiseB
-			block.B = nil
-		} else if g.TransB { // B stored N×K
-			block.B = g.B[k0:]
-		} else {
-			block.B = g.B[k0*g.LDB:]
-		}
+		*block = e.kChunk(g, k0, kc)
 		if err := e.quant.Quantise(&e.a, block.A, block.LDA, block.M, block.K, block.TransA); err != nil {
 			return fmt.Errorf("operand A: %w", err)
 		}
@@ -339,6 +340,34 @@ func (e *Engine) splitK(g *backend.GEMM, product ProductFunc, d *Counters) error
 		}
 	}
 	return nil
+}
+
+// chunkK returns the length along K, in whole tiles, of splitK's blocks.
+func (e *Engine) chunkK(g *backend.GEMM) int {
+	h := e.Settings.Format.Tile
+	return max(h, chunkElements/(g.M+g.N)/h*h)
+}
+
+// kChunk returns the GEMM of tiles k0… (at most kc along K) of g, added
+// into C after the first.
+func (e *Engine) kChunk(g *backend.GEMM, k0, kc int) backend.GEMM {
+	c := *g
+	c.K = min(kc, g.K-k0)
+	c.Accumulate = g.Accumulate || k0 > 0
+	if g.TransA { // A stored K×M
+		c.A = g.A[k0*g.LDA:]
+	} else {
+		c.A = g.A[k0:]
+	}
+	switch {
+	case e.bSrc != nil: // rows k0… of cols, quantised by quantiseB
+		c.B = nil
+	case g.TransB: // B stored N×K
+		c.B = g.B[k0:]
+	default:
+		c.B = g.B[k0*g.LDB:]
+	}
+	return c
 }
 
 func sgemm(g *backend.GEMM) {

@@ -397,9 +397,10 @@ func (e *Engine) waitToAdd(g *backend.GEMM) error {
 // quantisedOnLane is quantised on a lane: the same quantisations and
 // products on the same chunks, in two passes (see PrepareFunc), so that
 // the block's draws happen before its products, and its quantisation
-// before it waits to add into a shared C. While the lane defers (see
-// Defer), it stops after the first pass and leaves the products to Flush.
-func (e *Engine) quantisedOnLane(g *backend.GEMM, product ProductFunc, d *Counters) error {
+// before it waits to add into a shared C. With hold (the lane defers,
+// see Defer) it stops after the first pass and leaves the products to
+// Flush.
+func (e *Engine) quantisedOnLane(g *backend.GEMM, product ProductFunc, d *Counters, hold bool) error {
 	if len(e.pending) == 0 {
 		e.chunks = e.chunks[:0]
 	}
@@ -407,7 +408,7 @@ func (e *Engine) quantisedOnLane(g *backend.GEMM, product ProductFunc, d *Counte
 	if err != nil {
 		return err
 	}
-	if e.deferring {
+	if hold {
 		e.pending = append(e.pending, pendingGEMM{g: *g, product: product, chunks: ch, dest: e.dest, destK: e.destK, slot: e.lane.slot})
 		return nil
 	}
@@ -429,40 +430,26 @@ func (r chunkRange) b(e *Engine, j int) *ibfp.Matrix {
 	return &e.bs[r.j0]
 }
 
-// quantiseChunks quantises g's chunks as quantised and splitK cut them,
+// quantiseChunks quantises g's chunks as quantised and splitK cut them
+// (chunkRows, rowChunk; chunkK, kChunk),
 // into e.chunks, e.as and e.bs after those already there, and prepares
 // each (draws, in the GEMM's turn).
 func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters) (chunkRange, error) {
 	r := chunkRange{j0: len(e.chunks), split: e.splitsK(g)}
 	if r.split {
-		h := e.Settings.Format.Tile
-		kc := max(h, chunkElements/(g.M+g.N)/h*h)
+		kc := e.chunkK(g)
 		for k0 := 0; k0 < g.K; k0 += kc {
-			blk := *g
-			blk.K = min(kc, g.K-k0)
-			blk.Accumulate = g.Accumulate || k0 > 0
-			if g.TransA {
-				blk.A = g.A[k0*g.LDA:]
-			} else {
-				blk.A = g.A[k0:]
-			}
-			if e.bSrc != nil {
-				blk.B = nil
-			} else if g.TransB {
-				blk.B = g.B[k0:]
-			} else {
-				blk.B = g.B[k0*g.LDB:]
-			}
+			c := e.kChunk(g, k0, kc)
 			j := len(e.chunks)
 			e.growChunks(j + 1)
-			if err := e.quant.Quantise(&e.as[j], blk.A, blk.LDA, blk.M, blk.K, blk.TransA); err != nil {
+			if err := e.quant.Quantise(&e.as[j], c.A, c.LDA, c.M, c.K, c.TransA); err != nil {
 				return r, fmt.Errorf("operand A: %w", err)
 			}
-			if err := e.quantiseBInto(&e.bs[j], &blk, k0); err != nil {
+			if err := e.quantiseBInto(&e.bs[j], &c, k0); err != nil {
 				return r, fmt.Errorf("operand B: %w", err)
 			}
 			d.NonFinite += int64(e.as[j].NonFinite + e.bs[j].NonFinite)
-			e.chunks = append(e.chunks, blk)
+			e.chunks = append(e.chunks, c)
 		}
 	} else {
 		e.growChunks(r.j0 + 1)
@@ -470,28 +457,16 @@ func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters) (chunkRange, error
 			return r, fmt.Errorf("operand B: %w", err)
 		}
 		d.NonFinite += int64(e.bs[r.j0].NonFinite)
-		rows := g.M
-		if !g.TransA && g.M*g.K > chunkElements {
-			rows = max(64, chunkElements/g.K/64*64)
-		}
+		rows := chunkRows(g)
 		for m0 := 0; m0 < g.M; m0 += rows {
-			blk := *g
-			blk.M = min(rows, g.M-m0)
-			blk.C = g.C[m0*g.LDC:]
+			c := e.rowChunk(g, m0, rows)
 			j := len(e.chunks)
 			e.growChunks(j + 1)
-			var err error
-			if e.aSrc != nil {
-				err = e.quant.QuantiseSource(&e.as[j], e.aSrc, m0, blk.M, blk.K, false)
-			} else {
-				blk.A = g.A[m0*g.LDA:]
-				err = e.quant.Quantise(&e.as[j], blk.A, blk.LDA, blk.M, blk.K, blk.TransA)
-			}
-			if err != nil {
+			if err := e.quantiseA(&e.as[j], &c, m0); err != nil {
 				return r, fmt.Errorf("operand A: %w", err)
 			}
 			d.NonFinite += int64(e.as[j].NonFinite)
-			e.chunks = append(e.chunks, blk)
+			e.chunks = append(e.chunks, c)
 		}
 	}
 	r.j1 = len(e.chunks)

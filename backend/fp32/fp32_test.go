@@ -37,6 +37,7 @@ func TestConvolverMatchesIm2col(t *testing.T) {
 		{N: 2, C: 3, H: 6, W: 5, O: 2, KH: 3, KW: 2, Stride: 1, Pad: 0}, // not square
 		{N: 2, C: 2, H: 5, W: 5, O: 3, KH: 1, KW: 1, Stride: 2, Pad: 1}, // padding = kernel
 		{N: 2, C: 1, H: 12, W: 12, O: 6, KH: 5, KW: 5, Stride: 1, Pad: 0},
+		{N: 5, C: 16, H: 32, W: 32, O: 8, KH: 3, KW: 3, Stride: 1, Pad: 1}, // several blocks of images, the last short
 	} {
 		for _, assign := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%+v/assign=%v", g, assign), func(t *testing.T) {
