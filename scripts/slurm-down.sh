@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Stop exactly the daemons scripts/slurm-up.sh started: the ones whose pid
-# files it kept in /run/mirage-slurm. A daemon it found already running was
-# not recorded and keeps running; a recorded pid that now belongs to another
-# program (the daemon died and the pid was reused) is not signalled.
+# Stop exactly the daemons scripts/slurm-up.sh started for the calling
+# shell: the ones whose pid files it kept in /run/mirage-slurm/OWNER, OWNER
+# being the pid of the shell that runs both scripts ($PPID) or
+# MIRAGE_SLURM_OWNER when set. A daemon it found already running was not
+# recorded and keeps running, and so do the daemons another shell started;
+# a recorded pid that now belongs to another program (the daemon died and
+# the pid was reused) is not signalled.
 set -euo pipefail
 
-state=/run/mirage-slurm
-[ -d "$state" ] || { echo "slurm-down.sh: nothing was started by slurm-up.sh"; exit 0; }
+owner=${MIRAGE_SLURM_OWNER:-$PPID}
+state=/run/mirage-slurm/$owner
+if [ ! -d "$state" ]; then
+  others=$(find /run/mirage-slurm -mindepth 1 -maxdepth 1 -type d -printf '%f ' 2>/dev/null || true)
+  echo "slurm-down.sh: slurm-up.sh started nothing for this shell (owner $owner)${others:+; it did for owners $others(set MIRAGE_SLURM_OWNER to stop theirs)}"
+  exit 0
+fi
 
 # Stop in the reverse order of starting: slurmd, slurmctld, munged.
+recorded=0
 for name in slurmd slurmctld munged; do
   f="$state/$name.pid"
   [ -s "$f" ] || continue
+  recorded=$((recorded + 1))
   pid=$(cat "$f")
   if [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = "$name" ]; then
     kill -TERM "$pid"
@@ -26,4 +36,5 @@ for name in slurmd slurmctld munged; do
   fi
   rm -f "$f"
 done
-rmdir "$state" 2>/dev/null || true
+[ "$recorded" -gt 0 ] || echo "slurm-down.sh: slurm-up.sh found every daemon running for this shell (owner $owner); nothing to stop"
+rmdir "$state" /run/mirage-slurm 2>/dev/null || true

@@ -6,7 +6,11 @@
 #   scripts/slurm-down.sh    stop exactly the daemons this script started
 #
 # Needs root. Idempotent: a daemon that is already running is left alone and
-# not recorded, so slurm-down.sh never stops a daemon it did not start. An
+# not recorded, so slurm-down.sh never stops a daemon it did not start. The
+# record belongs to the shell that runs both scripts (its pid, $PPID here and
+# in slurm-down.sh, or MIRAGE_SLURM_OWNER when set): a slurm-down.sh run for
+# one user of the cluster (CI's trap) leaves alone the daemons another one
+# started (a queue of long runs) and still uses. An
 # existing /etc/slurm/slurm.conf that this script did not write is kept (the
 # machine is then someone's real cluster node, and is only started).
 #
@@ -19,7 +23,8 @@
 # MinJobAge keeps finished jobs visible to squeue/scontrol for a day.
 set -euo pipefail
 
-state=/run/mirage-slurm          # pid files of the daemons this script started
+owner=${MIRAGE_SLURM_OWNER:-$PPID}
+state=/run/mirage-slurm/$owner   # pid files of the daemons this script started, for this owner
 conf=/etc/slurm/slurm.conf
 marker="# written by mirage scripts/slurm-up.sh"
 
