@@ -31,6 +31,14 @@ func requireSlurm(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), " is UP") {
 		t.Skipf("SKIPPED: Slurm is not running here (scontrol ping: %v %s); start it with scripts/slurm-up.sh", err, strings.TrimSpace(string(out)))
 	}
+	// Other jobs on the (single-node) test cluster would hold its CPUs and
+	// leave this test's jobs pending until go test's timeout: say so at
+	// once instead.
+	out, err = exec.Command("squeue", "-h", "-t", "RUNNING,PENDING", "-o", "%i %j").CombinedOutput()
+	require.NoError(t, err, "squeue: %s", out)
+	if jobs := strings.TrimSpace(string(out)); jobs != "" {
+		t.Fatalf("the Slurm cluster is busy with other jobs, which this test's jobs would wait behind:\n%s\nrun it when they are done (or cancel them)", jobs)
+	}
 }
 
 func buildMirage(t *testing.T) string {
