@@ -16,6 +16,12 @@ fuzztime=${FUZZTIME:-10s}
 roots=("$@")
 [ ${#roots[@]} -gt 0 ] || roots=(.)
 
+# inputs DIR prints how many failing inputs DIR holds (0 when it does not
+# exist).
+inputs() {
+  if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi
+}
+
 # fuzz_one PKG NAME fuzzes one target. Go 1.26's fuzzing coordinator can end
 # a run with a bare "context deadline exceeded" when the -fuzztime deadline
 # catches a worker mid-input (go.dev/issue/75804, fixed in Go 1.27): a
@@ -24,13 +30,13 @@ roots=("$@")
 fuzz_one() {
   local pkg=$1 name=$2 corpus="$1/testdata/fuzz/$2" before after log
   log=$(mktemp)
-  for attempt in 1 2; do
-    before=$(ls "$corpus" 2>/dev/null | wc -l)
+  for _ in 1 2; do
+    before=$(inputs "$corpus")
     if go test -run XXX_NO_TESTS -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" 2>&1 | tee "$log"; then
       rm -f "$log"
       return 0
     fi
-    after=$(ls "$corpus" 2>/dev/null | wc -l)
+    after=$(inputs "$corpus")
     if [ "$after" -ne "$before" ] || ! grep -qx '[[:space:]]*context deadline exceeded' "$log" ||
       grep -q 'Failing input written\|panic:' "$log"; then
       break
