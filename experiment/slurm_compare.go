@@ -27,6 +27,21 @@ type comparePlan struct {
 	Base       train.Config `json:"base"`
 	Arms       []Arm        `json:"arms"`
 	ProbeBatch int          `json:"probe_batch,omitempty"`
+	// CheckpointEvery is Base.CheckpointEvery, which a run's
+	// configuration leaves out of its JSON (it is not part of what a
+	// resumed run must match), but every task must honour.
+	CheckpointEvery int `json:"checkpoint_every,omitempty"`
+}
+
+// marshalComparePlan returns DIR/slurm/compare.json for cfg.
+func marshalComparePlan(cfg CompareConfig) ([]byte, error) {
+	base := cfg.Base
+	base.OutDir, base.Progress = "", false
+	plan, err := json.MarshalIndent(comparePlan{Base: base, Arms: cfg.Arms, ProbeBatch: cfg.ProbeBatch, CheckpointEvery: base.CheckpointEvery}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(plan, '\n'), nil
 }
 
 // finishedRun loads an arm's finished run, without training one: the run
@@ -97,6 +112,7 @@ func ComparePlan(out string, reg mirage.Registries) (CompareConfig, error) {
 		return CompareConfig{}, fmt.Errorf("%s is unreadable (%v); submit the comparison again", path, err)
 	}
 	cfg := CompareConfig{Base: p.Base, Arms: p.Arms, Out: out, ProbeBatch: p.ProbeBatch, Registries: reg}
+	cfg.Base.CheckpointEvery = p.CheckpointEvery
 	if rec, err := readSlurmRecord(out); err == nil {
 		cfg.Command = rec.Command // the report names the submitting command
 	}
@@ -143,13 +159,11 @@ func SubmitCompare(cfg CompareConfig, o SlurmOptions, log io.Writer) (*SlurmSubm
 	if _, err := checkCompare(cfg, log); err != nil {
 		return nil, err
 	}
-	base := cfg.Base
-	base.OutDir, base.Progress = "", false
-	plan, err := json.MarshalIndent(comparePlan{Base: base, Arms: cfg.Arms, ProbeBatch: cfg.ProbeBatch}, "", "  ")
+	plan, err := marshalComparePlan(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &submission{kind: "compare", command: cfg.Command, out: out, files: map[string][]byte{slurmCompareFile: append(plan, '\n')}}
+	s := &submission{kind: "compare", command: cfg.Command, out: out, files: map[string][]byte{slurmCompareFile: plan}}
 	active, fresh, err := activeTasks(out, s.files)
 	if err != nil {
 		return nil, err

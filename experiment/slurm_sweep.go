@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/mirage-go/mirage"
@@ -200,14 +201,9 @@ func SubmitSweep(cfg SweepConfig, o SlurmOptions, log io.Writer) (*SlurmSubmissi
 	if len(s.todo) == 0 {
 		return nil, nil
 	}
-	specPath := filepath.Join(slurmDir(out), slurmSpecFile)
-	common := []string{o.Executable, "sweep", "--spec", specPath, "--out", out, "--no-progress"}
-	if cfg.DataDir != "" {
-		dataDir, err := filepath.Abs(cfg.DataDir)
-		if err != nil {
-			return nil, err
-		}
-		common = append(common, "--data-dir", dataDir)
+	common, err := sweepTaskArgs(o, out, cfg)
+	if err != nil {
+		return nil, err
 	}
 	s.task = append(append([]string{}, common...), "--row", "$SLURM_ARRAY_TASK_ID")
 	s.report = append(append([]string{}, common...), "--report-only")
@@ -365,4 +361,24 @@ func SlurmKind(out string) (string, error) {
 		return "", err
 	}
 	return rec.Kind, nil
+}
+
+// sweepTaskArgs returns the command line, but for the row, that a task of
+// the sweep cfg runs: the saved spec, the output directory and the
+// settings of the submitting command that the spec does not hold (the
+// data directory, the checkpoint interval).
+func sweepTaskArgs(o SlurmOptions, out string, cfg SweepConfig) ([]string, error) {
+	specPath := filepath.Join(slurmDir(out), slurmSpecFile)
+	args := []string{o.Executable, "sweep", "--spec", specPath, "--out", out, "--no-progress"}
+	if cfg.DataDir != "" {
+		dataDir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--data-dir", dataDir)
+	}
+	if cfg.CheckpointEvery > 0 {
+		args = append(args, "--checkpoint-every", strconv.Itoa(cfg.CheckpointEvery))
+	}
+	return args, nil
 }

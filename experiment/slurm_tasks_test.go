@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/mirage-go/mirage/train"
 	"github.com/stretchr/testify/require"
 )
 
@@ -58,4 +60,33 @@ func TestLastJobIsTheLatestSubmissionOfTheTask(t *testing.T) {
 		require.Equal(t, want, rec.lastJob(i).Array, "task %d", i)
 	}
 	require.Nil(t, rec.lastJob(10))
+}
+
+// --checkpoint-every reaches every Slurm task: a comparison's plan keeps
+// it (a run's configuration leaves it out of its JSON), and a sweep's task
+// command passes it on. Without it the tasks saved their state only at the
+// end of each epoch.
+func TestSlurmTasksKeepTheCheckpointInterval(t *testing.T) {
+	for _, every := range []int{0, 100} {
+		out := t.TempDir()
+		cfg := CompareConfig{
+			Base: train.Config{Model: "lenet", Dataset: "mnist", Backend: "fp32", Epochs: 1, BatchSize: 32, CheckpointEvery: every},
+			Arms: []Arm{{Label: "fp32", Backend: "fp32"}},
+		}
+		plan, err := marshalComparePlan(cfg)
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(slurmDir(out), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(slurmDir(out), slurmCompareFile), plan, 0o644))
+		got, err := ComparePlan(out, testReg())
+		require.NoError(t, err)
+		require.Equal(t, every, got.Base.CheckpointEvery)
+
+		args, err := sweepTaskArgs(SlurmOptions{Executable: "/opt/mirage"}, out, SweepConfig{CheckpointEvery: every})
+		require.NoError(t, err)
+		if every > 0 {
+			require.Contains(t, strings.Join(args, " "), " --checkpoint-every 100")
+		} else {
+			require.NotContains(t, args, "--checkpoint-every")
+		}
+	}
 }
