@@ -66,8 +66,12 @@ finished() {
 # must include --backends and --out). It is trained unless all its arms have
 # finished (the committed results keep no weights, which compare needs to
 # rebuild its report, so a finished one is left as it is), and recorded for
-# `mirage results --full`.
+# `mirage results --full`. With procs set, it trains with GOMAXPROCS=$procs:
+# the core count decides the order of some FP32 sums, so a committed run is
+# reproduced bit for bit only with the count it had (its summary.json's
+# gomaxprocs).
 fulls=
+procs=
 full() {
 	dir= backends=
 	prev=
@@ -81,6 +85,8 @@ full() {
 	if [ "$train" = yes ]; then
 		if finished "$dir" "$backends"; then
 			echo "results.sh: every arm of $dir has finished, keeping it"
+		elif [ -n "$procs" ]; then
+			GOMAXPROCS=$procs $mirage compare "$@"
 		else
 			$mirage compare "$@"
 		fi
@@ -126,7 +132,8 @@ done
 
 if [ "$train" = yes ]; then
 	$mirage sweep --spec sweeps/adc-resnet20.yaml --out results/sweep-adc-resnet20 --checkpoint-every 100
-	$mirage sweep --spec sweeps/adc-bert.yaml --out results/sweep-adc-bert --checkpoint-every 100
+	# Run with one core per row (as Slurm array tasks, two at a time).
+	GOMAXPROCS=1 $mirage sweep --spec sweeps/adc-bert.yaml --out results/sweep-adc-bert --checkpoint-every 100
 fi
 w_resnet=$(narrowest results/sweep-adc-resnet20)
 w_bert=$(narrowest results/sweep-adc-bert)
@@ -144,9 +151,12 @@ full --model resnet20 --dataset cifar10 --backends "fp32,$rns7,$bfp7,$rns6,$rrns
 full --model bert --dataset imdb --backends "fp32,$rns7,$bfp7,rns:bfp-bits=7:noise-sigma=0.12:rns-moduli=special-k7:rrns-redundant=2,$rns6,$sr6$(analog_arms no6 "$w_bert")" \
 	--checkpoint-every 100 --out results/bert-imdb-full --no-progress
 # rns at the defaults ended 0.54 points below FP32 on BERT (seed 1): a second
-# seed says how far two BERT runs differ by chance.
+# seed says how far two BERT runs differ by chance. Its arms ran at once, one
+# core each (Slurm array tasks): GOMAXPROCS 1.
+procs=1
 full --model bert --dataset imdb --backends "fp32,$rns7" --seed 2 \
 	--checkpoint-every 100 --out results/bert-imdb-full-seed2 --no-progress
+procs=
 
 # The short runs, kept as they are: a directory with a report is reused.
 backends=fp32,rns,bfp,analog
