@@ -110,13 +110,12 @@
 // LeNet meets more of them.
 //
 // At full length (RESULTS.md) the defaults came within 0.5 points of FP32
-// on ResNet-20 (+0.20, seed 1) and LeNet-5 (+0.08, seeds 1–3), and 0.54
-// points below it on BERT-small (seed 1): just outside, with a training
-// loss behind FP32's although its products are more accurate than the
-// 6-bit configuration's. It is not the residue arithmetic: every wrong
-// residue was corrected, and bfp at the same format reproduced the run's
-// first epoch to the last digit. Whether it is the format or one run's
-// luck is for a second seed to say.
+// on all three models: ResNet-20 +0.20 (seed 1), LeNet-5 +0.08 (seeds
+// 1–3), BERT-small −0.17 on average over seeds 1 and 2 (−0.54 and +0.20;
+// FP32's own seed-to-seed spread there is 0.34 points). Seed 1's −0.54 was
+// that run's luck: its training loss was behind FP32's, seed 2's ahead of
+// it, and every wrong residue of both was corrected (bfp at the same
+// format reproduced seed 1's run to the last digit).
 //
 // The price, from the cost model (mirage cost, preset mirage-isca24) on a
 // ResNet-20 epoch: five converters per readout instead of three, of 7 and
