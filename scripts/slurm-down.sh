@@ -9,6 +9,12 @@
 set -euo pipefail
 
 owner=${MIRAGE_SLURM_OWNER:-$PPID}
+case $owner in
+'' | . | .. | *[!A-Za-z0-9._-]*)
+  echo "slurm-down.sh: MIRAGE_SLURM_OWNER=$owner is not a plain name (letters, digits, . _ -); give another" >&2
+  exit 2
+  ;;
+esac
 state=/run/mirage-slurm/$owner
 if [ ! -d "$state" ]; then
   others=$(find /run/mirage-slurm -mindepth 1 -maxdepth 1 -type d -printf '%f ' 2>/dev/null || true)
