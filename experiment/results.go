@@ -62,7 +62,8 @@ const Within = 0.5
 //     accuracy, Δ to FP32, wall time and images/s of every finished arm,
 //     with unfinished arms shown as such (epochs done of N) and a missing
 //     directory as not run yet; for comparisons that differ only in their
-//     seed, each arm's mean and range over seeds against FP32's spread;
+//     seed (a later seed may rerun only some arms), the mean and range
+//     over seeds of each arm every seed ran, against FP32's spread;
 //     and the ADC width each width sweep chooses (NarrowestADCWidth); the
 //     other inputs then follow under "Short runs";
 //   - an overview: final test accuracy of every compared backend against

@@ -9,6 +9,7 @@ package experiment
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -279,34 +280,56 @@ func armLabels(arms []Arm) string {
 }
 
 // seedGroups gathers planned comparisons that differ only in their seed
-// (same training settings otherwise, same arms), in first-seen order;
-// groups of one are left out.
+// (same training settings otherwise), one comparison per seed, in
+// first-seen order; groups of one are left out. Their arms may differ: a
+// second seed may rerun only some arms of the first, and seedRuns keeps
+// the arms every member has. A comparison whose seed its group already has
+// starts another group.
 func seedGroups(full []*fullInput) [][]*fullInput {
 	var keys []string
-	by := map[string][]*fullInput{}
+	by := map[string][][]*fullInput{}
 	for _, in := range full {
 		c := in.plan.Base
 		c.Seed = 0
-		k := trainingKey(c) + "|" + armLabels(in.plan.Arms)
+		k := trainingKey(c)
 		if by[k] == nil {
 			keys = append(keys, k)
 		}
-		by[k] = append(by[k], in)
+		i := slices.IndexFunc(by[k], func(g []*fullInput) bool {
+			return !slices.ContainsFunc(g, func(o *fullInput) bool { return o.plan.Base.Seed == in.plan.Base.Seed })
+		})
+		if i < 0 {
+			by[k] = append(by[k], nil)
+			i = len(by[k]) - 1
+		}
+		by[k][i] = append(by[k][i], in)
 	}
 	var out [][]*fullInput
 	for _, k := range keys {
-		if len(by[k]) > 1 {
-			out = append(out, by[k])
+		for _, g := range by[k] {
+			if len(g) > 1 {
+				out = append(out, g)
+			}
 		}
 	}
 	return out
 }
 
-// seedRuns are the final accuracies of every arm of a seed group.
+// seedRuns are the final accuracies of the arms that every comparison of a
+// seed group has.
 func seedRuns(group []*fullInput) []seedRun {
+	seen := map[string]int{}
+	for _, in := range group {
+		for _, a := range in.arms {
+			seen[a.Label]++
+		}
+	}
 	var runs []seedRun
 	for _, in := range group {
 		for _, a := range in.arms {
+			if seen[a.Label] < len(group) {
+				continue
+			}
 			r := seedRun{Seed: in.plan.Base.Seed, Label: a.Label, Acc: math.NaN()}
 			if a.State == armFinished {
 				r.Acc, r.OK = a.Outcome.Summary.FinalTestAcc, a.Outcome.Status == OK

@@ -259,4 +259,18 @@ func TestSeedGroups(t *testing.T) {
 	groups := seedGroups([]*fullInput{a1, longer, a2, fewer, a3})
 	require.Equal(t, [][]*fullInput{{a1, a2, a3}}, groups, "groups of one are left out")
 	require.Empty(t, seedGroups([]*fullInput{a1}))
+
+	// A second seed that reran only some arms (BERT's fp32 and rns of six)
+	// joins the first; the summary covers the arms both have.
+	finished := func(label string, acc float64) armProgress {
+		return armProgress{Arm: Arm{Label: label}, State: armFinished, Outcome: &Outcome{Status: OK, Summary: train.Summary{FinalTestAcc: acc}}}
+	}
+	first := plan(1, 3, append(arms, Arm{Label: "bfp", Backend: "bfp"}))
+	first.arms = []armProgress{finished("fp32", 0.86), finished("rns", 0.856), finished("bfp", 0.856)}
+	second := plan(2, 3, arms)
+	second.arms = []armProgress{finished("fp32", 0.858), finished("rns", 0.86)}
+	groups = seedGroups([]*fullInput{first, second})
+	require.Equal(t, [][]*fullInput{{first, second}}, groups)
+	runs := seedRuns(groups[0])
+	require.Equal(t, []seedRun{{1, "fp32", 0.86, true}, {1, "rns", 0.856, true}, {2, "fp32", 0.858, true}, {2, "rns", 0.86, true}}, runs, "bfp ran for one seed only")
 }

@@ -55,11 +55,13 @@ func TestResultsFullLengthWithUnfinishedArms(t *testing.T) {
 
 	absent := CompareConfig{Registries: testReg(), Base: base, Arms: arms[2:], Out: filepath.Join(root, "results", "absent"), Command: "mirage compare --out results/absent"}
 
-	// Two seeds of one comparison, both finished, for the seed summary.
+	// Two seeds of one comparison, both finished, for the seed summary
+	// (other training settings than the comparisons above, which would
+	// otherwise count as a third seed).
 	var seeds []CompareConfig
 	for seed, accs := range map[uint64][2]float64{1: {0.990, 0.992}, 2: {0.986, 0.983}} {
 		c := base
-		c.Seed = seed
+		c.Seed, c.LR = seed, 2*base.LR
 		plan := CompareConfig{Registries: testReg(), Base: c, Arms: arms[:2], Out: filepath.Join(root, "results", fmt.Sprintf("seed%d", seed)), Command: "mirage compare --seed N"}
 		writeArmRun(t, filepath.Join(plan.Out, "fp32"), c, arms[0], 3, accs[0])
 		writeArmRun(t, filepath.Join(plan.Out, "rns"), c, arms[1], 3, accs[1])
