@@ -8,14 +8,8 @@
 # the pid was reused) is not signalled.
 set -euo pipefail
 
-owner=${MIRAGE_SLURM_OWNER:-$PPID}
-case $owner in
-'' | . | .. | *[!A-Za-z0-9._-]*)
-  echo "slurm-down.sh: MIRAGE_SLURM_OWNER=$owner is not a plain name (letters, digits, . _ -); give another" >&2
-  exit 2
-  ;;
-esac
-state=/run/mirage-slurm/$owner
+# shellcheck source=slurm-owner.sh
+. "$(dirname "$0")/slurm-owner.sh"
 if [ ! -d "$state" ]; then
   others=$(find /run/mirage-slurm -mindepth 1 -maxdepth 1 -type d -printf '%f ' 2>/dev/null || true)
   echo "slurm-down.sh: slurm-up.sh started nothing for this shell (owner $owner)${others:+; it did for owners $others(set MIRAGE_SLURM_OWNER to stop theirs)}"

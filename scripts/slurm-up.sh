@@ -23,14 +23,8 @@
 # MinJobAge keeps finished jobs visible to squeue/scontrol for a day.
 set -euo pipefail
 
-owner=${MIRAGE_SLURM_OWNER:-$PPID}
-case $owner in
-'' | . | .. | *[!A-Za-z0-9._-]*)
-  echo "slurm-up.sh: MIRAGE_SLURM_OWNER=$owner is not a plain name (letters, digits, . _ -); give another" >&2
-  exit 2
-  ;;
-esac
-state=/run/mirage-slurm/$owner   # pid files of the daemons this script started, for this owner
+# shellcheck source=slurm-owner.sh
+. "$(dirname "$0")/slurm-owner.sh"
 conf=/etc/slurm/slurm.conf
 marker="# written by mirage scripts/slurm-up.sh"
 
