@@ -152,18 +152,7 @@ func (c *Im2col) Forward(b Backend, layer string, g ConvGeometry, x, w, bias, y 
 	defer c.dropDesc()
 	c.laneCalls[0] = call
 	c.job = convJob{g: g, cg: g.internal(), block: g.ImagesPerBlock(), x: x, w: w, bias: bias, y: y, calls: c.laneCalls[:1]}
-	blocks := (g.N + c.job.block - 1) / c.job.block
-	var err error
-	if lr, ok := b.(LaneRunner); ok && lr.Lanes(c.job.calls, blocks) > 1 {
-		c.growLanes(lr.Lanes(c.job.calls, blocks))
-		err = lr.RunLanes(c.job.calls, blocks, c.fwdLane)
-	} else {
-		c.one.workers = &c.workers
-		for i := 0; i < blocks && err == nil; i++ {
-			err = c.forwardBlock(b, &c.one, i)
-		}
-	}
-	if err != nil {
+	if err := c.runBlocks(b, false); err != nil {
 		clear(y[:g.N*g.O*g.OutH()*g.OutW()])
 		return fmt.Errorf("%s %s: %w", layer, Forward, err)
 	}
@@ -299,6 +288,37 @@ func (c *Im2col) backwardBlock(b Backend, sc *blockScratch, i int) error {
 	return nil
 }
 
+// runBlocks runs every block of c.job's forward product, or of its
+// gradients (backward), through b: on b's lanes when b is a LaneRunner
+// that gives the job more than one, else one after another with c's own
+// scratch and workers. It returns the first failing block's error.
+func (c *Im2col) runBlocks(b Backend, backward bool) error {
+	j := &c.job
+	blocks := (j.g.N + j.block - 1) / j.block
+	if lr, ok := b.(LaneRunner); ok {
+		if n := lr.Lanes(j.calls, blocks); n > 1 {
+			c.growLanes(n)
+			if backward {
+				return lr.RunLanes(j.calls, blocks, c.bwdLane)
+			}
+			return lr.RunLanes(j.calls, blocks, c.fwdLane)
+		}
+	}
+	c.one.workers = &c.workers
+	for i := range blocks {
+		var err error
+		if backward {
+			err = c.backwardBlock(b, &c.one, i)
+		} else {
+			err = c.forwardBlock(b, &c.one, i)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // growLanes makes c's scratch for n lanes.
 func (c *Im2col) growLanes(n int) {
 	if c.fwdLane == nil {
@@ -332,16 +352,5 @@ func (c *Im2col) Backward(b Backend, layer string, g ConvGeometry, x, w, dy []fl
 		calls = append(calls, Call{Layer: layer, Role: GradWeight})
 	}
 	c.job = convJob{g: g, cg: g.internal(), block: g.ImagesPerBlock(), x: x, w: w, dy: dy, grads: grads, calls: calls}
-	blocks := (g.N + c.job.block - 1) / c.job.block
-	if lr, ok := b.(LaneRunner); ok && lr.Lanes(calls, blocks) > 1 {
-		c.growLanes(lr.Lanes(calls, blocks))
-		return lr.RunLanes(calls, blocks, c.bwdLane)
-	}
-	c.one.workers = &c.workers
-	for i := range blocks {
-		if err := c.backwardBlock(b, &c.one, i); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.runBlocks(b, true)
 }

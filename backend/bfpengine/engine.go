@@ -255,7 +255,7 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters, ho
 	if e.splitsK(g) {
 		return e.splitK(g, product, d)
 	}
-	if err := e.quantiseB(g, 0); err != nil {
+	if err := e.quantiseB(&e.b, g, 0); err != nil {
 		return fmt.Errorf("operand B: %w", err)
 	}
 	d.NonFinite += int64(e.b.NonFinite)
@@ -309,13 +309,10 @@ func (e *Engine) splitsK(g *backend.GEMM) bool {
 	return e.KSplit && g.N*g.K > chunkElements && g.K > e.Settings.Format.Tile && (g.TransA || g.M*g.K <= chunkElements)
 }
 
-// quantiseB quantises op(B) rows k0… along K into e.b: from g.B (already
+// quantiseB quantises op(B) rows k0… along K into dst: from g.B (already
 // offset to k0 by the caller), or from e.bSrc, whose stored rows are
 // op(B)'s rows (never TransB).
-func (e *Engine) quantiseB(g *backend.GEMM, k0 int) error { return e.quantiseBInto(&e.b, g, k0) }
-
-// quantiseBInto is quantiseB into dst.
-func (e *Engine) quantiseBInto(dst *ibfp.Matrix, g *backend.GEMM, k0 int) error {
+func (e *Engine) quantiseB(dst *ibfp.Matrix, g *backend.GEMM, k0 int) error {
 	if e.bSrc != nil {
 		return e.quant.QuantiseSource(dst, e.bSrc, k0, g.N, g.K, true)
 	}
@@ -331,7 +328,7 @@ func (e *Engine) splitK(g *backend.GEMM, product ProductFunc, d *Counters) error
 		if err := e.quant.Quantise(&e.a, block.A, block.LDA, block.M, block.K, block.TransA); err != nil {
 			return fmt.Errorf("operand A: %w", err)
 		}
-		if err := e.quantiseB(block, k0); err != nil {
+		if err := e.quantiseB(&e.b, block, k0); err != nil {
 			return fmt.Errorf("operand B: %w", err)
 		}
 		d.NonFinite += int64(e.a.NonFinite + e.b.NonFinite)

@@ -445,7 +445,7 @@ func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters) (chunkRange, error
 			if err := e.quant.Quantise(&e.as[j], c.A, c.LDA, c.M, c.K, c.TransA); err != nil {
 				return r, fmt.Errorf("operand A: %w", err)
 			}
-			if err := e.quantiseBInto(&e.bs[j], &c, k0); err != nil {
+			if err := e.quantiseB(&e.bs[j], &c, k0); err != nil {
 				return r, fmt.Errorf("operand B: %w", err)
 			}
 			d.NonFinite += int64(e.as[j].NonFinite + e.bs[j].NonFinite)
@@ -453,7 +453,7 @@ func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters) (chunkRange, error
 		}
 	} else {
 		e.growChunks(r.j0 + 1)
-		if err := e.quantiseBInto(&e.bs[r.j0], g, 0); err != nil {
+		if err := e.quantiseB(&e.bs[r.j0], g, 0); err != nil {
 			return r, fmt.Errorf("operand B: %w", err)
 		}
 		d.NonFinite += int64(e.bs[r.j0].NonFinite)
@@ -523,9 +523,10 @@ func (e *Engine) deferred(call backend.Call, req backend.GEMM, d *Counters) {
 // and run their products at Flush, in the order they were made. A block
 // that makes several GEMMs (a convolution's input and weight gradients)
 // then draws for all of them before multiplying any: the next block, which
-// waits for its turn to draw, waits for the draws only. Only for backends
-// whose product does not draw (see PrepareFunc). Sampled calls (which
-// need the product at once, for the relative error) run whole.
+// waits for its turn to draw, waits for the draws only. For backends
+// whose product function draws nothing, or draws in its Prepare (see
+// PrepareFunc). Sampled calls (which need the product at once, for the
+// relative error) run whole.
 func (e *Engine) Defer() {
 	if e.lane != nil {
 		e.deferring = true

@@ -329,17 +329,13 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	if b.engine.Prepared() { // on a lane: prepare found the live tiles and drew the errors
 		cs := b.chunks[b.engine.Chunk()]
 		b.live, b.errs = &cs.live, cs.errs
-	} else {
+	} else if b.reference {
 		b.live = &b.ownLive
 		b.find(g, qa, qb, c)
-		if b.reference {
-			b.referenceProduct(g, qa, qb, c)
-			return nil
-		}
-		b.errs = b.errs[:0]
-		if b.noisyNow {
-			b.engine.InOrder(b.drawFunc)
-		}
+		b.referenceProduct(g, qa, qb, c)
+		return nil
+	} else {
+		b.findAndDraw(&b.ownLive, g, qa, qb, c)
 	}
 	// Without wrong readouts the product is the FP32 GEMM of the quantised
 	// values, which the input gradient of a convolution may add straight
@@ -372,13 +368,22 @@ func (b *Backend) prepare(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 		b.chunks = append(b.chunks, new(chunkState))
 	}
 	cs := b.chunks[chunk]
-	b.live = &cs.live
+	b.errs = cs.errs
+	b.findAndDraw(&cs.live, g, qa, qb, c)
+	cs.errs = b.errs
+}
+
+// findAndDraw finds the live tiles of the product into live (b.live then
+// points there) and draws their wrong readouts into b.errs (reused), in
+// the GEMM's turn (see bfpengine.Engine.InOrder): the fast mode's part of
+// product before C is written, at once or in prepare on a lane.
+func (b *Backend) findAndDraw(live *liveTiles, g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) {
+	b.live = live
 	b.find(g, qa, qb, c)
-	b.errs = cs.errs[:0]
+	b.errs = b.errs[:0]
 	if b.noisyNow {
 		b.engine.InOrder(b.drawFunc)
 	}
-	cs.errs = b.errs
 }
 
 // chunkState is what prepare leaves for product, per chunk of a GEMM.
