@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mirage-go/mirage/internal/conv"
+	"github.com/mirage-go/mirage/internal/vec"
 )
 
 // Cols is the im2col matrix of a block of images, described rather than
@@ -15,6 +16,22 @@ type Cols struct {
 	g       conv.Geometry
 	x       []float32
 	workers *conv.Workers
+	// For the forward product: the block's output (NCHW), the bias (or
+	// nil) and the output channels, for WriteGrid; wrote records a call.
+	y, bias []float32
+	o       int
+	wrote   bool
+	// The grid's shape, found on first use (see layout): images per
+	// canvas, columns of a grid row, and of a canvas's grid.
+	canvas, rowWidth, width int
+}
+
+// layout finds the grid's shape once per block.
+func (c *Cols) layout() {
+	if c.canvas == 0 {
+		c.canvas, c.rowWidth = c.g.GridCanvas(), c.g.GridWidth()
+		c.width = c.g.OutH() * c.rowWidth
+	}
 }
 
 // Rows returns the number of rows, the block's output positions.
@@ -38,6 +55,123 @@ func (c *Cols) Fill(dst []float32, r0, r1 int, scratch *[]float32) {
 // cores: for the products that need it in FP32 after all.
 func (c *Cols) Build(dst []float32) { c.workers.Im2col(c.g, c.x, dst) }
 
+// The grid. Transposed, cols is also a product over runs of the images:
+// the block's images are padded into canvases of a few images side by
+// side (PadCanvas; one image per canvas for all but small images), and
+// row (c, ky, kx) of cols' transpose over a canvas's output grid is the
+// run of the canvas's buffer starting at GridOffsets' entry (c, ky, kx)
+// (the implicit GEMM of internal/conv). A canvas's grid has GridWidth
+// columns; output position (row r of cols) is grid column
+// GridColumns()[r] counting canvas after canvas, and the grid's other
+// columns (past an output row's end, between images) are read but not
+// outputs. A backend that can quantise runs reads each pixel from one
+// contiguous run per kernel entry, where Fill gathers receptive fields a
+// few floats at a time.
+
+// HasGrid reports whether cols can be read as a grid: a square kernel and
+// padding below its size, at any stride.
+func (c *Cols) HasGrid() bool { return c.g.Implicit() }
+
+// Stride returns the convolution's stride.
+func (c *Cols) Stride() int { return c.g.Stride }
+
+// GridFill returns the fraction of grid columns that are outputs: the
+// rest is arithmetic a grid product does in vain.
+func (c *Cols) GridFill() float64 {
+	return float64(c.Rows()) / float64(max(1, c.Canvases()*c.GridWidth()))
+}
+
+// Canvases returns the number of canvases of the block.
+func (c *Cols) Canvases() int {
+	c.layout()
+	return (c.g.N + c.canvas - 1) / c.canvas
+}
+
+// GridWidth returns the number of grid columns per canvas.
+func (c *Cols) GridWidth() int {
+	c.layout()
+	return c.width
+}
+
+// PaddedCanvas returns the length of PadCanvas's buffer.
+func (c *Cols) PaddedCanvas() int { return c.g.GridImageLen() }
+
+// PadCanvas writes canvas i of the block into buf (PaddedCanvas floats)
+// as the runs read it.
+func (c *Cols) PadCanvas(i int, buf []float32) {
+	c.layout()
+	k, image := c.canvas, c.g.C*c.g.H*c.g.W
+	n0, n1 := i*k, min((i+1)*k, c.g.N)
+	conv.GridImage(c.g, c.x[n0*image:n1*image], n1-n0, buf)
+}
+
+// GridOffsets fills dst (grown if needed) with the start of the run of
+// each column of cols, in PadCanvas's buffer.
+func (c *Cols) GridOffsets(dst []int) []int { return c.g.GridOffsets(dst) }
+
+// gridRow returns the grid column, counting canvas after canvas, of
+// output position (oy, 0) of image n.
+func (c *Cols) gridRow(n, oy int) int {
+	c.layout()
+	return n/c.canvas*c.width + oy*c.rowWidth + n%c.canvas*(c.g.W+c.g.Pad)
+}
+
+// CanWriteGrid reports whether WriteGrid may be called: cols is the
+// operand of a forward product, whose output Im2col lets the backend
+// write.
+func (c *Cols) CanWriteGrid() bool { return c.y != nil }
+
+// WriteGrid writes the block's forward output (N, O, OutH, OutW) from its
+// product laid out on the grid, output channel ch of grid column col at
+// grid[ch·ld + col] (see GridColumns), adding the bias (or 0) to every
+// element as one FP32 addition, as Im2col does to the rows of C. A
+// ColsMultiplier whose MatMulCols of role Forward calls it leaves g.C
+// unwritten: Im2col then takes the output as it is. It panics unless
+// CanWriteGrid.
+func (c *Cols) WriteGrid(grid []float32, ld int) {
+	if !c.CanWriteGrid() {
+		panic("backend.Cols.WriteGrid: not the operand of a forward product (check CanWriteGrid first)")
+	}
+	oh, ow := c.g.OutH(), c.g.OutW()
+	_ = grid[(c.o-1)*ld+c.Canvases()*c.GridWidth()-1]
+	for n := range c.g.N {
+		for ch := range c.o {
+			var add float32
+			if c.bias != nil {
+				add = c.bias[ch]
+			}
+			plane := c.y[(n*c.o+ch)*oh*ow : (n*c.o+ch+1)*oh*ow]
+			for oy := range oh {
+				at := ch*ld + c.gridRow(n, oy)
+				vec.Axpb(plane[oy*ow:(oy+1)*ow], grid[at:at+ow], 1, add)
+			}
+		}
+	}
+	c.wrote = true
+}
+
+// GridColumns fills dst (grown if needed) with the grid column of every
+// row of cols, counting canvas after canvas.
+func (c *Cols) GridColumns(dst []int32) []int32 {
+	oh, ow := c.g.OutH(), c.g.OutW()
+	n := c.g.N * oh * ow
+	if cap(dst) < n {
+		dst = make([]int32, n)
+	}
+	dst = dst[:n]
+	r := 0
+	for img := range c.g.N {
+		for oy := range oh {
+			base := c.gridRow(img, oy)
+			for ox := range ow {
+				dst[r] = int32(base + ox)
+				r++
+			}
+		}
+	}
+	return dst
+}
+
 // ColsMultiplier is an optional capability of a Backend that Im2col uses:
 // a backend that can multiply by an im2col matrix given as Cols (filling
 // the rows it needs as it goes) instead of a built one. Im2col then
@@ -51,6 +185,10 @@ type ColsMultiplier interface {
 	// nil and op(A) = cols (role Forward: M = Rows(), K = Width(), not
 	// TransA), or g.B is nil and op(B) = cols (role GradWeight:
 	// K = Rows(), N = Width(), not TransB). Nothing else of cols is read.
+	//
+	// For role Forward the backend may instead write the product, bias
+	// added, straight into the convolution's output with
+	// cols.WriteGrid, when cols.CanWriteGrid.
 	MatMulCols(call Call, g GEMM, cols *Cols) error
 }
 

@@ -203,7 +203,10 @@ func (c *Im2col) forwardBlock(b Backend, sc *blockScratch, i int) error {
 	sc.rows = growFloats(sc.rows, rb*o)
 	req := GEMM{M: rb, N: o, K: k, LDA: k, B: j.w, LDB: k, TransB: true, C: sc.rows, LDC: o}
 	var err error
-	if desc, built := c.cols(b, sc, i); desc != nil {
+	y := j.y[n0*o*positions : n1*o*positions]
+	desc, built := c.cols(b, sc, i)
+	if desc != nil {
+		desc.y, desc.bias, desc.o = y, j.bias, o
 		err = b.(ColsMultiplier).MatMulCols(j.calls[0], req, desc)
 	} else {
 		req.A = built
@@ -212,7 +215,9 @@ func (c *Im2col) forwardBlock(b Backend, sc *blockScratch, i int) error {
 	if err != nil {
 		return err
 	}
-	sc.workers.RowsToNCHW(sc.rows[:rb*o], j.bias, j.y[n0*o*positions:n1*o*positions], n1-n0, o, positions)
+	if desc == nil || !desc.wrote { // (else the backend wrote y itself)
+		sc.workers.RowsToNCHW(sc.rows[:rb*o], j.bias, y, n1-n0, o, positions)
+	}
 	return nil
 }
 

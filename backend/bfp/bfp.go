@@ -79,6 +79,7 @@ func New(cfg Config) (*Backend, error) {
 	}
 	b := &Backend{engine: bfpengine.NewEngine(cfg.Settings)}
 	b.engine.KSplit = !cfg.Ordered
+	b.engine.Grid = true
 	b.conv.UseTeam(b.engine.Team())
 	b.productFunc = b.product
 	return b, nil
@@ -143,9 +144,11 @@ func (b *Backend) MatMulCol2im(call backend.Call, g backend.GEMM, dst *backend.C
 }
 
 func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters) error {
-	if dst := b.engine.Col2imTarget(g, qa, qb); dst != nil {
+	switch dst := b.engine.Col2imTarget(g, qa, qb); {
+	case b.engine.ProductDone():
+	case dst != nil:
 		dst.AddProduct(g.K, qa.Values, qa.Rows, qb.Values)
-	} else {
+	default:
 		b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
 	}
 	tiles := int64(qa.Tiles()) * int64(g.M) * int64(g.N)

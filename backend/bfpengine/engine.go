@@ -28,6 +28,10 @@ type Engine struct {
 	// accumulation, the RNS reference mode, the analog ADC sums) leaves it
 	// false.
 	KSplit bool
+	// Grid allows the engine to compute a convolution's forward product
+	// from runs of the padded images (see grid.go). A backend sets it when
+	// its product function honours ProductDone.
+	Grid bool
 
 	quant    *ibfp.Quantiser
 	a, b     ibfp.Matrix
@@ -39,6 +43,7 @@ type Engine struct {
 	// cols holds a built im2col matrix where one is needed after all.
 	aSrc, bSrc ibfp.Source
 	cols       []float32
+	grid       gridState
 	// team runs the quantiser's loops, and those of the backend's
 	// convolutions (see Team), on one set of spinning helpers; a lane's
 	// runs them on the lane's goroutine.
@@ -175,11 +180,16 @@ func (e *Engine) MatMulCols(call backend.Call, req backend.GEMM, cols *backend.C
 	*d = Counters{Calls: 1}
 	if req.A == nil {
 		e.aSrc = cols
+		e.grid.cols = e.gridFor(g, cols)
 	} else {
 		e.bSrc = cols
 	}
 	err := e.quantised(g, product, d, e.deferring)
+	if err == nil && e.grid.done {
+		cols.WriteGrid(e.grid.out, e.grid.n)
+	}
 	e.aSrc, e.bSrc = nil, nil
+	e.endGrid()
 	if err != nil {
 		return fmt.Errorf("%s: %w", call, err)
 	}
@@ -259,6 +269,11 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters, ho
 		return fmt.Errorf("operand B: %w", err)
 	}
 	d.NonFinite += int64(e.b.NonFinite)
+	if e.grid.cols != nil {
+		if _, err := e.gridProduct(g, &e.b); err != nil {
+			return fmt.Errorf("operand A: %w", err)
+		}
+	}
 	rows := chunkRows(g)
 	block := &e.block // in the engine, so that handing it to product does not allocate
 	for m0 := 0; m0 < g.M; m0 += rows {
@@ -296,8 +311,12 @@ func (e *Engine) rowChunk(g *backend.GEMM, m0, rows int) backend.GEMM {
 }
 
 // quantiseA quantises op(A) of chunk c, rows m0… of the GEMM's op(A),
-// into dst: from c.A, or from e.aSrc (cols, never TransA).
+// into dst: from c.A, or from e.aSrc (cols, never TransA), or, on the
+// grid path, makes dst the view of those rows' quantised runs.
 func (e *Engine) quantiseA(dst *ibfp.Matrix, c *backend.GEMM, m0 int) error {
+	if e.grid.done {
+		return e.gridView(dst, m0, c.M)
+	}
 	if e.aSrc != nil {
 		return e.quant.QuantiseSource(dst, e.aSrc, m0, c.M, c.K, false)
 	}

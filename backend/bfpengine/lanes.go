@@ -120,7 +120,7 @@ func (e *Engine) LaneEngines(n int) []*Engine {
 		e.lanes.run = e.lanes.runLane
 	}
 	for len(e.lanes.engines) < n {
-		l := &Engine{Settings: e.Settings, KSplit: e.KSplit, team: parallel.NewSerial()}
+		l := &Engine{Settings: e.Settings, KSplit: e.KSplit, Grid: e.Grid, team: parallel.NewSerial()}
 		l.lane = &laneState{lanes: e.lanes, root: e}
 		l.quant = e.quant.Lane(l.nextKey)
 		e.lanes.engines = append(e.lanes.engines, l)
@@ -457,6 +457,11 @@ func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters) (chunkRange, error
 			return r, fmt.Errorf("operand B: %w", err)
 		}
 		d.NonFinite += int64(e.bs[r.j0].NonFinite)
+		if e.grid.cols != nil {
+			if _, err := e.gridProduct(g, &e.bs[r.j0]); err != nil {
+				return r, fmt.Errorf("operand A: %w", err)
+			}
+		}
 		rows := chunkRows(g)
 		for m0 := 0; m0 < g.M; m0 += rows {
 			c := e.rowChunk(g, m0, rows)

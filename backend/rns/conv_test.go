@@ -159,10 +159,15 @@ func TestConvolverMatchesIm2col(t *testing.T) {
 		{"bfp default tile", bfp.Factory, backend.Options{}, true},
 		{"bfp stochastic", bfp.Factory, backend.Options{"tile": "8", "rounding": "stochastic"}, true},
 		{"bfp ordered", bfp.Factory, backend.Options{"tile": "16", "tile-accumulation": "ordered", "stats-every": "3"}, false},
+		{"bfp unsampled ordered", bfp.Factory, backend.Options{"tile": "16", "tile-accumulation": "ordered", "stats-every": "0"}, true},
 		{"bfp fp32 layer", bfp.Factory, backend.Options{"tile": "16", "fp32-layers": "conv"}, false},
 		{"rns noise off", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0"}, true},
 		{"rns noise", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.25", "noise-seed": "7", "stats-every": "1"}, true},
 		{"rns noise default tile", rns.Factory, backend.Options{"noise-sigma": "0.3", "noise-seed": "9"}, true},
+		// Unsampled (--stats-every 0): every forward product takes the grid
+		// path (see bfpengine's grid.go), with wrong readouts to correct.
+		{"rns noise unsampled", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.25", "noise-seed": "3", "stats-every": "0"}, true},
+		{"rns noise unsampled ordered", rns.Factory, backend.Options{"noise-sigma": "0.3", "stats-every": "0", "tile-accumulation": "ordered"}, true},
 		{"rns noise rrns", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.3", "rrns-redundant": "2"}, false},
 		{"rns noise stochastic ordered", rns.Factory, backend.Options{"tile": "8", "noise-sigma": "0.3", "rounding": "stochastic", "tile-accumulation": "ordered"}, false},
 		{"rns reference", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.3", "rns-mode": "reference"}, false},
@@ -263,6 +268,7 @@ func TestLanesMatchOneAfterAnother(t *testing.T) {
 		{"rns noise", rns.Factory, backend.Options{"tile": "16", "noise-sigma": "0.13", "noise-seed": "7", "stats-every": "3"}},
 		{"rns noise stochastic rrns", rns.Factory, backend.Options{"tile": "8", "noise-sigma": "0.13", "rounding": "stochastic", "rrns-redundant": "2"}},
 		{"rns forward noise only", rns.Factory, backend.Options{"noise-sigma": "0.2", "noise-roles": "forward", "stats-every": "2"}},
+		{"rns forward noise unsampled", rns.Factory, backend.Options{"noise-sigma": "0.2", "noise-roles": "forward", "stats-every": "0"}},
 		// Noise on the weight gradient and not on the input gradient: a
 		// block's first GEMM draws nothing, its second does.
 		{"rns dW noise only", rns.Factory, backend.Options{"noise-sigma": "0.13", "noise-roles": "dW", "rounding": "stochastic"}},
@@ -294,7 +300,7 @@ func TestLanesMatchOneAfterAnother(t *testing.T) {
 			})
 		}
 	}
-	for _, name := range []string{"rns noise", "rns noise stochastic rrns", "rns forward noise only", "rns dW noise only", "rns dX noise only"} {
+	for _, name := range []string{"rns noise", "rns noise stochastic rrns", "rns forward noise only", "rns forward noise unsampled", "rns dW noise only", "rns dX noise only"} {
 		if n, ran := errorsSeen[name]; ran { // (unless -run left it out)
 			require.NotZero(t, n, "%s drew no wrong readout: it tests nothing of the noise draws' order", name)
 		}

@@ -230,6 +230,7 @@ func New(cfg Config) (*Backend, error) {
 	b.productFunc, b.drawFunc = b.product, b.drawErrors
 	b.live = &b.ownLive
 	b.engine.KSplit = !reference && !s.Ordered
+	b.engine.Grid = !reference
 	b.conv.UseTeam(b.engine.Team())
 	unit, mode := "step", "fast"
 	if phaseUnit {
@@ -341,11 +342,15 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	// values, which the input gradient of a convolution may add straight
 	// onto dx (see bfpengine.Engine.MatMulCol2im); a wrong readout
 	// corrects one element of C, so then C is written.
-	if dst := b.engine.Col2imTarget(g, qa, qb); dst != nil && len(b.errs) == 0 {
+	// On the grid path the product is in C already.
+	switch dst := b.engine.Col2imTarget(g, qa, qb); {
+	case b.engine.ProductDone():
+	case dst != nil && len(b.errs) == 0:
 		dst.AddProduct(g.K, qa.Values, qa.Rows, qb.Values)
 		return nil
+	default:
+		b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
 	}
-	b.scratch = ibfp.Product(b.engine.Team(), qa, qb, g.C, g.LDC, g.Accumulate, b.engine.Settings.Ordered, b.scratch)
 	b.correct(g, qa, qb, c)
 	return nil
 }
@@ -546,7 +551,7 @@ func (b *Backend) correct(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 		}
 		got := b.decode(p, wrong, c)
 		if got != p {
-			g.C[row*g.LDC+col] += float32(math.Ldexp(float64(got-p), exp))
+			b.engine.AddTo(g, qa, row, col, float32(math.Ldexp(float64(got-p), exp)))
 		}
 	}
 }

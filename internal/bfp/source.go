@@ -41,6 +41,7 @@ const sourceChunk = 1 << 17
 // that of Quantise, stochastic rounding included (it draws one key, as
 // Quantise does, and rounds each element with the number for its index).
 func (q *Quantiser) QuantiseSource(dst *Matrix, src Source, r0, rows, k int, strided bool) error {
+	dst.detach()
 	dst.Rows, dst.K, dst.Tile, dst.KMajor, dst.NonFinite = rows, k, q.format.Tile, strided, 0
 	dst.Values = grow(dst.Values, rows*k)
 	dst.Exp = grow(dst.Exp, rows*dst.Tiles())

@@ -57,6 +57,82 @@ func (w *Workers) forwardOffsets(g Geometry) []int {
 	return off
 }
 
+// The grid. ImplicitForward computes the output on grids of OutH rows of
+// GridWidth columns, each grid the output of GridCanvas images side by
+// side on one zero-padded canvas (canvas.go; one image, split into phases
+// at stride > 1): output position (oy, ox) of the canvas's image i is grid
+// column oy·GridWidth() + i·(W+Pad) + ox, and the grid's
+// other columns are dropped. Row (c, ky, kx) of the transposed im2col
+// matrix over the grid is the run of GridImage's buffer that starts at
+// GridOffsets' entry (c, ky, kx). These are exported for backends that
+// read the runs themselves (quantising them while they read).
+
+// GridCanvas returns the number of images per grid.
+func (g Geometry) GridCanvas() int { return g.gridImages() }
+
+// GridWidth returns the number of columns of a grid row.
+func (g Geometry) GridWidth() int {
+	if k := g.gridImages(); k > 1 {
+		return g.canvasWidth(k)
+	}
+	_, _, qw := g.phases()
+	return qw
+}
+
+// GridImageLen returns the length of GridImage's buffer.
+func (g Geometry) GridImageLen() int {
+	if k := g.gridImages(); k > 1 {
+		return g.C*(g.H+2*g.Pad)*g.canvasWidth(k) + g.KW - 1
+	}
+	return g.phasedImage(g.C)
+}
+
+// GridImage writes the canvas of count ≤ GridCanvas() images imgs (C
+// planes of H×W each, one image after another) into buf (GridImageLen
+// floats) as the runs read it: zero-padded (split into phases at stride >
+// 1), the slots past count zero, and followed by the KW−1 zeros that the
+// grid's last columns read. g must satisfy g.Implicit().
+func GridImage(g Geometry, imgs []float32, count int, buf []float32) {
+	n := g.GridImageLen()
+	if k := g.gridImages(); k > 1 {
+		padCanvas(g, imgs, count, k, buf)
+	} else {
+		phaseImage(g, imgs, buf[:n], g.C)
+	}
+	clear(buf[n-(g.KW-1) : n])
+}
+
+// GridOffsets fills dst (grown if needed) with the start of each kernel
+// entry (c, ky, kx)'s run, in (c, ky, kx) order, in GridImage's buffer.
+func (g Geometry) GridOffsets(dst []int) []int {
+	n := g.Cols()
+	if cap(dst) < n {
+		dst = make([]int, n)
+	}
+	off := dst[:n]
+	if k := g.gridImages(); k > 1 {
+		ph, cw := g.H+2*g.Pad, g.canvasWidth(k)
+		for c := 0; c < g.C; c++ {
+			for ky := 0; ky < g.KH; ky++ {
+				for kx := 0; kx < g.KW; kx++ {
+					off[(c*g.KH+ky)*g.KW+kx] = c*ph*cw + ky*cw + kx
+				}
+			}
+		}
+		return off
+	}
+	_, qh, qw := g.phases()
+	for ky := 0; ky < g.KH; ky++ {
+		for kx := 0; kx < g.KW; kx++ {
+			at := g.phaseOffset(ky, kx, g.C)
+			for c := 0; c < g.C; c++ {
+				off[(c*g.KH+ky)*g.KW+kx] = at + c*qh*qw
+			}
+		}
+	}
+	return off
+}
+
 // phasedImage returns the scratch size of the phase images of one image
 // of g with planes planes per phase, and the KW−1 floats past them that the
 // last grid positions read.

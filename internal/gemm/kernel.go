@@ -80,6 +80,9 @@ type kernelSet struct {
 	// of each other on data in L1), so the choice between them is about
 	// how well a product's m×n fills the tiles.
 	specs []kernelSpec
+	// rounded, if set, is the kernel of SgemmRoundedRowsB, a
+	// roundedMR×roundedNR tile.
+	rounded roundedKernelFunc
 }
 
 // minGain is how much better another tile shape must fill a product than

@@ -14,6 +14,7 @@ var (
 			{name: "avx512-24x16", mr: 24, nr: 16, fn: kernelAVX512x24x16, packed: kernelAVX512x24x16p, maskedB: true, prefetching: kernelAVX512x24x16r, vecPack: true},
 			{name: "avx512-8x32", mr: 8, nr: 32, fn: kernelAVX512x8x32, packed: kernelAVX512x8x32p, maskedB: true, indexed: kernelAVX512x8x32i, prefetching: kernelAVX512x8x32r, prefetchingB: kernelAVX512x8x32b, vecPack: true},
 		},
+		rounded: kernelAVX512x8x32q,
 	}
 	avx2Set = kernelSet{
 		name:  "avx2",

@@ -99,6 +99,9 @@ func main() {
 	// gradients whose long B streams from memory through few tiles.
 	kernelVariant("kernelAVX512x12x32b", avx512, 12, 2, pfB)
 	kernelVariant("kernelAVX512x8x32b", avx512, 8, 2, pfB)
+	// The 8×32 shape also rounds B's rows as it reads them, for the block
+	// floating point backends' convolutions (see roundedKernel).
+	roundedKernel("kernelAVX512x8x32q", avx512, 8, 2)
 	prefetchRows()
 	packStrips()
 	packGather()
@@ -311,6 +314,160 @@ func kernelVariant(name string, v isa, mr, nvec int, mode int) {
 	} else {
 		loops(name, false)
 	}
+
+	Label(name + "_store")
+	epilogue(name, v, acc, kmask)
+}
+
+// roundedSignature is the signature of the kernels that round B as they
+// read it: indexedSignature's, plus the rounding constants q of B's tiles
+// along K (see roundedKernel).
+const roundedSignature = "func(kc int, a *float32, rsa, psa int, b *float32, offsets *int, c *float32, ldc, rows, cols int, alpha, beta float32, q *float32, ldq, first, tile int)"
+
+// roundedKernel emits an indexed kernel (B row p at b+offsets[p]) that
+// rounds every element of B before it multiplies, with constants per
+// column and per tile of rows: the rows are cut into tiles, the first
+// `first` rows long and every later one `tile` rows, and tile t's
+// constants are the three rows of nr floats at q + 3·t·ldq: m, l and -l
+// (at q + 3t·ldq, + ldq and + 2·ldq). Element x of a column becomes
+//
+//	max(min((x + m) - m, l), -l)
+//
+// in FP32: with m = 1.5·2^(23+e) that rounds x to a multiple of 2^e, ties
+// to even, and clamps it to the mantissa range, the block floating point
+// quantisation of package bfp (its magic-number rounding), so that a
+// convolution's quantised operand is never written out: the kernel reads
+// the padded image in place and quantises each run as it goes. The
+// constants stay in registers for a tile (6 of the 32 zmm registers, which
+// leaves room for the 16 accumulators of an 8×32 tile, not the 24 of a
+// 12×32 one). The sums are the indexed kernel's: one chain of FMAs per
+// element of C, in increasing k.
+func roundedKernel(name string, v isa, mr, nvec int) {
+	nr := nvec * v.lanes
+	TEXT(name, NOSPLIT, roundedSignature)
+	Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA, B row p at b+offsets[p] rounded with the constants of its tile; see roundedKernelFunc.", name, mr, nr, v.name))
+	Pragma("noescape")
+	kmask := columnMasks(Load(Param("cols"), GP64()), nvec)
+	kcRem := Load(Param("kc"), GP64())
+	bp := Load(Param("b"), GP64())
+	rowStride := Load(Param("rsa"), GP64())
+	SHLQ(U8(2), rowStride)
+	stepA := Load(Param("psa"), GP64())
+	SHLQ(U8(2), stepA)
+	offsets := Load(Param("offsets"), GP64())
+	nb := (mr + 3) / 4
+	three := GP64()
+	LEAQ(Mem{Base: rowStride, Index: rowStride, Scale: 2}, three)
+	bases := make([]GPVirtual, nb)
+	bases[0] = GP64()
+	Load(Param("a"), bases[0])
+	for i := 1; i < nb; i++ {
+		bases[i] = GP64()
+		LEAQ(Mem{Base: bases[i-1], Index: rowStride, Scale: 4}, bases[i])
+	}
+	rowA := func(r int) Mem {
+		m := Mem{Base: bases[r/4]}
+		switch r % 4 {
+		case 1:
+			m.Index, m.Scale = rowStride, 1
+		case 2:
+			m.Index, m.Scale = rowStride, 2
+		case 3:
+			m.Index, m.Scale = three, 1
+		}
+		return m
+	}
+	qp := Load(Param("q"), GP64())
+	seg := Load(Param("first"), GP64())
+	prefetchC(mr, nr)
+	acc := zeroAccumulators(v, mr, nvec)
+	magic, lim, nlim := make([]VecVirtual, nvec), make([]VecVirtual, nvec), make([]VecVirtual, nvec)
+	for j := range nvec {
+		magic[j], lim[j], nlim[j] = v.vec(), v.vec(), v.vec()
+	}
+	load := func(m Mem, j int, dst VecVirtual, masked bool) {
+		if masked {
+			VMOVUPS_Z(m, kmask[j], dst)
+		} else {
+			VMOVUPS(m, dst)
+		}
+	}
+	step := func(masked bool) {
+		row := GP64()
+		MOVQ(Mem{Base: offsets}, row)
+		bv := make([]VecVirtual, nvec)
+		for j := range bv {
+			bv[j] = v.vec()
+			load(Mem{Base: bp, Index: row, Scale: 4, Disp: 4 * j * v.lanes}, j, bv[j], masked)
+			VADDPS(magic[j], bv[j], bv[j])
+			VSUBPS(magic[j], bv[j], bv[j])
+			VMINPS(lim[j], bv[j], bv[j])
+			VMAXPS(nlim[j], bv[j], bv[j])
+		}
+		for r := 0; r < mr; r++ {
+			t := v.vec()
+			VBROADCASTSS(rowA(r), t)
+			for j := range bv {
+				VFMADD231PS(t, bv[j], acc[r][j])
+			}
+		}
+		for _, b := range bases {
+			ADDQ(stepA, b)
+		}
+		ADDQ(U8(8), offsets)
+	}
+	// One copy of the loops per column masking (see kernelVariant); each
+	// runs tile after tile: the tile's constants into registers, its rows
+	// four at a time and then one at a time.
+	loops := func(label string, masked bool) {
+		Label(label + "_tile")
+		n := GP64()
+		MOVQ(seg, n)
+		CMPQ(n, kcRem)
+		CMOVQGT(kcRem, n)
+		SUBQ(n, kcRem)
+		ldq := Load(Param("ldq"), GP64())
+		SHLQ(U8(2), ldq)
+		for j := range nvec {
+			load(Mem{Base: qp, Disp: 4 * j * v.lanes}, j, magic[j], masked)
+			load(Mem{Base: qp, Index: ldq, Scale: 1, Disp: 4 * j * v.lanes}, j, lim[j], masked)
+			load(Mem{Base: qp, Index: ldq, Scale: 2, Disp: 4 * j * v.lanes}, j, nlim[j], masked)
+		}
+		n4 := GP64()
+		MOVQ(n, n4)
+		SHRQ(U8(2), n4)
+		ANDQ(U8(3), n)
+		TESTQ(n4, n4)
+		JZ(LabelRef(label + "_tail"))
+		Label(label + "_loop4")
+		for range 4 {
+			step(masked)
+		}
+		DECQ(n4)
+		JNZ(LabelRef(label + "_loop4"))
+		Label(label + "_tail")
+		TESTQ(n, n)
+		JZ(LabelRef(label + "_next"))
+		Label(label + "_loop1")
+		step(masked)
+		DECQ(n)
+		JNZ(LabelRef(label + "_loop1"))
+		Label(label + "_next")
+		TESTQ(kcRem, kcRem)
+		JZ(LabelRef(name + "_store"))
+		// The next tile: its constants are 3·ldq floats further.
+		skip := Load(Param("ldq"), GP64())
+		LEAQ(Mem{Base: skip, Index: skip, Scale: 2}, skip)
+		SHLQ(U8(2), skip)
+		ADDQ(skip, qp)
+		Load(Param("tile"), seg)
+		JMP(LabelRef(label + "_tile"))
+	}
+	CMPQ(paramAddr("cols"), U32(nr))
+	JNE(LabelRef(name + "_masked"))
+	loops(name+"_full", false)
+	Label(name + "_masked")
+	loops(name+"_masked", true)
 
 	Label(name + "_store")
 	epilogue(name, v, acc, kmask)
