@@ -270,8 +270,12 @@ func (e *Engine) quantised(g *backend.GEMM, product ProductFunc, d *Counters, ho
 	}
 	d.NonFinite += int64(e.b.NonFinite)
 	if e.grid.cols != nil {
-		if _, err := e.gridProduct(g, &e.b); err != nil {
+		ok, err := e.gridScale(g, &e.b)
+		if err != nil {
 			return fmt.Errorf("operand A: %w", err)
+		}
+		if ok {
+			e.gridMultiply(g, &e.b)
 		}
 	}
 	rows := chunkRows(g)

@@ -34,16 +34,17 @@ import (
 
 // gridState is the grid path's part of an Engine.
 type gridState struct {
-	cols    *backend.Cols // the forward product's cols, when the path may be taken
-	always  bool          // take the path wherever it may be taken, paying or not (tests)
-	done    bool          // the current GEMM's product is in C (ProductDone)
-	runs    ibfp.Runs     // the scales of the grid columns (all images')
-	images  []float32     // the block's padded canvases, one after another
-	off     []int         // the runs' offsets in a padded image
-	columns []int32       // the grid column of each row of cols
-	out     []float32     // the product: output channels × grid columns
-	n       int           // grid columns
-	packed  []float32     // the quantised weights, packed for gemm.SgemmRoundedRowsB
+	cols       *backend.Cols // the forward product's cols, when the path may be taken
+	always     bool          // take the path wherever it may be taken, paying or not (tests)
+	done       bool          // the current GEMM takes the grid path (ProductDone)
+	multiplied bool          // and its product is in out
+	runs       ibfp.Runs     // the scales of the grid columns (all images')
+	images     []float32     // the block's padded canvases, one after another
+	off        []int         // the runs' offsets in a padded image
+	columns    []int32       // the grid column of each row of cols
+	out        []float32     // the product: output channels × grid columns
+	n          int           // grid columns
+	packed     []float32     // the quantised weights, packed for gemm.SgemmRoundedRowsB
 }
 
 // ProductDone reports whether C already holds the FP32 product of the
@@ -78,39 +79,52 @@ func (e *Engine) gridFor(g *backend.GEMM, cols *backend.Cols) *backend.Cols {
 	return cols
 }
 
-// gridProduct runs the grid path for g, whose quantised weights (op(B),
-// one vector per output channel) are qb: it scales the runs and, if every
-// block can be rounded in FP32 (finite, scales in range), writes the
-// product into g.C and reports true; else it leaves g.C alone, and the
-// rows are filled as before.
-func (e *Engine) gridProduct(g *backend.GEMM, qb *ibfp.Matrix) (bool, error) {
+// gridScale starts the grid path for g, whose quantised weights (op(B),
+// one vector per output channel) are qb: it pads the images and scales
+// the runs and, if every block can be rounded in FP32 (finite, scales in
+// range), reports true (ProductDone from then on); else the rows are
+// filled as before. The product itself is gridMultiply's, run before the
+// product function's first chunk: on a lane, the draws (in the block's
+// turn) then need only the scales, and the next block waits less.
+func (e *Engine) gridScale(g *backend.GEMM, qb *ibfp.Matrix) (bool, error) {
 	gs := &e.grid
 	cols := gs.cols
 	if qb.NonFinite > 0 {
 		return false, nil
 	}
-	images, width, imageLen := cols.Canvases(), cols.GridWidth(), cols.PaddedCanvas()
-	n := images * width
-	e.quant.ShapeRuns(&gs.runs, n, g.K)
+	canvases, width, canvasLen := cols.Canvases(), cols.GridWidth(), cols.PaddedCanvas()
+	gs.n = canvases * width
+	e.quant.ShapeRuns(&gs.runs, gs.n, g.K)
 	gs.off = cols.GridOffsets(gs.off)
-	gs.images = grow(gs.images, images*imageLen)
-	for i := range images {
-		img := gs.images[i*imageLen : (i+1)*imageLen]
+	gs.images = grow(gs.images, canvases*canvasLen)
+	for i := range canvases {
+		img := gs.images[i*canvasLen : (i+1)*canvasLen]
 		cols.PadCanvas(i, img)
 		if ok, err := e.quant.ScaleRuns(&gs.runs, i*width, width, img, gs.off); !ok || err != nil {
 			return false, err
 		}
 	}
-	gs.out = grow(gs.out, g.N*n)
-	gs.packed = gemm.PackRoundedA(gs.packed, qb.Values, g.K, g.N, g.K)
-	for i := range images {
-		gemm.SgemmRoundedRowsB(g.N, width, g.K, gs.packed, gs.images[i*imageLen:(i+1)*imageLen], gs.off,
-			gs.runs.Consts[i*width:], n, e.Settings.Format.Tile, gs.out[i*width:], n)
-	}
 	gs.columns = cols.GridColumns(gs.columns)
-	gs.n = n
-	gs.done = true
+	gs.done, gs.multiplied = true, false
 	return true, nil
+}
+
+// gridMultiply computes the grid path's product, output channels × grid
+// columns, into gs.out, once per GEMM.
+func (e *Engine) gridMultiply(g *backend.GEMM, qb *ibfp.Matrix) {
+	gs := &e.grid
+	if gs.multiplied {
+		return
+	}
+	cols := gs.cols
+	width, canvasLen := cols.GridWidth(), cols.PaddedCanvas()
+	gs.out = grow(gs.out, g.N*gs.n)
+	gs.packed = gemm.PackRoundedA(gs.packed, qb.Values, g.K, g.N, g.K)
+	for i := range cols.Canvases() {
+		gemm.SgemmRoundedRowsB(g.N, width, g.K, gs.packed, gs.images[i*canvasLen:(i+1)*canvasLen], gs.off,
+			gs.runs.Consts[i*width:], gs.n, e.Settings.Format.Tile, gs.out[i*width:], gs.n)
+	}
+	gs.multiplied = true
 }
 
 // AddTo adds v to element (i, j) of the product of chunk g, whose
@@ -134,4 +148,4 @@ func (e *Engine) gridView(dst *ibfp.Matrix, m0, rows int) error {
 
 // endGrid ends the grid path's GEMM, keeping no reference to the caller's
 // operands.
-func (e *Engine) endGrid() { e.grid.cols, e.grid.done = nil, false }
+func (e *Engine) endGrid() { e.grid.cols, e.grid.done, e.grid.multiplied = nil, false, false }

@@ -458,7 +458,7 @@ func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters) (chunkRange, error
 		}
 		d.NonFinite += int64(e.bs[r.j0].NonFinite)
 		if e.grid.cols != nil {
-			if _, err := e.gridProduct(g, &e.bs[r.j0]); err != nil {
+			if _, err := e.gridScale(g, &e.bs[r.j0]); err != nil {
 				return r, fmt.Errorf("operand A: %w", err)
 			}
 		}
@@ -493,6 +493,9 @@ func (e *Engine) multiplyChunks(g *backend.GEMM, product ProductFunc, d *Counter
 	}
 	e.prepared = e.Prepare != nil
 	defer func() { e.prepared = false }()
+	if e.grid.done {
+		e.gridMultiply(&e.chunks[r.j0], r.b(e, r.j0))
+	}
 	for j := r.j0; j < r.j1; j++ {
 		e.chunk = j
 		if e.Prepare == nil {

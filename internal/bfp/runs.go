@@ -1,6 +1,9 @@
 package bfp
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Runs. A stride-1 convolution's im2col matrix, transposed, is a matrix
 // whose rows are runs of the zero-padded image: row p (kernel entry
@@ -67,27 +70,39 @@ func (q *Quantiser) ScaleRuns(r *Runs, v0, n int, src []float32, off []int) (boo
 		q.work = append(q.work, worker{})
 	}
 	w := &q.work[0]
-	w.nonFinite = 0
 	w.maxBits = grow(w.maxBits, n)
-	w.magic, w.lim = grow(w.magic, n), grow(w.lim, n)
-	w.inv64, w.sc64 = grow(w.inv64, n), grow(w.sc64, n)
-	rows, k, h := m.Rows, m.K, m.Tile
-	for t := range m.Tiles() {
+	rows, k, h, tiles := m.Rows, m.K, m.Tile, m.Tiles()
+	shift := int32(q.format.Bits - 2)
+	qmax := float32(q.format.MaxMantissa())
+	for t := range tiles {
 		mb := w.maxBits
 		clear(mb)
 		for p := t * h; p < min((t+1)*h, k); p++ {
 			maxAbsBitsRow(mb, src[off[p]:off[p]+n])
 		}
-		q.columnScales(m, mb, v0, t, w)
-		if w.wide { // a non-finite block, or a scale outside FP32 rounding's range
-			m.NonFinite += w.nonFinite
-			return false, nil
-		}
-		copy(r.Consts[3*t*rows+v0:], w.magic[:n])
-		copy(r.Consts[(3*t+1)*rows+v0:], w.lim[:n])
+		// The scales as columnScales finds them (see exponent), with only
+		// the constants the FP32 rounding needs.
+		magic := r.Consts[3*t*rows+v0 : 3*t*rows+v0+n]
+		lim := r.Consts[(3*t+1)*rows+v0 : (3*t+1)*rows+v0+n]
 		neg := r.Consts[(3*t+2)*rows+v0 : (3*t+2)*rows+v0+n]
-		for i, l := range w.lim[:n] {
-			neg[i] = -l
+		for i, b := range mb {
+			at := (v0+i)*tiles + t
+			if b < minNormal { // flushed to zero: any magic number rounds it to +0
+				m.Exp[at], m.zero[at] = 0, true
+				magic[i], lim[i], neg[i] = 0x1.8p23, qmax, -qmax
+				continue
+			}
+			e := int32(b>>23) - 127 - shift
+			if b >= nonFinite || e < minFastExp || e > maxMagicExp {
+				if b >= nonFinite {
+					m.NonFinite++
+				}
+				return false, nil
+			}
+			m.Exp[at], m.zero[at] = e, false
+			magic[i] = math.Float32frombits(uint32(150+e)<<23 | 0x400000)
+			lim[i] = qmax * math.Float32frombits(uint32(127+e)<<23)
+			neg[i] = -lim[i]
 		}
 	}
 	return true, nil
