@@ -13,24 +13,34 @@ import (
 // weights. Filling cols' rows gathers each receptive field a few floats at
 // a time, nine times over for a 3×3 kernel, and cost more than the rest of
 // the emulation. The grid path reads cols transposed instead, as runs of
-// each padded image (see backend.Cols' grid): it quantises the runs as
-// columns (ibfp.QuantiseRuns: the same exponents and values as quantising
-// cols' rows), multiplies the quantised weights by them in one product
-// over the block (output channels × grid columns), and moves the outputs
-// into C. The chunks of rows that the product function then sees are
-// views of the quantised runs (ibfp.Matrix.ViewRuns) with C already
-// written (ProductDone): the product function counts, finds, draws and
-// corrects (AddTo) exactly as on quantised rows, so the results,
-// statistics and random generators are those of the row path, bit for
-// bit. (The FP32
-// sums are too: the GEMM kernel sums each output's products in the same
-// order whichever operand is which.)
+// the padded images (see backend.Cols' grid), and never writes it:
 //
-// The path is taken when the backend allows it (Grid), the rounding is to
-// nearest (stochastic rounding hashes each element's index in its chunk of
-// rows), and the grid has no block holding Inf or NaN (whose count per
-// chunk of rows the grid does not give): otherwise the rows are filled as
-// before.
+//   - gridScale pads the block's images once and finds every receptive
+//     field's tile exponents from the runs (ibfp.Quantiser.ScaleRuns: the
+//     exponents, and rounding constants, of quantising cols' rows);
+//   - the product function's chunks of rows are views of the runs
+//     (ibfp.Matrix.ViewRuns: exponents, zero-block flags, and values
+//     rounded on demand), on which it counts, finds live tiles and draws
+//     exactly as on quantised rows; on a lane the draws (in the block's
+//     turn) thus need only the scales;
+//   - gridMultiply multiplies the quantised weights by the runs read in
+//     place, rounded as the GEMM kernel loads them
+//     (gemm.SgemmRoundedRowsB), into output channels × grid columns; a
+//     product function that adds to single outputs (rns's corrections)
+//     does it through AddTo; and MatMulCols writes the output, bias added,
+//     straight into the convolution's y (backend.Cols.WriteGrid).
+//
+// So the results, statistics and random generators are those of the rows
+// path, bit for bit (the FP32 sums too: the GEMM kernel sums each output's
+// products in the same order whichever operand is which).
+//
+// The path is taken when the backend allows it (Grid: its product function
+// honours ProductDone), where it pays (gridFor), for nearest rounding
+// (stochastic rounding hashes each element's index in the rows' layout),
+// tiles summed by one GEMM, calls not sampled for the relative error, on
+// CPUs with the rounding kernel (AVX-512), and when every block of the
+// weights and of the runs is finite with a scale the FP32 rounding takes;
+// otherwise the rows are filled as before.
 
 // gridState is the grid path's part of an Engine.
 type gridState struct {
@@ -55,18 +65,18 @@ type gridState struct {
 func (e *Engine) ProductDone() bool { return e.grid.done }
 
 // minGridFill is the least fraction of grid columns that must be outputs
-// for the grid path to be taken (when it may be, see gridFor): below it
-// the arithmetic done in vain costs more than filling the rows. Measured
-// (BenchmarkConvForward in package bfp, side by side with the rows): 0.94
-// (ResNet-20's 32×32 stage) 27% faster, 0.89 (16×16) 6% faster, 0.875
-// (8×8, canvases of 7 images) as fast, 0.86 (LeNet-5's conv1) 15%
+// for the grid path to be taken (see gridFor): below it the arithmetic
+// done in vain costs more than filling the rows. Measured with
+// BenchmarkConvForward (package bfp), side by side with the rows: 0.94
+// (ResNet-20's 32×32 stage) 35% faster, 0.89 (16×16) 9% faster, 0.875
+// (8×8, canvases of 7 images) as fast, 0.86 (LeNet-5's conv1) 30%
 // faster, 0.67 (LeNet-5's conv2) 40% slower.
 const minGridFill = 0.85
 
 // gridFor returns the cols of a MatMulCols of g that the grid path may
-// take (nil when it may not), when it pays: stride 1 (at stride 2 the
+// take (nil when it may not), where it pays: stride 1 (at stride 2 the
 // rows were faster: 2.2 against 2.8 ms for ResNet-20's first stride-2
-// convolution) and at least minGridFill of the grid filled, unless
+// convolution) and at least minGridFill of the grid outputs, unless
 // e.grid.always (tests).
 func (e *Engine) gridFor(g *backend.GEMM, cols *backend.Cols) *backend.Cols {
 	if !e.Grid || e.deferring || g.A != nil || !cols.CanWriteGrid() || e.Settings.Format.Rounding != ibfp.Nearest || e.Settings.Ordered ||

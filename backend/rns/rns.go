@@ -342,7 +342,8 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	// values, which the input gradient of a convolution may add straight
 	// onto dx (see bfpengine.Engine.MatMulCol2im); a wrong readout
 	// corrects one element of C, so then C is written.
-	// On the grid path the product is in C already.
+	// On the grid path the product is computed already (ProductDone), and
+	// correct adds to it through the engine's AddTo.
 	switch dst := b.engine.Col2imTarget(g, qa, qb); {
 	case b.engine.ProductDone():
 	case dst != nil && len(b.errs) == 0:

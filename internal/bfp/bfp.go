@@ -614,11 +614,13 @@ func (q *Quantiser) quantiseRange(dst *Matrix, base int, src []float32, ld, v0, 
 // otherwise each is one call per row of the tile, which for short rows (a
 // convolution's 6 to 25 columns) costs more than the arithmetic.
 func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, row0, v0, v1, t0, t1 int, w *worker) {
-	rows, k, h := dst.Rows, dst.K, dst.Tile
+	rows, k, h, tiles := dst.Rows, dst.K, dst.Tile, dst.Tiles()
 	n := v1 - v0
 	w.maxBits = grow(w.maxBits, n)
 	w.magic, w.lim = grow(w.magic, n), grow(w.lim, n)
 	w.inv64, w.sc64 = grow(w.inv64, n), grow(w.sc64, n)
+	qmax := q.format.MaxMantissa()
+	satMant := uint32(qmax) << (24 - q.format.Bits)
 	for t := t0; t < t1; t++ {
 		k0, k1 := t*h, min((t+1)*h, k)
 		// The tile's source and output, rows k0..k1-1, columns v0..v1-1;
@@ -634,7 +636,36 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, row0, v0, v1
 				maxAbsBitsRow(mb, src[(p-row0)*ld+v0:(p-row0)*ld+v1])
 			}
 		}
-		q.columnScales(dst, mb, v0, t, w)
+		w.wide, w.clamp = q.format.Rounding == Stochastic, false
+		for i := range n {
+			e, kind := q.exponent(mb[i])
+			dst.Exp[(v0+i)*tiles+t] = e
+			dst.zero[(v0+i)*tiles+t] = kind == zeroBlock
+			switch kind {
+			case zeroBlock:
+				// Any magic constant rounds these tiny values to +0, which
+				// a positive limit leaves alone (a zero limit would make
+				// the SIMD clamp return -0); zero factors round them on
+				// the float64 path.
+				w.magic[i], w.lim[i] = 0x1.8p23, float32(qmax)
+				w.inv64[i], w.sc64[i] = 0, 0
+			case nonFiniteBlock:
+				// Zero inverse and NaN scale on the float64 path: every
+				// element becomes NaN.
+				w.nonFinite++
+				w.wide = true
+				w.inv64[i], w.sc64[i] = 0, math.NaN()
+			default:
+				w.inv64[i], w.sc64[i] = pow2(-int(e)), pow2(int(e))
+				if e < minFastExp || e > maxMagicExp {
+					w.wide = true
+					continue
+				}
+				w.magic[i] = math.Float32frombits(uint32(150+e)<<23 | 0x400000)
+				w.lim[i] = float32(qmax) * float32(w.sc64[i])
+				w.clamp = w.clamp || mb[i] >= mb[i]&0x7f800000|satMant
+			}
+		}
 		if q.fusedColumns && !w.wide {
 			lim := w.lim[:0] // no clamp
 			if w.clamp {
@@ -656,67 +687,16 @@ func (q *Quantiser) quantiseColumns(dst *Matrix, src []float32, ld, row0, v0, v1
 				for i := done; i < len(in); i++ {
 					out[i] = q.stochastic(in[i], w.inv64[i], w.sc64[i], p*rows+v0+i)
 				}
+			case w.wide:
+				for i := range in {
+					roundWide(out[i:i+1], in[i:i+1], w.inv64[i], w.sc64[i], float64(qmax))
+				}
+			case w.clamp:
+				roundMagicClampRow(out, in, w.magic, w.lim)
 			default:
-				q.roundColumnsRow(out, in, w)
+				roundMagicRow(out, in, w.magic)
 			}
 		}
-	}
-}
-
-// columnScales sets, for tile t of vectors v0… stored as columns whose
-// largest magnitudes (as bits) are mb, the exponents and zero-block flags
-// in dst and w's per-column rounding constants, and whether the tile
-// needs the float64 path (w.wide) or the clamp (w.clamp); it counts the
-// non-finite blocks in w.
-func (q *Quantiser) columnScales(dst *Matrix, mb []uint32, v0, t int, w *worker) {
-	tiles := dst.Tiles()
-	qmax := q.format.MaxMantissa()
-	satMant := uint32(qmax) << (24 - q.format.Bits)
-	w.wide, w.clamp = q.format.Rounding == Stochastic, false
-	for i := range mb {
-		e, kind := q.exponent(mb[i])
-		dst.Exp[(v0+i)*tiles+t] = e
-		dst.zero[(v0+i)*tiles+t] = kind == zeroBlock
-		switch kind {
-		case zeroBlock:
-			// Any magic constant rounds these tiny values to +0, which
-			// a positive limit leaves alone (a zero limit would make
-			// the SIMD clamp return -0); zero factors round them on
-			// the float64 path.
-			w.magic[i], w.lim[i] = 0x1.8p23, float32(qmax)
-			w.inv64[i], w.sc64[i] = 0, 0
-		case nonFiniteBlock:
-			// Zero inverse and NaN scale on the float64 path: every
-			// element becomes NaN.
-			w.nonFinite++
-			w.wide = true
-			w.inv64[i], w.sc64[i] = 0, math.NaN()
-		default:
-			w.inv64[i], w.sc64[i] = pow2(-int(e)), pow2(int(e))
-			if e < minFastExp || e > maxMagicExp {
-				w.wide = true
-				continue
-			}
-			w.magic[i] = math.Float32frombits(uint32(150+e)<<23 | 0x400000)
-			w.lim[i] = float32(qmax) * float32(w.sc64[i])
-			w.clamp = w.clamp || mb[i] >= mb[i]&0x7f800000|satMant
-		}
-	}
-}
-
-// roundColumnsRow rounds one stored row of a tile of columns (nearest),
-// with the per-column constants columnScales set in w.
-func (q *Quantiser) roundColumnsRow(out, in []float32, w *worker) {
-	switch {
-	case w.wide:
-		qmax := float64(q.format.MaxMantissa())
-		for i := range in {
-			roundWide(out[i:i+1], in[i:i+1], w.inv64[i], w.sc64[i], qmax)
-		}
-	case w.clamp:
-		roundMagicClampRow(out, in, w.magic, w.lim)
-	default:
-		roundMagicRow(out, in, w.magic)
 	}
 }
 

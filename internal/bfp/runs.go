@@ -5,10 +5,11 @@ import (
 	"math"
 )
 
-// Runs. A stride-1 convolution's im2col matrix, transposed, is a matrix
-// whose rows are runs of the zero-padded image: row p (kernel entry
-// (c, ky, kx)) over the positions of an output grid starts at a fixed
-// offset of the padded image (see package conv's implicit GEMM). Its
+// Runs. A convolution's im2col matrix, transposed, is a matrix whose rows
+// are runs of the zero-padded image (split into phases at strides above
+// 1): row p (kernel entry (c, ky, kx)) over the positions of an output
+// grid starts at a fixed offset of the padded image (see package conv's
+// implicit GEMM). Its
 // columns are the receptive fields, the vectors BFP quantises along K.
 // Filling the im2col rows gathers a few floats at a time, nine times over
 // for a 3×3 kernel; a Runs operand is never written out at all. ScaleRuns

@@ -36,15 +36,21 @@ func (g Geometry) Implicit() bool {
 	return g.Stride >= 1 && g.KH == g.KW && g.Pad < g.KH
 }
 
-// forwardOffsets fills w.offsets with the start of each kernel entry
-// (c, ky, kx), in (c, ky, kx) order, in the phase images of one padded
-// image (see phaseImage; at stride 1, the padded image).
+// forwardOffsets fills w.offsets with phaseOffsets.
 func (w *Workers) forwardOffsets(g Geometry) []int {
+	w.offsets = g.phaseOffsets(w.offsets)
+	return w.offsets
+}
+
+// phaseOffsets fills dst (grown if needed) with the start of each kernel
+// entry (c, ky, kx), in (c, ky, kx) order, in the phase images of one
+// padded image (see phaseImage; at stride 1, the padded image).
+func (g Geometry) phaseOffsets(dst []int) []int {
 	n := g.Cols()
-	if cap(w.offsets) < n {
-		w.offsets = make([]int, n)
+	if cap(dst) < n {
+		dst = make([]int, n)
 	}
-	off := w.offsets[:n]
+	off := dst[:n]
 	_, qh, qw := g.phases()
 	for ky := 0; ky < g.KH; ky++ {
 		for kx := 0; kx < g.KW; kx++ {
@@ -105,32 +111,10 @@ func GridImage(g Geometry, imgs []float32, count int, buf []float32) {
 // GridOffsets fills dst (grown if needed) with the start of each kernel
 // entry (c, ky, kx)'s run, in (c, ky, kx) order, in GridImage's buffer.
 func (g Geometry) GridOffsets(dst []int) []int {
-	n := g.Cols()
-	if cap(dst) < n {
-		dst = make([]int, n)
-	}
-	off := dst[:n]
 	if k := g.gridImages(); k > 1 {
-		ph, cw := g.H+2*g.Pad, g.canvasWidth(k)
-		for c := 0; c < g.C; c++ {
-			for ky := 0; ky < g.KH; ky++ {
-				for kx := 0; kx < g.KW; kx++ {
-					off[(c*g.KH+ky)*g.KW+kx] = c*ph*cw + ky*cw + kx
-				}
-			}
-		}
-		return off
+		return planeOffsets(dst, g.C, g.KH, g.KW, g.H+2*g.Pad, g.canvasWidth(k))
 	}
-	_, qh, qw := g.phases()
-	for ky := 0; ky < g.KH; ky++ {
-		for kx := 0; kx < g.KW; kx++ {
-			at := g.phaseOffset(ky, kx, g.C)
-			for c := 0; c < g.C; c++ {
-				off[(c*g.KH+ky)*g.KW+kx] = at + c*qh*qw
-			}
-		}
-	}
-	return off
+	return g.phaseOffsets(dst)
 }
 
 // phasedImage returns the scratch size of the phase images of one image
@@ -141,14 +125,21 @@ func (g Geometry) phasedImage(planes int) int {
 	return sp*sp*planes*qh*qw + g.KW - 1
 }
 
-// fieldOffsets fills w.offsets with the start, in a padded image of
-// planes of ph×pw, of each kernel entry (c, ky, kx) for c < channels.
+// fieldOffsets fills w.offsets with planeOffsets.
 func (w *Workers) fieldOffsets(channels, kh, kw, ph, pw int) []int {
+	w.offsets = planeOffsets(w.offsets, channels, kh, kw, ph, pw)
+	return w.offsets
+}
+
+// planeOffsets fills dst (grown if needed) with the start, in a padded
+// image of planes of ph×pw, of each kernel entry (c, ky, kx) for
+// c < channels.
+func planeOffsets(dst []int, channels, kh, kw, ph, pw int) []int {
 	n := channels * kh * kw
-	if cap(w.offsets) < n {
-		w.offsets = make([]int, n)
+	if cap(dst) < n {
+		dst = make([]int, n)
 	}
-	off := w.offsets[:n]
+	off := dst[:n]
 	for c := 0; c < channels; c++ {
 		for ky := 0; ky < kh; ky++ {
 			for kx := 0; kx < kw; kx++ {

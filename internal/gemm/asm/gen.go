@@ -184,36 +184,11 @@ func kernelVariant(name string, v isa, mr, nvec int, mode int) {
 			beginStep = func() { PREFETCHT0(Mem{Base: bp, Index: pf, Scale: 1}) }
 		}
 
-		// Rows of A are reached from bases four rows apart: row 4i+j is at
-		// base[i] + j·rowStride, j ∈ {0,1,2,3}, through the scale-1 and
-		// scale-2 index modes on rowStride and 3·rowStride. All bases
-		// advance by stepA per k. (Four rows per base keeps the 24-row
-		// kernel within the 14 general registers Go assembly may use.)
-		nb := (mr + 3) / 4
-		three := GP64()
-		LEAQ(Mem{Base: rowStride, Index: rowStride, Scale: 2}, three)
-		bases := make([]GPVirtual, nb)
-		bases[0] = GP64()
-		Load(Param("a"), bases[0])
-		for i := 1; i < nb; i++ {
-			bases[i] = GP64()
-			LEAQ(Mem{Base: bases[i-1], Index: rowStride, Scale: 4}, bases[i])
-		}
 		// The strides are only known at run time, so the pointers move
 		// after every step and rows and vectors are addressed from them
 		// alone (u is always 0, see step).
-		rowA = func(r, _ int) Mem {
-			m := Mem{Base: bases[r/4]}
-			switch r % 4 {
-			case 1:
-				m.Index, m.Scale = rowStride, 1
-			case 2:
-				m.Index, m.Scale = rowStride, 2
-			case 3:
-				m.Index, m.Scale = three, 1
-			}
-			return m
-		}
+		rowOfA, bases := stridedRowsA(mr, rowStride)
+		rowA = func(r, _ int) Mem { return rowOfA(r) }
 		rowB = func(j, _ int) Mem {
 			if mode == indexed {
 				return Mem{Base: bp, Index: row, Scale: 4, Disp: 4 * j * v.lanes}
@@ -355,28 +330,7 @@ func roundedKernel(name string, v isa, mr, nvec int) {
 	stepA := Load(Param("psa"), GP64())
 	SHLQ(U8(2), stepA)
 	offsets := Load(Param("offsets"), GP64())
-	nb := (mr + 3) / 4
-	three := GP64()
-	LEAQ(Mem{Base: rowStride, Index: rowStride, Scale: 2}, three)
-	bases := make([]GPVirtual, nb)
-	bases[0] = GP64()
-	Load(Param("a"), bases[0])
-	for i := 1; i < nb; i++ {
-		bases[i] = GP64()
-		LEAQ(Mem{Base: bases[i-1], Index: rowStride, Scale: 4}, bases[i])
-	}
-	rowA := func(r int) Mem {
-		m := Mem{Base: bases[r/4]}
-		switch r % 4 {
-		case 1:
-			m.Index, m.Scale = rowStride, 1
-		case 2:
-			m.Index, m.Scale = rowStride, 2
-		case 3:
-			m.Index, m.Scale = three, 1
-		}
-		return m
-	}
+	rowA, bases := stridedRowsA(mr, rowStride)
 	qp := Load(Param("q"), GP64())
 	seg := Load(Param("first"), GP64())
 	prefetchC(mr, nr)
@@ -471,6 +425,38 @@ func roundedKernel(name string, v isa, mr, nvec int) {
 
 	Label(name + "_store")
 	epilogue(name, v, acc, kmask)
+}
+
+// stridedRowsA emits the set-up of an A read with run-time strides and
+// returns how to address its row r, and the base registers that advance
+// by the step per k. Rows of A are reached from bases four rows apart:
+// row 4i+j is at base[i] + j·rowStride (rowStride in bytes), j ∈
+// {0,1,2,3}, through the scale-1 and scale-2 index modes on rowStride and
+// 3·rowStride. (Four rows per base keeps the 24-row kernel within the 14
+// general registers Go assembly may use.)
+func stridedRowsA(mr int, rowStride Register) (func(r int) Mem, []GPVirtual) {
+	nb := (mr + 3) / 4
+	three := GP64()
+	LEAQ(Mem{Base: rowStride, Index: rowStride, Scale: 2}, three)
+	bases := make([]GPVirtual, nb)
+	bases[0] = GP64()
+	Load(Param("a"), bases[0])
+	for i := 1; i < nb; i++ {
+		bases[i] = GP64()
+		LEAQ(Mem{Base: bases[i-1], Index: rowStride, Scale: 4}, bases[i])
+	}
+	return func(r int) Mem {
+		m := Mem{Base: bases[r/4]}
+		switch r % 4 {
+		case 1:
+			m.Index, m.Scale = rowStride, 1
+		case 2:
+			m.Index, m.Scale = rowStride, 2
+		case 3:
+			m.Index, m.Scale = three, 1
+		}
+		return m
+	}, bases
 }
 
 // prefetchSignature is the signature of the kernels that prefetch the
