@@ -282,7 +282,8 @@ func (b *Backend) drawNoiseKey() { b.read.key = b.rng.Uint64() }
 // prepare is the first half of product on a lane (see
 // bfpengine.PrepareFunc): it draws chunk's noise key, in the GEMM's turn,
 // and keeps it, with whether the GEMM is noisy, for product.
-func (b *Backend) prepare(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters, chunk int) {
+func (b *Backend) prepare(call backend.Call, g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters, chunk int) {
+	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0 // (a deferred GEMM prepares after the next one began)
 	for len(b.prepared) <= chunk {
 		b.prepared = append(b.prepared, preparedChunk{})
 	}

@@ -59,6 +59,8 @@ type Engine struct {
 	// Prepare, on a lane engine, is the first half of the backend's
 	// product function (see PrepareFunc); nil if it has none.
 	Prepare PrepareFunc
+	// call is the GEMM being run (see begin).
+	call backend.Call
 	// On a lane: the quantised operands and GEMM of every chunk of the
 	// GEMM being run (see quantisedOnLane), and the chunk being
 	// multiplied.

@@ -45,8 +45,9 @@ import (
 // the lanes can run one block apart. To keep that short, a lane
 // quantises all chunks of a GEMM first, then lets the backend draw for
 // each (PrepareFunc), and multiplies last; and a lane that defers (Defer,
-// as backend.Im2col does for a block's two gradients) draws for all of
-// the block's GEMMs before it multiplies any.
+// as backend.Im2col does for a block's two gradients) quantises all of the
+// block's GEMMs before it draws for any, and draws for all before it
+// multiplies any.
 type lanes struct {
 	engines     []*Engine
 	keys, draws parallel.Turn
@@ -234,6 +235,12 @@ func (ls *lanes) failedBefore(i int) bool { return ls.failedAt.Load() < int64(i)
 // each once the turns before it are passed: those of GEMMs that drew
 // nothing, or failed.
 func (e *Engine) settle(last int) {
+	e.settleKeys(last)
+	e.settleDraws(last)
+}
+
+// settleKeys is settle for the stochastic-rounding keys' turns.
+func (e *Engine) settleKeys(last int) {
 	st := e.lane
 	if e.stochastic() {
 		for ; st.keyNext <= last; st.keyNext++ {
@@ -241,6 +248,11 @@ func (e *Engine) settle(last int) {
 			st.lanes.keys.Pass(st.keyNext)
 		}
 	}
+}
+
+// settleDraws is settle for the noise draws' turns.
+func (e *Engine) settleDraws(last int) {
+	st := e.lane
 	if st.lanes.useDraws {
 		for ; st.drawNext <= last; st.drawNext++ {
 			st.lanes.draws.Wait(st.drawNext)
@@ -302,6 +314,7 @@ func (e *Engine) setFinal(final bool) {
 // begin checks, on a lane, that call is the block's next GEMM, and makes
 // its turn current.
 func (e *Engine) begin(call backend.Call) error {
+	e.call = call
 	st := e.lane
 	if st == nil {
 		return nil
@@ -313,10 +326,13 @@ func (e *Engine) begin(call backend.Call) error {
 	st.slot = st.block*len(calls) + st.made
 	st.made++
 	st.final = false
-	// The block's earlier GEMMs draw nothing more (a deferred one has
-	// drawn already): pass on the turns they did not (they drew nothing),
-	// or this GEMM would wait for them.
-	e.settle(st.slot - 1)
+	// The block's earlier GEMMs draw nothing more: pass on the turns they
+	// did not (they drew nothing), or this GEMM would wait for them;
+	// unless they are deferred, and draw at Flush.
+	e.settleKeys(st.slot - 1)
+	if !e.deferring {
+		e.settleDraws(st.slot - 1)
+	}
 	return nil
 }
 
@@ -363,8 +379,11 @@ func (e *Engine) doneAdding() {
 // the blocks before it, when C is shared) runs the product function on
 // each, which finds with Prepared and Chunk what Prepare left for it. So
 // a block's draws come before its products and the next block waits less
-// for its turn.
-type PrepareFunc func(g *backend.GEMM, a, b *ibfp.Matrix, c *Counters, chunk int)
+// for its turn. call is the GEMM's: a deferred GEMM (see Defer) prepares
+// after the block's later GEMMs have begun, so Prepare must take what
+// depends on the call (whether its role is noisy) from call, not from the
+// backend's state at its last call.
+type PrepareFunc func(call backend.Call, g *backend.GEMM, a, b *ibfp.Matrix, c *Counters, chunk int)
 
 // Prepared reports whether the product function is being run on a chunk
 // that Prepare has prepared, and Chunk which one.
@@ -404,7 +423,7 @@ func (e *Engine) quantisedOnLane(g *backend.GEMM, product ProductFunc, d *Counte
 	if len(e.pending) == 0 {
 		e.chunks = e.chunks[:0]
 	}
-	ch, err := e.quantiseChunks(g, d)
+	ch, err := e.quantiseChunks(g, d, hold)
 	if err != nil {
 		return err
 	}
@@ -434,7 +453,7 @@ func (r chunkRange) b(e *Engine, j int) *ibfp.Matrix {
 // (chunkRows, rowChunk; chunkK, kChunk),
 // into e.chunks, e.as and e.bs after those already there, and prepares
 // each (draws, in the GEMM's turn).
-func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters) (chunkRange, error) {
+func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters, hold bool) (chunkRange, error) {
 	r := chunkRange{j0: len(e.chunks), split: e.splitsK(g)}
 	if r.split {
 		kc := e.chunkK(g)
@@ -476,13 +495,47 @@ func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters) (chunkRange, error
 	}
 	r.j1 = len(e.chunks)
 	e.keysDrawn()
-	if e.Prepare != nil {
-		for j := r.j0; j < r.j1; j++ {
-			e.setFinal(j == r.j1-1)
-			e.Prepare(&e.chunks[j], &e.as[j], r.b(e, j), d, j)
+	if !hold { // (a deferred GEMM prepares at Flush)
+		if len(e.pending) > 0 {
+			// A GEMM run whole while others are deferred (one sampled
+			// for the relative error) draws after them, as in block
+			// order.
+			slot := e.lane.slot
+			e.preparePending()
+			e.lane.slot = slot
+			e.settleDraws(slot - 1)
 		}
+		e.prepareChunks(e.call, r, d)
 	}
 	return r, nil
+}
+
+// preparePending runs Prepare on the deferred GEMMs that have not drawn
+// yet, in the order they were made, each in its turn after passing those
+// of the GEMMs before it that draw nothing.
+func (e *Engine) preparePending() {
+	for i := range e.pending {
+		p := &e.pending[i]
+		if p.drawn {
+			continue
+		}
+		e.lane.slot = p.slot
+		e.settleDraws(p.slot - 1)
+		e.prepareChunks(p.call, p.chunks, &p.d)
+		p.drawn = true
+	}
+}
+
+// prepareChunks runs the backend's Prepare on the chunks r of the GEMM of
+// call (its draws, in the GEMM's turn).
+func (e *Engine) prepareChunks(call backend.Call, r chunkRange, d *Counters) {
+	if e.Prepare == nil {
+		return
+	}
+	for j := r.j0; j < r.j1; j++ {
+		e.setFinal(j == r.j1-1)
+		e.Prepare(call, &e.chunks[j], &e.as[j], r.b(e, j), d, j)
+	}
 }
 
 // multiplyChunks runs product on the chunks r of g, which quantiseChunks
@@ -518,6 +571,7 @@ type pendingGEMM struct {
 	dest    *backend.Col2im
 	destK   int
 	slot    int
+	drawn   bool // its Prepare has run (see preparePending)
 }
 
 // deferred completes the pending GEMM that quantisedOnLane has just
@@ -527,14 +581,16 @@ func (e *Engine) deferred(call backend.Call, req backend.GEMM, d *Counters) {
 	p.call, p.req, p.d = call, req, *d
 }
 
-// Defer makes a lane engine quantise and draw for its next GEMMs at once
-// and run their products at Flush, in the order they were made. A block
-// that makes several GEMMs (a convolution's input and weight gradients)
-// then draws for all of them before multiplying any: the next block, which
-// waits for its turn to draw, waits for the draws only. For backends
-// whose product function draws nothing, or draws in its Prepare (see
-// PrepareFunc). Sampled calls (which need the product at once, for the
-// relative error) run whole.
+// Defer makes a lane engine quantise its next GEMMs at once and draw for
+// them and run their products at Flush, in the order they were made. A
+// block that makes several GEMMs (a convolution's input and weight
+// gradients) then quantises all of them before it draws for any, and
+// draws for all before it multiplies any: the next block, which waits for
+// its turn to draw, waits for the draws only, not for this block's
+// quantisation. For backends whose product function draws nothing, or
+// draws in its Prepare (see PrepareFunc). Sampled calls (which need the
+// product at once, for the relative error) run whole, after the deferred
+// GEMMs before them have drawn.
 func (e *Engine) Defer() {
 	if e.lane != nil {
 		e.deferring = true
@@ -546,6 +602,11 @@ func (e *Engine) Defer() {
 func (e *Engine) Flush() error {
 	e.deferring = false
 	defer func() { e.pending, e.chunks = e.pending[:0], e.chunks[:0] }()
+	// The draws of every deferred GEMM, in order, each in its turn (after
+	// passing those of the GEMMs before it that draw nothing): only now,
+	// with all of the block's operands quantised, so that the next block,
+	// which waits for these turns, waits for no quantisation.
+	e.preparePending()
 	for i := range e.pending {
 		p := &e.pending[i]
 		e.dest, e.destK, e.lane.slot = p.dest, p.destK, p.slot

@@ -306,3 +306,56 @@ func TestLanesMatchOneAfterAnother(t *testing.T) {
 		}
 	}
 }
+
+// TestLanesDeferredThenSampled: on lanes, a block's input gradient
+// deferred (its draws wait for Flush) and its weight gradient sampled for
+// the relative error (run whole, drawing at once) draw in block order —
+// the deferred GEMM first — with the results, statistics and generators
+// of the blocks one after another. An input-gradient-only backward first
+// puts the two roles' call counts out of step (by the 4 blocks of 12
+// images), so that with --stats-every 3 the first block's weight gradient
+// is sampled and its input gradient is not.
+func TestLanesDeferredThenSampled(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(3))
+	g := backend.ConvGeometry{N: 40, C: 16, H: 16, W: 16, O: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}
+	newBackend := func() stateful {
+		b, err := rns.Factory(backend.Options{"noise-sigma": "0.2", "noise-seed": "4", "stats-every": "3"})
+		require.NoError(t, err)
+		return b.(stateful)
+	}
+	run := func(b stateful, fused bool) [][]float32 {
+		rng := rand.New(rand.NewPCG(9, 9))
+		in, out := g.N*g.C*g.H*g.W, g.N*g.O*g.OutH()*g.OutW()
+		x := convData(rng, "relu", in, g.C*g.H*g.W, g.H*g.W)
+		w := convData(rng, "normal", g.O*g.Field(), 1, 1)
+		dy := convData(rng, "normal", out, 1, 1)
+		var im backend.Im2col
+		backward := func(grads backend.ConvGrads) {
+			if fused {
+				require.NoError(t, b.ConvBackward("conv", g, x, w, dy, grads))
+				return
+			}
+			require.NoError(t, im.Backward(matMulOnly{b}, "conv", g, x, w, dy, grads))
+		}
+		dx0 := make([]float32, in)
+		backward(backend.ConvGrads{DX: dx0, AssignDX: true})
+		dx, dw := make([]float32, in), make([]float32, len(w))
+		backward(backend.ConvGrads{DX: dx, AssignDX: true, DW: dw})
+		return [][]float32{dx0, dx, dw}
+	}
+	require.Equal(t, 12, g.ImagesPerBlock(), "blocks")
+	laned, plain := newBackend(), newBackend()
+	got, want := run(laned, true), run(plain, false)
+	for i := range want {
+		sameBits(t, want[i], got[i], fmt.Sprintf("output %d", i))
+	}
+	require.Equal(t, plain.Stats(), laned.Stats())
+	ws, err := plain.MarshalState()
+	require.NoError(t, err)
+	gs, err := laned.MarshalState()
+	require.NoError(t, err)
+	require.Equal(t, canonicalState(t, ws), canonicalState(t, gs), "backend state")
+	r, ok := laned.Stats().(*bfpengine.Report)
+	require.True(t, ok)
+	require.NotZero(t, r.Total.ResidueErrors, "no wrong readout drawn: the test checks nothing of their order")
+}

@@ -369,7 +369,8 @@ func (b *Backend) find(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counte
 // prepare is the first half of product on a lane (see
 // bfpengine.PrepareFunc): it finds chunk's live tiles and draws its wrong
 // readouts, in the GEMM's turn, for product to apply.
-func (b *Backend) prepare(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters, chunk int) {
+func (b *Backend) prepare(call backend.Call, g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters, chunk int) {
+	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0 // (a deferred GEMM prepares after the next one began)
 	for len(b.chunks) <= chunk {
 		b.chunks = append(b.chunks, new(chunkState))
 	}
