@@ -27,6 +27,9 @@
 // implicit-GEMM convolution); the AVX-512 12×32 and 8×32 kernels have
 // indexed variants that read such rows in place through the table, one
 // more load per k step, and other kernel sets pack them.
+// SgemmRoundedRowsB (rounded.go) is that product with every element of B
+// rounded to block floating point as the kernel loads it (AVX-512 only):
+// a quantised convolution's receptive fields, never written out.
 //
 // On AVX-512 machines packing uses assembly too: a B block, or a
 // transposed A, is copied row by row in one sequential pass (packStrips),
