@@ -61,6 +61,12 @@
 // (ConvForward and ConvBackward run their backend.Im2col with themselves,
 // MatMulCols calls the engine's); analog can be one the same way.
 //
+// The forward product of bfp and rns (Grid) goes further where it pays:
+// it never gathers the receptive fields at all, but scales them from runs
+// of the padded image and lets the GEMM kernel round them as it reads
+// them in place, writing the output straight into y (the grid path,
+// grid.go), with the same results, draws and counters.
+//
 // The input gradient's product dcols = dy2d·w is only there for col2im to
 // add it onto dx. A backend whose product is the FP32 GEMM of the
 // quantised operands (bfp; rns when no readout of the product is wrong)
