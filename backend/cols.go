@@ -113,7 +113,7 @@ func (c *Cols) GridOffsets(dst []int) []int { return c.g.GridOffsets(dst) }
 // output position (oy, 0) of image n.
 func (c *Cols) gridRow(n, oy int) int {
 	c.layout()
-	return n/c.canvas*c.width + oy*c.rowWidth + n%c.canvas*(c.g.W+c.g.Pad)
+	return n/c.canvas*c.width + oy*c.rowWidth + n%c.canvas*c.g.GridSlot()
 }
 
 // CanWriteGrid reports whether WriteGrid may be called: cols is the

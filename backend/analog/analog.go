@@ -191,16 +191,19 @@ func New(cfg Config) (*Backend, error) {
 // Name implements backend.Backend.
 func (*Backend) Name() string { return "analog" }
 
+// noisyIn reports whether the readouts of call's products are noisy.
+func (b *Backend) noisyIn(call backend.Call) bool { return b.noisy[call.Role] && b.cfg.NoiseSigma > 0 }
+
 // MatMul implements backend.Backend.
 func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
-	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
+	b.noisyNow = b.noisyIn(call)
 	return b.engine.MatMul(call, g, b.productFunc)
 }
 
 // MatMulCols implements backend.ColsMultiplier: MatMul with the im2col
 // operand quantised as it is filled (see bfpengine.Engine.MatMulCols).
 func (b *Backend) MatMulCols(call backend.Call, g backend.GEMM, cols *backend.Cols) error {
-	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
+	b.noisyNow = b.noisyIn(call)
 	return b.engine.MatMulCols(call, g, cols, b.productFunc)
 }
 
@@ -283,7 +286,7 @@ func (b *Backend) drawNoiseKey() { b.read.key = b.rng.Uint64() }
 // bfpengine.PrepareFunc): it draws chunk's noise key, in the GEMM's turn,
 // and keeps it, with whether the GEMM is noisy, for product.
 func (b *Backend) prepare(call backend.Call, g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters, chunk int) {
-	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0 // (a deferred GEMM prepares after the next one began)
+	b.noisyNow = b.noisyIn(call) // (a deferred GEMM prepares after the next one began)
 	for len(b.prepared) <= chunk {
 		b.prepared = append(b.prepared, preparedChunk{})
 	}

@@ -73,13 +73,13 @@ func (e *Engine) ProductDone() bool { return e.grid.done }
 // faster, 0.67 (LeNet-5's conv2) 40% slower.
 const minGridFill = 0.85
 
-// gridFor returns the cols of a MatMulCols of g that the grid path may
-// take (nil when it may not), where it pays: stride 1 (at stride 2 the
-// rows were faster: 2.2 against 2.8 ms for ResNet-20's first stride-2
-// convolution) and at least minGridFill of the grid outputs, unless
-// e.grid.always (tests).
-func (e *Engine) gridFor(g *backend.GEMM, cols *backend.Cols) *backend.Cols {
-	if !e.Grid || e.deferring || g.A != nil || !cols.CanWriteGrid() || e.Settings.Format.Rounding != ibfp.Nearest || e.Settings.Ordered ||
+// gridFor returns the cols of a forward product's MatMulCols (cols as
+// op(A)) if the grid path may take it (nil when it may not), where it
+// pays: stride 1 (at stride 2 the rows were faster: 2.2 against 2.8 ms
+// for ResNet-20's first stride-2 convolution) and at least minGridFill of
+// the grid outputs, unless e.grid.always (tests).
+func (e *Engine) gridFor(cols *backend.Cols) *backend.Cols {
+	if !e.Grid || e.deferring || !cols.CanWriteGrid() || e.Settings.Format.Rounding != ibfp.Nearest || e.Settings.Ordered ||
 		!gemm.HasRoundedRowsB() || !cols.HasGrid() || int64(cols.Canvases())*int64(cols.GridWidth()) > math.MaxInt32 {
 		return nil
 	}

@@ -500,10 +500,8 @@ func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters, hold bool) (chunkR
 			// A GEMM run whole while others are deferred (one sampled
 			// for the relative error) draws after them, as in block
 			// order.
-			slot := e.lane.slot
 			e.preparePending()
-			e.lane.slot = slot
-			e.settleDraws(slot - 1)
+			e.settleDraws(e.lane.slot - 1)
 		}
 		e.prepareChunks(e.call, r, d)
 	}
@@ -512,8 +510,13 @@ func (e *Engine) quantiseChunks(g *backend.GEMM, d *Counters, hold bool) (chunkR
 
 // preparePending runs Prepare on the deferred GEMMs that have not drawn
 // yet, in the order they were made, each in its turn after passing those
-// of the GEMMs before it that draw nothing.
+// of the GEMMs before it that draw nothing; the lane's current turn is
+// left as it was.
 func (e *Engine) preparePending() {
+	if len(e.pending) == 0 { // (always, off a lane)
+		return
+	}
+	slot := e.lane.slot
 	for i := range e.pending {
 		p := &e.pending[i]
 		if p.drawn {
@@ -524,6 +527,7 @@ func (e *Engine) preparePending() {
 		e.prepareChunks(p.call, p.chunks, &p.d)
 		p.drawn = true
 	}
+	e.lane.slot = slot
 }
 
 // prepareChunks runs the backend's Prepare on the chunks r of the GEMM of

@@ -206,17 +206,24 @@ func sameConv(t *testing.T, b, plain stateful, c convCase, seed uint64) int64 {
 	for i := range want {
 		sameBits(t, want[i], got[i], fmt.Sprintf("output %d", i))
 	}
-	require.Equal(t, plain.Stats(), b.Stats())
+	sameState(t, plain, b)
 	require.Equal(t, plain.GEMMShapes(), b.GEMMShapes())
+	if r, ok := b.Stats().(*bfpengine.Report); ok {
+		return r.Total.ResidueErrors
+	}
+	return 0
+}
+
+// sameState requires the same statistics and the same backend state
+// (random generators included) of b as of plain.
+func sameState(t *testing.T, plain, b stateful) {
+	t.Helper()
+	require.Equal(t, plain.Stats(), b.Stats())
 	ws, err := plain.MarshalState()
 	require.NoError(t, err)
 	gs, err := b.MarshalState()
 	require.NoError(t, err)
 	require.Equal(t, canonicalState(t, ws), canonicalState(t, gs), "backend state")
-	if r, ok := b.Stats().(*bfpengine.Report); ok {
-		return r.Total.ResidueErrors
-	}
-	return 0
 }
 
 // canonicalState decodes a backend state and sorts its lists (the
@@ -349,12 +356,7 @@ func TestLanesDeferredThenSampled(t *testing.T) {
 	for i := range want {
 		sameBits(t, want[i], got[i], fmt.Sprintf("output %d", i))
 	}
-	require.Equal(t, plain.Stats(), laned.Stats())
-	ws, err := plain.MarshalState()
-	require.NoError(t, err)
-	gs, err := laned.MarshalState()
-	require.NoError(t, err)
-	require.Equal(t, canonicalState(t, ws), canonicalState(t, gs), "backend state")
+	sameState(t, plain, laned)
 	r, ok := laned.Stats().(*bfpengine.Report)
 	require.True(t, ok)
 	require.NotZero(t, r.Total.ResidueErrors, "no wrong readout drawn: the test checks nothing of their order")

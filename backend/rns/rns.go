@@ -264,16 +264,19 @@ func New(cfg Config) (*Backend, error) {
 // Name implements backend.Backend.
 func (*Backend) Name() string { return "rns" }
 
+// noisyIn reports whether the readouts of call's products are noisy.
+func (b *Backend) noisyIn(call backend.Call) bool { return b.noisy[call.Role] && b.cfg.NoiseSigma > 0 }
+
 // MatMul implements backend.Backend.
 func (b *Backend) MatMul(call backend.Call, g backend.GEMM) error {
-	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
+	b.noisyNow = b.noisyIn(call)
 	return b.engine.MatMul(call, g, b.productFunc)
 }
 
 // MatMulCols implements backend.ColsMultiplier: MatMul with the im2col
 // operand quantised as it is filled (see bfpengine.Engine.MatMulCols).
 func (b *Backend) MatMulCols(call backend.Call, g backend.GEMM, cols *backend.Cols) error {
-	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
+	b.noisyNow = b.noisyIn(call)
 	return b.engine.MatMulCols(call, g, cols, b.productFunc)
 }
 
@@ -281,7 +284,7 @@ func (b *Backend) MatMulCols(call backend.Call, g backend.GEMM, cols *backend.Co
 // stride-1 convolution goes straight onto dx when no readout of the
 // product is wrong (see bfpengine.Engine.MatMulCol2im).
 func (b *Backend) MatMulCol2im(call backend.Call, g backend.GEMM, dst *backend.Col2im) error {
-	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0
+	b.noisyNow = b.noisyIn(call)
 	return b.engine.MatMulCol2im(call, g, dst, b.productFunc)
 }
 
@@ -370,7 +373,7 @@ func (b *Backend) find(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counte
 // bfpengine.PrepareFunc): it finds chunk's live tiles and draws its wrong
 // readouts, in the GEMM's turn, for product to apply.
 func (b *Backend) prepare(call backend.Call, g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Counters, chunk int) {
-	b.noisyNow = b.noisy[call.Role] && b.cfg.NoiseSigma > 0 // (a deferred GEMM prepares after the next one began)
+	b.noisyNow = b.noisyIn(call) // (a deferred GEMM prepares after the next one began)
 	for len(b.chunks) <= chunk {
 		b.chunks = append(b.chunks, new(chunkState))
 	}

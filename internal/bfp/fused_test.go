@@ -14,9 +14,11 @@ import (
 // columnOperand returns a k×ld source (ld ≥ cols, the padding filled with
 // garbage) whose columns mix the cases the column quantiser distinguishes:
 // ordinary blocks, all-zero and subnormal blocks (flushed), blocks whose
-// largest element rounds past qmax (the clamp), scales outside FP32's
-// normal range (the float64 path), and, when nonFinite, Inf and NaN.
-func columnOperand(rng *rand.Rand, k, cols, ld, tile, bits int, nonFinite bool) []float32 {
+// largest element rounds past qmax (the clamp), when wide scales outside
+// FP32's normal range (the float64 path), and when nonFinite Inf and NaN.
+// (Without them, the blocks are those the FP32 rounding of ScaleRuns
+// takes, drawn from the same random numbers.)
+func columnOperand(rng *rand.Rand, k, cols, ld, tile, bits int, nonFinite, wide bool) []float32 {
 	src := make([]float32, (k-1)*ld+cols)
 	for i := range src {
 		src[i] = float32(math.NaN()) // padding: must never be read
@@ -36,9 +38,13 @@ func columnOperand(rng *rand.Rand, k, cols, ld, tile, bits int, nonFinite bool) 
 				case 1:
 					x = rng.NormFloat64() * 1e-40 // subnormal: flushed
 				case 2:
-					x *= 1e-37 // scale below FP32's normal range
+					if wide {
+						x *= 1e-37 // scale below FP32's normal range
+					}
 				case 3:
-					x = math.Min(x, 3e38) // scale above the magic range
+					if wide {
+						x = math.Min(x, 3e38) // scale above the magic range
+					}
 				}
 				src[p*ld+j] = float32(x)
 			}
@@ -88,7 +94,7 @@ func TestFusedColumnsMatchRowByRow(t *testing.T) {
 		}
 		for _, nonFinite := range []bool{false, true} {
 			ld := s.cols + rng.IntN(3)
-			src := columnOperand(rng, s.k, s.cols, ld, f.Tile, f.Bits, nonFinite)
+			src := columnOperand(rng, s.k, s.cols, ld, f.Tile, f.Bits, nonFinite, true)
 			name := fmt.Sprintf("cols=%d k=%d ld=%d %s nonFinite=%v", s.cols, s.k, ld, formatName(f), nonFinite)
 			old := NewQuantiser(f, 1)
 			old.fusedColumns = false

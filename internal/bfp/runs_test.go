@@ -9,44 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// runsOperand returns a k×cols matrix (row stride cols) whose column
-// blocks are of the kinds ScaleRuns scales: ordinary, all zero,
-// subnormal (flushed), and blocks whose largest element rounds past the
-// mantissa range or just below it (the clamp); with odd set to 1 or 2,
-// one block is non-finite or has a scale outside FP32 rounding's range.
-func runsOperand(rng *rand.Rand, k, cols, tile, bits, odd int) []float32 {
-	x := make([]float32, k*cols)
-	qmax := float64(int64(1)<<(bits-1) - 1)
-	for j := range cols {
-		for t := range (k + tile - 1) / tile {
-			k0, k1 := t*tile, min((t+1)*tile, k)
-			kind := rng.IntN(5)
-			mag := math.Ldexp(1, rng.IntN(40)-20)
-			for p := k0; p < k1; p++ {
-				v := rng.NormFloat64() * mag
-				switch kind {
-				case 0:
-					v = 0
-				case 1:
-					v = rng.NormFloat64() * 1e-40
-				}
-				x[p*cols+j] = float32(v)
-			}
-			if kind == 2 {
-				e := math.Ldexp(mag, -bits+2)
-				x[(k0+rng.IntN(k1-k0))*cols+j] = float32((qmax + 0.5 - float64(rng.IntN(2))*0x1p-10) * e * math.Copysign(1, rng.NormFloat64()))
-			}
-		}
-	}
-	switch odd {
-	case 1:
-		x[rng.IntN(len(x))] = float32(math.Inf(-1))
-	case 2:
-		x[rng.IntN(len(x))] = 3e38
-	}
-	return x
-}
-
 // TestScaleRunsAndViewMatchQuantise: the scales ScaleRuns finds from runs
 // of several segments (images), and the values a view of its vectors
 // rounds on demand, are those Quantise gives for the stored matrix of the
@@ -64,7 +26,15 @@ func TestScaleRunsAndViewMatchQuantise(t *testing.T) {
 			if trial%4 == 3 {
 				odd = 1 + rng.IntN(2)
 			}
-			stored := runsOperand(rng, k, n, f.Tile, f.Bits, odd)
+			// Blocks of every kind ScaleRuns scales, and with odd set one
+			// it cannot: non-finite, or a scale out of FP32 rounding's range.
+			stored := columnOperand(rng, k, n, n, f.Tile, f.Bits, false, false)
+			switch odd {
+			case 1:
+				stored[rng.IntN(len(stored))] = float32(math.Inf(-1))
+			case 2:
+				stored[rng.IntN(len(stored))] = 3e38
+			}
 			// Each image's rows at the same random offsets of its segment.
 			gap := rng.IntN(5)
 			imageLen := k*(width+gap) + rng.IntN(7)

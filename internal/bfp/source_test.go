@@ -66,12 +66,12 @@ func TestQuantiseSourceMatchesQuantise(t *testing.T) {
 			if strided {
 				width, stored = rows+rng.IntN(3), r0+k+rng.IntN(3)
 			}
-			cols := columnOperand(rng, stored, width, width, f.Tile, f.Bits, trial%3 == 0)
+			cols := columnOperand(rng, stored, width, width, f.Tile, f.Bits, trial%3 == 0, true)
 			if !strided {
 				// columnOperand's blocks run down columns; transpose the
 				// kinds into rows by building the row-major operand from
 				// its transpose.
-				tr := columnOperand(rng, width, stored, stored, f.Tile, f.Bits, trial%3 == 0)
+				tr := columnOperand(rng, width, stored, stored, f.Tile, f.Bits, trial%3 == 0, true)
 				for i := range stored {
 					for j := range width {
 						cols[i*width+j] = tr[j*stored+i]

@@ -67,7 +67,7 @@ func (g Geometry) phaseOffsets(dst []int) []int {
 // GridWidth columns, each grid the output of GridCanvas images side by
 // side on one zero-padded canvas (canvas.go; one image, split into phases
 // at stride > 1): output position (oy, ox) of the canvas's image i is grid
-// column oy·GridWidth() + i·(W+Pad) + ox, and the grid's
+// column oy·GridWidth() + i·GridSlot() + ox, and the grid's
 // other columns are dropped. Row (c, ky, kx) of the transposed im2col
 // matrix over the grid is the run of GridImage's buffer that starts at
 // GridOffsets' entry (c, ky, kx). These are exported for backends that
@@ -84,6 +84,10 @@ func (g Geometry) GridWidth() int {
 	_, _, qw := g.phases()
 	return qw
 }
+
+// GridSlot returns the grid columns from one image of a canvas to the
+// next: its W + Pad columns (the image and the zeros after it).
+func (g Geometry) GridSlot() int { return g.W + g.Pad }
 
 // GridImageLen returns the length of GridImage's buffer.
 func (g Geometry) GridImageLen() int {
@@ -190,7 +194,7 @@ func (w *Workers) implicitForwardImages(j *job, worker, g0, g1 int) {
 	if k > 1 {
 		pw = g.canvasWidth(k)
 		padded = g.C*(g.H+2*g.Pad)*pw + g.KW - 1
-		slot = g.W + g.Pad
+		slot = g.GridSlot()
 	}
 	gridLen := oh * pw
 	buf := w.pad(worker, padded+o*gridLen)
@@ -315,7 +319,7 @@ func inputGradGroup(j *job, buf []float32, n0, count int) {
 	g, o, k := j.g, j.o, j.k
 	dg := g.gradGeometry(o)
 	ph, pw := dg.H+2*dg.Pad, dg.canvasWidth(k)
-	slot := dg.W + dg.Pad // grid columns from one image's pixels to the next's
+	slot := dg.GridSlot() // grid columns from one image's pixels to the next's
 	padded := o*ph*pw + g.KW - 1
 	gridLen := g.H * pw
 	dypad, grid := buf[:padded], buf[padded:padded+g.C*gridLen]

@@ -492,27 +492,12 @@ func prefetchingKernel(name string, v isa, mr, nvec int) {
 	SHLQ(U8(2), rowStride)
 	pf := Load(Param("pf"), GP64())
 	SHLQ(U8(2), pf)
-	// Rows from bases four rows apart, as in kernelVariant.
-	nb := (mr + 3) / 4
-	three := GP64()
-	LEAQ(Mem{Base: rowStride, Index: rowStride, Scale: 2}, three)
-	bases := make([]GPVirtual, nb)
-	bases[0] = GP64()
-	Load(Param("a"), bases[0])
-	for i := 1; i < nb; i++ {
-		bases[i] = GP64()
-		LEAQ(Mem{Base: bases[i-1], Index: rowStride, Scale: 4}, bases[i])
-	}
+	// Rows from bases four rows apart, as in kernelVariant; step u at a
+	// displacement from them.
+	rowOfA, bases := stridedRowsA(mr, rowStride)
 	rowA := func(r, u int) Mem {
-		m := Mem{Base: bases[r/4], Disp: 4 * u}
-		switch r % 4 {
-		case 1:
-			m.Index, m.Scale = rowStride, 1
-		case 2:
-			m.Index, m.Scale = rowStride, 2
-		case 3:
-			m.Index, m.Scale = three, 1
-		}
+		m := rowOfA(r)
+		m.Disp = 4 * u
 		return m
 	}
 
@@ -559,6 +544,7 @@ func prefetchingKernel(name string, v isa, mr, nvec int) {
 		for u := 0; u < unroll; u++ {
 			// Steps 4s..4s+3 prefetch rows 4i+s, spread over the four steps.
 			s := u / 4
+			nb := len(bases)
 			for i := 0; i < nb; i++ {
 				if i*4/nb != u%4 {
 					continue
