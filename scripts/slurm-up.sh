@@ -2,8 +2,16 @@
 # Bring up a single-node Slurm cluster (slurmctld + slurmd + munged) from
 # Debian's packages, on a machine without systemd: the test machines and CI.
 #
-#   scripts/slurm-up.sh      install the packages if missing, configure, start
-#   scripts/slurm-down.sh    stop exactly the daemons this script started
+#   scripts/slurm-up.sh          install the packages if missing, configure, start
+#   scripts/slurm-up.sh --clear  the same, but a controller this script starts
+#                                forgets the jobs an earlier controller saved
+#   scripts/slurm-down.sh        stop exactly the daemons this script started
+#
+# --clear is for CI: its machine may be a copy of one whose queue still held
+# jobs (slurmctld saves them in StateSaveLocation and picks them up again when
+# it starts), and the tests' jobs would wait behind them. It starts slurmctld
+# with -c, which drops saved jobs and node states; a controller that is
+# already running is left alone, jobs and all.
 #
 # Needs root. Idempotent: a daemon that is already running is left alone and
 # not recorded, so slurm-down.sh never stops a daemon it did not start. The
@@ -22,6 +30,16 @@
 # proctrack/linuxproc and task/none; there is no accounting database, so
 # MinJobAge keeps finished jobs visible to squeue/scontrol for a day.
 set -euo pipefail
+
+clear=()
+case "${1:-}" in
+'') ;;
+--clear) clear=(-c) ;;
+*)
+  echo "slurm-up.sh: unknown argument '$1'; the only option is --clear (forget the jobs an earlier controller saved)" >&2
+  exit 2
+  ;;
+esac
 
 # shellcheck source=slurm-owner.sh
 . "$(dirname "$0")/slurm-owner.sh"
@@ -115,7 +133,7 @@ install -d -o slurm -g slurm -m 0755 /var/lib/slurm /var/lib/slurm/slurmctld /va
 if pid_alive /run/slurm/slurmctld.pid slurmctld; then
   echo "slurm-up.sh: slurmctld already running, leaving it alone"
 else
-  slurmctld
+  slurmctld "${clear[@]}"
   for _ in $(seq 50); do [ -s /run/slurm/slurmctld.pid ] && break; sleep 0.1; done
   cp /run/slurm/slurmctld.pid "$state/slurmctld.pid"
 fi
