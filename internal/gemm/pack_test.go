@@ -18,6 +18,26 @@ func fillSentinel(n int) []float32 {
 	return x
 }
 
+// vecPackSpec returns a kernel shape that packs with the vector routines
+// packStrips and packGatherA, or skips the test: they are AVX-512
+// assembly, which faults (SIGILL) on a CPU without it, and no kernel set of
+// such a CPU calls them.
+func vecPackSpec(t *testing.T) kernelSpec {
+	t.Helper()
+	var spec kernelSpec
+	for _, set := range availableKernels() {
+		for _, s := range set.specs {
+			if s.vecPack {
+				spec = s
+			}
+		}
+	}
+	if !spec.vecPack {
+		t.Skip("no vector packing on this CPU (packStrips and packGatherA need AVX-512, and no kernel set here uses them)")
+	}
+	return spec
+}
+
 // TestPackStripsMatchesGo checks the packing copy (assembly where the CPU
 // has it) against packStripsGo for every strip width up to 32 and odd row
 // counts, panel counts and strides (rows wider than the panels, panels
@@ -25,6 +45,7 @@ func fillSentinel(n int) []float32 {
 // element, including the gaps it must leave alone. The source holds
 // distinct values, so a dropped, repeated or swapped element shows.
 func TestPackStripsMatchesGo(t *testing.T) {
+	vecPackSpec(t)
 	rng := rand.New(rand.NewPCG(31, 32))
 	for w := 1; w <= 32; w++ {
 		for _, rows := range []int{0, 1, 5, 17} {
@@ -50,6 +71,7 @@ func TestPackStripsMatchesGo(t *testing.T) {
 // of the 24-row panels), every partial height, odd kc and row strides
 // larger than kc, on distinct values.
 func TestPackGatherAMatchesGo(t *testing.T) {
+	vecPackSpec(t)
 	rng := rand.New(rand.NewPCG(33, 34))
 	for mr := 1; mr <= 32; mr++ {
 		for rows := 1; rows <= mr; rows++ {
@@ -73,17 +95,7 @@ func TestPackGatherAMatchesGo(t *testing.T) {
 // transpositions, with the vector routines and without: the packed blocks
 // the kernels read must be identical, padding included.
 func TestPackBlocksVectorMatchesGo(t *testing.T) {
-	var spec kernelSpec
-	for _, set := range availableKernels() {
-		for _, s := range set.specs {
-			if s.vecPack {
-				spec = s
-			}
-		}
-	}
-	if !spec.vecPack {
-		t.Skip("no vector packing on this CPU")
-	}
+	spec := vecPackSpec(t)
 	rng := rand.New(rand.NewPCG(35, 36))
 	for _, mrnr := range [][2]int{{spec.mr, spec.nr}, {24, 16}, {8, 32}} {
 		for _, tr := range transposeCombos() {
