@@ -100,10 +100,12 @@ func (w *worker) computeBlock(jc, nc, pc, kc int, packedB []float32) {
 			switch {
 			case packedB != nil:
 				bp = &packedB[qb*kc*nr]
+			case cols < nr && !spec.maskedB:
+				// (Also for rows given by offsets: a kernel without
+				// column masks reads nr floats of each row.)
+				bp = &w.edgeB[0]
 			case pr.rowsB != nil:
 				bp, offsets = &pr.b[j], &pr.rowsB[pc]
-			case cols < nr && !spec.maskedB:
-				bp = &w.edgeB[0]
 			default:
 				bp, psb = &pr.b[pc*pr.ldb+j], pr.ldb
 			}

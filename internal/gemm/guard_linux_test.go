@@ -4,6 +4,7 @@ package gemm
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"syscall"
 	"testing"
@@ -60,6 +61,40 @@ func TestNoAccessPastOperands(t *testing.T) {
 					sgemm(set, procs, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, c, o.ldc)
 					t.Run(fmt.Sprintf("%s/procs%d/%s", set.name, procs, tc), func(t *testing.T) { checkAgainst(t, tc, o, c, want, bound) })
 				}
+			}
+		}
+	}
+}
+
+// TestRowsBNoAccessPastOperands runs SgemmRowsB on every kernel set with
+// the runs' source ending at an inaccessible page and the last run ending
+// exactly there: an indexed kernel may read only the columns of its tile
+// (AVX-512's masked loads; AVX2's kernel is given packed edge panels).
+func TestRowsBNoAccessPastOperands(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	for _, set := range everyKernel() {
+		for _, s := range [][3]int{{7, 25, 40}, {16, 37, 144}, {6, 1, 25}, {13, 100, 9}} {
+			m, n, k := s[0], s[1], s[2]
+			src := guardedSlice(t, n+3*k)
+			for i := range src {
+				src[i] = rng.Float32()*2 - 1
+			}
+			offsets := make([]int, k)
+			dense := make([]float32, k*n)
+			for p := range offsets {
+				offsets[p] = rng.IntN(3*k + 1)
+				if p == k-1 {
+					offsets[p] = 3 * k // ends at the guard page
+				}
+				copy(dense[p*n:(p+1)*n], src[offsets[p]:])
+			}
+			a := randomMatrix(rng, m, k)
+			want := make([]float32, m*n)
+			got := guardedSlice(t, m*n)
+			sgemm(set, 1, false, false, m, n, k, 1, a, k, dense, n, 0, want, n)
+			sgemmRowsB(set, false, false, m, n, k, 1, a, k, src, offsets, 0, got, n)
+			for i := range want {
+				require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s m%d n%d k%d: element %d", set.name, m, n, k, i)
 			}
 		}
 	}

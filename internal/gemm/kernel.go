@@ -55,7 +55,8 @@ type kernelSpec struct {
 	// read in place instead of packed with zero padding.
 	maskedB bool
 	// indexed, if set, is fn reading B through a table of row offsets
-	// (all such kernels also have maskedB).
+	// (the AVX-512 ones have maskedB; without it an edge panel of B is
+	// packed and read by fn).
 	indexed indexedKernelFunc
 	// prefetching, if set, is fn for a row-major A read in place that
 	// prefetches the next tile's rows (all such kernels also have maskedB).

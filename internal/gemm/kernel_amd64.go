@@ -54,6 +54,11 @@ func kernelAVX512x12x32i(kc int, a *float32, rsa int, psa int, b *float32, offse
 //go:noescape
 func kernelAVX512x8x32i(kc int, a *float32, rsa int, psa int, b *float32, offsets *int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
 
+// kernelAVX2x6x16i computes an 6×16 tile with AVX2+FMA, B row p at b+offsets[p]; see indexedKernelFunc.
+//
+//go:noescape
+func kernelAVX2x6x16i(kc int, a *float32, rsa int, psa int, b *float32, offsets *int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32)
+
 // kernelAVX512x12x32r computes an 12×32 tile with AVX512+FMA from a row-major A in place, prefetching the rows pf floats further; see prefetchKernelFunc.
 //
 //go:noescape

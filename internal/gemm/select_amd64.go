@@ -18,7 +18,7 @@ var (
 	}
 	avx2Set = kernelSet{
 		name:  "avx2",
-		specs: []kernelSpec{{name: "avx2-6x16", mr: 6, nr: 16, fn: kernelAVX2x6x16, packed: kernelAVX2x6x16p}},
+		specs: []kernelSpec{{name: "avx2-6x16", mr: 6, nr: 16, fn: kernelAVX2x6x16, packed: kernelAVX2x6x16p, indexed: kernelAVX2x6x16i}},
 	}
 )
 

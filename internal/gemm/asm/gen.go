@@ -88,6 +88,10 @@ func main() {
 	// step, from a table in L1).
 	kernelVariant("kernelAVX512x12x32i", avx512, 12, 2, indexed)
 	kernelVariant("kernelAVX512x8x32i", avx512, 8, 2, indexed)
+	// AVX2's 6×16 too. Without column masks it reads all 16 floats of
+	// every row it is given, so package gemm packs an edge panel of B
+	// (fewer than 16 columns) instead of handing it its rows in place.
+	kernelVariant("kernelAVX2x6x16i", avx2, 6, 2, indexed)
 	// Every AVX-512 shape also reads a row-major A in place while
 	// prefetching the rows of the next tile, spread over its k loop (see
 	// prefetchingKernel).
