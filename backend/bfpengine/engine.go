@@ -182,7 +182,7 @@ func (e *Engine) MatMulCols(call backend.Call, req backend.GEMM, cols *backend.C
 	*d = Counters{Calls: 1}
 	if req.A == nil {
 		e.aSrc = cols
-		e.grid.cols = e.gridFor(cols)
+		e.grid.cols = e.gridFor(cols, req.N)
 	} else {
 		e.bSrc = cols
 	}

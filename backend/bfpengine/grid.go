@@ -38,7 +38,7 @@ import (
 // honours ProductDone), where it pays (gridFor), for nearest rounding
 // (stochastic rounding hashes each element's index in the rows' layout),
 // tiles summed by one GEMM, calls not sampled for the relative error, on
-// CPUs with the rounding kernel (AVX-512), and when every block of the
+// CPUs with a rounding kernel (AVX-512 or AVX2), and when every block of the
 // weights and of the runs is finite with a scale the FP32 rounding takes;
 // otherwise the rows are filled as before.
 
@@ -74,20 +74,32 @@ func (e *Engine) ProductDone() bool { return e.grid.done }
 const minGridFill = 0.85
 
 // gridFor returns the cols of a forward product's MatMulCols (cols as
-// op(A)) if the grid path may take it (nil when it may not), where it
-// pays: stride 1 (at stride 2 the rows were faster: 2.2 against 2.8 ms
-// for ResNet-20's first stride-2 convolution) and at least minGridFill of
-// the grid outputs, unless e.grid.always (tests).
-func (e *Engine) gridFor(cols *backend.Cols) *backend.Cols {
+// op(A), outputs output channels) if the grid path may take it (nil when
+// it may not), where it pays: stride 1 (at stride 2 the rows were faster:
+// 2.2 against 2.8 ms for ResNet-20's first stride-2 convolution), at
+// least minGridFill of the grid outputs, and, where the rounding kernel is
+// AVX2's (16 columns wide, its rounding constants read from memory), fewer
+// output channels than that width, unless e.grid.always (tests). On AVX2
+// (an AMD EPYC, Zen 3), BenchmarkConvForward measured the grid path 3–38%
+// slower than the rows for ResNet-20's stride-1 convolutions (16 to 64
+// output channels) and 3.5–4× faster for LeNet-5's conv1 (6), whose rows
+// product fills 6 of each register tile's 16 columns.
+func (e *Engine) gridFor(cols *backend.Cols, outputs int) *backend.Cols {
 	if !e.Grid || e.deferring || !cols.CanWriteGrid() || e.Settings.Format.Rounding != ibfp.Nearest || e.Settings.Ordered ||
 		!gemm.HasRoundedRowsB() || !cols.HasGrid() || int64(cols.Canvases())*int64(cols.GridWidth()) > math.MaxInt32 {
 		return nil
 	}
-	if !e.grid.always && (cols.Stride() > 1 || cols.GridFill() < minGridFill) {
+	if e.grid.always {
+		return cols
+	}
+	if w := gemm.RoundedRowsBWidth(); cols.Stride() > 1 || cols.GridFill() < minGridFill || w <= avx2RoundedWidth && outputs >= w {
 		return nil
 	}
 	return cols
 }
+
+// avx2RoundedWidth is the width of AVX2's rounding kernel (see gridFor).
+const avx2RoundedWidth = 16
 
 // gridScale starts the grid path for g, whose quantised weights (op(B),
 // one vector per output channel) are qb: it pads the images and scales

@@ -24,12 +24,15 @@
 //
 // SgemmRowsB multiplies by a B whose rows are given by a table of offsets
 // rather than a stride (the receptive fields of a padded image, for an
-// implicit-GEMM convolution); the AVX-512 12×32 and 8×32 kernels have
-// indexed variants that read such rows in place through the table, one
-// more load per k step, and other kernel sets pack them.
+// implicit-GEMM convolution); the AVX-512 12×32 and 8×32 kernels and the
+// AVX2 6×16 one have indexed variants that read such rows in place
+// through the table, one more load per k step (AVX2's is given an edge
+// panel of fewer than 16 columns packed: it has no masked loads), and
+// the portable kernel packs them.
 // SgemmRoundedRowsB (rounded.go) is that product with every element of B
-// rounded to block floating point as the kernel loads it (AVX-512 only):
-// a quantised convolution's receptive fields, never written out.
+// rounded to block floating point as the kernel loads it (AVX-512 8×32
+// and AVX2 6×16): a quantised convolution's receptive fields, never
+// written out.
 //
 // On AVX-512 machines packing uses assembly too: a B block, or a
 // transposed A, is copied row by row in one sequential pass (packStrips),

@@ -99,3 +99,49 @@ func TestRowsBNoAccessPastOperands(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundedNoAccessPastOperands runs each rounding kernel with the runs'
+// source and the rounding constants ending at an inaccessible page, the
+// last run and the last tile's constants ending exactly there, for widths
+// with edge panels: the masked reads must stay inside both.
+func TestRoundedNoAccessPastOperands(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, set := range availableKernels() {
+		if set.rounded == nil {
+			continue
+		}
+		for _, s := range [][3]int{{7, 25, 40}, {16, 37, 144}, {6, 1, 25}, {9, 100, 9}} {
+			m, n, k := s[0], s[1], s[2]
+			const tile = 16
+			tiles := (k + tile - 1) / tile
+			src := guardedSlice(t, n+3*k)
+			for i := range src {
+				src[i] = rng.Float32()*2 - 1
+			}
+			offsets := make([]int, k)
+			for p := range offsets {
+				offsets[p] = rng.IntN(3*k + 1)
+			}
+			offsets[k-1] = 3 * k
+			q := guardedSlice(t, 3*tiles*n)
+			for i := range q {
+				switch i / n % 3 {
+				case 0:
+					q[i] = 0x1.8p17 // rounds to multiples of 2^-6
+				case 1:
+					q[i] = 0.75
+				default:
+					q[i] = -0.75
+				}
+			}
+			a := randomMatrix(rng, m, k)
+			want := make([]float32, m*n)
+			sgemm(set, 1, false, false, m, n, k, 1, a, k, roundedB(src, offsets, q, n, tile, k, n), n, 0, want, n)
+			got := guardedSlice(t, m*n)
+			require.True(t, sgemmRoundedRowsB(set, m, n, k, packRoundedA(set, nil, a, k, m, k), src, offsets, q, n, tile, got, n))
+			for i := range want {
+				require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "%s m%d n%d k%d: element %d", set.name, m, n, k, i)
+			}
+		}
+	}
+}

@@ -83,7 +83,8 @@ type kernelSet struct {
 	specs []kernelSpec
 	// rounded, if set, is the kernel of SgemmRoundedRowsB, a
 	// roundedMR×roundedNR tile.
-	rounded roundedKernelFunc
+	rounded              roundedKernelFunc
+	roundedMR, roundedNR int
 }
 
 // minGain is how much better another tile shape must fill a product than

@@ -89,6 +89,11 @@ func kernelAVX512x8x32b(kc int, a *float32, rsa int, psa int, b *float32, psb in
 //go:noescape
 func kernelAVX512x8x32q(kc int, a *float32, rsa int, psa int, b *float32, offsets *int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32, q *float32, ldq int, first int, tile int)
 
+// kernelAVX2x6x16q computes an 6×16 tile with AVX2+FMA, B row p at b+offsets[p] rounded with the constants of its tile; see roundedKernelFunc.
+//
+//go:noescape
+func kernelAVX2x6x16q(kc int, a *float32, rsa int, psa int, b *float32, offsets *int, c *float32, ldc int, rows int, cols int, alpha float32, beta float32, q *float32, ldq int, first int, tile int)
+
 // prefetchRows prefetches rows rows of n floats, ld floats apart, from p.
 //
 //go:noescape

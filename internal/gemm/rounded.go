@@ -10,35 +10,43 @@ import "fmt"
 // indexedKernelFunc's.
 type roundedKernelFunc func(kc int, a *float32, rsa, psa int, b *float32, offsets *int, c *float32, ldc, rows, cols int, alpha, beta float32, q *float32, ldq, first, tile int)
 
-// roundedMR and roundedNR are the tile of the rounding kernel.
-const (
-	roundedMR = 8
-	roundedNR = 32
-)
-
 // HasRoundedRowsB reports whether SgemmRoundedRowsB runs on this CPU
-// (it needs the AVX-512 kernels).
+// (it needs the AVX2 or AVX-512 kernels).
 func HasRoundedRowsB() bool { return defaultKernels.rounded != nil }
+
+// RoundedRowsBWidth returns the width (columns of C) of the register tile
+// of SgemmRoundedRowsB's kernel on this CPU: 32 with AVX-512, 16 with
+// AVX2, 0 without a kernel. AVX2's holds the rounding constants in memory
+// rather than registers, which makes rounding in the kernel dearer there
+// (see package bfpengine's grid path).
+func RoundedRowsBWidth() int { return defaultKernels.roundedNR }
 
 // PackRoundedA packs A (m×k, row stride lda) for SgemmRoundedRowsB into
 // dst, grown if needed, and returns it: a product that multiplies one A
 // by the runs of many images packs it once.
 func PackRoundedA(dst, a []float32, lda, m, k int) []float32 {
-	panels := (m + roundedMR - 1) / roundedMR
+	return packRoundedA(defaultKernels, dst, a, lda, m, k)
+}
+
+// packRoundedA is PackRoundedA for the rounding kernel of set (whose tile
+// height decides the panels).
+func packRoundedA(set *kernelSet, dst, a []float32, lda, m, k int) []float32 {
+	mr := max(1, set.roundedMR)
+	panels := (m + mr - 1) / mr
 	if m <= 0 || k <= 0 {
 		return dst[:0]
 	}
 	checkOperand("A", a, m, k, lda)
-	if cap(dst) < panels*roundedMR*k {
-		dst = make([]float32, panels*roundedMR*k)
+	if cap(dst) < panels*mr*k {
+		dst = make([]float32, panels*mr*k)
 	}
-	pa := dst[:panels*roundedMR*k]
+	pa := dst[:panels*mr*k]
 	// Panel r holds A(r·mr + i, p) at [r·mr·k + p·mr + i], zero-padded.
-	clear(pa[(panels-1)*roundedMR*k:])
+	clear(pa[(panels-1)*mr*k:])
 	for i := range m {
-		panel := pa[i/roundedMR*roundedMR*k:]
+		panel := pa[i/mr*mr*k:]
 		for p, v := range a[i*lda : i*lda+k] {
-			panel[p*roundedMR+i%roundedMR] = v
+			panel[p*mr+i%mr] = v
 		}
 	}
 	return pa
@@ -64,7 +72,12 @@ func PackRoundedA(dst, a []float32, lda, m, k int) []float32 {
 // no kernel for it (see HasRoundedRowsB). It panics on sizes, strides or
 // offsets that would read outside its operands.
 func SgemmRoundedRowsB(m, n, k int, pa, b []float32, rowsB []int, q []float32, ldq, tile int, c []float32, ldc int) bool {
-	kern := defaultKernels.rounded
+	return sgemmRoundedRowsB(defaultKernels, m, n, k, pa, b, rowsB, q, ldq, tile, c, ldc)
+}
+
+// sgemmRoundedRowsB is SgemmRoundedRowsB with the rounding kernel of set.
+func sgemmRoundedRowsB(set *kernelSet, m, n, k int, pa, b []float32, rowsB []int, q []float32, ldq, tile int, c []float32, ldc int) bool {
+	kern, roundedMR, roundedNR := set.rounded, set.roundedMR, set.roundedNR
 	if kern == nil {
 		return false
 	}

@@ -31,10 +31,17 @@ func roundedB(b []float32, rowsB []int, q []float32, ldq, tile, k, n int) []floa
 // bit, for tile counts and lengths that do and do not divide K and
 // KBlock, edge tiles in both directions, K over KBlock, blocks flushed to
 // zero and blocks whose largest values clamp; C's old contents (NaN) are
-// overwritten.
+// overwritten. Every kernel set with a rounding kernel (AVX2's reads edge
+// panels under lane masks, AVX-512's under mask registers).
 func TestSgemmRoundedRowsBMatchesSgemm(t *testing.T) {
-	if !HasRoundedRowsB() {
-		t.Skip("no rounding kernel on this CPU (needs AVX-512): SgemmRoundedRowsB reports false, checked below")
+	var sets []*kernelSet
+	for _, set := range availableKernels() {
+		if set.rounded != nil {
+			sets = append(sets, set)
+		}
+	}
+	if len(sets) == 0 {
+		t.Skip("no rounding kernel on this CPU (needs AVX2 or AVX-512): SgemmRoundedRowsB reports false, checked below")
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, m := range []int{1, 6, 8, 16, 17} {
@@ -71,14 +78,21 @@ func TestSgemmRoundedRowsBMatchesSgemm(t *testing.T) {
 				want := make([]float32, m*n)
 				sgemm(defaultKernels, 1, false, false, m, n, k, 1, a, k+3, roundedB(b, rowsB, q, ldq, tile, k, n), n, 0, want, n)
 				got := make([]float32, m*n)
-				for i := range got {
-					got[i] = float32(math.NaN())
-				}
-				ok := SgemmRoundedRowsB(m, n, k, PackRoundedA(nil, a, k+3, m, k), b, rowsB, q, ldq, tile, got, n)
-				require.True(t, ok)
-				for i := range want {
-					if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
-						require.Failf(t, "differ", "%s: element %d: want %v, got %v", name, i, want[i], got[i])
+				for _, set := range sets {
+					for i := range got {
+						got[i] = float32(math.NaN())
+					}
+					var ok bool
+					if set == defaultKernels {
+						ok = SgemmRoundedRowsB(m, n, k, PackRoundedA(nil, a, k+3, m, k), b, rowsB, q, ldq, tile, got, n)
+					} else {
+						ok = sgemmRoundedRowsB(set, m, n, k, packRoundedA(set, nil, a, k+3, m, k), b, rowsB, q, ldq, tile, got, n)
+					}
+					require.True(t, ok)
+					for i := range want {
+						if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+							require.Failf(t, "differ", "%s, %s: element %d: want %v, got %v", set.name, name, i, want[i], got[i])
+						}
 					}
 				}
 			}

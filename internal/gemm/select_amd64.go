@@ -14,11 +14,12 @@ var (
 			{name: "avx512-24x16", mr: 24, nr: 16, fn: kernelAVX512x24x16, packed: kernelAVX512x24x16p, maskedB: true, prefetching: kernelAVX512x24x16r, vecPack: true},
 			{name: "avx512-8x32", mr: 8, nr: 32, fn: kernelAVX512x8x32, packed: kernelAVX512x8x32p, maskedB: true, indexed: kernelAVX512x8x32i, prefetching: kernelAVX512x8x32r, prefetchingB: kernelAVX512x8x32b, vecPack: true},
 		},
-		rounded: kernelAVX512x8x32q,
+		rounded: kernelAVX512x8x32q, roundedMR: 8, roundedNR: 32,
 	}
 	avx2Set = kernelSet{
-		name:  "avx2",
-		specs: []kernelSpec{{name: "avx2-6x16", mr: 6, nr: 16, fn: kernelAVX2x6x16, packed: kernelAVX2x6x16p, indexed: kernelAVX2x6x16i}},
+		name:    "avx2",
+		specs:   []kernelSpec{{name: "avx2-6x16", mr: 6, nr: 16, fn: kernelAVX2x6x16, packed: kernelAVX2x6x16p, indexed: kernelAVX2x6x16i}},
+		rounded: kernelAVX2x6x16q, roundedMR: 6, roundedNR: 16,
 	}
 )
 

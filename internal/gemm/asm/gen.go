@@ -106,6 +106,7 @@ func main() {
 	// The 8×32 shape also rounds B's rows as it reads them, for the block
 	// floating point backends' convolutions (see roundedKernel).
 	roundedKernel("kernelAVX512x8x32q", avx512, 8, 2)
+	roundedKernel("kernelAVX2x6x16q", avx2, 6, 2)
 	prefetchRows()
 	packStrips()
 	packGather()
@@ -321,7 +322,18 @@ const roundedSignature = "func(kc int, a *float32, rsa, psa int, b *float32, off
 // leaves room for the 16 accumulators of an 8×32 tile, not the 24 of a
 // 12×32 one). The sums are the indexed kernel's: one chain of FMAs per
 // element of C, in increasing k.
+//
+// AVX2 has 16 ymm registers, 15 of which a 6×16 tile's accumulators, B
+// row and broadcast take, and no mask registers: its kernel copies a
+// tile's constants to the stack and uses them as memory operands (the
+// same operations on the same values), and reads an edge panel (cols <
+// nr) with VMASKMOVPS under lane masks kept on the stack, which neither
+// read nor fault past the columns.
 func roundedKernel(name string, v isa, mr, nvec int) {
+	if !v.bcast {
+		roundedKernelAVX2(name, v, mr, nvec)
+		return
+	}
 	nr := nvec * v.lanes
 	TEXT(name, NOSPLIT, roundedSignature)
 	Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA, B row p at b+offsets[p] rounded with the constants of its tile; see roundedKernelFunc.", name, mr, nr, v.name))
@@ -429,6 +441,133 @@ func roundedKernel(name string, v isa, mr, nvec int) {
 
 	Label(name + "_store")
 	epilogue(name, v, acc, kmask)
+}
+
+// roundedKernelAVX2 is roundedKernel for AVX2 (see there).
+func roundedKernelAVX2(name string, v isa, mr, nvec int) {
+	nr := nvec * v.lanes
+	TEXT(name, NOSPLIT, roundedSignature)
+	Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA, B row p at b+offsets[p] rounded with the constants of its tile; see roundedKernelFunc.", name, mr, nr, v.name))
+	Pragma("noescape")
+	// Stack: the tile's constants (m, l, -l for each of the nvec vectors)
+	// and the lane masks of an edge panel.
+	consts := AllocLocal(3 * nvec * 4 * v.lanes)
+	masks := AllocLocal(nvec * 4 * v.lanes)
+	constant := func(kind, j int) Mem { return consts.Offset(4 * v.lanes * (kind*nvec + j)) }
+	mask := func(j int) Mem { return masks.Offset(4 * v.lanes * j) }
+	{
+		cols := Load(Param("cols"), GP64())
+		colsX := XMM()
+		MOVQ(cols, colsX)
+		colsV := v.vec()
+		VPBROADCASTD(colsX, colsV)
+		for j := 0; j < nvec; j++ {
+			m := v.vec()
+			VPCMPGTD(laneIndices.Offset(4*v.lanes*j), colsV, m)
+			VMOVDQU(m, mask(j))
+		}
+	}
+	kcRem := Load(Param("kc"), GP64())
+	bp := Load(Param("b"), GP64())
+	rowStride := Load(Param("rsa"), GP64())
+	SHLQ(U8(2), rowStride)
+	stepA := Load(Param("psa"), GP64())
+	SHLQ(U8(2), stepA)
+	offsets := Load(Param("offsets"), GP64())
+	rowA, bases := stridedRowsA(mr, rowStride)
+	qp := Load(Param("q"), GP64())
+	seg := Load(Param("first"), GP64())
+	prefetchC(mr, nr)
+	acc := zeroAccumulators(v, mr, nvec)
+	// load reads vector j of a row at m into dst: all of it, or, masked,
+	// its first cols lanes (the rest zero).
+	load := func(m Mem, j int, dst VecVirtual, masked bool) {
+		if masked {
+			VMOVDQU(mask(j), dst)
+			VMASKMOVPS(m, dst, dst)
+		} else {
+			VMOVUPS(m, dst)
+		}
+	}
+	step := func(masked bool) {
+		row := GP64()
+		MOVQ(Mem{Base: offsets}, row)
+		bv := make([]VecVirtual, nvec)
+		for j := range bv {
+			bv[j] = v.vec()
+			load(Mem{Base: bp, Index: row, Scale: 4, Disp: 4 * j * v.lanes}, j, bv[j], masked)
+			VADDPS(constant(0, j), bv[j], bv[j])
+			VSUBPS(constant(0, j), bv[j], bv[j])
+			VMINPS(constant(1, j), bv[j], bv[j])
+			VMAXPS(constant(2, j), bv[j], bv[j])
+		}
+		for r := 0; r < mr; r++ {
+			t := v.vec()
+			VBROADCASTSS(rowA(r), t)
+			for j := range bv {
+				VFMADD231PS(t, bv[j], acc[r][j])
+			}
+		}
+		for _, b := range bases {
+			ADDQ(stepA, b)
+		}
+		ADDQ(U8(8), offsets)
+	}
+	loops := func(label string, masked bool) {
+		Label(label + "_tile")
+		n := GP64()
+		MOVQ(seg, n)
+		CMPQ(n, kcRem)
+		CMOVQGT(kcRem, n)
+		SUBQ(n, kcRem)
+		ldq := Load(Param("ldq"), GP64())
+		SHLQ(U8(2), ldq)
+		for j := range nvec {
+			t := v.vec()
+			load(Mem{Base: qp, Disp: 4 * j * v.lanes}, j, t, masked)
+			VMOVUPS(t, constant(0, j))
+			load(Mem{Base: qp, Index: ldq, Scale: 1, Disp: 4 * j * v.lanes}, j, t, masked)
+			VMOVUPS(t, constant(1, j))
+			load(Mem{Base: qp, Index: ldq, Scale: 2, Disp: 4 * j * v.lanes}, j, t, masked)
+			VMOVUPS(t, constant(2, j))
+		}
+		n4 := GP64()
+		MOVQ(n, n4)
+		SHRQ(U8(2), n4)
+		ANDQ(U8(3), n)
+		TESTQ(n4, n4)
+		JZ(LabelRef(label + "_tail"))
+		Label(label + "_loop4")
+		for range 4 {
+			step(masked)
+		}
+		DECQ(n4)
+		JNZ(LabelRef(label + "_loop4"))
+		Label(label + "_tail")
+		TESTQ(n, n)
+		JZ(LabelRef(label + "_next"))
+		Label(label + "_loop1")
+		step(masked)
+		DECQ(n)
+		JNZ(LabelRef(label + "_loop1"))
+		Label(label + "_next")
+		TESTQ(kcRem, kcRem)
+		JZ(LabelRef(name + "_store"))
+		skip := Load(Param("ldq"), GP64())
+		LEAQ(Mem{Base: skip, Index: skip, Scale: 2}, skip)
+		SHLQ(U8(2), skip)
+		ADDQ(skip, qp)
+		Load(Param("tile"), seg)
+		JMP(LabelRef(label + "_tile"))
+	}
+	CMPQ(paramAddr("cols"), U32(nr))
+	JNE(LabelRef(name + "_masked"))
+	loops(name+"_full", false)
+	Label(name + "_masked")
+	loops(name+"_masked", true)
+
+	Label(name + "_store")
+	epilogue(name, v, acc, nil)
 }
 
 // stridedRowsA emits the set-up of an A read with run-time strides and
