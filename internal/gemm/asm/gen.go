@@ -330,15 +330,54 @@ const roundedSignature = "func(kc int, a *float32, rsa, psa int, b *float32, off
 // nr) with VMASKMOVPS under lane masks kept on the stack, which neither
 // read nor fault past the columns.
 func roundedKernel(name string, v isa, mr, nvec int) {
-	if !v.bcast {
-		roundedKernelAVX2(name, v, mr, nvec)
-		return
-	}
 	nr := nvec * v.lanes
 	TEXT(name, NOSPLIT, roundedSignature)
 	Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA, B row p at b+offsets[p] rounded with the constants of its tile; see roundedKernelFunc.", name, mr, nr, v.name))
 	Pragma("noescape")
-	kmask := columnMasks(Load(Param("cols"), GP64()), nvec)
+	// load reads vector j of a row at m into dst: all of it, or, masked,
+	// its first cols lanes (the rest zero). constant(kind, j) is where
+	// vector j of the tile's m (kind 0), l (1) or -l (2) is kept, and
+	// keep(kind, j, t) puts t there.
+	var load func(m Mem, j int, dst VecVirtual, masked bool)
+	var constant func(kind, j int) Op
+	var keep func(kind, j int, t VecVirtual)
+	var kmask []OpmaskVirtual
+	if v.bcast {
+		kmask = columnMasks(Load(Param("cols"), GP64()), nvec)
+		load = func(m Mem, j int, dst VecVirtual, masked bool) {
+			if masked {
+				VMOVUPS_Z(m, kmask[j], dst)
+			} else {
+				VMOVUPS(m, dst)
+			}
+		}
+	} else {
+		// The tile's constants and the edge panel's lane masks on the
+		// stack (no registers are left for them).
+		consts := AllocLocal(3 * nvec * 4 * v.lanes)
+		masks := AllocLocal(nvec * 4 * v.lanes)
+		constant = func(kind, j int) Op { return consts.Offset(4 * v.lanes * (kind*nvec + j)) }
+		keep = func(kind, j int, t VecVirtual) { VMOVUPS(t, constant(kind, j)) }
+		mask := func(j int) Mem { return masks.Offset(4 * v.lanes * j) }
+		cols := Load(Param("cols"), GP64())
+		colsX := XMM()
+		MOVQ(cols, colsX)
+		colsV := v.vec()
+		VPBROADCASTD(colsX, colsV)
+		for j := 0; j < nvec; j++ {
+			m := v.vec()
+			VPCMPGTD(laneIndices.Offset(4*v.lanes*j), colsV, m)
+			VMOVDQU(m, mask(j))
+		}
+		load = func(m Mem, j int, dst VecVirtual, masked bool) {
+			if masked {
+				VMOVDQU(mask(j), dst)
+				VMASKMOVPS(m, dst, dst)
+			} else {
+				VMOVUPS(m, dst)
+			}
+		}
+	}
 	kcRem := Load(Param("kc"), GP64())
 	bp := Load(Param("b"), GP64())
 	rowStride := Load(Param("rsa"), GP64())
@@ -351,16 +390,12 @@ func roundedKernel(name string, v isa, mr, nvec int) {
 	seg := Load(Param("first"), GP64())
 	prefetchC(mr, nr)
 	acc := zeroAccumulators(v, mr, nvec)
-	magic, lim, nlim := make([]VecVirtual, nvec), make([]VecVirtual, nvec), make([]VecVirtual, nvec)
-	for j := range nvec {
-		magic[j], lim[j], nlim[j] = v.vec(), v.vec(), v.vec()
-	}
-	load := func(m Mem, j int, dst VecVirtual, masked bool) {
-		if masked {
-			VMOVUPS_Z(m, kmask[j], dst)
-		} else {
-			VMOVUPS(m, dst)
+	if v.bcast {
+		regs := make([]VecVirtual, 3*nvec)
+		for j := range nvec {
+			regs[j], regs[nvec+j], regs[2*nvec+j] = v.vec(), v.vec(), v.vec()
 		}
+		constant = func(kind, j int) Op { return regs[kind*nvec+j] }
 	}
 	step := func(masked bool) {
 		row := GP64()
@@ -369,10 +404,10 @@ func roundedKernel(name string, v isa, mr, nvec int) {
 		for j := range bv {
 			bv[j] = v.vec()
 			load(Mem{Base: bp, Index: row, Scale: 4, Disp: 4 * j * v.lanes}, j, bv[j], masked)
-			VADDPS(magic[j], bv[j], bv[j])
-			VSUBPS(magic[j], bv[j], bv[j])
-			VMINPS(lim[j], bv[j], bv[j])
-			VMAXPS(nlim[j], bv[j], bv[j])
+			VADDPS(constant(0, j), bv[j], bv[j])
+			VSUBPS(constant(0, j), bv[j], bv[j])
+			VMINPS(constant(1, j), bv[j], bv[j])
+			VMAXPS(constant(2, j), bv[j], bv[j])
 		}
 		for r := 0; r < mr; r++ {
 			t := v.vec()
@@ -387,7 +422,7 @@ func roundedKernel(name string, v isa, mr, nvec int) {
 		ADDQ(U8(8), offsets)
 	}
 	// One copy of the loops per column masking (see kernelVariant); each
-	// runs tile after tile: the tile's constants into registers, its rows
+	// runs tile after tile: the tile's constants into place, its rows
 	// four at a time and then one at a time.
 	loops := func(label string, masked bool) {
 		Label(label + "_tile")
@@ -399,9 +434,19 @@ func roundedKernel(name string, v isa, mr, nvec int) {
 		ldq := Load(Param("ldq"), GP64())
 		SHLQ(U8(2), ldq)
 		for j := range nvec {
-			load(Mem{Base: qp, Disp: 4 * j * v.lanes}, j, magic[j], masked)
-			load(Mem{Base: qp, Index: ldq, Scale: 1, Disp: 4 * j * v.lanes}, j, lim[j], masked)
-			load(Mem{Base: qp, Index: ldq, Scale: 2, Disp: 4 * j * v.lanes}, j, nlim[j], masked)
+			for kind, m := range []Mem{
+				{Base: qp, Disp: 4 * j * v.lanes},
+				{Base: qp, Index: ldq, Scale: 1, Disp: 4 * j * v.lanes},
+				{Base: qp, Index: ldq, Scale: 2, Disp: 4 * j * v.lanes},
+			} {
+				if keep == nil {
+					load(m, j, constant(kind, j).(VecVirtual), masked)
+					continue
+				}
+				t := v.vec()
+				load(m, j, t, masked)
+				keep(kind, j, t)
+			}
 		}
 		n4 := GP64()
 		MOVQ(n, n4)
@@ -441,133 +486,6 @@ func roundedKernel(name string, v isa, mr, nvec int) {
 
 	Label(name + "_store")
 	epilogue(name, v, acc, kmask)
-}
-
-// roundedKernelAVX2 is roundedKernel for AVX2 (see there).
-func roundedKernelAVX2(name string, v isa, mr, nvec int) {
-	nr := nvec * v.lanes
-	TEXT(name, NOSPLIT, roundedSignature)
-	Doc(fmt.Sprintf("%s computes an %d×%d tile with %s+FMA, B row p at b+offsets[p] rounded with the constants of its tile; see roundedKernelFunc.", name, mr, nr, v.name))
-	Pragma("noescape")
-	// Stack: the tile's constants (m, l, -l for each of the nvec vectors)
-	// and the lane masks of an edge panel.
-	consts := AllocLocal(3 * nvec * 4 * v.lanes)
-	masks := AllocLocal(nvec * 4 * v.lanes)
-	constant := func(kind, j int) Mem { return consts.Offset(4 * v.lanes * (kind*nvec + j)) }
-	mask := func(j int) Mem { return masks.Offset(4 * v.lanes * j) }
-	{
-		cols := Load(Param("cols"), GP64())
-		colsX := XMM()
-		MOVQ(cols, colsX)
-		colsV := v.vec()
-		VPBROADCASTD(colsX, colsV)
-		for j := 0; j < nvec; j++ {
-			m := v.vec()
-			VPCMPGTD(laneIndices.Offset(4*v.lanes*j), colsV, m)
-			VMOVDQU(m, mask(j))
-		}
-	}
-	kcRem := Load(Param("kc"), GP64())
-	bp := Load(Param("b"), GP64())
-	rowStride := Load(Param("rsa"), GP64())
-	SHLQ(U8(2), rowStride)
-	stepA := Load(Param("psa"), GP64())
-	SHLQ(U8(2), stepA)
-	offsets := Load(Param("offsets"), GP64())
-	rowA, bases := stridedRowsA(mr, rowStride)
-	qp := Load(Param("q"), GP64())
-	seg := Load(Param("first"), GP64())
-	prefetchC(mr, nr)
-	acc := zeroAccumulators(v, mr, nvec)
-	// load reads vector j of a row at m into dst: all of it, or, masked,
-	// its first cols lanes (the rest zero).
-	load := func(m Mem, j int, dst VecVirtual, masked bool) {
-		if masked {
-			VMOVDQU(mask(j), dst)
-			VMASKMOVPS(m, dst, dst)
-		} else {
-			VMOVUPS(m, dst)
-		}
-	}
-	step := func(masked bool) {
-		row := GP64()
-		MOVQ(Mem{Base: offsets}, row)
-		bv := make([]VecVirtual, nvec)
-		for j := range bv {
-			bv[j] = v.vec()
-			load(Mem{Base: bp, Index: row, Scale: 4, Disp: 4 * j * v.lanes}, j, bv[j], masked)
-			VADDPS(constant(0, j), bv[j], bv[j])
-			VSUBPS(constant(0, j), bv[j], bv[j])
-			VMINPS(constant(1, j), bv[j], bv[j])
-			VMAXPS(constant(2, j), bv[j], bv[j])
-		}
-		for r := 0; r < mr; r++ {
-			t := v.vec()
-			VBROADCASTSS(rowA(r), t)
-			for j := range bv {
-				VFMADD231PS(t, bv[j], acc[r][j])
-			}
-		}
-		for _, b := range bases {
-			ADDQ(stepA, b)
-		}
-		ADDQ(U8(8), offsets)
-	}
-	loops := func(label string, masked bool) {
-		Label(label + "_tile")
-		n := GP64()
-		MOVQ(seg, n)
-		CMPQ(n, kcRem)
-		CMOVQGT(kcRem, n)
-		SUBQ(n, kcRem)
-		ldq := Load(Param("ldq"), GP64())
-		SHLQ(U8(2), ldq)
-		for j := range nvec {
-			t := v.vec()
-			load(Mem{Base: qp, Disp: 4 * j * v.lanes}, j, t, masked)
-			VMOVUPS(t, constant(0, j))
-			load(Mem{Base: qp, Index: ldq, Scale: 1, Disp: 4 * j * v.lanes}, j, t, masked)
-			VMOVUPS(t, constant(1, j))
-			load(Mem{Base: qp, Index: ldq, Scale: 2, Disp: 4 * j * v.lanes}, j, t, masked)
-			VMOVUPS(t, constant(2, j))
-		}
-		n4 := GP64()
-		MOVQ(n, n4)
-		SHRQ(U8(2), n4)
-		ANDQ(U8(3), n)
-		TESTQ(n4, n4)
-		JZ(LabelRef(label + "_tail"))
-		Label(label + "_loop4")
-		for range 4 {
-			step(masked)
-		}
-		DECQ(n4)
-		JNZ(LabelRef(label + "_loop4"))
-		Label(label + "_tail")
-		TESTQ(n, n)
-		JZ(LabelRef(label + "_next"))
-		Label(label + "_loop1")
-		step(masked)
-		DECQ(n)
-		JNZ(LabelRef(label + "_loop1"))
-		Label(label + "_next")
-		TESTQ(kcRem, kcRem)
-		JZ(LabelRef(name + "_store"))
-		skip := Load(Param("ldq"), GP64())
-		LEAQ(Mem{Base: skip, Index: skip, Scale: 2}, skip)
-		SHLQ(U8(2), skip)
-		ADDQ(skip, qp)
-		Load(Param("tile"), seg)
-		JMP(LabelRef(label + "_tile"))
-	}
-	CMPQ(paramAddr("cols"), U32(nr))
-	JNE(LabelRef(name + "_masked"))
-	loops(name+"_full", false)
-	Label(name + "_masked")
-	loops(name+"_masked", true)
-
-	Label(name + "_store")
-	epilogue(name, v, acc, nil)
 }
 
 // stridedRowsA emits the set-up of an A read with run-time strides and
