@@ -13989,8 +13989,8 @@ TEXT ·kernelAVX2x6x16q(SB), NOSPLIT, $256-120
 	MOVQ         AX, X0
 	VPBROADCASTD X0, Y0
 	VPCMPGTD     lanes<>+0(SB), Y0, Y1
-	VMOVDQU      Y1, 192(SP)
 	VPCMPGTD     lanes<>+32(SB), Y0, Y0
+	VMOVDQU      Y1, 192(SP)
 	VMOVDQU      Y0, 224(SP)
 	MOVQ         kc+0(FP), AX
 	MOVQ         b+32(FP), CX

@@ -359,14 +359,7 @@ func roundedKernel(name string, v isa, mr, nvec int) {
 		constant = func(kind, j int) Op { return consts.Offset(4 * v.lanes * (kind*nvec + j)) }
 		keep = func(kind, j int, t VecVirtual) { VMOVUPS(t, constant(kind, j)) }
 		mask := func(j int) Mem { return masks.Offset(4 * v.lanes * j) }
-		cols := Load(Param("cols"), GP64())
-		colsX := XMM()
-		MOVQ(cols, colsX)
-		colsV := v.vec()
-		VPBROADCASTD(colsX, colsV)
-		for j := 0; j < nvec; j++ {
-			m := v.vec()
-			VPCMPGTD(laneIndices.Offset(4*v.lanes*j), colsV, m)
+		for j, m := range laneMasks(v, Load(Param("cols"), GP64()), nvec) {
 			VMOVDQU(m, mask(j))
 		}
 		load = func(m Mem, j int, dst VecVirtual, masked bool) {
@@ -690,6 +683,21 @@ func zeroAccumulators(v isa, mr, nvec int) [][]VecVirtual {
 	return acc
 }
 
+// laneMasks returns AVX2's masks of the first cols lanes of nvec vectors
+// (all bits set in a lane below cols), for VMASKMOVPS.
+func laneMasks(v isa, cols Register, nvec int) []VecVirtual {
+	colsX := XMM()
+	MOVQ(cols, colsX)
+	colsV := v.vec()
+	VPBROADCASTD(colsX, colsV)
+	masks := make([]VecVirtual, nvec)
+	for j := range masks {
+		masks[j] = v.vec()
+		VPCMPGTD(laneIndices.Offset(4*v.lanes*j), colsV, masks[j])
+	}
+	return masks
+}
+
 func columnMasks(cols Register, nvec int) []OpmaskVirtual {
 	bits := GP64()
 	ones := GP64()
@@ -746,15 +754,7 @@ func epilogue(name string, v isa, acc [][]VecVirtual, kmask []OpmaskVirtual) {
 	Label(name + "_edge")
 	var vmask []VecVirtual
 	if !v.bcast {
-		colsX := XMM()
-		MOVQ(cols, colsX)
-		colsV := v.vec()
-		VPBROADCASTD(colsX, colsV)
-		for j := 0; j < nvec; j++ {
-			m := v.vec()
-			VPCMPGTD(laneIndices.Offset(4*v.lanes*j), colsV, m)
-			vmask = append(vmask, m)
-		}
+		vmask = laneMasks(v, cols, nvec)
 	}
 	store(name+"_edge", v, acc, cp, ldc, rowsLeft, kmask, vmask, betaBits)
 }
