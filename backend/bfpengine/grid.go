@@ -82,7 +82,7 @@ const minGridFill = 0.85
 // output channels than that width, unless e.grid.always (tests). On AVX2
 // (an AMD EPYC, Zen 3), BenchmarkConvForward measured the grid path 3–38%
 // slower than the rows for ResNet-20's stride-1 convolutions (16 to 64
-// output channels) and 3.5–4× faster for LeNet-5's conv1 (6), whose rows
+// output channels) and 2.7–4.3× faster for LeNet-5's conv1 (6), whose rows
 // product fills 6 of each register tile's 16 columns.
 func (e *Engine) gridFor(cols *backend.Cols, outputs int) *backend.Cols {
 	if !e.Grid || e.deferring || !cols.CanWriteGrid() || e.Settings.Format.Rounding != ibfp.Nearest || e.Settings.Ordered ||

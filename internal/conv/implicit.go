@@ -36,12 +36,6 @@ func (g Geometry) Implicit() bool {
 	return g.Stride >= 1 && g.KH == g.KW && g.Pad < g.KH
 }
 
-// forwardOffsets fills w.offsets with phaseOffsets.
-func (w *Workers) forwardOffsets(g Geometry) []int {
-	w.offsets = g.phaseOffsets(w.offsets)
-	return w.offsets
-}
-
 // phaseOffsets fills dst (grown if needed) with the start of each kernel
 // entry (c, ky, kx), in (c, ky, kx) order, in the phase images of one
 // padded image (see phaseImage; at stride 1, the padded image).
@@ -129,12 +123,6 @@ func (g Geometry) phasedImage(planes int) int {
 	return sp*sp*planes*qh*qw + g.KW - 1
 }
 
-// fieldOffsets fills w.offsets with planeOffsets.
-func (w *Workers) fieldOffsets(channels, kh, kw, ph, pw int) []int {
-	w.offsets = planeOffsets(w.offsets, channels, kh, kw, ph, pw)
-	return w.offsets
-}
-
 // planeOffsets fills dst (grown if needed) with the start, in a padded
 // image of planes of ph×pw, of each kernel entry (c, ky, kx) for
 // c < channels.
@@ -174,13 +162,8 @@ func (w *Workers) ImplicitForward(g Geometry, o int, x, wts, bias, y []float32) 
 		_ = bias[o-1]
 	}
 	k := g.gridImages()
-	var off []int
-	if k == 1 {
-		off = w.forwardOffsets(g)
-	} else {
-		off = w.fieldOffsets(g.C, g.KH, g.KW, g.H+2*g.Pad, g.canvasWidth(k))
-	}
-	w.run(job{kind: jobImplicitForward, g: g, a: x, b: y, c: bias, d: wts, o: o, k: k, offsets: off}, (g.N+k-1)/k, g.N*o*oh*ow*g.Cols())
+	w.offsets = g.GridOffsets(w.offsets) // the runs of the canvas, or of the phase images
+	w.run(job{kind: jobImplicitForward, g: g, a: x, b: y, c: bias, d: wts, o: o, k: k, offsets: w.offsets}, (g.N+k-1)/k, g.N*o*oh*ow*g.Cols())
 }
 
 // implicitForwardImages does ImplicitForward's work for the grids (groups
@@ -267,7 +250,8 @@ func (w *Workers) prepareInputGrad(g Geometry, o int, dy, wts, dx []float32) (fl
 		return w.prepareStridedInputGrad(g, o, wts)
 	}
 	dg := g.gradGeometry(o)
-	off = w.fieldOffsets(o, g.KH, g.KW, oh+2*dg.Pad, dg.canvasWidth(g.gridImages()))
+	w.offsets = planeOffsets(w.offsets, o, g.KH, g.KW, oh+2*dg.Pad, dg.canvasWidth(g.gridImages()))
+	off = w.offsets
 	kk := g.KH * g.KW
 	if cap(w.flipped) < o*g.C*kk {
 		w.flipped = make([]float32, o*g.C*kk)
