@@ -588,9 +588,9 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 	r := &w.reader
 	*r = rowReader{
 		job: rowRead{
-			head: &b.noise.head[0], step: b.cfg.Step,
+			head16: &b.noise.head16[0], step: b.cfg.Step,
 			lo: -math.Ldexp(1, b.cfg.ADCBits-1), hi: math.Ldexp(1, b.cfg.ADCBits-1) - 1,
-			levelScale: b.noise.levelScale, dead: dead, head16: &b.noise.head16[0],
+			levelScale: b.noise.levelScale, dead: dead,
 		},
 		scB: scB, invB: invB, nm: b.noise, s: w.noise, lanes: b.lanes,
 	}

@@ -78,9 +78,9 @@ type noiseModel struct {
 	levelScale float64
 	head       [maxLevel + 1]uint64  // floor(p(T)·2^16)
 	rest       [maxLevel + 1]float64 // p(T)·2^16 − head, in [0, 1)
-	// head16 is head[0..31] in 16 bits, the table readRowAVX512 looks up
-	// with min(level, 31): head[k] is 0 from k = 18 on (p(T) < 2^-16),
-	// and head[0] is 0 (TestHeadTable).
+	// head16 is head[0..31] in 16 bits, the table the readout kernels
+	// look up with min(level, 31): head[k] is 0 from k = 18 on
+	// (p(T) < 2^-16), and head[0] is 0 (TestHeadTable).
 	head16 [32]uint16
 }
 

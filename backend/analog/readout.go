@@ -15,7 +15,7 @@ type rowRead struct {
 	tile       *float32 // the row's tile values, from the first column to read
 	dst        *float32 // the row's outputs, same columns
 	invB, scB  *float64 // per column: 2^-eb, and 2^eb or 0 for a zero B block
-	head       *uint64  // noiseModel.head (the AVX2 kernel gathers from it)
+	head16     *uint16  // noiseModel.head16, the kernels' table of thresholds
 	n          int      // columns
 	invA, scA  float64  // the row's 2^-ea, 2^ea
 	step       float64  // Δ
@@ -29,7 +29,6 @@ type rowRead struct {
 	noisy      int64   // 1 with ADC noise
 	assign     int64   // 1: dst = readout (dead where no readout), 0: dst += readout
 	dead       float32 // what a tile with a zero block reads when assigning
-	head16     *uint16 // noiseModel.head16 (the AVX-512 kernel's table)
 }
 
 // rowReader reads out the rows of one tile (see blockRead.readTile): a

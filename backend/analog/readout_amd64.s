@@ -12,10 +12,10 @@ DATA readoutConsts<>+32(SB)/8, $0x3fe0000000000000
 DATA readoutConsts<>+40(SB)/8, $0x3fe0000000000000
 DATA readoutConsts<>+48(SB)/8, $0x3fe0000000000000
 DATA readoutConsts<>+56(SB)/8, $0x3fe0000000000000
-DATA readoutConsts<>+64(SB)/8, $0x4050000000000000
-DATA readoutConsts<>+72(SB)/8, $0x4050000000000000
-DATA readoutConsts<>+80(SB)/8, $0x4050000000000000
-DATA readoutConsts<>+88(SB)/8, $0x4050000000000000
+DATA readoutConsts<>+64(SB)/8, $0x4330000000000000
+DATA readoutConsts<>+72(SB)/8, $0x4330000000000000
+DATA readoutConsts<>+80(SB)/8, $0x4330000000000000
+DATA readoutConsts<>+88(SB)/8, $0x4330000000000000
 DATA readoutConsts<>+96(SB)/8, $0x3ff0000000000000
 DATA readoutConsts<>+104(SB)/8, $0x3ff0000000000000
 DATA readoutConsts<>+112(SB)/8, $0x3ff0000000000000
@@ -28,7 +28,15 @@ DATA readoutConsts<>+160(SB)/8, $0x403f000000000000
 DATA readoutConsts<>+168(SB)/8, $0x403f000000000000
 DATA readoutConsts<>+176(SB)/8, $0x403f000000000000
 DATA readoutConsts<>+184(SB)/8, $0x403f000000000000
-GLOBL readoutConsts<>(SB), RODATA|NOPTR, $192
+DATA readoutConsts<>+192(SB)/8, $0x0000000000000000
+DATA readoutConsts<>+200(SB)/8, $0x0000000000000000
+DATA readoutConsts<>+208(SB)/8, $0x0000000000000000
+DATA readoutConsts<>+216(SB)/8, $0x0000000000000000
+DATA readoutConsts<>+224(SB)/8, $0x0000000000000010
+DATA readoutConsts<>+232(SB)/8, $0x0000000000000010
+DATA readoutConsts<>+240(SB)/8, $0x0000000000000010
+DATA readoutConsts<>+248(SB)/8, $0x0000000000000010
+GLOBL readoutConsts<>(SB), RODATA|NOPTR, $256
 
 DATA pieceShifts<>+0(SB)/8, $0x0000000000000000
 DATA pieceShifts<>+8(SB)/8, $0x0000000000000000
@@ -98,14 +106,20 @@ GLOBL pieceShifts<>(SB), RODATA|NOPTR, $512
 
 // func readRowAVX2(job uintptr) int
 // Requires: AVX, AVX2, BMI2, CMOV, POPCNT
-TEXT ·readRowAVX2(SB), NOSPLIT, $0-16
+TEXT ·readRowAVX2(SB), NOSPLIT, $192-16
 	MOVQ         job+0(FP), AX
 	VBROADCASTSD 48(AX), Y0
-	VBROADCASTSD 56(AX), Y1
-	VBROADCASTSD 64(AX), Y2
-	VBROADCASTSD 72(AX), Y3
-	VBROADCASTSD 80(AX), Y4
-	VXORPD       Y5, Y5, Y5
+	VMOVUPD      Y0, (SP)
+	VBROADCASTSD 56(AX), Y0
+	VMOVUPD      Y0, 32(SP)
+	VBROADCASTSD 64(AX), Y0
+	VMOVUPD      Y0, 64(SP)
+	VBROADCASTSD 72(AX), Y0
+	VMOVUPD      Y0, 96(SP)
+	VBROADCASTSD 80(AX), Y0
+	VMOVUPD      Y0, 128(SP)
+	VBROADCASTSD 88(AX), Y0
+	VMOVUPD      Y0, 160(SP)
 	XORQ         CX, CX
 	XORQ         DX, DX
 	MOVQ         96(AX), BX
@@ -127,147 +141,208 @@ TEXT ·readRowAVX2(SB), NOSPLIT, $0-16
 	MOVQ         SI, R9
 	SHRQ         $0x1f, R9
 	XORQ         R9, SI
-
-group:
-	LEAQ         4(CX), R9
-	CMPQ         R9, 40(AX)
+	LEAQ         4(CX), R11
+	CMPQ         R11, 40(AX)
 	JGT          done
-	MOVQ         (AX), R9
-	VCVTPS2PD    (R9)(CX*4), Y6
-	VMULPD       Y0, Y6, Y6
-	MOVQ         16(AX), R9
-	VMULPD       (R9)(CX*8), Y6, Y6
-	VDIVPD       Y2, Y6, Y6
-	VROUNDPD     $0x00, Y6, Y7
-	MOVQ         24(AX), R9
-	VMOVUPD      (R9)(CX*8), Y8
-	VCMPPD       $0x04, Y5, Y8, Y9
-	VMOVMSKPD    Y9, R10
+	MOVQ         (AX), R11
+	VCVTPS2PD    (R11)(CX*4), Y10
+	VMULPD       (SP), Y10, Y10
+	MOVQ         16(AX), R11
+	VMULPD       (R11)(CX*8), Y10, Y10
+	VDIVPD       64(SP), Y10, Y10
+	VROUNDPD     $0x00, Y10, Y0
+	MOVQ         24(AX), R11
+	VMOVUPD      (R11)(CX*8), Y8
+	VCMPPD       $0x04, readoutConsts<>+192(SB), Y8, Y9
+	VMOVMSKPD    Y9, R9
+	CMPQ         136(AX), $0x00
+	JEQ          firstFront
+	TESTQ        R9, R9
+	JZ           firstFront
+	VSUBPD       Y0, Y10, Y2
+	VANDPD       readoutConsts<>+0(SB), Y2, Y2
+	VMOVUPD      readoutConsts<>+32(SB), Y1
+	VSUBPD       Y2, Y1, Y1
+	VMULPD       160(SP), Y1, Y2
+	VCMPPD       $0x1d, readoutConsts<>+96(SB), Y2, Y1
+	VANDPD       Y9, Y1, Y1
+	VMINPD       readoutConsts<>+160(SB), Y2, Y2
+	VROUNDPD     $0x03, Y2, Y2
+	VADDPD       readoutConsts<>+64(SB), Y2, Y2
+	VPSRLD       $0x01, Y2, Y10
+	MOVQ         32(AX), R11
+	VPERMD       (R11), Y10, Y11
+	VPERMD       32(R11), Y10, Y10
+	VPSLLD       $0x1b, Y2, Y12
+	VBLENDVPS    Y12, Y10, Y11, Y11
+	VPSLLQ       $0x04, Y2, Y2
+	VPAND        readoutConsts<>+224(SB), Y2, Y2
+	VPSRLVQ      Y2, Y11, Y11
+	VPAND        readoutConsts<>+128(SB), Y11, Y2
+
+firstFront:
+group:
+	LEAQ      8(CX), R11
+	CMPQ      R11, 40(AX)
+	JGT       back
+	MOVQ      (AX), R11
+	VCVTPS2PD 16(R11)(CX*4), Y10
+	VMULPD    (SP), Y10, Y10
+	MOVQ      16(AX), R11
+	VMULPD    32(R11)(CX*8), Y10, Y10
+	VDIVPD    64(SP), Y10, Y10
+	VROUNDPD  $0x00, Y10, Y3
+	MOVQ      24(AX), R11
+	VMOVUPD   32(R11)(CX*8), Y4
+	VCMPPD    $0x04, readoutConsts<>+192(SB), Y4, Y5
+	VMOVMSKPD Y5, R10
+	CMPQ      136(AX), $0x00
+	JEQ       nextFront
+	TESTQ     R10, R10
+	JZ        nextFront
+	VSUBPD    Y3, Y10, Y7
+	VANDPD    readoutConsts<>+0(SB), Y7, Y7
+	VMOVUPD   readoutConsts<>+32(SB), Y6
+	VSUBPD    Y7, Y6, Y6
+	VMULPD    160(SP), Y6, Y7
+	VCMPPD    $0x1d, readoutConsts<>+96(SB), Y7, Y6
+	VANDPD    Y5, Y6, Y6
+	VMINPD    readoutConsts<>+160(SB), Y7, Y7
+	VROUNDPD  $0x03, Y7, Y7
+	VADDPD    readoutConsts<>+64(SB), Y7, Y7
+	VPSRLD    $0x01, Y7, Y10
+	MOVQ      32(AX), R11
+	VPERMD    (R11), Y10, Y11
+	VPERMD    32(R11), Y10, Y10
+	VPSLLD    $0x1b, Y7, Y12
+	VBLENDVPS Y12, Y10, Y11, Y11
+	VPSLLQ    $0x04, Y7, Y7
+	VPAND     readoutConsts<>+224(SB), Y7, Y7
+	VPSRLVQ   Y7, Y11, Y11
+	VPAND     readoutConsts<>+128(SB), Y11, Y7
+
+nextFront:
+back:
 	CMPQ         136(AX), $0x00
 	JEQ          readout
-	TESTQ        R10, R10
+	TESTQ        R9, R9
 	JZ           readout
-	VSUBPD       Y7, Y6, Y6
-	VANDPD       readoutConsts<>+0(SB), Y6, Y6
-	VMOVUPD      readoutConsts<>+32(SB), Y10
-	VSUBPD       Y6, Y10, Y10
-	VBROADCASTSD 88(AX), Y6
-	VMULPD       Y6, Y10, Y6
-	VCMPPD       $0x1d, readoutConsts<>+96(SB), Y6, Y10
-	VMINPD       readoutConsts<>+64(SB), Y6, Y6
-	VMOVUPD      readoutConsts<>+96(SB), Y11
-	VBLENDVPD    Y10, Y6, Y11, Y6
-	VCVTTPD2DQY  Y6, X6
-	VPCMPEQQ     Y11, Y11, Y11
-	VPXOR        Y12, Y12, Y12
-	MOVQ         32(AX), R9
-	VPGATHERDQ   Y11, (R9)(X6*8), Y12
-	LEAQ         pieceShifts<>+0(SB), R11
-	MOVQ         R10, R9
-	SHLQ         $0x05, R9
-	VMOVDQU      (R11)(R9*1), Y6
-	VANDPD       Y9, Y10, Y10
-	POPCNTQ      R10, R9
-	SHLQ         $0x04, R9
-	CMPQ         R9, R8
+	LEAQ         pieceShifts<>+0(SB), R12
+	MOVQ         R9, R11
+	SHLQ         $0x05, R11
+	VMOVDQU      (R12)(R11*1), Y10
+	POPCNTQ      R9, R11
+	SHLQ         $0x04, R11
+	CMPQ         R11, R8
 	JGT          draw
-	SHRXQ        R9, DI, R11
-	MOVQ         R8, R12
-	SUBQ         R9, R12
-	XORQ         R9, R9
-	TESTQ        R12, R12
-	CMOVQEQ      R9, R11
+	SHRXQ        R11, DI, R12
+	MOVQ         R8, R13
+	SUBQ         R11, R13
+	XORQ         R11, R11
+	TESTQ        R13, R13
+	CMOVQEQ      R11, R12
 	VMOVQ        DI, X11
 	VPBROADCASTQ X11, Y11
-	VPSRLVQ      Y6, Y11, Y11
+	VPSRLVQ      Y10, Y11, Y11
 	VPAND        readoutConsts<>+128(SB), Y11, Y11
-	VPCMPGTQ     Y12, Y11, Y11
-	VANDPD       Y10, Y11, Y11
+	VPCMPGTQ     Y2, Y11, Y11
+	VANDPD       Y1, Y11, Y11
 	VANDNPD      Y9, Y11, Y11
-	VMOVMSKPD    Y11, R9
-	TESTQ        R9, R9
+	VMOVMSKPD    Y11, R11
+	TESTQ        R11, R11
 	JNZ          done
-	MOVQ         R11, DI
-	MOVQ         R12, R8
+	MOVQ         R12, DI
+	MOVQ         R13, R8
 	JMP          readout
 
 draw:
-	SHLXQ        R8, SI, R13
-	ORQ          DI, R13
-	SUBQ         R8, R9
-	SHRXQ        R9, SI, R11
-	MOVQ         $0x00000040, R12
-	SUBQ         R9, R12
+	SHLXQ        R8, SI, R14
+	ORQ          DI, R14
+	SUBQ         R8, R11
+	SHRXQ        R11, SI, R12
+	MOVQ         $0x00000040, R13
+	SUBQ         R11, R13
 	XORQ         SI, SI
-	TESTQ        R12, R12
-	CMOVQEQ      SI, R11
-	VMOVQ        R13, X11
+	TESTQ        R13, R13
+	CMOVQEQ      SI, R12
+	VMOVQ        R14, X11
 	VPBROADCASTQ X11, Y11
-	VPSRLVQ      Y6, Y11, Y11
+	VPSRLVQ      Y10, Y11, Y11
 	VPAND        readoutConsts<>+128(SB), Y11, Y11
-	VPCMPGTQ     Y12, Y11, Y11
-	VANDPD       Y10, Y11, Y11
+	VPCMPGTQ     Y2, Y11, Y11
+	VANDPD       Y1, Y11, Y11
 	VANDNPD      Y9, Y11, Y11
 	VMOVMSKPD    Y11, SI
 	TESTQ        SI, SI
 	JNZ          done
-	MOVQ         R11, DI
-	MOVQ         R12, R8
+	MOVQ         R12, DI
+	MOVQ         R13, R8
 	MOVQ         $0x9e3779b97f4a7c15, SI
 	ADDQ         SI, BX
-	MOVQ         $0x9e3779b97f4a7c15, R9
+	MOVQ         $0x9e3779b97f4a7c15, R11
 	MOVQ         BX, SI
-	ADDQ         R9, SI
-	MOVQ         SI, R9
-	SHRQ         $0x1e, R9
-	XORQ         R9, SI
-	MOVQ         $0xbf58476d1ce4e5b9, R9
-	IMULQ        R9, SI
-	MOVQ         SI, R9
-	SHRQ         $0x1b, R9
-	XORQ         R9, SI
-	MOVQ         $0x94d049bb133111eb, R9
-	IMULQ        R9, SI
-	MOVQ         SI, R9
-	SHRQ         $0x1f, R9
-	XORQ         R9, SI
+	ADDQ         R11, SI
+	MOVQ         SI, R11
+	SHRQ         $0x1e, R11
+	XORQ         R11, SI
+	MOVQ         $0xbf58476d1ce4e5b9, R11
+	IMULQ        R11, SI
+	MOVQ         SI, R11
+	SHRQ         $0x1b, R11
+	XORQ         R11, SI
+	MOVQ         $0x94d049bb133111eb, R11
+	IMULQ        R11, SI
+	MOVQ         SI, R11
+	SHRQ         $0x1f, R11
+	XORQ         R11, SI
 
 readout:
-	POPCNTQ      R10, R10
-	ADDQ         R10, DX
-	VCMPPD       $0x11, Y3, Y7, Y6
-	VCMPPD       $0x1e, Y4, Y7, Y10
-	VORPD        Y10, Y6, Y6
-	VANDPD       Y9, Y6, Y6
-	VMOVMSKPD    Y6, R9
+	POPCNTQ      R9, R9
+	ADDQ         R9, DX
+	VCMPPD       $0x11, 96(SP), Y0, Y1
+	VCMPPD       $0x1e, 128(SP), Y0, Y2
+	VORPD        Y2, Y1, Y1
+	VANDPD       Y9, Y1, Y1
+	VMOVMSKPD    Y1, R9
 	POPCNTQ      R9, R9
 	SHLQ         $0x20, R9
 	ADDQ         R9, DX
-	VMINPD       Y7, Y4, Y7
-	VMAXPD       Y7, Y3, Y7
-	VMULPD       Y2, Y7, Y7
-	VMULPD       Y1, Y7, Y7
-	VMULPD       Y8, Y7, Y7
-	VCVTPD2PSY   Y7, X6
-	VEXTRACTF128 $0x01, Y9, X7
-	VSHUFPS      $0x88, X7, X9, X7
-	MOVQ         8(AX), R9
+	VMOVUPD      128(SP), Y1
+	VMINPD       Y0, Y1, Y0
+	VMOVUPD      96(SP), Y1
+	VMAXPD       Y0, Y1, Y0
+	VMULPD       64(SP), Y0, Y0
+	VMULPD       32(SP), Y0, Y0
+	VMULPD       Y8, Y0, Y0
+	VCVTPD2PSY   Y0, X0
+	VEXTRACTF128 $0x01, Y9, X1
+	VSHUFPS      $0x88, X1, X9, X1
+	MOVQ         8(AX), R11
 	CMPQ         144(AX), $0x00
 	JEQ          accumulate
-	VBROADCASTSS 152(AX), X8
-	VBLENDVPS    X7, X6, X8, X6
-	VMOVUPS      X6, (R9)(CX*4)
+	VBROADCASTSS 152(AX), X2
+	VBLENDVPS    X1, X0, X2, X0
+	VMOVUPS      X0, (R11)(CX*4)
 	JMP          next
 
 accumulate:
-	VMOVUPS   (R9)(CX*4), X8
-	VADDPS    X6, X8, X6
-	VBLENDVPS X7, X6, X8, X6
-	VMOVUPS   X6, (R9)(CX*4)
+	VMOVUPS   (R11)(CX*4), X2
+	VADDPS    X0, X2, X0
+	VBLENDVPS X1, X0, X2, X0
+	VMOVUPS   X0, (R11)(CX*4)
 
 next:
-	ADDQ $0x04, CX
-	JMP  group
+	ADDQ    $0x04, CX
+	LEAQ    4(CX), R11
+	CMPQ    R11, 40(AX)
+	JGT     done
+	VMOVAPD Y3, Y0
+	VMOVAPD Y4, Y8
+	VMOVAPD Y5, Y9
+	VMOVAPD Y6, Y1
+	VMOVAPD Y7, Y2
+	MOVQ    R10, R9
+	JMP     group
 
 done:
 	MOVQ BX, 96(AX)
@@ -308,7 +383,7 @@ TEXT ·readRowAVX512(SB), NOSPLIT, $0-16
 	VBROADCASTSD readoutConsts<>+0(SB), Z10
 	VPBROADCASTQ readoutConsts<>+128(SB), Z11
 	VMOVDQU64    windowShifts<>+0(SB), Z12
-	MOVQ         160(AX), CX
+	MOVQ         32(AX), CX
 	VMOVDQU16    (CX), Z13
 	VBROADCASTSS 152(AX), Y14
 	XORQ         DX, DX

@@ -31,7 +31,7 @@ func BenchmarkReadRow(b *testing.B) {
 				nm, s := newNoiseModel(sigma), newStream()
 				s.reset(1, 0)
 				r := rowReader{
-					job: rowRead{head: &nm.head[0], head16: &nm.head16[0], invA: 1, scA: 1, step: step, lo: -32, hi: 31, levelScale: nm.levelScale, assign: 1},
+					job: rowRead{head16: &nm.head16[0], invA: 1, scA: 1, step: step, lo: -32, hi: 31, levelScale: nm.levelScale, assign: 1},
 					scB: scB, invB: invB, nm: nm, s: s, lanes: lanes,
 				}
 				if sigma > 0 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -13,23 +14,22 @@ import (
 	"github.com/mirage-go/mirage/backend/bfpengine/bfptest"
 )
 
-// TestRowReadLayout: the field offsets readRowAVX2 uses (asm/gen.go).
+// TestRowReadLayout: the field offsets the kernels use (asm/gen.go).
 func TestRowReadLayout(t *testing.T) {
 	var r rowRead
 	offsets := map[string]uintptr{
 		"tile": unsafe.Offsetof(r.tile), "dst": unsafe.Offsetof(r.dst), "invB": unsafe.Offsetof(r.invB),
-		"scB": unsafe.Offsetof(r.scB), "head": unsafe.Offsetof(r.head), "n": unsafe.Offsetof(r.n),
+		"scB": unsafe.Offsetof(r.scB), "head16": unsafe.Offsetof(r.head16), "n": unsafe.Offsetof(r.n),
 		"invA": unsafe.Offsetof(r.invA), "scA": unsafe.Offsetof(r.scA), "step": unsafe.Offsetof(r.step),
 		"lo": unsafe.Offsetof(r.lo), "hi": unsafe.Offsetof(r.hi), "levelScale": unsafe.Offsetof(r.levelScale),
 		"state": unsafe.Offsetof(r.state), "bits": unsafe.Offsetof(r.bits), "nbits": unsafe.Offsetof(r.nbits),
 		"readouts": unsafe.Offsetof(r.readouts), "clipped": unsafe.Offsetof(r.clipped),
 		"noisy": unsafe.Offsetof(r.noisy), "assign": unsafe.Offsetof(r.assign), "dead": unsafe.Offsetof(r.dead),
-		"head16": unsafe.Offsetof(r.head16),
 	}
 	want := map[string]uintptr{
-		"tile": 0, "dst": 8, "invB": 16, "scB": 24, "head": 32, "n": 40, "invA": 48, "scA": 56, "step": 64,
+		"tile": 0, "dst": 8, "invB": 16, "scB": 24, "head16": 32, "n": 40, "invA": 48, "scA": 56, "step": 64,
 		"lo": 72, "hi": 80, "levelScale": 88, "state": 96, "bits": 104, "nbits": 112, "readouts": 120,
-		"clipped": 128, "noisy": 136, "assign": 144, "dead": 152, "head16": 160,
+		"clipped": 128, "noisy": 136, "assign": 144, "dead": 152,
 	}
 	require.Equal(t, want, offsets)
 }
@@ -113,9 +113,9 @@ func (c readoutCase) read(lanes int) (dst []float32, job rowRead, s stream) {
 	}
 	r := rowReader{
 		job: rowRead{
-			head: &nm.head[0], invA: c.invA, scA: c.scA, step: c.step,
+			head16: &nm.head16[0], invA: c.invA, scA: c.scA, step: c.step,
 			lo: -math.Ldexp(1, c.adcBits-1), hi: math.Ldexp(1, c.adcBits-1) - 1,
-			levelScale: nm.levelScale, dead: c.dead, head16: &nm.head16[0],
+			levelScale: nm.levelScale, dead: c.dead,
 		},
 		scB: c.scB, invB: c.invB, nm: nm, s: st, lanes: lanes,
 	}
@@ -134,7 +134,7 @@ func (c readoutCase) read(lanes int) (dst []float32, job rowRead, s stream) {
 	}
 	r.readRow(tile, dst)
 	job = r.job
-	job.tile, job.dst, job.invB, job.scB, job.head = nil, nil, nil, nil, nil
+	job.tile, job.dst, job.invB, job.scB, job.head16 = nil, nil, nil, nil, nil
 	return dst, job, stream{state: st.state, bits: st.bits, nbits: st.nbits}
 }
 
@@ -175,9 +175,9 @@ func TestVectorReadoutMatchesScalar(t *testing.T) {
 	}
 }
 
-// TestHeadTable: the 16-bit table of thresholds readRowAVX512 looks up
-// holds head[0..31] exactly, and head is 0 at 0 and from 32 on, so that
-// head[min(k, 31)] = head[min(k, 64)] for every level k.
+// TestHeadTable: the 16-bit table of thresholds the readout kernels look
+// up holds head[0..31] exactly, and head is 0 at 0 and from 32 on, so
+// that head[min(k, 31)] = head[min(k, 64)] for every level k.
 func TestHeadTable(t *testing.T) {
 	for _, sigma := range []float64{0.08, 1, 100} {
 		nm := newNoiseModel(sigma)
@@ -187,6 +187,53 @@ func TestHeadTable(t *testing.T) {
 			}
 			if k == 0 || k >= len(nm.head16) {
 				require.Zero(t, h, "k %d", k)
+			}
+		}
+	}
+}
+
+// TestKernelThresholds: each vector kernel looks up the threshold of
+// every tail level k = 1 … 64: four live readouts at level k are decided
+// by pieces above head[k] (the kernel reads all four) and not by pieces
+// equal to it (it reads none and leaves them to the scalar loop). A wrong
+// table entry that is too high would only slow the kernel down, and one
+// too low would take the fast path where the scalar loop does not; the
+// comparison tests see the second only when a random piece lands on it.
+func TestKernelThresholds(t *testing.T) {
+	nm := newNoiseModel(0.005) // levels up to 400: all 64 occur
+	kernels := map[int]func(uintptr) int{4: readRowAVX2, 8: readRowAVX512}
+	for _, lanes := range kernelLanes(t) {
+		for k := 1; k <= maxLevel; k++ {
+			// x at level k + 1/2: the distance d = (k + 1/2)/levelScale
+			// from the boundary above the code 3.
+			x := float64(float32(3.5 - (float64(k)+0.5)/nm.levelScale))
+			level := (0.5 - math.Abs(x-math.RoundToEven(x))) * nm.levelScale
+			require.Equal(t, k, int(min(level, maxLevel)), "level of x = %v", x)
+			for _, above := range []bool{false, true} {
+				piece := nm.head[k]
+				if above {
+					piece++
+				}
+				tile, dst := make([]float32, 4), make([]float32, 4)
+				ones := []float64{1, 1, 1, 1}
+				for j := range tile {
+					tile[j] = float32(x)
+				}
+				job := rowRead{
+					tile: &tile[0], dst: &dst[0], invB: &ones[0], scB: &ones[0], head16: &nm.head16[0], n: 4,
+					invA: 1, scA: 1, step: 1, lo: -2048, hi: 2047, levelScale: nm.levelScale,
+					bits: piece | piece<<16 | piece<<32 | piece<<48, nbits: 64, noisy: 1, assign: 1,
+				}
+				got := kernels[lanes](uintptr(unsafe.Pointer(&job)))
+				runtime.KeepAlive(&job)
+				runtime.KeepAlive(tile)
+				runtime.KeepAlive(dst)
+				runtime.KeepAlive(ones)
+				want := 0
+				if above {
+					want = 4
+				}
+				require.Equal(t, want, got, "%d lanes, level %d, pieces %d (head %d)", lanes, k, piece, nm.head[k])
 			}
 		}
 	}

@@ -24,8 +24,9 @@
 // eight). The kernels compute the live lanes' pieces (AVX2: a table gives
 // each lane's rank among the live ones; AVX-512: VPEXPANDQ spreads the
 // next eight pieces over the live lanes), their tail levels and the
-// thresholds head[level] (AVX2: a gather; AVX-512: VPERMW on a 16-bit
-// table in a register, as a gather is slow), and commit a group only when
+// thresholds head[level] from the 16-bit table head16 (AVX2: two VPERMD
+// of its halves; AVX-512: VPERMW on the table in a register; gathers are
+// slow), and commit a group only when
 // every live lane is decided by its piece. Otherwise the AVX2 kernel
 // returns at the group, untouched, and the AVX-512 kernel reads out the
 // group's columns before the first undecided lane and returns at it; the
@@ -50,7 +51,7 @@ const (
 	offDst        = 8
 	offInvB       = 16
 	offScB        = 24
-	offHead       = 32
+	offHead16     = 32
 	offN          = 40
 	offInvA       = 48
 	offScA        = 56
@@ -66,7 +67,6 @@ const (
 	offNoisy      = 136
 	offAssign     = 144
 	offDead       = 152
-	offHead16     = 160
 )
 
 // lowPieceMask holds 0xffff in every lane.
@@ -91,16 +91,19 @@ func main() {
 	for c, v := range []Constant{
 		U64(0x7fffffffffffffff), // |x| mask
 		U64(math.Float64bits(0.5)),
-		U64(math.Float64bits(64)), // maxLevel
+		U64(math.Float64bits(0x1p52)), // adding it puts a small integer in the low bits
 		U64(math.Float64bits(1)),
 		U64(0xffff),
 		U64(math.Float64bits(31)), // the last entry of the 16-bit threshold table
+		U64(0),
+		U64(16),
 	} {
 		for i := range 4 {
 			DATA(32*c+8*i, v)
 		}
 	}
-	absMask, half, maxLevel, one := consts.Offset(0), consts.Offset(32), consts.Offset(64), consts.Offset(96)
+	absMask, half, magic, one := consts.Offset(0), consts.Offset(32), consts.Offset(64), consts.Offset(96)
+	lastEntry := consts.Offset(160)
 	lowPieceMask = consts.Offset(128)
 
 	// pieceShifts[m][i]: for live-lane mask m, 16 times the number of live
@@ -113,31 +116,38 @@ func main() {
 		}
 	}
 
-	readRowAVX2(absMask, half, maxLevel, one, shifts)
+	readRowAVX2(avx2Consts{absMask: absMask, half: half, magic: magic, lastEntry: lastEntry, one: one, zero: consts.Offset(192), sixteen: consts.Offset(224), shifts: shifts})
 
 	windowShifts := GLOBL("windowShifts", RODATA|NOPTR)
 	for i := range 8 {
 		DATA(8*i, U64(uint64(16*(i%4))))
 	}
-	readRowAVX512(absMask, half, consts.Offset(160), one, windowShifts)
+	readRowAVX512(absMask, half, lastEntry, one, windowShifts)
 
 	Generate()
 }
 
-// readRowAVX2 emits the AVX2 kernel: four columns per group.
-func readRowAVX2(absMask, half, maxLevel, one, shifts Mem) {
+// readRowAVX2 emits the AVX2 kernel: four columns per group, software
+// pipelined: while group g's pieces are compared and its readouts stored,
+// the next group's codes, tail levels and thresholds are computed (a long
+// chain: a division, the rounding, the table lookup), so that group g+1's
+// decision does not wait for all of it. The constants live in memory (the
+// stack frame and RODATA) so that two groups' values fit in the sixteen
+// registers.
+func readRowAVX2(c avx2Consts) {
 	TEXT("readRowAVX2", NOSPLIT, "func(job uintptr) int")
 	Doc("readRowAVX2 reads out the columns of job four at a time, as rowReader.readGo does, and returns how many it did: a multiple of 4, stopping before the first group that needs the scalar path (a noisy readout off the fast path) or fewer than 4 columns from the end. It needs AVX2, BMI2 and POPCNT.")
 	Pragma("noescape")
 	job := Load(Param("job"), GP64())
-	invA, scA, step, lo, hi := YMM(), YMM(), YMM(), YMM(), YMM()
-	VBROADCASTSD(Mem{Base: job, Disp: offInvA}, invA)
-	VBROADCASTSD(Mem{Base: job, Disp: offScA}, scA)
-	VBROADCASTSD(Mem{Base: job, Disp: offStep}, step)
-	VBROADCASTSD(Mem{Base: job, Disp: offLo}, lo)
-	VBROADCASTSD(Mem{Base: job, Disp: offHi}, hi)
-	zero := YMM()
-	VXORPD(zero, zero, zero)
+	// The row's scalars, broadcast into the frame.
+	frame := AllocLocal(6 * 32)
+	slot := func(i int) Mem { return frame.Offset(32 * i) }
+	invA, scA, step, lo, hi, levelScale := slot(0), slot(1), slot(2), slot(3), slot(4), slot(5)
+	for i, off := range []int{offInvA, offScA, offStep, offLo, offHi, offLevelScale} {
+		t := YMM()
+		VBROADCASTSD(Mem{Base: job, Disp: off}, t)
+		VMOVUPD(t, slot(i))
+	}
 	// The loop-carried state lives in registers: the column j, the
 	// stream (state, the word it draws next, the pieces left and their
 	// count) and the counts (readouts in the low 32 bits, clips in the
@@ -153,63 +163,38 @@ func readRowAVX2(absMask, half, maxLevel, one, shifts Mem) {
 	MOVQ(Mem{Base: job, Disp: offNBits}, nbits)
 	nextWord(state, next)
 
-	Label("group")
+	// The group in hand (columns j … j+3): its codes, B scales, live
+	// lanes and their mask m, and with noise the lanes that may take the
+	// fast path (ok) and their thresholds (thr).
+	cur := avx2Group{code: YMM(), sc: YMM(), live: YMM(), ok: YMM(), thr: YMM(), m: GP64()}
 	end := GP64()
 	LEAQ(Mem{Base: j, Disp: 4}, end)
 	CMPQ(end, Mem{Base: job, Disp: offN})
 	JGT(LabelRef("done"))
+	front(job, j, 0, cur, c, invA, step, levelScale, "firstFront")
 
-	// x = ((t·invA)·invB)/step, its nearest code, and the live lanes
-	// (columns whose B block is not zero).
-	x, code, sc, live := YMM(), YMM(), YMM(), YMM()
+	Label("group")
+	// The next group's front half, if there is one.
+	nxt := avx2Group{code: YMM(), sc: YMM(), live: YMM(), ok: YMM(), thr: YMM(), m: GP64()}
+	LEAQ(Mem{Base: j, Disp: 8}, end)
+	CMPQ(end, Mem{Base: job, Disp: offN})
+	JGT(LabelRef("back"))
+	front(job, j, 4, nxt, c, invA, step, levelScale, "nextFront")
+
+	Label("back")
 	p := GP64()
-	MOVQ(Mem{Base: job, Disp: offTile}, p)
-	VCVTPS2PD(Mem{Base: p, Index: j, Scale: 4}, x)
-	VMULPD(invA, x, x)
-	MOVQ(Mem{Base: job, Disp: offInvB}, p)
-	VMULPD(Mem{Base: p, Index: j, Scale: 8}, x, x)
-	VDIVPD(step, x, x)
-	VROUNDPD(U8(0), x, code)
-	MOVQ(Mem{Base: job, Disp: offScB}, p)
-	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, sc)
-	VCMPPD(U8(cmpNEQ), zero, sc, live)
-	m := GP64()
-	VMOVMSKPD(live, m.As32())
+	m := cur.m
 	CMPQ(Mem{Base: job, Disp: offNoisy}, U8(0))
 	JEQ(LabelRef("readout"))
 	TESTQ(m, m)
 	JZ(LabelRef("readout"))
-
-	// Noise: level = (0.5 − |x − code|)·levelScale; the fast path needs
-	// level ≥ 1 and a piece above head[min(level, 64)].
-	level, ok, lv := YMM(), YMM(), YMM()
-	VSUBPD(code, x, level)
-	VANDPD(absMask, level, level)
-	lvl := YMM()
-	VMOVUPD(half, lvl)
-	VSUBPD(level, lvl, lvl)
-	VBROADCASTSD(Mem{Base: job, Disp: offLevelScale}, level)
-	VMULPD(level, lvl, level)
-	VCMPPD(U8(cmpGE), one, level, ok)
-	VMINPD(maxLevel, level, lv)
-	ones := YMM()
-	VMOVUPD(one, ones)
-	VBLENDVPD(ok, lv, ones, lv) // lanes off the fast path look up level 1
-	idx := XMM()
-	VCVTTPD2DQY(lv, idx)
-	gmask, thr := YMM(), YMM()
-	VPCMPEQQ(gmask, gmask, gmask)
-	VPXOR(thr, thr, thr)
-	MOVQ(Mem{Base: job, Disp: offHead}, p)
-	VPGATHERDQ(gmask, Mem{Base: p, Index: idx, Scale: 8}, thr)
 	// Per lane, the shift of its piece among the live lanes' pieces.
 	sh := YMM()
 	tab := GP64()
-	LEAQ(shifts, tab)
+	LEAQ(c.shifts, tab)
 	MOVQ(m, p)
 	SHLQ(U8(5), p)
 	VMOVDQU(Mem{Base: tab, Index: p, Scale: 1}, sh)
-	VANDPD(live, ok, ok)
 
 	// The group's pieces: from the bits left, then, if the live lanes
 	// need more, from the next word.
@@ -223,7 +208,7 @@ func readRowAVX2(absMask, half, maxLevel, one, shifts Mem) {
 	MOVQ(nbits, newNBits)
 	SUBQ(nLive, newNBits)
 	emptyHoldsZero(newBits, newNBits)
-	decided(bits, sh, thr, ok, live)
+	decided(bits, sh, cur.thr, cur.ok, cur.live)
 	MOVQ(newBits, bits)
 	MOVQ(newNBits, nbits)
 	JMP(LabelRef("readout"))
@@ -237,7 +222,7 @@ func readRowAVX2(absMask, half, maxLevel, one, shifts Mem) {
 	MOVQ(U32(64), newNBits)
 	SUBQ(nLive, newNBits)
 	emptyHoldsZero(newBits, newNBits)
-	decided(pieces, sh, thr, ok, live)
+	decided(pieces, sh, cur.thr, cur.ok, cur.live)
 	MOVQ(newBits, bits)
 	MOVQ(newNBits, nbits)
 	g := GP64()
@@ -246,6 +231,7 @@ func readRowAVX2(absMask, half, maxLevel, one, shifts Mem) {
 	nextWord(state, next)
 
 	Label("readout")
+	code := cur.code
 	POPCNTQ(m, m)
 	ADDQ(m, counts)
 	// Clips: live codes outside [lo, hi] (never NaN), then the clamp.
@@ -253,23 +239,26 @@ func readRowAVX2(absMask, half, maxLevel, one, shifts Mem) {
 	VCMPPD(U8(cmpLT), lo, code, below)
 	VCMPPD(U8(cmpGT), hi, code, above)
 	VORPD(above, below, below)
-	VANDPD(live, below, below)
+	VANDPD(cur.live, below, below)
 	clips := GP64()
 	VMOVMSKPD(below, clips.As32())
 	POPCNTQ(clips, clips)
 	SHLQ(U8(32), clips)
 	ADDQ(clips, counts)
-	VMINPD(code, hi, code) // min(hi, code)
-	VMAXPD(code, lo, code) // max(lo, code)
+	bound := YMM()
+	VMOVUPD(hi, bound)
+	VMINPD(code, bound, code) // min(hi, code)
+	VMOVUPD(lo, bound)
+	VMAXPD(code, bound, code) // max(lo, code)
 	// The readout ((code·step)·scA)·scB in float32, where the lane is live.
 	VMULPD(step, code, code)
 	VMULPD(scA, code, code)
-	VMULPD(sc, code, code)
+	VMULPD(cur.sc, code, code)
 	v := XMM()
 	VCVTPD2PSY(code, v)
 	live32, upper := XMM(), XMM()
-	VEXTRACTF128(U8(1), live, upper)
-	VSHUFPS(U8(0x88), upper, live.AsX(), live32)
+	VEXTRACTF128(U8(1), cur.live, upper)
+	VSHUFPS(U8(0x88), upper, cur.live.AsX(), live32)
 	out := XMM()
 	MOVQ(Mem{Base: job, Disp: offDst}, p)
 	CMPQ(Mem{Base: job, Disp: offAssign}, U8(0))
@@ -289,21 +278,84 @@ func readRowAVX2(absMask, half, maxLevel, one, shifts Mem) {
 
 	Label("next")
 	ADDQ(U8(4), j)
+	LEAQ(Mem{Base: j, Disp: 4}, end)
+	CMPQ(end, Mem{Base: job, Disp: offN})
+	JGT(LabelRef("done"))
+	// The next group is in hand (its front half ran above).
+	VMOVAPD(nxt.code, cur.code)
+	VMOVAPD(nxt.sc, cur.sc)
+	VMOVAPD(nxt.live, cur.live)
+	VMOVAPD(nxt.ok, cur.ok)
+	VMOVAPD(nxt.thr, cur.thr)
+	MOVQ(nxt.m, cur.m)
 	JMP(LabelRef("group"))
 
 	Label("done")
 	MOVQ(state, Mem{Base: job, Disp: offState})
 	MOVQ(bits, Mem{Base: job, Disp: offBits})
 	MOVQ(nbits, Mem{Base: job, Disp: offNBits})
-	c := GP64()
-	MOVL(counts.As32(), c.As32())
-	ADDQ(c, Mem{Base: job, Disp: offReadouts})
+	cnt := GP64()
+	MOVL(counts.As32(), cnt.As32())
+	ADDQ(cnt, Mem{Base: job, Disp: offReadouts})
 	SHRQ(U8(32), counts)
 	ADDQ(counts, Mem{Base: job, Disp: offClipped})
 	Store(j, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
+}
 
+// avx2Consts are the RODATA constants of readRowAVX2.
+type avx2Consts struct {
+	absMask, half, magic, lastEntry, one, zero, sixteen, shifts Mem
+}
+
+// avx2Group is what readRowAVX2 holds of a group of four columns between
+// its two halves.
+type avx2Group struct {
+	code, sc, live, ok, thr VecVirtual
+	m                       GPVirtual
+}
+
+// front emits the front half of readRowAVX2's group at column j+disp into
+// grp: x = ((t·invA)·invB)/step, its nearest code, the B scales, the live
+// lanes (columns whose B block is not zero) and their mask; with noise and
+// live lanes also the tail levels, which lanes may take the fast path
+// (level ≥ 1, live) and their thresholds head[min(level, 64)] =
+// head[min(level, 31)]. label names its exit.
+func front(job Register, j GPVirtual, disp int, grp avx2Group, c avx2Consts, invA, step, levelScale Mem, label string) {
+	x := YMM()
+	p := GP64()
+	MOVQ(Mem{Base: job, Disp: offTile}, p)
+	VCVTPS2PD(Mem{Base: p, Index: j, Scale: 4, Disp: 4 * disp}, x)
+	VMULPD(invA, x, x)
+	MOVQ(Mem{Base: job, Disp: offInvB}, p)
+	VMULPD(Mem{Base: p, Index: j, Scale: 8, Disp: 8 * disp}, x, x)
+	VDIVPD(step, x, x)
+	VROUNDPD(U8(0), x, grp.code)
+	MOVQ(Mem{Base: job, Disp: offScB}, p)
+	VMOVUPD(Mem{Base: p, Index: j, Scale: 8, Disp: 8 * disp}, grp.sc)
+	VCMPPD(U8(cmpNEQ), c.zero, grp.sc, grp.live)
+	VMOVMSKPD(grp.live, grp.m.As32())
+	CMPQ(Mem{Base: job, Disp: offNoisy}, U8(0))
+	JEQ(LabelRef(label))
+	TESTQ(grp.m, grp.m)
+	JZ(LabelRef(label))
+
+	// Noise: level = (0.5 − |x − code|)·levelScale.
+	level := YMM()
+	VSUBPD(grp.code, x, level)
+	VANDPD(c.absMask, level, level)
+	lvl := YMM()
+	VMOVUPD(c.half, lvl)
+	VSUBPD(level, lvl, lvl)
+	VMULPD(levelScale, lvl, level)
+	VCMPPD(U8(cmpGE), c.one, level, grp.ok)
+	VANDPD(grp.live, grp.ok, grp.ok)
+	// Lanes off the fast path (level below 1, or NaN) look up some
+	// entry, which decided ignores.
+	VMINPD(c.lastEntry, level, level)
+	lookUp(level, c, Mem{Base: job, Disp: offHead16}, p, grp.thr)
+	Label(label)
 }
 
 // readRowAVX512 emits the AVX-512 kernel: eight columns per group. The
@@ -596,6 +648,31 @@ func emptyHoldsZero(bits, nbits GPVirtual) {
 	XORQ(z, z)
 	TESTQ(nbits, nbits)
 	CMOVQEQ(z, bits)
+}
+
+// lookUp sets each lane of thr to the threshold head[k] of its level
+// k = trunc(lv), 1 ≤ k ≤ 31, from the 16-bit table head16 (VPGATHERDQ
+// from a 64-bit table was slower on the Zen 3 we measured: BENCHMARKS.md,
+// session 15). Adding 2^52 to the truncated level puts k in the low
+// doubleword of each lane; VPERMD fetches the doubleword k>>1 (two
+// entries) from each half of the table, bit 4 of k chooses the half, and
+// bit 0 of k the entry. table holds the address of head16; p is scratch.
+func lookUp(lv VecVirtual, c avx2Consts, table Mem, p GPVirtual, thr VecVirtual) {
+	k, i := YMM(), YMM()
+	VROUNDPD(U8(3), lv, k) // truncate
+	VADDPD(c.magic, k, k)
+	VPSRLD(U8(1), k, i)
+	MOVQ(table, p)
+	lo, hi := YMM(), YMM()
+	VPERMD(Mem{Base: p}, i, lo) // head16[2(k>>1)], head16[2(k>>1)+1] for k < 16
+	VPERMD(Mem{Base: p, Disp: 32}, i, hi)
+	b4 := YMM()
+	VPSLLD(U8(27), k, b4) // bit 4 of k as the sign
+	VBLENDVPS(b4, hi, lo, lo)
+	VPSLLQ(U8(4), k, k)
+	VPAND(c.sixteen, k, k) // 16 for odd k
+	VPSRLVQ(k, lo, lo)
+	VPAND(lowPieceMask, lo, thr)
 }
 
 // decided jumps to done unless every live lane takes the fast path: ok
