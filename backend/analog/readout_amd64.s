@@ -141,6 +141,8 @@ TEXT ·readRowAVX2(SB), NOSPLIT, $192-16
 	MOVQ         SI, R9
 	SHRQ         $0x1f, R9
 	XORQ         R9, SI
+	CMPQ         136(AX), $0x00
+	JEQ          plain
 	LEAQ         4(CX), R11
 	CMPQ         R11, 40(AX)
 	JGT          done
@@ -155,8 +157,6 @@ TEXT ·readRowAVX2(SB), NOSPLIT, $192-16
 	VMOVUPD      (R11)(CX*8), Y8
 	VCMPPD       $0x04, readoutConsts<>+192(SB), Y8, Y9
 	VMOVMSKPD    Y9, R9
-	CMPQ         136(AX), $0x00
-	JEQ          firstFront
 	TESTQ        R9, R9
 	JZ           firstFront
 	VSUBPD       Y0, Y10, Y2
@@ -196,8 +196,6 @@ group:
 	VMOVUPD   32(R11)(CX*8), Y4
 	VCMPPD    $0x04, readoutConsts<>+192(SB), Y4, Y5
 	VMOVMSKPD Y5, R10
-	CMPQ      136(AX), $0x00
-	JEQ       nextFront
 	TESTQ     R10, R10
 	JZ        nextFront
 	VSUBPD    Y3, Y10, Y7
@@ -223,8 +221,6 @@ group:
 
 nextFront:
 back:
-	CMPQ         136(AX), $0x00
-	JEQ          readout
 	TESTQ        R9, R9
 	JZ           readout
 	LEAQ         pieceShifts<>+0(SB), R12
@@ -317,21 +313,21 @@ readout:
 	VCVTPD2PSY   Y0, X0
 	VEXTRACTF128 $0x01, Y9, X1
 	VSHUFPS      $0x88, X1, X9, X1
-	MOVQ         8(AX), R11
+	MOVQ         8(AX), R9
 	CMPQ         144(AX), $0x00
 	JEQ          accumulate
 	VBROADCASTSS 152(AX), X2
 	VBLENDVPS    X1, X0, X2, X0
-	VMOVUPS      X0, (R11)(CX*4)
-	JMP          next
+	VMOVUPS      X0, (R9)(CX*4)
+	JMP          stored
 
 accumulate:
-	VMOVUPS   (R11)(CX*4), X2
+	VMOVUPS   (R9)(CX*4), X2
 	VADDPS    X0, X2, X0
 	VBLENDVPS X1, X0, X2, X0
-	VMOVUPS   X0, (R11)(CX*4)
+	VMOVUPS   X0, (R9)(CX*4)
 
-next:
+stored:
 	ADDQ    $0x04, CX
 	LEAQ    4(CX), R11
 	CMPQ    R11, 40(AX)
@@ -348,6 +344,74 @@ done:
 	MOVQ BX, 96(AX)
 	MOVQ DI, 104(AX)
 	MOVQ R8, 112(AX)
+	MOVL DX, BX
+	ADDQ BX, 120(AX)
+	SHRQ $0x20, DX
+	ADDQ DX, 128(AX)
+	MOVQ CX, ret+8(FP)
+	VZEROUPPER
+	RET
+
+plain:
+	VXORPD  Y5, Y5, Y5
+	VMOVUPD (SP), Y0
+	VMOVUPD 32(SP), Y1
+	VMOVUPD 64(SP), Y2
+	VMOVUPD 96(SP), Y3
+	VMOVUPD 128(SP), Y4
+
+plainGroup:
+	LEAQ         4(CX), R11
+	CMPQ         R11, 40(AX)
+	JGT          plainDone
+	MOVQ         (AX), R11
+	VCVTPS2PD    (R11)(CX*4), Y6
+	VMULPD       Y0, Y6, Y6
+	MOVQ         16(AX), R11
+	VMULPD       (R11)(CX*8), Y6, Y6
+	VDIVPD       Y2, Y6, Y6
+	VROUNDPD     $0x00, Y6, Y6
+	MOVQ         24(AX), R11
+	VMOVUPD      (R11)(CX*8), Y7
+	VCMPPD       $0x04, Y5, Y7, Y8
+	VMOVMSKPD    Y8, BX
+	POPCNTQ      BX, BX
+	ADDQ         BX, DX
+	VCMPPD       $0x11, Y3, Y6, Y9
+	VCMPPD       $0x1e, Y4, Y6, Y10
+	VORPD        Y10, Y9, Y9
+	VANDPD       Y8, Y9, Y9
+	VMOVMSKPD    Y9, BX
+	POPCNTQ      BX, BX
+	SHLQ         $0x20, BX
+	ADDQ         BX, DX
+	VMINPD       Y6, Y4, Y6
+	VMAXPD       Y6, Y3, Y6
+	VMULPD       Y2, Y6, Y6
+	VMULPD       Y1, Y6, Y6
+	VMULPD       Y7, Y6, Y6
+	VCVTPD2PSY   Y6, X6
+	VEXTRACTF128 $0x01, Y8, X7
+	VSHUFPS      $0x88, X7, X8, X7
+	MOVQ         8(AX), BX
+	CMPQ         144(AX), $0x00
+	JEQ          accumulateplain
+	VBROADCASTSS 152(AX), X8
+	VBLENDVPS    X7, X6, X8, X6
+	VMOVUPS      X6, (BX)(CX*4)
+	JMP          storedplain
+
+accumulateplain:
+	VMOVUPS   (BX)(CX*4), X8
+	VADDPS    X6, X8, X6
+	VBLENDVPS X7, X6, X8, X6
+	VMOVUPS   X6, (BX)(CX*4)
+
+storedplain:
+	ADDQ $0x04, CX
+	JMP  plainGroup
+
+plainDone:
 	MOVL DX, BX
 	ADDQ BX, 120(AX)
 	SHRQ $0x20, DX

@@ -127,13 +127,15 @@ func main() {
 	Generate()
 }
 
-// readRowAVX2 emits the AVX2 kernel: four columns per group, software
-// pipelined: while group g's pieces are compared and its readouts stored,
-// the next group's codes, tail levels and thresholds are computed (a long
-// chain: a division, the rounding, the table lookup), so that group g+1's
-// decision does not wait for all of it. The constants live in memory (the
-// stack frame and RODATA) so that two groups' values fit in the sixteen
-// registers.
+// readRowAVX2 emits the AVX2 kernel: four columns per group. With noise
+// it is software pipelined: while group g's pieces are compared and its
+// readouts stored, the next group's codes, tail levels and thresholds are
+// computed (a long chain: a division, the rounding, the table lookup), so
+// that group g+1's decision does not wait for all of it; the row's
+// scalars live in memory (the stack frame, RODATA) so that two groups'
+// values fit in the sixteen registers. Without noise a plain loop reads
+// group after group with the scalars in registers (pipelining it made it
+// slower).
 func readRowAVX2(c avx2Consts) {
 	TEXT("readRowAVX2", NOSPLIT, "func(job uintptr) int")
 	Doc("readRowAVX2 reads out the columns of job four at a time, as rowReader.readGo does, and returns how many it did: a multiple of 4, stopping before the first group that needs the scalar path (a noisy readout off the fast path) or fewer than 4 columns from the end. It needs AVX2, BMI2 and POPCNT.")
@@ -163,6 +165,9 @@ func readRowAVX2(c avx2Consts) {
 	MOVQ(Mem{Base: job, Disp: offNBits}, nbits)
 	nextWord(state, next)
 
+	CMPQ(Mem{Base: job, Disp: offNoisy}, U8(0))
+	JEQ(LabelRef("plain"))
+
 	// The group in hand (columns j … j+3): its codes, B scales, live
 	// lanes and their mask m, and with noise the lanes that may take the
 	// fast path (ok) and their thresholds (thr).
@@ -184,8 +189,6 @@ func readRowAVX2(c avx2Consts) {
 	Label("back")
 	p := GP64()
 	m := cur.m
-	CMPQ(Mem{Base: job, Disp: offNoisy}, U8(0))
-	JEQ(LabelRef("readout"))
 	TESTQ(m, m)
 	JZ(LabelRef("readout"))
 	// Per lane, the shift of its piece among the live lanes' pieces.
@@ -231,50 +234,7 @@ func readRowAVX2(c avx2Consts) {
 	nextWord(state, next)
 
 	Label("readout")
-	code := cur.code
-	POPCNTQ(m, m)
-	ADDQ(m, counts)
-	// Clips: live codes outside [lo, hi] (never NaN), then the clamp.
-	below, above := YMM(), YMM()
-	VCMPPD(U8(cmpLT), lo, code, below)
-	VCMPPD(U8(cmpGT), hi, code, above)
-	VORPD(above, below, below)
-	VANDPD(cur.live, below, below)
-	clips := GP64()
-	VMOVMSKPD(below, clips.As32())
-	POPCNTQ(clips, clips)
-	SHLQ(U8(32), clips)
-	ADDQ(clips, counts)
-	bound := YMM()
-	VMOVUPD(hi, bound)
-	VMINPD(code, bound, code) // min(hi, code)
-	VMOVUPD(lo, bound)
-	VMAXPD(code, bound, code) // max(lo, code)
-	// The readout ((code·step)·scA)·scB in float32, where the lane is live.
-	VMULPD(step, code, code)
-	VMULPD(scA, code, code)
-	VMULPD(cur.sc, code, code)
-	v := XMM()
-	VCVTPD2PSY(code, v)
-	live32, upper := XMM(), XMM()
-	VEXTRACTF128(U8(1), cur.live, upper)
-	VSHUFPS(U8(0x88), upper, cur.live.AsX(), live32)
-	out := XMM()
-	MOVQ(Mem{Base: job, Disp: offDst}, p)
-	CMPQ(Mem{Base: job, Disp: offAssign}, U8(0))
-	JEQ(LabelRef("accumulate"))
-	dead := XMM()
-	VBROADCASTSS(Mem{Base: job, Disp: offDead}, dead)
-	VBLENDVPS(live32, v, dead, out)
-	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
-	JMP(LabelRef("next"))
-
-	Label("accumulate")
-	old := XMM()
-	VMOVUPS(Mem{Base: p, Index: j, Scale: 4}, old)
-	VADDPS(v, old, v) // old + readout
-	VBLENDVPS(live32, v, old, out)
-	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
+	readOut(job, j, counts, cur.code, cur.sc, cur.live, m, lo, hi, step, scA, "")
 
 	Label("next")
 	ADDQ(U8(4), j)
@@ -302,6 +262,109 @@ func readRowAVX2(c avx2Consts) {
 	Store(j, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
+
+	// Without noise: group after group, nothing to pipeline for (the
+	// groups' chains overlap on their own), the scalars in registers.
+	Label("plain")
+	invAr, scAr, stepr, lor, hir, zero := YMM(), YMM(), YMM(), YMM(), YMM(), YMM()
+	VXORPD(zero, zero, zero)
+	VMOVUPD(invA, invAr)
+	VMOVUPD(scA, scAr)
+	VMOVUPD(step, stepr)
+	VMOVUPD(lo, lor)
+	VMOVUPD(hi, hir)
+	Label("plainGroup")
+	LEAQ(Mem{Base: j, Disp: 4}, end)
+	CMPQ(end, Mem{Base: job, Disp: offN})
+	JGT(LabelRef("plainDone"))
+	x, code, sc, live := YMM(), YMM(), YMM(), YMM()
+	MOVQ(Mem{Base: job, Disp: offTile}, p)
+	VCVTPS2PD(Mem{Base: p, Index: j, Scale: 4}, x)
+	VMULPD(invAr, x, x)
+	MOVQ(Mem{Base: job, Disp: offInvB}, p)
+	VMULPD(Mem{Base: p, Index: j, Scale: 8}, x, x)
+	VDIVPD(stepr, x, x)
+	VROUNDPD(U8(0), x, code)
+	MOVQ(Mem{Base: job, Disp: offScB}, p)
+	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, sc)
+	VCMPPD(U8(cmpNEQ), zero, sc, live)
+	pm := GP64()
+	VMOVMSKPD(live, pm.As32())
+	readOut(job, j, counts, code, sc, live, pm, lor, hir, stepr, scAr, "plain")
+	ADDQ(U8(4), j)
+	JMP(LabelRef("plainGroup"))
+
+	Label("plainDone")
+	cnt = GP64()
+	MOVL(counts.As32(), cnt.As32())
+	ADDQ(cnt, Mem{Base: job, Disp: offReadouts})
+	SHRQ(U8(32), counts)
+	ADDQ(counts, Mem{Base: job, Disp: offClipped})
+	Store(j, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+// readOut emits the readout of the group at column j of readRowAVX2: the
+// live lanes (mask m, clobbered) counted, the clips (live codes outside
+// [lo, hi], never NaN) counted, the codes clamped, the readouts
+// ((code·step)·scA)·sc rounded to float32 and stored (assigning: the dead
+// value where a lane is not live) or added to dst. lo, hi, step and scA
+// are broadcast scalars in registers or memory; suffix keeps its labels
+// apart.
+func readOut(job Register, j, counts GPVirtual, code, sc, live VecVirtual, m GPVirtual, lo, hi, step, scA Op, suffix string) {
+	POPCNTQ(m, m)
+	ADDQ(m, counts)
+	below, above := YMM(), YMM()
+	VCMPPD(U8(cmpLT), lo, code, below)
+	VCMPPD(U8(cmpGT), hi, code, above)
+	VORPD(above, below, below)
+	VANDPD(live, below, below)
+	clips := GP64()
+	VMOVMSKPD(below, clips.As32())
+	POPCNTQ(clips, clips)
+	SHLQ(U8(32), clips)
+	ADDQ(clips, counts)
+	// The code is the second operand of MINPD and MAXPD, which they
+	// return when it is NaN (see the package documentation).
+	VMINPD(code, inRegister(hi), code) // min(hi, code)
+	VMAXPD(code, inRegister(lo), code) // max(lo, code)
+	VMULPD(step, code, code)
+	VMULPD(scA, code, code)
+	VMULPD(sc, code, code)
+	v := XMM()
+	VCVTPD2PSY(code, v)
+	live32, upper := XMM(), XMM()
+	VEXTRACTF128(U8(1), live, upper)
+	VSHUFPS(U8(0x88), upper, live.AsX(), live32)
+	out := XMM()
+	p := GP64()
+	MOVQ(Mem{Base: job, Disp: offDst}, p)
+	CMPQ(Mem{Base: job, Disp: offAssign}, U8(0))
+	JEQ(LabelRef("accumulate" + suffix))
+	dead := XMM()
+	VBROADCASTSS(Mem{Base: job, Disp: offDead}, dead)
+	VBLENDVPS(live32, v, dead, out)
+	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
+	JMP(LabelRef("stored" + suffix))
+
+	Label("accumulate" + suffix)
+	old := XMM()
+	VMOVUPS(Mem{Base: p, Index: j, Scale: 4}, old)
+	VADDPS(v, old, v) // old + readout
+	VBLENDVPS(live32, v, old, out)
+	VMOVUPS(out, Mem{Base: p, Index: j, Scale: 4})
+	Label("stored" + suffix)
+}
+
+// inRegister returns op, loaded into a register unless it is one.
+func inRegister(op Op) Op {
+	if IsYMM(op) {
+		return op
+	}
+	r := YMM()
+	VMOVUPD(op, r)
+	return r
 }
 
 // avx2Consts are the RODATA constants of readRowAVX2.
@@ -336,8 +399,6 @@ func front(job Register, j GPVirtual, disp int, grp avx2Group, c avx2Consts, inv
 	VMOVUPD(Mem{Base: p, Index: j, Scale: 8, Disp: 8 * disp}, grp.sc)
 	VCMPPD(U8(cmpNEQ), c.zero, grp.sc, grp.live)
 	VMOVMSKPD(grp.live, grp.m.As32())
-	CMPQ(Mem{Base: job, Disp: offNoisy}, U8(0))
-	JEQ(LabelRef(label))
 	TESTQ(grp.m, grp.m)
 	JZ(LabelRef(label))
 
