@@ -179,7 +179,7 @@ func im2colPositions(g Geometry, xn, cols []float32, q0, q1 int) {
 			}
 			if vector {
 				// The row's interior windows in one call: every window
-				// row is one masked vector move (vec.Windows).
+				// row is one vector move (vec.Windows).
 				run := min(ox1, inHi) - ox
 				vec.Windows(cols[(q-q0)*k:(q-q0+run)*k], xn[ih0*g.W+iw0:], run, g.Stride, g.C, plane, g.KH, g.W, kw)
 				q += run

@@ -1743,3 +1743,71 @@ windowsAVX512_row:
 	JNZ       windowsAVX512_window
 	VZEROUPPER
 	RET
+
+// func windowsAVX2(rows *float32, img *float32, n int, step int, blocks int, plane int, height int, ld int, width int)
+// Requires: AVX
+TEXT ·windowsAVX2(SB), NOSPLIT, $0-72
+	MOVQ rows+0(FP), AX
+	MOVQ img+8(FP), CX
+	MOVQ n+16(FP), DX
+	MOVQ step+24(FP), BX
+	SHLQ $0x02, BX
+	MOVQ blocks+32(FP), SI
+	MOVQ plane+40(FP), DI
+	SHLQ $0x02, DI
+	MOVQ height+48(FP), R8
+	MOVQ ld+56(FP), R9
+	SHLQ $0x02, R9
+	MOVQ width+64(FP), R10
+	SHLQ $0x02, R10
+	CMPQ R10, $0x10
+	JGT  windowsAVX2_wide
+
+windowsAVX2_window:
+	MOVQ CX, R11
+	MOVQ SI, R13
+
+windowsAVX2_block:
+	MOVQ R8, R14
+	MOVQ R11, R12
+
+windowsAVX2_row:
+	VMOVUPS (R12), X0
+	VMOVUPS X0, (AX)
+	ADDQ    R10, AX
+	ADDQ    R9, R12
+	DECQ    R14
+	JNZ     windowsAVX2_row
+	ADDQ    DI, R11
+	DECQ    R13
+	JNZ     windowsAVX2_block
+	ADDQ    BX, CX
+	DECQ    DX
+	JNZ     windowsAVX2_window
+	VZEROUPPER
+	RET
+
+windowsAVX2_wide:
+windowsAVX2_window_w:
+	MOVQ CX, R11
+	MOVQ SI, R13
+
+windowsAVX2_block_w:
+	MOVQ R8, R14
+	MOVQ R11, R12
+
+windowsAVX2_row_w:
+	VMOVUPS (R12), Y0
+	VMOVUPS Y0, (AX)
+	ADDQ    R10, AX
+	ADDQ    R9, R12
+	DECQ    R14
+	JNZ     windowsAVX2_row_w
+	ADDQ    DI, R11
+	DECQ    R13
+	JNZ     windowsAVX2_block_w
+	ADDQ    BX, CX
+	DECQ    DX
+	JNZ     windowsAVX2_window_w
+	VZEROUPPER
+	RET

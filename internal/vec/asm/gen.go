@@ -172,6 +172,7 @@ func main() {
 	}
 	transpose8()
 	windows()
+	overlappingWindows()
 	Generate()
 }
 
@@ -236,6 +237,73 @@ func windows() {
 	JNZ(LabelRef(name + "_window"))
 	VZEROUPPER()
 	RET()
+}
+
+// overlappingWindows emits Windows for AVX2, which has no opmask: each
+// row of a window (width ≤ 8 floats) is one unmasked load and store of 4
+// floats (width ≤ 4) or 8, which reads and writes past the row's width.
+// The store's excess lands where the next rows go and is overwritten by
+// them, so every byte ends as the Go loop leaves it, provided rows and img
+// extend far enough past the windows copied: the caller (kernels.windows)
+// hands the last windows, whose excess would leave the buffers, to the Go
+// loop. Pure data movement, so the result is exact.
+func overlappingWindows() {
+	const name = "windowsAVX2"
+	TEXT(name, NOSPLIT, "func(rows *float32, img *float32, n, step, blocks, plane, height, ld, width int)")
+	Doc(name + " copies row r of block c of window j, img[j·step + c·plane + r·ld + i] for i < width, to the next width floats of rows, for j < n, c < blocks, r < height in that order, with AVX2, moving 4 floats per row when width ≤ 4 and 8 otherwise (width ≤ 8): rows and img must hold that many past the last row's start; n, blocks and height are positive.")
+	Pragma("noescape")
+	rows := Load(Param("rows"), GP64())
+	img := Load(Param("img"), GP64())
+	n := Load(Param("n"), GP64())
+	step := Load(Param("step"), GP64())
+	SHLQ(U8(2), step)
+	blocks := Load(Param("blocks"), GP64())
+	plane := Load(Param("plane"), GP64())
+	SHLQ(U8(2), plane)
+	height := Load(Param("height"), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	width := Load(Param("width"), GP64())
+	SHLQ(U8(2), width) // bytes of rows per window row
+	block, row := GP64(), GP64()
+	c, r := GP64(), GP64()
+	CMPQ(width, U8(16))
+	JGT(LabelRef(name + "_wide"))
+	for _, wide := range []bool{false, true} {
+		suffix := ""
+		if wide {
+			suffix = "_w"
+			Label(name + "_wide")
+		}
+		Label(name + "_window" + suffix)
+		MOVQ(img, block)
+		MOVQ(blocks, c)
+		Label(name + "_block" + suffix)
+		MOVQ(height, r)
+		MOVQ(block, row)
+		Label(name + "_row" + suffix)
+		if wide {
+			x := YMM()
+			VMOVUPS(Mem{Base: row}, x)
+			VMOVUPS(x, Mem{Base: rows})
+		} else {
+			x := XMM()
+			VMOVUPS(Mem{Base: row}, x)
+			VMOVUPS(x, Mem{Base: rows})
+		}
+		ADDQ(width, rows)
+		ADDQ(ld, row)
+		DECQ(r)
+		JNZ(LabelRef(name + "_row" + suffix))
+		ADDQ(plane, block)
+		DECQ(c)
+		JNZ(LabelRef(name + "_block" + suffix))
+		ADDQ(step, img)
+		DECQ(n)
+		JNZ(LabelRef(name + "_window" + suffix))
+		VZEROUPPER()
+		RET()
+	}
 }
 
 // transpose8 emits the transposition of 8 rows: n floats of each of 8
