@@ -131,29 +131,33 @@ func softmaxRow(y, x []float32) float64 {
 func (t *Tape) Softmax(x *Tensor) *Tensor {
 	rows, cols := lastAxis("Softmax", x.shape)
 	out := t.resultUninit(x.shape, x)
-	for r := 0; r < rows; r++ {
-		softmaxRow(out.data[r*cols:(r+1)*cols], x.data[r*cols:(r+1)*cols])
-	}
+	t.parallelRows(rows, cols, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			softmaxRow(out.data[r*cols:(r+1)*cols], x.data[r*cols:(r+1)*cols])
+		}
+	})
 	t.record(out, func(g []float32) {
 		gx, fresh := gradFor(x)
 		// dx_j = y_j·(g_j − Σ_k g_k·y_k).
-		for r := 0; r < rows; r++ {
-			y, gr, gxr := out.data[r*cols:(r+1)*cols], g[r*cols:(r+1)*cols], gx[r*cols:(r+1)*cols]
-			var dot float64
-			for j, v := range y {
-				dot += float64(v) * float64(gr[j])
-			}
-			d := float32(dot)
-			if fresh {
+		t.parallelRows(rows, cols, func(r0, r1 int) {
+			for r := r0; r < r1; r++ {
+				y, gr, gxr := out.data[r*cols:(r+1)*cols], g[r*cols:(r+1)*cols], gx[r*cols:(r+1)*cols]
+				var dot float64
 				for j, v := range y {
-					gxr[j] = v * (gr[j] - d)
+					dot += float64(v) * float64(gr[j])
 				}
-				continue
+				d := float32(dot)
+				if fresh {
+					for j, v := range y {
+						gxr[j] = v * (gr[j] - d)
+					}
+					continue
+				}
+				for j, v := range y {
+					gxr[j] += v * (gr[j] - d)
+				}
 			}
-			for j, v := range y {
-				gxr[j] += v * (gr[j] - d)
-			}
-		}
+		})
 	})
 	return out
 }

@@ -92,6 +92,12 @@ func (bc *broadcast) runs(f func(o0, ia, ib, n, sa, sb int)) {
 	if bc.n == 0 {
 		return
 	}
+	bc.runsFrom(0, bc.n/bc.runShape[len(bc.runShape)-1], f)
+}
+
+// runsFrom is runs for the innermost runs r0 … r1−1 only, in the same
+// order.
+func (bc *broadcast) runsFrom(r0, r1 int, f func(o0, ia, ib, n, sa, sb int)) {
 	nd := len(bc.runShape)
 	inner, sa, sb := bc.runShape[nd-1], bc.runStridesA[nd-1], bc.runStridesB[nd-1]
 	var idxStore [maxInlineDims]int
@@ -101,8 +107,15 @@ func (bc *broadcast) runs(f func(o0, ia, ib, n, sa, sb int)) {
 	} else {
 		idx = make([]int, nd)
 	}
+	// The indices of run r0 in the outer dimensions, last fastest.
 	ia, ib := 0, 0
-	for o := 0; o < bc.n; o += inner {
+	for d, q := nd-2, r0; d >= 0; d-- {
+		idx[d] = q % bc.runShape[d]
+		q /= bc.runShape[d]
+		ia += idx[d] * bc.runStridesA[d]
+		ib += idx[d] * bc.runStridesB[d]
+	}
+	for o := r0 * inner; o < r1*inner; o += inner {
 		f(o, ia, ib, inner, sa, sb)
 		for d := nd - 2; d >= 0; d-- {
 			idx[d]++
@@ -116,6 +129,26 @@ func (bc *broadcast) runs(f func(o0, ia, ib, n, sa, sb int)) {
 			idx[d] = 0
 		}
 	}
+}
+
+// parallelRuns is bc.runs on up to GOMAXPROCS goroutines, for an f that
+// computes each output element on its own from the operands (a forward
+// elementwise op): the runs, or pieces of a single long run, are handed
+// out in chunks, and every element gets the same value as on one
+// goroutine. Not for loops that add into an operand's gradient, where
+// broadcast elements collect from many outputs.
+func (t *Tape) parallelRuns(bc *broadcast, f func(o0, ia, ib, n, sa, sb int)) {
+	if bc.n < parallelMinElems {
+		bc.runs(f)
+		return
+	}
+	nd := len(bc.runShape)
+	inner, sa, sb := bc.runShape[nd-1], bc.runStridesA[nd-1], bc.runStridesB[nd-1]
+	if nd == 1 {
+		t.parallelFor(inner, func(lo, hi int) { f(lo, lo*sa, lo*sb, hi-lo, sa, sb) })
+		return
+	}
+	t.parallelChunks(bc.n/inner, max(1, parallelChunkElems/inner), func(r0, r1 int) { bc.runsFrom(r0, r1, f) })
 }
 
 func dimFromEnd(shape []int, fromEnd int) int {
@@ -150,7 +183,7 @@ func (t *Tape) Add(a, b *Tensor) *Tensor {
 	newBroadcast(bc, "Add", a.shape, b.shape)
 	out := t.resultUninit(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
-	bc.runs(func(o0, ia, ib, n, sa, sb int) {
+	t.parallelRuns(bc, func(o0, ia, ib, n, sa, sb int) {
 		or := o[o0 : o0+n]
 		for j := range or {
 			or[j] = x[ia+j*sa] + y[ib+j*sb]
@@ -209,7 +242,7 @@ func (t *Tape) Sub(a, b *Tensor) *Tensor {
 	newBroadcast(bc, "Sub", a.shape, b.shape)
 	out := t.resultUninit(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
-	bc.runs(func(o0, ia, ib, n, sa, sb int) {
+	t.parallelRuns(bc, func(o0, ia, ib, n, sa, sb int) {
 		or := o[o0 : o0+n]
 		for j := range or {
 			or[j] = x[ia+j*sa] - y[ib+j*sb]
@@ -228,7 +261,7 @@ func (t *Tape) Mul(a, b *Tensor) *Tensor {
 	newBroadcast(bc, "Mul", a.shape, b.shape)
 	out := t.resultUninit(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
-	bc.runs(func(o0, ia, ib, n, sa, sb int) {
+	t.parallelRuns(bc, func(o0, ia, ib, n, sa, sb int) {
 		or := o[o0 : o0+n]
 		for j := range or {
 			or[j] = x[ia+j*sa] * y[ib+j*sb]
@@ -259,7 +292,7 @@ func (t *Tape) Div(a, b *Tensor) *Tensor {
 	newBroadcast(bc, "Div", a.shape, b.shape)
 	out := t.resultUninit(bc.shape, a, b)
 	o, x, y := out.data, a.data, b.data
-	bc.runs(func(o0, ia, ib, n, sa, sb int) {
+	t.parallelRuns(bc, func(o0, ia, ib, n, sa, sb int) {
 		or := o[o0 : o0+n]
 		for j := range or {
 			or[j] = x[ia+j*sa] / y[ib+j*sb]

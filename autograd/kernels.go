@@ -45,6 +45,17 @@ func (t *Tape) parallelFor(n int, f func(lo, hi int)) {
 	t.parallelChunks(n, parallelChunkElems, f)
 }
 
+// parallelRows splits rows [0, rows) of cols elements each over
+// goroutines, several rows at a time, for loops that treat each row on its
+// own (a softmax, a normalisation over the last axis).
+func (t *Tape) parallelRows(rows, cols int, f func(r0, r1 int)) {
+	if rows*cols < parallelMinElems {
+		f(0, rows)
+		return
+	}
+	t.parallelChunks(rows, max(1, parallelChunkElems/max(cols, 1)), f)
+}
+
 // parallelChannels splits channels [0, c) over goroutines, one channel at
 // a time, for per-channel loops over a tensor of elems elements in all.
 func (t *Tape) parallelChannels(c, elems int, f func(c0, c1 int)) {

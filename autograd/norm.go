@@ -246,31 +246,7 @@ func (t *Tape) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 	stats := t.keep(2 * rows)
 	mean, invStd := stats[:rows], stats[rows:]
 	out := t.resultUninit(x.shape, x, gamma, beta)
-	for r := 0; r < rows; r++ {
-		xr, yr := x.data[r*d:(r+1)*d], out.data[r*d:(r+1)*d]
-		var s float64
-		for _, v := range xr {
-			s += float64(v)
-		}
-		m := float32(s / float64(d))
-		var ss float64
-		for _, v := range xr {
-			dv := float64(v - m)
-			ss += dv * dv
-		}
-		is := float32(1 / math.Sqrt(ss/float64(d)+float64(eps)))
-		mean[r], invStd[r] = m, is
-		for j, v := range xr {
-			y := (v - m) * is
-			if gamma != nil {
-				y *= gamma.data[j]
-			}
-			if beta != nil {
-				y += beta.data[j]
-			}
-			yr[j] = y
-		}
-	}
+	t.parallelRows(rows, d, func(r0, r1 int) { layerNormRows(x.data, out.data, gamma, beta, mean, invStd, d, eps, r0, r1) })
 	t.record(out, func(g []float32) {
 		gx, gg, gb := gradOf(x), gradOf(gamma), gradOf(beta)
 		dxhat := t.scratch(d)
@@ -308,4 +284,35 @@ func (t *Tape) LayerNorm(x, gamma, beta *Tensor, eps float32) *Tensor {
 		}
 	})
 	return out
+}
+
+// layerNormRows normalises rows [r0, r1) of x (d elements each) into out
+// and stores each row's mean and 1/σ: LayerNorm's forward pass, row by
+// row.
+func layerNormRows(x, out []float32, gamma, beta *Tensor, mean, invStd []float32, d int, eps float32, r0, r1 int) {
+	for r := r0; r < r1; r++ {
+		xr, yr := x[r*d:(r+1)*d], out[r*d:(r+1)*d]
+		var s float64
+		for _, v := range xr {
+			s += float64(v)
+		}
+		m := float32(s / float64(d))
+		var ss float64
+		for _, v := range xr {
+			dv := float64(v - m)
+			ss += dv * dv
+		}
+		is := float32(1 / math.Sqrt(ss/float64(d)+float64(eps)))
+		mean[r], invStd[r] = m, is
+		for j, v := range xr {
+			y := (v - m) * is
+			if gamma != nil {
+				y *= gamma.data[j]
+			}
+			if beta != nil {
+				y += beta.data[j]
+			}
+			yr[j] = y
+		}
+	}
 }
