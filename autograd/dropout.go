@@ -25,30 +25,46 @@ func (t *Tape) Dropout(x *Tensor, p float32, rng *rand.Rand) *Tensor {
 	// multiplies by the same factor. Both are written whole.
 	mask := t.keep(len(x.data))
 	if p < 1 {
+		// The draws, one per element in order, on this goroutine (they
+		// are the generator's stream); then the outputs on all cores.
 		keep := 1 / (1 - p)
-		for i, v := range x.data {
+		for i := range mask {
+			m := float32(0)
 			if rng.Float32() >= p {
-				mask[i] = keep
-				out.data[i] = v * keep
-			} else {
-				mask[i], out.data[i] = 0, 0
+				m = keep
 			}
+			mask[i] = m
 		}
+		t.parallelFor(len(x.data), func(lo, hi int) {
+			xs, ms, ys := x.data[lo:hi], mask[lo:hi], out.data[lo:hi]
+			ms, ys = ms[:len(xs)], ys[:len(xs)]
+			for i, v := range xs {
+				if ms[i] != 0 {
+					ys[i] = v * keep
+				} else {
+					ys[i] = 0
+				}
+			}
+		})
 	} else {
 		clear(mask)
 		clear(out.data)
 	}
 	t.record(out, func(g []float32) {
 		gx, fresh := gradFor(x)
-		if fresh {
-			for i, m := range mask {
-				gx[i] = g[i] * m
+		t.parallelFor(len(mask), func(lo, hi int) {
+			ms, gs, gxs := mask[lo:hi], g[lo:hi], gx[lo:hi]
+			gs, gxs = gs[:len(ms)], gxs[:len(ms)]
+			if fresh {
+				for i, m := range ms {
+					gxs[i] = gs[i] * m
+				}
+				return
 			}
-			return
-		}
-		for i, m := range mask {
-			gx[i] += g[i] * m
-		}
+			for i, m := range ms {
+				gxs[i] += gs[i] * m
+			}
+		})
 	})
 	return out
 }

@@ -224,6 +224,21 @@ func (t *Tape) sumGradInto(x *Tensor, g []float32, bc *broadcast, isA bool, sign
 		return
 	}
 	gx := gradOf(x)
+	if rows, cols, ok := bc.repeatedRows(isA); ok && bc.n >= parallelMinElems && cols >= 2*columnChunk {
+		// x repeats along the leading dimensions (a bias): split its
+		// elements, not the rows, so that each still collects the rows
+		// in order, as below.
+		t.parallelChunks(cols, columnChunk, func(lo, hi int) {
+			d := gx[lo:hi]
+			for r := range rows {
+				s := g[r*cols+lo : r*cols+hi]
+				for j, v := range s {
+					d[j] += sign * v
+				}
+			}
+		})
+		return
+	}
 	bc.runs(func(o0, ia, ib, n, sa, sb int) {
 		gr := g[o0 : o0+n]
 		i, st := ib, sb
@@ -234,6 +249,25 @@ func (t *Tape) sumGradInto(x *Tensor, g []float32, bc *broadcast, isA bool, sign
 			gx[i+j*st] += sign * v
 		}
 	})
+}
+
+// columnChunk is the number of a repeated operand's elements a goroutine
+// takes at a time in sumGradInto: a multiple of 16, so that goroutines
+// never share a cache line of float32s.
+const columnChunk = 64
+
+// repeatedRows reports whether operand a (isA) or b is the output's rows
+// repeated: the output is rows × cols in memory and the operand holds one
+// row of cols elements, read at every output row.
+func (bc *broadcast) repeatedRows(isA bool) (rows, cols int, ok bool) {
+	st := bc.runStridesB
+	if isA {
+		st = bc.runStridesA
+	}
+	if len(bc.runShape) != 2 || st[0] != 0 || st[1] != 1 {
+		return 0, 0, false
+	}
+	return bc.runShape[0], bc.runShape[1], true
 }
 
 // Sub returns a - b with broadcasting.

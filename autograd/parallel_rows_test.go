@@ -69,7 +69,7 @@ func TestParallelRunsMatchRuns(t *testing.T) {
 
 // TestRowOpsSameOnAnyCores: the elementwise and row-wise ops that split
 // their work over goroutines (Add, Sub, Mul, Div with broadcasting,
-// Softmax, LayerNorm) give the same values and gradients, bit for bit, on
+// Softmax, LayerNorm, Dropout) give the same values and gradients, bit for bit, on
 // one core as on several.
 func TestRowOpsSameOnAnyCores(t *testing.T) {
 	run := func(procs int) [][]float32 {
@@ -83,6 +83,7 @@ func TestRowOpsSameOnAnyCores(t *testing.T) {
 		h = tp.Mul(tp.Sub(h, y), tp.Div(y, tp.Add(tp.Mul(y, y), bias)))
 		h = tp.LayerNorm(h, gamma, beta, 1e-5)
 		h = tp.Softmax(h)
+		h = tp.Dropout(h, 0.1, rand.New(rand.NewPCG(8, 8)))
 		loss := tp.Sum(tp.Mul(h, y))
 		require.NoError(t, tp.Backward(loss))
 		return [][]float32{h.Data(), x.Grad(), bias.Grad(), gamma.Grad(), beta.Grad(), y.Grad()}
@@ -92,6 +93,33 @@ func TestRowOpsSameOnAnyCores(t *testing.T) {
 		require.Equal(t, len(one[i]), len(many[i]))
 		for j := range one[i] {
 			require.Equal(t, math.Float32bits(one[i][j]), math.Float32bits(many[i][j]), fmt.Sprintf("result %d element %d", i, j))
+		}
+	}
+}
+
+// TestRepeatedRowsGradMatchesRuns: the gradient of an operand repeated
+// along the output's rows (a bias), which sumGradInto splits by the
+// operand's elements, equals the sum the broadcast runs take, row after
+// row, bit for bit, for values whose sums depend on the order.
+func TestRepeatedRowsGradMatchesRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, s := range [][2][]int{{{512, 256}, {256}}, {{8, 64, 1024}, {1024}}, {{300, 129}, {129}}} {
+		bc := new(broadcast)
+		newBroadcast(bc, "test", s[0], s[1])
+		g := make([]float32, bc.n)
+		for i := range g {
+			g[i] = float32(rng.NormFloat64() * math.Exp(rng.NormFloat64()*5))
+		}
+		want := make([]float32, numel(s[1]))
+		bc.runs(func(o0, ia, ib, n, sa, sb int) {
+			for j, v := range g[o0 : o0+n] {
+				want[ib+j*sb] += -1 * v
+			}
+		})
+		b := Zeros(s[1]...).SetRequiresGrad(true)
+		NewTape(nil).sumGradInto(b, g, bc, false, -1)
+		for i := range want {
+			require.Equal(t, math.Float32bits(want[i]), math.Float32bits(b.Grad()[i]), "%v %v: element %d", s[0], s[1], i)
 		}
 	}
 }
