@@ -146,15 +146,15 @@ TEXT ·readRowAVX2(SB), NOSPLIT, $192-16
 	LEAQ         4(CX), R11
 	CMPQ         R11, 40(AX)
 	JGT          done
-	MOVQ         (AX), R11
-	VCVTPS2PD    (R11)(CX*4), Y10
+	MOVQ         (AX), R9
+	VCVTPS2PD    (R9)(CX*4), Y10
 	VMULPD       (SP), Y10, Y10
-	MOVQ         16(AX), R11
-	VMULPD       (R11)(CX*8), Y10, Y10
+	MOVQ         16(AX), R9
+	VMULPD       (R9)(CX*8), Y10, Y10
 	VDIVPD       64(SP), Y10, Y10
 	VROUNDPD     $0x00, Y10, Y0
-	MOVQ         24(AX), R11
-	VMOVUPD      (R11)(CX*8), Y8
+	MOVQ         24(AX), R9
+	VMOVUPD      (R9)(CX*8), Y8
 	VCMPPD       $0x04, readoutConsts<>+192(SB), Y8, Y9
 	VMOVMSKPD    Y9, R9
 	TESTQ        R9, R9
@@ -185,15 +185,15 @@ group:
 	LEAQ      8(CX), R11
 	CMPQ      R11, 40(AX)
 	JGT       back
-	MOVQ      (AX), R11
-	VCVTPS2PD 16(R11)(CX*4), Y10
+	MOVQ      (AX), R10
+	VCVTPS2PD 16(R10)(CX*4), Y10
 	VMULPD    (SP), Y10, Y10
-	MOVQ      16(AX), R11
-	VMULPD    32(R11)(CX*8), Y10, Y10
+	MOVQ      16(AX), R10
+	VMULPD    32(R10)(CX*8), Y10, Y10
 	VDIVPD    64(SP), Y10, Y10
 	VROUNDPD  $0x00, Y10, Y3
-	MOVQ      24(AX), R11
-	VMOVUPD   32(R11)(CX*8), Y4
+	MOVQ      24(AX), R10
+	VMOVUPD   32(R10)(CX*8), Y4
 	VCMPPD    $0x04, readoutConsts<>+192(SB), Y4, Y5
 	VMOVMSKPD Y5, R10
 	TESTQ     R10, R10
@@ -364,15 +364,15 @@ plainGroup:
 	LEAQ         4(CX), R11
 	CMPQ         R11, 40(AX)
 	JGT          plainDone
-	MOVQ         (AX), R11
-	VCVTPS2PD    (R11)(CX*4), Y6
+	MOVQ         (AX), BX
+	VCVTPS2PD    (BX)(CX*4), Y6
 	VMULPD       Y0, Y6, Y6
-	MOVQ         16(AX), R11
-	VMULPD       (R11)(CX*8), Y6, Y6
+	MOVQ         16(AX), BX
+	VMULPD       (BX)(CX*8), Y6, Y6
 	VDIVPD       Y2, Y6, Y6
 	VROUNDPD     $0x00, Y6, Y6
-	MOVQ         24(AX), R11
-	VMOVUPD      (R11)(CX*8), Y7
+	MOVQ         24(AX), BX
+	VMOVUPD      (BX)(CX*8), Y7
 	VCMPPD       $0x04, Y5, Y7, Y8
 	VMOVMSKPD    Y8, BX
 	POPCNTQ      BX, BX

@@ -6,25 +6,15 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"syscall"
 	"testing"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mirage-go/mirage/internal/guardpage"
 )
 
-// guardedSlice returns n floats that end exactly where a page that can be
-// neither read nor written begins, so that a kernel reading or writing one
-// element past the end crashes the test instead of passing unnoticed.
-func guardedSlice(t *testing.T, n int) []float32 {
-	page := syscall.Getpagesize()
-	size := (n*4+page-1)/page*page + page
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = syscall.Munmap(mem) })
-	require.NoError(t, syscall.Mprotect(mem[size-page:], syscall.PROT_NONE))
-	return unsafe.Slice((*float32)(unsafe.Pointer(&mem[size-page-n*4])), n)
-}
+// guardedSlice returns n floats ending at an inaccessible page.
+func guardedSlice(t *testing.T, n int) []float32 { return guardpage.Floats(t, n) }
 
 // guarded copies s into a guarded slice of the same length.
 func guarded(t *testing.T, s []float32) []float32 {

@@ -1788,26 +1788,26 @@ windowsAVX2_row:
 	RET
 
 windowsAVX2_wide:
-windowsAVX2_window_w:
+windowsAVX2_w_window:
 	MOVQ CX, R11
 	MOVQ SI, R13
 
-windowsAVX2_block_w:
+windowsAVX2_w_block:
 	MOVQ R8, R14
 	MOVQ R11, R12
 
-windowsAVX2_row_w:
+windowsAVX2_w_row:
 	VMOVUPS (R12), Y0
 	VMOVUPS Y0, (AX)
 	ADDQ    R10, AX
 	ADDQ    R9, R12
 	DECQ    R14
-	JNZ     windowsAVX2_row_w
+	JNZ     windowsAVX2_w_row
 	ADDQ    DI, R11
 	DECQ    R13
-	JNZ     windowsAVX2_block_w
+	JNZ     windowsAVX2_w_block
 	ADDQ    BX, CX
 	DECQ    DX
-	JNZ     windowsAVX2_window_w
+	JNZ     windowsAVX2_w_window
 	VZEROUPPER
 	RET

@@ -254,14 +254,7 @@ func readRowAVX2(c avx2Consts) {
 	MOVQ(state, Mem{Base: job, Disp: offState})
 	MOVQ(bits, Mem{Base: job, Disp: offBits})
 	MOVQ(nbits, Mem{Base: job, Disp: offNBits})
-	cnt := GP64()
-	MOVL(counts.As32(), cnt.As32())
-	ADDQ(cnt, Mem{Base: job, Disp: offReadouts})
-	SHRQ(U8(32), counts)
-	ADDQ(counts, Mem{Base: job, Disp: offClipped})
-	Store(j, ReturnIndex(0))
-	VZEROUPPER()
-	RET()
+	finish(job, j, counts)
 
 	// Without noise: group after group, nothing to pipeline for (the
 	// groups' chains overlap on their own), the scalars in registers.
@@ -277,27 +270,22 @@ func readRowAVX2(c avx2Consts) {
 	LEAQ(Mem{Base: j, Disp: 4}, end)
 	CMPQ(end, Mem{Base: job, Disp: offN})
 	JGT(LabelRef("plainDone"))
-	x, code, sc, live := YMM(), YMM(), YMM(), YMM()
-	MOVQ(Mem{Base: job, Disp: offTile}, p)
-	VCVTPS2PD(Mem{Base: p, Index: j, Scale: 4}, x)
-	VMULPD(invAr, x, x)
-	MOVQ(Mem{Base: job, Disp: offInvB}, p)
-	VMULPD(Mem{Base: p, Index: j, Scale: 8}, x, x)
-	VDIVPD(stepr, x, x)
-	VROUNDPD(U8(0), x, code)
-	MOVQ(Mem{Base: job, Disp: offScB}, p)
-	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, sc)
-	VCMPPD(U8(cmpNEQ), zero, sc, live)
-	pm := GP64()
-	VMOVMSKPD(live, pm.As32())
+	code, sc, live, pm := YMM(), YMM(), YMM(), GP64()
+	codes(job, j, 0, invAr, stepr, zero, code, sc, live, pm)
 	readOut(job, j, counts, code, sc, live, pm, lor, hir, stepr, scAr, "plain")
 	ADDQ(U8(4), j)
 	JMP(LabelRef("plainGroup"))
 
 	Label("plainDone")
-	cnt = GP64()
-	MOVL(counts.As32(), cnt.As32())
-	ADDQ(cnt, Mem{Base: job, Disp: offReadouts})
+	finish(job, j, counts)
+}
+
+// finish emits readRowAVX2's return: the counts (readouts in the low 32
+// bits of counts, clips in the high ones) added to job's, and j returned.
+func finish(job Register, j, counts GPVirtual) {
+	c := GP64()
+	MOVL(counts.As32(), c.As32())
+	ADDQ(c, Mem{Base: job, Disp: offReadouts})
 	SHRQ(U8(32), counts)
 	ADDQ(counts, Mem{Base: job, Disp: offClipped})
 	Store(j, ReturnIndex(0))
@@ -357,6 +345,26 @@ func readOut(job Register, j, counts GPVirtual, code, sc, live VecVirtual, m GPV
 	Label("stored" + suffix)
 }
 
+// codes emits the start of every readout of readRowAVX2's group at column
+// j+disp: x = ((t·invA)·invB)/step and its nearest code, the B scales sc,
+// the live lanes (sc ≠ zero) and their mask m. It returns x.
+func codes(job Register, j GPVirtual, disp int, invA, step, zero Op, code, sc, live VecVirtual, m GPVirtual) VecVirtual {
+	x := YMM()
+	p := GP64()
+	MOVQ(Mem{Base: job, Disp: offTile}, p)
+	VCVTPS2PD(Mem{Base: p, Index: j, Scale: 4, Disp: 4 * disp}, x)
+	VMULPD(invA, x, x)
+	MOVQ(Mem{Base: job, Disp: offInvB}, p)
+	VMULPD(Mem{Base: p, Index: j, Scale: 8, Disp: 8 * disp}, x, x)
+	VDIVPD(step, x, x)
+	VROUNDPD(U8(0), x, code)
+	MOVQ(Mem{Base: job, Disp: offScB}, p)
+	VMOVUPD(Mem{Base: p, Index: j, Scale: 8, Disp: 8 * disp}, sc)
+	VCMPPD(U8(cmpNEQ), zero, sc, live)
+	VMOVMSKPD(live, m.As32())
+	return x
+}
+
 // inRegister returns op, loaded into a register unless it is one.
 func inRegister(op Op) Op {
 	if IsYMM(op) {
@@ -386,19 +394,8 @@ type avx2Group struct {
 // (level ≥ 1, live) and their thresholds head[min(level, 64)] =
 // head[min(level, 31)]. label names its exit.
 func front(job Register, j GPVirtual, disp int, grp avx2Group, c avx2Consts, invA, step, levelScale Mem, label string) {
-	x := YMM()
+	x := codes(job, j, disp, invA, step, c.zero, grp.code, grp.sc, grp.live, grp.m)
 	p := GP64()
-	MOVQ(Mem{Base: job, Disp: offTile}, p)
-	VCVTPS2PD(Mem{Base: p, Index: j, Scale: 4, Disp: 4 * disp}, x)
-	VMULPD(invA, x, x)
-	MOVQ(Mem{Base: job, Disp: offInvB}, p)
-	VMULPD(Mem{Base: p, Index: j, Scale: 8, Disp: 8 * disp}, x, x)
-	VDIVPD(step, x, x)
-	VROUNDPD(U8(0), x, grp.code)
-	MOVQ(Mem{Base: job, Disp: offScB}, p)
-	VMOVUPD(Mem{Base: p, Index: j, Scale: 8, Disp: 8 * disp}, grp.sc)
-	VCMPPD(U8(cmpNEQ), c.zero, grp.sc, grp.live)
-	VMOVMSKPD(grp.live, grp.m.As32())
 	TESTQ(grp.m, grp.m)
 	JZ(LabelRef(label))
 

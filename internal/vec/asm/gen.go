@@ -213,28 +213,43 @@ func windows() {
 	POPCNTL(maskBits, width.As32())
 	SHLQ(U8(2), width)
 
+	w := windowLoops{rows: rows, img: img, n: n, step: step, blocks: blocks, plane: plane, height: height, ld: ld, width: width}
+	x := YMM()
+	w.emit(name, func(row Register) {
+		VMOVUPS_Z(Mem{Base: row}, mask, x)
+		VMOVUPS(x, mask, Mem{Base: rows})
+	})
+}
+
+// windowLoops are the registers of Windows' three loops (windows, blocks,
+// rows), the strides in bytes.
+type windowLoops struct {
+	rows, img, n, step, blocks, plane, height, ld, width Register
+}
+
+// emit emits the loops, labelled from prefix, with move copying the row
+// at the address in row to rows, and the return.
+func (w windowLoops) emit(prefix string, move func(row Register)) {
 	block, row := GP64(), GP64()
 	c, r := GP64(), GP64()
-	x := YMM()
-	Label(name + "_window")
-	MOVQ(img, block)
-	MOVQ(blocks, c)
-	Label(name + "_block")
-	MOVQ(height, r)
+	Label(prefix + "_window")
+	MOVQ(w.img, block)
+	MOVQ(w.blocks, c)
+	Label(prefix + "_block")
+	MOVQ(w.height, r)
 	MOVQ(block, row)
-	Label(name + "_row")
-	VMOVUPS_Z(Mem{Base: row}, mask, x)
-	VMOVUPS(x, mask, Mem{Base: rows})
-	ADDQ(width, rows)
-	ADDQ(ld, row)
+	Label(prefix + "_row")
+	move(row)
+	ADDQ(w.width, w.rows)
+	ADDQ(w.ld, row)
 	DECQ(r)
-	JNZ(LabelRef(name + "_row"))
-	ADDQ(plane, block)
+	JNZ(LabelRef(prefix + "_row"))
+	ADDQ(w.plane, block)
 	DECQ(c)
-	JNZ(LabelRef(name + "_block"))
-	ADDQ(step, img)
-	DECQ(n)
-	JNZ(LabelRef(name + "_window"))
+	JNZ(LabelRef(prefix + "_block"))
+	ADDQ(w.step, w.img)
+	DECQ(w.n)
+	JNZ(LabelRef(prefix + "_window"))
 	VZEROUPPER()
 	RET()
 }
@@ -265,45 +280,20 @@ func overlappingWindows() {
 	SHLQ(U8(2), ld)
 	width := Load(Param("width"), GP64())
 	SHLQ(U8(2), width) // bytes of rows per window row
-	block, row := GP64(), GP64()
-	c, r := GP64(), GP64()
+	w := windowLoops{rows: rows, img: img, n: n, step: step, blocks: blocks, plane: plane, height: height, ld: ld, width: width}
 	CMPQ(width, U8(16))
 	JGT(LabelRef(name + "_wide"))
-	for _, wide := range []bool{false, true} {
-		suffix := ""
-		if wide {
-			suffix = "_w"
-			Label(name + "_wide")
-		}
-		Label(name + "_window" + suffix)
-		MOVQ(img, block)
-		MOVQ(blocks, c)
-		Label(name + "_block" + suffix)
-		MOVQ(height, r)
-		MOVQ(block, row)
-		Label(name + "_row" + suffix)
-		if wide {
-			x := YMM()
-			VMOVUPS(Mem{Base: row}, x)
-			VMOVUPS(x, Mem{Base: rows})
-		} else {
-			x := XMM()
-			VMOVUPS(Mem{Base: row}, x)
-			VMOVUPS(x, Mem{Base: rows})
-		}
-		ADDQ(width, rows)
-		ADDQ(ld, row)
-		DECQ(r)
-		JNZ(LabelRef(name + "_row" + suffix))
-		ADDQ(plane, block)
-		DECQ(c)
-		JNZ(LabelRef(name + "_block" + suffix))
-		ADDQ(step, img)
-		DECQ(n)
-		JNZ(LabelRef(name + "_window" + suffix))
-		VZEROUPPER()
-		RET()
-	}
+	x := XMM()
+	w.emit(name, func(row Register) {
+		VMOVUPS(Mem{Base: row}, x)
+		VMOVUPS(x, Mem{Base: rows})
+	})
+	Label(name + "_wide")
+	y := YMM()
+	w.emit(name+"_w", func(row Register) {
+		VMOVUPS(Mem{Base: row}, y)
+		VMOVUPS(y, Mem{Base: rows})
+	})
 }
 
 // transpose8 emits the transposition of 8 rows: n floats of each of 8
