@@ -1708,12 +1708,12 @@ TEXT ·windowsAVX512(SB), NOSPLIT, $0-68
 	MOVQ    img+8(FP), CX
 	MOVQ    n+16(FP), DX
 	MOVQ    step+24(FP), BX
-	SHLQ    $0x02, BX
 	MOVQ    blocks+32(FP), SI
 	MOVQ    plane+40(FP), DI
-	SHLQ    $0x02, DI
 	MOVQ    height+48(FP), R8
 	MOVQ    ld+56(FP), R9
+	SHLQ    $0x02, BX
+	SHLQ    $0x02, DI
 	SHLQ    $0x02, R9
 	MOVL    mask+64(FP), R10
 	KMOVW   R10, K1
@@ -1751,12 +1751,12 @@ TEXT ·windowsAVX2(SB), NOSPLIT, $0-72
 	MOVQ img+8(FP), CX
 	MOVQ n+16(FP), DX
 	MOVQ step+24(FP), BX
-	SHLQ $0x02, BX
 	MOVQ blocks+32(FP), SI
 	MOVQ plane+40(FP), DI
-	SHLQ $0x02, DI
 	MOVQ height+48(FP), R8
 	MOVQ ld+56(FP), R9
+	SHLQ $0x02, BX
+	SHLQ $0x02, DI
 	SHLQ $0x02, R9
 	MOVQ width+64(FP), R10
 	SHLQ $0x02, R10

@@ -195,29 +195,18 @@ func windows() {
 	TEXT(name, NOSPLIT, "func(rows *float32, img *float32, n, step, blocks, plane, height, ld int, mask uint32)")
 	Doc(name + " copies row r of block c of window j, img[j·step + c·plane + r·ld + i] for i < width, to the next width floats of rows, for j < n, c < blocks, r < height in that order, with AVX-512; mask is 2^width − 1, width ≤ 8; n, blocks and height are positive.")
 	Pragma("noescape")
-	rows := Load(Param("rows"), GP64())
-	img := Load(Param("img"), GP64())
-	n := Load(Param("n"), GP64())
-	step := Load(Param("step"), GP64())
-	SHLQ(U8(2), step)
-	blocks := Load(Param("blocks"), GP64())
-	plane := Load(Param("plane"), GP64())
-	SHLQ(U8(2), plane)
-	height := Load(Param("height"), GP64())
-	ld := Load(Param("ld"), GP64())
-	SHLQ(U8(2), ld)
+	w := loadWindowLoops()
 	maskBits := Load(Param("mask"), GP32())
 	mask := K()
 	KMOVW(maskBits, mask)
 	width := GP64() // bytes of rows per window row: popcount(mask)·4
 	POPCNTL(maskBits, width.As32())
 	SHLQ(U8(2), width)
-
-	w := windowLoops{rows: rows, img: img, n: n, step: step, blocks: blocks, plane: plane, height: height, ld: ld, width: width}
+	w.width = width
 	x := YMM()
 	w.emit(name, func(row Register) {
 		VMOVUPS_Z(Mem{Base: row}, mask, x)
-		VMOVUPS(x, mask, Mem{Base: rows})
+		VMOVUPS(x, mask, Mem{Base: w.rows})
 	})
 }
 
@@ -225,6 +214,20 @@ func windows() {
 // rows), the strides in bytes.
 type windowLoops struct {
 	rows, img, n, step, blocks, plane, height, ld, width Register
+}
+
+// loadWindowLoops loads the parameters Windows' kernels share, the
+// strides scaled to bytes; the caller sets width.
+func loadWindowLoops() windowLoops {
+	w := windowLoops{
+		rows: Load(Param("rows"), GP64()), img: Load(Param("img"), GP64()), n: Load(Param("n"), GP64()),
+		step: Load(Param("step"), GP64()), blocks: Load(Param("blocks"), GP64()), plane: Load(Param("plane"), GP64()),
+		height: Load(Param("height"), GP64()), ld: Load(Param("ld"), GP64()),
+	}
+	SHLQ(U8(2), w.step)
+	SHLQ(U8(2), w.plane)
+	SHLQ(U8(2), w.ld)
+	return w
 }
 
 // emit emits the loops, labelled from prefix, with move copying the row
@@ -267,32 +270,22 @@ func overlappingWindows() {
 	TEXT(name, NOSPLIT, "func(rows *float32, img *float32, n, step, blocks, plane, height, ld, width int)")
 	Doc(name + " copies row r of block c of window j, img[j·step + c·plane + r·ld + i] for i < width, to the next width floats of rows, for j < n, c < blocks, r < height in that order, with AVX2, moving 4 floats per row when width ≤ 4 and 8 otherwise (width ≤ 8): rows and img must hold that many past the last row's start; n, blocks and height are positive.")
 	Pragma("noescape")
-	rows := Load(Param("rows"), GP64())
-	img := Load(Param("img"), GP64())
-	n := Load(Param("n"), GP64())
-	step := Load(Param("step"), GP64())
-	SHLQ(U8(2), step)
-	blocks := Load(Param("blocks"), GP64())
-	plane := Load(Param("plane"), GP64())
-	SHLQ(U8(2), plane)
-	height := Load(Param("height"), GP64())
-	ld := Load(Param("ld"), GP64())
-	SHLQ(U8(2), ld)
+	w := loadWindowLoops()
 	width := Load(Param("width"), GP64())
 	SHLQ(U8(2), width) // bytes of rows per window row
-	w := windowLoops{rows: rows, img: img, n: n, step: step, blocks: blocks, plane: plane, height: height, ld: ld, width: width}
+	w.width = width
 	CMPQ(width, U8(16))
 	JGT(LabelRef(name + "_wide"))
 	x := XMM()
 	w.emit(name, func(row Register) {
 		VMOVUPS(Mem{Base: row}, x)
-		VMOVUPS(x, Mem{Base: rows})
+		VMOVUPS(x, Mem{Base: w.rows})
 	})
 	Label(name + "_wide")
 	y := YMM()
 	w.emit(name+"_w", func(row Register) {
 		VMOVUPS(Mem{Base: row}, y)
-		VMOVUPS(y, Mem{Base: rows})
+		VMOVUPS(y, Mem{Base: w.rows})
 	})
 }
 
