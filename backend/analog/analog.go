@@ -94,8 +94,14 @@
 // the same order, so the same codes, clip counts and random pieces, bit
 // for bit; the scalar loop (rowReader.readGo) reads the few noisy
 // readouts off the one-comparison fast path, continues the same stream,
-// and is the definition the kernels are tested against. A zero block's
-// flag comes from the quantiser (bfp.Matrix.ZeroBlocks), not from a scan.
+// and is the definition the kernels are tested against. With a wide
+// converter one noisy readout in seven leaves the fast path (an 11-bit
+// ADC spreads the values evenly between rounding boundaries), so on AVX2
+// the rest of a row that has one is read in three passes: codes and
+// thresholds in assembly, the stream in a short Go loop that draws only
+// for the readouts that need it, the readouts in assembly (rowReader.
+// readPasses). A zero block's flag comes from the quantiser
+// (bfp.Matrix.ZeroBlocks), not from a scan.
 //
 // Convolutions are handed to it whole (it is a backend.Convolver) and run
 // as backend.Im2col's products with the im2col operand quantised as it is
@@ -489,6 +495,8 @@ type worker struct {
 	noise     *stream
 	reader    rowReader
 	dead      []float32 // a row of the dead value
+	codes     []float64 // the reader's per-column codes and thresholds
+	thr       []uint64
 }
 
 // blockRead is the loop over one product's items (see blocks).
@@ -593,6 +601,10 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 			levelScale: b.noise.levelScale, dead: dead,
 		},
 		scB: scB, invB: invB, nm: b.noise, s: w.noise, lanes: b.lanes,
+	}
+	if b.noisyNow && b.lanes == 4 {
+		w.codes, w.thr = grow(w.codes, cols), grow(w.thr, cols)
+		r.codes, r.thr = w.codes, w.thr
 	}
 	if b.noisyNow {
 		r.job.noisy = 1

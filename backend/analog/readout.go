@@ -26,10 +26,20 @@ type rowRead struct {
 	nbits      int      // and how many bits they hold
 	readouts   int64
 	clipped    int64
-	noisy      int64   // 1 with ADC noise
-	assign     int64   // 1: dst = readout (dead where no readout), 0: dst += readout
-	dead       float32 // what a tile with a zero block reads when assigning
+	noisy      int64    // 1 with ADC noise
+	assign     int64    // 1: dst = readout (dead where no readout), 0: dst += readout
+	dead       float32  // what a tile with a zero block reads when assigning
+	codes      *float64 // per column: the code (prepareRowAVX2, writeRowAVX2)
+	thr        *uint64  // per column: the fast path's threshold, slowThr or deadThr
 }
+
+// Thresholds of prepareRowAVX2 for a lane that no piece decides (its tail
+// level is below 1, or NaN) and for a dead lane: both above every 16-bit
+// piece, so that one comparison finds the common case.
+const (
+	slowThr = 1 << 16
+	deadThr = 1 << 17
+)
 
 // rowReader reads out the rows of one tile (see blockRead.readTile): a
 // rowRead for the vector kernel, and the same quantities for the scalar
@@ -40,6 +50,10 @@ type rowReader struct {
 	nm        *noiseModel
 	s         *stream
 	lanes     int // 8: readRowAVX512, 4: readRowAVX2, 0: the scalar loop alone
+	// The three-pass noisy read's per-column codes and thresholds (see
+	// readRow), at least as long as a row.
+	codes []float64
+	thr   []uint64
 }
 
 // readRow reads out the row ti (exact tile values) into ri, both of the
@@ -47,6 +61,12 @@ type rowReader struct {
 // scalar loop, which the kernels match bit for bit and whose stream they
 // continue, for the rest: a readout off the noisy fast path (AVX-512) or
 // its group (AVX2), and the last n%4 columns (AVX2).
+//
+// On AVX2, the rest of a noisy row after its first group with a readout
+// off the fast path is read in three passes instead (readPasses): with a
+// wide converter (an 11-bit one leaves the fast path at one readout in
+// seven, a 6-bit one at one in thousands) the kernel would stop at nearly
+// every other group.
 func (r *rowReader) readRow(ti, ri []float32) {
 	cols, lanes := len(ri), r.lanes
 	j := 0
@@ -74,8 +94,11 @@ func (r *rowReader) readRow(ti, ri []float32) {
 			// The scalar loop from the same stream position.
 			s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
 			r.readGo(ti, ri, j, j+step)
+			if j += step; lanes == 4 && cols-j >= 4 {
+				j = r.readPasses(ti, ri, j)
+			}
 			job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
-			if j += step; j == cols {
+			if j == cols || lanes == 4 {
 				break
 			}
 		}
@@ -86,12 +109,64 @@ func (r *rowReader) readRow(ti, ri []float32) {
 	}
 }
 
+// readPasses reads out the whole groups of four of columns [j, n) of the
+// row ti into ri with noise, in three passes, and returns where it
+// stopped: prepareRowAVX2 computes every code and threshold, decide runs
+// the stream over them in column order and draws the noisy codes of the
+// readouts no piece decides, and writeRowAVX2 reads the codes out. Each
+// readout does the same arithmetic and takes the same pieces and draws as
+// in readGo.
+func (r *rowReader) readPasses(ti, ri []float32, j int) int {
+	cols := len(ri) - j
+	if len(r.codes) < cols { // readers outside blockRead.readTile
+		r.codes, r.thr = make([]float64, cols), make([]uint64, cols)
+	}
+	job := &r.job
+	job.tile, job.dst, job.invB, job.scB, job.n = &ti[j], &ri[j], &r.invB[j], &r.scB[j], cols
+	job.codes, job.thr = &r.codes[0], &r.thr[0]
+	prepareRowAVX2(uintptr(unsafe.Pointer(job)))
+	r.decide(ti[j:], r.invB[j:], cols&^3)
+	return j + writeRowAVX2(uintptr(unsafe.Pointer(job)))
+}
+
+// decide runs the stream over the first n columns of the row ti (B
+// scales invB) as readGo does, from the thresholds prepareRowAVX2 wrote:
+// a live readout a piece decides takes it and keeps its code, and one that
+// no piece decides gets slowCode's noisy code in place of its code.
+func (r *rowReader) decide(ti []float32, invB []float64, n int) {
+	thr, codes := r.thr[:n], r.codes[:n]
+	ti, invB = ti[:n], invB[:n]
+	invA, step := r.job.invA, r.job.step
+	nm, s := r.nm, r.s
+	bits, nbits := s.bits, s.nbits
+	for j, t := range thr {
+		if t == deadThr {
+			continue
+		}
+		if nbits == 0 {
+			bits, nbits = s.Uint64(), 64
+		}
+		if bits&0xffff > t {
+			bits >>= 16
+			nbits -= 16
+			continue
+		}
+		x := float64(ti[j]) * invA * invB[j] / step
+		s.bits, s.nbits = bits, nbits
+		codes[j] = nm.slowCode(x, s)
+		bits, nbits = s.bits, s.nbits
+	}
+	s.bits, s.nbits = bits, nbits
+}
+
 // readGo reads out columns [j0, j1) of the row ti into ri with scalar
 // float64 arithmetic: x = tile·invA·invB/step, its code (noisy or not),
 // clamped and counted, scaled back and stored or added; nothing for a
 // column whose B block is zero but, when assigning, the dead value.
 func (r *rowReader) readGo(ti, ri []float32, j0, j1 int) {
-	// Everything the loop reads, in locals (registers).
+	// Everything the loop reads, in locals (registers), the stream's
+	// pieces too: they go back to the stream around slowCode, which
+	// draws from it.
 	scB, invB := r.scB[:j1], r.invB[:j1]
 	ti, ri = ti[:j1], ri[:j1]
 	job := &r.job
@@ -100,6 +175,7 @@ func (r *rowReader) readGo(ti, ri []float32, j0, j1 int) {
 	nm, s := r.nm, r.s
 	levelScale, head := nm.levelScale, &nm.head
 	readouts, clipped := job.readouts, job.clipped
+	bits, nbits := s.bits, s.nbits
 	for j := j0; j < j1; j++ {
 		if scB[j] == 0 {
 			if assign {
@@ -113,17 +189,19 @@ func (r *rowReader) readGo(ti, ri []float32, j0, j1 int) {
 		if noisy {
 			// nm.code(x, s), inlined by hand (see there).
 			level := (0.5 - math.Abs(x-code)) * levelScale
-			if s.nbits == 0 {
-				s.bits, s.nbits = s.Uint64(), 64
+			if nbits == 0 {
+				bits, nbits = s.Uint64(), 64
 			}
 			if level > maxLevel {
 				level = maxLevel
 			}
-			if level >= 1 && s.bits&0xffff > head[int(level)] {
-				s.bits >>= 16
-				s.nbits -= 16
+			if level >= 1 && bits&0xffff > head[int(level)] {
+				bits >>= 16
+				nbits -= 16
 			} else {
+				s.bits, s.nbits = bits, nbits
 				code = nm.slowCode(x, s)
+				bits, nbits = s.bits, s.nbits
 			}
 		}
 		if code < lo || code > hi {
@@ -137,5 +215,6 @@ func (r *rowReader) readGo(ti, ri []float32, j0, j1 int) {
 			ri[j] += v
 		}
 	}
+	s.bits, s.nbits = bits, nbits
 	job.readouts, job.clipped = readouts, clipped
 }

@@ -9,6 +9,16 @@ package analog
 //go:noescape
 func readRowAVX2(job uintptr) int
 
+// prepareRowAVX2 writes the codes and fast-path thresholds of the first n&^3 columns of job into its codes and thr (slowThr for a lane no piece decides, deadThr for a dead lane), as rowReader.readGo computes them. It needs AVX2.
+//
+//go:noescape
+func prepareRowAVX2(job uintptr)
+
+// writeRowAVX2 reads out the codes in job's codes of the first n&^3 columns of job, four at a time, as rowReader.readGo does after a code is drawn, adds the readouts and clips to job's counts and returns n&^3. It needs AVX2 and POPCNT.
+//
+//go:noescape
+func writeRowAVX2(job uintptr) int
+
 // readRowAVX512 is readRowAVX2 eight columns at a time, except that it also reads the last n%8 columns, and reads out the columns of a group before the first noisy readout off the fast path and returns at that column (so it returns any column up to n). It needs AVX-512 (F, DQ, VL, BW), BMI1, BMI2 and POPCNT.
 //
 //go:noescape

@@ -36,7 +36,15 @@ DATA readoutConsts<>+224(SB)/8, $0x0000000000000010
 DATA readoutConsts<>+232(SB)/8, $0x0000000000000010
 DATA readoutConsts<>+240(SB)/8, $0x0000000000000010
 DATA readoutConsts<>+248(SB)/8, $0x0000000000000010
-GLOBL readoutConsts<>(SB), RODATA|NOPTR, $256
+DATA readoutConsts<>+256(SB)/8, $0x0000000000010000
+DATA readoutConsts<>+264(SB)/8, $0x0000000000010000
+DATA readoutConsts<>+272(SB)/8, $0x0000000000010000
+DATA readoutConsts<>+280(SB)/8, $0x0000000000010000
+DATA readoutConsts<>+288(SB)/8, $0x0000000000020000
+DATA readoutConsts<>+296(SB)/8, $0x0000000000020000
+DATA readoutConsts<>+304(SB)/8, $0x0000000000020000
+DATA readoutConsts<>+312(SB)/8, $0x0000000000020000
+GLOBL readoutConsts<>(SB), RODATA|NOPTR, $320
 
 DATA pieceShifts<>+0(SB)/8, $0x0000000000000000
 DATA pieceShifts<>+8(SB)/8, $0x0000000000000000
@@ -412,6 +420,139 @@ storedplain:
 	JMP  plainGroup
 
 plainDone:
+	MOVL DX, BX
+	ADDQ BX, 120(AX)
+	SHRQ $0x20, DX
+	ADDQ DX, 128(AX)
+	MOVQ CX, ret+8(FP)
+	VZEROUPPER
+	RET
+
+// func prepareRowAVX2(job uintptr)
+// Requires: AVX, AVX2
+TEXT ·prepareRowAVX2(SB), NOSPLIT, $96-8
+	MOVQ         job+0(FP), AX
+	VBROADCASTSD 48(AX), Y0
+	VMOVUPD      Y0, (SP)
+	VBROADCASTSD 64(AX), Y0
+	VMOVUPD      Y0, 32(SP)
+	VBROADCASTSD 88(AX), Y0
+	VMOVUPD      Y0, 64(SP)
+	XORQ         CX, CX
+
+group:
+	LEAQ      4(CX), DX
+	CMPQ      DX, 40(AX)
+	JGT       done
+	MOVQ      (AX), DX
+	VCVTPS2PD (DX)(CX*4), Y4
+	VMULPD    (SP), Y4, Y4
+	MOVQ      16(AX), DX
+	VMULPD    (DX)(CX*8), Y4, Y4
+	VDIVPD    32(SP), Y4, Y4
+	VROUNDPD  $0x00, Y4, Y0
+	MOVQ      24(AX), DX
+	VMOVUPD   (DX)(CX*8), Y3
+	VCMPPD    $0x04, readoutConsts<>+192(SB), Y3, Y3
+	VMOVMSKPD Y3, DX
+	TESTQ     DX, DX
+	JZ        fronted
+	VSUBPD    Y0, Y4, Y2
+	VANDPD    readoutConsts<>+0(SB), Y2, Y2
+	VMOVUPD   readoutConsts<>+32(SB), Y1
+	VSUBPD    Y2, Y1, Y1
+	VMULPD    64(SP), Y1, Y2
+	VCMPPD    $0x1d, readoutConsts<>+96(SB), Y2, Y1
+	VANDPD    Y3, Y1, Y1
+	VMINPD    readoutConsts<>+160(SB), Y2, Y2
+	VROUNDPD  $0x03, Y2, Y2
+	VADDPD    readoutConsts<>+64(SB), Y2, Y2
+	VPSRLD    $0x01, Y2, Y4
+	MOVQ      32(AX), DX
+	VPERMD    (DX), Y4, Y5
+	VPERMD    32(DX), Y4, Y4
+	VPSLLD    $0x1b, Y2, Y6
+	VBLENDVPS Y6, Y4, Y5, Y5
+	VPSLLQ    $0x04, Y2, Y2
+	VPAND     readoutConsts<>+224(SB), Y2, Y2
+	VPSRLVQ   Y2, Y5, Y5
+	VPAND     readoutConsts<>+128(SB), Y5, Y2
+
+fronted:
+	VMOVUPD   readoutConsts<>+256(SB), Y4
+	VMOVUPD   readoutConsts<>+288(SB), Y5
+	VBLENDVPD Y1, Y2, Y4, Y4
+	VBLENDVPD Y3, Y4, Y5, Y4
+	MOVQ      160(AX), DX
+	VMOVUPD   Y0, (DX)(CX*8)
+	MOVQ      168(AX), DX
+	VMOVDQU   Y4, (DX)(CX*8)
+	ADDQ      $0x04, CX
+	JMP       group
+
+done:
+	VZEROUPPER
+	RET
+
+// func writeRowAVX2(job uintptr) int
+// Requires: AVX, POPCNT
+TEXT ·writeRowAVX2(SB), NOSPLIT, $0-16
+	MOVQ         job+0(FP), AX
+	VBROADCASTSD 56(AX), Y0
+	VBROADCASTSD 64(AX), Y1
+	VBROADCASTSD 72(AX), Y2
+	VBROADCASTSD 80(AX), Y3
+	VXORPD       Y4, Y4, Y4
+	XORQ         CX, CX
+	XORQ         DX, DX
+
+group:
+	LEAQ         4(CX), BX
+	CMPQ         BX, 40(AX)
+	JGT          done
+	MOVQ         160(AX), BX
+	VMOVUPD      (BX)(CX*8), Y5
+	MOVQ         24(AX), BX
+	VMOVUPD      (BX)(CX*8), Y6
+	VCMPPD       $0x04, Y4, Y6, Y7
+	VMOVMSKPD    Y7, BX
+	POPCNTQ      BX, BX
+	ADDQ         BX, DX
+	VCMPPD       $0x11, Y2, Y5, Y8
+	VCMPPD       $0x1e, Y3, Y5, Y9
+	VORPD        Y9, Y8, Y8
+	VANDPD       Y7, Y8, Y8
+	VMOVMSKPD    Y8, BX
+	POPCNTQ      BX, BX
+	SHLQ         $0x20, BX
+	ADDQ         BX, DX
+	VMINPD       Y5, Y3, Y5
+	VMAXPD       Y5, Y2, Y5
+	VMULPD       Y1, Y5, Y5
+	VMULPD       Y0, Y5, Y5
+	VMULPD       Y6, Y5, Y5
+	VCVTPD2PSY   Y5, X5
+	VEXTRACTF128 $0x01, Y7, X6
+	VSHUFPS      $0x88, X6, X7, X6
+	MOVQ         8(AX), BX
+	CMPQ         144(AX), $0x00
+	JEQ          accumulate
+	VBROADCASTSS 152(AX), X7
+	VBLENDVPS    X6, X5, X7, X5
+	VMOVUPS      X5, (BX)(CX*4)
+	JMP          stored
+
+accumulate:
+	VMOVUPS   (BX)(CX*4), X7
+	VADDPS    X5, X7, X5
+	VBLENDVPS X6, X5, X7, X5
+	VMOVUPS   X5, (BX)(CX*4)
+
+stored:
+	ADDQ $0x04, CX
+	JMP  group
+
+done:
 	MOVL DX, BX
 	ADDQ BX, 120(AX)
 	SHRQ $0x20, DX

@@ -25,11 +25,12 @@ func TestRowReadLayout(t *testing.T) {
 		"state": unsafe.Offsetof(r.state), "bits": unsafe.Offsetof(r.bits), "nbits": unsafe.Offsetof(r.nbits),
 		"readouts": unsafe.Offsetof(r.readouts), "clipped": unsafe.Offsetof(r.clipped),
 		"noisy": unsafe.Offsetof(r.noisy), "assign": unsafe.Offsetof(r.assign), "dead": unsafe.Offsetof(r.dead),
+		"codes": unsafe.Offsetof(r.codes), "thr": unsafe.Offsetof(r.thr),
 	}
 	want := map[string]uintptr{
 		"tile": 0, "dst": 8, "invB": 16, "scB": 24, "head16": 32, "n": 40, "invA": 48, "scA": 56, "step": 64,
 		"lo": 72, "hi": 80, "levelScale": 88, "state": 96, "bits": 104, "nbits": 112, "readouts": 120,
-		"clipped": 128, "noisy": 136, "assign": 144, "dead": 152,
+		"clipped": 128, "noisy": 136, "assign": 144, "dead": 152, "codes": 160, "thr": 168,
 	}
 	require.Equal(t, want, offsets)
 }
@@ -145,7 +146,8 @@ func (c readoutCase) read(lanes int) (dst []float32, job rowRead, s stream) {
 // zero B blocks (none, few, half), clipped codes, Inf and NaN tile values,
 // assigning (in place too) and accumulating, without noise and with small
 // and large σ (so that the slow path runs, in isolated groups or most of
-// them), starting at every position in the stream's word.
+// them; on AVX2 the rest of such a row is read in three passes), starting
+// at every position in the stream's word.
 func TestVectorReadoutMatchesScalar(t *testing.T) {
 	for _, lanes := range kernelLanes(t) {
 		rng := rand.New(rand.NewPCG(4, 4))
@@ -236,6 +238,50 @@ func TestKernelThresholds(t *testing.T) {
 				require.Equal(t, want, got, "%d lanes, level %d, pieces %d (head %d)", lanes, k, piece, nm.head[k])
 			}
 		}
+	}
+}
+
+// TestPrepareThresholds: the three-pass read's first pass (prepareRowAVX2)
+// gives each lane the threshold readGo compares its piece with: head[k] at
+// every tail level k = 1 … 64, slowThr below level 1 and for NaN (no
+// piece decides those), deadThr for a dead lane (zero B block); and the
+// code roundEven(x). decide trusts these: a threshold one too low would
+// take the fast path where readGo does not, which the comparison tests see
+// only when a random piece lands on it.
+func TestPrepareThresholds(t *testing.T) {
+	if readoutLanes < 4 {
+		t.Skip("no AVX2 readout kernel on this machine")
+	}
+	nm := newNoiseModel(0.005) // levels up to 400: all 64 occur
+	var tile []float32
+	var want []uint64
+	for k := 1; k <= maxLevel; k++ {
+		// x at level k + 1/2 (see TestKernelThresholds).
+		tile = append(tile, float32(3.5-(float64(k)+0.5)/nm.levelScale))
+		want = append(want, nm.head[k])
+	}
+	// Level below 1, NaN, and two dead lanes (their values do not matter).
+	tile = append(tile, float32(3.5-0.5/nm.levelScale), float32(math.NaN()), 1, float32(math.NaN()))
+	want = append(want, slowThr, slowThr, deadThr, deadThr)
+	n := len(tile)
+	require.Zero(t, n%4)
+	invB, scB := make([]float64, n), make([]float64, n)
+	for j := range n {
+		invB[j], scB[j] = 1, 1
+	}
+	scB[n-2], scB[n-1] = 0, 0
+	codes, thr := make([]float64, n), make([]uint64, n)
+	job := rowRead{
+		tile: &tile[0], invB: &invB[0], scB: &scB[0], head16: &nm.head16[0], n: n,
+		invA: 1, scA: 1, step: 1, levelScale: nm.levelScale, codes: &codes[0], thr: &thr[0],
+	}
+	prepareRowAVX2(uintptr(unsafe.Pointer(&job)))
+	runtime.KeepAlive(tile)
+	runtime.KeepAlive(invB)
+	runtime.KeepAlive(scB)
+	require.Equal(t, want, thr)
+	for j, x := range tile[:n-2] {
+		require.Equal(t, math.Float64bits(math.RoundToEven(float64(x))), math.Float64bits(codes[j]), "lane %d", j)
 	}
 }
 

@@ -32,7 +32,11 @@
 // group's columns before the first undecided lane and returns at it; the
 // scalar loop reads that group or column from the same stream position
 // (slowCode draws normals from the stream itself, which only Go does) and
-// calls the kernel again.
+// calls the kernel again. On AVX2 the rest of that row is then read in
+// three passes, for wide converters, where a readout in seven leaves the
+// fast path: prepareRowAVX2 writes every lane's code and threshold,
+// package analog's rowReader.decide runs the stream over them in Go and
+// draws the noisy codes, and writeRowAVX2 reads the codes out.
 package main
 
 import (
@@ -67,6 +71,16 @@ const (
 	offNoisy      = 136
 	offAssign     = 144
 	offDead       = 152
+	offCodes      = 160
+	offThr        = 168
+)
+
+// Thresholds prepareRowAVX2 writes for lanes that no piece decides (a
+// level below 1, or NaN) and for dead lanes (zero B block): both above
+// every 16-bit piece. Package analog's slowThr and deadThr.
+const (
+	slowThr = 1 << 16
+	deadThr = 1 << 17
 )
 
 // lowPieceMask holds 0xffff in every lane.
@@ -97,6 +111,8 @@ func main() {
 		U64(math.Float64bits(31)), // the last entry of the 16-bit threshold table
 		U64(0),
 		U64(16),
+		U64(slowThr),
+		U64(deadThr),
 	} {
 		for i := range 4 {
 			DATA(32*c+8*i, v)
@@ -116,7 +132,10 @@ func main() {
 		}
 	}
 
-	readRowAVX2(avx2Consts{absMask: absMask, half: half, magic: magic, lastEntry: lastEntry, one: one, zero: consts.Offset(192), sixteen: consts.Offset(224), shifts: shifts})
+	c := avx2Consts{absMask: absMask, half: half, magic: magic, lastEntry: lastEntry, one: one, zero: consts.Offset(192), sixteen: consts.Offset(224), shifts: shifts}
+	readRowAVX2(c)
+	prepareRowAVX2(c, consts.Offset(256), consts.Offset(288))
+	writeRowAVX2(c)
 
 	windowShifts := GLOBL("windowShifts", RODATA|NOPTR)
 	for i := range 8 {
@@ -277,6 +296,88 @@ func readRowAVX2(c avx2Consts) {
 	JMP(LabelRef("plainGroup"))
 
 	Label("plainDone")
+	finish(job, j, counts)
+}
+
+// prepareRowAVX2 emits the first pass of a noisy row read in three
+// passes (see package analog's rowReader.readRow): for each whole group of
+// four columns, the codes roundEven(x) into job's codes and the lanes'
+// thresholds into job's thr: head[level] where a piece can decide the
+// lane, slowThr where none can, deadThr where the lane is dead. It draws
+// nothing: package analog's rowReader.decide runs the stream over the
+// thresholds, and writeRowAVX2 reads the codes out.
+func prepareRowAVX2(c avx2Consts, slowMark, deadMark Mem) {
+	TEXT("prepareRowAVX2", NOSPLIT, "func(job uintptr)")
+	Doc("prepareRowAVX2 writes the codes and fast-path thresholds of the first n&^3 columns of job into its codes and thr (slowThr for a lane no piece decides, deadThr for a dead lane), as rowReader.readGo computes them. It needs AVX2.")
+	Pragma("noescape")
+	job := Load(Param("job"), GP64())
+	frame := AllocLocal(3 * 32)
+	slot := func(i int) Mem { return frame.Offset(32 * i) }
+	invA, step, levelScale := slot(0), slot(1), slot(2)
+	for i, off := range []int{offInvA, offStep, offLevelScale} {
+		t := YMM()
+		VBROADCASTSD(Mem{Base: job, Disp: off}, t)
+		VMOVUPD(t, slot(i))
+	}
+	j, end, p := GP64(), GP64(), GP64()
+	XORQ(j, j)
+	Label("group")
+	LEAQ(Mem{Base: j, Disp: 4}, end)
+	CMPQ(end, Mem{Base: job, Disp: offN})
+	JGT(LabelRef("done"))
+	grp := avx2Group{code: YMM(), sc: YMM(), live: YMM(), ok: YMM(), thr: YMM(), m: GP64()}
+	front(job, j, 0, grp, c, invA, step, levelScale, "fronted")
+	// Where no lane is live, front skipped ok and thr: the blend by live
+	// ignores them.
+	slow, dead, t := YMM(), YMM(), YMM()
+	VMOVUPD(slowMark, slow)
+	VMOVUPD(deadMark, dead)
+	VBLENDVPD(grp.ok, grp.thr, slow, t) // ok ? thr : slowThr
+	VBLENDVPD(grp.live, t, dead, t)     // live ? that : deadThr
+	MOVQ(Mem{Base: job, Disp: offCodes}, p)
+	VMOVUPD(grp.code, Mem{Base: p, Index: j, Scale: 8})
+	MOVQ(Mem{Base: job, Disp: offThr}, p)
+	VMOVDQU(t, Mem{Base: p, Index: j, Scale: 8})
+	ADDQ(U8(4), j)
+	JMP(LabelRef("group"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// writeRowAVX2 emits the last pass of a noisy row read in three passes:
+// the codes of job's codes (prepareRowAVX2's, with the slow lanes' noisy
+// codes written over them by rowReader.decide) read out as readRowAVX2
+// reads out a group, counts included.
+func writeRowAVX2(c avx2Consts) {
+	TEXT("writeRowAVX2", NOSPLIT, "func(job uintptr) int")
+	Doc("writeRowAVX2 reads out the codes in job's codes of the first n&^3 columns of job, four at a time, as rowReader.readGo does after a code is drawn, adds the readouts and clips to job's counts and returns n&^3. It needs AVX2 and POPCNT.")
+	Pragma("noescape")
+	job := Load(Param("job"), GP64())
+	scA, step, lo, hi, zero := YMM(), YMM(), YMM(), YMM(), YMM()
+	VBROADCASTSD(Mem{Base: job, Disp: offScA}, scA)
+	VBROADCASTSD(Mem{Base: job, Disp: offStep}, step)
+	VBROADCASTSD(Mem{Base: job, Disp: offLo}, lo)
+	VBROADCASTSD(Mem{Base: job, Disp: offHi}, hi)
+	VXORPD(zero, zero, zero)
+	j, counts, end, p := GP64(), GP64(), GP64(), GP64()
+	XORQ(j, j)
+	XORQ(counts, counts)
+	Label("group")
+	LEAQ(Mem{Base: j, Disp: 4}, end)
+	CMPQ(end, Mem{Base: job, Disp: offN})
+	JGT(LabelRef("done"))
+	code, sc, live, m := YMM(), YMM(), YMM(), GP64()
+	MOVQ(Mem{Base: job, Disp: offCodes}, p)
+	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, code)
+	MOVQ(Mem{Base: job, Disp: offScB}, p)
+	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, sc)
+	VCMPPD(U8(cmpNEQ), zero, sc, live)
+	VMOVMSKPD(live, m.As32())
+	readOut(job, j, counts, code, sc, live, m, lo, hi, step, scA, "")
+	ADDQ(U8(4), j)
+	JMP(LabelRef("group"))
+	Label("done")
 	finish(job, j, counts)
 }
 
