@@ -59,14 +59,13 @@ type rowReader struct {
 // readRow reads out the row ti (exact tile values) into ri, both of the
 // reader's n columns, with a vector kernel of r.lanes where it can and the
 // scalar loop, which the kernels match bit for bit and whose stream they
-// continue, for the rest: a readout off the noisy fast path (AVX-512) or
-// its group (AVX2), and the last n%4 columns (AVX2).
+// continue, for the rest: a readout off the noisy fast path (AVX-512) and
+// the last n%4 columns (AVX2).
 //
-// On AVX2, the rest of a noisy row after its first group with a readout
-// off the fast path is read in three passes instead (readPasses): with a
-// wide converter (an 11-bit one leaves the fast path at one readout in
-// seven, a 6-bit one at one in thousands) the kernel would stop at nearly
-// every other group.
+// On AVX2, a noisy row is read from its first group with a readout off
+// the fast path on in three passes (readPasses): with a wide converter
+// (an 11-bit one leaves the fast path at one readout in seven, a 6-bit one
+// at one in thousands) the kernel would stop at nearly every other group.
 func (r *rowReader) readRow(ti, ri []float32) {
 	cols, lanes := len(ri), r.lanes
 	j := 0
@@ -91,14 +90,18 @@ func (r *rowReader) readRow(ti, ri []float32) {
 			if cols-j < step {
 				break
 			}
-			// The scalar loop from the same stream position.
 			s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
-			r.readGo(ti, ri, j, j+step)
-			if j += step; lanes == 4 && cols-j >= 4 {
+			if lanes == 4 {
+				// The rest of the row in three passes, from the
+				// group's stream position.
 				j = r.readPasses(ti, ri, j)
+				job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
+				break
 			}
+			// The scalar loop from the same stream position.
+			r.readGo(ti, ri, j, j+step)
 			job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
-			if j == cols || lanes == 4 {
+			if j += step; j == cols {
 				break
 			}
 		}
