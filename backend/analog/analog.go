@@ -276,7 +276,19 @@ func (b *Backend) product(g *backend.GEMM, qa, qb *ibfp.Matrix, c *bfpengine.Cou
 	case tileMajor:
 		b.tileMajor(procs)
 	default:
+		// Each block adds into C as it is done.
+		if err := b.engine.WaitToAdd(g); err != nil {
+			return err
+		}
 		b.engine.Team().Run(procs, count, rd.runFunc)
+	}
+	if g.Accumulate && rd.part.mode != byBlocks {
+		// The sums are in b.acc: add them into C once the blocks
+		// before have added theirs (on a lane; see laneCopy).
+		if err := b.engine.WaitToAdd(g); err != nil {
+			return err
+		}
+		addInto(g.C, g.LDC, b.acc, n, m, n)
 	}
 	for k := 0; k < 2*count; k += 2 {
 		c.Readouts += b.counts[k]
@@ -332,12 +344,15 @@ func (b *Backend) laneCopy(e *bfpengine.Engine) *Backend {
 	l.productFunc, l.drawKey = l.product, l.drawNoiseKey
 	l.read.runFunc = l.read.run
 	e.Prepare = l.prepare
+	// Weight gradients are summed aside (byTiles, tileMajor) and added
+	// into C last, in block order: the lanes compute theirs at once.
+	e.AddsLast = true
 	return l
 }
 
 // byTiles runs a product partitioned by tiles: rounds of tiles read out
-// in parallel into b.vals, each round then summed into the output in tile
-// order. A round holds up to roundOutputs tile outputs (at least
+// in parallel into b.vals, each round then summed into the output (b.acc
+// when accumulating, which product adds into C) in tile order. A round holds up to roundOutputs tile outputs (at least
 // minBlocks tiles), so that a tiny output (LeNet's first weight gradient:
 // 6×25 over 784 tiles) runs in a few rounds whose synchronisation costs
 // little beside their work.
@@ -367,14 +382,12 @@ func (b *Backend) byTiles(procs int) {
 			}
 		}
 	}
-	if g.Accumulate {
-		addInto(g.C, g.LDC, r, ldr, m, n)
-	}
 }
 
 // tileMajor runs a product partitioned tileMajor: for each tile, one
 // GEMM over the whole output (on all cores) into b.vals, then its
-// readouts by ranges of rows, in parallel.
+// readouts by ranges of rows, in parallel, into C (b.acc when
+// accumulating, which product adds into C).
 func (b *Backend) tileMajor(procs int) {
 	rd, g := &b.read, b.read.g
 	m, n := g.M, g.N
@@ -386,9 +399,6 @@ func (b *Backend) tileMajor(procs int) {
 		ibfp.TileGEMM(b.engine.Team(), rd.qa, rd.qb, t, b.vals, n)
 		rd.t0 = t
 		b.engine.Team().Run(procs, rd.part.rowBlocks, rd.runFunc)
-	}
-	if g.Accumulate {
-		addInto(g.C, g.LDC, b.acc, n, m, n)
 	}
 }
 

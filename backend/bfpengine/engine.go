@@ -59,6 +59,13 @@ type Engine struct {
 	// Prepare, on a lane engine, is the first half of the backend's
 	// product function (see PrepareFunc); nil if it has none.
 	Prepare PrepareFunc
+	// AddsLast, on a lane engine, says that the backend's product
+	// function computes a product that adds into C (a weight gradient,
+	// which every block adds into) aside and calls WaitToAdd only before
+	// it adds: the engine then does not wait for the blocks before to have
+	// added before it runs the product, and the lanes compute their
+	// blocks' products at once.
+	AddsLast bool
 	// call is the GEMM being run (see begin).
 	call backend.Call
 	// On a lane: the quantised operands and GEMM of every chunk of the
@@ -111,7 +118,7 @@ func (e *Engine) MatMul(call backend.Call, req backend.GEMM, product ProductFunc
 	*d = Counters{Calls: 1}
 	sample := e.Samples(call, req)
 	if sample {
-		if err := e.waitToAdd(g); err != nil { // reference reads C's incoming values
+		if err := e.WaitToAdd(g); err != nil { // reference reads C's incoming values
 			return err
 		}
 		e.reference(g)

@@ -396,11 +396,14 @@ func (e *Engine) Chunk() int { return e.chunk }
 // after another would never have run it.
 var errSkipped = errors.New("bfpengine: skipped after an earlier block failed")
 
-// waitToAdd waits, on a lane, until the blocks before this one have added
+// WaitToAdd waits, on a lane, until the blocks before this one have added
 // into C, when g adds into it (a weight gradient, which every block adds
 // into): the additions are then those of the blocks one after another.
-// It fails when an earlier block failed: nothing more is added.
-func (e *Engine) waitToAdd(g *backend.GEMM) error {
+// It fails when an earlier block failed: nothing more is added. It
+// returns at once off lanes, for a g that does not add into C, and once
+// the block holds its turn. The engine calls it before it runs the
+// product function, unless AddsLast says that the product function does.
+func (e *Engine) WaitToAdd(g *backend.GEMM) error {
 	st := e.lane
 	if st == nil || !g.Accumulate || st.accHeld {
 		return nil
@@ -545,8 +548,10 @@ func (e *Engine) prepareChunks(call backend.Call, r chunkRange, d *Counters) {
 // multiplyChunks runs product on the chunks r of g, which quantiseChunks
 // quantised, after the blocks before when g adds into a shared C.
 func (e *Engine) multiplyChunks(g *backend.GEMM, product ProductFunc, d *Counters, r chunkRange) error {
-	if err := e.waitToAdd(g); err != nil {
-		return err
+	if !e.AddsLast {
+		if err := e.WaitToAdd(g); err != nil {
+			return err
+		}
 	}
 	e.prepared = e.Prepare != nil
 	defer func() { e.prepared = false }()
