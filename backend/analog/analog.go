@@ -352,10 +352,11 @@ func (b *Backend) laneCopy(e *bfpengine.Engine) *Backend {
 
 // byTiles runs a product partitioned by tiles: rounds of tiles read out
 // in parallel into b.vals, each round then summed into the output (b.acc
-// when accumulating, which product adds into C) in tile order. A round holds up to roundOutputs tile outputs (at least
-// minBlocks tiles), so that a tiny output (LeNet's first weight gradient:
-// 6×25 over 784 tiles) runs in a few rounds whose synchronisation costs
-// little beside their work.
+// when accumulating, which product adds into C) in tile order. A round
+// holds up to roundOutputs tile outputs (at least minBlocks tiles), so
+// that a tiny output (LeNet's first weight gradient: 6×25 over 784 tiles)
+// runs in a few rounds whose synchronisation costs little beside their
+// work.
 func (b *Backend) byTiles(procs int) {
 	rd, g := &b.read, b.read.g
 	m, n := g.M, g.N

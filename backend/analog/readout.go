@@ -62,10 +62,11 @@ type rowReader struct {
 // continue, for the rest: a readout off the noisy fast path (AVX-512) and
 // the last n%4 columns (AVX2).
 //
-// On AVX2, a noisy row is read from its first group with a readout off
-// the fast path on in three passes (readPasses): with a wide converter
-// (an 11-bit one leaves the fast path at one readout in seven, a 6-bit one
-// at one in thousands) the kernel would stop at nearly every other group.
+// On AVX2, the rest of a noisy row, from its first group with a readout
+// off the fast path, is read in three passes (readPasses): with a wide
+// converter (an 11-bit one leaves the fast path at one readout in seven,
+// a 6-bit one at one in thousands) the kernel would stop at nearly every
+// other group.
 func (r *rowReader) readRow(ti, ri []float32) {
 	cols, lanes := len(ri), r.lanes
 	j := 0

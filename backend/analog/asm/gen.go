@@ -300,7 +300,7 @@ func readRowAVX2(c avx2Consts) {
 }
 
 // prepareRowAVX2 emits the first pass of a noisy row read in three
-// passes (see package analog's rowReader.readRow): for each whole group of
+// passes (see package analog's rowReader.readPasses): for each whole group of
 // four columns, the codes roundEven(x) into job's codes and the lanes'
 // thresholds into job's thr: head[level] where a piece can decide the
 // lane, slowThr where none can, deadThr where the lane is dead. It draws
