@@ -39,7 +39,9 @@ import (
 //     (parallel.Turn) before its first draw and passes it on after its
 //     last;
 //   - the GEMMs that every block adds into (role GradWeight, the weight
-//     gradient) add in block order, in their own turn.
+//     gradient) add in block order, in their own turn; a backend that
+//     computes such a product aside (analog) waits for the turn only to
+//     add it (Engine.AddsLast), so that the lanes compute theirs at once.
 //
 // A block holds a turn to draw only from its first draw to its last, so
 // the lanes can run one block apart. To keep that short, a lane
