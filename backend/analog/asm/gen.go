@@ -161,14 +161,8 @@ func readRowAVX2(c avx2Consts) {
 	Pragma("noescape")
 	job := Load(Param("job"), GP64())
 	// The row's scalars, broadcast into the frame.
-	frame := AllocLocal(6 * 32)
-	slot := func(i int) Mem { return frame.Offset(32 * i) }
-	invA, scA, step, lo, hi, levelScale := slot(0), slot(1), slot(2), slot(3), slot(4), slot(5)
-	for i, off := range []int{offInvA, offScA, offStep, offLo, offHi, offLevelScale} {
-		t := YMM()
-		VBROADCASTSD(Mem{Base: job, Disp: off}, t)
-		VMOVUPD(t, slot(i))
-	}
+	sl := broadcastFrame(job, offInvA, offScA, offStep, offLo, offHi, offLevelScale)
+	invA, scA, step, lo, hi, levelScale := sl[0], sl[1], sl[2], sl[3], sl[4], sl[5]
 	// The loop-carried state lives in registers: the column j, the
 	// stream (state, the word it draws next, the pieces left and their
 	// count) and the counts (readouts in the low 32 bits, clips in the
@@ -311,14 +305,8 @@ func prepareRowAVX2(c avx2Consts, slowMark, deadMark Mem) {
 	Doc("prepareRowAVX2 writes the codes and fast-path thresholds of the first n&^3 columns of job into its codes and thr (slowThr for a lane no piece decides, deadThr for a dead lane), as rowReader.readGo computes them. It needs AVX2.")
 	Pragma("noescape")
 	job := Load(Param("job"), GP64())
-	frame := AllocLocal(3 * 32)
-	slot := func(i int) Mem { return frame.Offset(32 * i) }
-	invA, step, levelScale := slot(0), slot(1), slot(2)
-	for i, off := range []int{offInvA, offStep, offLevelScale} {
-		t := YMM()
-		VBROADCASTSD(Mem{Base: job, Disp: off}, t)
-		VMOVUPD(t, slot(i))
-	}
+	sl := broadcastFrame(job, offInvA, offStep, offLevelScale)
+	invA, step, levelScale := sl[0], sl[1], sl[2]
 	j, end, p := GP64(), GP64(), GP64()
 	XORQ(j, j)
 	Label("group")
@@ -379,6 +367,20 @@ func writeRowAVX2(c avx2Consts) {
 	JMP(LabelRef("group"))
 	Label("done")
 	finish(job, j, counts)
+}
+
+// broadcastFrame emits the broadcast of job's float64 fields at offsets
+// offs into 32-byte slots of the frame, and returns the slots.
+func broadcastFrame(job Register, offs ...int) []Mem {
+	frame := AllocLocal(32 * len(offs))
+	slots := make([]Mem, len(offs))
+	for i, off := range offs {
+		t := YMM()
+		VBROADCASTSD(Mem{Base: job, Disp: off}, t)
+		slots[i] = frame.Offset(32 * i)
+		VMOVUPD(t, slots[i])
+	}
+	return slots
 }
 
 // finish emits readRowAVX2's return: the counts (readouts in the low 32
