@@ -8,8 +8,8 @@ import (
 )
 
 // BenchmarkReadRow: the readout alone, per readout, on rows of 512 live
-// columns with tile values like a training step's (Gaussian, mean |P|
-// about 570), noise-free and at the default σ, through the vector kernels
+// columns with tile values like a training step's (Gaussian, standard
+// deviation 570), noise-free and at the default σ, through the vector kernels
 // (4 and 8 lanes) and through the scalar loop (0). With the default 6-bit
 // converter most values are within a quarter step of 0 and nearly every
 // noisy readout takes the fast path; with an 11-bit one (the narrowest
