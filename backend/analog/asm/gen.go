@@ -279,15 +279,11 @@ func readRowAVX2(c avx2Consts) {
 	VMOVUPD(step, stepr)
 	VMOVUPD(lo, lor)
 	VMOVUPD(hi, hir)
-	Label("plainGroup")
-	LEAQ(Mem{Base: j, Disp: 4}, end)
-	CMPQ(end, Mem{Base: job, Disp: offN})
-	JGT(LabelRef("plainDone"))
-	code, sc, live, pm := YMM(), YMM(), YMM(), GP64()
-	codes(job, j, 0, invAr, stepr, zero, code, sc, live, pm)
-	readOut(job, j, counts, code, sc, live, pm, lor, hir, stepr, scAr, "plain")
-	ADDQ(U8(4), j)
-	JMP(LabelRef("plainGroup"))
+	eachGroup(job, j, end, "plainGroup", "plainDone", func() {
+		code, sc, live, pm := YMM(), YMM(), YMM(), GP64()
+		codes(job, j, 0, invAr, stepr, zero, code, sc, live, pm)
+		readOut(job, j, counts, code, sc, live, pm, lor, hir, stepr, scAr, "plain")
+	})
 
 	Label("plainDone")
 	finish(job, j, counts)
@@ -309,25 +305,21 @@ func prepareRowAVX2(c avx2Consts, slowMark, deadMark Mem) {
 	invA, step, levelScale := sl[0], sl[1], sl[2]
 	j, end, p := GP64(), GP64(), GP64()
 	XORQ(j, j)
-	Label("group")
-	LEAQ(Mem{Base: j, Disp: 4}, end)
-	CMPQ(end, Mem{Base: job, Disp: offN})
-	JGT(LabelRef("done"))
-	grp := avx2Group{code: YMM(), sc: YMM(), live: YMM(), ok: YMM(), thr: YMM(), m: GP64()}
-	front(job, j, 0, grp, c, invA, step, levelScale, "fronted")
-	// Where no lane is live, front skipped ok and thr: the blend by live
-	// ignores them.
-	slow, dead, t := YMM(), YMM(), YMM()
-	VMOVUPD(slowMark, slow)
-	VMOVUPD(deadMark, dead)
-	VBLENDVPD(grp.ok, grp.thr, slow, t) // ok ? thr : slowThr
-	VBLENDVPD(grp.live, t, dead, t)     // live ? that : deadThr
-	MOVQ(Mem{Base: job, Disp: offCodes}, p)
-	VMOVUPD(grp.code, Mem{Base: p, Index: j, Scale: 8})
-	MOVQ(Mem{Base: job, Disp: offThr}, p)
-	VMOVDQU(t, Mem{Base: p, Index: j, Scale: 8})
-	ADDQ(U8(4), j)
-	JMP(LabelRef("group"))
+	eachGroup(job, j, end, "group", "done", func() {
+		grp := avx2Group{code: YMM(), sc: YMM(), live: YMM(), ok: YMM(), thr: YMM(), m: GP64()}
+		front(job, j, 0, grp, c, invA, step, levelScale, "fronted")
+		// Where no lane is live, front skipped ok and thr: the blend by live
+		// ignores them.
+		slow, dead, t := YMM(), YMM(), YMM()
+		VMOVUPD(slowMark, slow)
+		VMOVUPD(deadMark, dead)
+		VBLENDVPD(grp.ok, grp.thr, slow, t) // ok ? thr : slowThr
+		VBLENDVPD(grp.live, t, dead, t)     // live ? that : deadThr
+		MOVQ(Mem{Base: job, Disp: offCodes}, p)
+		VMOVUPD(grp.code, Mem{Base: p, Index: j, Scale: 8})
+		MOVQ(Mem{Base: job, Disp: offThr}, p)
+		VMOVDQU(t, Mem{Base: p, Index: j, Scale: 8})
+	})
 	Label("done")
 	VZEROUPPER()
 	RET()
@@ -351,22 +343,31 @@ func writeRowAVX2(c avx2Consts) {
 	j, counts, end, p := GP64(), GP64(), GP64(), GP64()
 	XORQ(j, j)
 	XORQ(counts, counts)
-	Label("group")
-	LEAQ(Mem{Base: j, Disp: 4}, end)
-	CMPQ(end, Mem{Base: job, Disp: offN})
-	JGT(LabelRef("done"))
-	code, sc, live, m := YMM(), YMM(), YMM(), GP64()
-	MOVQ(Mem{Base: job, Disp: offCodes}, p)
-	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, code)
-	MOVQ(Mem{Base: job, Disp: offScB}, p)
-	VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, sc)
-	VCMPPD(U8(cmpNEQ), zero, sc, live)
-	VMOVMSKPD(live, m.As32())
-	readOut(job, j, counts, code, sc, live, m, lo, hi, step, scA, "")
-	ADDQ(U8(4), j)
-	JMP(LabelRef("group"))
+	eachGroup(job, j, end, "group", "done", func() {
+		code, sc, live, m := YMM(), YMM(), YMM(), GP64()
+		MOVQ(Mem{Base: job, Disp: offCodes}, p)
+		VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, code)
+		MOVQ(Mem{Base: job, Disp: offScB}, p)
+		VMOVUPD(Mem{Base: p, Index: j, Scale: 8}, sc)
+		VCMPPD(U8(cmpNEQ), zero, sc, live)
+		VMOVMSKPD(live, m.As32())
+		readOut(job, j, counts, code, sc, live, m, lo, hi, step, scA, "")
+	})
 	Label("done")
 	finish(job, j, counts)
+}
+
+// eachGroup emits a loop over the whole groups of four columns of job,
+// j counting from its current value: body for each group at column j,
+// then on to the next; it leaves for label done, which the caller emits.
+func eachGroup(job Register, j, end GPVirtual, group, done string, body func()) {
+	Label(group)
+	LEAQ(Mem{Base: j, Disp: 4}, end)
+	CMPQ(end, Mem{Base: job, Disp: offN})
+	JGT(LabelRef(done))
+	body()
+	ADDQ(U8(4), j)
+	JMP(LabelRef(group))
 }
 
 // broadcastFrame emits the broadcast of job's float64 fields at offsets
