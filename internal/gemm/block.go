@@ -18,6 +18,15 @@ func (pr *problem) bInPlace() bool {
 	return !pr.transB && (mPanels <= inPlaceReuseB && !conflictStride(pr.ldb) || pr.ldb == pr.spec.nr)
 }
 
+// aInPlace reports whether A is read in place rather than packed by a
+// worker whose columns span panelsB micro-panels of B: when few B panels
+// reuse each A panel, when its rows are nearly packed already, and for
+// SgemmRowsB (see computeBlock).
+func (pr *problem) aInPlace(panelsB int) bool {
+	return panelsB <= inPlaceReuse && !conflictStride(pr.lda) || (!pr.transA && pr.lda <= compactRow) ||
+		(pr.rowsB != nil && !conflictStride(pr.lda))
+}
+
 // compute runs the blocked product over the worker's ranges on its own.
 func (w *worker) compute() {
 	pr := &w.out
@@ -67,8 +76,7 @@ func (w *worker) computeBlock(jc, nc, pc, kc int, packedB []float32) {
 	// SgemmRowsB's A is a convolution's weights, the same for every image
 	// (call): packing it would repeat one copy per image, while the rows
 	// of a tile (a few KiB) stay in L1 when read in place.
-	aInPlace := panelsB <= inPlaceReuse && !conflictStride(pr.lda) || (!pr.transA && pr.lda <= compactRow) ||
-		(pr.rowsB != nil && !conflictStride(pr.lda))
+	aInPlace := pr.aInPlace(panelsB)
 	// A blocks of equal size, each at most mcBlock rows.
 	height := w.m1 - w.m0
 	blocks := (height + mcBlock - 1) / mcBlock

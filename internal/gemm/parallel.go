@@ -145,6 +145,10 @@ func (pr *problem) plan(procs int) (kind, parts int) {
 	if nPanels >= procs {
 		perProc := (nPanels + procs - 1) / procs
 		colWaste = 1 - float64(nPanels)/float64(perProc*procs)
+		if !pr.aInPlace(min(perProc, ncBlock/pr.spec.nr)) {
+			// Each goroutine packs all of A, which a row split packs once.
+			colWaste += float64(procs-1) * packCostA / (2 * float64(pr.n))
+		}
 	}
 	switch {
 	case manyRows && rowWaste < 0.03:
@@ -158,6 +162,15 @@ func (pr *problem) plan(procs int) (kind, parts int) {
 	}
 	return splitNone, 1
 }
+
+// packCostA is the cost of packing one element of A, in floating-point
+// operations of the kernel, on the low side: on the AVX2 machine of
+// BENCHMARKS.md (session 17), packing a transposed A (a weight gradient's
+// dYᵀ) took about 2.7 ns per element, in which a core does about 150
+// flops of the kernel. Without it, a weight gradient cut along K into
+// short blocks (package bfpengine's) split its columns, and both
+// goroutines packed all of A.
+const packCostA = 64
 
 // smallB is the size, in floats, under which a B read in place by every
 // row range of a row split stays in L2 (1 MiB) for all of them.

@@ -125,6 +125,21 @@ func TestPlanAvoidsUnevenColumns(t *testing.T) {
 	require.Equal(t, splitN, kind, "256³ should split columns")
 }
 
+// TestPlanPacksAOnce checks that a product whose column split would have
+// every goroutine pack all of A (a weight gradient's block of K, dYᵀ
+// transposed: 1024×256 over 128) is split by rows, which packs A once,
+// while one that reads A in place (few B panels per goroutine) still
+// splits its columns.
+func TestPlanPacksAOnce(t *testing.T) {
+	spec := kernelSpec{mr: 6, nr: 16}
+	packed := problem{m: 1024, n: 256, k: 128, transA: true, lda: 1024, ldb: 256, spec: spec}
+	kind, _ := packed.plan(2)
+	require.Equal(t, splitM, kind, "1024×256×128 with A transposed should split rows")
+	inPlace := problem{m: 1000, n: 96, k: 128, transA: true, lda: 1000, ldb: 96, spec: spec}
+	kind, _ = inPlace.plan(2)
+	require.Equal(t, splitN, kind, "1000×96×128 (A read in place) should split columns")
+}
+
 // TestSgemmOnMatchesSgemm checks that products run on a caller's team give
 // Sgemm's result bit for bit, for every way of splitting the work, when
 // the team is idle and when it is busy running the calling chunk (its
