@@ -137,3 +137,18 @@ func TestPackBlocksVectorMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyShort checks copyShort for every length up to past the longest
+// tile width: all of dst written, nothing past it.
+func TestCopyShort(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(i + 1)
+		}
+		dst := fillSentinel(n + 4)
+		copyShort(dst[:n], src)
+		require.Equal(t, src, dst[:n], "length %d", n)
+		require.Equal(t, fillSentinel(4), dst[n:], "length %d wrote past its end", n)
+	}
+}
