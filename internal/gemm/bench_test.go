@@ -29,6 +29,9 @@ var benchShapes = []benchShape{
 	{name: "resnet3-fwd", m: 8192, n: 64, k: 576, transB: true},
 	{name: "resnet3-dX", m: 8192, n: 576, k: 64},
 	{name: "resnet3-dW", m: 64, n: 576, k: 8192, transA: true},
+	// A block of 128 along K of BERT-small's FFN weight gradient at batch
+	// 32, as package bfpengine cuts it.
+	{name: "bert-fc1-dW-block", m: 1024, n: 256, k: 128, transA: true},
 }
 
 type sgemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
