@@ -166,8 +166,9 @@ func (pr *problem) plan(procs int) (kind, parts int) {
 // packCostA is the cost of packing one element of A, in floating-point
 // operations of the kernel, on the low side: on the AVX2 machine of
 // BENCHMARKS.md (session 17), packing a transposed A (a weight gradient's
-// dYᵀ) took about 2.7 ns per element, in which a core does about 150
-// flops of the kernel. Without it, a weight gradient cut along K into
+// dYᵀ) took 1.4–2.8 ns per element (BenchmarkPack, and a profile of
+// BERT's FFN weight gradient), in which a core does 80–150 flops of the
+// kernel. Without it, a weight gradient cut along K into
 // short blocks (package bfpengine's) split its columns, and both
 // goroutines packed all of A.
 const packCostA = 64
