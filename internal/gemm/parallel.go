@@ -168,9 +168,9 @@ func (pr *problem) plan(procs int) (kind, parts int) {
 // BENCHMARKS.md (session 17), packing a transposed A (a weight gradient's
 // dYᵀ) took 1.4–2.8 ns per element (BenchmarkPack, and a profile of
 // BERT's FFN weight gradient), in which a core does 80–150 flops of the
-// kernel. Without it, a weight gradient cut along K into
-// short blocks (package bfpengine's) split its columns, and both
-// goroutines packed all of A.
+// kernel. Without it, a weight gradient cut along K into short blocks
+// (package bfpengine's) split its columns, and both goroutines packed all
+// of A.
 const packCostA = 64
 
 // smallB is the size, in floats, under which a B read in place by every
