@@ -200,6 +200,7 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 		cmp.Arms = append(cmp.Arms, r)
 	}
 
+	var skipped string // why the probe at the trained weights was skipped
 	if ref := cmp.trainedFP32(); ref != nil {
 		env, err := train.Setup(armConfig(base, ref.Arm), cfg.Registries, io.Discard)
 		if err != nil {
@@ -208,20 +209,25 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 		path := filepath.Join(ref.Outcome.Dir, "model.safetensors")
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			// A reused arm whose weights were not kept (results/ in the
-			// repository keeps no weights files).
-			return nil, fmt.Errorf("error probe at the trained weights: %s is missing; delete %s to train arm %s again", path, ref.Outcome.Dir, ref.Label)
-		}
-		if err := checkpoint.LoadInto(path, layers.StateDict(env.Model)); err != nil {
+			// repository keeps no weights files): the report is still
+			// worth writing, without that probe.
+			skipped = fmt.Sprintf("no error probe at the trained weights: %s is missing (delete %s to train arm %s again and probe)", path, ref.Outcome.Dir, ref.Label)
+			fmt.Fprintf(log, "experiment: %s\n", skipped)
+		} else if err := checkpoint.LoadInto(path, layers.StateDict(env.Model)); err != nil {
 			return nil, fmt.Errorf("error probe: %w", err)
+		} else {
+			probe, err := Probe(env, cfg.Arms, probeBatch,
+				fmt.Sprintf("the trained weights of arm %s after epoch %d (%s)", ref.Label, len(ref.Outcome.Metrics), path))
+			if err != nil {
+				return nil, fmt.Errorf("error probe at the trained weights: %w", err)
+			}
+			cmp.Probes = append(cmp.Probes, probe)
 		}
-		probe, err := Probe(env, cfg.Arms, probeBatch,
-			fmt.Sprintf("the trained weights of arm %s after epoch %d (%s)", ref.Label, len(ref.Outcome.Metrics), path))
-		if err != nil {
-			return nil, fmt.Errorf("error probe at the trained weights: %w", err)
-		}
-		cmp.Probes = append(cmp.Probes, probe)
 	}
 	cmp.Warnings = cmp.warnings()
+	if skipped != "" {
+		cmp.Warnings = append(cmp.Warnings, skipped)
+	}
 	if err := writeComparison(cfg.Out, cmp); err != nil {
 		return nil, err
 	}

@@ -105,10 +105,17 @@ func TestCompareIdenticalFP32Arms(t *testing.T) {
 	require.FileExists(t, filepath.Join(out, "fp32-2", "summary.json"))
 
 	// A reused FP32 arm without its weights file (results/ in git keeps
-	// none) cannot be probed; the error says what to delete.
+	// none) cannot be probed: the report is written without that probe,
+	// and a warning says what to delete to get it.
 	require.NoError(t, os.Remove(filepath.Join(out, "fp32", "model.safetensors")))
-	_, err = Compare(CompareConfig{Registries: testReg(), Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, io.Discard)
-	require.ErrorContains(t, err, "model.safetensors is missing; delete "+filepath.Join(out, "fp32")+" to train arm fp32 again")
+	fourth, err := Compare(CompareConfig{Registries: testReg(), Base: tinyConfig(), Arms: arms, Out: out, ProbeBatch: 32}, io.Discard)
+	require.NoError(t, err)
+	require.Len(t, fourth.Probes, 1, "only the probe at the initial weights")
+	require.Contains(t, fourth.Warnings, "no error probe at the trained weights: "+filepath.Join(out, "fp32", "model.safetensors")+
+		" is missing (delete "+filepath.Join(out, "fp32")+" to train arm fp32 again and probe)")
+	report, err := os.ReadFile(filepath.Join(out, "report.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(report), "no error probe at the trained weights")
 
 	// A finished run of another configuration is never silently replaced.
 	other := tinyConfig()
