@@ -62,9 +62,10 @@ type Comparison struct {
 	Arms           []ArmResult `json:"arms"`
 	// Probes measure each backend against FP32 per layer and role: at the
 	// initial weights, and at the FP32 arm's trained weights when there
-	// is one.
+	// is one and its weights file is kept.
 	Probes []*ProbeReport `json:"probes"`
-	// Warnings name diverged, collapsed and failed arms, in plain words.
+	// Warnings name diverged, collapsed and failed arms, and a probe
+	// skipped for want of weights, in plain words.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
