@@ -64,8 +64,9 @@ finished() {
 
 # full ARGS...: a full-length comparison, `mirage compare ARGS` (which
 # must include --backends and --out). It is trained unless all its arms have
-# finished (the committed results keep no weights, which compare needs to
-# rebuild its report, so a finished one is left as it is), and recorded for
+# finished (the committed results keep no weights, without which compare
+# would rewrite its report without the probe at the trained weights, so a
+# finished one is left as it is), and recorded for
 # `mirage results --full`. With procs set, it trains with GOMAXPROCS=$procs:
 # the core count decides the order of some FP32 sums, so a committed run is
 # reproduced bit for bit only with the count it had (its summary.json's
