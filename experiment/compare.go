@@ -201,29 +201,12 @@ func CompareContext(ctx context.Context, cfg CompareConfig, log io.Writer) (*Com
 		cmp.Arms = append(cmp.Arms, r)
 	}
 
-	var skipped string // why the probe at the trained weights was skipped
-	if ref := cmp.trainedFP32(); ref != nil {
-		env, err := train.Setup(armConfig(base, ref.Arm), cfg.Registries, io.Discard)
-		if err != nil {
-			return nil, err
-		}
-		path := filepath.Join(ref.Outcome.Dir, "model.safetensors")
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			// A reused arm whose weights were not kept (results/ in the
-			// repository keeps no weights files): the report is still
-			// worth writing, without that probe.
-			skipped = fmt.Sprintf("no error probe at the trained weights: %s is missing (delete %s to train arm %s again and probe)", path, ref.Outcome.Dir, ref.Label)
-			fmt.Fprintf(log, "experiment: %s\n", skipped)
-		} else if err := checkpoint.LoadInto(path, layers.StateDict(env.Model)); err != nil {
-			return nil, fmt.Errorf("error probe: %w", err)
-		} else {
-			probe, err := Probe(env, cfg.Arms, probeBatch,
-				fmt.Sprintf("the trained weights of arm %s after epoch %d (%s)", ref.Label, len(ref.Outcome.Metrics), path))
-			if err != nil {
-				return nil, fmt.Errorf("error probe at the trained weights: %w", err)
-			}
-			cmp.Probes = append(cmp.Probes, probe)
-		}
+	probe, skipped, err := probeTrained(cmp.trainedFP32(), base, cfg, probeBatch, log)
+	if err != nil {
+		return nil, err
+	}
+	if probe != nil {
+		cmp.Probes = append(cmp.Probes, probe)
 	}
 	cmp.Warnings = cmp.warnings()
 	if skipped != "" {
@@ -286,6 +269,36 @@ func checkSavedState(dir string, cfg train.Config, reg mirage.Registries) error 
 }
 
 // armConfig is base with the arm's backend.
+// probeTrained probes every arm at the trained weights of the FP32 arm
+// ref (nil when no FP32 arm trained). A reused arm whose weights were not
+// kept (results/ in the repository keeps no weights files) is not probed:
+// the report is still worth writing, and skipped says why it lacks the
+// probe.
+func probeTrained(ref *ArmResult, base train.Config, cfg CompareConfig, probeBatch int, log io.Writer) (probe *ProbeReport, skipped string, err error) {
+	if ref == nil {
+		return nil, "", nil
+	}
+	path := filepath.Join(ref.Outcome.Dir, "model.safetensors")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		skipped = fmt.Sprintf("no error probe at the trained weights: %s is missing (delete %s to train arm %s again and probe)", path, ref.Outcome.Dir, ref.Label)
+		fmt.Fprintf(log, "experiment: %s\n", skipped)
+		return nil, skipped, nil
+	}
+	env, err := train.Setup(armConfig(base, ref.Arm), cfg.Registries, io.Discard)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := checkpoint.LoadInto(path, layers.StateDict(env.Model)); err != nil {
+		return nil, "", fmt.Errorf("error probe: %w", err)
+	}
+	probe, err = Probe(env, cfg.Arms, probeBatch,
+		fmt.Sprintf("the trained weights of arm %s after epoch %d (%s)", ref.Label, len(ref.Outcome.Metrics), path))
+	if err != nil {
+		return nil, "", fmt.Errorf("error probe at the trained weights: %w", err)
+	}
+	return probe, "", nil
+}
+
 func armConfig(base train.Config, a Arm) train.Config {
 	c := base
 	c.Backend, c.BackendOptions = a.Backend, a.Options
