@@ -277,6 +277,91 @@ kernelAVX2x6x16_full_overwrite:
 	RET
 
 kernelAVX2x6x16_edge:
+	CMPQ         BX, $0x00000010
+	JNE          kernelAVX2x6x16_colmasks
+	TESTL        SI, SI
+	JZ           kernelAVX2x6x16_rows_overwrite
+	VBROADCASTSS beta+84(FP), Y12
+	MOVQ         DX, DX
+	VFMADD231PS  (AX), Y12, Y0
+	VMOVUPS      Y0, (AX)
+	VFMADD231PS  32(AX), Y12, Y1
+	VMOVUPS      Y1, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y2
+	VMOVUPS      Y2, (AX)
+	VFMADD231PS  32(AX), Y12, Y3
+	VMOVUPS      Y3, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y4
+	VMOVUPS      Y4, (AX)
+	VFMADD231PS  32(AX), Y12, Y5
+	VMOVUPS      Y5, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y6
+	VMOVUPS      Y6, (AX)
+	VFMADD231PS  32(AX), Y12, Y7
+	VMOVUPS      Y7, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y8
+	VMOVUPS      Y8, (AX)
+	VFMADD231PS  32(AX), Y12, Y9
+	VMOVUPS      Y9, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y10
+	VMOVUPS      Y10, (AX)
+	VFMADD231PS  32(AX), Y12, Y11
+	VMOVUPS      Y11, 32(AX)
+
+kernelAVX2x6x16_rows_done_true:
+	VZEROUPPER
+	RET
+
+kernelAVX2x6x16_rows_overwrite:
+	MOVQ    DX, DX
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y2, (AX)
+	VMOVUPS Y3, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y4, (AX)
+	VMOVUPS Y5, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y6, (AX)
+	VMOVUPS Y7, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y8, (AX)
+	VMOVUPS Y9, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y10, (AX)
+	VMOVUPS Y11, 32(AX)
+
+kernelAVX2x6x16_rows_done_false:
+	VZEROUPPER
+	RET
+
+kernelAVX2x6x16_colmasks:
 	MOVQ         BX, X12
 	VPBROADCASTD X12, Y12
 	VPCMPGTD     lanes<>+0(SB), Y12, Y13
@@ -2953,6 +3038,91 @@ kernelAVX2x6x16p_full_overwrite:
 	RET
 
 kernelAVX2x6x16p_edge:
+	CMPQ         BX, $0x00000010
+	JNE          kernelAVX2x6x16p_colmasks
+	TESTL        SI, SI
+	JZ           kernelAVX2x6x16p_rows_overwrite
+	VBROADCASTSS beta+84(FP), Y12
+	MOVQ         DX, DX
+	VFMADD231PS  (AX), Y12, Y0
+	VMOVUPS      Y0, (AX)
+	VFMADD231PS  32(AX), Y12, Y1
+	VMOVUPS      Y1, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16p_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y2
+	VMOVUPS      Y2, (AX)
+	VFMADD231PS  32(AX), Y12, Y3
+	VMOVUPS      Y3, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16p_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y4
+	VMOVUPS      Y4, (AX)
+	VFMADD231PS  32(AX), Y12, Y5
+	VMOVUPS      Y5, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16p_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y6
+	VMOVUPS      Y6, (AX)
+	VFMADD231PS  32(AX), Y12, Y7
+	VMOVUPS      Y7, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16p_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y8
+	VMOVUPS      Y8, (AX)
+	VFMADD231PS  32(AX), Y12, Y9
+	VMOVUPS      Y9, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16p_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y10
+	VMOVUPS      Y10, (AX)
+	VFMADD231PS  32(AX), Y12, Y11
+	VMOVUPS      Y11, 32(AX)
+
+kernelAVX2x6x16p_rows_done_true:
+	VZEROUPPER
+	RET
+
+kernelAVX2x6x16p_rows_overwrite:
+	MOVQ    DX, DX
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16p_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y2, (AX)
+	VMOVUPS Y3, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16p_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y4, (AX)
+	VMOVUPS Y5, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16p_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y6, (AX)
+	VMOVUPS Y7, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16p_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y8, (AX)
+	VMOVUPS Y9, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16p_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y10, (AX)
+	VMOVUPS Y11, 32(AX)
+
+kernelAVX2x6x16p_rows_done_false:
+	VZEROUPPER
+	RET
+
+kernelAVX2x6x16p_colmasks:
 	MOVQ         BX, X12
 	VPBROADCASTD X12, Y12
 	VPCMPGTD     lanes<>+0(SB), Y12, Y13
@@ -6998,6 +7168,91 @@ kernelAVX2x6x16i_full_overwrite:
 	RET
 
 kernelAVX2x6x16i_edge:
+	CMPQ         BX, $0x00000010
+	JNE          kernelAVX2x6x16i_colmasks
+	TESTL        SI, SI
+	JZ           kernelAVX2x6x16i_rows_overwrite
+	VBROADCASTSS beta+84(FP), Y12
+	MOVQ         DX, DX
+	VFMADD231PS  (AX), Y12, Y0
+	VMOVUPS      Y0, (AX)
+	VFMADD231PS  32(AX), Y12, Y1
+	VMOVUPS      Y1, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16i_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y2
+	VMOVUPS      Y2, (AX)
+	VFMADD231PS  32(AX), Y12, Y3
+	VMOVUPS      Y3, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16i_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y4
+	VMOVUPS      Y4, (AX)
+	VFMADD231PS  32(AX), Y12, Y5
+	VMOVUPS      Y5, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16i_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y6
+	VMOVUPS      Y6, (AX)
+	VFMADD231PS  32(AX), Y12, Y7
+	VMOVUPS      Y7, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16i_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y8
+	VMOVUPS      Y8, (AX)
+	VFMADD231PS  32(AX), Y12, Y9
+	VMOVUPS      Y9, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16i_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y10
+	VMOVUPS      Y10, (AX)
+	VFMADD231PS  32(AX), Y12, Y11
+	VMOVUPS      Y11, 32(AX)
+
+kernelAVX2x6x16i_rows_done_true:
+	VZEROUPPER
+	RET
+
+kernelAVX2x6x16i_rows_overwrite:
+	MOVQ    DX, DX
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16i_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y2, (AX)
+	VMOVUPS Y3, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16i_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y4, (AX)
+	VMOVUPS Y5, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16i_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y6, (AX)
+	VMOVUPS Y7, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16i_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y8, (AX)
+	VMOVUPS Y9, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16i_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y10, (AX)
+	VMOVUPS Y11, 32(AX)
+
+kernelAVX2x6x16i_rows_done_false:
+	VZEROUPPER
+	RET
+
+kernelAVX2x6x16i_colmasks:
 	MOVQ         BX, X12
 	VPBROADCASTD X12, Y12
 	VPCMPGTD     lanes<>+0(SB), Y12, Y13
@@ -14544,6 +14799,91 @@ kernelAVX2x6x16q_full_overwrite:
 	RET
 
 kernelAVX2x6x16q_edge:
+	CMPQ         BX, $0x00000010
+	JNE          kernelAVX2x6x16q_colmasks
+	TESTL        SI, SI
+	JZ           kernelAVX2x6x16q_rows_overwrite
+	VBROADCASTSS beta+84(FP), Y12
+	MOVQ         DX, DX
+	VFMADD231PS  (AX), Y12, Y0
+	VMOVUPS      Y0, (AX)
+	VFMADD231PS  32(AX), Y12, Y1
+	VMOVUPS      Y1, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16q_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y2
+	VMOVUPS      Y2, (AX)
+	VFMADD231PS  32(AX), Y12, Y3
+	VMOVUPS      Y3, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16q_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y4
+	VMOVUPS      Y4, (AX)
+	VFMADD231PS  32(AX), Y12, Y5
+	VMOVUPS      Y5, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16q_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y6
+	VMOVUPS      Y6, (AX)
+	VFMADD231PS  32(AX), Y12, Y7
+	VMOVUPS      Y7, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16q_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y8
+	VMOVUPS      Y8, (AX)
+	VFMADD231PS  32(AX), Y12, Y9
+	VMOVUPS      Y9, 32(AX)
+	DECQ         DX
+	JZ           kernelAVX2x6x16q_rows_done_true
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y12, Y10
+	VMOVUPS      Y10, (AX)
+	VFMADD231PS  32(AX), Y12, Y11
+	VMOVUPS      Y11, 32(AX)
+
+kernelAVX2x6x16q_rows_done_true:
+	VZEROUPPER
+	RET
+
+kernelAVX2x6x16q_rows_overwrite:
+	MOVQ    DX, DX
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16q_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y2, (AX)
+	VMOVUPS Y3, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16q_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y4, (AX)
+	VMOVUPS Y5, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16q_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y6, (AX)
+	VMOVUPS Y7, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16q_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y8, (AX)
+	VMOVUPS Y9, 32(AX)
+	DECQ    DX
+	JZ      kernelAVX2x6x16q_rows_done_false
+	ADDQ    CX, AX
+	VMOVUPS Y10, (AX)
+	VMOVUPS Y11, 32(AX)
+
+kernelAVX2x6x16q_rows_done_false:
+	VZEROUPPER
+	RET
+
+kernelAVX2x6x16q_colmasks:
 	MOVQ         BX, X12
 	VPBROADCASTD X12, Y12
 	VPCMPGTD     lanes<>+0(SB), Y12, Y13
