@@ -55,9 +55,10 @@ func (g Geometry) col2imPlane() int {
 }
 
 // col2imProductScratch is the per-goroutine scratch of Col2imProduct: the
-// canvas of C planes and the grid of o output-gradient planes.
+// canvas of C planes and the grid of o output-gradient planes, followed
+// by the floats gemm.SgemmShifted may read past it.
 func col2imProductScratch(g Geometry, o int) int {
-	return g.C*g.col2imPlane() + o*g.OutH()*(g.W+2*g.Pad)
+	return g.C*g.col2imPlane() + o*g.OutH()*(g.W+2*g.Pad) + 16
 }
 
 // Col2imProduct adds Col2im(g, dcols) onto dx (writes it, when assign,
@@ -75,8 +76,9 @@ func (w *Workers) Col2imProduct(g Geometry, o int, dy []float32, ldy int, wts, d
 	if g.N == 0 || g.C == 0 {
 		return
 	}
-	// One C×o matrix per kernel entry (entry-major): the GEMMs' A,
-	// transposed.
+	// One C×o matrix per kernel entry, transposed, in the order the
+	// entries are added (decreasing ky, then kx), packed for
+	// gemm.SgemmShifted, and each entry's shift on the canvas.
 	kk, f := g.KH*g.KW, g.Cols()
 	if cap(w.flipped) < kk*o*g.C {
 		w.flipped = make([]float32, kk*o*g.C)
@@ -86,11 +88,17 @@ func (w *Workers) Col2imProduct(g Geometry, o int, dy []float32, ldy int, wts, d
 		for c := range g.C {
 			src := wts[p*f+c*kk : p*f+(c+1)*kk]
 			for e, v := range src {
-				wk[(e*o+p)*g.C+c] = v
+				wk[((kk-1-e)*o+p)*g.C+c] = v
 			}
 		}
 	}
-	w.run(job{kind: jobCol2imProduct, g: g, o: o, a: dy, n: ldy, c: wk, b: dx, assign: assign},
+	w.packed = gemm.PackShiftedA(w.packed, wk, true, kk, g.C, o)
+	w.offsets = w.offsets[:0]
+	pw := g.W + 2*g.Pad
+	for e := kk - 1; e >= 0; e-- {
+		w.offsets = append(w.offsets, e/g.KW*pw+e%g.KW)
+	}
+	w.run(job{kind: jobCol2imProduct, g: g, o: o, a: dy, n: ldy, c: w.packed, offsets: w.offsets, b: dx, assign: assign},
 		g.N, g.N*g.C*g.H*g.W*kk)
 }
 
@@ -101,7 +109,7 @@ func col2imProductImage(j *job, buf []float32, n int) {
 	oh, ow := g.OutH(), g.OutW()
 	pw := g.W + 2*g.Pad
 	plane, grid := g.col2imPlane(), oh*pw
-	canvas, gr := buf[:g.C*plane], buf[g.C*plane:g.C*plane+o*grid]
+	canvas, gr := buf[:g.C*plane], buf[g.C*plane:] // (gr: the grid and its slack)
 	clear(canvas)
 	positions := oh * ow
 	for p := range o {
@@ -112,12 +120,7 @@ func col2imProductImage(j *job, buf []float32, n int) {
 			clear(dst[y*pw+ow : (y+1)*pw])
 		}
 	}
-	for ky := g.KH - 1; ky >= 0; ky-- {
-		for kx := g.KW - 1; kx >= 0; kx-- {
-			e := ky*g.KW + kx
-			gemm.SgemmSerial(true, false, g.C, grid, o, 1, j.c[e*o*g.C:(e+1)*o*g.C], g.C, gr, grid, 1, canvas[ky*pw+kx:], plane)
-		}
-	}
+	gemm.SgemmShifted(g.C, grid, o, j.c, j.offsets, gr, grid, canvas, plane)
 	// The interior onto dx, as col2imPadded adds it.
 	image := g.C * g.H * g.W
 	dn := j.b[n*image : (n+1)*image]

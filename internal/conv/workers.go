@@ -39,6 +39,8 @@ type Workers struct {
 	// rearranged weights, written before the goroutines start.
 	offsets []int
 	flipped []float32
+	// packed holds Col2imProduct's weights packed for gemm.SgemmShifted.
+	packed []float32
 	// partials holds Backward's per-chunk weight gradients.
 	partials []float32
 }
