@@ -40,13 +40,27 @@ func transpose8Go(dst []float32, ldd int, src []float32, lds, n int) {
 	}
 }
 
+// windowsGo is Windows in Go: the definition, and the loop that moves the
+// windows the vector kernels leave (the last one or two of each call on
+// AVX2). The 3- and 5-wide rows of ResNet's and LeNet's kernels are moved
+// element by element, a call to the runtime's memmove per row costing
+// more than the row.
 func windowsGo(rows, img []float32, n, step, blocks, plane, height, ld, width int) {
 	at := 0
 	for j := range n {
 		for c := range blocks {
 			for r := range height {
-				src := img[j*step+c*plane+r*ld:][:width]
-				copy(rows[at:at+width], src)
+				o := j*step + c*plane + r*ld
+				switch width {
+				case 3:
+					d, s := rows[at:at+3:at+3], img[o:o+3:o+3]
+					d[0], d[1], d[2] = s[0], s[1], s[2]
+				case 5:
+					d, s := rows[at:at+5:at+5], img[o:o+5:o+5]
+					d[0], d[1], d[2], d[3], d[4] = s[0], s[1], s[2], s[3], s[4]
+				default:
+					copy(rows[at:at+width], img[o:o+width])
+				}
 				at += width
 			}
 		}

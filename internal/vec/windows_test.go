@@ -129,17 +129,28 @@ func TestWindowsChecksLengths(t *testing.T) {
 	}
 }
 
-// BenchmarkWindows gathers one output row of ResNet-20's first stage (32
-// windows of 16 channels of 3×3 from a padded 34×34 image) per op, with
-// each kernel set.
+// BenchmarkWindows gathers one output row of ResNet-20's first and third
+// stages (32 windows of 16 channels of 3×3 from a padded 34×34 image; 8
+// of 64 channels from 10×10) per op, with each kernel set, and through
+// Windows (the machine's kernels and their Go tail).
 func BenchmarkWindows(b *testing.B) {
-	const c, side, width = 16, 34, 3
-	img := make([]float32, c*side*side)
-	rows := make([]float32, 32*c*width*width)
-	for _, k := range available() {
-		b.Run(k.name, func(b *testing.B) {
+	const width = 3
+	for _, s := range []struct {
+		name       string
+		n, c, side int
+	}{{"stage1", 32, 16, 34}, {"stage3", 8, 64, 10}} {
+		img := make([]float32, s.c*s.side*s.side)
+		rows := make([]float32, s.n*s.c*width*width)
+		for _, k := range available() {
+			b.Run(s.name+"/"+k.name, func(b *testing.B) {
+				for b.Loop() {
+					k.windows(rows, img, s.n, 1, s.c, s.side*s.side, width, s.side, width)
+				}
+			})
+		}
+		b.Run(s.name+"/Windows", func(b *testing.B) {
 			for b.Loop() {
-				k.windows(rows, img, 32, 1, c, side*side, width, side, width)
+				Windows(rows, img, s.n, 1, s.c, s.side*s.side, width, s.side, width)
 			}
 		})
 	}
