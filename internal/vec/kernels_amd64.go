@@ -114,7 +114,7 @@ func transpose8AVX2(dst *float32, ldd int, src *float32, lds int, n int)
 //go:noescape
 func windowsAVX512(rows *float32, img *float32, n int, step int, blocks int, plane int, height int, ld int, mask uint32)
 
-// windowsAVX2 copies row r of block c of window j, img[j·step + c·plane + r·ld + i] for i < width, to the next width floats of rows, for j < n, c < blocks, r < height in that order, with AVX2, moving 4 floats per row when width ≤ 4 and 8 otherwise (width ≤ 8): rows and img must hold that many past the last row's start; n, blocks and height are positive.
+// windowsAVX2 copies row r of block c of window j, img[j·step + c·plane + r·ld + i] for i < width, to the next width floats of rows, for j < n, c < blocks, r < height in that order, with AVX2, reading and writing nothing past a row; 1 ≤ width ≤ 8; n, blocks and height are positive.
 //
 //go:noescape
 func windowsAVX2(rows *float32, img *float32, n int, step int, blocks int, plane int, height int, ld int, width int)

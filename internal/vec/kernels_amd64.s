@@ -1760,54 +1760,89 @@ TEXT ·windowsAVX2(SB), NOSPLIT, $0-72
 	SHLQ $0x02, R9
 	MOVQ width+64(FP), R10
 	SHLQ $0x02, R10
+	MOVQ R10, R11
+	CMPQ R10, $0x04
+	JEQ  windowsAVX2_one
 	CMPQ R10, $0x10
 	JGT  windowsAVX2_wide
+	SUBQ $0x08, R11
 
-windowsAVX2_window:
-	MOVQ CX, R11
-	MOVQ SI, R13
+windowsAVX2_narrow_window:
+	MOVQ CX, R12
+	MOVQ SI, R14
 
-windowsAVX2_block:
-	MOVQ R8, R14
-	MOVQ R11, R12
+windowsAVX2_narrow_block:
+	MOVQ R8, R15
+	MOVQ R12, R13
 
-windowsAVX2_row:
-	VMOVUPS (R12), X0
-	VMOVUPS X0, (AX)
-	ADDQ    R10, AX
-	ADDQ    R9, R12
-	DECQ    R14
-	JNZ     windowsAVX2_row
-	ADDQ    DI, R11
-	DECQ    R13
-	JNZ     windowsAVX2_block
-	ADDQ    BX, CX
-	DECQ    DX
-	JNZ     windowsAVX2_window
+windowsAVX2_narrow_row:
+	VMOVSD (R13), X0
+	VMOVSD (R13)(R11*1), X1
+	VMOVSD X0, (AX)
+	VMOVSD X1, (AX)(R11*1)
+	ADDQ   R10, AX
+	ADDQ   R9, R13
+	DECQ   R15
+	JNZ    windowsAVX2_narrow_row
+	ADDQ   DI, R12
+	DECQ   R14
+	JNZ    windowsAVX2_narrow_block
+	ADDQ   BX, CX
+	DECQ   DX
+	JNZ    windowsAVX2_narrow_window
 	VZEROUPPER
 	RET
 
 windowsAVX2_wide:
-windowsAVX2_w_window:
+	SUBQ $0x10, R11
+
+windowsAVX2_wide_window:
+	MOVQ CX, R12
+	MOVQ SI, R14
+
+windowsAVX2_wide_block:
+	MOVQ R8, R15
+	MOVQ R12, R13
+
+windowsAVX2_wide_row:
+	VMOVUPS (R13), X0
+	VMOVUPS (R13)(R11*1), X1
+	VMOVUPS X0, (AX)
+	VMOVUPS X1, (AX)(R11*1)
+	ADDQ    R10, AX
+	ADDQ    R9, R13
+	DECQ    R15
+	JNZ     windowsAVX2_wide_row
+	ADDQ    DI, R12
+	DECQ    R14
+	JNZ     windowsAVX2_wide_block
+	ADDQ    BX, CX
+	DECQ    DX
+	JNZ     windowsAVX2_wide_window
+	VZEROUPPER
+	RET
+
+windowsAVX2_one:
+windowsAVX2_one_window:
 	MOVQ CX, R11
 	MOVQ SI, R13
 
-windowsAVX2_w_block:
+windowsAVX2_one_block:
 	MOVQ R8, R14
 	MOVQ R11, R12
 
-windowsAVX2_w_row:
-	VMOVUPS (R12), Y0
-	VMOVUPS Y0, (AX)
-	ADDQ    R10, AX
-	ADDQ    R9, R12
-	DECQ    R14
-	JNZ     windowsAVX2_w_row
-	ADDQ    DI, R11
-	DECQ    R13
-	JNZ     windowsAVX2_w_block
-	ADDQ    BX, CX
-	DECQ    DX
-	JNZ     windowsAVX2_w_window
+windowsAVX2_one_row:
+	VMOVSS (R12), X0
+	VMOVSS X0, (AX)
+	ADDQ   R10, AX
+	ADDQ   R9, R12
+	DECQ   R14
+	JNZ    windowsAVX2_one_row
+	ADDQ   DI, R11
+	DECQ   R13
+	JNZ    windowsAVX2_one_block
+	ADDQ   BX, CX
+	DECQ   DX
+	JNZ    windowsAVX2_one_window
 	VZEROUPPER
 	RET

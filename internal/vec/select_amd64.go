@@ -24,7 +24,7 @@ var (
 		affine2ReLUOf:    affine2ReLUOfAVX2,
 		addAffine2ReLUOf: addAffine2ReLUOfAVX2,
 	}
-	avx2Set = kernels{name: "avx2", lanes: 8, reduceLanes: 8, asm: withOverlappingWindows(withReductions(avx2Elementwise,
+	avx2Set = kernels{name: "avx2", lanes: 8, reduceLanes: 8, asm: withExactWindows(withReductions(avx2Elementwise,
 		shiftedSumsAVX2, sumAndDotAVX2, sumAndDotMaskedAVX2, sumAndDotReLUOfAVX2))}
 	avx512Set = kernels{name: "avx512", lanes: 8, reduceLanes: 16, asm: withWindows(withReductions(avx2Elementwise,
 		shiftedSumsAVX512, sumAndDotAVX2, sumAndDotMaskedAVX512, sumAndDotReLUOfAVX512))}
@@ -45,11 +45,11 @@ func withWindows(k asmKernels) asmKernels {
 	return k
 }
 
-// withOverlappingWindows returns k with the AVX2 Windows kernel, which
-// moves a window row of up to 8 floats with one unmasked vector move that
-// the next row's overwrites (see vec.overlapTail).
-func withOverlappingWindows(k asmKernels) asmKernels {
-	k.windowsOverlap = windowsAVX2
+// withExactWindows returns k with the AVX2 Windows kernel, which moves a
+// window row of up to 8 floats with two overlapping moves that cover it
+// exactly.
+func withExactWindows(k asmKernels) asmKernels {
+	k.windowsExact = windowsAVX2
 	return k
 }
 

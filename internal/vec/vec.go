@@ -102,7 +102,7 @@ func Windows(rows, img []float32, n, step, blocks, plane, height, ld, width int)
 // runs a plain loop, which a caller's loops unrolled for its width may
 // beat.
 func MovesWindows(width int) bool {
-	return (active.asm.windows != nil || active.asm.windowsOverlap != nil) && width > 0 && width <= maxWindowWidth
+	return (active.asm.windows != nil || active.asm.windowsExact != nil) && width > 0 && width <= maxWindowWidth
 }
 
 func AddReLU(y, a, b []float32) { active.addReLU(y, a, b) }
@@ -179,7 +179,7 @@ type asmKernels struct {
 	add              func(dst, x *float32, n int)
 	transpose8       func(dst *float32, ldd int, src *float32, lds, n int)
 	windows          func(rows, img *float32, n, step, blocks, plane, height, ld int, mask uint32)
-	windowsOverlap   func(rows, img *float32, n, step, blocks, plane, height, ld, width int)
+	windowsExact     func(rows, img *float32, n, step, blocks, plane, height, ld, width int)
 	axpb             func(y, x *float32, n int, a, b float32)
 	axpbReLU         func(y, x *float32, n int, a, b float32)
 	affine2          func(dst, g, x *float32, n int, p, q, r float32)
@@ -278,39 +278,12 @@ func (k *kernels) windows(rows, img []float32, n, step, blocks, plane, height, l
 		k.asm.windows(&rows[0], &img[0], n, step, blocks, plane, height, ld, 1<<width-1)
 		return
 	}
-	if k.asm.windowsOverlap != nil && width <= maxWindowWidth {
-		window := blocks * height * width // floats of rows per window
-		head := n - overlapTail(step, window, width)
-		if head > 0 {
-			k.asm.windowsOverlap(&rows[0], &img[0], head, step, blocks, plane, height, ld, width)
-			rows, img, n = rows[head*window:], img[head*step:], n-head
-		}
+	if k.asm.windowsExact != nil && width <= maxWindowWidth {
+		k.asm.windowsExact(&rows[0], &img[0], n, step, blocks, plane, height, ld, width)
+		return
 	}
 	windowsGo(rows, img, n, step, blocks, plane, height, ld, width)
 }
-
-// overlapTail returns how many of the last windows the overlapping kernel
-// (windowsAVX2) must leave to the Go loop: it moves v = 4 or 8 floats per
-// row of width floats, reading and writing v − width floats past each row.
-// Past window j's last row that excess stays within the next windows'
-// rows (window floats each) and image rows (step floats further each) —
-// which Windows' arguments guarantee exist — when at least (v − width)
-// floats of both follow, and at least one window follows (the excess
-// must be overwritten). With step 0 nothing follows in the image: every
-// window goes to the Go loop.
-func overlapTail(step, window, width int) int {
-	v := 4
-	if width > 4 {
-		v = 8
-	}
-	excess := v - width
-	if step == 0 {
-		return math.MaxInt
-	}
-	return max(1, ceilDiv(excess, step), ceilDiv(excess, window))
-}
-
-func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 func (k *kernels) addReLU(y, a, b []float32) {
 	a, b = a[:len(y)], b[:len(y)]

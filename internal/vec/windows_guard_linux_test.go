@@ -11,10 +11,8 @@ import (
 
 // TestWindowsNoAccessPastBuffers runs Windows of every kernel set with the
 // image and the rows each exactly as long as the windows need and ending
-// at an inaccessible page: the AVX2 kernel's whole-vector moves, which
-// read and write past each row, must leave the windows whose excess would
-// leave the buffers to the Go loop (overlapTail). Results as in
-// TestWindowsMatchesGo.
+// at an inaccessible page: the AVX2 kernel's two moves per row must stay
+// inside the row. Results as in TestWindowsMatchesGo.
 func TestWindowsNoAccessPastBuffers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(43, 43))
 	for _, c := range windowCases(rng) {

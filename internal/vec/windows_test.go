@@ -131,26 +131,26 @@ func TestWindowsChecksLengths(t *testing.T) {
 
 // BenchmarkWindows gathers one output row of ResNet-20's first and third
 // stages (32 windows of 16 channels of 3×3 from a padded 34×34 image; 8
-// of 64 channels from 10×10) per op, with each kernel set, and through
-// Windows (the machine's kernels and their Go tail).
+// of 64 channels from 10×10) and of LeNet-5's conv2 (8 windows of 6
+// channels of 5×5 from 12×12) per op, with each kernel set, and through
+// Windows (the machine's kernels).
 func BenchmarkWindows(b *testing.B) {
-	const width = 3
 	for _, s := range []struct {
-		name       string
-		n, c, side int
-	}{{"stage1", 32, 16, 34}, {"stage3", 8, 64, 10}} {
+		name              string
+		n, c, side, width int
+	}{{"stage1", 32, 16, 34, 3}, {"stage3", 8, 64, 10, 3}, {"lenet2", 8, 6, 12, 5}} {
 		img := make([]float32, s.c*s.side*s.side)
-		rows := make([]float32, s.n*s.c*width*width)
+		rows := make([]float32, s.n*s.c*s.width*s.width)
 		for _, k := range available() {
 			b.Run(s.name+"/"+k.name, func(b *testing.B) {
 				for b.Loop() {
-					k.windows(rows, img, s.n, 1, s.c, s.side*s.side, width, s.side, width)
+					k.windows(rows, img, s.n, 1, s.c, s.side*s.side, s.width, s.side, s.width)
 				}
 			})
 		}
 		b.Run(s.name+"/Windows", func(b *testing.B) {
 			for b.Loop() {
-				Windows(rows, img, s.n, 1, s.c, s.side*s.side, width, s.side, width)
+				Windows(rows, img, s.n, 1, s.c, s.side*s.side, s.width, s.side, s.width)
 			}
 		})
 	}

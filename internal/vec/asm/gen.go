@@ -172,7 +172,7 @@ func main() {
 	}
 	transpose8()
 	windows()
-	overlappingWindows()
+	exactWindows()
 	Generate()
 }
 
@@ -257,35 +257,53 @@ func (w windowLoops) emit(prefix string, move func(row Register)) {
 	RET()
 }
 
-// overlappingWindows emits Windows for AVX2, which has no opmask: each
-// row of a window (width ≤ 8 floats) is one unmasked load and store of 4
-// floats (width ≤ 4) or 8, which reads and writes past the row's width.
-// The store's excess lands where the next rows go and is overwritten by
-// them, so every byte ends as the Go loop leaves it, provided rows and img
-// extend far enough past the windows copied: the caller (kernels.windows)
-// hands the last windows, whose excess would leave the buffers, to the Go
-// loop. Pure data movement, so the result is exact.
-func overlappingWindows() {
+// exactWindows emits Windows for AVX2, which has no opmask: a window row
+// of width floats, 2 ≤ width ≤ 8, is copied by two moves of 2 floats
+// (width ≤ 4) or 4 floats (width > 4), the second starting width − 2 or
+// width − 4 floats into the row, so that together they cover the row
+// exactly (overlapping in its middle, where both write the same values);
+// a row of one float by one scalar move. Nothing is read or written past
+// a row, so every window is copied here, none left to the Go loop (an
+// earlier kernel moved 4 or 8 floats per row, writing past the row, and
+// left the last windows of each call to Go: 3 of LeNet-5's 8 per output
+// row of its 5-wide conv2). Pure data movement, so the result is exact.
+func exactWindows() {
 	const name = "windowsAVX2"
 	TEXT(name, NOSPLIT, "func(rows *float32, img *float32, n, step, blocks, plane, height, ld, width int)")
-	Doc(name + " copies row r of block c of window j, img[j·step + c·plane + r·ld + i] for i < width, to the next width floats of rows, for j < n, c < blocks, r < height in that order, with AVX2, moving 4 floats per row when width ≤ 4 and 8 otherwise (width ≤ 8): rows and img must hold that many past the last row's start; n, blocks and height are positive.")
+	Doc(name + " copies row r of block c of window j, img[j·step + c·plane + r·ld + i] for i < width, to the next width floats of rows, for j < n, c < blocks, r < height in that order, with AVX2, reading and writing nothing past a row; 1 ≤ width ≤ 8; n, blocks and height are positive.")
 	Pragma("noescape")
 	w := loadWindowLoops()
 	width := Load(Param("width"), GP64())
 	SHLQ(U8(2), width) // bytes of rows per window row
 	w.width = width
+	second := GP64() // where the second move starts, in bytes
+	MOVQ(width, second)
+	CMPQ(width, U8(4))
+	JEQ(LabelRef(name + "_one"))
 	CMPQ(width, U8(16))
 	JGT(LabelRef(name + "_wide"))
-	x := XMM()
-	w.emit(name, func(row Register) {
-		VMOVUPS(Mem{Base: row}, x)
-		VMOVUPS(x, Mem{Base: w.rows})
+	SUBQ(U8(8), second)
+	x, x2 := XMM(), XMM()
+	w.emit(name+"_narrow", func(row Register) {
+		VMOVSD(Mem{Base: row}, x)
+		VMOVSD(Mem{Base: row, Index: second, Scale: 1}, x2)
+		VMOVSD(x, Mem{Base: w.rows})
+		VMOVSD(x2, Mem{Base: w.rows, Index: second, Scale: 1})
 	})
 	Label(name + "_wide")
-	y := YMM()
-	w.emit(name+"_w", func(row Register) {
+	SUBQ(U8(16), second)
+	y, y2 := XMM(), XMM()
+	w.emit(name+"_wide", func(row Register) {
 		VMOVUPS(Mem{Base: row}, y)
+		VMOVUPS(Mem{Base: row, Index: second, Scale: 1}, y2)
 		VMOVUPS(y, Mem{Base: w.rows})
+		VMOVUPS(y2, Mem{Base: w.rows, Index: second, Scale: 1})
+	})
+	Label(name + "_one")
+	z := XMM()
+	w.emit(name+"_one", func(row Register) {
+		VMOVSS(Mem{Base: row}, z)
+		VMOVSS(z, Mem{Base: w.rows})
 	})
 }
 
