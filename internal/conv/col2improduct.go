@@ -1,6 +1,9 @@
 package conv
 
-import "github.com/mirage-go/mirage/internal/gemm"
+import (
+	"github.com/mirage-go/mirage/internal/gemm"
+	"github.com/mirage-go/mirage/internal/vec"
+)
 
 // The input gradient of a stride-1 convolution, straight from its two
 // factors, for backends that quantise them (bfp, rns): the terms and the
@@ -102,6 +105,11 @@ func (w *Workers) Col2imProduct(g Geometry, o int, dy []float32, ldy int, wts, d
 		g.N, g.N*g.C*g.H*g.W*kk)
 }
 
+// vectorRow is the shortest image row that col2imProductImage adds onto
+// dx with vec.Add rather than a plain loop (BenchmarkInputGrad: 8%
+// faster for ResNet-20's 32-wide rows, no faster for 16 and 8).
+const vectorRow = 32
+
 // col2imProductImage does Col2imProduct's work for image n with scratch
 // buf (len col2imProductScratch).
 func col2imProductImage(j *job, buf []float32, n int) {
@@ -130,7 +138,12 @@ func col2imProductImage(j *job, buf []float32, n int) {
 	for c := range g.C {
 		for y := range g.H {
 			src := canvas[c*plane+(y+g.Pad)*pw+g.Pad:]
-			addShort(dn[(c*g.H+y)*g.W:(c*g.H+y+1)*g.W], src[:g.W])
+			row := dn[(c*g.H+y)*g.W : (c*g.H+y+1)*g.W]
+			if g.W >= vectorRow {
+				vec.Add(row, src[:g.W])
+			} else {
+				addShort(row, src[:g.W])
+			}
 		}
 	}
 }
