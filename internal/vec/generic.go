@@ -40,11 +40,11 @@ func transpose8Go(dst []float32, ldd int, src []float32, lds, n int) {
 	}
 }
 
-// windowsGo is Windows in Go: the definition, and the loop that moves the
-// windows the vector kernels leave (the last one or two of each call on
-// AVX2). The 3- and 5-wide rows of ResNet's and LeNet's kernels are moved
-// element by element, a call to the runtime's memmove per row costing
-// more than the row.
+// windowsGo is Windows in Go: the definition, and the loop for rows wider
+// than the vector kernels take and for CPUs without them. The 3- and
+// 5-wide rows of ResNet's and LeNet's kernels are moved element by
+// element, a call to the runtime's memmove per row costing more than the
+// row.
 func windowsGo(rows, img []float32, n, step, blocks, plane, height, ld, width int) {
 	at := 0
 	for j := range n {
