@@ -283,28 +283,29 @@ func exactWindows() {
 	CMPQ(width, U8(16))
 	JGT(LabelRef(name + "_wide"))
 	SUBQ(U8(8), second)
-	x, x2 := XMM(), XMM()
-	w.emit(name+"_narrow", func(row Register) {
-		VMOVSD(Mem{Base: row}, x)
-		VMOVSD(Mem{Base: row, Index: second, Scale: 1}, x2)
-		VMOVSD(x, Mem{Base: w.rows})
-		VMOVSD(x2, Mem{Base: w.rows, Index: second, Scale: 1})
-	})
+	w.emit(name+"_narrow", twoMoves(w, second, func(src, dst Op) { VMOVSD(src, dst) }))
 	Label(name + "_wide")
 	SUBQ(U8(16), second)
-	y, y2 := XMM(), XMM()
-	w.emit(name+"_wide", func(row Register) {
-		VMOVUPS(Mem{Base: row}, y)
-		VMOVUPS(Mem{Base: row, Index: second, Scale: 1}, y2)
-		VMOVUPS(y, Mem{Base: w.rows})
-		VMOVUPS(y2, Mem{Base: w.rows, Index: second, Scale: 1})
-	})
+	w.emit(name+"_wide", twoMoves(w, second, func(src, dst Op) { VMOVUPS(src, dst) }))
 	Label(name + "_one")
 	z := XMM()
 	w.emit(name+"_one", func(row Register) {
 		VMOVSS(Mem{Base: row}, z)
 		VMOVSS(z, Mem{Base: w.rows})
 	})
+}
+
+// twoMoves returns exactWindows' copy of a row: mov (8 or 16 bytes) from
+// the row's start and from second bytes into it, to the same places of
+// rows.
+func twoMoves(w windowLoops, second Register, mov func(src, dst Op)) func(row Register) {
+	x, x2 := XMM(), XMM()
+	return func(row Register) {
+		mov(Mem{Base: row}, x)
+		mov(Mem{Base: row, Index: second, Scale: 1}, x2)
+		mov(x, Mem{Base: w.rows})
+		mov(x2, Mem{Base: w.rows, Index: second, Scale: 1})
+	}
 }
 
 // transpose8 emits the transposition of 8 rows: n floats of each of 8
