@@ -613,7 +613,7 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 		},
 		scB: scB, invB: invB, nm: b.noise, s: w.noise, lanes: b.lanes,
 	}
-	if b.noisyNow && b.lanes == 4 {
+	if b.noisyNow && b.lanes >= 4 {
 		w.codes, w.thr = grow(w.codes, cols), grow(w.thr, cols)
 		r.codes, r.thr = w.codes, w.thr
 	}

@@ -62,26 +62,33 @@ type rowReader struct {
 // continue, for the rest: a readout off the noisy fast path (AVX-512) and
 // the last n%4 columns (AVX2).
 //
-// On AVX2, the rest of a noisy row, from its first group with a readout
-// off the fast path, is read in three passes (readPasses): with a wide
-// converter (an 11-bit one leaves the fast path at one readout in seven,
-// a 6-bit one at one in thousands) the kernel would stop at nearly every
-// other group.
+// The rest of a noisy row is read in three passes (readPasses) where the
+// kernel would stop often: on AVX2 from the row's first group with a
+// readout off the fast path, on AVX-512 from its second such readout or
+// any later one where they have come once in denseGap columns or more
+// often. With a
+// wide converter (an 11-bit one leaves the fast path at one readout in
+// seven, a 6-bit one at one in thousands) the kernel would stop at nearly
+// every other group, and each stop costs a call of the scalar loop and
+// one of the kernel.
 func (r *rowReader) readRow(ti, ri []float32) {
 	cols, lanes := len(ri), r.lanes
 	j := 0
 	if lanes == 8 && cols > 0 || lanes == 4 && cols >= 4 {
 		job, s := &r.job, r.s
 		job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
+		stops := 0 // the AVX-512 kernel's stops in this row
 		for {
 			job.tile, job.dst, job.invB, job.scB, job.n = &ti[j], &ri[j], &r.invB[j], &r.scB[j], cols-j
 			// The conversion in the call keeps job's buffers alive (see
 			// package unsafe): the kernels take a uintptr because avo
 			// cannot name rowRead.
-			step := 1
+			step, passes := 1, lanes == 4
 			if lanes == 8 {
 				// All of the row but a readout off the fast path.
 				j += readRowAVX512(uintptr(unsafe.Pointer(job)))
+				stops++
+				passes = stops >= 2 && j < stops*denseGap && cols-j >= 4
 			} else {
 				// Whole groups up to a group with a readout off the
 				// fast path, which the scalar loop reads.
@@ -92,9 +99,9 @@ func (r *rowReader) readRow(ti, ri []float32) {
 				break
 			}
 			s.state, s.bits, s.nbits = job.state, job.bits, job.nbits
-			if lanes == 4 {
+			if passes {
 				// The rest of the row in three passes, from the
-				// group's stream position.
+				// group's (or the readout's) stream position.
 				j = r.readPasses(ti, ri, j)
 				job.state, job.bits, job.nbits = s.state, s.bits, s.nbits
 				break
@@ -112,6 +119,15 @@ func (r *rowReader) readRow(ti, ri []float32) {
 		r.readGo(ti, ri, j, cols)
 	}
 }
+
+// denseGap is the mean gap, in columns, between the readouts off the fast
+// path of a row below which readRow reads the rest of the row in three
+// passes on AVX-512: such readouts are then dense enough that the passes,
+// which cost about 2 ns a readout more than the AVX-512 kernel but never
+// stop, cost less than a call of the scalar loop and of the kernel at
+// each (on BenchmarkReadRow's 11-bit rows, one such readout in seven,
+// 8.5 ns a readout against 12).
+const denseGap = 16
 
 // readPasses reads out the whole groups of four of columns [j, n) of the
 // row ti into ri with noise, in three passes, and returns where it
