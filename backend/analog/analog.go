@@ -506,7 +506,7 @@ type worker struct {
 	noise     *stream
 	reader    rowReader
 	dead      []float32 // a row of the dead value
-	codes     []float64 // the reader's per-column codes and thresholds
+	codes, xs []float64 // the reader's per-column codes, x and thresholds
 	thr       []uint64
 }
 
@@ -614,8 +614,8 @@ func (rd *blockRead) readTile(w *worker, t, i0, i1, j0, j1 int, tile, dst []floa
 		scB: scB, invB: invB, nm: b.noise, s: w.noise, lanes: b.lanes,
 	}
 	if b.noisyNow && b.lanes >= 4 {
-		w.codes, w.thr = grow(w.codes, cols), grow(w.thr, cols)
-		r.codes, r.thr = w.codes, w.thr
+		w.codes, w.thr, w.xs = grow(w.codes, cols), grow(w.thr, cols), grow(w.xs, cols)
+		r.codes, r.thr, r.xs = w.codes, w.thr, w.xs
 	}
 	if b.noisyNow {
 		r.job.noisy = 1

@@ -31,6 +31,7 @@ type rowRead struct {
 	dead       float32  // what a tile with a zero block reads when assigning
 	codes      *float64 // per column: the code (prepareRowAVX2, writeRowAVX2)
 	thr        *uint64  // per column: the fast path's threshold, slowThr or deadThr
+	xs         *float64 // per column: x = P/Δ (prepareRowAVX2)
 }
 
 // Thresholds of prepareRowAVX2 for a lane that no piece decides (its tail
@@ -50,10 +51,10 @@ type rowReader struct {
 	nm        *noiseModel
 	s         *stream
 	lanes     int // 8: readRowAVX512, 4: readRowAVX2, 0: the scalar loop alone
-	// The three-pass noisy read's per-column codes and thresholds (see
+	// The three-pass noisy read's per-column codes, thresholds and x (see
 	// readRow), at least as long as a row.
-	codes []float64
-	thr   []uint64
+	codes, xs []float64
+	thr       []uint64
 }
 
 // readRow reads out the row ti (exact tile values) into ri, both of the
@@ -138,25 +139,23 @@ const denseGap = 16
 // in readGo.
 func (r *rowReader) readPasses(ti, ri []float32, j int) int {
 	cols := len(ri) - j
-	if len(r.codes) < cols { // readers outside blockRead.readTile
-		r.codes, r.thr = make([]float64, cols), make([]uint64, cols)
+	if len(r.codes) < cols || len(r.xs) < cols { // readers outside blockRead.readTile
+		r.codes, r.thr, r.xs = make([]float64, cols), make([]uint64, cols), make([]float64, cols)
 	}
 	job := &r.job
 	job.tile, job.dst, job.invB, job.scB, job.n = &ti[j], &ri[j], &r.invB[j], &r.scB[j], cols
-	job.codes, job.thr = &r.codes[0], &r.thr[0]
+	job.codes, job.thr, job.xs = &r.codes[0], &r.thr[0], &r.xs[0]
 	prepareRowAVX2(uintptr(unsafe.Pointer(job)))
-	r.decide(ti[j:], r.invB[j:], cols&^3)
+	r.decide(cols &^ 3)
 	return j + writeRowAVX2(uintptr(unsafe.Pointer(job)))
 }
 
-// decide runs the stream over the first n columns of the row ti (B
-// scales invB) as readGo does, from the thresholds prepareRowAVX2 wrote:
-// a live readout a piece decides takes it and keeps its code, and one that
-// no piece decides gets slowCode's noisy code in place of its code.
-func (r *rowReader) decide(ti []float32, invB []float64, n int) {
-	thr, codes := r.thr[:n], r.codes[:n]
-	ti, invB = ti[:n], invB[:n]
-	invA, step := r.job.invA, r.job.step
+// decide runs the stream over the first n columns of the row that
+// prepareRowAVX2 prepared, as readGo does, from the thresholds it wrote: a
+// live readout a piece decides takes it and keeps its code, and one that no
+// piece decides gets slowCode's noisy code of its x in place of its code.
+func (r *rowReader) decide(n int) {
+	thr, codes, xs := r.thr[:n], r.codes[:n], r.xs[:n]
 	nm, s := r.nm, r.s
 	bits, nbits := s.bits, s.nbits
 	for j, t := range thr {
@@ -171,9 +170,8 @@ func (r *rowReader) decide(ti []float32, invB []float64, n int) {
 			nbits -= 16
 			continue
 		}
-		x := float64(ti[j]) * invA * invB[j] / step
 		s.bits, s.nbits = bits, nbits
-		codes[j] = nm.slowCode(x, s)
+		codes[j] = nm.slowCode(xs[j], s)
 		bits, nbits = s.bits, s.nbits
 	}
 	s.bits, s.nbits = bits, nbits

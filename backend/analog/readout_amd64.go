@@ -9,7 +9,7 @@ package analog
 //go:noescape
 func readRowAVX2(job uintptr) int
 
-// prepareRowAVX2 writes the codes and fast-path thresholds of the first n&^3 columns of job into its codes and thr (slowThr for a lane no piece decides, deadThr for a dead lane), as rowReader.readGo computes them. It needs AVX2.
+// prepareRowAVX2 writes the codes and fast-path thresholds of the first n&^3 columns of job into its codes and thr (slowThr for a lane no piece decides, deadThr for a dead lane), as rowReader.readGo computes them, and their x = P/Δ into its xs. It needs AVX2.
 //
 //go:noescape
 func prepareRowAVX2(job uintptr)

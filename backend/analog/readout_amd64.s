@@ -467,26 +467,28 @@ group:
 	VMINPD    readoutConsts<>+160(SB), Y2, Y2
 	VROUNDPD  $0x03, Y2, Y2
 	VADDPD    readoutConsts<>+64(SB), Y2, Y2
-	VPSRLD    $0x01, Y2, Y4
+	VPSRLD    $0x01, Y2, Y5
 	MOVQ      32(AX), DX
-	VPERMD    (DX), Y4, Y5
-	VPERMD    32(DX), Y4, Y4
-	VPSLLD    $0x1b, Y2, Y6
-	VBLENDVPS Y6, Y4, Y5, Y5
+	VPERMD    (DX), Y5, Y6
+	VPERMD    32(DX), Y5, Y5
+	VPSLLD    $0x1b, Y2, Y7
+	VBLENDVPS Y7, Y5, Y6, Y6
 	VPSLLQ    $0x04, Y2, Y2
 	VPAND     readoutConsts<>+224(SB), Y2, Y2
-	VPSRLVQ   Y2, Y5, Y5
-	VPAND     readoutConsts<>+128(SB), Y5, Y2
+	VPSRLVQ   Y2, Y6, Y6
+	VPAND     readoutConsts<>+128(SB), Y6, Y2
 
 fronted:
-	VMOVUPD   readoutConsts<>+256(SB), Y4
-	VMOVUPD   readoutConsts<>+288(SB), Y5
-	VBLENDVPD Y1, Y2, Y4, Y4
-	VBLENDVPD Y3, Y4, Y5, Y4
+	VMOVUPD   readoutConsts<>+256(SB), Y5
+	VMOVUPD   readoutConsts<>+288(SB), Y6
+	VBLENDVPD Y1, Y2, Y5, Y5
+	VBLENDVPD Y3, Y5, Y6, Y5
 	MOVQ      160(AX), DX
 	VMOVUPD   Y0, (DX)(CX*8)
 	MOVQ      168(AX), DX
-	VMOVDQU   Y4, (DX)(CX*8)
+	VMOVDQU   Y5, (DX)(CX*8)
+	MOVQ      176(AX), DX
+	VMOVUPD   Y4, (DX)(CX*8)
 	ADDQ      $0x04, CX
 	JMP       group
 

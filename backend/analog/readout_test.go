@@ -25,12 +25,12 @@ func TestRowReadLayout(t *testing.T) {
 		"state": unsafe.Offsetof(r.state), "bits": unsafe.Offsetof(r.bits), "nbits": unsafe.Offsetof(r.nbits),
 		"readouts": unsafe.Offsetof(r.readouts), "clipped": unsafe.Offsetof(r.clipped),
 		"noisy": unsafe.Offsetof(r.noisy), "assign": unsafe.Offsetof(r.assign), "dead": unsafe.Offsetof(r.dead),
-		"codes": unsafe.Offsetof(r.codes), "thr": unsafe.Offsetof(r.thr),
+		"codes": unsafe.Offsetof(r.codes), "thr": unsafe.Offsetof(r.thr), "xs": unsafe.Offsetof(r.xs),
 	}
 	want := map[string]uintptr{
 		"tile": 0, "dst": 8, "invB": 16, "scB": 24, "head16": 32, "n": 40, "invA": 48, "scA": 56, "step": 64,
 		"lo": 72, "hi": 80, "levelScale": 88, "state": 96, "bits": 104, "nbits": 112, "readouts": 120,
-		"clipped": 128, "noisy": 136, "assign": 144, "dead": 152, "codes": 160, "thr": 168,
+		"clipped": 128, "noisy": 136, "assign": 144, "dead": 152, "codes": 160, "thr": 168, "xs": 176,
 	}
 	require.Equal(t, want, offsets)
 }
@@ -252,7 +252,8 @@ func TestKernelThresholds(t *testing.T) {
 }
 
 // TestPrepareThresholds: the three-pass read's first pass (prepareRowAVX2)
-// gives each lane the threshold readGo compares its piece with: head[k] at
+// gives each lane its x and code as readGo computes them, and the
+// threshold readGo compares its piece with: head[k] at
 // every tail level k = 1 … 64, slowThr below level 1 and for NaN (no
 // piece decides those), deadThr for a dead lane (zero B block); and the
 // code roundEven(x). decide trusts these: a threshold one too low would
@@ -280,18 +281,24 @@ func TestPrepareThresholds(t *testing.T) {
 		invB[j], scB[j] = 1, 1
 	}
 	scB[n-2], scB[n-1] = 0, 0
-	codes, thr := make([]float64, n), make([]uint64, n)
+	codes, thr, xs := make([]float64, n), make([]uint64, n), make([]float64, n)
+	const invA, step = 0.75, 0.375 // exact: x is the tile value times 2
 	job := rowRead{
 		tile: &tile[0], invB: &invB[0], scB: &scB[0], head16: &nm.head16[0], n: n,
-		invA: 1, scA: 1, step: 1, levelScale: nm.levelScale, codes: &codes[0], thr: &thr[0],
+		invA: invA, scA: 1, step: step, levelScale: nm.levelScale, codes: &codes[0], thr: &thr[0], xs: &xs[0],
+	}
+	for j := range tile {
+		tile[j] /= 2
 	}
 	prepareRowAVX2(uintptr(unsafe.Pointer(&job)))
 	runtime.KeepAlive(tile)
 	runtime.KeepAlive(invB)
 	runtime.KeepAlive(scB)
 	require.Equal(t, want, thr)
-	for j, x := range tile[:n-2] {
-		require.Equal(t, math.Float64bits(math.RoundToEven(float64(x))), math.Float64bits(codes[j]), "lane %d", j)
+	for j, v := range tile[:n-2] {
+		x := float64(v) * invA * invB[j] / step // as readGo computes it
+		require.Equal(t, math.Float64bits(x), math.Float64bits(xs[j]), "lane %d", j)
+		require.Equal(t, math.Float64bits(math.RoundToEven(x)), math.Float64bits(codes[j]), "lane %d", j)
 	}
 }
 

@@ -73,6 +73,7 @@ const (
 	offDead       = 152
 	offCodes      = 160
 	offThr        = 168
+	offXs         = 176
 )
 
 // Thresholds prepareRowAVX2 writes for lanes that no piece decides (a
@@ -291,14 +292,15 @@ func readRowAVX2(c avx2Consts) {
 
 // prepareRowAVX2 emits the first pass of a noisy row read in three
 // passes (see package analog's rowReader.readPasses): for each whole group of
-// four columns, the codes roundEven(x) into job's codes and the lanes'
-// thresholds into job's thr: head[level] where a piece can decide the
-// lane, slowThr where none can, deadThr where the lane is dead. It draws
-// nothing: package analog's rowReader.decide runs the stream over the
-// thresholds, and writeRowAVX2 reads the codes out.
+// four columns, the codes roundEven(x) into job's codes, the lanes'
+// thresholds into job's thr (head[level] where a piece can decide the
+// lane, slowThr where none can, deadThr where the lane is dead) and x
+// itself into job's xs, for the lanes no piece decides. It draws nothing:
+// package analog's rowReader.decide runs the stream over the thresholds,
+// and writeRowAVX2 reads the codes out.
 func prepareRowAVX2(c avx2Consts, slowMark, deadMark Mem) {
 	TEXT("prepareRowAVX2", NOSPLIT, "func(job uintptr)")
-	Doc("prepareRowAVX2 writes the codes and fast-path thresholds of the first n&^3 columns of job into its codes and thr (slowThr for a lane no piece decides, deadThr for a dead lane), as rowReader.readGo computes them. It needs AVX2.")
+	Doc("prepareRowAVX2 writes the codes and fast-path thresholds of the first n&^3 columns of job into its codes and thr (slowThr for a lane no piece decides, deadThr for a dead lane), as rowReader.readGo computes them, and their x = P/Δ into its xs. It needs AVX2.")
 	Pragma("noescape")
 	job := Load(Param("job"), GP64())
 	sl := broadcastFrame(job, offInvA, offStep, offLevelScale)
@@ -307,7 +309,7 @@ func prepareRowAVX2(c avx2Consts, slowMark, deadMark Mem) {
 	XORQ(j, j)
 	eachGroup(job, j, end, "group", "done", func() {
 		grp := avx2Group{code: YMM(), sc: YMM(), live: YMM(), ok: YMM(), thr: YMM(), m: GP64()}
-		front(job, j, 0, grp, c, invA, step, levelScale, "fronted")
+		x := front(job, j, 0, grp, c, invA, step, levelScale, "fronted")
 		// Where no lane is live, front skipped ok and thr: the blend by live
 		// ignores them.
 		slow, dead, t := YMM(), YMM(), YMM()
@@ -319,6 +321,8 @@ func prepareRowAVX2(c avx2Consts, slowMark, deadMark Mem) {
 		VMOVUPD(grp.code, Mem{Base: p, Index: j, Scale: 8})
 		MOVQ(Mem{Base: job, Disp: offThr}, p)
 		VMOVDQU(t, Mem{Base: p, Index: j, Scale: 8})
+		MOVQ(Mem{Base: job, Disp: offXs}, p)
+		VMOVUPD(x, Mem{Base: p, Index: j, Scale: 8})
 	})
 	Label("done")
 	VZEROUPPER()
@@ -497,7 +501,7 @@ type avx2Group struct {
 // live lanes also the tail levels, which lanes may take the fast path
 // (level ≥ 1, live) and their thresholds head[min(level, 64)] =
 // head[min(level, 31)]. label names its exit.
-func front(job Register, j GPVirtual, disp int, grp avx2Group, c avx2Consts, invA, step, levelScale Mem, label string) {
+func front(job Register, j GPVirtual, disp int, grp avx2Group, c avx2Consts, invA, step, levelScale Mem, label string) VecVirtual {
 	x := codes(job, j, disp, invA, step, c.zero, grp.code, grp.sc, grp.live, grp.m)
 	p := GP64()
 	TESTQ(grp.m, grp.m)
@@ -518,6 +522,7 @@ func front(job Register, j GPVirtual, disp int, grp avx2Group, c avx2Consts, inv
 	VMINPD(c.lastEntry, level, level)
 	lookUp(level, c, Mem{Base: job, Disp: offHead16}, p, grp.thr)
 	Label(label)
+	return x
 }
 
 // readRowAVX512 emits the AVX-512 kernel: eight columns per group. The
