@@ -67,11 +67,10 @@ type rowReader struct {
 // kernel would stop often: on AVX2 from the row's first group with a
 // readout off the fast path, on AVX-512 from its second such readout or
 // any later one where they have come once in denseGap columns or more
-// often. With a
-// wide converter (an 11-bit one leaves the fast path at one readout in
-// seven, a 6-bit one at one in thousands) the kernel would stop at nearly
-// every other group, and each stop costs a call of the scalar loop and
-// one of the kernel.
+// often. With a wide converter (an 11-bit one leaves the fast path at one
+// readout in seven, a 6-bit one at one in thousands) the kernel would stop
+// at nearly every other group, and each stop costs a call of the scalar
+// loop and one of the kernel.
 func (r *rowReader) readRow(ti, ri []float32) {
 	cols, lanes := len(ri), r.lanes
 	j := 0
@@ -127,7 +126,7 @@ func (r *rowReader) readRow(ti, ri []float32) {
 // which cost about 2 ns a readout more than the AVX-512 kernel but never
 // stop, cost less than a call of the scalar loop and of the kernel at
 // each (on BenchmarkReadRow's 11-bit rows, one such readout in seven,
-// 8.5 ns a readout against 12).
+// under 9 ns a readout against 12).
 const denseGap = 16
 
 // readPasses reads out the whole groups of four of columns [j, n) of the
