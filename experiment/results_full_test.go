@@ -55,6 +55,18 @@ func TestResultsFullLengthWithUnfinishedArms(t *testing.T) {
 
 	absent := CompareConfig{Registries: testReg(), Base: base, Arms: arms[2:], Out: filepath.Join(root, "results", "absent"), Command: "mirage compare --out results/absent"}
 
+	// A finished comparison with an arm at chance (other settings than the
+	// comparisons above, so that it is no seed of theirs).
+	doneBase := base
+	doneBase.LR = 3 * base.LR
+	done := CompareConfig{Registries: testReg(), Base: doneBase, Arms: []Arm{arms[0], arms[3]}, Out: filepath.Join(root, "results", "done"),
+		Command: "mirage compare --backends fp32,analog:adc-bits=6 --out results/done"}
+	writeArmRun(t, filepath.Join(done.Out, "fp32"), doneBase, arms[0], 3, 0.91)
+	writeArmRun(t, filepath.Join(done.Out, "analog_adc-bits=6"), doneBase, arms[3], 3, 0.0996)
+	report, err := json.Marshal(Comparison{Command: done.Command, Config: doneBase, Classes: 10})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(done.Out, "report.json"), report, 0o644))
+
 	// Two seeds of one comparison, both finished, for the seed summary
 	// (other training settings than the comparisons above, which would
 	// otherwise count as a third seed).
@@ -82,7 +94,7 @@ groups:
 
 	out := filepath.Join(root, "RESULTS.md")
 	require.NoError(t, WriteResults(ResultsConfig{Registries: testReg(),
-		Full: append(append([]CompareConfig{}, seeds...), running, absent), WidthSweeps: []string{widthDir, filepath.Join(root, "results", "adc-missing")},
+		Full: append(append([]CompareConfig{}, seeds...), running, absent, done), WidthSweeps: []string{widthDir, filepath.Join(root, "results", "adc-missing")},
 		Out: out, Command: "mirage results --full ...", Created: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Machine: testMachine,
 	}))
 	data, err := os.ReadFile(out)
@@ -104,6 +116,12 @@ groups:
 	require.Contains(t, md, "No accuracy plot yet")
 
 	require.Contains(t, md, "**Not run yet**: `"+absent.Out+"` does not exist. Arms: bfp, analog_adc-bits=6.")
+
+	// The arm at chance is named under its table in a list of its own,
+	// with plain emphasis (no bold inside bold), and the paragraph after
+	// the list is not part of it.
+	require.Contains(t, line(t, md, "| analog_adc-bits=6 | analog | `adc-bits=6` | **COLLAPSED** |"), "| 3/3 | 9.96% |")
+	require.Contains(t, md, "\n- **analog_adc-bits=6 COLLAPSED**: final test accuracy 10.0% is at chance level (10.0% for 10 classes)\n\n")
 
 	// Seeds: fp32 99.0 and 98.6 (spread 0.40); rns 99.2 and 98.3, mean Δ −0.05.
 	require.Contains(t, md, "**fp32 spread: 0.40 points.**")
