@@ -506,8 +506,8 @@ type worker struct {
 	noise     *stream
 	reader    rowReader
 	dead      []float32 // a row of the dead value
-	codes, xs []float64 // the reader's per-column codes, x and thresholds
-	thr       []uint64
+	codes, xs []float64 // the three-pass read's per-column codes and x
+	thr       []uint64  // and thresholds
 }
 
 // blockRead is the loop over one product's items (see blocks).
