@@ -155,3 +155,71 @@ func TestColumnsSplitByTiles(t *testing.T) {
 		}
 	}
 }
+
+// TestColumnKernelTails: the column kernels read and write a row's tail
+// (the columns past the last whole vector) as a whole vector when another
+// row follows in contiguous memory, and masked otherwise. Against the
+// row-by-row Go, for column counts around the vector width, contiguous and
+// padded output strides and one to five rows: every output is the
+// reference's, and nothing past the tile's last element, nor in the
+// padding between padded rows, is written.
+func TestColumnKernelTails(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no AVX2 kernels on this machine")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	const sentinel = -12345
+	for _, n := range []int{1, 3, 7, 8, 9, 15, 16, 17, 25, 31, 33, 150} {
+		for rows := 1; rows <= 5; rows++ {
+			for _, pad := range []int{0, 2} {
+				for _, clamp := range []bool{false, true} {
+					name := fmt.Sprintf("n=%d rows=%d pad=%d clamp=%v", n, rows, pad, clamp)
+					ld, ldo := n+rng.IntN(3), n+pad
+					src := make([]float32, (rows-1)*ld+n)
+					for i := range src {
+						src[i] = float32(rng.NormFloat64() * 4)
+					}
+					magic, lim := make([]float32, n), make([]float32, n)
+					for i := range magic {
+						e := rng.IntN(6) - 3
+						magic[i] = math.Float32frombits(uint32(150+e)<<23 | 0x400000)
+						lim[i] = 31 * float32(math.Ldexp(1, e))
+					}
+					if !clamp {
+						lim = lim[:0]
+					}
+					out := make([]float32, (rows-1)*ldo+n+16)
+					for i := range out {
+						out[i] = sentinel
+					}
+					roundMagicColsAVX2(out, ldo, src, ld, rows, magic, lim)
+					mb := make([]uint32, n)
+					maxAbsBitsColsAVX2(mb, src, ld, rows)
+					wantMB := make([]uint32, n)
+					for p := range rows {
+						row := src[p*ld : p*ld+n]
+						maxAbsBitsRow(wantMB, row)
+						want := make([]float32, n)
+						if clamp {
+							roundMagicClampRow(want, row, magic, lim)
+						} else {
+							roundMagicRow(want, row, magic)
+						}
+						for i := range n {
+							require.Equalf(t, math.Float32bits(want[i]), math.Float32bits(out[p*ldo+i]), "%s: row %d column %d", name, p, i)
+						}
+						if p < rows-1 {
+							for i := n; i < ldo; i++ {
+								require.Equalf(t, float32(sentinel), out[p*ldo+i], "%s: padding of row %d written", name, p)
+							}
+						}
+					}
+					for i := (rows-1)*ldo + n; i < len(out); i++ {
+						require.Equalf(t, float32(sentinel), out[i], "%s: written past the tile's end (%d)", name, i)
+					}
+					require.Equal(t, wantMB, mb, name)
+				}
+			}
+		}
+	}
+}
