@@ -223,3 +223,72 @@ func TestColumnKernelTails(t *testing.T) {
 		}
 	}
 }
+
+// TestRowKernelTails: the row kernel reads and writes a block's tail (the
+// elements past its last whole vector) as a whole vector when another row
+// of the job follows, and masked in the job's last row. For row lengths and
+// tiles around the vector width, one to four rows, ordinary, clamped and
+// zero blocks: every row the kernel reports done holds the reference's
+// values, and nothing past the job's last element is written.
+func TestRowKernelTails(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no AVX2 kernels on this machine")
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	const sentinel = -12345
+	f := Format{Bits: 6, Tile: 1}
+	for _, k := range []int{1, 3, 7, 8, 9, 13, 25, 84, 150} {
+		for _, tile := range []int{3, 8, 21, 128} {
+			for rows := 1; rows <= 4; rows++ {
+				name := fmt.Sprintf("k=%d tile=%d rows=%d", k, tile, rows)
+				ld := k + rng.IntN(3)
+				src := make([]float32, (rows-1)*ld+k)
+				for i := range src {
+					switch rng.IntN(8) {
+					case 0: // zero blocks now and then
+						src[i] = 0
+					case 1: // near the largest mantissa: the clamp
+						src[i] = 31.9
+					default:
+						src[i] = float32(rng.NormFloat64())
+					}
+				}
+				for p := range k { // a whole zero row when there are several
+					if rows > 2 {
+						src[ld+p] = 0
+					}
+				}
+				tiles := (k + tile - 1) / tile
+				out := make([]float32, rows*k+16)
+				for i := range out {
+					out[i] = sentinel
+				}
+				exps := make([]int32, rows*tiles)
+				job := rowJob{
+					src: &src[0], ld: ld, out: &out[0], rows: rows, k: k, tile: tile,
+					exps: &exps[0], shift: f.Bits - 2, qmax: float32(f.MaxMantissa()), tiles: tiles,
+					satMant: uint32(1<<(f.Bits-1)-1) << (24 - f.Bits),
+				}
+				done := quantRowsAVX2(&job)
+				require.Equal(t, rows, done, name)
+				for v := range rows {
+					for t0 := range tiles {
+						k0, k1 := t0*tile, min((t0+1)*tile, k)
+						block := make([]float64, k1-k0)
+						for p := k0; p < k1; p++ {
+							block[p-k0] = float64(src[v*ld+p])
+						}
+						wantQ, wantE := bfptest.Quantise(block, f.Bits)
+						for p := k0; p < k1; p++ {
+							want := float32(math.Ldexp(float64(wantQ[p-k0]), wantE))
+							require.Equalf(t, want, out[v*k+p], "%s: row %d element %d", name, v, p)
+						}
+					}
+				}
+				for i := rows * k; i < len(out); i++ {
+					require.Equalf(t, float32(sentinel), out[i], "%s: written past the job's end (%d)", name, i)
+				}
+			}
+		}
+	}
+}

@@ -224,6 +224,20 @@ GLOBL maskTable<>(SB), RODATA|NOPTR, $64
 // add and one subtract per vector, no multiplications. Only a block whose
 // largest element rounds up past 2^(b-1)-1 (largest magnitude ≥
 // (2^(b-1)-1/2)·2^e, a few percent of blocks) needs the clamp.
+// ROWS_FOLLOW jumps to masked unless another row of the job follows the
+// current one (row R12 < rows-1) and rows hold at least 8 elements: then a
+// block's tail may be read and written as a whole vector, whose lanes past
+// the block fall on elements of this row or the next one that are written
+// later (a row the kernel stops at is redone in Go), and never past the
+// job's rows. AMD's masked stores are slow. Clobbers reg.
+#define ROWS_FOLLOW(reg, masked) \
+	MOVQ         24(R13), reg \
+	DECQ         reg \
+	CMPQ         R12, reg \
+	JGE          masked \
+	CMPQ         32(R13), $8 \
+	JLT          masked
+
 TEXT ·quantRowsAVX2(SB), NOSPLIT, $0-16
 	MOVQ         job+0(FP), R13
 	VPCMPEQD     Y15, Y15, Y15
@@ -293,7 +307,14 @@ maxTail:
 	SHLQ         $2, DX
 	SUBQ         DX, AX
 	VMOVDQU      (AX), Y8
+	ROWS_FOLLOW(DX, maxMasked)
+	VPAND        (R10), Y8, Y2 // the whole vector, masked in registers
+	JMP          maxTailMax
+
+maxMasked:
 	VMASKMOVPS   (R10), Y8, Y2
+
+maxTailMax:
 	VPAND        Y2, Y15, Y2
 	VPMAXUD      Y2, Y0, Y0
 
@@ -373,6 +394,13 @@ roundTail:
 	SHLQ         $2, BX
 	SUBQ         BX, AX
 	VMOVDQU      (AX), Y8
+	ROWS_FOLLOW(BX, roundMasked)
+	VADDPS       (R10), Y10, Y2
+	VSUBPS       Y10, Y2, Y2
+	VMOVUPS      Y2, (DX)
+	JMP          tileDone
+
+roundMasked:
 	VMASKMOVPS   (R10), Y8, Y2
 	VADDPS       Y2, Y10, Y2
 	VSUBPS       Y10, Y2, Y2
@@ -411,6 +439,15 @@ clampTail:
 	SHLQ         $2, BX
 	SUBQ         BX, AX
 	VMOVDQU      (AX), Y8
+	ROWS_FOLLOW(BX, clampMasked)
+	VADDPS       (R10), Y10, Y2
+	VSUBPS       Y10, Y2, Y2
+	VMINPS       Y11, Y2, Y2
+	VMAXPS       Y9, Y2, Y2
+	VMOVUPS      Y2, (DX)
+	JMP          tileDone
+
+clampMasked:
 	VMASKMOVPS   (R10), Y8, Y2
 	VADDPS       Y2, Y10, Y2
 	VSUBPS       Y10, Y2, Y2
@@ -441,6 +478,11 @@ zeroTail:
 	SHLQ         $2, BX
 	SUBQ         BX, AX
 	VMOVDQU      (AX), Y8
+	ROWS_FOLLOW(BX, zeroMasked)
+	VMOVUPS      Y2, (DX)
+	JMP          tileDone
+
+zeroMasked:
 	VMASKMOVPS   Y2, Y8, (DX)
 
 tileDone:
