@@ -275,7 +275,8 @@ func TestSlurmSweep(t *testing.T) {
 		deadline = time.Now().Add(2 * time.Minute)
 		var status string
 		for {
-			require.True(t, time.Now().Before(deadline), "the task did not end after scancel")
+			// On a timeout, say what Slurm and the files said last.
+			require.True(t, time.Now().Before(deadline), "the task did not end within 2 minutes of scancel; last status:\n%s", status)
 			status, _, _ = mirageCmd(t, bin, "sweep", "status", dir)
 			if strings.Contains(status, "1 failed") {
 				break
