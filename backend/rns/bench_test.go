@@ -99,3 +99,78 @@ func randn(rng *rand.Rand, n int) []float32 {
 	}
 	return x
 }
+
+// BenchmarkConv times whole convolutions through the Convolver capability
+// on fp32, bfp and rns: the forward product, the input gradient alone, the
+// weight gradient alone, for ResNet-20's stride-1 convolutions and
+// LeNet-5's at batch 128 (ratios to fp32 per product show where the
+// emulation's cost is):
+//
+//	go test -run XXX -bench Conv ./backend/rns
+func BenchmarkConv(b *testing.B) {
+	geometries := []struct {
+		name string
+		g    backend.ConvGeometry
+	}{
+		{"resnet20-stage1", backend.ConvGeometry{N: 128, C: 16, H: 32, W: 32, O: 16, KH: 3, KW: 3, Stride: 1, Pad: 1}},
+		{"resnet20-stage2", backend.ConvGeometry{N: 128, C: 32, H: 16, W: 16, O: 32, KH: 3, KW: 3, Stride: 1, Pad: 1}},
+		{"resnet20-stage3", backend.ConvGeometry{N: 128, C: 64, H: 8, W: 8, O: 64, KH: 3, KW: 3, Stride: 1, Pad: 1}},
+		{"lenet-conv1", backend.ConvGeometry{N: 128, C: 1, H: 28, W: 28, O: 6, KH: 5, KW: 5, Stride: 1, Pad: 0}},
+		{"lenet-conv2", backend.ConvGeometry{N: 128, C: 6, H: 12, W: 12, O: 16, KH: 5, KW: 5, Stride: 1, Pad: 0}},
+	}
+	backends := []struct {
+		name string
+		make func() (backend.Backend, error)
+	}{
+		{"fp32", func() (backend.Backend, error) { return fp32.New(), nil }},
+		{"bfp", func() (backend.Backend, error) { return bfp.Factory(backend.Options{"stats-every": "0"}) }},
+		{"rns", func() (backend.Backend, error) { return Factory(backend.Options{"stats-every": "0"}) }},
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	normal := func(n int, relu bool) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+			if relu {
+				v[i] = max(0, v[i])
+			}
+		}
+		return v
+	}
+	for _, geo := range geometries {
+		g := geo.g
+		x := normal(g.N*g.C*g.H*g.W, true)
+		w := normal(g.O*g.Field(), false)
+		dy := normal(g.N*g.O*g.OutH()*g.OutW(), false)
+		y := make([]float32, len(dy))
+		dx, dw := make([]float32, len(x)), make([]float32, len(w))
+		for _, be := range backends {
+			bk, err := be.make()
+			if err != nil {
+				b.Fatal(err)
+			}
+			conv, ok := bk.(backend.Convolver)
+			if !ok {
+				b.Fatalf("%s is not a Convolver", be.name)
+			}
+			for _, op := range []string{"forward", "dX", "dW"} {
+				b.Run(fmt.Sprintf("%s/%s/%s", geo.name, op, be.name), func(b *testing.B) {
+					for b.Loop() {
+						var err error
+						switch op {
+						case "forward":
+							err = conv.ConvForward("conv", g, x, w, nil, y)
+						case "dX":
+							err = conv.ConvBackward("conv", g, x, w, dy, backend.ConvGrads{DX: dx, AssignDX: true})
+						default:
+							err = conv.ConvBackward("conv", g, x, w, dy, backend.ConvGrads{DW: dw})
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
+	}
+}

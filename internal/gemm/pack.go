@@ -1,5 +1,7 @@
 package gemm
 
+import "github.com/mirage-go/mirage/internal/vec"
+
 // Packing copies a block of op(A) or op(B) into the order the micro-kernel
 // reads it, so that the kernel streams contiguous memory whatever the
 // operand's storage and transposition: a transposed operand costs nothing
@@ -23,6 +25,17 @@ func (pr *problem) packPanelA(dst []float32, i0, rows, p0, kc, mr int) {
 		return
 	}
 	// op(A)(i, p) = a[i·lda + p]: each row is contiguous; interleave them.
+	if pr.spec.vecPack && rows == mr && mr%4 == 0 && mr >= 8 {
+		// Eight rows at a time, transposed in registers: AMD's gathers
+		// (packGatherA) are slow. A height that is no multiple of 8 takes
+		// its last eight rows, overlapping the previous group (the rows
+		// written twice get the same values).
+		for r := 0; r < mr; r += 8 {
+			r = min(r, mr-8)
+			vec.Transpose8(dst[r:], mr, pr.a[(i0+r)*pr.lda+p0:], pr.lda, kc)
+		}
+		return
+	}
 	if pr.spec.vecPack {
 		// Bounds-check the last element read before the assembly reads it.
 		_ = pr.a[(i0+rows-1)*pr.lda+p0+kc-1]
