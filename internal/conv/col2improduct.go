@@ -52,16 +52,28 @@ func Col2imProductOK(g Geometry, o int, assign bool) bool {
 	return g.Stride == 1 && (g.Pad > 0 || assign) && o >= 1 && o <= gemm.KBlock
 }
 
+// col2imCanvas returns the images per canvas of Col2imProduct (see
+// canvas.go: several small images side by side on one grid, when that
+// fills the GEMM's tiles better) and the canvas width.
+func (g Geometry) col2imCanvas() (k, cw int) {
+	if k = g.gridImages(); k > 1 {
+		return k, g.canvasWidth(k)
+	}
+	return 1, g.W + 2*g.Pad
+}
+
 // col2imPlane is the spacing of the canvas planes of Col2imProduct.
 func (g Geometry) col2imPlane() int {
-	return (g.H+2*g.Pad)*(g.W+2*g.Pad) + g.KW - 1
+	_, cw := g.col2imCanvas()
+	return (g.H+2*g.Pad)*cw + g.KW - 1
 }
 
 // col2imProductScratch is the per-goroutine scratch of Col2imProduct: the
 // canvas of C planes and the grid of o output-gradient planes, followed
 // by the floats gemm.SgemmShifted may read past it.
 func col2imProductScratch(g Geometry, o int) int {
-	return g.C*g.col2imPlane() + o*g.OutH()*(g.W+2*g.Pad) + 16
+	_, cw := g.col2imCanvas()
+	return g.C*g.col2imPlane() + o*g.OutH()*cw + 16
 }
 
 // Col2imProduct adds Col2im(g, dcols) onto dx (writes it, when assign,
@@ -97,12 +109,12 @@ func (w *Workers) Col2imProduct(g Geometry, o int, dy []float32, ldy int, wts, d
 	}
 	w.packed = gemm.PackShiftedA(w.packed, wk, true, kk, g.C, o)
 	w.offsets = w.offsets[:0]
-	pw := g.W + 2*g.Pad
+	k, cw := g.col2imCanvas()
 	for e := kk - 1; e >= 0; e-- {
-		w.offsets = append(w.offsets, e/g.KW*pw+e%g.KW)
+		w.offsets = append(w.offsets, e/g.KW*cw+e%g.KW)
 	}
 	w.run(job{kind: jobCol2imProduct, g: g, o: o, a: dy, n: ldy, c: w.packed, offsets: w.offsets, b: dx, assign: assign},
-		g.N, g.N*g.C*g.H*g.W*kk)
+		(g.N+k-1)/k, g.N*g.C*g.H*g.W*kk)
 }
 
 // vectorRow is the shortest image row that col2imProductImage adds onto
@@ -110,39 +122,59 @@ func (w *Workers) Col2imProduct(g Geometry, o int, dy []float32, ldy int, wts, d
 // faster for ResNet-20's 32-wide rows, no faster for 16 and 8).
 const vectorRow = 32
 
-// col2imProductImage does Col2imProduct's work for image n with scratch
-// buf (len col2imProductScratch).
-func col2imProductImage(j *job, buf []float32, n int) {
+// col2imProductCanvas does Col2imProduct's work for canvas i (images
+// i·k … of the k per canvas, see col2imCanvas) with scratch buf (len
+// col2imProductScratch). On a canvas of several images, image s's output
+// position (oy, ox) is grid column oy·CW + s·(W+Pad) + ox, and its terms
+// land on its own padded pixels, which start at column s·(W+Pad) (the Pad
+// columns between two images are the padding of both): a real pixel gets
+// exactly the terms, in the order, of a canvas of its image alone, and
+// from the grid's zero columns the +0 additions described above.
+func col2imProductCanvas(j *job, buf []float32, i int) {
 	g, o := j.g, j.o
 	oh, ow := g.OutH(), g.OutW()
-	pw := g.W + 2*g.Pad
-	plane, grid := g.col2imPlane(), oh*pw
+	k, cw := g.col2imCanvas()
+	n0 := i * k
+	count := min(k, g.N-n0)
+	slot := g.W + g.Pad // a canvas's slots, when k > 1 (then ow ≤ slot)
+	if k == 1 {
+		slot = cw
+	}
+	plane, grid := g.col2imPlane(), oh*cw
 	canvas, gr := buf[:g.C*plane], buf[g.C*plane:] // (gr: the grid and its slack)
 	clear(canvas)
 	positions := oh * ow
 	for p := range o {
-		src := j.a[p*j.n+n*positions : p*j.n+(n+1)*positions]
+		src := j.a[p*j.n+n0*positions : p*j.n+(n0+count)*positions]
 		dst := gr[p*grid : (p+1)*grid]
 		for y := range oh {
-			copy(dst[y*pw:y*pw+ow], src[y*ow:(y+1)*ow])
-			clear(dst[y*pw+ow : (y+1)*pw])
+			row := dst[y*cw : (y+1)*cw]
+			at := 0
+			for s := range count {
+				copy(row[at:at+ow], src[(s*oh+y)*ow:(s*oh+y+1)*ow])
+				clear(row[at+ow : at+slot])
+				at += slot
+			}
+			clear(row[at:])
 		}
 	}
 	gemm.SgemmShifted(g.C, grid, o, j.c, j.offsets, gr, grid, canvas, plane)
 	// The interior onto dx, as col2imPadded adds it.
 	image := g.C * g.H * g.W
-	dn := j.b[n*image : (n+1)*image]
-	if j.assign {
-		clear(dn)
-	}
-	for c := range g.C {
-		for y := range g.H {
-			src := canvas[c*plane+(y+g.Pad)*pw+g.Pad:]
-			row := dn[(c*g.H+y)*g.W : (c*g.H+y+1)*g.W]
-			if g.W >= vectorRow {
-				vec.Add(row, src[:g.W])
-			} else {
-				addShort(row, src[:g.W])
+	for s := range count {
+		dn := j.b[(n0+s)*image : (n0+s+1)*image]
+		if j.assign {
+			clear(dn)
+		}
+		for c := range g.C {
+			for y := range g.H {
+				src := canvas[c*plane+(y+g.Pad)*cw+g.Pad+s*slot:]
+				row := dn[(c*g.H+y)*g.W : (c*g.H+y+1)*g.W]
+				if g.W >= vectorRow {
+					vec.Add(row, src[:g.W])
+				} else {
+					addShort(row, src[:g.W])
+				}
 			}
 		}
 	}

@@ -55,6 +55,12 @@ func TestCol2imProductMatchesIm2colPath(t *testing.T) {
 		{Geometry{N: 2, C: 4, H: 5, W: 6, KH: 2, KW: 4, Stride: 1, Pad: 1}, 3}, // even kernel, asymmetric reach
 		{Geometry{N: 1, C: 2, H: 3, W: 3, KH: 3, KW: 3, Stride: 1, Pad: 1}, gemm.KBlock},
 		{Geometry{N: 3, C: 6, H: 12, W: 12, KH: 5, KW: 5, Stride: 1, Pad: 0}, 16}, // LeNet's conv2: written only
+		// Small images share canvases (col2imCanvas), the last one partly
+		// empty.
+		{Geometry{N: 5, C: 4, H: 8, W: 8, KH: 3, KW: 3, Stride: 1, Pad: 1}, 16},
+		{Geometry{N: 11, C: 3, H: 4, W: 4, KH: 3, KW: 3, Stride: 1, Pad: 1}, 5},
+		{Geometry{N: 4, C: 2, H: 5, W: 5, KH: 5, KW: 5, Stride: 1, Pad: 2}, 3},
+		{Geometry{N: 5, C: 2, H: 6, W: 6, KH: 3, KW: 3, Stride: 1, Pad: 0}, 4},
 	}
 	for _, g := range geometries {
 		if Col2imProductOK(g, 5, true) {
@@ -65,8 +71,12 @@ func TestCol2imProductMatchesIm2colPath(t *testing.T) {
 		}
 	}
 	var w Workers
+	shared := false // some case puts several images on a canvas, the last one partly empty
 	for _, tc := range cases {
 		g, o := tc.g, tc.o
+		if k, _ := g.col2imCanvas(); k > 1 && g.N%k != 0 {
+			shared = true
+		}
 		if !Col2imProductOK(g, o, true) {
 			t.Fatalf("%+v, o = %d: not a Col2imProduct geometry", g, o)
 		}
@@ -96,6 +106,9 @@ func TestCol2imProductMatchesIm2colPath(t *testing.T) {
 				}
 			}
 		}
+	}
+	if !shared {
+		t.Fatal("no case shares a canvas among images: the canvas path went untested")
 	}
 }
 

@@ -119,8 +119,8 @@ func (w *Workers) do(j *job, worker, n0, n1 int) {
 		w.implicitInputGradImages(j, worker, n0, n1)
 	case jobCol2imProduct:
 		buf := w.pad(worker, col2imProductScratch(j.g, j.o))
-		for n := n0; n < n1; n++ {
-			col2imProductImage(j, buf, n)
+		for i := n0; i < n1; i++ {
+			col2imProductCanvas(j, buf, i)
 		}
 	}
 }
