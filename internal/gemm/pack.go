@@ -25,15 +25,10 @@ func (pr *problem) packPanelA(dst []float32, i0, rows, p0, kc, mr int) {
 		return
 	}
 	// op(A)(i, p) = a[i·lda + p]: each row is contiguous; interleave them.
-	if pr.spec.vecPack && rows == mr && mr%4 == 0 && mr >= 8 {
+	if pr.spec.vecPack && rows >= 8 {
 		// Eight rows at a time, transposed in registers: AMD's gathers
-		// (packGatherA) are slow. A height that is no multiple of 8 takes
-		// its last eight rows, overlapping the previous group (the rows
-		// written twice get the same values).
-		for r := 0; r < mr; r += 8 {
-			r = min(r, mr-8)
-			vec.Transpose8(dst[r:], mr, pr.a[(i0+r)*pr.lda+p0:], pr.lda, kc)
-		}
+		// (packGatherA) are slow.
+		transposeRows(dst, mr, pr.a[i0*pr.lda+p0:], pr.lda, rows, kc)
 		return
 	}
 	if pr.spec.vecPack {
@@ -66,7 +61,13 @@ func (pr *problem) packPanelB(dst []float32, p0, kc, j0, cols, nr int) {
 		}
 		return
 	}
-	// op(B)(p, j) = b[j·ldb + p]: each column of op(B) is contiguous.
+	// op(B)(p, j) = b[j·ldb + p]: each column of op(B) is contiguous, and
+	// the panel is their transpose (stored rows a stride apart, not rows
+	// given by offsets).
+	if pr.spec.vecPack && pr.rowsB == nil && cols >= 8 {
+		transposeRows(dst, nr, pr.b[j0*pr.ldb+p0:], pr.ldb, cols, kc)
+		return
+	}
 	for j := 0; j < cols; j++ {
 		row := pr.bRow(j0+j) + p0
 		src := pr.b[row : row+kc]
@@ -202,5 +203,17 @@ func packGatherAGo(dst, src []float32, lda, kc, rows, mr int) {
 		for p := 0; p < kc; p++ {
 			dst[p*mr+r] = src[r*lda+p]
 		}
+	}
+}
+
+// transposeRows writes dst[p·ld + r] = src[r·lds + p] for r < rows and
+// p < n, rows ≥ 8, eight rows at a time transposed in registers
+// (vec.Transpose8). A row count that is no multiple of 8 takes its last
+// eight rows, overlapping the previous group (rows written twice get the
+// same values).
+func transposeRows(dst []float32, ld int, src []float32, lds, rows, n int) {
+	for r := 0; r < rows; r += 8 {
+		r = min(r, rows-8)
+		vec.Transpose8(dst[r:], ld, src[r*lds:], lds, n)
 	}
 }
