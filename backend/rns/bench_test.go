@@ -101,7 +101,7 @@ func randn(rng *rand.Rand, n int) []float32 {
 }
 
 // BenchmarkConv times whole convolutions through the Convolver capability
-// on fp32, bfp and rns: the forward product, the input gradient alone, the
+// on fp32, bfp, rns and analog: the forward product, the input gradient alone, the
 // weight gradient alone, for ResNet-20's stride-1 convolutions and
 // LeNet-5's at batch 128 (ratios to fp32 per product show where the
 // emulation's cost is):
@@ -125,6 +125,7 @@ func BenchmarkConv(b *testing.B) {
 		{"fp32", func() (backend.Backend, error) { return fp32.New(), nil }},
 		{"bfp", func() (backend.Backend, error) { return bfp.Factory(backend.Options{"stats-every": "0"}) }},
 		{"rns", func() (backend.Backend, error) { return Factory(backend.Options{"stats-every": "0"}) }},
+		{"analog", func() (backend.Backend, error) { return analog.Factory(backend.Options{"stats-every": "0"}) }},
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	normal := func(n int, relu bool) []float32 {
