@@ -36,8 +36,8 @@
 //
 // On AVX-512 machines packing uses assembly too: a B block, or a
 // transposed A, is copied row by row in one sequential pass (packStrips),
-// and the panels of a row-major A are transposed by gathering one column
-// of mr floats per step (packGatherA).
+// and the panels of a row-major A, or of a transposed B, are transposed
+// eight rows at a time in registers (vec.Transpose8).
 //
 // An operand streamed once from memory is prefetched from inside the
 // kernels, a few lines per k step, so that its transfer overlaps the

@@ -65,8 +65,9 @@ type kernelSpec struct {
 	// cache line pf floats after the row of B it reads (its pf argument
 	// is relative to B instead of A); all such kernels have maskedB.
 	prefetchingB prefetchKernelFunc
-	// vecPack is set when packing may use the AVX-512 routines
-	// packStrips and packGatherA (the kernels' own instruction set).
+	// vecPack is set when packing may use the AVX-512 routine packStrips
+	// (the kernels' own instruction set) and the AVX2 transposes of
+	// vec.Transpose8.
 	vecPack bool
 }
 

@@ -103,8 +103,3 @@ func prefetchRows(p *float32, ld int, rows int, n int)
 //
 //go:noescape
 func packStrips(dst *float32, src *float32, ld int, rows int, w int, panels int, pstride int)
-
-// packGatherA writes dst[p·mr + r] = src[r·lda + p] for r < rows ≤ mr ≤ 32, p < kc.
-//
-//go:noescape
-func packGatherA(dst *float32, src *float32, lda int, kc int, rows int, mr int)

@@ -19,9 +19,9 @@ func fillSentinel(n int) []float32 {
 }
 
 // vecPackSpec returns a kernel shape that packs with the vector routines
-// packStrips and packGatherA, or skips the test: they are AVX-512
+// (packStrips, vec.Transpose8), or skips the test: packStrips is AVX-512
 // assembly, which faults (SIGILL) on a CPU without it, and no kernel set of
-// such a CPU calls them.
+// such a CPU calls it.
 func vecPackSpec(t *testing.T) kernelSpec {
 	t.Helper()
 	var spec kernelSpec
@@ -33,7 +33,7 @@ func vecPackSpec(t *testing.T) kernelSpec {
 		}
 	}
 	if !spec.vecPack {
-		t.Skip("no vector packing on this CPU (packStrips and packGatherA need AVX-512, and no kernel set here uses them)")
+		t.Skip("no vector packing on this CPU (packStrips needs AVX-512, and no kernel set here uses it)")
 	}
 	return spec
 }
@@ -61,31 +61,6 @@ func TestPackStripsMatchesGo(t *testing.T) {
 				packStripsGo(want, src, ld, rows, w, panels, pstride)
 				packStrips(&got[0], &src[0], ld, rows, w, panels, pstride)
 				require.Equal(t, want, got, "w=%d rows=%d panels=%d ld=%d pstride=%d", w, rows, panels, ld, pstride)
-			}
-		}
-	}
-}
-
-// TestPackGatherAMatchesGo checks the transposing packer of a row-major A
-// against packGatherAGo for every panel height up to 32 (so both gathers
-// of the 24-row panels), every partial height, odd kc and row strides
-// larger than kc, on distinct values.
-func TestPackGatherAMatchesGo(t *testing.T) {
-	vecPackSpec(t)
-	rng := rand.New(rand.NewPCG(33, 34))
-	for mr := 1; mr <= 32; mr++ {
-		for rows := 1; rows <= mr; rows++ {
-			for _, kc := range []int{0, 1, 7, 33} {
-				lda := kc + rng.IntN(7)
-				src := make([]float32, rows*lda+1)
-				for i := range src {
-					src[i] = float32(i) + 0.25
-				}
-				want := fillSentinel(kc*mr + 1)
-				got := fillSentinel(len(want))
-				packGatherAGo(want, src, lda, kc, rows, mr)
-				packGatherA(&got[0], &src[0], lda, kc, rows, mr)
-				require.Equal(t, want, got, "mr=%d rows=%d kc=%d lda=%d", mr, rows, kc, lda)
 			}
 		}
 	}

@@ -22,11 +22,3 @@ func packStrips(dst, src *float32, ld, rows, w, panels, pstride int) {
 	}
 	packStripsGo(unsafe.Slice(dst, (panels-1)*pstride+rows*w), unsafe.Slice(src, (rows-1)*ld+panels*w), ld, rows, w, panels, pstride)
 }
-
-// packGatherA is packGatherAGo, for the same reason.
-func packGatherA(dst, src *float32, lda, kc, rows, mr int) {
-	if rows == 0 || kc == 0 {
-		return
-	}
-	packGatherAGo(unsafe.Slice(dst, kc*mr), unsafe.Slice(src, (rows-1)*lda+kc), lda, kc, rows, mr)
-}

@@ -109,7 +109,6 @@ func main() {
 	roundedKernel("kernelAVX2x6x16q", avx2, 6, 2)
 	prefetchRows()
 	packStrips()
-	packGather()
 	Generate()
 }
 
@@ -923,60 +922,6 @@ func packStrips() {
 	DECQ(rows)
 	JNZ(LabelRef("strips_row"))
 	Label("strips_done")
-	VZEROUPPER()
-	RET()
-}
-
-// packGather emits the transposing copy that packs a micro-panel of a
-// row-major A: dst[p·mr + r] = src[r·lda + p] for r < rows ≤ mr ≤ 32 and
-// p < kc, leaving dst[p·mr + r] for rows ≤ r < mr untouched. Each step p
-// gathers its rows floats (one column of the panel) with one or two
-// gathers and stores them as one or two masked vectors: a few cycles per
-// column, where interleaving the rows one float at a time costs one store
-// per float.
-func packGather() {
-	TEXT("packGatherA", NOSPLIT, "func(dst, src *float32, lda, kc, rows, mr int)")
-	Doc("packGatherA writes dst[p·mr + r] = src[r·lda + p] for r < rows ≤ mr ≤ 32, p < kc.")
-	Pragma("noescape")
-	rows := Load(Param("rows"), GP64())
-	k := columnMasks(rows, 2)
-	// Row offsets as int32 lane indices: idx0 = r·lda, idx1 = (16+r)·lda.
-	lda := Load(Param("lda"), GP64())
-	ldaX := XMM()
-	MOVQ(lda, ldaX)
-	ldaV := ZMM()
-	VPBROADCASTD(ldaX, ldaV)
-	idx0, idx1 := ZMM(), ZMM()
-	VPMULLD(laneIndices, ldaV, idx0)
-	SHLQ(U8(4), lda)
-	MOVQ(lda, ldaX)
-	VPBROADCASTD(ldaX, idx1)
-	VPADDD(idx0, idx1, idx1)
-	dst := Load(Param("dst"), GP64())
-	src := Load(Param("src"), GP64())
-	mr := Load(Param("mr"), GP64())
-	SHLQ(U8(2), mr)
-	kc := Load(Param("kc"), GP64())
-	TESTQ(kc, kc)
-	JZ(LabelRef("gather_done"))
-	Label("gather_step")
-	g, lo, hi := K(), ZMM(), ZMM()
-	KMOVW(k[0], g)
-	VPXORD(lo, lo, lo)
-	VGATHERDPS(Mem{Base: src, Index: idx0, Scale: 4}, g, lo)
-	VMOVUPS(lo, k[0], Mem{Base: dst})
-	KORTESTW(k[1], k[1])
-	JZ(LabelRef("gather_next"))
-	KMOVW(k[1], g)
-	VPXORD(hi, hi, hi)
-	VGATHERDPS(Mem{Base: src, Index: idx1, Scale: 4}, g, hi)
-	VMOVUPS(hi, k[1], Mem{Base: dst, Disp: 64})
-	Label("gather_next")
-	ADDQ(U8(4), src)
-	ADDQ(mr, dst)
-	DECQ(kc)
-	JNZ(LabelRef("gather_step"))
-	Label("gather_done")
 	VZEROUPPER()
 	RET()
 }
