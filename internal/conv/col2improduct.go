@@ -117,7 +117,7 @@ func (w *Workers) Col2imProduct(g Geometry, o int, dy []float32, ldy int, wts, d
 		(g.N+k-1)/k, g.N*g.C*g.H*g.W*kk)
 }
 
-// vectorRow is the shortest image row that col2imProductImage adds onto
+// vectorRow is the shortest image row that col2imProductCanvas adds onto
 // dx with vec.Add rather than a plain loop (BenchmarkInputGrad: 8%
 // faster for ResNet-20's 32-wide rows, no faster for 16 and 8).
 const vectorRow = 32
