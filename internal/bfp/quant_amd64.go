@@ -40,7 +40,10 @@ func roundMagicClampRowAVX2(out, x, magic, lim []float32)
 
 // quantRowsAVX2 quantises job.rows contiguous rows (nearest rounding) and
 // returns how many it completed: it stops before a row holding Inf or NaN
-// or a block whose scale needs the float64 path, for Go to handle.
+// or a block whose scale needs the float64 path, for Go to handle. Before
+// the job's last row it may write a few elements past a block, which it
+// (or Go, for the row it stops at) writes again afterwards; nothing past
+// the job's rows.
 //
 //go:noescape
 func quantRowsAVX2(job *rowJob) int
@@ -56,7 +59,10 @@ func maxAbsBitsColsAVX2(mb []uint32, src []float32, ld, rows int)
 // magic[i] in FP32 for i < len(magic) and p < rows, clamped to ±lim[i]
 // unless lim is empty: roundMagicRow (or roundMagicClampRow) on every row
 // of a tile in one call. out and src must hold (rows-1)·ld+len(magic)
-// elements for their strides, lim none or len(magic).
+// elements for their strides, lim none or len(magic). When out's rows are
+// contiguous (ldo = len(magic) ≥ 8) a row's last vector may spill onto the
+// next row's first columns, which that row then writes; nothing past the
+// last row is written.
 //
 //go:noescape
 func roundMagicColsAVX2(out []float32, ldo int, src []float32, ld, rows int, magic, lim []float32)

@@ -213,17 +213,6 @@ DATA maskTable<>+48(SB)/8, $0
 DATA maskTable<>+56(SB)/8, $0
 GLOBL maskTable<>(SB), RODATA|NOPTR, $64
 
-// func quantRowsAVX2(job *rowJob) int
-//
-// rowJob offsets: 0 src, 8 ld, 16 out, 24 rows, 32 k, 40 tile, 48 exps,
-// 56 shift, 64 qmax, 68 satMant, 72 tiles.
-//
-// Rounding uses the magic-number identity: for |x| < 2^(22+e),
-// (x + 1.5·2^(23+e)) - 1.5·2^(23+e) = roundEven(x/2^e)·2^e exactly, since
-// the sum lies in [2^(23+e), 2^(24+e)) whose spacing is 2^e. That is one
-// add and one subtract per vector, no multiplications. Only a block whose
-// largest element rounds up past 2^(b-1)-1 (largest magnitude ≥
-// (2^(b-1)-1/2)·2^e, a few percent of blocks) needs the clamp.
 // ROWS_FOLLOW jumps to masked unless another row of the job follows the
 // current one (row R12 < rows-1) and rows hold at least 8 elements: then a
 // block's tail may be read and written as a whole vector, whose lanes past
@@ -238,6 +227,17 @@ GLOBL maskTable<>(SB), RODATA|NOPTR, $64
 	CMPQ         32(R13), $8 \
 	JLT          masked
 
+// func quantRowsAVX2(job *rowJob) int
+//
+// rowJob offsets: 0 src, 8 ld, 16 out, 24 rows, 32 k, 40 tile, 48 exps,
+// 56 shift, 64 qmax, 68 satMant, 72 tiles.
+//
+// Rounding uses the magic-number identity: for |x| < 2^(22+e),
+// (x + 1.5·2^(23+e)) - 1.5·2^(23+e) = roundEven(x/2^e)·2^e exactly, since
+// the sum lies in [2^(23+e), 2^(24+e)) whose spacing is 2^e. That is one
+// add and one subtract per vector, no multiplications. Only a block whose
+// largest element rounds up past 2^(b-1)-1 (largest magnitude ≥
+// (2^(b-1)-1/2)·2^e, a few percent of blocks) needs the clamp.
 TEXT ·quantRowsAVX2(SB), NOSPLIT, $0-16
 	MOVQ         job+0(FP), R13
 	VPCMPEQD     Y15, Y15, Y15
