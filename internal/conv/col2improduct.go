@@ -62,18 +62,16 @@ func (g Geometry) col2imCanvas() (k, cw int) {
 	return 1, g.W + 2*g.Pad
 }
 
-// col2imPlane is the spacing of the canvas planes of Col2imProduct.
-func (g Geometry) col2imPlane() int {
-	_, cw := g.col2imCanvas()
-	return (g.H+2*g.Pad)*cw + g.KW - 1
-}
+// col2imPlane is the spacing of the canvas planes of Col2imProduct, for
+// canvases cw wide (see col2imCanvas).
+func (g Geometry) col2imPlane(cw int) int { return (g.H+2*g.Pad)*cw + g.KW - 1 }
 
 // col2imProductScratch is the per-goroutine scratch of Col2imProduct: the
 // canvas of C planes and the grid of o output-gradient planes, followed
 // by the floats gemm.SgemmShifted may read past it.
 func col2imProductScratch(g Geometry, o int) int {
 	_, cw := g.col2imCanvas()
-	return g.C*g.col2imPlane() + o*g.OutH()*cw + 16
+	return g.C*g.col2imPlane(cw) + o*g.OutH()*cw + 16
 }
 
 // Col2imProduct adds Col2im(g, dcols) onto dx (writes it, when assign,
@@ -140,7 +138,7 @@ func col2imProductCanvas(j *job, buf []float32, i int) {
 	if k == 1 {
 		slot = cw
 	}
-	plane, grid := g.col2imPlane(), oh*cw
+	plane, grid := g.col2imPlane(cw), oh*cw
 	canvas, gr := buf[:g.C*plane], buf[g.C*plane:] // (gr: the grid and its slack)
 	clear(canvas)
 	positions := oh * ow
